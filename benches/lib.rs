@@ -1,0 +1,1 @@
+//! Criterion benchmarks live beside this file; run them with `cargo bench -p tailmon-benches`.

@@ -1,0 +1,39 @@
+//! Tailmon's wire types: the [`Report`] an agent sends, its validation rules and
+//! the [`Status`] thresholds the dashboard and alerts share.
+//!
+//! ```
+//! use tailmon_core::{OffsetDateTime, Report, Status, Thresholds};
+//!
+//! let now = OffsetDateTime::now_utc();
+//! let mut report = Report::new("web-1", now);
+//! report.os_info = "Ubuntu 22.04 (Kernel: 5.15.0)".into();
+//! report.cpu_usage = 72.5;
+//! report.ram_used_mb = 2048;
+//! report.ram_total_mb = 8192;
+//!
+//! report.validate(now)?;
+//! assert_eq!(report.status(&Thresholds::default()), Status::Warning);
+//!
+//! // The JSON is exactly the original Tailmon's.
+//! let json = serde_json::to_string(&report).unwrap();
+//! assert!(json.starts_with(r#"{"device_id":"web-1","os_info":"Ubuntu 22.04 (Kernel: 5.15.0)","cpu_usage":72.5"#));
+//! # Ok::<(), tailmon_core::ValidationError>(())
+//! ```
+//!
+//! This crate holds data types only: no runtime, no I/O, no HTTP.
+
+mod error_body;
+mod report;
+mod status;
+mod validation;
+
+pub use error_body::ErrorBody;
+pub use report::Report;
+pub use status::{
+    DEFAULT_CPU_CRITICAL, DEFAULT_CPU_WARNING, DEFAULT_RAM_CRITICAL, DEFAULT_RAM_WARNING, Status,
+    Thresholds,
+};
+pub use time::OffsetDateTime;
+pub use validation::{
+    MAX_DEVICE_ID_LEN, MAX_FUTURE_SKEW, MAX_OS_INFO_LEN, ValidationError, validate_device_id,
+};

@@ -1,0 +1,117 @@
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{Status, Thresholds, ValidationError, validation};
+
+/// One health report of one device, as an agent sends it to `POST /api/metrics`.
+///
+/// The JSON is exactly the original Tailmon's (`device_id`, `os_info`,
+/// `cpu_usage`, `ram_used_mb`, `ram_total_mb`, `last_seen` as RFC 3339), so the
+/// original agent and scripts written against it keep working. Unknown fields
+/// are ignored, so newer and older agents interoperate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Which device this report describes: 1 to 128 characters of letters,
+    /// digits, `.`, `_`, `-` and `:`.
+    pub device_id: String,
+    /// Operating system, in the style `Ubuntu 22.04 (Kernel: 5.15.0)`.
+    pub os_info: String,
+    /// Overall CPU usage in percent, 0 to 100.
+    pub cpu_usage: f64,
+    /// Memory in use, in MiB.
+    pub ram_used_mb: u64,
+    /// Memory installed, in MiB.
+    pub ram_total_mb: u64,
+    /// When the agent took this sample, by the agent's clock.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+    /// When the server received this report, by the server's clock.
+    ///
+    /// Set by the server on receipt; whatever an agent sends here is replaced,
+    /// so a skewed agent clock cannot corrupt what the server shows.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub received_at: Option<OffsetDateTime>,
+}
+
+impl Report {
+    /// An empty report for `device_id`, sampled at `last_seen`; collectors fill the rest.
+    pub fn new(device_id: impl Into<String>, last_seen: OffsetDateTime) -> Self {
+        Self {
+            device_id: device_id.into(),
+            os_info: String::new(),
+            cpu_usage: 0.0,
+            ram_used_mb: 0,
+            ram_total_mb: 0,
+            last_seen,
+            received_at: None,
+        }
+    }
+
+    /// Checks every rule a server enforces on a report received at `now`.
+    ///
+    /// Returns the first rule broken; its [`ValidationError::field`] names the
+    /// field to blame.
+    pub fn validate(&self, now: OffsetDateTime) -> Result<(), ValidationError> {
+        validation::validate_device_id(&self.device_id)?;
+        validation::validate_os_info(&self.os_info)?;
+        validation::validate_cpu_usage(self.cpu_usage)?;
+        validation::validate_ram(self.ram_used_mb, self.ram_total_mb)?;
+        validation::validate_last_seen(self.last_seen, now)
+    }
+
+    /// Memory in use as a percentage of memory installed; `None` when the total is zero.
+    pub fn ram_used_percent(&self) -> Option<f64> {
+        (self.ram_total_mb > 0).then(|| self.ram_used_mb as f64 * 100.0 / self.ram_total_mb as f64)
+    }
+
+    /// How healthy this report looks under `thresholds`.
+    pub fn status(&self, thresholds: &Thresholds) -> Status {
+        thresholds.classify(self.cpu_usage, self.ram_used_percent())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn json_matches_the_original_shape() {
+        let json = r#"{"device_id":"my-laptop","os_info":"Ubuntu 22.04 (Kernel: 5.15.0)","cpu_usage":15.7,"ram_used_mb":4096,"ram_total_mb":16384,"last_seen":"2025-07-10T14:30:00Z"}"#;
+        let report: Report = serde_json::from_str(json).unwrap();
+        assert_eq!(report.device_id, "my-laptop");
+        assert_eq!(report.cpu_usage, 15.7);
+        assert_eq!(report.last_seen, datetime!(2025-07-10 14:30:00 UTC));
+        assert_eq!(report.received_at, None);
+        assert_eq!(serde_json::to_string(&report).unwrap(), json);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let json = r#"{"device_id":"a","os_info":"","cpu_usage":1,"ram_used_mb":1,"ram_total_mb":2,"last_seen":"2025-07-10T14:30:00Z","gpu_usage":3,"extra":{"x":[1]}}"#;
+        let report: Report = serde_json::from_str(json).unwrap();
+        assert_eq!(report.ram_total_mb, 2);
+    }
+
+    #[test]
+    fn received_at_round_trips_when_set() {
+        let mut report = Report::new("a", datetime!(2025-07-10 14:30:00 UTC));
+        report.received_at = Some(datetime!(2025-07-10 14:30:01 UTC));
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(json.ends_with(r#""received_at":"2025-07-10T14:30:01Z"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+    }
+
+    #[test]
+    fn ram_percent_guards_zero_total() {
+        let mut report = Report::new("a", datetime!(2025-07-10 14:30:00 UTC));
+        assert_eq!(report.ram_used_percent(), None);
+        report.ram_used_mb = 1;
+        report.ram_total_mb = 4;
+        assert_eq!(report.ram_used_percent(), Some(25.0));
+    }
+}
