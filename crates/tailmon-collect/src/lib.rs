@@ -1,1 +1,34 @@
-//! wip
+//! How Tailmon learns a machine's health: the [`Collector`] trait, the
+//! sysinfo-backed [`HostCollector`], and [`Collectors`] to run several as one.
+//!
+//! ```no_run
+//! use tailmon_collect::{Collector, HostCollector};
+//! use tailmon_core::{OffsetDateTime, Report};
+//!
+//! # async fn run() -> Result<(), tailmon_collect::CollectError> {
+//! let mut collector = HostCollector::new()?;
+//! let mut report = Report::new(tailmon_collect::default_device_id(), OffsetDateTime::now_utc());
+//! collector.collect(&mut report).await?;
+//! println!("{} uses {:.1} % CPU", report.device_id, report.cpu_usage);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A collector of your own implements [`Collector`] and is composed beside the
+//! stock one with [`Collectors`]; one that fails leaves its part of the report
+//! out and never fails the others.
+
+mod collect_error;
+mod collector;
+mod collectors;
+mod cpu;
+mod device_id;
+mod host_collector;
+mod memory;
+mod os_info;
+
+pub use collect_error::CollectError;
+pub use collector::Collector;
+pub use collectors::Collectors;
+pub use device_id::{DEVICE_ID_ENV, default_device_id};
+pub use host_collector::HostCollector;
