@@ -1,1 +1,85 @@
-fn main() {}
+//! `tailmon-agent`: reports this host's health to a Tailmon server.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tailmon_client::{Agent, Client};
+use tailmon_collect::HostCollector;
+
+/// Reports this host's CPU, memory and OS to a Tailmon server every interval.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The server's ingest endpoint (or its base URL).
+    #[arg(
+        long,
+        env = "TAILMON_SERVER_URL",
+        default_value = "http://127.0.0.1:3000/api/metrics"
+    )]
+    server_url: String,
+    /// Seconds between reports (fractions allowed, at least 0.2).
+    #[arg(long, env = "TAILMON_INTERVAL", default_value_t = 5.0, value_parser = parse_interval)]
+    interval: f64,
+    /// The id to report under; defaults to the host name.
+    #[arg(long, env = "TAILMON_DEVICE_ID")]
+    device_id: Option<String>,
+}
+
+fn parse_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.2..=86_400.0).contains(&secs) => Ok(secs),
+        _ => Err(format!("{text:?} is not a number of seconds from 0.2 to 86400")),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let client = Client::builder(&args.server_url)
+            .build()
+            .context("TAILMON_SERVER_URL")?;
+        let collector = HostCollector::new().context("reading this host's health")?;
+        let mut agent = Agent::builder(client, Box::new(collector))
+            .interval(Duration::from_secs_f64(args.interval));
+        if let Some(id) = args.device_id {
+            agent = agent.device_id(id);
+        }
+        tracing::info!(server = %args.server_url, interval_s = args.interval, "agent started");
+        agent.build().run(shutdown_signal()).await;
+        Ok(())
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

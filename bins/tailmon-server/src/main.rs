@@ -1,1 +1,100 @@
-fn main() {}
+//! `tailmon-server`: the Tailmon server, with this host monitored in-process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tailmon_collect::{Collector, HostCollector};
+use tailmon_core::{OffsetDateTime, Report};
+use tailmon_server::{Ingest, ServerBuilder};
+
+/// Receives agents' reports and serves the dashboard and the API.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "TAILMON_LISTEN", default_value = "0.0.0.0:3000")]
+    listen: SocketAddr,
+    /// Where the server keeps its state.
+    #[arg(long, env = "TAILMON_DATA_DIR", default_value = "./tailmon-data")]
+    data_dir: PathBuf,
+    /// Do not monitor this host from inside the server.
+    #[arg(long, env = "TAILMON_NO_LOCAL_AGENT")]
+    no_local_agent: bool,
+    /// Most devices tracked; reports of further new devices get 429.
+    #[arg(long, env = "TAILMON_MAX_DEVICES", default_value_t = tailmon_server::DEFAULT_MAX_DEVICES)]
+    max_devices: usize,
+    /// Seconds between the in-process agent's reports.
+    #[arg(long, env = "TAILMON_INTERVAL", default_value_t = 5)]
+    interval: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let server = ServerBuilder::new().max_devices(args.max_devices).build()?;
+    if !args.no_local_agent {
+        let collector = HostCollector::new().context("reading this host's health")?;
+        let interval = Duration::from_secs(args.interval.max(1));
+        tokio::spawn(local_agent(server.ingest().clone(), collector, interval));
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, data_dir = %args.data_dir.display(), "serving the dashboard on http://{local}/");
+    server.serve(listener, shutdown_signal()).await?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Reports this host straight into the server, without HTTP or a token.
+async fn local_agent(ingest: Ingest, mut collector: HostCollector, interval: Duration) {
+    let device_id = tailmon_collect::default_device_id();
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), interval);
+    loop {
+        ticks.tick().await;
+        let mut report = Report::new(device_id.clone(), OffsetDateTime::now_utc());
+        if let Err(error) = collector.collect(&mut report).await {
+            tracing::warn!(%error, "local collection incomplete");
+        }
+        if let Err(error) = ingest.ingest(report).await {
+            tracing::warn!(%error, "local report refused");
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,1 +1,42 @@
-//! wip
+//! Talk to a Tailmon server: the typed [`Client`] for scripts, and the
+//! [`Agent`] runtime that reports a host's health on an interval.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tailmon_client::Error> {
+//! let client = tailmon_client::Client::builder("http://127.0.0.1:3000").build()?;
+//! for device in client.all_metrics().await? {
+//!     println!("{}: {:.1} % CPU", device.device_id, device.cpu_usage);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The agent runtime, as the `tailmon-agent` binary runs it:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use tailmon_client::{Agent, Client};
+//! use tailmon_collect::HostCollector;
+//!
+//! let client = Client::builder("http://127.0.0.1:3000/api/metrics").build()?;
+//! let agent = Agent::builder(client, Box::new(HostCollector::new()?))
+//!     .interval(Duration::from_secs(5))
+//!     .build();
+//! agent.run(async { tokio::signal::ctrl_c().await.ok(); }).await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod agent;
+mod backoff;
+mod client;
+mod error;
+
+pub use agent::{
+    Agent, AgentBuilder, AgentStatus, DEFAULT_INTERVAL, DEFAULT_MAX_BACKOFF, DEFAULT_RETRY_BASE,
+    DEFAULT_WARMUP,
+};
+pub use backoff::full_jitter;
+pub use client::{Client, ClientBuilder, DEFAULT_TIMEOUT};
+pub use error::Error;

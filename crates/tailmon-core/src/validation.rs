@@ -41,7 +41,7 @@ pub enum ValidationError {
     #[error("cpu_usage must be a finite number")]
     CpuUsageNotFinite,
     /// `cpu_usage` is outside 0 to 100.
-    #[error("cpu_usage must be between 0 and 100; got {value}")]
+    #[error("cpu_usage must be between 0 and 100; got {value:?}")]
     CpuUsageOutOfRange {
         /// The value sent.
         value: f64,

@@ -1,1 +1,40 @@
-//! wip
+//! An embeddable Tailmon server: build it, then serve it or nest its
+//! [`axum::Router`] inside your own application.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tailmon_server::ServerBuilder;
+//!
+//! let tailmon = ServerBuilder::new().build()?;
+//! let app: Router = Router::new()
+//!     .route("/hello", get(|| async { "your own route" }))
+//!     .nest("/monitor", tailmon.router());
+//! # Ok::<(), tailmon_server::BuildError>(())
+//! ```
+//!
+//! The HTTP surface:
+//! - `POST /api/metrics`: one [`tailmon_core::Report`], as the original Tailmon agent sends it;
+//! - `GET /api/all_metrics`: the latest report of every device;
+//! - `GET /`: the live dashboard;
+//! - `GET /healthz`: 200 while the server is up.
+//!
+//! Errors are JSON `{"error": "...", "field": "..."}`; see [`ApiError`].
+
+mod api_error;
+mod builder;
+mod clock;
+mod device_admission;
+mod ingest;
+mod json_body;
+mod memory_store;
+mod routes;
+mod server;
+mod store;
+
+pub use api_error::ApiError;
+pub use builder::{BuildError, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEVICES, ServerBuilder};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use ingest::Ingest;
+pub use memory_store::MemoryStore;
+pub use server::Server;
+pub use store::{Store, StoreError};

@@ -1,0 +1,131 @@
+use std::fmt;
+
+/// Why a [`Client`](crate::Client) call failed. Opaque: ask it with the
+/// predicates rather than matching on its insides.
+pub struct Error {
+    kind: Kind,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Builder(String),
+    Timeout,
+    Connect,
+    Status { code: u16, message: Option<String> },
+    Decode,
+    Request,
+}
+
+impl Error {
+    pub(crate) fn builder(message: impl Into<String>) -> Self {
+        Self {
+            kind: Kind::Builder(message.into()),
+            source: None,
+        }
+    }
+
+    pub(crate) fn from_status(code: u16, message: Option<String>) -> Self {
+        Self {
+            kind: Kind::Status { code, message },
+            source: None,
+        }
+    }
+
+    pub(crate) fn decode(source: serde_json::Error) -> Self {
+        Self {
+            kind: Kind::Decode,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    pub(crate) fn from_transport(error: reqwest::Error) -> Self {
+        let kind = if error.is_timeout() {
+            Kind::Timeout
+        } else if error.is_connect() {
+            Kind::Connect
+        } else if error.is_builder() {
+            Kind::Builder(error.to_string())
+        } else {
+            Kind::Request
+        };
+        Self {
+            kind,
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// The request took longer than the client's timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.kind, Kind::Timeout)
+    }
+
+    /// The server could not be reached at all.
+    pub fn is_connect(&self) -> bool {
+        matches!(self.kind, Kind::Connect)
+    }
+
+    /// The server answered with a non-success status; see [`status`](Self::status).
+    pub fn is_status(&self) -> bool {
+        matches!(self.kind, Kind::Status { .. })
+    }
+
+    /// The HTTP status the server answered with, if it answered with an error status.
+    pub fn status(&self) -> Option<u16> {
+        match self.kind {
+            Kind::Status { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The server's own words about the error (its JSON `error` field), if any.
+    pub fn server_message(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Status { message, .. } => message.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether sending the same request again later may succeed: transport
+    /// failures, timeouts, 408, 429 and 5xx. A 4xx that blames the request is not.
+    pub fn is_retryable(&self) -> bool {
+        match self.kind {
+            Kind::Timeout | Kind::Connect | Kind::Request => true,
+            Kind::Status { code, .. } => code == 408 || code == 429 || code >= 500,
+            Kind::Builder(_) | Kind::Decode => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Builder(message) => write!(f, "invalid client settings: {message}"),
+            Kind::Timeout => f.write_str("request timed out"),
+            Kind::Connect => f.write_str("could not connect to the server"),
+            Kind::Status { code, message: Some(message) } => {
+                write!(f, "server answered {code}: {message}")
+            }
+            Kind::Status { code, message: None } => write!(f, "server answered {code}"),
+            Kind::Decode => f.write_str("could not decode the server's answer"),
+            Kind::Request => f.write_str("request failed"),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("tailmon_client::Error");
+        d.field("kind", &self.kind);
+        if let Some(source) = &self.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}

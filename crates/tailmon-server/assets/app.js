@@ -1,0 +1,472 @@
+// Tailmon dashboard. Plain JS, no dependencies, CSP-friendly:
+// no inline code, no innerHTML; device-supplied text only via textContent.
+'use strict';
+
+(function () {
+  const REFRESH_MS = 3000;
+  const FETCH_TIMEOUT_MS = 10000;
+  const METRICS_URL = 'api/all_metrics'; // relative: works under a path prefix
+  const LOGIN_URL = 'login';
+  const STALE_AFTER_S = 120; // a card is dimmed when the last report is older
+
+  const CPU_WARN = 60;
+  const CPU_CRIT = 80;
+  const RAM_WARN = 70;
+  const RAM_CRIT = 90;
+
+  const STATUS_LABEL = { ok: 'OK', warning: 'Warning', critical: 'Critical' };
+  const DASH = '\u2014';
+
+  const els = {};
+  const cards = new Map(); // device_id -> { root, parts, data }
+  let inFlight = false;
+  let stopped = false;
+  let refreshes = 0;
+  let clockOffsetMs = 0; // server clock minus browser clock, from the Date header
+  let timer = null;
+
+  // ---------- value helpers ----------
+
+  function toNumber(v) {
+    if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+    if (typeof v === 'string' && v.trim() !== '') {
+      const n = Number(v);
+      return Number.isFinite(n) ? n : null;
+    }
+    return null;
+  }
+
+  // CPU percentage: must be finite and within 0..100 (tiny float overshoot clamped).
+  function cpuPercent(v) {
+    const n = toNumber(v);
+    if (n === null || n < 0 || n > 100.5) return null;
+    return Math.min(n, 100);
+  }
+
+  // Memory in MB: finite, non-negative, not absurd.
+  function megabytes(v) {
+    const n = toNumber(v);
+    if (n === null || n < 0 || n > Number.MAX_SAFE_INTEGER) return null;
+    return n;
+  }
+
+  function text(v) {
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+    return null;
+  }
+
+  function clampPct(n) {
+    if (n === null || !Number.isFinite(n)) return 0;
+    return Math.max(0, Math.min(100, n));
+  }
+
+  function fmtPct(n) {
+    return n === null ? DASH : n.toFixed(1) + '%';
+  }
+
+  function fmtMB(mb) {
+    if (mb === null) return DASH;
+    if (mb >= 1024) return (mb / 1024).toFixed(1) + ' GB';
+    return Math.round(mb) + ' MB';
+  }
+
+  function level(value, warn, crit) {
+    if (value === null) return 'unknown';
+    if (value > crit) return 'critical';
+    if (value > warn) return 'warning';
+    return 'ok';
+  }
+
+  const SEVERITY = { unknown: 0, ok: 0, warning: 1, critical: 2 };
+
+  function worst(a, b) {
+    const s = Math.max(SEVERITY[a], SEVERITY[b]);
+    return s === 2 ? 'critical' : s === 1 ? 'warning' : 'ok';
+  }
+
+  function parseTime(v) {
+    if (typeof v !== 'string' || v === '') return null;
+    const t = Date.parse(v);
+    return Number.isFinite(t) ? t : null;
+  }
+
+  function serverNow() {
+    return Date.now() + clockOffsetMs;
+  }
+
+  function relativeAge(ts) {
+    if (ts === null) return { label: DASH, seconds: null };
+    const s = Math.floor((serverNow() - ts) / 1000);
+    let label;
+    if (s < 5) label = 'just now';
+    else if (s < 60) label = s + ' s ago';
+    else if (s < 3600) label = Math.floor(s / 60) + ' min ago';
+    else if (s < 86400) label = Math.floor(s / 3600) + ' h ago';
+    else label = Math.floor(s / 86400) + ' d ago';
+    return { label, seconds: s };
+  }
+
+  // Normalise one raw report into display-ready values. Never throws on odd input
+  // (unless the input is truly hostile, which the per-card try/catch handles).
+  function normalise(raw) {
+    const cpu = cpuPercent(raw.cpu_usage);
+    const used = megabytes(raw.ram_used_mb);
+    const total = megabytes(raw.ram_total_mb);
+    let ramPct = null;
+    if (used !== null && total !== null && total > 0) {
+      const p = (used / total) * 100;
+      ramPct = Number.isFinite(p) ? p : null;
+    }
+    const cpuLevel = level(cpu, CPU_WARN, CPU_CRIT);
+    const ramLevel = level(ramPct, RAM_WARN, RAM_CRIT);
+    let seen = parseTime(raw.received_at);
+    let seenRaw = raw.received_at;
+    if (seen === null) {
+      seen = parseTime(raw.last_seen);
+      seenRaw = raw.last_seen;
+    }
+    return {
+      os: text(raw.os_info),
+      cpu,
+      cpuLevel,
+      used,
+      total,
+      ramPct,
+      ramLevel,
+      seen,
+      seenRaw: seen === null ? null : String(seenRaw),
+      status: worst(cpuLevel, ramLevel),
+    };
+  }
+
+  // ---------- DOM construction ----------
+
+  function el(tag, className, content) {
+    const e = document.createElement(tag);
+    if (className) e.className = className;
+    if (content !== undefined) e.textContent = content;
+    return e;
+  }
+
+  function buildMetric(kind, label, valueClass) {
+    const wrap = el('div', 'metric metric-' + kind + ' level-unknown');
+    const head = el('div', 'metric-head');
+    head.append(el('span', 'metric-label', label));
+    const values = el('span', 'metric-values');
+    const value = el('span', valueClass, DASH);
+    values.append(value);
+    let percent = null;
+    if (kind === 'ram') {
+      percent = el('span', 'ram-percent', DASH);
+      values.append(percent);
+    }
+    head.append(values);
+    const bar = el('div', 'bar');
+    bar.setAttribute('role', 'progressbar');
+    bar.setAttribute('aria-label', label + ' usage');
+    bar.setAttribute('aria-valuemin', '0');
+    bar.setAttribute('aria-valuemax', '100');
+    const fill = el('div', 'bar-fill');
+    bar.append(fill);
+    wrap.append(head, bar);
+    return { wrap, value, percent, bar, fill };
+  }
+
+  function buildCard(id) {
+    const root = el('article', 'device-card status-ok');
+    root.dataset.deviceId = id;
+
+    const head = el('header', 'card-head');
+    const title = el('h2', 'device-id', id);
+    title.title = id;
+    const badge = el('span', 'status-badge', STATUS_LABEL.ok);
+    head.append(title, badge);
+
+    const os = el('p', 'os-info', DASH);
+    const cpu = buildMetric('cpu', 'CPU', 'cpu-value');
+    const ram = buildMetric('ram', 'RAM', 'ram-value');
+
+    const foot = el('footer', 'card-foot');
+    foot.append(el('span', 'last-seen-label', 'Last seen'));
+    const seen = el('time', 'last-seen', DASH);
+    foot.append(seen);
+
+    root.append(head, os, cpu.wrap, ram.wrap, foot);
+    return { root, parts: { title, badge, os, cpu, ram, seen }, data: null };
+  }
+
+  function setText(node, value) {
+    if (node.textContent !== value) node.textContent = value;
+  }
+
+  function setLevel(node, lvl) {
+    for (const l of ['ok', 'warning', 'critical', 'unknown']) {
+      node.classList.toggle('level-' + l, l === lvl);
+    }
+  }
+
+  function setBar(metric, pct, lvl) {
+    setLevel(metric.wrap, lvl);
+    const width = clampPct(pct);
+    metric.fill.style.width = width.toFixed(2) + '%';
+    if (pct === null) {
+      metric.bar.removeAttribute('aria-valuenow');
+    } else {
+      metric.bar.setAttribute('aria-valuenow', width.toFixed(1));
+    }
+  }
+
+  function updateSeen(card) {
+    const d = card.data;
+    const { label, seconds } = relativeAge(d ? d.seen : null);
+    const seen = card.parts.seen;
+    setText(seen, label);
+    if (d && d.seen !== null) {
+      const iso = new Date(d.seen).toISOString();
+      if (seen.getAttribute('datetime') !== iso) {
+        seen.setAttribute('datetime', iso);
+        seen.title = iso;
+      }
+    } else {
+      seen.removeAttribute('datetime');
+      seen.removeAttribute('title');
+    }
+    card.root.classList.toggle('is-stale', seconds !== null && seconds > STALE_AFTER_S);
+  }
+
+  function setStatus(root, badge, status) {
+    for (const s of ['ok', 'warning', 'critical']) {
+      root.classList.toggle('status-' + s, s === status);
+    }
+    root.dataset.status = status;
+    setText(badge, STATUS_LABEL[status]);
+  }
+
+  function fillCard(card, d) {
+    const p = card.parts;
+    card.root.classList.remove('is-broken');
+    card.data = d;
+    setStatus(card.root, p.badge, d.status);
+
+    setText(p.os, d.os === null || d.os === '' ? 'Unknown OS' : d.os);
+    p.os.classList.toggle('is-unknown', d.os === null || d.os === '');
+
+    setText(p.cpu.value, fmtPct(d.cpu));
+    setBar(p.cpu, d.cpu, d.cpuLevel);
+
+    setText(p.ram.value, fmtMB(d.used) + ' / ' + fmtMB(d.total));
+    setText(p.ram.percent, fmtPct(d.ramPct));
+    setBar(p.ram, d.ramPct, d.ramLevel);
+
+    updateSeen(card);
+  }
+
+  // Last-resort rendering when a report could not be displayed at all.
+  function breakCard(card) {
+    const p = card.parts;
+    card.data = null;
+    card.root.classList.add('is-broken');
+    setStatus(card.root, p.badge, 'ok');
+    setText(p.os, 'Could not display this device\u2019s data');
+    setText(p.cpu.value, DASH);
+    setBar(p.cpu, null, 'unknown');
+    setText(p.ram.value, DASH + ' / ' + DASH);
+    setText(p.ram.percent, DASH);
+    setBar(p.ram, null, 'unknown');
+    setText(p.seen, DASH);
+  }
+
+  function compareIds(a, b) {
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+
+  // ---------- rendering ----------
+
+  function render(list) {
+    // Collect valid reports keyed by device id (first occurrence wins).
+    const reports = new Map();
+    for (const raw of list) {
+      try {
+        if (!raw || typeof raw !== 'object') continue;
+        const id = text(raw.device_id);
+        if (id === null || id === '' || reports.has(id)) continue;
+        reports.set(id, raw);
+      } catch (err) {
+        console.warn('tailmon: skipping malformed entry', err);
+      }
+    }
+
+    // Drop cards of devices that disappeared.
+    for (const [id, card] of cards) {
+      if (!reports.has(id)) {
+        card.root.remove();
+        cards.delete(id);
+      }
+    }
+
+    const ids = Array.from(reports.keys()).sort(compareIds);
+    const counts = { ok: 0, warning: 0, critical: 0 };
+    const container = els.devices;
+
+    ids.forEach((id, index) => {
+      let card = cards.get(id);
+      try {
+        if (!card) {
+          card = buildCard(id);
+          cards.set(id, card);
+        }
+        try {
+          fillCard(card, normalise(reports.get(id)));
+        } catch (err) {
+          console.warn('tailmon: could not render device', id, err);
+          breakCard(card);
+        }
+        counts[card.root.dataset.status] = (counts[card.root.dataset.status] || 0) + 1;
+        const at = container.children[index] || null;
+        if (at !== card.root) container.insertBefore(card.root, at);
+      } catch (err) {
+        console.warn('tailmon: could not place card', id, err);
+      }
+    });
+
+    renderSummary(cards.size, counts);
+    els.empty.hidden = cards.size !== 0;
+  }
+
+  function renderSummary(total, counts) {
+    const s = els.summary;
+    s.dataset.total = String(total);
+    s.dataset.ok = String(counts.ok);
+    s.dataset.warning = String(counts.warning);
+    s.dataset.critical = String(counts.critical);
+    setText(els.sumTotal, String(total));
+    setText(els.sumTotalLabel, total === 1 ? 'device' : 'devices');
+    setText(els.sumOk, String(counts.ok));
+    setText(els.sumWarning, String(counts.warning));
+    setText(els.sumCritical, String(counts.critical));
+    s.classList.toggle('has-warning', counts.warning > 0);
+    s.classList.toggle('has-critical', counts.critical > 0);
+  }
+
+  function refreshAges() {
+    for (const card of cards.values()) {
+      try {
+        if (card.data) updateSeen(card);
+      } catch (err) {
+        /* keep going for the other cards */
+      }
+    }
+  }
+
+  // ---------- connection state ----------
+
+  function showConnError(detail) {
+    els.conn.title = detail || '';
+    els.conn.hidden = false;
+    document.body.dataset.connection = 'lost';
+  }
+
+  function clearConnError() {
+    els.conn.hidden = true;
+    els.conn.removeAttribute('title');
+    document.body.dataset.connection = 'ok';
+  }
+
+  function markLoaded() {
+    if (document.body.dataset.loaded !== 'true') {
+      document.body.dataset.loaded = 'true';
+      els.loading.hidden = true;
+    }
+  }
+
+  function updateClockOffset(res) {
+    const date = res.headers.get('Date');
+    const t = date ? Date.parse(date) : NaN;
+    if (Number.isFinite(t)) {
+      const off = t - Date.now();
+      // Date has one-second resolution; only correct meaningful skew.
+      clockOffsetMs = Math.abs(off) > 2000 ? off : 0;
+    }
+  }
+
+  // ---------- polling ----------
+
+  async function tick() {
+    if (inFlight || stopped) return;
+    inFlight = true;
+    const ctrl = typeof AbortController === 'function' ? new AbortController() : null;
+    const timeout = ctrl ? setTimeout(() => ctrl.abort(), FETCH_TIMEOUT_MS) : null;
+    try {
+      const res = await fetch(METRICS_URL, {
+        credentials: 'same-origin',
+        headers: { Accept: 'application/json' },
+        cache: 'no-store',
+        signal: ctrl ? ctrl.signal : undefined,
+      });
+      if (res.status === 401) {
+        stopped = true;
+        if (timer !== null) clearInterval(timer);
+        window.location.assign(new URL(LOGIN_URL, document.baseURI).href);
+        return;
+      }
+      if (!res.ok) throw new Error('HTTP ' + res.status);
+      const data = await res.json();
+      if (!Array.isArray(data)) throw new Error('unexpected response shape');
+      updateClockOffset(res);
+      render(data);
+      clearConnError();
+      refreshes += 1;
+      document.body.dataset.refreshes = String(refreshes);
+      const now = new Date();
+      els.updated.textContent = now.toLocaleTimeString();
+      els.updated.setAttribute('datetime', now.toISOString());
+    } catch (err) {
+      showConnError(err && err.message ? String(err.message) : 'request failed');
+      refreshAges(); // keep the old cards, but let their ages keep advancing
+    } finally {
+      if (timeout !== null) clearTimeout(timeout);
+      inFlight = false;
+      markLoaded();
+    }
+  }
+
+  function init() {
+    els.devices = document.getElementById('devices');
+    els.summary = document.getElementById('summary');
+    els.sumTotal = document.getElementById('summary-total');
+    els.sumTotalLabel = document.getElementById('summary-total-label');
+    els.sumOk = document.getElementById('summary-ok');
+    els.sumWarning = document.getElementById('summary-warning');
+    els.sumCritical = document.getElementById('summary-critical');
+    els.conn = document.getElementById('conn-status');
+    els.loading = document.getElementById('loading');
+    els.empty = document.getElementById('empty-state');
+    els.updated = document.getElementById('last-updated');
+
+    document.body.dataset.refreshes = '0';
+
+    // Show the agent endpoint as this browser sees it (handles path prefixes).
+    try {
+      if (/^https?:$/.test(window.location.protocol)) {
+        const endpoint = new URL('api/metrics', document.baseURI).href;
+        document.getElementById('empty-hint-endpoint').textContent = endpoint;
+        document.getElementById('empty-hint-url').hidden = false;
+      }
+    } catch (err) {
+      /* cosmetic only */
+    }
+
+    tick();
+    timer = setInterval(tick, REFRESH_MS);
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') tick();
+    });
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+})();

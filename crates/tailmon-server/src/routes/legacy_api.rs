@@ -1,0 +1,23 @@
+//! The original Tailmon's API: `POST /api/metrics`, `GET /api/all_metrics`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use tailmon_core::Report;
+
+use crate::json_body::JsonBody;
+use crate::{ApiError, Ingest};
+
+/// Takes one report; 200 once it is stored.
+pub(crate) async fn post_metrics(
+    State(ingest): State<Ingest>,
+    JsonBody(report): JsonBody<Report>,
+) -> Result<StatusCode, ApiError> {
+    ingest.ingest(report).await?;
+    Ok(StatusCode::OK)
+}
+
+/// The latest report of every device, sorted by device id.
+pub(crate) async fn all_metrics(State(ingest): State<Ingest>) -> Result<Json<Vec<Report>>, ApiError> {
+    Ok(Json(ingest.store().latest().await?))
+}
