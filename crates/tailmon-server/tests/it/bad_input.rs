@@ -1,0 +1,101 @@
+//! Every kind of bad input gets a clear 4xx in the JSON error shape and
+//! changes nothing.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::{Value, json};
+use tailmon_server::ServerBuilder;
+
+use crate::support::{call, get, json, post_json, report};
+
+fn valid() -> Value {
+    serde_json::to_value(report("victim", 10.0, 100)).expect("json")
+}
+
+fn with(field: &str, value: Value) -> Vec<u8> {
+    let mut body = valid();
+    body[field] = value;
+    serde_json::to_vec(&body).expect("json")
+}
+
+fn without(field: &str) -> Vec<u8> {
+    let mut body = valid();
+    body.as_object_mut().expect("object").remove(field);
+    serde_json::to_vec(&body).expect("json")
+}
+
+#[tokio::test]
+async fn each_bad_input_is_refused_and_stores_nothing() {
+    let app = ServerBuilder::new().build().expect("valid").router();
+    // A good report first, to prove bad ones leave it alone.
+    let good = valid();
+    let good_bytes = serde_json::to_vec(&good).expect("json");
+    assert_eq!(call(&app, post_json("/api/metrics", good_bytes)).await.0, StatusCode::OK);
+    let before = json(&call(&app, get("/api/all_metrics")).await.1);
+
+    let over_limit = vec![b' '; 64 * 1024 + 1];
+    let cases: Vec<(&str, Request<Body>, StatusCode, Option<&str>)> = vec![
+        ("not JSON", post_json("/api/metrics", "{not json"), StatusCode::BAD_REQUEST, None),
+        ("empty body", post_json("/api/metrics", ""), StatusCode::BAD_REQUEST, None),
+        ("JSON array", post_json("/api/metrics", "[]"), StatusCode::BAD_REQUEST, None),
+        ("trailing garbage", post_json("/api/metrics", [serde_json::to_vec(&valid()).expect("json"), b"x".to_vec()].concat()), StatusCode::BAD_REQUEST, None),
+        ("missing field", post_json("/api/metrics", without("cpu_usage")), StatusCode::BAD_REQUEST, Some("cpu_usage")),
+        ("wrong type", post_json("/api/metrics", with("ram_used_mb", json!("lots"))), StatusCode::BAD_REQUEST, Some("ram_used_mb")),
+        ("negative memory", post_json("/api/metrics", with("ram_total_mb", json!(-5))), StatusCode::BAD_REQUEST, Some("ram_total_mb")),
+        ("bad timestamp", post_json("/api/metrics", with("last_seen", json!("yesterday"))), StatusCode::BAD_REQUEST, Some("last_seen")),
+        ("body over 64 KiB", post_json("/api/metrics", over_limit), StatusCode::PAYLOAD_TOO_LARGE, None),
+        (
+            "form content type",
+            Request::post("/api/metrics")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(serde_json::to_vec(&valid()).expect("json")))
+                .expect("request"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+        ),
+        (
+            "no content type",
+            Request::post("/api/metrics").body(Body::from(serde_json::to_vec(&valid()).expect("json"))).expect("request"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+        ),
+        ("empty device_id", post_json("/api/metrics", with("device_id", json!(""))), StatusCode::UNPROCESSABLE_ENTITY, Some("device_id")),
+        ("device_id with markup", post_json("/api/metrics", with("device_id", json!("<b>x</b>"))), StatusCode::UNPROCESSABLE_ENTITY, Some("device_id")),
+        ("device_id too long", post_json("/api/metrics", with("device_id", json!("a".repeat(129)))), StatusCode::UNPROCESSABLE_ENTITY, Some("device_id")),
+        ("os_info too long", post_json("/api/metrics", with("os_info", json!("x".repeat(257)))), StatusCode::UNPROCESSABLE_ENTITY, Some("os_info")),
+        ("os_info control char", post_json("/api/metrics", with("os_info", json!("a\u{7}b"))), StatusCode::UNPROCESSABLE_ENTITY, Some("os_info")),
+        ("cpu 1e308", post_json("/api/metrics", with("cpu_usage", json!(1e308))), StatusCode::UNPROCESSABLE_ENTITY, Some("cpu_usage")),
+        ("cpu negative", post_json("/api/metrics", with("cpu_usage", json!(-1))), StatusCode::UNPROCESSABLE_ENTITY, Some("cpu_usage")),
+        ("cpu over 100", post_json("/api/metrics", with("cpu_usage", json!(100.01))), StatusCode::UNPROCESSABLE_ENTITY, Some("cpu_usage")),
+        ("zero total", post_json("/api/metrics", with("ram_total_mb", json!(0))), StatusCode::UNPROCESSABLE_ENTITY, Some("ram_total_mb")),
+        ("used over total", post_json("/api/metrics", with("ram_used_mb", json!(8193))), StatusCode::UNPROCESSABLE_ENTITY, Some("ram_used_mb")),
+        ("far future", post_json("/api/metrics", with("last_seen", json!("2999-01-01T00:00:00Z"))), StatusCode::UNPROCESSABLE_ENTITY, Some("last_seen")),
+    ];
+
+    for (name, request, expected, field) in cases {
+        let (status, body) = call(&app, request).await;
+        assert_eq!(status, expected, "{name}: {}", String::from_utf8_lossy(&body));
+        let error = json(&body);
+        assert!(
+            error["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "{name}: error message missing: {error}"
+        );
+        match field {
+            Some(field) => assert_eq!(error["field"], field, "{name}"),
+            None => assert!(error.get("field").is_none(), "{name}: unexpected field {error}"),
+        }
+    }
+
+    let after = json(&call(&app, get("/api/all_metrics")).await.1);
+    assert_eq!(after, before, "bad input changed what is stored");
+}
+
+#[tokio::test]
+async fn the_body_limit_is_configurable() {
+    let app = ServerBuilder::new().max_body_bytes(1024).build().expect("valid").router();
+    let mut body = valid();
+    body["padding"] = json!("x".repeat(2000));
+    let (status, body) = call(&app, post_json("/api/metrics", serde_json::to_vec(&body).expect("json"))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(json(&body)["error"].as_str().unwrap_or_default().contains("1024"));
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the Tailmon server library.
+
+mod bad_input;
+mod dashboard;
+mod device_cap;
+mod end_to_end;
+mod routes;
+mod store_conformance;
+mod support;

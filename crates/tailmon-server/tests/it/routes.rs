@@ -1,0 +1,140 @@
+//! The router, driven without a socket.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use tailmon_core::OffsetDateTime;
+use tailmon_server::{ManualClock, ServerBuilder};
+use tower::ServiceExt;
+
+use crate::support::{call, get, json, post_json, report};
+
+fn router() -> Router {
+    ServerBuilder::new().build().expect("defaults are valid").router()
+}
+
+#[tokio::test]
+async fn post_then_list_uses_the_original_shapes() {
+    let app = router();
+    let body = r#"{"device_id":"my-server","os_info":"CentOS 8","cpu_usage":25.3,"ram_used_mb":2048,"ram_total_mb":8192,"last_seen":"2025-07-10T14:30:00Z"}"#;
+    let (status, _) = call(&app, post_json("/api/metrics", body)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, body) = call(&app, get("/api/all_metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    let all = json(&body);
+    let device = &all.as_array().expect("an array")[0];
+    assert_eq!(device["device_id"], "my-server");
+    assert_eq!(device["os_info"], "CentOS 8");
+    assert_eq!(device["cpu_usage"], 25.3);
+    assert_eq!(device["ram_used_mb"], 2048);
+    assert_eq!(device["ram_total_mb"], 8192);
+    assert_eq!(device["last_seen"], "2025-07-10T14:30:00Z");
+    assert!(device["received_at"].is_string(), "server stamps its receive time");
+}
+
+#[tokio::test]
+async fn latest_report_per_device_sorted_by_id() {
+    let app = router();
+    for (id, cpu) in [("b", 1.0), ("a", 2.0), ("b", 3.0)] {
+        let body = serde_json::to_vec(&report(id, cpu, 100)).expect("serialise");
+        assert_eq!(call(&app, post_json("/api/metrics", body)).await.0, StatusCode::OK);
+    }
+    let all = json(&call(&app, get("/api/all_metrics")).await.1);
+    let summary: Vec<(String, f64)> = all
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|d| (d["device_id"].as_str().unwrap_or_default().to_owned(), d["cpu_usage"].as_f64().unwrap_or(-1.0)))
+        .collect();
+    assert_eq!(summary, [("a".to_owned(), 2.0), ("b".to_owned(), 3.0)]);
+}
+
+#[tokio::test]
+async fn receive_time_comes_from_the_server_clock_not_the_agent() {
+    let server_now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("valid");
+    let clock = Arc::new(ManualClock::new(server_now));
+    let app = ServerBuilder::new().clock(clock.clone()).build().expect("valid").router();
+    let mut skewed = report("skewed", 5.0, 100);
+    skewed.last_seen = server_now - time::Duration::days(3);
+    skewed.received_at = Some(server_now + time::Duration::days(300));
+    let body = serde_json::to_vec(&skewed).expect("serialise");
+    assert_eq!(call(&app, post_json("/api/metrics", body)).await.0, StatusCode::OK);
+    let all = json(&call(&app, get("/api/all_metrics")).await.1);
+    assert_eq!(all[0]["received_at"], "2027-01-15T08:00:00Z");
+
+    // Five minutes ahead is tolerated skew; a second more is refused.
+    let mut ahead = report("ahead", 5.0, 100);
+    ahead.last_seen = server_now + time::Duration::seconds(300);
+    let (status, _) = call(&app, post_json("/api/metrics", serde_json::to_vec(&ahead).expect("json"))).await;
+    assert_eq!(status, StatusCode::OK);
+    ahead.last_seen = server_now + time::Duration::seconds(301);
+    let (status, body) = call(&app, post_json("/api/metrics", serde_json::to_vec(&ahead).expect("json"))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json(&body)["field"], "last_seen");
+}
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let (status, body) = call(&router(), get("/healthz")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["status"], "ok");
+}
+
+#[tokio::test]
+async fn dashboard_assets_are_served_with_their_types() {
+    let app = router();
+    for (path, mime) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/app.js", "text/javascript; charset=utf-8"),
+        ("/style.css", "text/css; charset=utf-8"),
+    ] {
+        let response = app.clone().oneshot(get(path)).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], mime, "{path}");
+        let etag = response.headers()[header::ETAG].clone();
+        let mut again = get(path);
+        again.headers_mut().insert(header::IF_NONE_MATCH, etag);
+        let response = app.clone().oneshot(again).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{path}");
+    }
+    let (status, body) = call(&app, get("/")).await;
+    assert_eq!(status, StatusCode::OK);
+    let html = String::from_utf8(body).expect("utf-8");
+    assert!(html.contains("app.js"));
+    assert_eq!(call(&app, get("/no-such-asset.js")).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn unknown_api_routes_and_methods_answer_json() {
+    let app = router();
+    let (status, body) = call(&app, get("/api/nope")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(json(&body)["error"].is_string());
+    let (status, body) = call(&app, get("/api/metrics")).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(json(&body)["error"].is_string());
+}
+
+#[tokio::test]
+async fn nests_inside_a_host_application() {
+    let tailmon = ServerBuilder::new().build().expect("valid");
+    let app = Router::new()
+        .route("/hello", axum::routing::get(|| async { "host app" }))
+        .nest("/monitor", tailmon.router());
+    assert_eq!(call(&app, get("/hello")).await.1, b"host app");
+    let body = serde_json::to_vec(&report("nested", 1.0, 1)).expect("json");
+    assert_eq!(call(&app, post_json("/monitor/api/metrics", body)).await.0, StatusCode::OK);
+    let all = json(&call(&app, get("/monitor/api/all_metrics")).await.1);
+    assert_eq!(all[0]["device_id"], "nested");
+    assert_eq!(call(&app, get("/monitor/")).await.0, StatusCode::OK);
+}
+
+#[test]
+fn build_refuses_bad_settings() {
+    let error = ServerBuilder::new().max_devices(0).build().err().expect("refused");
+    assert!(error.to_string().contains("max_devices"), "{error}");
+    let error = ServerBuilder::new().max_body_bytes(10).build().err().expect("refused");
+    assert!(error.to_string().contains("max_body_bytes"), "{error}");
+}

@@ -1,0 +1,104 @@
+//! Shared test fixtures.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tailmon_core::{OffsetDateTime, Report};
+use tailmon_server::Server;
+use tokio::sync::oneshot;
+use tower::ServiceExt;
+
+/// A valid report of `device_id`, sampled now.
+pub(crate) fn report(device_id: &str, cpu: f64, ram_used_mb: u64) -> Report {
+    let mut r = Report::new(device_id, OffsetDateTime::now_utc());
+    r.os_info = "Ubuntu 22.04 (Kernel: 5.15.0)".into();
+    r.cpu_usage = cpu;
+    r.ram_used_mb = ram_used_mb;
+    r.ram_total_mb = 8192;
+    r
+}
+
+/// Sends one request through the router without a socket.
+pub(crate) async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let response = router.clone().oneshot(request).await.expect("router is infallible");
+    let status = response.status();
+    let body = response.into_body().collect().await.expect("body").to_bytes();
+    (status, body.to_vec())
+}
+
+/// `POST /api/metrics` with a JSON body.
+pub(crate) fn post_json(path: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .expect("valid request")
+}
+
+/// `GET path`.
+pub(crate) fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).expect("valid request")
+}
+
+/// Parses a JSON body.
+pub(crate) fn json(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {}", String::from_utf8_lossy(body))
+    })
+}
+
+/// A server really listening on 127.0.0.1:0; stops when dropped.
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Running {
+    pub(crate) async fn start(server: Server) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Self { addr, stop: Some(stop) }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, failing after `secs` seconds.
+pub(crate) async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Awaits `future`, failing the test if it takes more than 20 s.
+pub(crate) async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(std::time::Duration::from_secs(20), future)
+        .await
+        .expect("timed out after 20 s")
+}
