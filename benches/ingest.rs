@@ -1,1 +1,87 @@
-fn main() {}
+//! The ingest path, piece by piece and whole: decode, validate, store, and one
+//! `POST /api/metrics` through the router without a socket.
+//!
+//! `cargo bench -p tailmon-benches --bench ingest`
+
+use std::hint::black_box;
+
+use axum::body::Body;
+use axum::http::{Request, header};
+use criterion::{Criterion, criterion_group, criterion_main};
+use tailmon_core::{OffsetDateTime, Report};
+use tailmon_server::{MemoryStore, ServerBuilder, Store};
+use tower::ServiceExt;
+
+fn sample(device: usize) -> Report {
+    let mut report = Report::new(
+        format!("host-{device:05}.example.com"),
+        OffsetDateTime::now_utc(),
+    );
+    report.os_info = "Ubuntu 22.04 (Kernel: 5.15.0)".into();
+    report.cpu_usage = 37.5;
+    report.ram_used_mb = 4096;
+    report.ram_total_mb = 16384;
+    report
+}
+
+fn ingest(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let report = sample(1);
+    let body = serde_json::to_vec(&report).expect("json");
+    let now = OffsetDateTime::now_utc();
+
+    c.bench_function("decode", |b| {
+        b.iter(|| serde_json::from_slice::<Report>(black_box(&body)).expect("valid"))
+    });
+    c.bench_function("validate", |b| {
+        b.iter(|| black_box(&report).validate(now).expect("valid"))
+    });
+
+    let store = MemoryStore::new();
+    c.bench_function("store_insert_known_device", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(store.insert(black_box(report.clone())))
+                .expect("stored")
+        })
+    });
+
+    let router = ServerBuilder::new().build().expect("valid").router();
+    c.bench_function("post_api_metrics_router", |b| {
+        b.iter(|| {
+            let request = Request::post("/api/metrics")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.clone()))
+                .expect("request");
+            let response = runtime
+                .block_on(router.clone().oneshot(request))
+                .expect("infallible");
+            assert!(response.status().is_success());
+        })
+    });
+
+    // 1,000 devices reporting in turn: the admission check and map stay flat.
+    let bodies: Vec<Vec<u8>> = (0..1000)
+        .map(|n| serde_json::to_vec(&sample(n)).expect("json"))
+        .collect();
+    let router = ServerBuilder::new().build().expect("valid").router();
+    let mut next = 0;
+    c.bench_function("post_api_metrics_router_1000_devices", |b| {
+        b.iter(|| {
+            next = (next + 1) % bodies.len();
+            let request = Request::post("/api/metrics")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(bodies[next].clone()))
+                .expect("request");
+            let response = runtime
+                .block_on(router.clone().oneshot(request))
+                .expect("infallible");
+            assert!(response.status().is_success());
+        })
+    });
+}
+
+criterion_group!(benches, ingest);
+criterion_main!(benches);

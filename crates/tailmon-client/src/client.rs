@@ -138,7 +138,10 @@ mod tests {
         assert_eq!(urls("http://h:3000/"), expected);
         assert_eq!(urls("http://h:3000/api/metrics"), expected);
         assert_eq!(urls("http://h:3000/api/metrics/"), expected);
-        assert_eq!(urls("https://h/monitor/api/metrics").0, "https://h/monitor/api/metrics");
+        assert_eq!(
+            urls("https://h/monitor/api/metrics").0,
+            "https://h/monitor/api/metrics"
+        );
     }
 
     #[test]

@@ -103,10 +103,16 @@ impl fmt::Display for Error {
             Kind::Builder(message) => write!(f, "invalid client settings: {message}"),
             Kind::Timeout => f.write_str("request timed out"),
             Kind::Connect => f.write_str("could not connect to the server"),
-            Kind::Status { code, message: Some(message) } => {
+            Kind::Status {
+                code,
+                message: Some(message),
+            } => {
                 write!(f, "server answered {code}: {message}")
             }
-            Kind::Status { code, message: None } => write!(f, "server answered {code}"),
+            Kind::Status {
+                code,
+                message: None,
+            } => write!(f, "server answered {code}"),
             Kind::Decode => f.write_str("could not decode the server's answer"),
             Kind::Request => f.write_str("request failed"),
         }
@@ -126,6 +132,8 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

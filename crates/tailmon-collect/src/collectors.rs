@@ -122,12 +122,22 @@ mod tests {
     async fn a_failing_collector_never_fails_the_others() {
         let mut all = Collectors::new().with(Failing).with(SetsCpu).with(Failing);
         let mut report = Report::new("a", OffsetDateTime::now_utc());
-        all.collect(&mut report).await.expect("composition never fails");
+        all.collect(&mut report)
+            .await
+            .expect("composition never fails");
         assert_eq!(report.cpu_usage, 42.0);
         // Logged once per member, then rate-limited.
-        assert!(all.members.iter().filter(|m| m.last_logged.is_some()).count() == 2);
+        assert!(
+            all.members
+                .iter()
+                .filter(|m| m.last_logged.is_some())
+                .count()
+                == 2
+        );
         let first = all.members[0].last_logged;
-        all.collect(&mut report).await.expect("composition never fails");
+        all.collect(&mut report)
+            .await
+            .expect("composition never fails");
         assert_eq!(all.members[0].last_logged, first);
     }
 }

@@ -75,7 +75,10 @@ mod tests {
         std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
         let now = OffsetDateTime::now_utc();
         let mut report = Report::new("test-host", now);
-        collector.collect(&mut report).await.expect("host probes work here");
+        collector
+            .collect(&mut report)
+            .await
+            .expect("host probes work here");
         assert_eq!(report.validate(now), Ok(()));
         assert!(report.ram_total_mb > 0);
         assert!(report.ram_used_mb <= report.ram_total_mb);

@@ -102,7 +102,10 @@ mod tests {
         let mut report = Report::new("a", datetime!(2025-07-10 14:30:00 UTC));
         report.received_at = Some(datetime!(2025-07-10 14:30:01 UTC));
         let json = serde_json::to_string(&report).unwrap();
-        assert!(json.ends_with(r#""received_at":"2025-07-10T14:30:01Z"}"#), "{json}");
+        assert!(
+            json.ends_with(r#""received_at":"2025-07-10T14:30:01Z"}"#),
+            "{json}"
+        );
         assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
     }
 

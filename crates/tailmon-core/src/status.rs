@@ -80,6 +80,9 @@ mod tests {
 
     #[test]
     fn status_serialises_lowercase() {
-        assert_eq!(serde_json::to_string(&Status::Critical).unwrap(), r#""critical""#);
+        assert_eq!(
+            serde_json::to_string(&Status::Critical).unwrap(),
+            r#""critical""#
+        );
     }
 }

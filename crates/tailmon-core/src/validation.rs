@@ -21,9 +21,7 @@ pub enum ValidationError {
         len: usize,
     },
     /// `device_id` holds a character other than letters, digits, `.`, `_`, `-`, `:`.
-    #[error(
-        "device_id may hold only letters, digits, '.', '_', '-' and ':'; found {found:?}"
-    )]
+    #[error("device_id may hold only letters, digits, '.', '_', '-' and ':'; found {found:?}")]
     DeviceIdInvalidChar {
         /// The first character refused.
         found: char,
@@ -69,9 +67,9 @@ impl ValidationError {
     /// The report field this error blames.
     pub fn field(&self) -> &'static str {
         match self {
-            Self::DeviceIdEmpty | Self::DeviceIdTooLong { .. } | Self::DeviceIdInvalidChar { .. } => {
-                "device_id"
-            }
+            Self::DeviceIdEmpty
+            | Self::DeviceIdTooLong { .. }
+            | Self::DeviceIdInvalidChar { .. } => "device_id",
             Self::OsInfoTooLong { .. } | Self::OsInfoControlChar => "os_info",
             Self::CpuUsageNotFinite | Self::CpuUsageOutOfRange { .. } => "cpu_usage",
             Self::RamTotalZero => "ram_total_mb",
@@ -175,7 +173,10 @@ mod tests {
 
     #[test]
     fn device_id_rules() {
-        assert_eq!(broken(|r| r.device_id.clear()), ValidationError::DeviceIdEmpty);
+        assert_eq!(
+            broken(|r| r.device_id.clear()),
+            ValidationError::DeviceIdEmpty
+        );
         assert_eq!(
             broken(|r| r.device_id = "a".repeat(129)),
             ValidationError::DeviceIdTooLong { len: 129 }
@@ -192,7 +193,13 @@ mod tests {
             broken(|r| r.device_id = "höst".into()),
             ValidationError::DeviceIdInvalidChar { found: 'ö' }
         );
-        for ok in ["a", "web-1.example.com", "fe80::1", "db_2", &"x".repeat(128)] {
+        for ok in [
+            "a",
+            "web-1.example.com",
+            "fe80::1",
+            "db_2",
+            &"x".repeat(128),
+        ] {
             assert_eq!(validate_device_id(ok), Ok(()), "{ok}");
         }
         assert_eq!(ValidationError::DeviceIdEmpty.field(), "device_id");
@@ -218,8 +225,14 @@ mod tests {
 
     #[test]
     fn cpu_usage_rules() {
-        assert_eq!(broken(|r| r.cpu_usage = f64::NAN), ValidationError::CpuUsageNotFinite);
-        assert_eq!(broken(|r| r.cpu_usage = f64::INFINITY), ValidationError::CpuUsageNotFinite);
+        assert_eq!(
+            broken(|r| r.cpu_usage = f64::NAN),
+            ValidationError::CpuUsageNotFinite
+        );
+        assert_eq!(
+            broken(|r| r.cpu_usage = f64::INFINITY),
+            ValidationError::CpuUsageNotFinite
+        );
         assert_eq!(
             broken(|r| r.cpu_usage = 1e308),
             ValidationError::CpuUsageOutOfRange { value: 1e308 }
@@ -247,7 +260,10 @@ mod tests {
         );
         assert_eq!(
             broken(|r| r.ram_used_mb = 16385),
-            ValidationError::RamUsedExceedsTotal { used: 16385, total: 16384 }
+            ValidationError::RamUsedExceedsTotal {
+                used: 16385,
+                total: 16384
+            }
         );
         assert_eq!(broken(|r| r.ram_used_mb = 16385).field(), "ram_used_mb");
         assert_eq!(ValidationError::RamTotalZero.field(), "ram_total_mb");
@@ -263,7 +279,11 @@ mod tests {
         r.last_seen = NOW + Duration::seconds(300);
         assert_eq!(r.validate(NOW), Ok(()));
         r.last_seen = NOW - Duration::days(30);
-        assert_eq!(r.validate(NOW), Ok(()), "old reports are back-fill, not errors");
+        assert_eq!(
+            r.validate(NOW),
+            Ok(()),
+            "old reports are back-fill, not errors"
+        );
     }
 
     proptest! {

@@ -89,7 +89,10 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let mut response = (status, Json(self.body())).into_response();
-        if matches!(self, Self::Store(StoreError::Unavailable(_)) | Self::TooManyDevices { .. }) {
+        if matches!(
+            self,
+            Self::Store(StoreError::Unavailable(_)) | Self::TooManyDevices { .. }
+        ) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));

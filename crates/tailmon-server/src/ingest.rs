@@ -49,7 +49,9 @@ impl Ingest {
         report.validate(now)?;
         report.received_at = Some(now);
         let store = self.inner.store.as_ref();
-        if let Admission::OverCap { cap } = self.inner.admission.admit(&report.device_id, store).await? {
+        if let Admission::OverCap { cap } =
+            self.inner.admission.admit(&report.device_id, store).await?
+        {
             return Err(ApiError::TooManyDevices { cap });
         }
         tracing::debug!(device_id = %report.device_id, cpu = report.cpu_usage, "report accepted");

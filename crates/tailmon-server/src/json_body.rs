@@ -25,12 +25,12 @@ where
             .extensions()
             .get::<BodyLimit>()
             .map_or(crate::builder::DEFAULT_MAX_BODY_BYTES, |l| l.0);
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| match rejection.status() {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status() {
                 axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit },
                 _ => ApiError::BodyRead,
-            })?;
+            }
+        })?;
         decode(&bytes).map(JsonBody)
     }
 }
@@ -63,10 +63,12 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             field,
         }
     })?;
-    deserializer.end().map_err(|error| ApiError::MalformedJson {
-        message: format!("invalid JSON body: {error}"),
-        field: None,
-    })?;
+    deserializer
+        .end()
+        .map_err(|error| ApiError::MalformedJson {
+            message: format!("invalid JSON body: {error}"),
+            field: None,
+        })?;
     Ok(value)
 }
 

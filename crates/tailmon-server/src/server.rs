@@ -36,7 +36,9 @@ impl Server {
             .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(self.max_body_bytes))
             .layer(axum::Extension(BodyLimit(self.max_body_bytes)))
-            .layer(tower_http::catch_panic::CatchPanicLayer::custom(routes::panic::answer))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                routes::panic::answer,
+            ))
     }
 
     /// The handle in-process agents hand reports to, skipping HTTP.

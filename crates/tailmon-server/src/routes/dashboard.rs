@@ -1,7 +1,7 @@
 //! The dashboard: static assets embedded in the binary.
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{OriginalUri, Path};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,8 +18,34 @@ pub(crate) fn router() -> Router {
         .route("/{*path}", get(asset))
 }
 
-async fn index(headers: HeaderMap) -> Response {
-    serve("index.html", &headers)
+/// The page. When the router is nested (`/monitor`), the page gets a
+/// `<base>` so its relative links resolve under the prefix: axum does not
+/// route the trailing-slash form (`/monitor/`) into a nested router.
+async fn index(OriginalUri(original): OriginalUri, headers: HeaderMap) -> Response {
+    let path = original.path();
+    if path == "/" {
+        return serve("index.html", &headers);
+    }
+    let Some(file) = Assets::get("index.html") else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let html = String::from_utf8_lossy(&file.data);
+    let mut base = path
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
+    if !base.ends_with('/') {
+        base.push('/');
+    }
+    let html = html.replacen("<head>", &format!("<head>\n  <base href=\"{base}\">"), 1);
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        html,
+    )
+        .into_response()
 }
 
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {

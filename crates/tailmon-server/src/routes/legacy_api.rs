@@ -18,6 +18,8 @@ pub(crate) async fn post_metrics(
 }
 
 /// The latest report of every device, sorted by device id.
-pub(crate) async fn all_metrics(State(ingest): State<Ingest>) -> Result<Json<Vec<Report>>, ApiError> {
+pub(crate) async fn all_metrics(
+    State(ingest): State<Ingest>,
+) -> Result<Json<Vec<Report>>, ApiError> {
     Ok(Json(ingest.store().latest().await?))
 }

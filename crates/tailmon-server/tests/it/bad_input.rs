@@ -30,20 +30,71 @@ async fn each_bad_input_is_refused_and_stores_nothing() {
     // A good report first, to prove bad ones leave it alone.
     let good = valid();
     let good_bytes = serde_json::to_vec(&good).expect("json");
-    assert_eq!(call(&app, post_json("/api/metrics", good_bytes)).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, post_json("/api/metrics", good_bytes)).await.0,
+        StatusCode::OK
+    );
     let before = json(&call(&app, get("/api/all_metrics")).await.1);
 
     let over_limit = vec![b' '; 64 * 1024 + 1];
     let cases: Vec<(&str, Request<Body>, StatusCode, Option<&str>)> = vec![
-        ("not JSON", post_json("/api/metrics", "{not json"), StatusCode::BAD_REQUEST, None),
-        ("empty body", post_json("/api/metrics", ""), StatusCode::BAD_REQUEST, None),
-        ("JSON array", post_json("/api/metrics", "[]"), StatusCode::BAD_REQUEST, None),
-        ("trailing garbage", post_json("/api/metrics", [serde_json::to_vec(&valid()).expect("json"), b"x".to_vec()].concat()), StatusCode::BAD_REQUEST, None),
-        ("missing field", post_json("/api/metrics", without("cpu_usage")), StatusCode::BAD_REQUEST, Some("cpu_usage")),
-        ("wrong type", post_json("/api/metrics", with("ram_used_mb", json!("lots"))), StatusCode::BAD_REQUEST, Some("ram_used_mb")),
-        ("negative memory", post_json("/api/metrics", with("ram_total_mb", json!(-5))), StatusCode::BAD_REQUEST, Some("ram_total_mb")),
-        ("bad timestamp", post_json("/api/metrics", with("last_seen", json!("yesterday"))), StatusCode::BAD_REQUEST, Some("last_seen")),
-        ("body over 64 KiB", post_json("/api/metrics", over_limit), StatusCode::PAYLOAD_TOO_LARGE, None),
+        (
+            "not JSON",
+            post_json("/api/metrics", "{not json"),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            "empty body",
+            post_json("/api/metrics", ""),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            "JSON array",
+            post_json("/api/metrics", "[]"),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            "trailing garbage",
+            post_json(
+                "/api/metrics",
+                [serde_json::to_vec(&valid()).expect("json"), b"x".to_vec()].concat(),
+            ),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            "missing field",
+            post_json("/api/metrics", without("cpu_usage")),
+            StatusCode::BAD_REQUEST,
+            Some("cpu_usage"),
+        ),
+        (
+            "wrong type",
+            post_json("/api/metrics", with("ram_used_mb", json!("lots"))),
+            StatusCode::BAD_REQUEST,
+            Some("ram_used_mb"),
+        ),
+        (
+            "negative memory",
+            post_json("/api/metrics", with("ram_total_mb", json!(-5))),
+            StatusCode::BAD_REQUEST,
+            Some("ram_total_mb"),
+        ),
+        (
+            "bad timestamp",
+            post_json("/api/metrics", with("last_seen", json!("yesterday"))),
+            StatusCode::BAD_REQUEST,
+            Some("last_seen"),
+        ),
+        (
+            "body over 64 KiB",
+            post_json("/api/metrics", over_limit),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+        ),
         (
             "form content type",
             Request::post("/api/metrics")
@@ -55,26 +106,91 @@ async fn each_bad_input_is_refused_and_stores_nothing() {
         ),
         (
             "no content type",
-            Request::post("/api/metrics").body(Body::from(serde_json::to_vec(&valid()).expect("json"))).expect("request"),
+            Request::post("/api/metrics")
+                .body(Body::from(serde_json::to_vec(&valid()).expect("json")))
+                .expect("request"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             None,
         ),
-        ("empty device_id", post_json("/api/metrics", with("device_id", json!(""))), StatusCode::UNPROCESSABLE_ENTITY, Some("device_id")),
-        ("device_id with markup", post_json("/api/metrics", with("device_id", json!("<b>x</b>"))), StatusCode::UNPROCESSABLE_ENTITY, Some("device_id")),
-        ("device_id too long", post_json("/api/metrics", with("device_id", json!("a".repeat(129)))), StatusCode::UNPROCESSABLE_ENTITY, Some("device_id")),
-        ("os_info too long", post_json("/api/metrics", with("os_info", json!("x".repeat(257)))), StatusCode::UNPROCESSABLE_ENTITY, Some("os_info")),
-        ("os_info control char", post_json("/api/metrics", with("os_info", json!("a\u{7}b"))), StatusCode::UNPROCESSABLE_ENTITY, Some("os_info")),
-        ("cpu 1e308", post_json("/api/metrics", with("cpu_usage", json!(1e308))), StatusCode::UNPROCESSABLE_ENTITY, Some("cpu_usage")),
-        ("cpu negative", post_json("/api/metrics", with("cpu_usage", json!(-1))), StatusCode::UNPROCESSABLE_ENTITY, Some("cpu_usage")),
-        ("cpu over 100", post_json("/api/metrics", with("cpu_usage", json!(100.01))), StatusCode::UNPROCESSABLE_ENTITY, Some("cpu_usage")),
-        ("zero total", post_json("/api/metrics", with("ram_total_mb", json!(0))), StatusCode::UNPROCESSABLE_ENTITY, Some("ram_total_mb")),
-        ("used over total", post_json("/api/metrics", with("ram_used_mb", json!(8193))), StatusCode::UNPROCESSABLE_ENTITY, Some("ram_used_mb")),
-        ("far future", post_json("/api/metrics", with("last_seen", json!("2999-01-01T00:00:00Z"))), StatusCode::UNPROCESSABLE_ENTITY, Some("last_seen")),
+        (
+            "empty device_id",
+            post_json("/api/metrics", with("device_id", json!(""))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("device_id"),
+        ),
+        (
+            "device_id with markup",
+            post_json("/api/metrics", with("device_id", json!("<b>x</b>"))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("device_id"),
+        ),
+        (
+            "device_id too long",
+            post_json("/api/metrics", with("device_id", json!("a".repeat(129)))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("device_id"),
+        ),
+        (
+            "os_info too long",
+            post_json("/api/metrics", with("os_info", json!("x".repeat(257)))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("os_info"),
+        ),
+        (
+            "os_info control char",
+            post_json("/api/metrics", with("os_info", json!("a\u{7}b"))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("os_info"),
+        ),
+        (
+            "cpu 1e308",
+            post_json("/api/metrics", with("cpu_usage", json!(1e308))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("cpu_usage"),
+        ),
+        (
+            "cpu negative",
+            post_json("/api/metrics", with("cpu_usage", json!(-1))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("cpu_usage"),
+        ),
+        (
+            "cpu over 100",
+            post_json("/api/metrics", with("cpu_usage", json!(100.01))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("cpu_usage"),
+        ),
+        (
+            "zero total",
+            post_json("/api/metrics", with("ram_total_mb", json!(0))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("ram_total_mb"),
+        ),
+        (
+            "used over total",
+            post_json("/api/metrics", with("ram_used_mb", json!(8193))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("ram_used_mb"),
+        ),
+        (
+            "far future",
+            post_json(
+                "/api/metrics",
+                with("last_seen", json!("2999-01-01T00:00:00Z")),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("last_seen"),
+        ),
     ];
 
     for (name, request, expected, field) in cases {
         let (status, body) = call(&app, request).await;
-        assert_eq!(status, expected, "{name}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            expected,
+            "{name}: {}",
+            String::from_utf8_lossy(&body)
+        );
         let error = json(&body);
         assert!(
             error["error"].as_str().is_some_and(|m| !m.is_empty()),
@@ -82,7 +198,10 @@ async fn each_bad_input_is_refused_and_stores_nothing() {
         );
         match field {
             Some(field) => assert_eq!(error["field"], field, "{name}"),
-            None => assert!(error.get("field").is_none(), "{name}: unexpected field {error}"),
+            None => assert!(
+                error.get("field").is_none(),
+                "{name}: unexpected field {error}"
+            ),
         }
     }
 
@@ -92,10 +211,23 @@ async fn each_bad_input_is_refused_and_stores_nothing() {
 
 #[tokio::test]
 async fn the_body_limit_is_configurable() {
-    let app = ServerBuilder::new().max_body_bytes(1024).build().expect("valid").router();
+    let app = ServerBuilder::new()
+        .max_body_bytes(1024)
+        .build()
+        .expect("valid")
+        .router();
     let mut body = valid();
     body["padding"] = json!("x".repeat(2000));
-    let (status, body) = call(&app, post_json("/api/metrics", serde_json::to_vec(&body).expect("json"))).await;
+    let (status, body) = call(
+        &app,
+        post_json("/api/metrics", serde_json::to_vec(&body).expect("json")),
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(json(&body)["error"].as_str().unwrap_or_default().contains("1024"));
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1024")
+    );
 }

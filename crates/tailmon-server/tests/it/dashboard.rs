@@ -75,15 +75,23 @@ async fn dump_dom(chromium: &PathBuf, url: &str, budget_ms: u32) -> String {
     .expect("chromium finished within 90 s")
     .expect("chromium started");
     let _ = std::fs::remove_dir_all(&profile);
-    assert!(output.status.success(), "chromium failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).expect("DOM is UTF-8")
 }
 
 /// The `<article>` opening tag of one device's card.
 fn card<'a>(dom: &'a str, device_id: &str) -> &'a str {
     let marker = format!("data-device-id=\"{device_id}\"");
-    let at = dom.find(&marker).unwrap_or_else(|| panic!("no card for {device_id}"));
-    let start = dom[..at].rfind("<article").expect("card opens with <article");
+    let at = dom
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no card for {device_id}"));
+    let start = dom[..at]
+        .rfind("<article")
+        .expect("card opens with <article");
     let end = at + dom[at..].find('>').expect("tag closes");
     &dom[start..=end]
 }
@@ -110,10 +118,21 @@ async fn dashboard_renders_every_device_safely_and_refreshes_every_3_s() {
         inner: MemoryStore::new(),
         reads: AtomicUsize::new(0),
     });
-    let server = ServerBuilder::new().store(store.clone()).build().expect("valid");
+    let server = ServerBuilder::new()
+        .store(store.clone())
+        .build()
+        .expect("valid");
     let ingest = server.ingest().clone();
-    for (id, cpu, ram) in [("calm", 10.0, 1000), ("busy", 65.0, 1000), ("hot", 85.0, 1000), ("full", 10.0, 7900)] {
-        ingest.ingest(report(id, cpu, ram)).await.expect("valid report");
+    for (id, cpu, ram) in [
+        ("calm", 10.0, 1000),
+        ("busy", 65.0, 1000),
+        ("hot", 85.0, 1000),
+        ("full", 10.0, 7900),
+    ] {
+        ingest
+            .ingest(report(id, cpu, ram))
+            .await
+            .expect("valid report");
     }
     let mut hostile = report("hostile", 1.0, 1);
     hostile.os_info = "<img src=x onerror=alert(1)>".into();
@@ -127,9 +146,15 @@ async fn dashboard_renders_every_device_safely_and_refreshes_every_3_s() {
     let running = Running::start(server).await;
     let dom = dump_dom(&chromium, &format!("{}/", running.url()), 9_500).await;
 
-    assert!(dom.contains("data-loaded=\"true\""), "page never loaded:\n{dom}");
+    assert!(
+        dom.contains("data-loaded=\"true\""),
+        "page never loaded:\n{dom}"
+    );
     // Fetched at 0, 3, 6 and 9 s of virtual time: a 3 s refresh.
-    assert!(dom.contains("data-refreshes=\"4\""), "expected 4 refreshes in 9.5 s:\n{dom}");
+    assert!(
+        dom.contains("data-refreshes=\"4\""),
+        "expected 4 refreshes in 9.5 s:\n{dom}"
+    );
 
     for (id, status) in [
         ("calm", "status-ok"),
@@ -139,7 +164,11 @@ async fn dashboard_renders_every_device_safely_and_refreshes_every_3_s() {
         ("hostile", "status-ok"),
         ("late-device", "status-ok"),
     ] {
-        assert!(card(&dom, id).contains(status), "{id} should be {status}: {}", card(&dom, id));
+        assert!(
+            card(&dom, id).contains(status),
+            "{id} should be {status}: {}",
+            card(&dom, id)
+        );
     }
     // The odd device is shown without breaking the others.
     let odd = card_body(&dom, "odd");
@@ -148,7 +177,10 @@ async fn dashboard_renders_every_device_safely_and_refreshes_every_3_s() {
 
     // Device text is text, never markup.
     let hostile = card_body(&dom, "hostile");
-    assert!(hostile.contains("&lt;img src=x onerror=alert(1)&gt;"), "{hostile}");
+    assert!(
+        hostile.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{hostile}"
+    );
     assert!(!dom.contains("<img src=\"x\""), "device text became markup");
 
     assert!(card_body(&dom, "busy").contains("65.0%"));
@@ -157,7 +189,10 @@ async fn dashboard_renders_every_device_safely_and_refreshes_every_3_s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_shows_an_empty_state_with_no_devices() {
     let Some(chromium) = chromium() else {
-        assert!(std::env::var_os("CI").is_none(), "CI must have Chromium installed");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Chromium installed"
+        );
         return;
     };
     let running = Running::start(ServerBuilder::new().build().expect("valid")).await;

@@ -15,11 +15,14 @@ async fn agent_reports_and_client_reads_back() {
     let client = Client::builder(format!("{}/api/metrics", running.url()))
         .build()
         .expect("valid URL");
-    let agent = Agent::builder(client.clone(), Box::new(HostCollector::new().expect("sysinfo")))
-        .device_id("e2e-host")
-        .interval(Duration::from_millis(250))
-        .warmup(Duration::from_millis(250))
-        .build();
+    let agent = Agent::builder(
+        client.clone(),
+        Box::new(HostCollector::new().expect("sysinfo")),
+    )
+    .device_id("e2e-host")
+    .interval(Duration::from_millis(250))
+    .warmup(Duration::from_millis(250))
+    .build();
     let mut status = agent.status();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let run = tokio::spawn(agent.run(async move {
@@ -27,11 +30,16 @@ async fn agent_reports_and_client_reads_back() {
     }));
 
     // Two acknowledged reports: the agent keeps its cadence after a success.
-    within(status.wait_for(|s| s.sent >= 2)).await.expect("agent alive");
+    within(status.wait_for(|s| s.sent >= 2))
+        .await
+        .expect("agent alive");
     assert_eq!(status.borrow().failed, 0);
 
     let devices = client.all_metrics().await.expect("list devices");
-    let device = devices.iter().find(|d| d.device_id == "e2e-host").expect("device listed");
+    let device = devices
+        .iter()
+        .find(|d| d.device_id == "e2e-host")
+        .expect("device listed");
     assert!(device.ram_total_mb > 0);
     assert!(device.ram_used_mb <= device.ram_total_mb);
     assert!((0.0..=100.0).contains(&device.cpu_usage));
@@ -49,13 +57,24 @@ async fn agent_reports_and_client_reads_back() {
 async fn client_errors_carry_status_and_server_message() {
     let running = Running::start(ServerBuilder::new().max_devices(1).build().expect("valid")).await;
     let client = Client::builder(running.url()).build().expect("valid URL");
-    client.send(&report("first", 1.0, 1)).await.expect("accepted");
+    client
+        .send(&report("first", 1.0, 1))
+        .await
+        .expect("accepted");
 
-    let error = client.send(&report("second", 1.0, 1)).await.expect_err("over the cap");
+    let error = client
+        .send(&report("second", 1.0, 1))
+        .await
+        .expect_err("over the cap");
     assert!(error.is_status());
     assert_eq!(error.status(), Some(429));
     assert!(error.is_retryable());
-    assert!(error.server_message().unwrap_or_default().contains("device limit"));
+    assert!(
+        error
+            .server_message()
+            .unwrap_or_default()
+            .contains("device limit")
+    );
 
     let mut bad = report("first", 1.0, 1);
     bad.cpu_usage = 101.0;
@@ -72,7 +91,9 @@ async fn client_reports_an_unreachable_server_as_connect_error() {
         .and_then(|l| l.local_addr())
         .expect("loopback")
         .port();
-    let client = Client::builder(format!("http://127.0.0.1:{port}")).build().expect("valid URL");
+    let client = Client::builder(format!("http://127.0.0.1:{port}"))
+        .build()
+        .expect("valid URL");
     let error = client.all_metrics().await.expect_err("nothing listens");
     assert!(error.is_connect(), "{error:?}");
     assert!(error.is_retryable());
@@ -84,24 +105,39 @@ async fn agent_retries_until_the_server_comes_up() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback");
     let addr = listener.local_addr().expect("addr");
     drop(listener);
-    let client = Client::builder(format!("http://{addr}")).build().expect("valid URL");
-    let agent = Agent::builder(client.clone(), Box::new(HostCollector::new().expect("sysinfo")))
-        .device_id("late-server")
-        .interval(Duration::from_millis(250))
-        .warmup(Duration::from_millis(250))
-        .retry_base(Duration::from_millis(50))
-        .max_backoff(Duration::from_millis(200))
-        .build();
+    let client = Client::builder(format!("http://{addr}"))
+        .build()
+        .expect("valid URL");
+    let agent = Agent::builder(
+        client.clone(),
+        Box::new(HostCollector::new().expect("sysinfo")),
+    )
+    .device_id("late-server")
+    .interval(Duration::from_millis(250))
+    .warmup(Duration::from_millis(250))
+    .retry_base(Duration::from_millis(50))
+    .max_backoff(Duration::from_millis(200))
+    .build();
     let mut status = agent.status();
     let run = tokio::spawn(agent.run(std::future::pending()));
 
-    within(status.wait_for(|s| s.consecutive_failures >= 3)).await.expect("agent alive");
+    within(status.wait_for(|s| s.consecutive_failures >= 3))
+        .await
+        .expect("agent alive");
     let server = ServerBuilder::new().build().expect("valid");
-    let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind the same port");
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("rebind the same port");
     tokio::spawn(server.serve(listener, std::future::pending()));
 
-    within(status.wait_for(|s| s.sent >= 1)).await.expect("agent alive");
-    assert_eq!(status.borrow().consecutive_failures, 0, "back to normal cadence");
+    within(status.wait_for(|s| s.sent >= 1))
+        .await
+        .expect("agent alive");
+    assert_eq!(
+        status.borrow().consecutive_failures,
+        0,
+        "back to normal cadence"
+    );
     let devices = eventually(5, "device listed", || async {
         client.all_metrics().await.ok().filter(|d| !d.is_empty())
     })

@@ -11,7 +11,10 @@ use tower::ServiceExt;
 use crate::support::{call, get, json, post_json, report};
 
 fn router() -> Router {
-    ServerBuilder::new().build().expect("defaults are valid").router()
+    ServerBuilder::new()
+        .build()
+        .expect("defaults are valid")
+        .router()
 }
 
 #[tokio::test]
@@ -31,7 +34,10 @@ async fn post_then_list_uses_the_original_shapes() {
     assert_eq!(device["ram_used_mb"], 2048);
     assert_eq!(device["ram_total_mb"], 8192);
     assert_eq!(device["last_seen"], "2025-07-10T14:30:00Z");
-    assert!(device["received_at"].is_string(), "server stamps its receive time");
+    assert!(
+        device["received_at"].is_string(),
+        "server stamps its receive time"
+    );
 }
 
 #[tokio::test]
@@ -39,14 +45,22 @@ async fn latest_report_per_device_sorted_by_id() {
     let app = router();
     for (id, cpu) in [("b", 1.0), ("a", 2.0), ("b", 3.0)] {
         let body = serde_json::to_vec(&report(id, cpu, 100)).expect("serialise");
-        assert_eq!(call(&app, post_json("/api/metrics", body)).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&app, post_json("/api/metrics", body)).await.0,
+            StatusCode::OK
+        );
     }
     let all = json(&call(&app, get("/api/all_metrics")).await.1);
     let summary: Vec<(String, f64)> = all
         .as_array()
         .expect("array")
         .iter()
-        .map(|d| (d["device_id"].as_str().unwrap_or_default().to_owned(), d["cpu_usage"].as_f64().unwrap_or(-1.0)))
+        .map(|d| {
+            (
+                d["device_id"].as_str().unwrap_or_default().to_owned(),
+                d["cpu_usage"].as_f64().unwrap_or(-1.0),
+            )
+        })
         .collect();
     assert_eq!(summary, [("a".to_owned(), 2.0), ("b".to_owned(), 3.0)]);
 }
@@ -55,22 +69,37 @@ async fn latest_report_per_device_sorted_by_id() {
 async fn receive_time_comes_from_the_server_clock_not_the_agent() {
     let server_now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("valid");
     let clock = Arc::new(ManualClock::new(server_now));
-    let app = ServerBuilder::new().clock(clock.clone()).build().expect("valid").router();
+    let app = ServerBuilder::new()
+        .clock(clock.clone())
+        .build()
+        .expect("valid")
+        .router();
     let mut skewed = report("skewed", 5.0, 100);
     skewed.last_seen = server_now - time::Duration::days(3);
     skewed.received_at = Some(server_now + time::Duration::days(300));
     let body = serde_json::to_vec(&skewed).expect("serialise");
-    assert_eq!(call(&app, post_json("/api/metrics", body)).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, post_json("/api/metrics", body)).await.0,
+        StatusCode::OK
+    );
     let all = json(&call(&app, get("/api/all_metrics")).await.1);
     assert_eq!(all[0]["received_at"], "2027-01-15T08:00:00Z");
 
     // Five minutes ahead is tolerated skew; a second more is refused.
     let mut ahead = report("ahead", 5.0, 100);
     ahead.last_seen = server_now + time::Duration::seconds(300);
-    let (status, _) = call(&app, post_json("/api/metrics", serde_json::to_vec(&ahead).expect("json"))).await;
+    let (status, _) = call(
+        &app,
+        post_json("/api/metrics", serde_json::to_vec(&ahead).expect("json")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     ahead.last_seen = server_now + time::Duration::seconds(301);
-    let (status, body) = call(&app, post_json("/api/metrics", serde_json::to_vec(&ahead).expect("json"))).await;
+    let (status, body) = call(
+        &app,
+        post_json("/api/metrics", serde_json::to_vec(&ahead).expect("json")),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(json(&body)["field"], "last_seen");
 }
@@ -103,7 +132,10 @@ async fn dashboard_assets_are_served_with_their_types() {
     assert_eq!(status, StatusCode::OK);
     let html = String::from_utf8(body).expect("utf-8");
     assert!(html.contains("app.js"));
-    assert_eq!(call(&app, get("/no-such-asset.js")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&app, get("/no-such-asset.js")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -125,16 +157,31 @@ async fn nests_inside_a_host_application() {
         .nest("/monitor", tailmon.router());
     assert_eq!(call(&app, get("/hello")).await.1, b"host app");
     let body = serde_json::to_vec(&report("nested", 1.0, 1)).expect("json");
-    assert_eq!(call(&app, post_json("/monitor/api/metrics", body)).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, post_json("/monitor/api/metrics", body)).await.0,
+        StatusCode::OK
+    );
     let all = json(&call(&app, get("/monitor/api/all_metrics")).await.1);
     assert_eq!(all[0]["device_id"], "nested");
-    assert_eq!(call(&app, get("/monitor/")).await.0, StatusCode::OK);
+    // The page works at the prefix: its relative links resolve under it.
+    let (status, page) = call(&app, get("/monitor")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&page).contains(r#"<base href="/monitor/">"#));
+    assert_eq!(call(&app, get("/monitor/app.js")).await.0, StatusCode::OK);
 }
 
 #[test]
 fn build_refuses_bad_settings() {
-    let error = ServerBuilder::new().max_devices(0).build().err().expect("refused");
+    let error = ServerBuilder::new()
+        .max_devices(0)
+        .build()
+        .err()
+        .expect("refused");
     assert!(error.to_string().contains("max_devices"), "{error}");
-    let error = ServerBuilder::new().max_body_bytes(10).build().err().expect("refused");
+    let error = ServerBuilder::new()
+        .max_body_bytes(10)
+        .build()
+        .err()
+        .expect("refused");
     assert!(error.to_string().contains("max_body_bytes"), "{error}");
 }

@@ -11,7 +11,10 @@ async fn latest_is_per_device_and_sorted(store: &dyn Store) {
     assert!(store.latest().await.expect("latest").is_empty());
     assert!(store.devices().await.expect("devices").is_empty());
     store.insert(report("zeta", 1.0, 10)).await.expect("insert");
-    store.insert(report("alpha", 2.0, 20)).await.expect("insert");
+    store
+        .insert(report("alpha", 2.0, 20))
+        .await
+        .expect("insert");
     store.insert(report("zeta", 3.0, 30)).await.expect("insert");
     let latest = store.latest().await.expect("latest");
     let seen: Vec<(&str, f64, u64)> = latest
@@ -29,7 +32,10 @@ async fn reports_round_trip_unchanged(store: &dyn Store) {
     original.received_at = Some(original.last_seen);
     store.insert(original.clone()).await.expect("insert");
     let latest = store.latest().await.expect("latest");
-    assert_eq!(latest.iter().find(|r| r.device_id == "round-trip"), Some(&original));
+    assert_eq!(
+        latest.iter().find(|r| r.device_id == "round-trip"),
+        Some(&original)
+    );
 }
 
 async fn concurrent_inserts_all_land(store: Arc<dyn Store>) {
@@ -43,7 +49,13 @@ async fn concurrent_inserts_all_land(store: Arc<dyn Store>) {
     for task in tasks {
         task.await.expect("task").expect("insert");
     }
-    let ids: Vec<String> = store.latest().await.expect("latest").into_iter().map(|r| r.device_id).collect();
+    let ids: Vec<String> = store
+        .latest()
+        .await
+        .expect("latest")
+        .into_iter()
+        .map(|r| r.device_id)
+        .collect();
     let expected: Vec<String> = (0..50).map(|n| format!("c{n:02}")).collect();
     assert_eq!(ids, expected);
 }

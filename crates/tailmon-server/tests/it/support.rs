@@ -24,9 +24,18 @@ pub(crate) fn report(device_id: &str, cpu: f64, ram_used_mb: u64) -> Report {
 
 /// Sends one request through the router without a socket.
 pub(crate) async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-    let response = router.clone().oneshot(request).await.expect("router is infallible");
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("router is infallible");
     let status = response.status();
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     (status, body.to_vec())
 }
 
@@ -40,14 +49,15 @@ pub(crate) fn post_json(path: &str, body: impl Into<Body>) -> Request<Body> {
 
 /// `GET path`.
 pub(crate) fn get(path: &str) -> Request<Body> {
-    Request::get(path).body(Body::empty()).expect("valid request")
+    Request::get(path)
+        .body(Body::empty())
+        .expect("valid request")
 }
 
 /// Parses a JSON body.
 pub(crate) fn json(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}", String::from_utf8_lossy(body))
-    })
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
 }
 
 /// A server really listening on 127.0.0.1:0; stops when dropped.
@@ -58,13 +68,18 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) async fn start(server: Server) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.serve(listener, async move {
             let _ = stopped.await;
         }));
-        Self { addr, stop: Some(stop) }
+        Self {
+            addr,
+            stop: Some(stop),
+        }
     }
 
     pub(crate) fn url(&self) -> String {
@@ -91,7 +106,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
