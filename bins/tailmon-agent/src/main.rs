@@ -29,7 +29,9 @@ struct Args {
 fn parse_interval(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(secs) if secs.is_finite() && (0.2..=86_400.0).contains(&secs) => Ok(secs),
-        _ => Err(format!("{text:?} is not a number of seconds from 0.2 to 86400")),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds from 0.2 to 86400"
+        )),
     }
 }
 

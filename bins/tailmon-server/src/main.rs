@@ -64,7 +64,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// Reports this host straight into the server, without HTTP or a token.
 async fn local_agent(ingest: Ingest, mut collector: HostCollector, interval: Duration) {
     let device_id = tailmon_collect::default_device_id();
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), interval);
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        interval,
+    );
     loop {
         ticks.tick().await;
         let mut report = Report::new(device_id.clone(), OffsetDateTime::now_utc());
