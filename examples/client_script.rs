@@ -1,1 +1,72 @@
-fn main() {}
+//! A script over the typed client: list every device a Tailmon server knows,
+//! with its status under the default thresholds.
+//!
+//! ```text
+//! cargo run -p tailmon-examples --example client_script
+//! TAILMON_SERVER_URL=http://monitor.example:3000 cargo run -p tailmon-examples --example client_script
+//! ```
+//!
+//! `TAILMON_SERVER_URL` may be the server's base URL or its ingest endpoint
+//! (`…/api/metrics`), as agents have it; it defaults to
+//! `http://127.0.0.1:3000`. Sample output:
+//!
+//! ```text
+//! DEVICE                   STATUS    CPU %     RAM MiB used/total  RECEIVED AT
+//! web-1                    ok          12.5          2048 / 8192   2025-07-10T14:30:01Z
+//! ```
+
+use anyhow::Context;
+use tailmon_client::Client;
+use tailmon_core::{Status, Thresholds};
+use time::format_description::well_known::Rfc3339;
+
+/// The server asked when `TAILMON_SERVER_URL` is not set.
+const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:3000";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let url = std::env::var("TAILMON_SERVER_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_SERVER_URL.to_owned());
+    let client = Client::builder(&url).build().context("TAILMON_SERVER_URL")?;
+    let devices = client
+        .all_metrics()
+        .await
+        .with_context(|| format!("listing devices at {url}"))?;
+
+    if devices.is_empty() {
+        println!("no device has reported to {url} yet");
+        return Ok(());
+    }
+    let thresholds = Thresholds::default();
+    println!(
+        "{:<24} {:<8} {:>6}  {:>20}  RECEIVED AT",
+        "DEVICE", "STATUS", "CPU %", "RAM MiB used/total"
+    );
+    for device in &devices {
+        let received_at = device
+            .received_at
+            .and_then(|at| at.format(&Rfc3339).ok())
+            .unwrap_or_else(|| "-".to_owned());
+        println!(
+            "{:<24} {:<8} {:>6.1}  {:>20}  {received_at}",
+            device.device_id,
+            status_word(device.status(&thresholds)),
+            device.cpu_usage,
+            format!("{} / {}", device.ram_used_mb, device.ram_total_mb),
+        );
+    }
+    Ok(())
+}
+
+/// The word the dashboard uses for `status`.
+fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Warning => "warning",
+        Status::Critical => "critical",
+        // `Status` is non-exhaustive: a newer core may add states.
+        _ => "unknown",
+    }
+}

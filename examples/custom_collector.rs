@@ -1,1 +1,133 @@
-fn main() {}
+//! A collector of your own, run beside the stock one by the agent runtime.
+//!
+//! `DeploymentTag` appends a deployment tag to the OS description the stock
+//! [`HostCollector`] wrote, so the dashboard shows
+//! `Ubuntu 24.04 (Kernel: 6.8.0) [prod]`. The tag comes from
+//! `TAILMON_DEPLOYMENT` (default `dev`).
+//!
+//! ```text
+//! cargo run -p tailmon-server-bin --bin tailmon-server       # in one terminal
+//! TAILMON_DEPLOYMENT=prod cargo run -p tailmon-examples --example custom_collector
+//! ```
+//!
+//! The agent reports to `TAILMON_SERVER_URL` (default
+//! `http://127.0.0.1:3000/api/metrics`) every 5 s under `TAILMON_DEVICE_ID`
+//! (default: the host name) until Ctrl-C.
+//!
+//! Order matters: [`Collectors`] runs its members in the order they were
+//! added, and the stock collector *sets* `os_info`, so it must run first and
+//! the tag collector after it. Should the stock collector fail, the tag
+//! collector still runs: a failing member never fails the others.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use tailmon_client::{Agent, Client};
+use tailmon_collect::{CollectError, Collector, Collectors, HostCollector};
+use tailmon_core::{MAX_OS_INFO_LEN, Report};
+
+/// The server reported to when `TAILMON_SERVER_URL` is not set.
+const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:3000/api/metrics";
+/// The tag used when `TAILMON_DEPLOYMENT` is not set.
+const DEFAULT_DEPLOYMENT: &str = "dev";
+
+/// Appends ` [TAG]` to `os_info`, keeping it within the server's
+/// [`MAX_OS_INFO_LEN`] characters by shortening the OS part, never the tag.
+struct DeploymentTag {
+    suffix: String,
+}
+
+impl DeploymentTag {
+    /// A collector appending `tag`; control characters are dropped (the
+    /// server refuses them) and the tag is kept to 32 characters.
+    fn new(tag: &str) -> Self {
+        let tag: String = tag.chars().filter(|c| !c.is_control()).take(32).collect();
+        Self {
+            suffix: format!(" [{tag}]"),
+        }
+    }
+}
+
+#[async_trait]
+impl Collector for DeploymentTag {
+    fn name(&self) -> &str {
+        "deployment-tag"
+    }
+
+    async fn collect(&mut self, report: &mut Report) -> Result<(), CollectError> {
+        let room = MAX_OS_INFO_LEN - self.suffix.chars().count();
+        // `os_info` is counted in characters; cut on a character boundary.
+        if let Some((cut, _)) = report.os_info.char_indices().nth(room) {
+            report.os_info.truncate(cut);
+        }
+        // Without an OS part (the stock collector failed), the tag stands alone.
+        let suffix = if report.os_info.is_empty() {
+            self.suffix.trim_start()
+        } else {
+            &self.suffix
+        };
+        report.os_info.push_str(suffix);
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let server_url =
+        std::env::var("TAILMON_SERVER_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.to_owned());
+    let deployment =
+        std::env::var("TAILMON_DEPLOYMENT").unwrap_or_else(|_| DEFAULT_DEPLOYMENT.to_owned());
+
+    // Stock collector first: it sets `os_info`, which the tag then extends.
+    let collectors = Collectors::new()
+        .with(HostCollector::new().context("reading this host's health")?)
+        .with(DeploymentTag::new(&deployment));
+
+    let client = Client::builder(&server_url)
+        .build()
+        .context("TAILMON_SERVER_URL")?;
+    // The device id defaults to `TAILMON_DEVICE_ID`, else the host name.
+    let agent = Agent::builder(client, Box::new(collectors)).build();
+    let mut status = agent.status();
+    println!("reporting to {server_url} as deployment {deployment:?}; Ctrl-C stops");
+
+    // Say so once the first report is acknowledged (or after the first failure).
+    tokio::spawn(async move {
+        if let Ok(seen) = status.wait_for(|s| s.sent + s.failed > 0).await {
+            if seen.sent > 0 {
+                println!("first report delivered");
+            } else {
+                println!("first report not delivered; the agent keeps retrying");
+            }
+        }
+    });
+
+    agent
+        .run(async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+        .await;
+    println!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tailmon_core::OffsetDateTime;
+
+    #[tokio::test]
+    async fn appends_the_tag_and_stays_within_the_limit() {
+        let mut tag = DeploymentTag::new("prod");
+        let mut report = Report::new("t", OffsetDateTime::now_utc());
+        report.os_info = "Ubuntu 24.04 (Kernel: 6.8.0)".into();
+        tag.collect(&mut report).await.expect("never fails");
+        assert_eq!(report.os_info, "Ubuntu 24.04 (Kernel: 6.8.0) [prod]");
+
+        report.os_info = "é".repeat(MAX_OS_INFO_LEN);
+        tag.collect(&mut report).await.expect("never fails");
+        assert_eq!(report.os_info.chars().count(), MAX_OS_INFO_LEN);
+        assert!(report.os_info.ends_with(" [prod]"));
+    }
+}

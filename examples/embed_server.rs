@@ -1,1 +1,63 @@
-fn main() {}
+//! Nest Tailmon inside an axum application you already have.
+//!
+//! The application keeps its own routes (here `GET /hello`) and mounts the
+//! whole Tailmon surface (dashboard, `POST /api/metrics`,
+//! `GET /api/all_metrics`, `GET /healthz`) under `/monitor`:
+//!
+//! ```text
+//! cargo run -p tailmon-examples --example embed_server            # 127.0.0.1:3000
+//! cargo run -p tailmon-examples --example embed_server -- 127.0.0.1:4000
+//! ```
+//!
+//! Then open the dashboard at <http://127.0.0.1:3000/monitor/> (mind the
+//! trailing slash) and point agents at
+//! `TAILMON_SERVER_URL=http://127.0.0.1:3000/monitor/api/metrics`.
+//! Ctrl-C (or SIGTERM) stops the server after the requests under way finish.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use tailmon_server::ServerBuilder;
+
+/// Where the application listens unless the first argument says otherwise.
+const DEFAULT_ADDRESS: &str = "127.0.0.1:3000";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let address: SocketAddr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| DEFAULT_ADDRESS.to_owned())
+        .parse()
+        .context("the first argument must be an address such as 127.0.0.1:3000")?;
+
+    // Tailmon's router arrives with its state applied, so it nests like any
+    // other `Router` of the application.
+    let tailmon = ServerBuilder::new()
+        .build()
+        .context("building the Tailmon server")?;
+    let app = Router::new()
+        .route("/hello", get(|| async { "Hello from the host application\n" }))
+        .nest("/monitor", tailmon.router());
+
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listening on {address}"))?;
+    let local = listener.local_addr()?;
+    println!("application: http://{local}/hello");
+    println!("dashboard:   http://{local}/monitor/");
+    println!("agents send: http://{local}/monitor/api/metrics");
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            // If no handler can be installed, run until killed.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+        .await
+        .context("serving")?;
+    println!("stopped");
+    Ok(())
+}
