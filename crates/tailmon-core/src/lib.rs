@@ -23,17 +23,24 @@
 //! This crate holds data types only: no runtime, no I/O, no HTTP.
 
 mod error_body;
+mod part_validation;
 mod report;
+mod report_parts;
 mod status;
 mod validation;
 
 pub use error_body::ErrorBody;
 pub use report::Report;
+pub use report_parts::{
+    CpuBreakdown, Disk, DiskIo, LoadAvg, NetworkInterface, ProcessInfo, Temperature,
+};
 pub use status::{
     DEFAULT_CPU_CRITICAL, DEFAULT_CPU_WARNING, DEFAULT_RAM_CRITICAL, DEFAULT_RAM_WARNING, Status,
     Thresholds,
 };
 pub use time::OffsetDateTime;
 pub use validation::{
-    MAX_DEVICE_ID_LEN, MAX_FUTURE_SKEW, MAX_OS_INFO_LEN, ValidationError, validate_device_id,
+    MAX_CORES, MAX_CUSTOM_METRICS, MAX_DEVICE_ID_LEN, MAX_DISK_IO, MAX_DISKS, MAX_FUTURE_SKEW,
+    MAX_INTERFACES, MAX_LABEL_LEN, MAX_MOUNT_POINT_LEN, MAX_OS_INFO_LEN, MAX_SENSORS,
+    MAX_TOP_PROCESSES, ValidationError, validate_device_id,
 };

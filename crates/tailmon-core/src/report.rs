@@ -1,7 +1,12 @@
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{Status, Thresholds, ValidationError, validation};
+use crate::{
+    CpuBreakdown, Disk, DiskIo, LoadAvg, NetworkInterface, ProcessInfo, Status, Temperature,
+    Thresholds, ValidationError, validation,
+};
 
 /// One health report of one device, as an agent sends it to `POST /api/metrics`.
 ///
@@ -9,6 +14,10 @@ use crate::{Status, Thresholds, ValidationError, validation};
 /// `cpu_usage`, `ram_used_mb`, `ram_total_mb`, `last_seen` as RFC 3339), so the
 /// original agent and scripts written against it keep working. Unknown fields
 /// are ignored, so newer and older agents interoperate.
+///
+/// Every field after `received_at` is optional: absent when the agent does not
+/// collect it (an older agent, a disabled collector, a probe that failed, or a
+/// rate on the first sample), and left out of the JSON then.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Which device this report describes: 1 to 128 characters of letters,
@@ -35,6 +44,52 @@ pub struct Report {
         skip_serializing_if = "Option::is_none"
     )]
     pub received_at: Option<OffsetDateTime>,
+    /// Usage of each logical core in percent, 0 to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_per_core: Option<Vec<f64>>,
+    /// Where CPU time went (Linux).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_breakdown: Option<CpuBreakdown>,
+    /// Load averages, where the platform has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_avg: Option<LoadAvg>,
+    /// Swap in use, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap_used_mb: Option<u64>,
+    /// Swap configured, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap_total_mb: Option<u64>,
+    /// Real mounted filesystems (no pseudo or duplicate mounts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disks: Option<Vec<Disk>>,
+    /// Throughput per block device; absent on the first sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_io: Option<Vec<DiskIo>>,
+    /// Network interfaces except loopback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub networks: Option<Vec<NetworkInterface>>,
+    /// Temperature sensors; empty where the host exposes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperatures: Option<Vec<Temperature>>,
+    /// Seconds since boot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_seconds: Option<u64>,
+    /// When the host booted.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub boot_time: Option<OffsetDateTime>,
+    /// Processes running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_count: Option<u64>,
+    /// The heaviest processes: the top five by CPU and the top five by memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_processes: Option<Vec<ProcessInfo>>,
+    /// Values from custom collectors, by name (names follow the device id rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<BTreeMap<String, f64>>,
 }
 
 impl Report {
@@ -48,6 +103,20 @@ impl Report {
             ram_total_mb: 0,
             last_seen,
             received_at: None,
+            cpu_per_core: None,
+            cpu_breakdown: None,
+            load_avg: None,
+            swap_used_mb: None,
+            swap_total_mb: None,
+            disks: None,
+            disk_io: None,
+            networks: None,
+            temperatures: None,
+            uptime_seconds: None,
+            boot_time: None,
+            process_count: None,
+            top_processes: None,
+            custom: None,
         }
     }
 
@@ -60,7 +129,8 @@ impl Report {
         validation::validate_os_info(&self.os_info)?;
         validation::validate_cpu_usage(self.cpu_usage)?;
         validation::validate_ram(self.ram_used_mb, self.ram_total_mb)?;
-        validation::validate_last_seen(self.last_seen, now)
+        validation::validate_last_seen(self.last_seen, now)?;
+        validation::validate_parts(self, now)
     }
 
     /// Memory in use as a percentage of memory installed; `None` when the total is zero.

@@ -7,6 +7,25 @@ pub const MAX_OS_INFO_LEN: usize = 256;
 /// How far ahead of the server's clock a report's `last_seen` may be.
 pub const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
 
+/// Most logical cores in `cpu_per_core`.
+pub const MAX_CORES: usize = 1024;
+/// Most entries in `disks`.
+pub const MAX_DISKS: usize = 256;
+/// Most entries in `disk_io`.
+pub const MAX_DISK_IO: usize = 256;
+/// Most entries in `networks`.
+pub const MAX_INTERFACES: usize = 256;
+/// Most entries in `temperatures`.
+pub const MAX_SENSORS: usize = 128;
+/// Most entries in `top_processes`.
+pub const MAX_TOP_PROCESSES: usize = 20;
+/// Most entries in `custom`.
+pub const MAX_CUSTOM_METRICS: usize = 128;
+/// Longest name or label (interface, device, sensor, process, fs type), in characters.
+pub const MAX_LABEL_LEN: usize = 256;
+/// Longest mount point, in characters.
+pub const MAX_MOUNT_POINT_LEN: usize = 1024;
+
 /// A rule a report broke; [`ValidationError::field`] names the field to blame.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -61,11 +80,84 @@ pub enum ValidationError {
         /// How far ahead, in whole seconds.
         ahead_seconds: i64,
     },
+    /// A number is NaN or infinite.
+    #[error("{field} must be a finite number")]
+    NotFinite {
+        /// The field, with its index in a list, e.g. `cpu_per_core[3]`.
+        field: String,
+    },
+    /// A number is outside its range.
+    #[error("{field} must be between {min} and {max}; got {value:?}")]
+    OutOfRange {
+        /// The field, with its index in a list.
+        field: String,
+        /// The value sent.
+        value: f64,
+        /// The smallest accepted.
+        min: f64,
+        /// The largest accepted.
+        max: f64,
+    },
+    /// A used amount is larger than its total.
+    #[error("{field} ({used}) must not exceed the total ({total})")]
+    UsedExceedsTotal {
+        /// The field, with its index in a list, e.g. `disks[0].used_bytes`.
+        field: String,
+        /// The amount in use sent.
+        used: u64,
+        /// The total sent.
+        total: u64,
+    },
+    /// A used amount came without its total.
+    #[error("{field} must come with its total")]
+    MissingTotal {
+        /// The field.
+        field: String,
+    },
+    /// A list is longer than allowed.
+    #[error("{field} has {len} entries; at most {max} are allowed")]
+    TooManyItems {
+        /// The list.
+        field: String,
+        /// How many entries were sent.
+        len: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// A text is longer than allowed.
+    #[error("{field} is {len} characters long; at most {max} are allowed")]
+    TextTooLong {
+        /// The field, with its index in a list.
+        field: String,
+        /// Its length in characters.
+        len: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// A text is empty or holds a control character.
+    #[error("{field} must be non-empty text without control characters")]
+    BadText {
+        /// The field, with its index in a list.
+        field: String,
+    },
+    /// A custom metric's name breaks the device id rules.
+    #[error("custom metric name {name:?} must be 1 to 128 letters, digits, '.', '_', '-' or ':'")]
+    BadMetricName {
+        /// The name sent (cut to 128 characters).
+        name: String,
+    },
+    /// A time is more than [`MAX_FUTURE_SKEW`] ahead of the server's clock.
+    #[error("{field} is in the future")]
+    InFuture {
+        /// The field.
+        field: String,
+    },
 }
 
 impl ValidationError {
-    /// The report field this error blames.
-    pub fn field(&self) -> &'static str {
+    /// The report field this error blames; for a part of a list, with its
+    /// index (`disks[2].used_bytes`).
+    pub fn field(&self) -> &str {
         match self {
             Self::DeviceIdEmpty
             | Self::DeviceIdTooLong { .. }
@@ -75,6 +167,15 @@ impl ValidationError {
             Self::RamTotalZero => "ram_total_mb",
             Self::RamUsedExceedsTotal { .. } => "ram_used_mb",
             Self::LastSeenInFuture { .. } => "last_seen",
+            Self::NotFinite { field }
+            | Self::OutOfRange { field, .. }
+            | Self::UsedExceedsTotal { field, .. }
+            | Self::MissingTotal { field }
+            | Self::TooManyItems { field, .. }
+            | Self::TextTooLong { field, .. }
+            | Self::BadText { field }
+            | Self::InFuture { field } => field,
+            Self::BadMetricName { .. } => "custom",
         }
     }
 }
@@ -128,6 +229,8 @@ pub(crate) fn validate_ram(used: u64, total: u64) -> Result<(), ValidationError>
     }
     Ok(())
 }
+
+pub(crate) use crate::part_validation::validate_parts;
 
 pub(crate) fn validate_last_seen(
     last_seen: OffsetDateTime,
