@@ -22,13 +22,25 @@ mod collect_error;
 mod collector;
 mod collectors;
 mod cpu;
+#[cfg(target_os = "linux")]
+mod cpu_breakdown;
 mod device_id;
+mod disk_io;
+mod disks;
 mod host_collector;
+mod load;
 mod memory;
+mod network;
 mod os_info;
+mod processes;
+mod rate;
+mod subsystems;
+mod system_info;
+mod temperatures;
 
 pub use collect_error::CollectError;
 pub use collector::Collector;
 pub use collectors::Collectors;
 pub use device_id::{DEVICE_ID_ENV, default_device_id};
-pub use host_collector::HostCollector;
+pub use host_collector::{DEFAULT_PROCESS_SCAN_INTERVAL, HostCollector, HostCollectorBuilder};
+pub use subsystems::{COLLECTORS_ENV, Subsystems, UnknownSubsystem};
