@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use tailmon_client::{Agent, Client};
-use tailmon_collect::HostCollector;
+use tailmon_collect::{HostCollector, Subsystems};
 
 /// Reports this host's CPU, memory and OS to a Tailmon server every interval.
 #[derive(Parser, Debug)]
@@ -24,6 +24,11 @@ struct Args {
     /// The id to report under; defaults to the host name.
     #[arg(long, env = "TAILMON_DEVICE_ID")]
     device_id: Option<String>,
+    /// Subsystems to collect beside CPU, RAM and OS: a comma list of cpu,
+    /// load, swap, disks, diskio, network, temperature, system, processes;
+    /// or all, or none.
+    #[arg(long, env = "TAILMON_COLLECTORS", default_value = "all")]
+    collectors: Subsystems,
 }
 
 fn parse_interval(text: &str) -> Result<f64, String> {
@@ -52,7 +57,10 @@ fn main() -> anyhow::Result<()> {
         let client = Client::builder(&args.server_url)
             .build()
             .context("TAILMON_SERVER_URL")?;
-        let collector = HostCollector::new().context("reading this host's health")?;
+        let collector = HostCollector::builder()
+            .subsystems(args.collectors)
+            .build()
+            .context("reading this host's health")?;
         let mut agent = Agent::builder(client, Box::new(collector))
             .interval(Duration::from_secs_f64(args.interval));
         if let Some(id) = args.device_id {

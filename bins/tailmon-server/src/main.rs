@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use tailmon_collect::{Collector, HostCollector};
+use tailmon_collect::{Collector, Collectors, HostCollector, Subsystems};
 use tailmon_core::{OffsetDateTime, Report};
 use tailmon_server::{Ingest, ServerBuilder};
 
@@ -26,6 +26,11 @@ struct Args {
     /// Most devices tracked; reports of further new devices get 429.
     #[arg(long, env = "TAILMON_MAX_DEVICES", default_value_t = tailmon_server::DEFAULT_MAX_DEVICES)]
     max_devices: usize,
+    /// Subsystems the in-process agent collects beside CPU, RAM and OS: a
+    /// comma list of cpu, load, swap, disks, diskio, network, temperature,
+    /// system, processes; or all, or none.
+    #[arg(long, env = "TAILMON_COLLECTORS", default_value = "all")]
+    collectors: Subsystems,
     /// Seconds between the in-process agent's reports.
     #[arg(long, env = "TAILMON_INTERVAL", default_value_t = 5)]
     interval: u64,
@@ -47,7 +52,10 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let server = ServerBuilder::new().max_devices(args.max_devices).build()?;
     if !args.no_local_agent {
-        let collector = HostCollector::new().context("reading this host's health")?;
+        let collector = HostCollector::builder()
+            .subsystems(args.collectors)
+            .build()
+            .context("reading this host's health")?;
         let interval = Duration::from_secs(args.interval.max(1));
         tokio::spawn(local_agent(server.ingest().clone(), collector, interval));
     }
@@ -62,7 +70,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Reports this host straight into the server, without HTTP or a token.
-async fn local_agent(ingest: Ingest, mut collector: HostCollector, interval: Duration) {
+async fn local_agent(ingest: Ingest, collector: HostCollector, interval: Duration) {
+    // Collectors logs a failing probe at most once every five minutes.
+    let mut collector = Collectors::new().with(collector);
     let device_id = tailmon_collect::default_device_id();
     let mut ticks = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(1),
@@ -71,9 +81,7 @@ async fn local_agent(ingest: Ingest, mut collector: HostCollector, interval: Dur
     loop {
         ticks.tick().await;
         let mut report = Report::new(device_id.clone(), OffsetDateTime::now_utc());
-        if let Err(error) = collector.collect(&mut report).await {
-            tracing::warn!(%error, "local collection incomplete");
-        }
+        let _ = collector.collect(&mut report).await;
         if let Err(error) = ingest.ingest(report).await {
             tracing::warn!(%error, "local report refused");
         }

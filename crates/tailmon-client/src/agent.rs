@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tailmon_collect::Collector;
+use tailmon_collect::{Collector, Collectors};
 use tailmon_core::{OffsetDateTime, Report};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
@@ -34,7 +34,7 @@ pub struct AgentStatus {
 /// after a success.
 pub struct Agent {
     client: Client,
-    collector: Box<dyn Collector>,
+    collector: Collectors,
     device_id: String,
     interval: Duration,
     warmup: Duration,
@@ -51,11 +51,14 @@ pub struct AgentBuilder {
 
 impl Agent {
     /// A builder for an agent sending through `client` what `collector` finds.
+    /// A failing collector is logged at most once every five minutes.
     pub fn builder(client: Client, collector: Box<dyn Collector>) -> AgentBuilder {
+        let mut collectors = Collectors::new();
+        collectors.push(collector);
         AgentBuilder {
             agent: Agent {
                 client,
-                collector,
+                collector: collectors,
                 device_id: tailmon_collect::default_device_id(),
                 interval: DEFAULT_INTERVAL,
                 warmup: DEFAULT_WARMUP,
@@ -119,9 +122,8 @@ impl Agent {
 
     async fn collect(&mut self) -> Report {
         let mut report = Report::new(self.device_id.clone(), OffsetDateTime::now_utc());
-        if let Err(error) = self.collector.collect(&mut report).await {
-            tracing::warn!(collector = self.collector.name(), %error, "collection incomplete");
-        }
+        // Collectors logs (rate-limited) and skips a failing member.
+        let _ = self.collector.collect(&mut report).await;
         report
     }
 }
