@@ -11,8 +11,8 @@
 //! `http://127.0.0.1:3000`. Sample output:
 //!
 //! ```text
-//! DEVICE                   STATUS    CPU %     RAM MiB used/total  RECEIVED AT
-//! web-1                    ok          12.5          2048 / 8192   2025-07-10T14:30:01Z
+//! DEVICE                   STATUS    CPU %    RAM MiB used/total  RECEIVED AT
+//! web-1                    warning    72.5           2048 / 8192  2025-07-10T14:30:01.52Z
 //! ```
 
 use anyhow::Context;
@@ -29,7 +29,9 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .filter(|url| !url.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_SERVER_URL.to_owned());
-    let client = Client::builder(&url).build().context("TAILMON_SERVER_URL")?;
+    let client = Client::builder(&url)
+        .build()
+        .context("TAILMON_SERVER_URL")?;
     let devices = client
         .all_metrics()
         .await

@@ -9,15 +9,21 @@
 //! cargo run -p tailmon-examples --example embed_server -- 127.0.0.1:4000
 //! ```
 //!
-//! Then open the dashboard at <http://127.0.0.1:3000/monitor/> (mind the
-//! trailing slash) and point agents at
-//! `TAILMON_SERVER_URL=http://127.0.0.1:3000/monitor/api/metrics`.
+//! Then open the dashboard at <http://127.0.0.1:3000/monitor/> and point
+//! agents at `TAILMON_SERVER_URL=http://127.0.0.1:3000/monitor/api/metrics`.
+//!
+//! About that trailing slash: axum 0.8 routes `/monitor` into the nested
+//! router but not `/monitor/`, so the dashboard page itself answers at
+//! `/monitor` (it adds a `<base href="/monitor/">` so its assets and API calls
+//! resolve under the prefix). The `/monitor/` that people type is redirected
+//! there by one route of the host application, shown below.
 //! Ctrl-C (or SIGTERM) stops the server after the requests under way finish.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::Router;
+use axum::response::Redirect;
 use axum::routing::get;
 use tailmon_server::ServerBuilder;
 
@@ -38,8 +44,16 @@ async fn main() -> anyhow::Result<()> {
         .build()
         .context("building the Tailmon server")?;
     let app = Router::new()
-        .route("/hello", get(|| async { "Hello from the host application\n" }))
-        .nest("/monitor", tailmon.router());
+        .route(
+            "/hello",
+            get(|| async { "Hello from the host application\n" }),
+        )
+        .nest("/monitor", tailmon.router())
+        // A nested router never sees `/monitor/`; send it to the dashboard.
+        .route(
+            "/monitor/",
+            get(|| async { Redirect::temporary("/monitor") }),
+        );
 
     let listener = tokio::net::TcpListener::bind(address)
         .await

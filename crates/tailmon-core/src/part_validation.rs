@@ -113,12 +113,12 @@ pub(crate) fn validate_parts(report: &Report, now: OffsetDateTime) -> Result {
             )?;
         }
     }
-    if let Some(boot) = report.boot_time {
-        if boot - now > MAX_FUTURE_SKEW {
-            return Err(ValidationError::InFuture {
-                field: "boot_time".into(),
-            });
-        }
+    if let Some(boot) = report.boot_time
+        && boot - now > MAX_FUTURE_SKEW
+    {
+        return Err(ValidationError::InFuture {
+            field: "boot_time".into(),
+        });
     }
     if let Some(top) = &report.top_processes {
         count("top_processes", top.len(), MAX_TOP_PROCESSES)?;

@@ -1,0 +1,62 @@
+//! A real Tailmon server run inside the test, on a loopback port.
+
+use std::net::SocketAddr;
+
+use tailmon_core::Report;
+use tailmon_server::{Ingest, ServerBuilder};
+use tokio::sync::oneshot;
+
+/// A server serving on 127.0.0.1; stops when dropped.
+pub(crate) struct InProcessServer {
+    addr: SocketAddr,
+    ingest: Ingest,
+    _stop: oneshot::Sender<()>,
+}
+
+impl InProcessServer {
+    /// Serves a default server on `listener`.
+    pub(crate) fn serve(listener: tokio::net::TcpListener) -> Self {
+        let server = ServerBuilder::new()
+            .build()
+            .expect("default settings are valid");
+        let addr = listener.local_addr().expect("local addr");
+        let ingest = server.ingest().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            ingest,
+            _stop: stop,
+        }
+    }
+
+    /// Binds 127.0.0.1:`port` (0 for any) and serves there.
+    pub(crate) async fn start(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap_or_else(|e| panic!("binding 127.0.0.1:{port}: {e}"));
+        Self::serve(listener)
+    }
+
+    /// The ingest URL an agent is given, as `TAILMON_SERVER_URL` has it.
+    pub(crate) fn ingest_url(&self) -> String {
+        format!("http://{}/api/metrics", self.addr)
+    }
+
+    /// The latest report of `device_id`, or what the store holds instead.
+    pub(crate) async fn latest_of(&self, device_id: &str) -> Result<Report, String> {
+        let latest = self
+            .ingest
+            .store()
+            .latest()
+            .await
+            .map_err(|e| e.to_string())?;
+        let ids: Vec<String> = latest.iter().map(|r| r.device_id.clone()).collect();
+        latest
+            .into_iter()
+            .find(|r| r.device_id == device_id)
+            .ok_or_else(|| format!("the store holds {ids:?}"))
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the `tailmon-agent` binary: the real executable,
+//! started as a child process, reporting to a real server run in-process on
+//! 127.0.0.1.
+
+mod agent_binary;
+mod command_line;
+mod in_process_server;

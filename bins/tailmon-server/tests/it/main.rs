@@ -1,0 +1,5 @@
+//! Integration tests of the `tailmon-server` binary: the real executable,
+//! started as a child process on 127.0.0.1, read back with the typed client.
+
+mod command_line;
+mod server_binary;

@@ -1,0 +1,148 @@
+//! The server binary serving: the in-process agent, `--no-local-agent`, and a
+//! clean stop on SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tailmon_client::Client;
+use tailmon_core::{OffsetDateTime, Report};
+
+use tailmon_testkit::eventually;
+use tailmon_testkit::{RunningBinary, assert_no_panic, clean_command};
+
+/// A fresh directory for one test's server state under Cargo's scratch space,
+/// also used as its working directory so nothing lands in the source tree.
+fn scratch_dir(test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tailmon-server-bin-{test}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Starts the binary on 127.0.0.1:0 with `extra` arguments and `env`.
+fn start_server(test: &str, extra: &[&str], env: &[(&str, &str)]) -> RunningBinary {
+    let dir = scratch_dir(test);
+    let mut command = clean_command(env!("CARGO_BIN_EXE_tailmon-server"));
+    command
+        .current_dir(&dir)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(extra)
+        .envs(env.iter().copied());
+    RunningBinary::start(&mut command)
+}
+
+/// The address the server announced in its startup line (`address=…`).
+async fn announced_address(server: &RunningBinary) -> SocketAddr {
+    let line = server.stderr_line_containing(" address=").await;
+    assert!(
+        !line.contains('\x1b'),
+        "no ANSI colours when stderr is not a terminal: {line:?}"
+    );
+    let (_, rest) = line.split_once(" address=").expect("found above");
+    let address = rest.split_whitespace().next().unwrap_or_default();
+    let address: SocketAddr = address
+        .parse()
+        .unwrap_or_else(|e| panic!("address {address:?} in {line:?}: {e}"));
+    assert!(address.ip().is_loopback(), "{address}");
+    assert_ne!(address.port(), 0, "the real port is announced, not 0");
+    address
+}
+
+fn client_of(address: SocketAddr) -> Client {
+    Client::builder(format!("http://{address}"))
+        .build()
+        .expect("valid URL")
+}
+
+/// SIGTERM, then a clean exit with status 0.
+async fn stop_cleanly(mut server: RunningBinary) {
+    assert!(
+        server.is_running(),
+        "server died early:\n{}",
+        server.stderr()
+    );
+    server.terminate();
+    let finished = server.finished().await;
+    assert!(
+        finished.status.success(),
+        "exit on SIGTERM should be 0, got {}; stderr:\n{}",
+        finished.status,
+        finished.stderr
+    );
+    assert!(
+        finished.stderr.contains("server stopped"),
+        "{}",
+        finished.stderr
+    );
+    assert_no_panic(&finished.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_its_own_host_and_stops_on_sigterm() {
+    let server = start_server(
+        "local-agent",
+        &[],
+        &[
+            ("TAILMON_INTERVAL", "1"),
+            ("TAILMON_DEVICE_ID", "bin-test-host"),
+        ],
+    );
+    let client = client_of(announced_address(&server).await);
+
+    let device = eventually("device bin-test-host listed", async || {
+        let devices = client.all_metrics().await.map_err(|e| e.to_string())?;
+        devices
+            .iter()
+            .find(|d| d.device_id == "bin-test-host")
+            .cloned()
+            .ok_or_else(|| format!("devices {devices:?}; stderr:\n{}", server.stderr()))
+    })
+    .await;
+
+    // Shapes, not this machine's values.
+    assert!(device.ram_total_mb > 0, "{device:?}");
+    assert!(device.ram_used_mb <= device.ram_total_mb, "{device:?}");
+    assert!((0.0..=100.0).contains(&device.cpu_usage), "{device:?}");
+    assert!(!device.os_info.trim().is_empty(), "{device:?}");
+    let received_at = device.received_at.expect("the server stamps receipt");
+    assert!(received_at <= OffsetDateTime::now_utc(), "{device:?}");
+    assert_eq!(
+        client.all_metrics().await.expect("list").len(),
+        1,
+        "only this host reports"
+    );
+
+    stop_cleanly(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_local_agent_lists_only_what_was_posted() {
+    let server = start_server(
+        "no-local-agent",
+        &["--no-local-agent"],
+        &[
+            ("TAILMON_INTERVAL", "1"),
+            ("TAILMON_DEVICE_ID", "bin-test-host"),
+        ],
+    );
+    let client = client_of(announced_address(&server).await);
+
+    let mut report = Report::new("posted-by-test", OffsetDateTime::now_utc());
+    report.os_info = "Ubuntu 22.04 (Kernel: 5.15.0)".into();
+    report.cpu_usage = 12.5;
+    report.ram_used_mb = 1024;
+    report.ram_total_mb = 4096;
+    client.send(&report).await.expect("report accepted");
+
+    let devices = client.all_metrics().await.expect("list devices");
+    let ids: Vec<&str> = devices.iter().map(|d| d.device_id.as_str()).collect();
+    assert_eq!(ids, ["posted-by-test"], "the host must not report itself");
+    let stored = &devices[0];
+    assert_eq!(stored.os_info, report.os_info);
+    assert_eq!(stored.cpu_usage, 12.5);
+    assert_eq!((stored.ram_used_mb, stored.ram_total_mb), (1024, 4096));
+    assert!(stored.received_at.is_some());
+
+    stop_cleanly(server).await;
+}

@@ -1,0 +1,20 @@
+//! Test support for Tailmon's own integration tests: start a workspace binary
+//! as a child process with its output captured, and poll a condition with a
+//! deadline instead of sleeping and hoping.
+//!
+//! ```no_run
+//! # async fn run() {
+//! use tailmon_testkit::{RunningBinary, clean_command};
+//!
+//! let mut server = RunningBinary::start(clean_command("target/debug/tailmon-server").arg("--listen").arg("127.0.0.1:0"));
+//! let line = server.stderr_line_containing("address=").await;
+//! server.terminate();
+//! assert!(server.finished().await.status.success());
+//! # }
+//! ```
+
+mod eventually;
+mod running_binary;
+
+pub use eventually::{DEADLINE, eventually};
+pub use running_binary::{Finished, RunningBinary, assert_no_panic, clean_command};
