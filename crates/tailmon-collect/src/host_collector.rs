@@ -188,9 +188,9 @@ impl Collector for HostCollector {
             }
         }
         if s.network {
-            match &mut self.network {
-                Some(network) => report.networks = Some(network.sample()),
-                None => failed.push("network"),
+            match self.network.as_mut().map(NetworkState::sample) {
+                Some(Ok(interfaces)) => report.networks = Some(interfaces),
+                _ => failed.push("network"),
             }
         }
         if s.temperature {
