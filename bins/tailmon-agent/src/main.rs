@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use tailmon_client::{Agent, Client};
-use tailmon_collect::{HostCollector, Subsystems};
+use tailmon_collect::{HostCollector, Subsystems, parse_interval};
 
 /// Reports this host's CPU, memory and OS to a Tailmon server every interval.
 #[derive(Parser, Debug)]
@@ -19,8 +19,8 @@ struct Args {
     )]
     server_url: String,
     /// Seconds between reports (fractions allowed, at least 0.2).
-    #[arg(long, env = "TAILMON_INTERVAL", default_value_t = 5.0, value_parser = parse_interval)]
-    interval: f64,
+    #[arg(long, env = "TAILMON_INTERVAL", default_value = "5", value_parser = parse_interval)]
+    interval: Duration,
     /// The id to report under; defaults to the host name.
     #[arg(long, env = "TAILMON_DEVICE_ID")]
     device_id: Option<String>,
@@ -29,15 +29,6 @@ struct Args {
     /// or all, or none.
     #[arg(long, env = "TAILMON_COLLECTORS", default_value = "all")]
     collectors: Subsystems,
-}
-
-fn parse_interval(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && (0.2..=86_400.0).contains(&secs) => Ok(secs),
-        _ => Err(format!(
-            "{text:?} is not a number of seconds from 0.2 to 86400"
-        )),
-    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,11 +53,11 @@ fn main() -> anyhow::Result<()> {
             .build()
             .context("reading this host's health")?;
         let mut agent = Agent::builder(client, Box::new(collector))
-            .interval(Duration::from_secs_f64(args.interval));
+            .interval(args.interval);
         if let Some(id) = args.device_id {
             agent = agent.device_id(id);
         }
-        tracing::info!(server = %args.server_url, interval_s = args.interval, "agent started");
+        tracing::info!(server = %args.server_url, interval_s = args.interval.as_secs_f64(), "agent started");
         agent.build().run(shutdown_signal()).await;
         Ok(())
     })

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use tailmon_collect::{Collector, Collectors, HostCollector, Subsystems};
+use tailmon_collect::{Collector, Collectors, HostCollector, Subsystems, parse_interval};
 use tailmon_core::{OffsetDateTime, Report};
 use tailmon_server::{Ingest, ServerBuilder};
 
@@ -20,8 +20,14 @@ struct Args {
     /// Where the server keeps its state.
     #[arg(long, env = "TAILMON_DATA_DIR", default_value = "./tailmon-data")]
     data_dir: PathBuf,
-    /// Do not monitor this host from inside the server.
-    #[arg(long, env = "TAILMON_NO_LOCAL_AGENT")]
+    /// Do not monitor this host from inside the server (the environment
+    /// variable takes 1/0, true/false, yes/no, on/off).
+    #[arg(
+        long,
+        env = "TAILMON_NO_LOCAL_AGENT",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     no_local_agent: bool,
     /// Most devices tracked; reports of further new devices get 429.
     #[arg(long, env = "TAILMON_MAX_DEVICES", default_value_t = tailmon_server::DEFAULT_MAX_DEVICES)]
@@ -31,9 +37,9 @@ struct Args {
     /// system, processes; or all, or none.
     #[arg(long, env = "TAILMON_COLLECTORS", default_value = "all")]
     collectors: Subsystems,
-    /// Seconds between the in-process agent's reports.
-    #[arg(long, env = "TAILMON_INTERVAL", default_value_t = 5)]
-    interval: u64,
+    /// Seconds between the in-process agent's reports (fractions allowed, at least 0.2).
+    #[arg(long, env = "TAILMON_INTERVAL", default_value = "5", value_parser = parse_interval)]
+    interval: Duration,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,8 +62,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .subsystems(args.collectors)
             .build()
             .context("reading this host's health")?;
-        let interval = Duration::from_secs(args.interval.max(1));
-        tokio::spawn(local_agent(server.ingest().clone(), collector, interval));
+        let device_id = tailmon_collect::default_device_id();
+        tracing::info!(%device_id, collectors = %args.collectors, "monitoring this host in-process");
+        tokio::spawn(local_agent(
+            server.ingest().clone(),
+            collector,
+            device_id,
+            args.interval,
+        ));
+    } else {
+        tracing::info!("local agent disabled: only agents' reports are shown");
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -70,10 +84,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Reports this host straight into the server, without HTTP or a token.
-async fn local_agent(ingest: Ingest, collector: HostCollector, interval: Duration) {
+async fn local_agent(
+    ingest: Ingest,
+    collector: HostCollector,
+    device_id: String,
+    interval: Duration,
+) {
     // Collectors logs a failing probe at most once every five minutes.
     let mut collector = Collectors::new().with(collector);
-    let device_id = tailmon_collect::default_device_id();
     let mut ticks = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(1),
         interval,

@@ -50,15 +50,16 @@ impl DiskIoState {
     fn read(&mut self) -> Result<Vec<Counters>, String> {
         let stats = std::fs::read_to_string("/proc/diskstats").map_err(|e| e.to_string())?;
         let whole = &mut self.whole_devices;
-        Ok(parse_diskstats(&stats)
-            .into_iter()
-            .filter(|c| {
-                *whole.entry(c.device.clone()).or_insert_with(|| {
-                    is_real_device(&c.device)
-                        && std::path::Path::new("/sys/block").join(&c.device).exists()
-                })
-            })
-            .collect())
+        // Partitions and pseudo devices are dropped before anything is allocated.
+        Ok(parse_diskstats(&stats, |device| match whole.get(device) {
+            Some(keep) => *keep,
+            None => {
+                let keep = is_real_device(device)
+                    && std::path::Path::new("/sys/block").join(device).exists();
+                whole.insert(device.to_owned(), keep);
+                keep
+            }
+        }))
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -88,13 +89,14 @@ fn is_real_device(name: &str) -> bool {
         .any(|prefix| name.starts_with(prefix))
 }
 
-/// Reads `/proc/diskstats`: sectors are 512 bytes whatever the device's own size.
+/// Reads the devices of `/proc/diskstats` that `keep` accepts: sectors are
+/// 512 bytes whatever the device's own size.
 #[cfg(any(target_os = "linux", test))]
-pub(crate) fn parse_diskstats(text: &str) -> Vec<Counters> {
+pub(crate) fn parse_diskstats(text: &str, mut keep: impl FnMut(&str) -> bool) -> Vec<Counters> {
     text.lines()
         .filter_map(|line| {
             let mut fields = line.split_ascii_whitespace().skip(2);
-            let device = fields.next()?;
+            let device = fields.next().filter(|d| keep(d))?;
             let mut numbers = fields.map(|f| f.parse::<u64>().ok());
             let sectors_read = numbers.nth(2)??;
             let sectors_written = numbers.nth(3)??;
@@ -132,8 +134,10 @@ mod tests {
 
     #[test]
     fn diskstats_fields_become_bytes() {
-        let parsed = parse_diskstats(BEFORE);
+        let parsed = parse_diskstats(BEFORE, |_| true);
         assert_eq!(parsed.len(), 3);
+        let kept = parse_diskstats(BEFORE, |d| d == "vda");
+        assert_eq!(kept.len(), 1);
         assert_eq!(
             parsed[0],
             Counters {
@@ -148,7 +152,12 @@ mod tests {
 
     #[test]
     fn rates_between_two_readings() {
-        let r = rates(&parse_diskstats(BEFORE), &parse_diskstats(AFTER), 2.0);
+        let all = |_: &str| true;
+        let r = rates(
+            &parse_diskstats(BEFORE, all),
+            &parse_diskstats(AFTER, all),
+            2.0,
+        );
         assert_eq!(r.len(), 1, "devices gone since are left out");
         assert_eq!(r[0].device, "vda");
         assert_eq!(r[0].read_bytes_per_sec, 200.0 * 512.0 / 2.0);

@@ -43,6 +43,7 @@ pub struct HostCollector {
     network: Option<NetworkState>,
     temperatures: Option<TemperatureState>,
     processes: TopProcesses,
+    boot_time: Option<tailmon_core::OffsetDateTime>,
 }
 
 /// Builds a [`HostCollector`]; every setting has a documented default.
@@ -102,6 +103,7 @@ impl HostCollectorBuilder {
                 .then(|| TemperatureState::new().ok())
                 .flatten(),
             processes: TopProcesses::new(self.process_scan_interval),
+            boot_time: s.system.then(system_info::boot_time).flatten(),
         };
         // The CPU breakdown shares the CPU usage's first window; counters
         // of disks and interfaces start with the first collection, whose
@@ -205,8 +207,8 @@ impl Collector for HostCollector {
             report.top_processes = Some(self.processes.sample(&mut self.system));
         }
         if s.system {
-            report.uptime_seconds = system_info::uptime_seconds();
-            report.boot_time = system_info::boot_time();
+            report.uptime_seconds = self.boot_time.and_then(system_info::uptime_seconds);
+            report.boot_time = self.boot_time;
             report.process_count = system_info::process_count(&self.system);
         }
 

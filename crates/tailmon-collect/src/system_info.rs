@@ -3,12 +3,12 @@
 use sysinfo::System;
 use tailmon_core::OffsetDateTime;
 
-/// Seconds since boot.
-pub(crate) fn uptime_seconds() -> Option<u64> {
-    System::uptime().ok()
+/// Seconds since `boot`, by the wall clock: no read of the OS per report.
+pub(crate) fn uptime_seconds(boot: OffsetDateTime) -> Option<u64> {
+    u64::try_from((OffsetDateTime::now_utc() - boot).whole_seconds()).ok()
 }
 
-/// When the host booted.
+/// When the host booted; read once, since it does not change.
 pub(crate) fn boot_time() -> Option<OffsetDateTime> {
     let secs = i64::try_from(System::boot_time().ok()?).ok()?;
     OffsetDateTime::from_unix_timestamp(secs).ok()

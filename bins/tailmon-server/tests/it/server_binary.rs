@@ -118,15 +118,20 @@ async fn monitors_its_own_host_and_stops_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_local_agent_lists_only_what_was_posted() {
+    // The environment form the README documents, with a fast interval the
+    // local agent would have used.
     let server = start_server(
         "no-local-agent",
-        &["--no-local-agent"],
+        &[],
         &[
-            ("TAILMON_INTERVAL", "1"),
+            ("TAILMON_NO_LOCAL_AGENT", "1"),
+            ("TAILMON_INTERVAL", "0.2"),
             ("TAILMON_DEVICE_ID", "bin-test-host"),
         ],
     );
     let client = client_of(announced_address(&server).await);
+    server.stderr_line_containing("local agent disabled").await;
+    assert!(!server.stderr().contains("monitoring this host in-process"));
 
     let mut report = Report::new("posted-by-test", OffsetDateTime::now_utc());
     report.os_info = "Ubuntu 22.04 (Kernel: 5.15.0)".into();
