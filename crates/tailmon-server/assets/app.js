@@ -13,6 +13,9 @@
   const CPU_CRIT = 80;
   const RAM_WARN = 70;
   const RAM_CRIT = 90;
+  const DISK_WARN = 80;
+  const DISK_CRIT = 90;
+  const MAX_TITLE_LINES = 12; // per-item detail in tooltips stays short
 
   const STATUS_LABEL = { ok: 'OK', warning: 'Warning', critical: 'Critical' };
   const DASH = '\u2014';
@@ -71,6 +74,67 @@
     return Math.round(mb) + ' MB';
   }
 
+  // A finite, non-negative number (byte counts, rates, seconds), else null.
+  function nonNegative(v) {
+    const n = toNumber(v);
+    return n === null || n < 0 ? null : n;
+  }
+
+  function isObject(v) {
+    return v !== null && typeof v === 'object' && !Array.isArray(v);
+  }
+
+  const BYTE_UNITS = ['KB', 'MB', 'GB', 'TB'];
+
+  // Bytes in base 1024: "512 B", "1.5 KB", "85.0 GB", "2.0 TB" (TB is the largest unit).
+  function fmtBytes(b) {
+    if (b === null) return DASH;
+    if (b < 1024) return Math.round(b) + ' B';
+    let v = b / 1024;
+    let i = 0;
+    while (v >= 1024 && i < BYTE_UNITS.length - 1) {
+      v /= 1024;
+      i += 1;
+    }
+    return v.toFixed(1) + ' ' + BYTE_UNITS[i];
+  }
+
+  // A rate in bytes per second: one decimal below 100 of a unit, none above
+  // ("1.2 MB/s", "300 KB/s", "0 B/s").
+  function fmtRate(b) {
+    if (b === null) return DASH;
+    if (b < 1024) return Math.round(b) + ' B/s';
+    let v = b / 1024;
+    let i = 0;
+    while (v >= 1024 && i < BYTE_UNITS.length - 1) {
+      v /= 1024;
+      i += 1;
+    }
+    return (v < 100 ? v.toFixed(1) : Math.round(v).toString()) + ' ' + BYTE_UNITS[i] + '/s';
+  }
+
+  // "3 d 4 h", "5 h 12 min", "12 min", "< 1 min".
+  function fmtUptime(s) {
+    if (s === null) return DASH;
+    const total = Math.floor(s);
+    const d = Math.floor(total / 86400);
+    const h = Math.floor((total % 86400) / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    if (d > 0) return d + ' d ' + h + ' h';
+    if (h > 0) return h + ' h ' + m + ' min';
+    if (m > 0) return m + ' min';
+    return '< 1 min';
+  }
+
+  function fmtLoad(v) {
+    const n = nonNegative(v);
+    return n === null ? DASH : n.toFixed(2);
+  }
+
+  function fmtCelsius(c) {
+    return c === null ? DASH : c.toFixed(1) + ' \u00b0C';
+  }
+
   function level(value, warn, crit) {
     if (value === null) return 'unknown';
     if (value > crit) return 'critical';
@@ -80,8 +144,8 @@
 
   const SEVERITY = { unknown: 0, ok: 0, warning: 1, critical: 2 };
 
-  function worst(a, b) {
-    const s = Math.max(SEVERITY[a], SEVERITY[b]);
+  function worst(...levels) {
+    const s = Math.max(0, ...levels.map((l) => SEVERITY[l] || 0));
     return s === 2 ? 'critical' : s === 1 ? 'warning' : 'ok';
   }
 
@@ -126,6 +190,7 @@
       seen = parseTime(raw.last_seen);
       seenRaw = raw.last_seen;
     }
+    const extras = normaliseExtras(raw);
     return {
       os: text(raw.os_info),
       cpu,
@@ -136,8 +201,145 @@
       ramLevel,
       seen,
       seenRaw: seen === null ? null : String(seenRaw),
-      status: worst(cpuLevel, ramLevel),
+      extras,
+      status: worst(cpuLevel, ramLevel, extras.disk.level),
     };
+  }
+
+  // Fields newer agents may add. A report with none of them (an older agent)
+  // renders exactly as before: the extra rows stay hidden.
+  const EXTENDED_FIELDS = [
+    'load_avg', 'swap_used_mb', 'swap_total_mb', 'disks', 'networks', 'disk_io',
+    'temperatures', 'uptime_seconds', 'boot_time', 'process_count', 'cpu_per_core',
+    'cpu_breakdown', 'top_processes', 'custom',
+  ];
+
+  function present(v) {
+    return v !== undefined && v !== null;
+  }
+
+  // Runs one part's normaliser; odd input in one part never spoils the others.
+  function part(fn, fallback) {
+    try {
+      return fn();
+    } catch (err) {
+      return fallback;
+    }
+  }
+
+  function normaliseExtras(raw) {
+    const extended = EXTENDED_FIELDS.some((k) => present(raw[k]));
+    const noDisk = { pct: null, level: 'unknown', mount: null, text: DASH, title: null };
+    if (!extended) {
+      return { extended, disk: noDisk };
+    }
+    return {
+      extended,
+      load: part(() => loadText(raw.load_avg), DASH),
+      swap: part(() => swapInfo(raw.swap_used_mb, raw.swap_total_mb), { text: DASH, pct: null, none: false }),
+      disk: part(() => fullestDisk(raw.disks), noDisk),
+      net: part(() => netInfo(raw.networks), { text: DASH, title: null }),
+      uptime: part(() => fmtUptime(uptimeSeconds(raw)), DASH),
+      temp: part(() => hottest(raw.temperatures), null),
+      procs: part(() => processCount(raw.process_count), null),
+    };
+  }
+
+  function loadText(l) {
+    if (!isObject(l)) return DASH;
+    const parts = [fmtLoad(l.one), fmtLoad(l.five), fmtLoad(l.fifteen)];
+    return parts.every((p) => p === DASH) ? DASH : parts.join(' \u00b7 ');
+  }
+
+  function swapInfo(usedRaw, totalRaw) {
+    const total = megabytes(totalRaw);
+    const used = megabytes(usedRaw);
+    if (total === 0) return { text: 'no swap', pct: null, none: true };
+    if (total === null) return { text: DASH, pct: null, none: false };
+    let pct = null;
+    if (used !== null && used <= total) pct = (used / total) * 100;
+    return { text: fmtMB(used) + ' / ' + fmtMB(total), pct, none: false };
+  }
+
+  // The fullest real disk (by percent used), and a one-line-per-disk tooltip.
+  function fullestDisk(disks) {
+    const none = { pct: null, level: 'unknown', mount: null, text: DASH, title: null };
+    if (!Array.isArray(disks)) return none;
+    const all = [];
+    for (const d of disks) {
+      if (!isObject(d)) continue;
+      const total = nonNegative(d.total_bytes);
+      const used = nonNegative(d.used_bytes);
+      if (total === null || used === null || total <= 0 || used > total) continue;
+      const pct = (used / total) * 100;
+      if (!Number.isFinite(pct)) continue;
+      all.push({ mount: text(d.mount_point), fs: text(d.fs_type), used, total, pct });
+    }
+    if (all.length === 0) return none;
+    all.sort((a, b) => b.pct - a.pct);
+    const best = all[0];
+    const lines = all.slice(0, MAX_TITLE_LINES).map((d) =>
+      (d.mount || '?') + (d.fs ? ' (' + d.fs + ')' : '') + ': ' +
+      fmtBytes(d.used) + ' / ' + fmtBytes(d.total) + ', ' + fmtPct(d.pct));
+    if (all.length > MAX_TITLE_LINES) lines.push('\u2026 ' + (all.length - MAX_TITLE_LINES) + ' more');
+    return {
+      pct: best.pct,
+      level: level(best.pct, DISK_WARN, DISK_CRIT),
+      mount: best.mount,
+      text: fmtBytes(best.used) + ' / ' + fmtBytes(best.total),
+      title: lines.join('\n'),
+    };
+  }
+
+  // Rates summed over all interfaces; "—" until an interface has a rate.
+  function netInfo(networks) {
+    if (!Array.isArray(networks)) return { text: DASH, title: null };
+    let rx = null;
+    let tx = null;
+    const lines = [];
+    for (const n of networks) {
+      if (!isObject(n)) continue;
+      const r = nonNegative(n.rx_bytes_per_sec);
+      const t = nonNegative(n.tx_bytes_per_sec);
+      if (r !== null) rx = (rx || 0) + r;
+      if (t !== null) tx = (tx || 0) + t;
+      if (lines.length < MAX_TITLE_LINES) {
+        const errs = (nonNegative(n.rx_errors) || 0) + (nonNegative(n.tx_errors) || 0);
+        lines.push((text(n.interface) || '?') + ': \u2193 ' + fmtRate(r) + ' \u2191 ' + fmtRate(t) +
+          (errs > 0 ? ', ' + errs + ' errors' : ''));
+      }
+    }
+    const sum = rx === null && tx === null ? DASH : '\u2193 ' + fmtRate(rx) + ' \u2191 ' + fmtRate(tx);
+    return { text: sum, title: lines.length ? lines.join('\n') : null };
+  }
+
+  function uptimeSeconds(raw) {
+    const s = nonNegative(raw.uptime_seconds);
+    if (s !== null) return s;
+    const boot = parseTime(raw.boot_time);
+    if (boot === null) return null;
+    const age = (serverNow() - boot) / 1000;
+    return age >= 0 ? age : null;
+  }
+
+  // The hottest sensor; null (row hidden) when the host reports none.
+  function hottest(sensors) {
+    if (!Array.isArray(sensors) || sensors.length === 0) return null;
+    let best = null;
+    for (const t of sensors) {
+      if (!isObject(t)) continue;
+      const c = toNumber(t.celsius);
+      if (c === null || c < -273.15 || c > 1000) continue;
+      if (best === null || c > best.c) best = { c, label: text(t.label) };
+    }
+    if (best === null) return { text: DASH, title: null };
+    return { text: fmtCelsius(best.c), title: best.label };
+  }
+
+  function processCount(v) {
+    if (!present(v)) return null;
+    const n = nonNegative(v);
+    return n === null ? DASH : String(Math.round(n));
   }
 
   // ---------- DOM construction ----------
@@ -149,16 +351,25 @@
     return e;
   }
 
-  function buildMetric(kind, label, valueClass) {
+  // One labelled metric with a bar. `percentClass` adds a percent next to the
+  // value; `withMount` adds a mount-point slot after the label (disks).
+  function buildMetric(kind, label, valueClass, percentClass, withMount) {
     const wrap = el('div', 'metric metric-' + kind + ' level-unknown');
     const head = el('div', 'metric-head');
-    head.append(el('span', 'metric-label', label));
+    const name = el('span', 'metric-name');
+    name.append(el('span', 'metric-label', label));
+    let mount = null;
+    if (withMount) {
+      mount = el('span', 'disk-mount', DASH);
+      name.append(mount);
+    }
+    head.append(name);
     const values = el('span', 'metric-values');
     const value = el('span', valueClass, DASH);
     values.append(value);
     let percent = null;
-    if (kind === 'ram') {
-      percent = el('span', 'ram-percent', DASH);
+    if (percentClass) {
+      percent = el('span', percentClass + ' metric-percent', DASH);
       values.append(percent);
     }
     head.append(values);
@@ -170,7 +381,15 @@
     const fill = el('div', 'bar-fill');
     bar.append(fill);
     wrap.append(head, bar);
-    return { wrap, value, percent, bar, fill };
+    return { wrap, value, percent, mount, bar, fill };
+  }
+
+  // One compact "LABEL / value" cell of the stats grid.
+  function buildStat(kind, label) {
+    const wrap = el('div', 'stat stat-' + kind);
+    const value = el('dd', kind + '-value', DASH);
+    wrap.append(el('dt', 'stat-label', label), value);
+    return { wrap, value };
   }
 
   function buildCard(id) {
@@ -185,15 +404,33 @@
 
     const os = el('p', 'os-info', DASH);
     const cpu = buildMetric('cpu', 'CPU', 'cpu-value');
-    const ram = buildMetric('ram', 'RAM', 'ram-value');
+    const ram = buildMetric('ram', 'RAM', 'ram-value', 'ram-percent');
+
+    // Rows for the fields newer agents send; hidden for older agents.
+    const extras = el('div', 'card-extras');
+    extras.hidden = true;
+    const swap = buildMetric('swap', 'SWAP', 'swap-value', 'swap-percent');
+    const disk = buildMetric('disk', 'DISK', 'disk-value', 'disk-percent', true);
+    const stats = el('dl', 'stats');
+    const load = buildStat('load', 'Load');
+    const uptime = buildStat('uptime', 'Uptime');
+    const net = buildStat('net', 'Network');
+    const temp = buildStat('temp', 'Temp');
+    const procs = buildStat('proc', 'Processes');
+    stats.append(load.wrap, uptime.wrap, net.wrap, temp.wrap, procs.wrap);
+    extras.append(swap.wrap, disk.wrap, stats);
 
     const foot = el('footer', 'card-foot');
     foot.append(el('span', 'last-seen-label', 'Last seen'));
     const seen = el('time', 'last-seen', DASH);
     foot.append(seen);
 
-    root.append(head, os, cpu.wrap, ram.wrap, foot);
-    return { root, parts: { title, badge, os, cpu, ram, seen }, data: null };
+    root.append(head, os, cpu.wrap, ram.wrap, extras, foot);
+    return {
+      root,
+      parts: { title, badge, os, cpu, ram, extras, swap, disk, load, uptime, net, temp, procs, seen },
+      data: null,
+    };
   }
 
   function setText(node, value) {
@@ -201,7 +438,7 @@
   }
 
   function setLevel(node, lvl) {
-    for (const l of ['ok', 'warning', 'critical', 'unknown']) {
+    for (const l of ['ok', 'warning', 'critical', 'unknown', 'neutral']) {
       node.classList.toggle('level-' + l, l === lvl);
     }
   }
@@ -259,7 +496,56 @@
     setText(p.ram.percent, fmtPct(d.ramPct));
     setBar(p.ram, d.ramPct, d.ramLevel);
 
+    fillExtras(p, d.extras);
+
     updateSeen(card);
+  }
+
+  function setTitle(node, title) {
+    if (title) {
+      if (node.title !== title) node.title = title;
+    } else if (node.hasAttribute('title')) {
+      node.removeAttribute('title');
+    }
+  }
+
+  function collapse(metric, collapsed) {
+    metric.percent.hidden = collapsed;
+    metric.bar.hidden = collapsed;
+    metric.wrap.classList.toggle('is-collapsed', collapsed);
+  }
+
+  function fillExtras(p, x) {
+    p.extras.hidden = !x.extended;
+    if (!x.extended) return;
+
+    // Swap and disk rows collapse to one line ("no swap", "—") without a percentage.
+    setText(p.swap.value, x.swap.text);
+    setText(p.swap.percent, fmtPct(x.swap.pct));
+    setBar(p.swap, x.swap.pct, x.swap.pct === null ? 'unknown' : 'neutral');
+    collapse(p.swap, x.swap.pct === null);
+    p.swap.wrap.classList.toggle('is-none', x.swap.none);
+
+    const hasDisk = x.disk.pct !== null;
+    setText(p.disk.mount, hasDisk && x.disk.mount ? x.disk.mount : '');
+    p.disk.mount.hidden = !hasDisk || !x.disk.mount;
+    setText(p.disk.value, x.disk.text);
+    setText(p.disk.percent, fmtPct(x.disk.pct));
+    setBar(p.disk, x.disk.pct, x.disk.level);
+    collapse(p.disk, !hasDisk);
+    setTitle(p.disk.wrap, x.disk.title);
+
+    setText(p.load.value, x.load);
+    setText(p.uptime.value, x.uptime);
+    setText(p.net.value, x.net.text);
+    setTitle(p.net.wrap, x.net.title);
+
+    p.temp.wrap.hidden = x.temp === null;
+    setText(p.temp.value, x.temp === null ? DASH : x.temp.text);
+    setTitle(p.temp.wrap, x.temp === null ? null : x.temp.title);
+
+    p.procs.wrap.hidden = x.procs === null;
+    setText(p.procs.value, x.procs === null ? DASH : x.procs);
   }
 
   // Last-resort rendering when a report could not be displayed at all.
@@ -274,6 +560,7 @@
     setText(p.ram.value, DASH + ' / ' + DASH);
     setText(p.ram.percent, DASH);
     setBar(p.ram, null, 'unknown');
+    p.extras.hidden = true;
     setText(p.seen, DASH);
   }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use tailmon_core::Report;
+use tailmon_core::{Disk, LoadAvg, NetworkInterface, OffsetDateTime, Report, Temperature};
 use tailmon_server::{MemoryStore, ServerBuilder, Store, StoreError};
 
 use crate::support::{Running, report};
@@ -200,4 +200,187 @@ async fn dashboard_shows_an_empty_state_with_no_devices() {
     assert!(dom.contains("data-loaded=\"true\""));
     assert!(dom.contains("No devices have reported yet"), "{dom}");
     assert_eq!(dom.matches("<article").count(), 0);
+}
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+fn disk(mount_point: &str, total_gib: u64, used_gib: u64) -> Disk {
+    Disk {
+        mount_point: mount_point.into(),
+        fs_type: "ext4".into(),
+        total_bytes: total_gib * GIB,
+        used_bytes: used_gib * GIB,
+    }
+}
+
+fn interface(name: &str, rates: Option<(f64, f64)>) -> NetworkInterface {
+    NetworkInterface {
+        interface: name.into(),
+        rx_bytes_per_sec: rates.map(|r| r.0),
+        tx_bytes_per_sec: rates.map(|r| r.1),
+        rx_bytes_total: 123_456,
+        tx_bytes_total: 654_321,
+        rx_errors: 0,
+        tx_errors: 0,
+    }
+}
+
+/// A report of a newer agent: every optional part, with its fullest disk at `disk_percent`.
+fn rich_report(device_id: &str, disk_percent: u64) -> Report {
+    let mut r = report(device_id, 10.0, 1000);
+    r.load_avg = Some(LoadAvg {
+        one: 0.52,
+        five: 0.41,
+        fifteen: 0.3,
+    });
+    r.swap_used_mb = Some(512);
+    r.swap_total_mb = Some(2048);
+    r.disks = Some(vec![
+        disk("/", 100, 20),
+        disk("/srv/data", 100, disk_percent),
+    ]);
+    r.networks = Some(vec![
+        interface("eth0", Some((1_000_000.0, 200_000.0))),
+        interface("wlan0", Some((258_291.2, 107_200.0))),
+    ]);
+    r.temperatures = Some(vec![
+        Temperature {
+            label: "nvme".into(),
+            celsius: 41.0,
+        },
+        Temperature {
+            label: "coretemp Package id 0".into(),
+            celsius: 54.25,
+        },
+    ]);
+    r.uptime_seconds = Some(3 * 86_400 + 4 * 3_600 + 59 * 60);
+    r.boot_time = Some(OffsetDateTime::now_utc() - time::Duration::days(3));
+    r.process_count = Some(312);
+    r.cpu_per_core = Some(vec![5.0, 15.0]);
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
+    let Some(chromium) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Chromium installed"
+        );
+        return;
+    };
+    let server = ServerBuilder::new().build().expect("valid");
+    let ingest = server.ingest().clone();
+
+    // Disk at 85 %: warning although CPU and RAM are fine.
+    ingest
+        .ingest(rich_report("rich", 85))
+        .await
+        .expect("valid report");
+    // Disk at 95 %: critical; no swap; a first sample without network rates.
+    let mut full = rich_report("full-disk", 95);
+    full.swap_used_mb = Some(0);
+    full.swap_total_mb = Some(0);
+    full.networks = Some(vec![interface("eth0", None)]);
+    full.temperatures = Some(Vec::new());
+    full.uptime_seconds = Some(5 * 3_600 + 12 * 60 + 30);
+    ingest.ingest(full).await.expect("valid report");
+    // Exactly 80 % is not over the threshold; a zero-size disk is ignored;
+    // parts an agent did not send are dashes.
+    let mut partial = report("partial", 10.0, 1000);
+    partial.disks = Some(vec![disk("/", 100, 80), disk("/boot/efi", 0, 0)]);
+    partial.uptime_seconds = Some(12 * 60 + 5);
+    ingest.ingest(partial).await.expect("valid report");
+    // An older agent: only the original fields.
+    ingest
+        .ingest(report("plain", 10.0, 1000))
+        .await
+        .expect("valid report");
+
+    let running = Running::start(server).await;
+    let dom = dump_dom(&chromium, &format!("{}/", running.url()), 1_500).await;
+    assert!(
+        dom.contains("data-loaded=\"true\""),
+        "page never loaded:\n{dom}"
+    );
+
+    for (id, status) in [
+        ("rich", "status-warning"),
+        ("full-disk", "status-critical"),
+        ("partial", "status-ok"),
+        ("plain", "status-ok"),
+    ] {
+        assert!(
+            card(&dom, id).contains(status),
+            "{id} should be {status}: {}",
+            card(&dom, id)
+        );
+    }
+    // The summary counts the disk rule too.
+    for count in [
+        "data-total=\"4\"",
+        "data-ok=\"2\"",
+        "data-warning=\"1\"",
+        "data-critical=\"1\"",
+    ] {
+        assert!(dom.contains(count), "summary lacks {count}:\n{dom}");
+    }
+
+    let rich = card_body(&dom, "rich");
+    for expected in [
+        "class=\"load-value\">0.52 · 0.41 · 0.30<",
+        "class=\"swap-value\">512 MB / 2.0 GB<",
+        "class=\"swap-percent metric-percent\">25.0%<",
+        "class=\"disk-mount\">/srv/data<",
+        "class=\"disk-value\">85.0 GB / 100.0 GB<",
+        "class=\"disk-percent metric-percent\">85.0%<",
+        "metric metric-disk level-warning",
+        "class=\"net-value\">↓ 1.2 MB/s ↑ 300 KB/s<",
+        "class=\"uptime-value\">3 d 4 h<",
+        "class=\"temp-value\">54.3 °C<",
+        "class=\"proc-value\">312<",
+    ] {
+        assert!(rich.contains(expected), "rich lacks {expected}:\n{rich}");
+    }
+    assert!(!rich.contains("card-extras\" hidden"), "{rich}");
+
+    let full = card_body(&dom, "full-disk");
+    for expected in [
+        "class=\"swap-value\">no swap<",
+        "class=\"disk-mount\">/srv/data<",
+        "class=\"disk-value\">95.0 GB / 100.0 GB<",
+        "metric metric-disk level-critical",
+        "class=\"net-value\">—<",
+        "class=\"uptime-value\">5 h 12 min<",
+    ] {
+        assert!(
+            full.contains(expected),
+            "full-disk lacks {expected}:\n{full}"
+        );
+    }
+    // No sensors: the temperature row is hidden.
+    assert!(full.contains("stat stat-temp\" hidden"), "{full}");
+
+    let partial = card_body(&dom, "partial");
+    for expected in [
+        "class=\"load-value\">—<",
+        "class=\"swap-value\">—<",
+        "class=\"disk-mount\">/<",
+        "class=\"disk-value\">80.0 GB / 100.0 GB<",
+        "metric metric-disk level-ok",
+        "class=\"net-value\">—<",
+        "class=\"uptime-value\">12 min<",
+        "stat stat-proc\" hidden",
+    ] {
+        assert!(
+            partial.contains(expected),
+            "partial lacks {expected}:\n{partial}"
+        );
+    }
+
+    // An older agent's card is as before: CPU and RAM, the new rows hidden.
+    let plain = card_body(&dom, "plain");
+    assert!(plain.contains("class=\"card-extras\" hidden"), "{plain}");
+    assert!(plain.contains("10.0%"), "{plain}");
+    assert!(!plain.contains("is-broken"), "{plain}");
 }
