@@ -231,3 +231,62 @@ async fn the_body_limit_is_configurable() {
             .contains("1024")
     );
 }
+
+#[tokio::test]
+async fn new_fields_are_validated_with_the_same_error_shape() {
+    let app = ServerBuilder::new().build().expect("valid").router();
+    let cases = [
+        ("cpu_per_core", json!([10.0, 101.0]), "cpu_per_core[1]"),
+        (
+            "load_avg",
+            json!({"one": -1, "five": 0, "fifteen": 0}),
+            "load_avg.one",
+        ),
+        (
+            "disks",
+            json!([{"mount_point": "/", "fs_type": "ext4", "total_bytes": 10, "used_bytes": 11}]),
+            "disks[0].used_bytes",
+        ),
+        (
+            "networks",
+            json!([{"interface": "eth0", "rx_bytes_per_sec": -5, "rx_bytes_total": 0, "tx_bytes_total": 0, "rx_errors": 0, "tx_errors": 0}]),
+            "networks[0].rx_bytes_per_sec",
+        ),
+        (
+            "temperatures",
+            json!([{"label": "cpu", "celsius": -500}]),
+            "temperatures[0].celsius",
+        ),
+        ("custom", json!({"bad name": 1}), "custom"),
+        (
+            "disks",
+            json!(vec![
+                json!({"mount_point": "/", "fs_type": "ext4", "total_bytes": 1, "used_bytes": 1});
+                257
+            ]),
+            "disks",
+        ),
+    ];
+    for (key, value, field) in cases {
+        let (status, body) = call(&app, post_json("/api/metrics", with(key, value))).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert_eq!(json(&body)["field"], field);
+    }
+    // A wrong type in a nested field is malformed JSON, naming the path.
+    let (status, body) = call(
+        &app,
+        post_json("/api/metrics", with("load_avg", json!({"one": "high"}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&body)["field"], "load_avg.one");
+    assert_eq!(
+        json(&call(&app, get("/api/all_metrics")).await.1),
+        json!([])
+    );
+}

@@ -45,6 +45,10 @@ async fn agent_reports_and_client_reads_back() {
     assert!((0.0..=100.0).contains(&device.cpu_usage));
     assert!(device.os_info.len() > 3, "{}", device.os_info);
     assert!(device.received_at.is_some());
+    // The whole health picture crosses the wire and the server's validation.
+    assert!(device.disks.as_ref().is_some_and(|d| !d.is_empty()));
+    assert!(device.cpu_per_core.is_some() && device.networks.is_some());
+    assert!(device.uptime_seconds.is_some() && device.top_processes.is_some());
 
     stop.send(()).expect("agent listening");
     tokio::time::timeout(Duration::from_secs(5), run)

@@ -185,3 +185,27 @@ fn build_refuses_bad_settings() {
         .expect("refused");
     assert!(error.to_string().contains("max_body_bytes"), "{error}");
 }
+
+#[tokio::test]
+async fn the_whole_health_picture_round_trips_through_the_api() {
+    let app = router();
+    let body = r#"{"device_id":"rich","os_info":"Linux","cpu_usage":12.5,"ram_used_mb":1,"ram_total_mb":2,"last_seen":"2025-07-10T14:30:00Z",
+        "cpu_per_core":[10.0,15.0],"cpu_breakdown":{"user":8.0,"system":3.0,"iowait":1.0,"steal":0.5},
+        "load_avg":{"one":0.5,"five":0.4,"fifteen":0.3},"swap_used_mb":0,"swap_total_mb":1024,
+        "disks":[{"mount_point":"/","fs_type":"ext4","total_bytes":100,"used_bytes":85}],
+        "disk_io":[{"device":"sda","read_bytes_per_sec":10.0,"write_bytes_per_sec":20.0}],
+        "networks":[{"interface":"eth0","rx_bytes_per_sec":1.5,"tx_bytes_per_sec":2.5,"rx_bytes_total":100,"tx_bytes_total":200,"rx_errors":0,"tx_errors":1}],
+        "temperatures":[],"uptime_seconds":3600,"boot_time":"2025-07-10T13:30:00Z","process_count":99,
+        "top_processes":[{"pid":1,"name":"init","cpu_percent":0.5,"rss_bytes":4096}],"custom":{"queue.depth":3.0}}"#;
+    let (status, answer) = call(&app, post_json("/api/metrics", body)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let all = json(&call(&app, get("/api/all_metrics")).await.1);
+    let mut sent: serde_json::Value = serde_json::from_str(body).expect("json");
+    sent["received_at"] = all[0]["received_at"].clone();
+    assert_eq!(all[0], sent, "every field comes back as sent");
+}
