@@ -1,6 +1,8 @@
-//! A collector of your own, run beside the stock one by the agent runtime.
+//! Collectors of your own, run beside the stock one by the agent runtime.
 //!
-//! `DeploymentTag` appends a deployment tag to the OS description the stock
+//! `OpenFiles` adds a value of its own to the report's `custom` map (the
+//! number of open file handles, from Linux's `/proc/sys/fs/file-nr`); the
+//! server stores it beside the stock fields. `DeploymentTag` appends a deployment tag to the OS description the stock
 //! [`HostCollector`] wrote, so the dashboard shows
 //! `Ubuntu 24.04 (Kernel: 6.8.0) [prod]`. The tag comes from
 //! `TAILMON_DEPLOYMENT` (default `dev`).
@@ -70,6 +72,35 @@ impl Collector for DeploymentTag {
     }
 }
 
+/// Adds `custom["open_files"]`: file handles open on the whole host (Linux).
+struct OpenFiles;
+
+#[async_trait]
+impl Collector for OpenFiles {
+    fn name(&self) -> &str {
+        "open-files"
+    }
+
+    async fn collect(&mut self, report: &mut Report) -> Result<(), CollectError> {
+        let probe_failed = |message: String| CollectError::Probe {
+            probe: "open-files",
+            message,
+        };
+        let text = std::fs::read_to_string("/proc/sys/fs/file-nr")
+            .map_err(|e| probe_failed(e.to_string()))?;
+        let open: f64 = text
+            .split_ascii_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| probe_failed(format!("unexpected file-nr: {text:?}")))?;
+        report
+            .custom
+            .get_or_insert_with(Default::default)
+            .insert("open_files".to_owned(), open);
+        Ok(())
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let server_url =
@@ -80,7 +111,8 @@ async fn main() -> anyhow::Result<()> {
     // Stock collector first: it sets `os_info`, which the tag then extends.
     let collectors = Collectors::new()
         .with(HostCollector::new().context("reading this host's health")?)
-        .with(DeploymentTag::new(&deployment));
+        .with(DeploymentTag::new(&deployment))
+        .with(OpenFiles);
 
     let client = Client::builder(&server_url)
         .build()
@@ -116,6 +148,26 @@ async fn main() -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use tailmon_core::OffsetDateTime;
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn open_files_lands_in_custom_and_passes_validation() {
+        let now = OffsetDateTime::now_utc();
+        let mut report = Report::new("t", now);
+        report.ram_used_mb = 1;
+        report.ram_total_mb = 2;
+        OpenFiles
+            .collect(&mut report)
+            .await
+            .expect("file-nr is readable on Linux");
+        let open = report
+            .custom
+            .as_ref()
+            .and_then(|c| c.get("open_files"))
+            .copied();
+        assert!(open.is_some_and(|n| n >= 1.0), "{open:?}");
+        assert_eq!(report.validate(now), Ok(()));
+    }
 
     #[tokio::test]
     async fn appends_the_tag_and_stays_within_the_limit() {
