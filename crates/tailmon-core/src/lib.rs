@@ -22,14 +22,21 @@
 //!
 //! This crate holds data types only: no runtime, no I/O, no HTTP.
 
+mod batch_result;
+mod device_summary;
 mod error_body;
+mod history;
+pub mod metric;
 mod part_validation;
 mod report;
 mod report_parts;
 mod status;
 mod validation;
 
+pub use batch_result::{BatchResult, MAX_BATCH_REPORTS, RejectedReport};
+pub use device_summary::DeviceSummary;
 pub use error_body::ErrorBody;
+pub use history::{History, Point, Tier};
 pub use report::Report;
 pub use report_parts::{
     CpuBreakdown, Disk, DiskIo, LoadAvg, NetworkInterface, ProcessInfo, Temperature,

@@ -20,6 +20,8 @@ pub enum Status {
     Warning,
     /// Some value is over its critical threshold.
     Critical,
+    /// No report came for three reporting intervals.
+    Offline,
 }
 
 /// The thresholds that turn a report into a [`Status`]; a value strictly above

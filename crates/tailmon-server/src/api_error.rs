@@ -39,6 +39,28 @@ pub enum ApiError {
     /// No such route. 404.
     #[error("no such route")]
     NotFound,
+    /// A query parameter is missing or wrong (a bad time range). 400.
+    #[error("{message}")]
+    BadParameter {
+        /// What is wrong.
+        message: String,
+        /// The parameter.
+        field: &'static str,
+    },
+    /// No device of that id. 404.
+    #[error("unknown device {0:?}")]
+    UnknownDevice(String),
+    /// No metric of that name. 404.
+    #[error("unknown metric {0:?}; see the metric names in the API documentation")]
+    UnknownMetric(String),
+    /// A batch holds more reports than allowed. 422.
+    #[error("a batch holds at most {max} reports; got {len}")]
+    TooManyReports {
+        /// Reports sent.
+        len: usize,
+        /// The most allowed.
+        max: usize,
+    },
     /// The route exists but not with this method. 405.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
@@ -54,7 +76,11 @@ impl ApiError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MalformedJson { .. } | Self::BodyRead => StatusCode::BAD_REQUEST,
+            Self::MalformedJson { .. } | Self::BodyRead | Self::BadParameter { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::UnknownDevice(_) | Self::UnknownMetric(_) => StatusCode::NOT_FOUND,
+            Self::TooManyReports { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -73,6 +99,10 @@ impl ApiError {
                 field: Some(field),
             } => ErrorBody::with_field(message.clone(), field.clone()),
             Self::Invalid(rule) => ErrorBody::with_field(rule.to_string(), rule.field()),
+            Self::BadParameter { message, field } => ErrorBody::with_field(message.clone(), *field),
+            Self::UnknownDevice(_) => ErrorBody::with_field(self.to_string(), "device_id"),
+            Self::UnknownMetric(_) => ErrorBody::with_field(self.to_string(), "metric"),
+            Self::TooManyReports { .. } => ErrorBody::with_field(self.to_string(), "reports"),
             Self::Store(StoreError::Unavailable(_)) => {
                 ErrorBody::new("the server cannot store reports right now; retry later")
             }

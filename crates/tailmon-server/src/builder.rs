@@ -1,11 +1,17 @@
 use std::sync::Arc;
 
+use crate::server::ServerSettings;
 use crate::{Clock, Ingest, MemoryStore, Server, Store, SystemClock};
 
 /// Largest request body accepted, in bytes: 64 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// Most devices the server tracks; reports of further new devices get 429: 10,000.
 pub const DEFAULT_MAX_DEVICES: usize = 10_000;
+/// Largest batch body (`POST /api/v1/reports`), in bytes: 4 MiB.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// The reporting interval the server expects of agents: 5 s. A device with no
+/// report for three of them is `offline`.
+pub const DEFAULT_EXPECTED_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Builds a [`Server`]. Every setter documents its default; [`build`](Self::build)
 /// checks the whole and returns an error rather than panicking.
@@ -26,7 +32,10 @@ pub struct ServerBuilder {
     store: Option<Arc<dyn Store>>,
     clock: Arc<dyn Clock>,
     max_body_bytes: usize,
+    max_batch_bytes: usize,
     max_devices: usize,
+    expected_interval: std::time::Duration,
+    thresholds: tailmon_core::Thresholds,
 }
 
 /// Why [`ServerBuilder::build`] refused its settings.
@@ -56,7 +65,10 @@ impl ServerBuilder {
             store: None,
             clock: Arc::new(SystemClock),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             max_devices: DEFAULT_MAX_DEVICES,
+            expected_interval: DEFAULT_EXPECTED_INTERVAL,
+            thresholds: tailmon_core::Thresholds::default(),
         }
     }
 
@@ -76,6 +88,27 @@ impl ServerBuilder {
     /// [`DEFAULT_MAX_BODY_BYTES`]. Must be at least 1 KiB.
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Largest body of a batch of reports, in bytes. Defaults to
+    /// [`DEFAULT_MAX_BATCH_BYTES`]. Must be at least the single-report limit.
+    pub fn max_batch_bytes(mut self, bytes: usize) -> Self {
+        self.max_batch_bytes = bytes;
+        self
+    }
+
+    /// The reporting interval agents use; a device silent for three of them
+    /// is `offline`. Defaults to [`DEFAULT_EXPECTED_INTERVAL`]. Must not be zero.
+    pub fn expected_interval(mut self, interval: std::time::Duration) -> Self {
+        self.expected_interval = interval;
+        self
+    }
+
+    /// The thresholds behind each device's status. Defaults to the original's
+    /// ([`tailmon_core::Thresholds::default`]).
+    pub fn thresholds(mut self, thresholds: tailmon_core::Thresholds) -> Self {
+        self.thresholds = thresholds;
         self
     }
 
@@ -100,8 +133,29 @@ impl ServerBuilder {
                 reason: "must be at least 1",
             });
         }
+        if self.max_batch_bytes < self.max_body_bytes {
+            return Err(BuildError::InvalidSetting {
+                setting: "max_batch_bytes",
+                reason: "must be at least max_body_bytes",
+            });
+        }
+        let offline_after = time::Duration::try_from(self.expected_interval.saturating_mul(3))
+            .ok()
+            .filter(|d| d.is_positive())
+            .ok_or(BuildError::InvalidSetting {
+                setting: "expected_interval",
+                reason: "must be more than zero and at most a few years",
+            })?;
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let ingest = Ingest::new(store, self.clock, self.max_devices);
-        Ok(Server::new(ingest, self.max_body_bytes))
+        Ok(Server::new(
+            ingest,
+            ServerSettings {
+                max_body_bytes: self.max_body_bytes,
+                max_batch_bytes: self.max_batch_bytes,
+                offline_after,
+                thresholds: self.thresholds,
+            },
+        ))
     }
 }

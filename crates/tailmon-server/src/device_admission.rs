@@ -26,6 +26,13 @@ impl DeviceAdmission {
         }
     }
 
+    /// Frees the place of a deleted device.
+    pub(crate) fn forget(&self, device_id: &str) {
+        if let Some(known) = self.known.get() {
+            known.remove(device_id);
+        }
+    }
+
     pub(crate) async fn admit(
         &self,
         device_id: &str,

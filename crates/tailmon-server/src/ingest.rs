@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use tailmon_core::Report;
+use tailmon_core::{BatchResult, OffsetDateTime, RejectedReport, Report};
 
 use crate::device_admission::{Admission, DeviceAdmission};
 use crate::{ApiError, Clock, Store};
@@ -45,18 +45,69 @@ impl Ingest {
 
     /// Validates and stores one report. `Ok` means the store has it.
     pub async fn ingest(&self, mut report: Report) -> Result<(), ApiError> {
+        self.admit(&mut report, self.inner.clock.now()).await?;
+        tracing::debug!(device_id = %report.device_id, cpu = report.cpu_usage, "report accepted");
+        self.inner.store.insert(report).await?;
+        Ok(())
+    }
+
+    /// Validates every report and stores those that pass, all in one write.
+    /// `Ok` means the accepted ones are stored; the answer says why the
+    /// others were refused.
+    pub async fn ingest_batch(&self, reports: Vec<Report>) -> Result<BatchResult, ApiError> {
         let now = self.inner.clock.now();
+        let mut accepted = Vec::with_capacity(reports.len());
+        let mut rejected = Vec::new();
+        for (index, mut report) in reports.into_iter().enumerate() {
+            match self.admit(&mut report, now).await {
+                Ok(()) => accepted.push(report),
+                Err(ApiError::Store(error)) => return Err(ApiError::Store(error)),
+                Err(error) => rejected.push(RejectedReport {
+                    index,
+                    field: match &error {
+                        ApiError::Invalid(rule) => Some(rule.field().to_owned()),
+                        _ => None,
+                    },
+                    error: error.to_string(),
+                }),
+            }
+        }
+        let result = BatchResult {
+            accepted: accepted.len(),
+            rejected,
+        };
+        if !accepted.is_empty() {
+            self.inner.store.insert_many(accepted).await?;
+        }
+        tracing::debug!(
+            accepted = result.accepted,
+            rejected = result.rejected.len(),
+            "batch stored"
+        );
+        Ok(result)
+    }
+
+    /// Removes a device and its history; `false` if it was unknown.
+    pub async fn delete_device(&self, device_id: &str) -> Result<bool, ApiError> {
+        let existed = self.inner.store.delete_device(device_id).await?;
+        self.inner.admission.forget(device_id);
+        Ok(existed)
+    }
+
+    /// The clock the server reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Validates, stamps and admits one report.
+    async fn admit(&self, report: &mut Report, now: OffsetDateTime) -> Result<(), ApiError> {
         report.validate(now)?;
         report.received_at = Some(now);
         let store = self.inner.store.as_ref();
-        if let Admission::OverCap { cap } =
-            self.inner.admission.admit(&report.device_id, store).await?
-        {
-            return Err(ApiError::TooManyDevices { cap });
+        match self.inner.admission.admit(&report.device_id, store).await? {
+            Admission::Admitted => Ok(()),
+            Admission::OverCap { cap } => Err(ApiError::TooManyDevices { cap }),
         }
-        tracing::debug!(device_id = %report.device_id, cpu = report.cpu_usage, "report accepted");
-        store.insert(report).await?;
-        Ok(())
     }
 
     /// The store reports go to.

@@ -16,7 +16,12 @@
 //! - `POST /api/metrics`: one [`tailmon_core::Report`], as the original Tailmon agent sends it;
 //! - `GET /api/all_metrics`: the latest report of every device;
 //! - `GET /`: the live dashboard;
-//! - `GET /healthz`: 200 while the server is up.
+//! - `GET /healthz`: 200 while the server is up;
+//! - `GET /api/v1/devices`: the latest report of each device with its status;
+//! - `GET /api/v1/devices/{id}/history?metric=&from=&to=&points=`: one metric over time;
+//! - `GET /api/v1/devices/{id}/export?format=csv|json&from=&to=`: raw reports, streamed;
+//! - `POST /api/v1/reports`: a batch of up to 1,000 reports (agents' back-fill);
+//! - `DELETE /api/v1/devices/{id}`: a device and its history.
 //!
 //! Errors are JSON `{"error": "...", "field": "..."}`; see [`ApiError`].
 
@@ -24,17 +29,23 @@ mod api_error;
 mod builder;
 mod clock;
 mod device_admission;
+mod downsample;
 mod ingest;
 mod json_body;
 mod memory_store;
 mod routes;
 mod server;
 mod store;
+mod time_param;
 
 pub use api_error::ApiError;
-pub use builder::{BuildError, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEVICES, ServerBuilder};
+pub use builder::{
+    BuildError, DEFAULT_EXPECTED_INTERVAL, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_DEVICES, ServerBuilder,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use ingest::Ingest;
-pub use memory_store::MemoryStore;
+pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
+pub use routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
 pub use server::Server;
-pub use store::{Store, StoreError};
+pub use store::{HistoryQuery, ReportStream, Store, StoreError};

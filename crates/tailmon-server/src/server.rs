@@ -2,40 +2,63 @@ use std::future::Future;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 
 use crate::json_body::BodyLimit;
+use crate::routes::v1_api::{self as v1, V1State};
 use crate::{ApiError, Ingest, routes};
 
 /// A built Tailmon server: a [`Router`] to serve or nest, and an [`Ingest`]
 /// handle for in-process agents.
 pub struct Server {
     ingest: Ingest,
-    max_body_bytes: usize,
+    settings: ServerSettings,
+}
+
+/// What the builder checked and the router uses.
+pub(crate) struct ServerSettings {
+    pub(crate) max_body_bytes: usize,
+    pub(crate) max_batch_bytes: usize,
+    pub(crate) offline_after: time::Duration,
+    pub(crate) thresholds: tailmon_core::Thresholds,
 }
 
 impl Server {
-    pub(crate) fn new(ingest: Ingest, max_body_bytes: usize) -> Self {
-        Self {
-            ingest,
-            max_body_bytes,
-        }
+    pub(crate) fn new(ingest: Ingest, settings: ServerSettings) -> Self {
+        Self { ingest, settings }
     }
 
     /// The whole HTTP surface, state applied, ready to serve or to
     /// [`nest`](Router::nest) under a prefix of a host application.
     pub fn router(&self) -> Router {
-        let api = Router::new()
+        let s = &self.settings;
+        let legacy = Router::new()
             .route("/api/metrics", post(routes::legacy_api::post_metrics))
             .route("/api/all_metrics", get(routes::legacy_api::all_metrics))
             .route("/api/{*rest}", axum::routing::any(not_found))
             .route("/healthz", get(routes::health::healthz))
             .with_state(self.ingest.clone());
-        api.merge(routes::dashboard::router())
+        let batch = post(v1::reports)
+            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(s.max_batch_bytes))
+            .layer::<_, std::convert::Infallible>(axum::Extension(BodyLimit(s.max_batch_bytes)));
+        let v1_api = Router::new()
+            .route("/api/v1/devices", get(v1::devices))
+            .route("/api/v1/devices/{id}", delete(v1::delete_device))
+            .route("/api/v1/devices/{id}/history", get(v1::history))
+            .route("/api/v1/devices/{id}/export", get(v1::export))
+            .route("/api/v1/reports", batch)
+            .with_state(V1State {
+                ingest: self.ingest.clone(),
+                offline_after: s.offline_after,
+                thresholds: s.thresholds,
+            });
+        legacy
+            .merge(v1_api)
+            .merge(routes::dashboard::router())
             .method_not_allowed_fallback(method_not_allowed)
-            .layer(DefaultBodyLimit::max(self.max_body_bytes))
-            .layer(axum::Extension(BodyLimit(self.max_body_bytes)))
+            .layer(DefaultBodyLimit::max(s.max_body_bytes))
+            .layer(axum::Extension(BodyLimit(s.max_body_bytes)))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 routes::panic::answer,
             ))

@@ -4,3 +4,4 @@ pub(crate) mod dashboard;
 pub(crate) mod health;
 pub(crate) mod legacy_api;
 pub(crate) mod panic;
+pub(crate) mod v1_api;

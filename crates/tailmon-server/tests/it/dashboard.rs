@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use tailmon_core::{Disk, LoadAvg, NetworkInterface, OffsetDateTime, Report, Temperature};
-use tailmon_server::{MemoryStore, ServerBuilder, Store, StoreError};
+use tailmon_core::{Disk, History, LoadAvg, NetworkInterface, OffsetDateTime, Report, Temperature};
+use tailmon_server::{HistoryQuery, MemoryStore, ReportStream, ServerBuilder, Store, StoreError};
 
 use crate::support::{Running, report};
 
@@ -34,6 +34,35 @@ impl Store for GrowingStore {
 
     async fn devices(&self) -> Result<Vec<String>, StoreError> {
         self.inner.devices().await
+    }
+
+    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
+        self.inner.insert_many(reports).await
+    }
+
+    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
+        self.inner.latest_of(device_id).await
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
+        self.inner.history(query).await
+    }
+
+    async fn reports(
+        &self,
+        device_id: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Option<ReportStream>, StoreError> {
+        self.inner.reports(device_id, from, to).await
+    }
+
+    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_device(device_id).await
+    }
+
+    async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.inner.apply_retention(now).await
     }
 }
 

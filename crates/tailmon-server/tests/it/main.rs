@@ -1,4 +1,5 @@
 //! Integration tests of the Tailmon server library.
+#![allow(clippy::unwrap_used)] // a test that fails should fail loudly
 
 mod bad_input;
 mod dashboard;

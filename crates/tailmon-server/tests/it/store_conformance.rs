@@ -1,41 +1,107 @@
 //! One conformance suite for every [`Store`]; each implementation runs it
-//! through `Arc<dyn Store>` and `Box<dyn Store>`.
+//! through `Box<dyn Store>` and `Arc<dyn Store>`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tailmon_server::{MemoryStore, Store};
+use futures_util::StreamExt;
+use tailmon_core::{OffsetDateTime, Point, Report, Tier};
+use tailmon_server::{HistoryQuery, MemoryStore, Store};
 
 use crate::support::report;
 
-async fn latest_is_per_device_and_sorted(store: &dyn Store) {
-    assert!(store.latest().await.expect("latest").is_empty());
-    assert!(store.devices().await.expect("devices").is_empty());
-    store.insert(report("zeta", 1.0, 10)).await.expect("insert");
-    store
-        .insert(report("alpha", 2.0, 20))
+/// A fixed "now" for stores that are not tied to the wall clock.
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+fn at(device: &str, offset_secs: i64, cpu: f64) -> Report {
+    let mut r = report(device, cpu, 100);
+    r.last_seen = now() + time::Duration::seconds(offset_secs);
+    r.received_at = Some(r.last_seen);
+    r
+}
+
+fn query(device: &str, metric: &str, from: i64, to: i64, max_points: usize) -> HistoryQuery {
+    HistoryQuery {
+        device_id: device.into(),
+        metric: metric.into(),
+        from: now() + time::Duration::seconds(from),
+        to: now() + time::Duration::seconds(to),
+        max_points,
+    }
+}
+
+async fn all_reports(store: &dyn Store, device: &str, from: i64, to: i64) -> Vec<Report> {
+    let stream = store
+        .reports(
+            device,
+            now() + time::Duration::seconds(from),
+            now() + time::Duration::seconds(to),
+        )
         .await
-        .expect("insert");
-    store.insert(report("zeta", 3.0, 30)).await.expect("insert");
-    let latest = store.latest().await.expect("latest");
-    let seen: Vec<(&str, f64, u64)> = latest
-        .iter()
-        .map(|r| (r.device_id.as_str(), r.cpu_usage, r.ram_used_mb))
+        .expect("reports")
+        .expect("known device");
+    stream.map(|r| r.expect("row")).collect().await
+}
+
+async fn latest_is_per_device_and_sorted(store: &dyn Store) {
+    assert!(store.latest().await.unwrap().is_empty());
+    assert!(store.devices().await.unwrap().is_empty());
+    store.insert(at("zeta", 0, 1.0)).await.unwrap();
+    store.insert(at("alpha", 0, 2.0)).await.unwrap();
+    store.insert(at("zeta", 5, 3.0)).await.unwrap();
+    let seen: Vec<(String, f64)> = store
+        .latest()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.device_id, r.cpu_usage))
         .collect();
-    assert_eq!(seen, [("alpha", 2.0, 20), ("zeta", 3.0, 30)]);
-    let mut devices = store.devices().await.expect("devices");
+    assert_eq!(seen, [("alpha".to_owned(), 2.0), ("zeta".to_owned(), 3.0)]);
+    let mut devices = store.devices().await.unwrap();
     devices.sort();
     assert_eq!(devices, ["alpha", "zeta"]);
+    assert_eq!(
+        store.latest_of("zeta").await.unwrap().map(|r| r.cpu_usage),
+        Some(3.0)
+    );
+    assert_eq!(store.latest_of("nobody").await.unwrap(), None);
+}
+
+async fn a_back_filled_report_does_not_become_the_latest(store: &dyn Store) {
+    store.insert(at("late", 100, 50.0)).await.unwrap();
+    store
+        .insert_many(vec![at("late", 10, 1.0), at("late", 20, 2.0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_of("late").await.unwrap().map(|r| r.cpu_usage),
+        Some(50.0)
+    );
+    let cpu: Vec<f64> = all_reports(store, "late", 0, 200)
+        .await
+        .iter()
+        .map(|r| r.cpu_usage)
+        .collect();
+    assert_eq!(cpu, [1.0, 2.0, 50.0], "placed by their own time");
 }
 
 async fn reports_round_trip_unchanged(store: &dyn Store) {
-    let mut original = report("round-trip", 12.25, 1234);
-    original.received_at = Some(original.last_seen);
-    store.insert(original.clone()).await.expect("insert");
-    let latest = store.latest().await.expect("latest");
+    let mut original = at("round-trip", 0, 12.25);
+    original.disks = Some(vec![tailmon_core::Disk {
+        mount_point: "/data".into(),
+        fs_type: "xfs".into(),
+        total_bytes: 1000,
+        used_bytes: 250,
+    }]);
+    original.custom = Some([("queue.depth".to_owned(), 7.0)].into());
+    store.insert(original.clone()).await.unwrap();
     assert_eq!(
-        latest.iter().find(|r| r.device_id == "round-trip"),
-        Some(&original)
+        store.latest_of("round-trip").await.unwrap(),
+        Some(original.clone())
     );
+    assert_eq!(all_reports(store, "round-trip", -1, 1).await, [original]);
 }
 
 async fn concurrent_inserts_all_land(store: Arc<dyn Store>) {
@@ -43,7 +109,7 @@ async fn concurrent_inserts_all_land(store: Arc<dyn Store>) {
     for n in 0..50 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.insert(report(&format!("c{n:02}"), 1.0, 1)).await
+            store.insert(at(&format!("c{n:02}"), n, 1.0)).await
         }));
     }
     for task in tasks {
@@ -52,7 +118,7 @@ async fn concurrent_inserts_all_land(store: Arc<dyn Store>) {
     let ids: Vec<String> = store
         .latest()
         .await
-        .expect("latest")
+        .unwrap()
         .into_iter()
         .map(|r| r.device_id)
         .collect();
@@ -60,14 +126,168 @@ async fn concurrent_inserts_all_land(store: Arc<dyn Store>) {
     assert_eq!(ids, expected);
 }
 
-/// Runs every check on fresh stores from `make`, as `Box<dyn Store>` and as `Arc<dyn Store>`.
-async fn suite(make: impl Fn() -> Box<dyn Store>) {
+async fn raw_history_comes_back_in_order(store: &dyn Store) {
+    let reports: Vec<Report> = (0..10)
+        .map(|i| at("raw", i * 5, f64::from(i as u8)))
+        .collect();
+    store.insert_many(reports).await.unwrap();
+    let history = store
+        .history(&query("raw", "cpu_usage", 0, 45, 1000))
+        .await
+        .unwrap()
+        .expect("known");
+    assert_eq!(history.tier, Tier::Raw);
+    let values: Vec<f64> = history.points.iter().map(|p| p.avg).collect();
+    assert_eq!(values, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    assert!(
+        history
+            .points
+            .iter()
+            .all(|p| p.min == p.avg && p.max == p.avg)
+    );
+    assert_eq!(history.points[3].at, now() + time::Duration::seconds(15));
+
+    // Bounds are inclusive; a metric the device does not report gives no points.
+    let some = store
+        .history(&query("raw", "cpu_usage", 10, 20, 1000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(some.points.len(), 3);
+    let none = store
+        .history(&query("raw", "disk_used_percent:/", 0, 45, 1000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(none.points.is_empty());
+    assert!(
+        store
+            .history(&query("nobody", "cpu_usage", 0, 45, 10))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn rollups_keep_avg_min_and_max(store: &dyn Store) {
+    // Ten minutes at 5 s, starting on a minute boundary: in each minute the
+    // values are 0..12 shifted by the minute, with one spike of 100.
+    let start = 1_800_000_000 / 60 * 60 + 60 - 1_800_000_000;
+    let mut reports = Vec::new();
+    for minute in 0..10 {
+        for step in 0..12 {
+            let value = if step == 7 && minute == 4 {
+                100.0
+            } else {
+                f64::from(minute + step)
+            };
+            reports.push(at(
+                "rolled",
+                start + i64::from(minute * 60 + step * 5),
+                value,
+            ));
+        }
+    }
+    store.insert_many(reports).await.unwrap();
+    let history = store
+        .history(&query("rolled", "cpu_usage", start, start + 599, 20))
+        .await
+        .unwrap()
+        .expect("known");
+    assert_eq!(
+        history.tier,
+        Tier::Minute,
+        "120 reports > 20 points: minute buckets"
+    );
+    assert_eq!(history.points.len(), 10);
+    for (minute, point) in history.points.iter().enumerate() {
+        let m = minute as f64;
+        let base = now() + time::Duration::seconds(start + 60 * minute as i64);
+        let (avg, max) = if minute == 4 {
+            ((66.0 + 12.0 * m - (m + 7.0) + 100.0) / 12.0, 100.0)
+        } else {
+            (m + 5.5, m + 11.0)
+        };
+        let expected = Point {
+            at: base,
+            avg,
+            min: m,
+            max,
+        };
+        assert_eq!(point.at, expected.at, "minute {minute}");
+        assert!(
+            (point.avg - expected.avg).abs() < 1e-9,
+            "minute {minute}: {point:?} vs {expected:?}"
+        );
+        assert_eq!(
+            (point.min, point.max),
+            (expected.min, expected.max),
+            "minute {minute}: the spike stays visible"
+        );
+    }
+}
+
+async fn delete_removes_a_device_and_its_history(store: &dyn Store) {
+    store
+        .insert_many(vec![at("gone", 0, 1.0), at("gone", 5, 2.0)])
+        .await
+        .unwrap();
+    store.insert(at("stays", 0, 1.0)).await.unwrap();
+    assert!(store.delete_device("gone").await.unwrap());
+    assert!(!store.delete_device("gone").await.unwrap());
+    assert_eq!(store.latest_of("gone").await.unwrap(), None);
+    assert!(
+        store
+            .history(&query("gone", "cpu_usage", 0, 10, 10))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.reports("gone", now(), now()).await.unwrap().is_none());
+    assert_eq!(store.devices().await.unwrap(), ["stays"]);
+}
+
+async fn retention_removes_what_is_old_and_nothing_else(store: &dyn Store, raw_keep: Duration) {
+    let keep = i64::try_from(raw_keep.as_secs()).unwrap();
+    store
+        .insert_many(vec![
+            at("kept", -keep - 60, 1.0),
+            at("kept", -keep + 60, 2.0),
+            at("kept", 0, 3.0),
+        ])
+        .await
+        .unwrap();
+    store.apply_retention(now()).await.unwrap();
+    let cpu: Vec<f64> = all_reports(store, "kept", -keep - 120, 10)
+        .await
+        .iter()
+        .map(|r| r.cpu_usage)
+        .collect();
+    assert_eq!(cpu, [2.0, 3.0]);
+    assert_eq!(
+        store.latest_of("kept").await.unwrap().map(|r| r.cpu_usage),
+        Some(3.0)
+    );
+}
+
+/// Runs every check on fresh stores from `make`, as `Box<dyn Store>` and as
+/// `Arc<dyn Store>`. `raw_keep` is how long the store keeps raw reports.
+pub(crate) async fn suite(make: impl Fn() -> Box<dyn Store>, raw_keep: Duration) {
     latest_is_per_device_and_sorted(make().as_ref()).await;
+    a_back_filled_report_does_not_become_the_latest(make().as_ref()).await;
     reports_round_trip_unchanged(make().as_ref()).await;
     concurrent_inserts_all_land(Arc::from(make())).await;
+    raw_history_comes_back_in_order(make().as_ref()).await;
+    rollups_keep_avg_min_and_max(make().as_ref()).await;
+    delete_removes_a_device_and_its_history(make().as_ref()).await;
+    retention_removes_what_is_old_and_nothing_else(make().as_ref(), raw_keep).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_conforms() {
-    suite(|| Box::new(MemoryStore::new())).await;
+    suite(
+        || Box::new(MemoryStore::new()),
+        tailmon_server::DEFAULT_MEMORY_HISTORY,
+    )
+    .await;
 }
