@@ -8,3 +8,4 @@ mod end_to_end;
 mod routes;
 mod store_conformance;
 mod support;
+mod v1_api;
