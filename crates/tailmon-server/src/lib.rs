@@ -33,8 +33,12 @@ mod downsample;
 mod ingest;
 mod json_body;
 mod memory_store;
+mod rollup_row;
 mod routes;
 mod server;
+mod sqlite_schema;
+mod sqlite_store;
+mod sqlite_writer;
 mod store;
 mod time_param;
 
@@ -48,4 +52,8 @@ pub use ingest::Ingest;
 pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
 pub use routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
 pub use server::Server;
+pub use sqlite_store::{
+    DATABASE_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
+    OpenError, SqliteStore, SqliteStoreBuilder,
+};
 pub use store::{HistoryQuery, ReportStream, Store, StoreError};

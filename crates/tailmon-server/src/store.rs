@@ -84,3 +84,13 @@ pub enum StoreError {
     #[error("store backend error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
+
+impl StoreError {
+    /// The same error again, for answering every request of a failed group commit.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Unavailable(message) => Self::Unavailable(message.clone()),
+            Self::Backend(source) => Self::Backend(source.to_string().into()),
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tailmon_core::{OffsetDateTime, Point, Report, Tier};
-use tailmon_server::{HistoryQuery, MemoryStore, Store};
+use tailmon_server::{HistoryQuery, MemoryStore, SqliteStore, Store};
 
 use crate::support::report;
 
@@ -288,6 +288,16 @@ async fn memory_store_conforms() {
     suite(
         || Box::new(MemoryStore::new()),
         tailmon_server::DEFAULT_MEMORY_HISTORY,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_conforms() {
+    let dirs = crate::support::TestDirs::new("sqlite-conformance");
+    suite(
+        || Box::new(SqliteStore::open(dirs.fresh()).expect("opens")),
+        tailmon_server::DEFAULT_RAW_RETENTION,
     )
     .await;
 }

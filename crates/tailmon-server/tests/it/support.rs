@@ -120,3 +120,27 @@ pub(crate) async fn within<F: std::future::Future>(future: F) -> F::Output {
         .await
         .expect("timed out after 20 s")
 }
+
+/// Fresh directories under cargo's per-target temporary directory.
+pub(crate) struct TestDirs {
+    root: std::path::PathBuf,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl TestDirs {
+    /// A new set, named after the test, emptied first.
+    pub(crate) fn new(test: &str) -> Self {
+        let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(test);
+        let _ = std::fs::remove_dir_all(&root);
+        Self {
+            root,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// A directory not handed out before.
+    pub(crate) fn fresh(&self) -> std::path::PathBuf {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.root.join(n.to_string())
+    }
+}

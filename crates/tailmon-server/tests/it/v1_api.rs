@@ -153,7 +153,10 @@ async fn history_answers_points_and_refuses_bad_queries() {
     );
     assert_eq!(history["tier"], "minute");
     // 1,800,000,000 is a minute boundary: all six reports fall in one bucket.
-    assert_eq!(history["points"], json!([[1_800_000_000.0, 25.0, 0.0, 50.0]]));
+    assert_eq!(
+        history["points"],
+        json!([[1_800_000_000.0, 25.0, 0.0, 50.0]])
+    );
 
     for (path, status, field) in [
         (
