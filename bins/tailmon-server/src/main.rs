@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use std::sync::Arc;
 use tailmon_collect::{Collector, Collectors, HostCollector, Subsystems, parse_interval};
 use tailmon_core::{OffsetDateTime, Report};
-use tailmon_server::{Ingest, ServerBuilder};
+
+use tailmon_server::{Ingest, MemoryStore, ServerBuilder, SqliteStore, Store};
 
 /// Receives agents' reports and serves the dashboard and the API.
 #[derive(Parser, Debug)]
@@ -17,9 +19,17 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "TAILMON_LISTEN", default_value = "0.0.0.0:3000")]
     listen: SocketAddr,
-    /// Where the server keeps its state.
+    /// Where the server keeps its state: the SQLite database `tailmon.db`.
     #[arg(long, env = "TAILMON_DATA_DIR", default_value = "./tailmon-data")]
     data_dir: PathBuf,
+    /// Where reports are kept: `sqlite` (in the data directory) or `memory`
+    /// (the last hour only, lost at exit).
+    #[arg(long, env = "TAILMON_STORE", default_value = "sqlite", value_parser = ["sqlite", "memory"])]
+    store: String,
+    /// The most the database may grow to, in MiB; beyond it reports are
+    /// refused with 503 (agents keep them and retry). No limit by default.
+    #[arg(long, env = "TAILMON_MAX_DB_MB")]
+    max_db_mb: Option<u64>,
     /// Do not monitor this host from inside the server (the environment
     /// variable takes 1/0, true/false, yes/no, on/off).
     #[arg(
@@ -56,7 +66,22 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let server = ServerBuilder::new().max_devices(args.max_devices).build()?;
+    let store: Arc<dyn Store> = if args.store == "memory" {
+        tracing::warn!("memory store: history is kept for an hour and lost at exit");
+        Arc::new(MemoryStore::new())
+    } else {
+        let mut builder = SqliteStore::builder(&args.data_dir);
+        if let Some(mb) = args.max_db_mb {
+            builder = builder.max_size_bytes(mb.saturating_mul(1024 * 1024));
+        }
+        let store = builder.open()?;
+        tracing::info!(database = %store.path().display(), "history kept in SQLite");
+        Arc::new(store)
+    };
+    let server = ServerBuilder::new()
+        .store(store)
+        .max_devices(args.max_devices)
+        .build()?;
     if !args.no_local_agent {
         let collector = HostCollector::builder()
             .subsystems(args.collectors)

@@ -51,7 +51,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use ingest::Ingest;
 pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
 pub use routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
-pub use server::Server;
+pub use server::{RETENTION_EVERY, Server};
 pub use sqlite_store::{
     DATABASE_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
     OpenError, SqliteStore, SqliteStoreBuilder,

@@ -9,6 +9,9 @@ use crate::json_body::BodyLimit;
 use crate::routes::v1_api::{self as v1, V1State};
 use crate::{ApiError, Ingest, routes};
 
+/// How often [`Server::serve`] applies the store's retention: every 10 minutes.
+pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A built Tailmon server: a [`Router`] to serve or nest, and an [`Ingest`]
 /// handle for in-process agents.
 pub struct Server {
@@ -80,14 +83,37 @@ impl Server {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// Retention runs beside it: at start and every
+    /// [`RETENTION_EVERY`], the store drops what its tiers no longer keep.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
+        let retention = tokio::spawn(self.retention_loop());
+        let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        retention.abort();
+        served
+    }
+
+    /// Applies the store's retention now and every [`RETENTION_EVERY`];
+    /// never returns. [`serve`](Self::serve) runs it; an application that
+    /// serves [`router`](Self::router) itself spawns it.
+    pub fn retention_loop(&self) -> impl Future<Output = ()> + Send + 'static {
+        let ingest = self.ingest.clone();
+        async move {
+            let mut ticks = tokio::time::interval(RETENTION_EVERY);
+            loop {
+                ticks.tick().await;
+                let now = ingest.clock().now();
+                if let Err(error) = ingest.store().apply_retention(now).await {
+                    tracing::warn!(%error, "retention failed; it is retried later");
+                }
+            }
+        }
     }
 }
 

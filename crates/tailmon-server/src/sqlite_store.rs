@@ -94,6 +94,7 @@ pub struct SqliteStoreBuilder {
     dir: PathBuf,
     retention: Retention,
     clock: Arc<dyn Clock>,
+    max_size_bytes: Option<u64>,
 }
 
 impl SqliteStoreBuilder {
@@ -112,6 +113,14 @@ impl SqliteStoreBuilder {
     /// How long one-hour buckets are kept. Defaults to [`DEFAULT_HOUR_RETENTION`].
     pub fn hour_retention(mut self, keep: Duration) -> Self {
         self.retention.hour = duration(keep);
+        self
+    }
+
+    /// The most the database file may grow to, in bytes; writes beyond it are
+    /// refused with [`StoreError::Unavailable`] (503, agents retry) as on a
+    /// full disk. Defaults to no limit but the disk's.
+    pub fn max_size_bytes(mut self, bytes: u64) -> Self {
+        self.max_size_bytes = Some(bytes);
         self
     }
 
@@ -153,6 +162,14 @@ impl SqliteStoreBuilder {
         }
         let path = dir.join(DATABASE_FILE);
         let conn = open_connection(&path, true)?;
+        if let Some(bytes) = self.max_size_bytes {
+            let page_size: i64 = conn
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(|e| open_error(&path, &e))?;
+            let pages = (bytes / u64::try_from(page_size).unwrap_or(4096).max(1)).max(1);
+            conn.execute_batch(&format!("PRAGMA max_page_count = {pages};"))
+                .map_err(|e| open_error(&path, &e))?;
+        }
         match sqlite_schema::migrate(&conn) {
             Ok(Ok(())) => {}
             Ok(Err(detail)) => return Err(OpenError::Corrupt { path, detail }),
@@ -194,6 +211,7 @@ impl SqliteStore {
                 hour: duration(DEFAULT_HOUR_RETENTION),
             },
             clock: Arc::new(SystemClock),
+            max_size_bytes: None,
         }
     }
 

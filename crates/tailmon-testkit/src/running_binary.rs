@@ -111,6 +111,12 @@ impl RunningBinary {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Sends SIGKILL and reaps the process: a crash, with no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM, as a service manager stopping the process would.
     pub fn terminate(&mut self) {
         let status = Command::new("kill")

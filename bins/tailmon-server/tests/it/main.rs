@@ -3,3 +3,4 @@
 
 mod command_line;
 mod server_binary;
+mod server_process;

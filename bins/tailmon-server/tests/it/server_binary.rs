@@ -1,62 +1,16 @@
 //! The server binary serving: the in-process agent, `--no-local-agent`, and a
 //! clean stop on SIGTERM.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
 use tailmon_client::Client;
 use tailmon_core::{OffsetDateTime, Report};
 
 use tailmon_testkit::eventually;
-use tailmon_testkit::{RunningBinary, assert_no_panic, clean_command};
+use tailmon_testkit::{RunningBinary, assert_no_panic};
 
-/// A fresh directory for one test's server state under Cargo's scratch space,
-/// also used as its working directory so nothing lands in the source tree.
-fn scratch_dir(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("tailmon-server-bin-{test}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
-
-/// Starts the binary on 127.0.0.1:0 with `extra` arguments and `env`.
-fn start_server(test: &str, extra: &[&str], env: &[(&str, &str)]) -> RunningBinary {
-    let dir = scratch_dir(test);
-    let mut command = clean_command(env!("CARGO_BIN_EXE_tailmon-server"));
-    command
-        .current_dir(&dir)
-        .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
-        .args(extra)
-        .envs(env.iter().copied());
-    RunningBinary::start(&mut command)
-}
-
-/// The address the server announced in its startup line (`address=…`).
-async fn announced_address(server: &RunningBinary) -> SocketAddr {
-    let line = server.stderr_line_containing(" address=").await;
-    assert!(
-        !line.contains('\x1b'),
-        "no ANSI colours when stderr is not a terminal: {line:?}"
-    );
-    let (_, rest) = line.split_once(" address=").expect("found above");
-    let address = rest.split_whitespace().next().unwrap_or_default();
-    let address: SocketAddr = address
-        .parse()
-        .unwrap_or_else(|e| panic!("address {address:?} in {line:?}: {e}"));
-    assert!(address.ip().is_loopback(), "{address}");
-    assert_ne!(address.port(), 0, "the real port is announced, not 0");
-    address
-}
-
-fn client_of(address: SocketAddr) -> Client {
-    Client::builder(format!("http://{address}"))
-        .build()
-        .expect("valid URL")
-}
+use crate::server_process::{announced_address, client_of, start_server};
 
 /// SIGTERM, then a clean exit with status 0.
-async fn stop_cleanly(mut server: RunningBinary) {
+pub(crate) async fn stop_cleanly(mut server: RunningBinary) {
     assert!(
         server.is_running(),
         "server died early:\n{}",
