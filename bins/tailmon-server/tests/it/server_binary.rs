@@ -1,7 +1,6 @@
 //! The server binary serving: the in-process agent, `--no-local-agent`, and a
 //! clean stop on SIGTERM.
 
-use tailmon_client::Client;
 use tailmon_core::{OffsetDateTime, Report};
 
 use tailmon_testkit::eventually;
