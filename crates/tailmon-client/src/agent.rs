@@ -6,7 +6,8 @@ use tailmon_core::{OffsetDateTime, Report};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use crate::{Client, full_jitter};
+use crate::Client;
+use crate::delivery::Delivery;
 
 /// How often the agent reports: 5 s, as the original Tailmon agent did.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -18,20 +19,56 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// sample window: 1 s.
 pub const DEFAULT_WARMUP: Duration = Duration::from_secs(1);
 
+/// How much history the delivery queue holds by default: 24 h of reports at
+/// the agent's interval, so 17,280 reports at the 5 s [`DEFAULT_INTERVAL`].
+/// See [`AgentBuilder::queue_capacity`].
+pub const DEFAULT_QUEUE_SPAN: Duration = Duration::from_secs(24 * 3600);
+
 /// What the agent has done so far; watch it with [`Agent::status`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AgentStatus {
     /// Reports the server acknowledged.
     pub sent: u64,
-    /// Sends that failed.
+    /// Requests that failed, plus reports the server refused.
     pub failed: u64,
-    /// Sends that failed since the last success.
+    /// Requests that failed since the last success.
     pub consecutive_failures: u32,
+    /// Reports collected but not delivered yet, waiting in the delivery queue.
+    pub queued: usize,
+    /// Reports dropped, oldest first, because the delivery queue was full.
+    pub dropped: u64,
 }
 
-/// Collects a report every interval and sends it; on failure retries with
-/// exponential backoff and full jitter, and returns to the normal cadence
-/// after a success.
+/// Collects a report every interval and delivers it, keeping what the server
+/// could not take in a bounded queue and back-filling it once the server
+/// answers again.
+///
+/// The agent runs on two clocks. The collection clock ticks every interval,
+/// always, even while the server is down, so that the history it back-fills
+/// has no gap. The delivery clock runs on the same cadence while the server
+/// answers, and falls back to exponential backoff with full jitter after a
+/// failure, returning to normal after a success.
+///
+/// While nothing is queued, each report goes straight to `POST /api/metrics`.
+/// A report not delivered for a reason that may pass (no connection, timeout,
+/// 429, 5xx) joins the queue, and so does every report collected while the
+/// queue is not empty. Once a request may start again, the queue is sent
+/// oldest first, in batches of up to [`tailmon_core::MAX_BATCH_REPORTS`]
+/// through `POST /api/v1/reports`, one after the other until it is empty or a
+/// request fails. Each report carries its own `last_seen`, so back-filled
+/// ones land where they belong. A server without the batch endpoint (the
+/// original Tailmon) gets the queued reports one by one through
+/// `POST /api/metrics`. A report the server refuses as invalid is dropped and
+/// logged (at most once a minute), never retried.
+///
+/// The queue holds [`DEFAULT_QUEUE_SPAN`] of reports unless told otherwise;
+/// when full it drops the oldest, counted in [`AgentStatus::dropped`]. Queued
+/// reports leave out `top_processes` (a point-in-time list worthless hours
+/// later) and are kept as their JSON, about 0.8 to 2 KiB each for a host
+/// report.
+///
+/// The queue lives in memory: reports still queued when the agent stops are
+/// lost. A disk-backed queue that survives restarts is future work.
 pub struct Agent {
     client: Client,
     collector: Collectors,
@@ -40,6 +77,7 @@ pub struct Agent {
     warmup: Duration,
     retry_base: Duration,
     max_backoff: Duration,
+    queue_capacity: Option<usize>,
     status: watch::Sender<AgentStatus>,
 }
 
@@ -64,68 +102,78 @@ impl Agent {
                 warmup: DEFAULT_WARMUP,
                 retry_base: DEFAULT_RETRY_BASE,
                 max_backoff: DEFAULT_MAX_BACKOFF,
+                queue_capacity: None,
                 status: watch::Sender::new(AgentStatus::default()),
             },
         }
     }
 
-    /// A live view of what the agent has sent and failed to send.
+    /// A live view of what the agent has sent, failed to send and queued.
     pub fn status(&self) -> watch::Receiver<AgentStatus> {
         self.status.subscribe()
     }
 
-    /// Runs until `shutdown` completes; a send under way is abandoned then.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+    /// Runs until `shutdown` completes, then stops at once: a request under
+    /// way is abandoned, and the reports still queued are lost (the queue is
+    /// kept in memory only).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Agent {
+            client,
+            mut collector,
+            device_id,
+            interval,
+            warmup,
+            retry_base,
+            max_backoff,
+            queue_capacity,
+            status,
+        } = self;
+        let capacity = queue_capacity.unwrap_or_else(|| default_queue_capacity(interval));
+        let mut delivery = Delivery::new(client, capacity, retry_base, max_backoff, status);
         tokio::pin!(shutdown);
-        let mut next = Instant::now() + self.warmup;
+        let mut next_collection = Instant::now() + warmup;
         loop {
+            let next_attempt = delivery.next_attempt();
+            let queued_to_start = delivery.has_queued_to_start();
             tokio::select! {
-                () = sleep_until(next) => {}
+                biased;
                 () = &mut shutdown => break,
+                // The collection clock: every interval, whatever the server does.
+                () = sleep_until(next_collection) => {
+                    next_collection = following_tick(next_collection, interval, Instant::now());
+                    let report = collect(&mut collector, &device_id).await;
+                    delivery.offer(report, Instant::now());
+                }
+                outcome = delivery.sent() => delivery.finish(outcome, Instant::now()),
+                // The delivery clock: queued reports go once any backoff is over.
+                () = sleep_until(next_attempt), if queued_to_start => {
+                    delivery.start_queued(Instant::now());
+                }
             }
-            let started = Instant::now();
-            let report = self.collect().await;
-            let outcome = tokio::select! {
-                outcome = self.client.send(&report) => outcome,
-                () = &mut shutdown => break,
-            };
-            next = match outcome {
-                Ok(()) => {
-                    self.status.send_modify(|s| {
-                        s.sent += 1;
-                        s.consecutive_failures = 0;
-                    });
-                    started + self.interval
-                }
-                Err(error) if error.is_retryable() => {
-                    self.status.send_modify(|s| {
-                        s.failed += 1;
-                        s.consecutive_failures = s.consecutive_failures.saturating_add(1);
-                    });
-                    let attempt = self.status.borrow().consecutive_failures;
-                    let delay =
-                        full_jitter(attempt, self.retry_base, self.max_backoff, fastrand::f64());
-                    tracing::warn!(%error, attempt, retry_in_ms = delay.as_millis() as u64, "report not delivered; retrying");
-                    Instant::now() + delay
-                }
-                Err(error) => {
-                    // The server refuses this report as such: retrying it is
-                    // pointless, so keep the normal cadence and say why.
-                    self.status.send_modify(|s| s.failed += 1);
-                    tracing::error!(%error, "server refused the report");
-                    started + self.interval
-                }
-            };
         }
-        tracing::info!("agent stopped");
+        delivery.stop();
     }
+}
 
-    async fn collect(&mut self) -> Report {
-        let mut report = Report::new(self.device_id.clone(), OffsetDateTime::now_utc());
-        // Collectors logs (rate-limited) and skips a failing member.
-        let _ = self.collector.collect(&mut report).await;
-        report
-    }
+/// The queue capacity that holds [`DEFAULT_QUEUE_SPAN`] at `interval`; at least 1.
+fn default_queue_capacity(interval: Duration) -> usize {
+    let reports = DEFAULT_QUEUE_SPAN.as_nanos() / interval.as_nanos().max(1);
+    usize::try_from(reports).unwrap_or(usize::MAX).max(1)
+}
+
+/// The collection after the one scheduled at `scheduled`: one interval on,
+/// keeping the cadence; if that is already past (the host slept, or the
+/// collection took longer than an interval), one interval from `now`.
+fn following_tick(scheduled: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = scheduled + interval;
+    if next > now { next } else { now + interval }
+}
+
+async fn collect(collector: &mut Collectors, device_id: &str) -> Report {
+    let mut report = Report::new(device_id, OffsetDateTime::now_utc());
+    // Collectors logs (rate-limited) and skips a failing member.
+    let _ = collector.collect(&mut report).await;
+    report
 }
 
 impl AgentBuilder {
@@ -159,8 +207,47 @@ impl AgentBuilder {
         self
     }
 
+    /// Most reports kept for later delivery while the server cannot take
+    /// them; when full, the oldest is dropped. 0 keeps none. Defaults to
+    /// [`DEFAULT_QUEUE_SPAN`] divided by the [`interval`](Self::interval):
+    /// 17,280 reports at 5 s. Each costs about 0.8 to 2 KiB of memory while
+    /// queued.
+    pub fn queue_capacity(mut self, reports: usize) -> Self {
+        self.agent.queue_capacity = Some(reports);
+        self
+    }
+
     /// The agent, ready to [`run`](Agent::run).
     pub fn build(self) -> Agent {
         self.agent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_queue_holds_a_day_at_the_interval() {
+        assert_eq!(default_queue_capacity(DEFAULT_INTERVAL), 17_280);
+        assert_eq!(default_queue_capacity(Duration::from_secs(60)), 1_440);
+        assert_eq!(default_queue_capacity(Duration::from_millis(200)), 432_000);
+        assert_eq!(default_queue_capacity(Duration::from_secs(86_400 * 2)), 1);
+        assert!(
+            default_queue_capacity(Duration::ZERO) >= 1,
+            "no division by zero"
+        );
+    }
+
+    #[test]
+    fn collection_keeps_its_cadence_and_skips_missed_ticks() {
+        let start = Instant::now();
+        let interval = Duration::from_secs(5);
+        // Woken a little late: the next tick stays on the grid.
+        let next = following_tick(start, interval, start + Duration::from_millis(300));
+        assert_eq!(next, start + interval);
+        // Woken after several ticks went by (a suspended host): no burst.
+        let late = start + Duration::from_secs(17);
+        assert_eq!(following_tick(start, interval, late), late + interval);
     }
 }

@@ -86,6 +86,25 @@ impl Error {
         }
     }
 
+    /// The server does not have the endpoint: it answered 404 Not Found or
+    /// 405 Method Not Allowed, as a server older than the endpoint does (the
+    /// original Tailmon has no `POST /api/v1/reports`; send the reports one
+    /// by one with [`Client::send`](crate::Client::send) then).
+    pub fn is_not_found_or_unsupported(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Status {
+                code: 404 | 405,
+                ..
+            }
+        )
+    }
+
+    /// A request body could not be encoded, or the server's answer decoded.
+    pub fn is_decode(&self) -> bool {
+        matches!(self.kind, Kind::Decode)
+    }
+
     /// Whether sending the same request again later may succeed: transport
     /// failures, timeouts, 408, 429 and 5xx. A 4xx that blames the request is not.
     pub fn is_retryable(&self) -> bool {
@@ -135,5 +154,36 @@ impl std::error::Error for Error {
         self.source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_endpoint_is_told_apart_from_a_bad_request() {
+        for code in [404, 405] {
+            let error = Error::from_status(code, None);
+            assert!(error.is_not_found_or_unsupported(), "{code}");
+            assert!(!error.is_retryable(), "{code}");
+        }
+        for code in [400, 413, 422, 429, 500, 503] {
+            assert!(
+                !Error::from_status(code, None).is_not_found_or_unsupported(),
+                "{code}"
+            );
+        }
+        assert!(!Error::builder("x").is_not_found_or_unsupported());
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for code in [408, 429, 500, 502, 503] {
+            assert!(Error::from_status(code, None).is_retryable(), "{code}");
+        }
+        for code in [400, 401, 404, 405, 413, 415, 422] {
+            assert!(!Error::from_status(code, None).is_retryable(), "{code}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Talk to a Tailmon server: the typed [`Client`] for scripts, and the
-//! [`Agent`] runtime that reports a host's health on an interval.
+//! [`Agent`] runtime that reports a host's health on an interval, keeping
+//! what the server could not take and back-filling it once it answers again.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), tailmon_client::Error> {
@@ -31,11 +32,16 @@
 mod agent;
 mod backoff;
 mod client;
+mod delivery;
+mod delivery_queue;
 mod error;
+mod log_throttle;
+#[cfg(test)]
+mod scripted_server;
 
 pub use agent::{
-    Agent, AgentBuilder, AgentStatus, DEFAULT_INTERVAL, DEFAULT_MAX_BACKOFF, DEFAULT_RETRY_BASE,
-    DEFAULT_WARMUP,
+    Agent, AgentBuilder, AgentStatus, DEFAULT_INTERVAL, DEFAULT_MAX_BACKOFF, DEFAULT_QUEUE_SPAN,
+    DEFAULT_RETRY_BASE, DEFAULT_WARMUP,
 };
 pub use backoff::full_jitter;
 pub use client::{Client, ClientBuilder, DEFAULT_TIMEOUT};
