@@ -14,7 +14,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
 use tailmon_core::{OffsetDateTime, Report};
-use tailmon_server::{MemoryStore, ServerBuilder, SqliteStore, Store};
+use tailmon_server::{Durability, MemoryStore, ServerBuilder, SqliteStore, Store};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -87,10 +87,24 @@ fn main() {
         )
         .await;
         let dir = std::env::temp_dir().join(format!("tailmon-bench-{}", std::process::id()));
-        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir).expect("sqlite"));
-        let sqlite = serve(
+        let disk: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.join("disk")).expect("sqlite"));
+        let disk = serve(
             ServerBuilder::new()
-                .store(sqlite)
+                .store(disk)
+                .build()
+                .expect("server")
+                .router(),
+        )
+        .await;
+        let process: Arc<dyn Store> = Arc::new(
+            SqliteStore::builder(dir.join("process"))
+                .durability(Durability::Process)
+                .open()
+                .expect("sqlite"),
+        );
+        let process = serve(
+            ServerBuilder::new()
+                .store(process)
                 .build()
                 .expect("server")
                 .router(),
@@ -105,10 +119,15 @@ fn main() {
             "in-memory store:     {memory_rate:>9.0} reports/s  ({:.2}x bare)",
             memory_rate / bare_rate
         );
-        let sqlite_rate = load(sqlite, connections, secs, devices).await;
+        let disk_rate = load(disk, connections, secs, devices).await;
         println!(
-            "SQLite store:        {sqlite_rate:>9.0} reports/s  ({:.2}x memory)",
-            sqlite_rate / memory_rate
+            "SQLite, fsync:       {disk_rate:>9.0} reports/s  ({:.2}x memory)",
+            disk_rate / memory_rate
+        );
+        let process_rate = load(process, connections, secs, devices).await;
+        println!(
+            "SQLite, process:     {process_rate:>9.0} reports/s  ({:.2}x memory)",
+            process_rate / memory_rate
         );
         let _ = std::fs::remove_dir_all(&dir);
     });

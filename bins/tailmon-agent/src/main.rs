@@ -29,6 +29,11 @@ struct Args {
     /// or all, or none.
     #[arg(long, env = "TAILMON_COLLECTORS", default_value = "all")]
     collectors: Subsystems,
+    /// Most undelivered reports kept while the server is unreachable (the
+    /// oldest are dropped first); 0 keeps none. Defaults to 24 hours' worth at
+    /// the interval.
+    #[arg(long, env = "TAILMON_QUEUE_CAPACITY")]
+    queue_capacity: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +61,9 @@ fn main() -> anyhow::Result<()> {
             .interval(args.interval);
         if let Some(id) = args.device_id {
             agent = agent.device_id(id);
+        }
+        if let Some(capacity) = args.queue_capacity {
+            agent = agent.queue_capacity(capacity);
         }
         tracing::info!(server = %args.server_url, interval_s = args.interval.as_secs_f64(), "agent started");
         agent.build().run(shutdown_signal()).await;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tailmon_collect::{Collector, Collectors, HostCollector, Subsystems, parse_interval};
 use tailmon_core::{OffsetDateTime, Report};
 
-use tailmon_server::{Ingest, MemoryStore, ServerBuilder, SqliteStore, Store};
+use tailmon_server::{Durability, Ingest, MemoryStore, ServerBuilder, SqliteStore, Store};
 
 /// Receives agents' reports and serves the dashboard and the API.
 #[derive(Parser, Debug)]
@@ -30,6 +30,11 @@ struct Args {
     /// refused with 503 (agents keep them and retry). No limit by default.
     #[arg(long, env = "TAILMON_MAX_DB_MB")]
     max_db_mb: Option<u64>,
+    /// When a report is acknowledged: `disk` (after fsync: survives a power
+    /// loss) or `process` (survives a crash of the server, several times
+    /// faster on slow disks).
+    #[arg(long, env = "TAILMON_SYNC", default_value = "disk", value_parser = ["disk", "process"])]
+    sync: String,
     /// Do not monitor this host from inside the server (the environment
     /// variable takes 1/0, true/false, yes/no, on/off).
     #[arg(
@@ -70,7 +75,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!("memory store: history is kept for an hour and lost at exit");
         Arc::new(MemoryStore::new())
     } else {
-        let mut builder = SqliteStore::builder(&args.data_dir);
+        let mut builder =
+            SqliteStore::builder(&args.data_dir).durability(if args.sync == "process" {
+                Durability::Process
+            } else {
+                Durability::Disk
+            });
         if let Some(mb) = args.max_db_mb {
             builder = builder.max_size_bytes(mb.saturating_mul(1024 * 1024));
         }

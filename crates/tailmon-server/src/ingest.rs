@@ -53,7 +53,9 @@ impl Ingest {
 
     /// Validates every report and stores those that pass, all in one write.
     /// `Ok` means the accepted ones are stored; the answer says why the
-    /// others were refused.
+    /// others were refused (for good). A new device over the device cap
+    /// refuses the whole batch with [`ApiError::TooManyDevices`] (429), so
+    /// that the agent keeps its reports and retries.
     pub async fn ingest_batch(&self, reports: Vec<Report>) -> Result<BatchResult, ApiError> {
         let now = self.inner.clock.now();
         let mut accepted = Vec::with_capacity(reports.len());
@@ -61,7 +63,10 @@ impl Ingest {
         for (index, mut report) in reports.into_iter().enumerate() {
             match self.admit(&mut report, now).await {
                 Ok(()) => accepted.push(report),
-                Err(ApiError::Store(error)) => return Err(ApiError::Store(error)),
+                // Worth retrying later: the whole batch is refused, nothing stored.
+                Err(error @ (ApiError::Store(_) | ApiError::TooManyDevices { .. })) => {
+                    return Err(error);
+                }
                 Err(error) => rejected.push(RejectedReport {
                     index,
                     field: match &error {

@@ -54,6 +54,6 @@ pub use routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
 pub use server::{RETENTION_EVERY, Server};
 pub use sqlite_store::{
     DATABASE_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
-    OpenError, SqliteStore, SqliteStoreBuilder,
+    Durability, OpenError, SqliteStore, SqliteStoreBuilder,
 };
 pub use store::{HistoryQuery, ReportStream, Store, StoreError};

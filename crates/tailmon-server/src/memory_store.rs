@@ -71,10 +71,18 @@ impl MemoryStore {
 
 impl DeviceHistory {
     fn insert(&mut self, report: Report, keep: time::Duration) {
-        // Usually the newest: appended. A back-filled one goes in its place.
+        // Usually the newest: appended. A back-filled one goes in its place,
+        // and one already held (an agent's retry) is not kept twice.
         let at = self
             .reports
-            .partition_point(|r| r.last_seen <= report.last_seen);
+            .partition_point(|r| r.last_seen < report.last_seen);
+        if self
+            .reports
+            .get(at)
+            .is_some_and(|r| r.last_seen == report.last_seen)
+        {
+            return;
+        }
         self.reports.insert(at, report);
         if let Some(newest) = self.reports.back().map(|r| r.last_seen) {
             while self

@@ -1,6 +1,6 @@
 //! The SQLite store's tables.
 //!
-//! - `devices`: one row per device with its latest report (JSON) and its time;
+//! - `devices`: one row per device with the time of its latest report;
 //! - `metric_names`: a dictionary of metric names, so rollups hold small ids;
 //! - `raw`: every report, zstd-compressed JSON, by device and time;
 //! - `rollups`: per tier, device and bucket, the avg/min/max of every metric
@@ -18,8 +18,7 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>>
          CREATE TABLE IF NOT EXISTS devices (
              id INTEGER PRIMARY KEY,
              name TEXT NOT NULL UNIQUE,
-             latest_ts INTEGER NOT NULL,
-             latest TEXT NOT NULL
+             latest_ts INTEGER NOT NULL
          );
          CREATE TABLE IF NOT EXISTS metric_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
          CREATE TABLE IF NOT EXISTS raw (

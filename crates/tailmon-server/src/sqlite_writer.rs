@@ -45,17 +45,24 @@ pub(crate) struct Writer {
     device_ids: HashMap<String, (i64, i64)>,
     metric_ids: HashMap<String, u32>,
     rollups: HashMap<(u8, i64, i64), RollupRow>,
+    /// One zstd context for every report: making one per call costs more
+    /// than compressing.
+    compressor: zstd::bulk::Compressor<'static>,
 }
 
+/// zstd level for raw reports: fast, about 3x on report JSON.
+const RAW_COMPRESSION_LEVEL: i32 = 3;
+
 impl Writer {
-    pub(crate) fn new(conn: Connection, retention: Retention) -> Self {
-        Self {
+    pub(crate) fn new(conn: Connection, retention: Retention) -> std::io::Result<Self> {
+        Ok(Self {
+            compressor: zstd::bulk::Compressor::new(RAW_COMPRESSION_LEVEL)?,
             conn,
             retention,
             device_ids: HashMap::new(),
             metric_ids: HashMap::new(),
             rollups: HashMap::new(),
-        }
+        })
     }
 
     /// Serves requests until every sender is gone.
@@ -120,19 +127,26 @@ impl Writer {
         {
             let mut insert_raw = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO raw (device, ts, report) VALUES (?1, ?2, ?3)",
+                    "INSERT OR IGNORE INTO raw (device, ts, report) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(backend)?;
             for report in reports {
                 let json =
                     serde_json::to_vec(report).map_err(|e| StoreError::Backend(Box::new(e)))?;
                 let ts = millis(report.last_seen);
-                let device = device_id(&tx, &mut self.device_ids, report, ts, &json)?;
-                let compressed =
-                    zstd::bulk::compress(&json, 3).map_err(|e| StoreError::Backend(Box::new(e)))?;
-                insert_raw
+                let device = device_id(&tx, &mut self.device_ids, report, ts)?;
+                let compressed = self
+                    .compressor
+                    .compress(&json)
+                    .map_err(|e| StoreError::Backend(Box::new(e)))?;
+                let inserted = insert_raw
                     .execute(params![device, ts, compressed])
                     .map_err(backend)?;
+                if inserted == 0 {
+                    // Already stored (an agent retrying after a lost answer):
+                    // counted once in the rollups.
+                    continue;
+                }
 
                 for tier in [Tier::Minute, Tier::Hour] {
                     let bucket = bucket_start(tier, report.last_seen).unix_timestamp();
@@ -248,16 +262,14 @@ impl Writer {
     }
 }
 
-/// The row id of the report's device, created on first sight; keeps the
-/// device's latest report when this one is newer.
+/// The row id of the report's device, created on first sight; moves the
+/// device's latest time (which names its latest raw report) when this one is newer.
 fn device_id(
     tx: &rusqlite::Transaction<'_>,
     cache: &mut HashMap<String, (i64, i64)>,
     report: &Report,
     ts: i64,
-    json: &[u8],
 ) -> Result<i64, StoreError> {
-    let json = std::str::from_utf8(json).unwrap_or_default();
     let known = match cache.get(report.device_id.as_str()) {
         Some(entry) => Some(*entry),
         None => tx
@@ -272,8 +284,8 @@ fn device_id(
     let (id, latest_ts) = match known {
         Some((id, latest_ts)) => {
             if ts >= latest_ts {
-                tx.prepare_cached("UPDATE devices SET latest_ts = ?1, latest = ?2 WHERE id = ?3")
-                    .and_then(|mut s| s.execute(params![ts, json, id]))
+                tx.prepare_cached("UPDATE devices SET latest_ts = ?1 WHERE id = ?2")
+                    .and_then(|mut s| s.execute(params![ts, id]))
                     .map_err(backend)?;
                 (id, ts)
             } else {
@@ -282,8 +294,8 @@ fn device_id(
         }
         None => {
             tx.execute(
-                "INSERT INTO devices (name, latest_ts, latest) VALUES (?1, ?2, ?3)",
-                params![report.device_id, ts, json],
+                "INSERT INTO devices (name, latest_ts) VALUES (?1, ?2)",
+                params![report.device_id, ts],
             )
             .map_err(backend)?;
             (tx.last_insert_rowid(), ts)

@@ -2,5 +2,6 @@
 //! started as a child process on 127.0.0.1, read back with the typed client.
 
 mod command_line;
+mod durability;
 mod server_binary;
 mod server_process;

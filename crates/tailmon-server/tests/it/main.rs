@@ -1,6 +1,7 @@
 //! Integration tests of the Tailmon server library.
 #![allow(clippy::unwrap_used)] // a test that fails should fail loudly
 
+mod agent_backfill;
 mod bad_input;
 mod dashboard;
 mod device_cap;

@@ -270,6 +270,38 @@ async fn retention_removes_what_is_old_and_nothing_else(store: &dyn Store, raw_k
     );
 }
 
+async fn a_report_sent_twice_is_stored_once(store: &dyn Store) {
+    // One minute of reports valued 0 to 11: the minute's average is 5.5.
+    let start = 1_800_000_000 / 60 * 60 + 60 - 1_800_000_000;
+    let reports: Vec<Report> = (0..12)
+        .map(|i| at("retry", start + i * 5, i as f64))
+        .collect();
+    store.insert_many(reports.clone()).await.unwrap();
+    // The agent did not hear the answer and sends half of them again: were
+    // they counted twice, the average would fall to 4.5.
+    store.insert_many(reports[..6].to_vec()).await.unwrap();
+    store.insert(reports[0].clone()).await.unwrap();
+    assert_eq!(
+        all_reports(store, "retry", start, start + 59).await.len(),
+        12
+    );
+    let minute = store
+        .history(&query("retry", "cpu_usage", start, start + 59, 1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(minute.tier, Tier::Minute);
+    assert_eq!(minute.points.len(), 1);
+    assert_eq!(
+        (
+            minute.points[0].avg,
+            minute.points[0].min,
+            minute.points[0].max
+        ),
+        (5.5, 0.0, 11.0)
+    );
+}
+
 /// Runs every check on fresh stores from `make`, as `Box<dyn Store>` and as
 /// `Arc<dyn Store>`. `raw_keep` is how long the store keeps raw reports.
 pub(crate) async fn suite(make: impl Fn() -> Box<dyn Store>, raw_keep: Duration) {
@@ -279,6 +311,7 @@ pub(crate) async fn suite(make: impl Fn() -> Box<dyn Store>, raw_keep: Duration)
     concurrent_inserts_all_land(Arc::from(make())).await;
     raw_history_comes_back_in_order(make().as_ref()).await;
     rollups_keep_avg_min_and_max(make().as_ref()).await;
+    a_report_sent_twice_is_stored_once(make().as_ref()).await;
     delete_removes_a_device_and_its_history(make().as_ref()).await;
     retention_removes_what_is_old_and_nothing_else(make().as_ref(), raw_keep).await;
 }
