@@ -86,12 +86,7 @@ impl Client {
     /// Posts a JSON array of reports, already serialized, to `POST /api/v1/reports`.
     pub(crate) async fn send_json_batch(&self, body: Vec<u8>) -> Result<BatchResult, Error> {
         let response = self.post_json(&self.reports_url, body).await?;
-        let bytes = check(response)
-            .await?
-            .bytes()
-            .await
-            .map_err(Error::from_transport)?;
-        serde_json::from_slice(&bytes).map_err(Error::decode)
+        decode(response).await
     }
 
     async fn post_json(
@@ -183,29 +178,23 @@ impl Client {
             .send()
             .await
             .map_err(Error::from_transport)?;
-        let bytes = check(response)
-            .await?
-            .bytes()
-            .await
-            .map_err(Error::from_transport)?;
-        serde_json::from_slice(&bytes).map_err(Error::decode)
+        decode(response).await
     }
 
     /// The latest report of every device, from `GET /api/all_metrics`.
     pub async fn all_metrics(&self) -> Result<Vec<Report>, Error> {
-        let response = self
-            .http
-            .get(self.all_metrics_url.clone())
-            .send()
-            .await
-            .map_err(Error::from_transport)?;
-        let bytes = check(response)
-            .await?
-            .bytes()
-            .await
-            .map_err(Error::from_transport)?;
-        serde_json::from_slice(&bytes).map_err(Error::decode)
+        self.get_json(self.all_metrics_url.clone()).await
     }
+}
+
+/// The JSON body of a successful answer.
+async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, Error> {
+    let bytes = check(response)
+        .await?
+        .bytes()
+        .await
+        .map_err(Error::from_transport)?;
+    serde_json::from_slice(&bytes).map_err(Error::decode)
 }
 
 /// Adds `from` and `to` as Unix seconds.

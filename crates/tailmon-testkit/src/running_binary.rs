@@ -117,6 +117,22 @@ impl RunningBinary {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM and checks the process stops cleanly: exit status 0,
+    /// `farewell` in its log, no panic.
+    pub async fn stop_cleanly(mut self, farewell: &str) {
+        assert!(self.is_running(), "died early:\n{}", self.stderr());
+        self.terminate();
+        let finished = self.finished().await;
+        assert!(
+            finished.status.success(),
+            "exit on SIGTERM should be 0, got {}; stderr:\n{}",
+            finished.status,
+            finished.stderr
+        );
+        assert!(finished.stderr.contains(farewell), "{}", finished.stderr);
+        assert_no_panic(&finished.stderr);
+    }
+
     /// Sends SIGTERM, as a service manager stopping the process would.
     pub fn terminate(&mut self) {
         let status = Command::new("kill")

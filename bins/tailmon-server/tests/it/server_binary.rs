@@ -4,31 +4,13 @@
 use tailmon_core::{OffsetDateTime, Report};
 
 use tailmon_testkit::eventually;
-use tailmon_testkit::{RunningBinary, assert_no_panic};
+use tailmon_testkit::RunningBinary;
 
 use crate::server_process::{announced_address, client_of, start_server};
 
 /// SIGTERM, then a clean exit with status 0.
-pub(crate) async fn stop_cleanly(mut server: RunningBinary) {
-    assert!(
-        server.is_running(),
-        "server died early:\n{}",
-        server.stderr()
-    );
-    server.terminate();
-    let finished = server.finished().await;
-    assert!(
-        finished.status.success(),
-        "exit on SIGTERM should be 0, got {}; stderr:\n{}",
-        finished.status,
-        finished.stderr
-    );
-    assert!(
-        finished.stderr.contains("server stopped"),
-        "{}",
-        finished.stderr
-    );
-    assert_no_panic(&finished.stderr);
+pub(crate) async fn stop_cleanly(server: RunningBinary) {
+    server.stop_cleanly("server stopped").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
