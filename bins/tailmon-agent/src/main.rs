@@ -29,6 +29,15 @@ struct Args {
     /// or all, or none.
     #[arg(long, env = "TAILMON_COLLECTORS", default_value = "all")]
     collectors: Subsystems,
+    /// Also list pseudo filesystems (tmpfs, overlay, …) and bind mounts of a
+    /// device already listed (the environment variable takes 1/0, true/false).
+    #[arg(
+        long,
+        env = "TAILMON_ALL_FILESYSTEMS",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    all_filesystems: bool,
     /// Most undelivered reports kept while the server is unreachable (the
     /// oldest are dropped first); 0 keeps none. Defaults to 24 hours' worth at
     /// the interval.
@@ -55,6 +64,7 @@ fn main() -> anyhow::Result<()> {
             .context("TAILMON_SERVER_URL")?;
         let collector = HostCollector::builder()
             .subsystems(args.collectors)
+            .all_filesystems(args.all_filesystems)
             .build()
             .context("reading this host's health")?;
         let mut agent = Agent::builder(client, Box::new(collector))

@@ -52,6 +52,15 @@ struct Args {
     /// system, processes; or all, or none.
     #[arg(long, env = "TAILMON_COLLECTORS", default_value = "all")]
     collectors: Subsystems,
+    /// Also list pseudo filesystems (tmpfs, overlay, …) and bind mounts of a
+    /// device already listed (the environment variable takes 1/0, true/false).
+    #[arg(
+        long,
+        env = "TAILMON_ALL_FILESYSTEMS",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    all_filesystems: bool,
     /// Seconds between the in-process agent's reports (fractions allowed, at least 0.2).
     #[arg(long, env = "TAILMON_INTERVAL", default_value = "5", value_parser = parse_interval)]
     interval: Duration,
@@ -95,6 +104,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if !args.no_local_agent {
         let collector = HostCollector::builder()
             .subsystems(args.collectors)
+            .all_filesystems(args.all_filesystems)
             .build()
             .context("reading this host's health")?;
         let device_id = tailmon_collect::default_device_id();

@@ -3,8 +3,8 @@
 
 use tailmon_core::{OffsetDateTime, Report};
 
-use tailmon_testkit::eventually;
 use tailmon_testkit::RunningBinary;
+use tailmon_testkit::eventually;
 
 use crate::server_process::{announced_address, client_of, start_server};
 

@@ -176,3 +176,24 @@ async fn the_process_scan_runs_at_most_once_per_interval() {
     assert_eq!(first, second, "no rescan within the interval");
     assert_eq!(hog[12345], 2);
 }
+
+#[tokio::test]
+async fn pseudo_filesystems_are_listed_only_when_asked() {
+    let disks = "disks".parse().unwrap();
+    let mut real = HostCollector::builder().subsystems(disks).build().expect("sysinfo");
+    let mut all = HostCollector::builder()
+        .subsystems(disks)
+        .all_filesystems(true)
+        .build()
+        .expect("sysinfo");
+    let real = collect(&mut real).await.disks.expect("disks");
+    let all = collect(&mut all).await.disks.expect("disks");
+    assert!(all.len() >= real.len());
+    assert!(real.iter().all(|d| d.fs_type != "tmpfs"));
+    let host_has_tmpfs = std::fs::read_to_string("/proc/mounts")
+        .map(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("tmpfs")))
+        .unwrap_or(false);
+    if host_has_tmpfs {
+        assert!(all.iter().any(|d| d.fs_type == "tmpfs"), "{all:?}");
+    }
+}
