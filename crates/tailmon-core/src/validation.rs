@@ -239,7 +239,8 @@ pub(crate) fn validate_last_seen(
     let ahead = last_seen - now;
     if ahead > MAX_FUTURE_SKEW {
         return Err(ValidationError::LastSeenInFuture {
-            ahead_seconds: ahead.whole_seconds(),
+            // Rounded up, so that just over the limit never reads as the limit.
+            ahead_seconds: ahead.whole_seconds() + i64::from(ahead.subsec_nanoseconds() > 0),
         });
     }
     Ok(())
@@ -376,6 +377,10 @@ mod tests {
     fn last_seen_rules() {
         assert_eq!(
             broken(|r| r.last_seen = NOW + Duration::seconds(301)),
+            ValidationError::LastSeenInFuture { ahead_seconds: 301 }
+        );
+        assert_eq!(
+            broken(|r| r.last_seen = NOW + Duration::milliseconds(300_001)),
             ValidationError::LastSeenInFuture { ahead_seconds: 301 }
         );
         let mut r = valid();
