@@ -181,16 +181,18 @@ impl Store for MemoryStore {
     }
 
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.devices.retain(|_, history| {
-            while history
-                .reports
-                .front()
-                .is_some_and(|r| now - r.last_seen > self.keep)
+        // A device's latest report stays, however old: it is what the
+        // dashboard and the device list show.
+        for mut history in self.devices.iter_mut() {
+            while history.reports.len() > 1
+                && history
+                    .reports
+                    .front()
+                    .is_some_and(|r| now - r.last_seen > self.keep)
             {
                 history.reports.pop_front();
             }
-            !history.reports.is_empty()
-        });
+        }
         Ok(())
     }
 }

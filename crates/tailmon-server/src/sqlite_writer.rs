@@ -230,8 +230,11 @@ impl Writer {
             rows.collect::<Result<_, _>>().map_err(backend)?
         };
         for device in devices {
+            // A device's latest report stays, however old: it is what the
+            // dashboard and the device list show.
             tx.execute(
-                "DELETE FROM raw WHERE device = ?1 AND ts < ?2",
+                "DELETE FROM raw WHERE device = ?1 AND ts < ?2 \
+                 AND ts <> (SELECT latest_ts FROM devices WHERE id = ?1)",
                 params![device, raw_cutoff],
             )
             .map_err(backend)?;

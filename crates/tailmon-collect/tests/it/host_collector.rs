@@ -180,7 +180,10 @@ async fn the_process_scan_runs_at_most_once_per_interval() {
 #[tokio::test]
 async fn pseudo_filesystems_are_listed_only_when_asked() {
     let disks = "disks".parse().unwrap();
-    let mut real = HostCollector::builder().subsystems(disks).build().expect("sysinfo");
+    let mut real = HostCollector::builder()
+        .subsystems(disks)
+        .build()
+        .expect("sysinfo");
     let mut all = HostCollector::builder()
         .subsystems(disks)
         .all_filesystems(true)
@@ -191,7 +194,10 @@ async fn pseudo_filesystems_are_listed_only_when_asked() {
     assert!(all.len() >= real.len());
     assert!(real.iter().all(|d| d.fs_type != "tmpfs"));
     let host_has_tmpfs = std::fs::read_to_string("/proc/mounts")
-        .map(|m| m.lines().any(|l| l.split_whitespace().nth(2) == Some("tmpfs")))
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split_whitespace().nth(2) == Some("tmpfs"))
+        })
         .unwrap_or(false);
     if host_has_tmpfs {
         assert!(all.iter().any(|d| d.fs_type == "tmpfs"), "{all:?}");

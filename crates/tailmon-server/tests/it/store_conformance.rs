@@ -268,6 +268,25 @@ async fn retention_removes_what_is_old_and_nothing_else(store: &dyn Store, raw_k
         store.latest_of("kept").await.unwrap().map(|r| r.cpu_usage),
         Some(3.0)
     );
+
+    // A device gone silent keeps its latest report, however old.
+    store.insert(at("silent", -keep * 3, 9.0)).await.unwrap();
+    store.apply_retention(now()).await.unwrap();
+    assert_eq!(
+        store
+            .latest_of("silent")
+            .await
+            .unwrap()
+            .map(|r| r.cpu_usage),
+        Some(9.0)
+    );
+    assert!(
+        store
+            .devices()
+            .await
+            .unwrap()
+            .contains(&"silent".to_owned())
+    );
 }
 
 async fn a_report_sent_twice_is_stored_once(store: &dyn Store) {
