@@ -353,3 +353,20 @@ async fn sqlite_store_conforms() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_conforms_with_process_durability() {
+    let dirs = crate::support::TestDirs::new("sqlite-conformance-process");
+    suite(
+        || {
+            Box::new(
+                SqliteStore::builder(dirs.fresh())
+                    .durability(tailmon_server::Durability::Process)
+                    .open()
+                    .expect("opens"),
+            )
+        },
+        tailmon_server::DEFAULT_RAW_RETENTION,
+    )
+    .await;
+}

@@ -303,3 +303,31 @@ async fn delete_removes_the_device_and_frees_its_place() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["accepted"], 1);
 }
+
+#[tokio::test]
+async fn a_batch_bringing_a_device_over_the_cap_is_refused_whole_with_429() {
+    let clock = Arc::new(ManualClock::new(start() + time::Duration::seconds(60)));
+    let app = ServerBuilder::new()
+        .clock(clock.clone())
+        .max_devices(1)
+        .build()
+        .unwrap()
+        .router();
+    assert_eq!(
+        post_batch(&app, &[at("first", 0, 1.0)]).await.0,
+        StatusCode::OK
+    );
+    let (status, answer) = post_batch(&app, &[at("first", 5, 2.0), at("second", 5, 1.0)]).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("device limit"));
+    // Nothing of the batch was stored: the agent keeps it all and retries.
+    let history = json(
+        &call(
+            &app,
+            get("/api/v1/devices/first/history?metric=cpu_usage&from=1800000000"),
+        )
+        .await
+        .1,
+    );
+    assert_eq!(history["points"].as_array().unwrap().len(), 1);
+}
