@@ -1,6 +1,6 @@
 //! The SQLite store's tables.
 //!
-//! - `devices`: one row per device with the time of its latest report;
+//! - `devices`: one row per device (its latest report is its newest raw row);
 //! - `metric_names`: a dictionary of metric names, so rollups hold small ids;
 //! - `raw`: every report, zstd-compressed JSON, by device and time;
 //! - `rollups`: per tier, device and bucket, the avg/min/max of every metric
@@ -17,8 +17,7 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>>
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS devices (
              id INTEGER PRIMARY KEY,
-             name TEXT NOT NULL UNIQUE,
-             latest_ts INTEGER NOT NULL
+             name TEXT NOT NULL UNIQUE
          );
          CREATE TABLE IF NOT EXISTS metric_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
          CREATE TABLE IF NOT EXISTS raw (

@@ -307,7 +307,8 @@ impl Store for SqliteStore {
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT r.report FROM devices d JOIN raw r ON r.device = d.id AND r.ts = d.latest_ts ORDER BY d.name",
+                    "SELECT (SELECT report FROM raw WHERE device = d.id ORDER BY ts DESC LIMIT 1) AS latest \
+                     FROM devices d WHERE latest IS NOT NULL ORDER BY d.name",
                 )
                 .map_err(backend)?;
             let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(backend)?;
@@ -321,7 +322,8 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let blob: Option<Vec<u8>> = conn
                 .prepare_cached(
-                    "SELECT r.report FROM devices d JOIN raw r ON r.device = d.id AND r.ts = d.latest_ts WHERE d.name = ?1",
+                    "SELECT r.report FROM devices d JOIN raw r ON r.device = d.id \
+                     WHERE d.name = ?1 ORDER BY r.ts DESC LIMIT 1",
                 )
                 .and_then(|mut s| s.query_row([device_id], |r| r.get(0)).optional())
                 .map_err(backend)?;

@@ -42,12 +42,14 @@ pub(crate) enum Write {
 pub(crate) struct Writer {
     conn: Connection,
     retention: Retention,
-    device_ids: HashMap<String, (i64, i64)>,
+    device_ids: HashMap<String, i64>,
     metric_ids: HashMap<String, u32>,
     rollups: HashMap<(u8, i64, i64), RollupRow>,
     /// One zstd context for every report: making one per call costs more
     /// than compressing.
     compressor: zstd::bulk::Compressor<'static>,
+    /// The current report's metrics by id, reused from report to report.
+    values: Vec<(u32, f64)>,
 }
 
 /// zstd level for raw reports: fast, about 3x on report JSON.
@@ -62,6 +64,7 @@ impl Writer {
             device_ids: HashMap::new(),
             metric_ids: HashMap::new(),
             rollups: HashMap::new(),
+            values: Vec::with_capacity(64),
         })
     }
 
@@ -134,7 +137,7 @@ impl Writer {
                 let json =
                     serde_json::to_vec(report).map_err(|e| StoreError::Backend(Box::new(e)))?;
                 let ts = millis(report.last_seen);
-                let device = device_id(&tx, &mut self.device_ids, report, ts)?;
+                let device = device_id(&tx, &mut self.device_ids, report)?;
                 let compressed = self
                     .compressor
                     .compress(&json)
@@ -148,6 +151,22 @@ impl Writer {
                     continue;
                 }
 
+                // Every metric of the report, by id, once for both tiers.
+                let metric_ids = &mut self.metric_ids;
+                let values = &mut self.values;
+                values.clear();
+                let mut failed = None;
+                metric::for_each(report, |name, value| {
+                    if failed.is_none() {
+                        match metric_id(&tx, metric_ids, name) {
+                            Ok(id) => values.push((id, value)),
+                            Err(error) => failed = Some(error),
+                        }
+                    }
+                });
+                if let Some(error) = failed {
+                    return Err(error);
+                }
                 for tier in [Tier::Minute, Tier::Hour] {
                     let bucket = bucket_start(tier, report.last_seen).unix_timestamp();
                     let key = (tier_code(tier), device, bucket);
@@ -158,18 +177,8 @@ impl Writer {
                         Entry::Occupied(entry) => entry.into_mut(),
                         Entry::Vacant(entry) => entry.insert(load_rollup(&tx, key)?),
                     };
-                    let metric_ids = &mut self.metric_ids;
-                    let mut failed = None;
-                    metric::for_each(report, |name, value| {
-                        if failed.is_none() {
-                            match metric_id(&tx, metric_ids, name) {
-                                Ok(id) => row.add(id, value),
-                                Err(error) => failed = Some(error),
-                            }
-                        }
-                    });
-                    if let Some(error) = failed {
-                        return Err(error);
+                    for &(id, value) in values.iter() {
+                        row.add(id, value);
                     }
                 }
             }
@@ -234,7 +243,7 @@ impl Writer {
             // dashboard and the device list show.
             tx.execute(
                 "DELETE FROM raw WHERE device = ?1 AND ts < ?2 \
-                 AND ts <> (SELECT latest_ts FROM devices WHERE id = ?1)",
+                 AND ts < (SELECT MAX(ts) FROM raw WHERE device = ?1)",
                 params![device, raw_cutoff],
             )
             .map_err(backend)?;
@@ -265,46 +274,28 @@ impl Writer {
     }
 }
 
-/// The row id of the report's device, created on first sight; moves the
-/// device's latest time (which names its latest raw report) when this one is newer.
+/// The row id of the report's device, created on first sight.
 fn device_id(
     tx: &rusqlite::Transaction<'_>,
-    cache: &mut HashMap<String, (i64, i64)>,
+    cache: &mut HashMap<String, i64>,
     report: &Report,
-    ts: i64,
 ) -> Result<i64, StoreError> {
-    let known = match cache.get(report.device_id.as_str()) {
-        Some(entry) => Some(*entry),
-        None => tx
-            .query_row(
-                "SELECT id, latest_ts FROM devices WHERE name = ?1",
-                [&report.device_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(backend)?,
-    };
-    let (id, latest_ts) = match known {
-        Some((id, latest_ts)) => {
-            if ts >= latest_ts {
-                tx.prepare_cached("UPDATE devices SET latest_ts = ?1 WHERE id = ?2")
-                    .and_then(|mut s| s.execute(params![ts, id]))
-                    .map_err(backend)?;
-                (id, ts)
-            } else {
-                (id, latest_ts)
-            }
-        }
-        None => {
-            tx.execute(
-                "INSERT INTO devices (name, latest_ts) VALUES (?1, ?2)",
-                params![report.device_id, ts],
-            )
-            .map_err(backend)?;
-            (tx.last_insert_rowid(), ts)
-        }
-    };
-    cache.insert(report.device_id.clone(), (id, latest_ts));
+    if let Some(id) = cache.get(report.device_id.as_str()) {
+        return Ok(*id);
+    }
+    tx.execute(
+        "INSERT OR IGNORE INTO devices (name) VALUES (?1)",
+        [&report.device_id],
+    )
+    .map_err(backend)?;
+    let id: i64 = tx
+        .query_row(
+            "SELECT id FROM devices WHERE name = ?1",
+            [&report.device_id],
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    cache.insert(report.device_id.clone(), id);
     Ok(id)
 }
 
