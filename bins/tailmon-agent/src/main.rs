@@ -1,11 +1,9 @@
 //! `tailmon-agent`: reports this host's health to a Tailmon server.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use clap::Parser;
 use tailmon_client::{Agent, Client};
-use tailmon_collect::{HostCollector, Subsystems, parse_interval};
+use tailmon_collect::CollectionArgs;
 
 /// Reports this host's CPU, memory and OS to a Tailmon server every interval.
 #[derive(Parser, Debug)]
@@ -18,26 +16,8 @@ struct Args {
         default_value = "http://127.0.0.1:3000/api/metrics"
     )]
     server_url: String,
-    /// Seconds between reports (fractions allowed, at least 0.2).
-    #[arg(long, env = "TAILMON_INTERVAL", default_value = "5", value_parser = parse_interval)]
-    interval: Duration,
-    /// The id to report under; defaults to the host name.
-    #[arg(long, env = "TAILMON_DEVICE_ID")]
-    device_id: Option<String>,
-    /// Subsystems to collect beside CPU, RAM and OS: a comma list of cpu,
-    /// load, swap, disks, diskio, network, temperature, system, processes;
-    /// or all, or none.
-    #[arg(long, env = "TAILMON_COLLECTORS", default_value = "all")]
-    collectors: Subsystems,
-    /// Also list pseudo filesystems (tmpfs, overlay, …) and bind mounts of a
-    /// device already listed (the environment variable takes 1/0, true/false).
-    #[arg(
-        long,
-        env = "TAILMON_ALL_FILESYSTEMS",
-        action = clap::ArgAction::SetTrue,
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
-    all_filesystems: bool,
+    #[command(flatten)]
+    collection: CollectionArgs,
     /// Most undelivered reports kept while the server is unreachable (the
     /// oldest are dropped first); 0 keeps none. Defaults to 24 hours' worth at
     /// the interval.
@@ -62,20 +42,15 @@ fn main() -> anyhow::Result<()> {
         let client = Client::builder(&args.server_url)
             .build()
             .context("TAILMON_SERVER_URL")?;
-        let collector = HostCollector::builder()
-            .subsystems(args.collectors)
-            .all_filesystems(args.all_filesystems)
-            .build()
-            .context("reading this host's health")?;
+        let c = &args.collection;
+        let collector = c.host_collector().context("reading this host's health")?;
         let mut agent = Agent::builder(client, Box::new(collector))
-            .interval(args.interval);
-        if let Some(id) = args.device_id {
-            agent = agent.device_id(id);
-        }
+            .interval(c.interval)
+            .device_id(c.device_id());
         if let Some(capacity) = args.queue_capacity {
             agent = agent.queue_capacity(capacity);
         }
-        tracing::info!(server = %args.server_url, interval_s = args.interval.as_secs_f64(), "agent started");
+        tracing::info!(server = %args.server_url, interval_s = args.collection.interval.as_secs_f64(), "agent started");
         agent.build().run(shutdown_signal()).await;
         Ok(())
     })

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use std::sync::Arc;
-use tailmon_collect::{Collector, Collectors, HostCollector, Subsystems, parse_interval};
+use tailmon_collect::{CollectionArgs, Collector, Collectors, HostCollector};
 use tailmon_core::{OffsetDateTime, Report};
 
 use tailmon_server::{Durability, Ingest, MemoryStore, ServerBuilder, SqliteStore, Store};
@@ -31,8 +31,8 @@ struct Args {
     #[arg(long, env = "TAILMON_MAX_DB_MB")]
     max_db_mb: Option<u64>,
     /// When a report is acknowledged: `disk` (after fsync: survives a power
-    /// loss) or `process` (survives a crash of the server, several times
-    /// faster on slow disks).
+    /// loss) or `process` (no fsync per commit: survives a crash of the
+    /// server, not a power loss).
     #[arg(long, env = "TAILMON_SYNC", default_value = "disk", value_parser = ["disk", "process"])]
     sync: String,
     /// Do not monitor this host from inside the server (the environment
@@ -47,23 +47,9 @@ struct Args {
     /// Most devices tracked; reports of further new devices get 429.
     #[arg(long, env = "TAILMON_MAX_DEVICES", default_value_t = tailmon_server::DEFAULT_MAX_DEVICES)]
     max_devices: usize,
-    /// Subsystems the in-process agent collects beside CPU, RAM and OS: a
-    /// comma list of cpu, load, swap, disks, diskio, network, temperature,
-    /// system, processes; or all, or none.
-    #[arg(long, env = "TAILMON_COLLECTORS", default_value = "all")]
-    collectors: Subsystems,
-    /// Also list pseudo filesystems (tmpfs, overlay, …) and bind mounts of a
-    /// device already listed (the environment variable takes 1/0, true/false).
-    #[arg(
-        long,
-        env = "TAILMON_ALL_FILESYSTEMS",
-        action = clap::ArgAction::SetTrue,
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
-    all_filesystems: bool,
-    /// Seconds between the in-process agent's reports (fractions allowed, at least 0.2).
-    #[arg(long, env = "TAILMON_INTERVAL", default_value = "5", value_parser = parse_interval)]
-    interval: Duration,
+    /// What the in-process agent collects, and how often.
+    #[command(flatten)]
+    collection: CollectionArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -102,18 +88,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .max_devices(args.max_devices)
         .build()?;
     if !args.no_local_agent {
-        let collector = HostCollector::builder()
-            .subsystems(args.collectors)
-            .all_filesystems(args.all_filesystems)
-            .build()
-            .context("reading this host's health")?;
-        let device_id = tailmon_collect::default_device_id();
-        tracing::info!(%device_id, collectors = %args.collectors, "monitoring this host in-process");
+        let c = &args.collection;
+        let collector = c.host_collector().context("reading this host's health")?;
+        let device_id = c.device_id();
+        tracing::info!(%device_id, collectors = %c.collectors, "monitoring this host in-process");
         tokio::spawn(local_agent(
             server.ingest().clone(),
             collector,
             device_id,
-            args.interval,
+            c.interval,
         ));
     } else {
         tracing::info!("local agent disabled: only agents' reports are shown");

@@ -19,6 +19,8 @@
 //! out and never fails the others.
 
 mod collect_error;
+#[cfg(feature = "cli")]
+mod collection_args;
 mod collector;
 mod collectors;
 mod cpu;
@@ -40,6 +42,8 @@ mod system_info;
 mod temperatures;
 
 pub use collect_error::CollectError;
+#[cfg(feature = "cli")]
+pub use collection_args::CollectionArgs;
 pub use collector::Collector;
 pub use collectors::Collectors;
 pub use device_id::{DEVICE_ID_ENV, default_device_id};

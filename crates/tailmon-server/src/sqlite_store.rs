@@ -35,8 +35,8 @@ pub enum Durability {
     Disk,
     /// Each commit reaches the OS before the answer: an acknowledged report
     /// survives a crash of the process (`kill -9`, out of memory) but the
-    /// last second or so may be lost if the machine loses power. Several
-    /// times the write throughput on disks with slow fsync.
+    /// last second or so may be lost if the machine loses power. Commits
+    /// skip the fsync, which helps on disks where it is slow.
     Process,
 }
 
