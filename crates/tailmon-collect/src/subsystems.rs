@@ -42,6 +42,11 @@ pub struct Subsystems {
     pub processes: bool,
 }
 
+impl Subsystems {
+    /// Every subsystem's name, as `TAILMON_COLLECTORS` takes them, in order.
+    pub const NAMES: [&'static str; 9] = NAMES;
+}
+
 /// The names accepted, in the order they are listed.
 const NAMES: [&str; 9] = [
     "cpu",

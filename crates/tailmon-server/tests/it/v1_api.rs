@@ -25,6 +25,16 @@ fn app(clock: &Arc<ManualClock>) -> Router {
         .router()
 }
 
+/// A router on `clock` tracking at most `cap` devices.
+fn app_with_cap(clock: &Arc<ManualClock>, cap: usize) -> Router {
+    ServerBuilder::new()
+        .clock(clock.clone())
+        .max_devices(cap)
+        .build()
+        .unwrap()
+        .router()
+}
+
 fn at(device: &str, secs: i64, cpu: f64) -> Report {
     let mut r = report(device, cpu, 100);
     r.last_seen = start() + time::Duration::seconds(secs);
@@ -271,12 +281,7 @@ async fn export_streams_csv_and_json() {
 #[tokio::test]
 async fn delete_removes_the_device_and_frees_its_place() {
     let clock = Arc::new(ManualClock::new(start() + time::Duration::seconds(60)));
-    let app = ServerBuilder::new()
-        .clock(clock.clone())
-        .max_devices(1)
-        .build()
-        .unwrap()
-        .router();
+    let app = app_with_cap(&clock, 1);
     post_batch(&app, &[at("old", 0, 1.0)]).await;
     let delete = || {
         Request::delete("/api/v1/devices/old")
@@ -307,12 +312,7 @@ async fn delete_removes_the_device_and_frees_its_place() {
 #[tokio::test]
 async fn a_batch_bringing_a_device_over_the_cap_is_refused_whole_with_429() {
     let clock = Arc::new(ManualClock::new(start() + time::Duration::seconds(60)));
-    let app = ServerBuilder::new()
-        .clock(clock.clone())
-        .max_devices(1)
-        .build()
-        .unwrap()
-        .router();
+    let app = app_with_cap(&clock, 1);
     assert_eq!(
         post_batch(&app, &[at("first", 0, 1.0)]).await.0,
         StatusCode::OK
