@@ -45,7 +45,8 @@ impl TopProcesses {
                 .processes()
                 .values()
                 .filter_map(|p| {
-                    let cpu = f64::from(p.cpu_usage()) / cores;
+                    // A share of the whole machine, in hundredths like every percentage.
+                    let cpu = (f64::from(p.cpu_usage()) / cores * 100.0).round() / 100.0;
                     if !cpu.is_finite() {
                         return None;
                     }

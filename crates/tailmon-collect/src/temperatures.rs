@@ -24,7 +24,9 @@ impl TemperatureState {
             .components
             .iter()
             .filter_map(|c| {
-                let celsius = f64::from(c.temperature()?);
+                // Sensors read in millidegrees at best; hundredths keep the
+                // f32 reading's noise digits out of the report.
+                let celsius = (f64::from(c.temperature()?) * 100.0).round() / 100.0;
                 (celsius.is_finite() && (-273.15..=1000.0).contains(&celsius)).then_some(
                     Temperature {
                         label: text(c.label(), MAX_LABEL_LEN)?,

@@ -5,7 +5,7 @@
 //!
 //! | name | value |
 //! |---|---|
-//! | `cpu_usage`, `ram_used_mb`, `ram_total_mb`, `ram_used_percent` | the original fields, and RAM used in percent |
+//! | `cpu_usage`, `ram_used_mb`, `ram_total_mb`, `ram_used_percent` | the original fields, and RAM used in percent (derived percentages are rounded to hundredths) |
 //! | `cpu_core:N` | `cpu_per_core[N]` |
 //! | `cpu_user`, `cpu_system`, `cpu_iowait`, `cpu_steal` | `cpu_breakdown` |
 //! | `load_one`, `load_five`, `load_fifteen` | `load_avg` |
@@ -47,7 +47,7 @@ pub fn for_each(report: &Report, mut each: impl FnMut(&str, f64)) {
     each("ram_used_mb", report.ram_used_mb as f64);
     each("ram_total_mb", report.ram_total_mb as f64);
     if let Some(percent) = report.ram_used_percent() {
-        each("ram_used_percent", percent);
+        each("ram_used_percent", hundredths(percent));
     }
     if let Some(cores) = &report.cpu_per_core {
         for (i, value) in cores.iter().enumerate() {
@@ -73,7 +73,12 @@ pub fn for_each(report: &Report, mut each: impl FnMut(&str, f64)) {
     }
     for d in report.disks.iter().flatten() {
         if let Some(percent) = d.used_percent() {
-            with_key("disk_used_percent", &d.mount_point, percent, &mut each);
+            with_key(
+                "disk_used_percent",
+                &d.mount_point,
+                hundredths(percent),
+                &mut each,
+            );
         }
         with_key(
             "disk_used_bytes",
@@ -144,6 +149,13 @@ pub fn value(report: &Report, name: &str) -> Option<f64> {
         }
     });
     found
+}
+
+/// A derived percentage rounded to hundredths, as the agent rounds those it
+/// measures: the digits beyond are noise, and decimal values keep stored
+/// history small.
+fn hundredths(percent: f64) -> f64 {
+    (percent * 100.0).round() / 100.0
 }
 
 /// Whether `name` has the shape of a metric name: a known base, with a
