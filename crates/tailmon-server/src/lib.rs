@@ -28,6 +28,7 @@
 mod api_error;
 mod builder;
 mod clock;
+mod column_block;
 mod device_admission;
 mod downsample;
 mod ingest;
