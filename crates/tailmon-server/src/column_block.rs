@@ -114,8 +114,6 @@ const MAX_ASSEMBLY_STEPS: u64 = 1 << 28;
 const MAX_ENCODED_BYTES: u64 = 256 << 20;
 
 /// Why a block could not be decoded.
-// used by the SQLite store (wired in next)
-#[allow(dead_code)]
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BlockError {
     /// The input ends before the block does.
@@ -461,8 +459,6 @@ fn put_transposed(out: &mut Vec<u8>, raws: &[u8]) {
 
 /// Appends rows one at a time; memory held stays close to the encoded size
 /// (per-column streams, not a `Vec<Value>`).
-// used by the SQLite store (wired in next)
-#[allow(dead_code)]
 pub(crate) struct BlockEncoder {
     /// Rows pushed.
     rows: usize,
@@ -480,8 +476,6 @@ impl Default for BlockEncoder {
     }
 }
 
-// used by the SQLite store (wired in next)
-#[allow(dead_code)]
 impl BlockEncoder {
     /// An empty block.
     pub(crate) fn new() -> Self {
@@ -946,8 +940,6 @@ fn transposed(bytes: &[u8], count: usize, index: usize) -> Result<u64, BlockErro
 }
 
 /// Decodes what [`BlockEncoder::encode`] produced.
-// used by the SQLite store (wired in next)
-#[allow(dead_code)]
 pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<serde_json::Value>, BlockError> {
     let mut input = Reader::new(bytes);
     let version = input.byte()?;
@@ -1217,8 +1209,6 @@ impl Cursor<'_> {
 }
 
 /// Decodes what [`BlockEncoder::seal`] produced.
-// used by the SQLite store (wired in next)
-#[allow(dead_code)]
 pub(crate) fn decode_sealed(bytes: &[u8]) -> Result<Vec<serde_json::Value>, BlockError> {
     let decoder = zstd::stream::read::Decoder::with_buffer(bytes).map_err(BlockError::Zstd)?;
     let mut encoded = Vec::new();

@@ -8,8 +8,10 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use tailmon_core::{History, OffsetDateTime, Point, Report, Tier, metric};
 use tokio::sync::oneshot;
 
+use crate::device_state::Devices;
 use crate::downsample::bucket_start;
-use crate::rollup_row::RollupRow;
+use crate::raw_window::{WindowSnapshot, open_block};
+use crate::rollup_block::{RollupBlock, block_start};
 use crate::sqlite_writer::{Write, Writer};
 use crate::{Clock, HistoryQuery, ReportStream, Store, StoreError, SystemClock, sqlite_schema};
 
@@ -21,8 +23,6 @@ pub const DEFAULT_MINUTE_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 pub const DEFAULT_HOUR_RETENTION: Duration = Duration::from_secs(365 * 86_400);
 /// The database's file name inside the data directory.
 pub const DATABASE_FILE: &str = "tailmon.db";
-/// Reports read from the database per step of an export.
-const EXPORT_PAGE: i64 = 500;
 
 /// When a commit counts as done, and so when a report is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,11 +52,18 @@ pub(crate) struct Retention {
 /// reports for 48 h, one-minute and one-hour avg/min/max rollups for 30 days
 /// and a year, maintained as reports arrive.
 ///
-/// One writer thread commits every waiting report in one transaction, and a
-/// write is answered only once committed (by default with `synchronous=FULL`,
-/// see [`Durability`]), so an acknowledged report survives a crash of the
-/// process or the machine. Reads
-/// use their own connections, concurrent with writes.
+/// - **Acknowledged means committed.** One writer thread appends every
+///   waiting report to an inbox table in one transaction (by default with
+///   `synchronous=FULL`, see [`Durability`]) and only then answers, so an
+///   acknowledged report survives a crash of the process or the machine.
+/// - **Compact history.** Every 10 minutes (and before retention, and when
+///   the store is dropped) a checkpoint moves each device's reports into a
+///   column-encoded, compressed raw block, and writes its rollup blocks (six
+///   hours of minute buckets, a week of hour buckets) the same way. Until
+///   then they are held in memory, about the size they take on disk, and
+///   after a crash the inbox is replayed at the next open.
+/// - **Reads** use their own connections, concurrent with writes, and merge
+///   what memory holds with the tables.
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -69,10 +76,11 @@ pub(crate) struct Retention {
 pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<Write>,
-    readers: Mutex<Vec<Connection>>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+    devices: Arc<Devices>,
+    readers: Arc<ReaderPool>,
     retention: Retention,
     clock: Arc<dyn Clock>,
-    _lock: File,
 }
 
 /// Why a [`SqliteStore`] could not open.
@@ -203,25 +211,37 @@ impl SqliteStoreBuilder {
             Ok(Err(detail)) => return Err(OpenError::Corrupt { path, detail }),
             Err(error) => return Err(open_error(&path, &error)),
         }
+        let devices = Arc::new(Devices::default());
+        let worker =
+            Writer::recover(conn, Arc::clone(&devices), self.retention).map_err(|detail| {
+                OpenError::Corrupt {
+                    path: path.clone(),
+                    detail,
+                }
+            })?;
         let (writer, requests) = mpsc::channel();
-        let worker = Writer::new(conn, self.retention).map_err(|e| OpenError::Unwritable {
-            path: path.clone(),
-            detail: format!("cannot start compression: {e}"),
-        })?;
-        std::thread::Builder::new()
+        let writer_thread = std::thread::Builder::new()
             .name("tailmon-sqlite-writer".into())
-            .spawn(move || worker.run(requests))
+            .spawn(move || {
+                worker.run(requests);
+                // The directory stays locked until the last checkpoint is done.
+                drop(lock);
+            })
             .map_err(|e| OpenError::Unwritable {
                 path: path.clone(),
                 detail: format!("cannot start the writer thread: {e}"),
             })?;
         Ok(SqliteStore {
+            readers: Arc::new(ReaderPool {
+                path: path.clone(),
+                idle: Mutex::new(Vec::new()),
+            }),
             path,
             writer,
-            readers: Mutex::new(Vec::new()),
+            writer_thread: Some(writer_thread),
+            devices,
             retention: self.retention,
             clock: self.clock,
-            _lock: lock,
         })
     }
 }
@@ -252,6 +272,14 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Moves every acknowledged report from the inbox into compact blocks
+    /// now. The store does this on its own every 10 minutes, before
+    /// retention and when it is dropped; an application may call it before
+    /// copying the database file, for instance.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.write(|done| Write::Checkpoint { done }).await
+    }
+
     async fn write<T>(
         &self,
         request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
@@ -264,33 +292,54 @@ impl SqliteStore {
             .await
             .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
     }
+}
 
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the channel makes the writer checkpoint and stop; waiting
+        // for it keeps a reopening in the same process from finding the
+        // directory still locked.
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.writer, closed));
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Read connections, reused, each used on a blocking thread.
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
     /// Runs `read` on a pooled read connection, off the async threads.
-    async fn read<T: Send + 'static>(
-        &self,
+    async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
         read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let pooled = self
-            .readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => open_connection(&self.path, false)
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
-        };
-        let (conn, result) = tokio::task::spawn_blocking(move || {
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(&pool.path, false)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+            };
             let result = read(&conn);
-            (conn, result)
+            pool.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
+            result
         })
         .await
-        .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        self.readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(conn);
-        result
+        .map_err(|e| StoreError::Backend(Box::new(e)))?
     }
 }
 
@@ -304,51 +353,93 @@ impl Store for SqliteStore {
     }
 
     async fn latest(&self) -> Result<Vec<Report>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT (SELECT report FROM raw WHERE device = d.id ORDER BY ts DESC LIMIT 1) AS latest \
-                     FROM devices d WHERE latest IS NOT NULL ORDER BY d.name",
-                )
-                .map_err(backend)?;
-            let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(backend)?;
-            rows.map(|row| decode_raw(&row.map_err(backend)?)).collect()
-        })
-        .await
+        Ok(self
+            .devices
+            .all()
+            .iter()
+            .filter_map(|entry| entry.lock().latest.clone())
+            .collect())
     }
 
     async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
-        let device_id = device_id.to_owned();
-        self.read(move |conn| {
-            let blob: Option<Vec<u8>> = conn
-                .prepare_cached(
-                    "SELECT r.report FROM devices d JOIN raw r ON r.device = d.id \
-                     WHERE d.name = ?1 ORDER BY r.ts DESC LIMIT 1",
-                )
-                .and_then(|mut s| s.query_row([device_id], |r| r.get(0)).optional())
-                .map_err(backend)?;
-            blob.map(|b| decode_raw(&b)).transpose()
-        })
-        .await
+        Ok(self
+            .devices
+            .get(device_id)
+            .and_then(|entry| entry.lock().latest.clone()))
     }
 
     async fn devices(&self) -> Result<Vec<String>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT name FROM devices")
-                .map_err(backend)?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(backend)?;
-            rows.collect::<Result<_, _>>().map_err(backend)
-        })
-        .await
+        Ok(self.devices.names())
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
-        let query = query.clone();
+        let Some(entry) = self.devices.get(&query.device_id) else {
+            return Ok(None);
+        };
+        let answer = |tier, points| {
+            Ok(Some(History {
+                device_id: query.device_id.clone(),
+                metric: query.metric.clone(),
+                tier,
+                points,
+            }))
+        };
         let now = self.clock.now();
-        let retention = self.retention;
-        self.read(move |conn| history(conn, &query, now, retention))
-            .await
+        let (id, metric) = (entry.id, query.metric.clone());
+        if query.from >= now - self.retention.raw {
+            // What memory holds first, then the tables: a report sealed in
+            // between is then seen twice (and merged), never missed.
+            let window = entry.lock().window.snapshot();
+            let (from, to, limit) = (millis(query.from), millis(query.to), query.max_points);
+            let metric = metric.clone();
+            let points = self
+                .readers
+                .run(move |conn| {
+                    let Some(rows) = raw_rows(conn, id, from, to, window.as_ref(), Some(limit))?
+                    else {
+                        return Ok(None);
+                    };
+                    Ok(Some(
+                        rows.iter()
+                            .filter_map(|(_, report)| {
+                                let value = metric::value(report, &metric)?;
+                                Some(Point {
+                                    at: report.last_seen,
+                                    avg: value,
+                                    min: value,
+                                    max: value,
+                                })
+                            })
+                            .collect(),
+                    ))
+                })
+                .await?;
+            if let Some(points) = points {
+                return answer(Tier::Raw, points);
+            }
+        }
+        let minutes = (query.to - query.from).whole_seconds() / 60 + 1;
+        let tier = if query.from >= now - self.retention.minute
+            && usize::try_from(minutes).is_ok_and(|m| m <= query.max_points)
+        {
+            Tier::Minute
+        } else {
+            Tier::Hour
+        };
+        let first = bucket_start(tier, query.from).unix_timestamp();
+        let last = query.to.unix_timestamp();
+        let code = tier_code(tier);
+        let held: Vec<(i64, RollupBlock)> = entry
+            .lock()
+            .rollups
+            .range((code, block_start(tier, first))..=(code, last))
+            .map(|(&(_, start), held)| (start, held.block.clone()))
+            .collect();
+        let points = self
+            .readers
+            .run(move |conn| rollup_points(conn, id, tier, (first, last), held, &metric))
+            .await?;
+        answer(tier, points)
     }
 
     async fn reports(
@@ -357,39 +448,35 @@ impl Store for SqliteStore {
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Option<ReportStream>, StoreError> {
-        let name = device_id.to_owned();
-        let Some(device) = self.read(move |conn| device_row(conn, &name)).await? else {
+        let Some(entry) = self.devices.get(device_id) else {
             return Ok(None);
         };
-        let path = self.path.clone();
-        let (from, to) = (millis(from), millis(to));
-        // Pages of reports, each read on a blocking thread with its own
-        // connection: the answer streams without holding the database.
-        let pages = futures_util::stream::unfold(Some(from), move |next| {
-            let path = path.clone();
-            async move {
-                let start = next?;
-                let page = tokio::task::spawn_blocking(move || {
-                    let conn = open_connection(&path, false)
-                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                    read_page(&conn, device, start, to)
-                })
-                .await
-                .map_err(|e| StoreError::Backend(Box::new(e)))
-                .and_then(|r| r);
-                match page {
-                    Ok((reports, following)) => Some((Ok(reports), following)),
-                    Err(error) => Some((Err(error), None)),
-                }
-            }
-        });
+        let window = entry.lock().window.snapshot().map(Arc::new);
+        let (id, from, to) = (entry.id, millis(from), millis(to));
+        let blocks = self
+            .readers
+            .run(move |conn| block_spans(conn, id, from, to))
+            .await?;
+        // Reads one run of overlapping blocks at a time, so the answer
+        // streams without the whole range in memory.
+        let readers = Arc::clone(&self.readers);
+        let runs = overlapping_runs(blocks, window).into_iter();
         use futures_util::StreamExt;
-        let reports = pages.flat_map(|page| {
-            futures_util::stream::iter(match page {
-                Ok(reports) => reports.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(error) => vec![Err(error)],
+        let reports = futures_util::stream::iter(runs)
+            .then(move |run| {
+                let readers = Arc::clone(&readers);
+                async move {
+                    readers
+                        .run(move |conn| run_rows(conn, &run, from, to))
+                        .await
+                }
             })
-        });
+            .flat_map(|rows| {
+                futures_util::stream::iter(match rows {
+                    Ok(rows) => rows.into_iter().map(|(_, r)| Ok(r)).collect::<Vec<_>>(),
+                    Err(error) => vec![Err(error)],
+                })
+            });
         Ok(Some(Box::pin(reports)))
     }
 
@@ -403,128 +490,177 @@ impl Store for SqliteStore {
     }
 }
 
-/// A page of at most [`EXPORT_PAGE`] reports from `start`, and where the next starts.
-fn read_page(
-    conn: &Connection,
-    device: i64,
-    start: i64,
-    to: i64,
-) -> Result<(Vec<Report>, Option<i64>), StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT ts, report FROM raw WHERE device = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts LIMIT ?4")
-        .map_err(backend)?;
-    let rows = stmt
-        .query_map(params![device, start, to, EXPORT_PAGE], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })
-        .map_err(backend)?;
-    let mut reports = Vec::new();
-    let mut last = None;
-    for row in rows {
-        let (ts, blob) = row.map_err(backend)?;
-        reports.push(decode_raw(&blob)?);
-        last = Some(ts);
-    }
-    let next = if reports.len() as i64 == EXPORT_PAGE {
-        last.map(|ts| ts + 1)
-    } else {
-        None
-    };
-    Ok((reports, next))
+/// Where a raw block lies in time.
+struct BlockSpan {
+    id: i64,
+    first: i64,
+    last: i64,
+    count: i64,
 }
 
-fn history(
+/// The raw blocks of `device` that overlap `from..=to`, by start.
+fn block_spans(
     conn: &Connection,
-    query: &HistoryQuery,
-    now: OffsetDateTime,
-    retention: Retention,
-) -> Result<Option<History>, StoreError> {
-    let Some(device) = device_row(conn, &query.device_id)? else {
-        return Ok(None);
-    };
-    let answer = |tier, points| {
-        Ok(Some(History {
-            device_id: query.device_id.clone(),
-            metric: query.metric.clone(),
-            tier,
-            points,
-        }))
-    };
-    let (from, to) = (millis(query.from), millis(query.to));
-    if query.from >= now - retention.raw {
-        let count: i64 = conn
-            .prepare_cached("SELECT COUNT(*) FROM raw WHERE device = ?1 AND ts >= ?2 AND ts <= ?3")
-            .and_then(|mut s| s.query_row(params![device, from, to], |r| r.get(0)))
-            .map_err(backend)?;
-        if usize::try_from(count).is_ok_and(|c| c <= query.max_points) {
-            let mut stmt = conn
-                .prepare_cached("SELECT report FROM raw WHERE device = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts")
-                .map_err(backend)?;
-            let rows = stmt
-                .query_map(params![device, from, to], |r| r.get::<_, Vec<u8>>(0))
-                .map_err(backend)?;
-            let mut points = Vec::new();
-            for row in rows {
-                let report = decode_raw(&row.map_err(backend)?)?;
-                if let Some(value) = metric::value(&report, &query.metric) {
-                    points.push(Point {
-                        at: report.last_seen,
-                        avg: value,
-                        min: value,
-                        max: value,
-                    });
-                }
-            }
-            return answer(Tier::Raw, points);
-        }
-    }
-    let minutes = (query.to - query.from).whole_seconds() / 60 + 1;
-    let tier = if query.from >= now - retention.minute
-        && usize::try_from(minutes).is_ok_and(|m| m <= query.max_points)
-    {
-        Tier::Minute
-    } else {
-        Tier::Hour
-    };
-    let metric_id: Option<u32> = conn
-        .prepare_cached("SELECT id FROM metric_names WHERE name = ?1")
-        .and_then(|mut s| s.query_row([&query.metric], |r| r.get(0)).optional())
-        .map_err(backend)?;
-    let Some(metric_id) = metric_id else {
-        return answer(tier, Vec::new());
-    };
-    let first = bucket_start(tier, query.from).unix_timestamp();
+    device: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<BlockSpan>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT bucket, data FROM rollups WHERE tier = ?1 AND device = ?2 AND bucket >= ?3 AND bucket <= ?4 ORDER BY bucket",
+            "SELECT id, first_ts, last_ts, count FROM raw_blocks \
+             WHERE device = ?1 AND last_ts >= ?2 AND first_ts <= ?3 ORDER BY first_ts",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(params![device, from, to], |r| {
+            Ok(BlockSpan {
+                id: r.get(0)?,
+                first: r.get(1)?,
+                last: r.get(2)?,
+                count: r.get(3)?,
+            })
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+/// Blocks (and the open window) whose time spans overlap, read together so
+/// that what they hold comes out in time order.
+#[derive(Default)]
+struct Run {
+    blocks: Vec<i64>,
+    window: Option<Arc<WindowSnapshot>>,
+}
+
+/// Groups spans into runs that overlap nothing outside themselves.
+fn overlapping_runs(blocks: Vec<BlockSpan>, window: Option<Arc<WindowSnapshot>>) -> Vec<Run> {
+    let mut spans: Vec<(i64, i64, Option<i64>)> = blocks
+        .iter()
+        .map(|b| (b.first, b.last, Some(b.id)))
+        .collect();
+    if let Some(w) = &window {
+        spans.push((w.oldest, w.newest, None));
+    }
+    spans.sort_by_key(|&(first, _, _)| first);
+    let mut runs: Vec<Run> = Vec::new();
+    let mut end = i64::MIN;
+    for (first, last, id) in spans {
+        if runs.is_empty() || first > end {
+            runs.push(Run::default());
+        }
+        end = end.max(last);
+        if let Some(run) = runs.last_mut() {
+            match id {
+                Some(id) => run.blocks.push(id),
+                None => run.window.clone_from(&window),
+            }
+        }
+    }
+    runs
+}
+
+/// The reports of one run within `from..=to`, in time order, each once.
+fn run_rows(
+    conn: &Connection,
+    run: &Run,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, Report)>, StoreError> {
+    let mut rows = Vec::new();
+    for &id in &run.blocks {
+        let data: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT data FROM raw_blocks WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(backend)?;
+        // A block gone since the spans were read was dropped by retention
+        // or merged; nothing of it is wanted any more.
+        if let Some(data) = data {
+            rows.extend(open_block(&data)?);
+        }
+    }
+    if let Some(window) = &run.window {
+        rows.extend(window.reports()?);
+    }
+    rows.retain(|(ts, _)| (from..=to).contains(ts));
+    rows.sort_by_key(|(ts, _)| *ts);
+    rows.dedup_by_key(|(ts, _)| *ts);
+    Ok(rows)
+}
+
+/// The raw reports of `device` within `from..=to`, in time order; `None`
+/// when there are more than `limit`.
+fn raw_rows(
+    conn: &Connection,
+    device: i64,
+    from: i64,
+    to: i64,
+    window: Option<&WindowSnapshot>,
+    limit: Option<usize>,
+) -> Result<Option<Vec<(i64, Report)>>, StoreError> {
+    let spans = block_spans(conn, device, from, to)?;
+    let inside: i64 = spans
+        .iter()
+        .filter(|b| b.first >= from && b.last <= to)
+        .map(|b| b.count)
+        .sum();
+    if limit.is_some_and(|limit| usize::try_from(inside).is_ok_and(|n| n > limit)) {
+        return Ok(None);
+    }
+    let run = Run {
+        blocks: spans.iter().map(|b| b.id).collect(),
+        window: None,
+    };
+    let mut rows = run_rows(conn, &run, from, to)?;
+    if let Some(window) = window {
+        rows.extend(window.reports()?);
+        rows.retain(|(ts, _)| (from..=to).contains(ts));
+        rows.sort_by_key(|(ts, _)| *ts);
+        rows.dedup_by_key(|(ts, _)| *ts);
+    }
+    if limit.is_some_and(|limit| rows.len() > limit) {
+        return Ok(None);
+    }
+    Ok(Some(rows))
+}
+
+/// The points of `metric` from the rollup blocks of one tier whose buckets
+/// start within `first..=last`: the stored blocks, overridden by those
+/// `held` in memory.
+fn rollup_points(
+    conn: &Connection,
+    device: i64,
+    tier: Tier,
+    (first, last): (i64, i64),
+    held: Vec<(i64, RollupBlock)>,
+    metric: &str,
+) -> Result<Vec<Point>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT start, data FROM rollup_blocks \
+             WHERE tier = ?1 AND device = ?2 AND start >= ?3 AND start <= ?4 ORDER BY start",
         )
         .map_err(backend)?;
     let rows = stmt
         .query_map(
-            params![tier_code(tier), device, first, query.to.unix_timestamp()],
+            params![tier_code(tier), device, block_start(tier, first), last],
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
         )
         .map_err(backend)?;
     let mut points = Vec::new();
     for row in rows {
-        let (bucket, data) = row.map_err(backend)?;
-        let Some(row) = RollupRow::decode(&data) else {
+        let (start, data) = row.map_err(backend)?;
+        if held.iter().any(|(s, _)| *s == start) {
             continue;
-        };
-        if let (Some(b), Ok(at)) = (
-            row.metrics.get(&metric_id),
-            OffsetDateTime::from_unix_timestamp(bucket),
-        ) {
-            points.push(b.point(at));
         }
+        let block = RollupBlock::open_only(&data, Some(metric))
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        points.extend(block.points(metric, first, last));
     }
-    answer(tier, points)
-}
-
-fn device_row(conn: &Connection, name: &str) -> Result<Option<i64>, StoreError> {
-    conn.prepare_cached("SELECT id FROM devices WHERE name = ?1")
-        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
-        .map_err(backend)
+    for (_, block) in &held {
+        points.extend(block.points(metric, first, last));
+    }
+    points.sort_by_key(|p| p.at);
+    Ok(points)
 }
 
 fn open_connection(path: &Path, create: bool) -> Result<Connection, OpenError> {
@@ -584,9 +720,4 @@ pub(crate) fn tier_code(tier: Tier) -> u8 {
 
 fn duration(keep: Duration) -> time::Duration {
     time::Duration::try_from(keep).unwrap_or(time::Duration::MAX)
-}
-
-fn decode_raw(blob: &[u8]) -> Result<Report, StoreError> {
-    let json = zstd::stream::decode_all(blob).map_err(|e| StoreError::Backend(Box::new(e)))?;
-    serde_json::from_slice(&json).map_err(|e| StoreError::Backend(Box::new(e)))
 }

@@ -1,23 +1,50 @@
-//! The SQLite store's one writer: a thread that owns the write connection and
-//! commits every request waiting for it in one transaction (group commit).
+//! The SQLite store's one writer: a thread that owns the write connection.
+//!
+//! - **Insert**: every insert waiting for the writer is committed in one
+//!   transaction that only appends the reports to the inbox table (group
+//!   commit); then each report is applied to its device's in-memory state
+//!   (raw window, rollup blocks, latest) and the senders are answered.
+//! - **Checkpoint** (every [`CHECKPOINT_EVERY`], on demand, before retention
+//!   and at close): in one transaction, each device's raw window becomes a
+//!   raw block, changed rollup blocks and latest reports are written, and the
+//!   inbox is emptied.
+//! - **Recovery** (at open): the inbox rows a checkpoint had not yet taken
+//!   are applied again, so the state is exactly what was acknowledged.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::sync::mpsc::Receiver;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tailmon_core::{OffsetDateTime, Report, Tier, metric};
 use tokio::sync::oneshot;
 
 use crate::StoreError;
+use crate::device_state::{DeviceEntry, DeviceState, Devices, HeldBlock};
 use crate::downsample::bucket_start;
-use crate::rollup_row::RollupRow;
+use crate::raw_window::{RawWindow, block_timestamps, open_block};
+use crate::rollup_block::{RollupBlock, block_start, span_seconds};
 use crate::sqlite_store::{Retention, backend, millis, tier_code};
 
+/// How often the writer checkpoints on its own.
+pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
+/// Most reports a device's raw window holds before it is sealed on its own
+/// (a back-fill sends many at once).
+const MAX_WINDOW: usize = 720;
 /// Most requests folded into one transaction.
 const MAX_GROUP: usize = 512;
-/// Rollup rows kept decoded between transactions before the cache is reset.
-const MAX_CACHED_ROWS: usize = 100_000;
+/// zstd level of sealed blocks: sealing is off the acknowledgement path, so
+/// it can afford to compress well.
+const SEAL_LEVEL: i32 = 9;
+/// zstd level of a rollup block still being filled, rewritten at every
+/// checkpoint until the device moves past it.
+const OPEN_BLOCK_LEVEL: i32 = 1;
+/// zstd level of the latest report kept in the devices table.
+const LATEST_LEVEL: i32 = 3;
+/// Timestamps of sealed blocks kept for duplicate checks before the cache
+/// is reset.
+const MAX_CACHED_BLOCKS: usize = 256;
 
 /// A batch of reports waiting for its commit, with where to say it happened.
 type PendingInsert = (Vec<Report>, oneshot::Sender<Result<(), StoreError>>);
@@ -36,41 +63,112 @@ pub(crate) enum Write {
         now: OffsetDateTime,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
+    Checkpoint {
+        done: oneshot::Sender<Result<(), StoreError>>,
+    },
 }
 
-/// The writer's state: the connection and caches of what it wrote.
+/// The writer's state: the connection, the shared devices and a cache.
 pub(crate) struct Writer {
     conn: Connection,
+    devices: Arc<Devices>,
     retention: Retention,
-    device_ids: HashMap<String, i64>,
-    metric_ids: HashMap<String, u32>,
-    rollups: HashMap<(u8, i64, i64), RollupRow>,
-    /// One zstd context for every report: making one per call costs more
-    /// than compressing.
-    compressor: zstd::bulk::Compressor<'static>,
-    /// The current report's metrics by id, reused from report to report.
-    values: Vec<(u32, f64)>,
+    /// Timestamps of sealed raw blocks, by block id, for duplicate checks.
+    sealed_timestamps: HashMap<i64, Vec<i64>>,
+    /// The newest inbox sequence number applied.
+    applied_seq: i64,
+    last_checkpoint: Instant,
 }
 
-/// zstd level for raw reports: fast, about 3x on report JSON.
-const RAW_COMPRESSION_LEVEL: i32 = 3;
-
 impl Writer {
-    pub(crate) fn new(conn: Connection, retention: Retention) -> std::io::Result<Self> {
-        Ok(Self {
-            compressor: zstd::bulk::Compressor::new(RAW_COMPRESSION_LEVEL)?,
+    /// Loads every device and replays the inbox; `Err` says why the
+    /// database cannot be used.
+    pub(crate) fn recover(
+        conn: Connection,
+        devices: Arc<Devices>,
+        retention: Retention,
+    ) -> Result<Self, String> {
+        let mut writer = Self {
             conn,
+            devices,
             retention,
-            device_ids: HashMap::new(),
-            metric_ids: HashMap::new(),
-            rollups: HashMap::new(),
-            values: Vec::with_capacity(64),
-        })
+            sealed_timestamps: HashMap::new(),
+            applied_seq: 0,
+            last_checkpoint: Instant::now(),
+        };
+        writer.load().map_err(|e| e.to_string())?;
+        Ok(writer)
     }
 
-    /// Serves requests until every sender is gone.
+    fn load(&mut self) -> Result<(), StoreError> {
+        let mut by_id = HashMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT d.id, d.name, d.latest, d.sealed_seq, \
+                     (SELECT MAX(last_ts) FROM raw_blocks WHERE device = d.id) FROM devices d",
+                )
+                .map_err(backend)?;
+            let mut rows = stmt.query([]).map_err(backend)?;
+            while let Some(row) = rows.next().map_err(backend)? {
+                let id: i64 = row.get(0).map_err(backend)?;
+                let name: String = row.get(1).map_err(backend)?;
+                let latest: Option<Vec<u8>> = row.get(2).map_err(backend)?;
+                let sealed_seq: i64 = row.get(3).map_err(backend)?;
+                let sealed_newest: Option<i64> = row.get(4).map_err(backend)?;
+                let latest = latest.map(|b| decode_latest(&b)).transpose()?;
+                self.applied_seq = self.applied_seq.max(sealed_seq);
+                let entry = Arc::new(DeviceEntry::new(
+                    id,
+                    name,
+                    DeviceState::stored(latest, sealed_newest.unwrap_or(i64::MIN), sealed_seq),
+                ));
+                by_id.insert(id, Arc::clone(&entry));
+                self.devices.insert(entry);
+            }
+        }
+        let pending: Vec<(i64, i64, i64, Vec<u8>)> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT seq, device, ts, report FROM inbox ORDER BY seq")
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(backend)?;
+            rows.collect::<Result<_, _>>().map_err(backend)?
+        };
+        let replayed = pending.len();
+        for (seq, device, ts, json) in pending {
+            self.applied_seq = self.applied_seq.max(seq);
+            let Some(entry) = by_id.get(&device) else {
+                continue;
+            };
+            if seq <= entry.lock().sealed_seq {
+                continue;
+            }
+            let report: Report =
+                serde_json::from_slice(&json).map_err(|e| StoreError::Backend(Box::new(e)))?;
+            self.apply(entry, seq, ts, &report)?;
+        }
+        if replayed > 0 {
+            tracing::info!(reports = replayed, "replayed reports not yet checkpointed");
+        }
+        Ok(())
+    }
+
+    /// Serves requests until every sender is gone, then checkpoints.
     pub(crate) fn run(mut self, requests: Receiver<Write>) {
-        while let Ok(first) = requests.recv() {
+        loop {
+            let wait = CHECKPOINT_EVERY.saturating_sub(self.last_checkpoint.elapsed());
+            let first = match requests.recv_timeout(wait) {
+                Ok(request) => request,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.checkpoint_logged();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
             let mut inserts = Vec::new();
             let mut next = Some(first);
             while let Some(request) = next.take() {
@@ -86,20 +184,31 @@ impl Writer {
                 }
             }
             self.commit_inserts(inserts);
+            if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                self.checkpoint_logged();
+            }
         }
+        self.checkpoint_logged();
     }
 
     fn serve_other(&mut self, request: Write) {
         match request {
             Write::Insert { .. } => {}
             Write::Delete { device, done } => {
-                let result = self.delete(&device);
-                let _ = done.send(result);
+                let _ = done.send(self.delete(&device));
             }
             Write::Retention { now, done } => {
-                let result = self.apply_retention(now);
-                let _ = done.send(result);
+                let _ = done.send(self.apply_retention(now));
             }
+            Write::Checkpoint { done } => {
+                let _ = done.send(self.checkpoint_all());
+            }
+        }
+    }
+
+    fn checkpoint_logged(&mut self) {
+        if let Err(error) = self.checkpoint_all() {
+            tracing::warn!(%error, "checkpoint failed; the reports stay in the inbox and it is tried again");
         }
     }
 
@@ -108,12 +217,10 @@ impl Writer {
         if inserts.is_empty() {
             return;
         }
-        let result = self.insert_all(inserts.iter().flat_map(|(reports, _)| reports));
-        if result.is_err() {
-            // The transaction rolled back: what the caches learned may not be stored.
-            self.reset_caches();
-        }
-        for (_, done) in inserts {
+        let (batches, dones): (Vec<Vec<Report>>, Vec<_>) = inserts.into_iter().unzip();
+        let reports: Vec<Report> = batches.into_iter().flatten().collect();
+        let result = self.insert_all(&reports);
+        for done in dones {
             let _ = done.send(match &result {
                 Ok(()) => Ok(()),
                 Err(error) => Err(error.duplicate()),
@@ -121,217 +228,433 @@ impl Writer {
         }
     }
 
-    fn insert_all<'a>(
-        &mut self,
-        reports: impl Iterator<Item = &'a Report>,
-    ) -> Result<(), StoreError> {
+    fn insert_all(&mut self, reports: &[Report]) -> Result<(), StoreError> {
+        let mut created: Vec<Arc<DeviceEntry>> = Vec::new();
+        let mut accepted: Vec<(Arc<DeviceEntry>, i64, i64, &Report)> = Vec::new();
         let tx = self.conn.transaction().map_err(backend)?;
-        let mut touched: Vec<(u8, i64, i64)> = Vec::new();
         {
-            let mut insert_raw = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO raw (device, ts, report) VALUES (?1, ?2, ?3)",
-                )
+            let mut seen = HashSet::new();
+            let mut append = tx
+                .prepare_cached("INSERT INTO inbox (device, ts, report) VALUES (?1, ?2, ?3)")
                 .map_err(backend)?;
             for report in reports {
-                let json =
-                    serde_json::to_vec(report).map_err(|e| StoreError::Backend(Box::new(e)))?;
                 let ts = millis(report.last_seen);
-                let device = device_id(&tx, &mut self.device_ids, report)?;
-                let compressed = self
-                    .compressor
-                    .compress(&json)
-                    .map_err(|e| StoreError::Backend(Box::new(e)))?;
-                let inserted = insert_raw
-                    .execute(params![device, ts, compressed])
-                    .map_err(backend)?;
-                if inserted == 0 {
-                    // Already stored (an agent retrying after a lost answer):
-                    // counted once in the rollups.
+                let entry = match self.devices.get(&report.device_id) {
+                    Some(entry) => entry,
+                    None => match created.iter().find(|e| e.name == report.device_id) {
+                        Some(entry) => Arc::clone(entry),
+                        None => {
+                            tx.execute(
+                                "INSERT INTO devices (name) VALUES (?1)",
+                                [&report.device_id],
+                            )
+                            .map_err(backend)?;
+                            let entry = Arc::new(DeviceEntry::new(
+                                tx.last_insert_rowid(),
+                                report.device_id.clone(),
+                                DeviceState::stored(None, i64::MIN, 0),
+                            ));
+                            created.push(Arc::clone(&entry));
+                            entry
+                        }
+                    },
+                };
+                // An agent retrying after a lost answer: stored once.
+                if !seen.insert((entry.id, ts))
+                    || stored(&tx, &mut self.sealed_timestamps, &entry, ts)?
+                {
                     continue;
                 }
-
-                // Every metric of the report, by id, once for both tiers.
-                let metric_ids = &mut self.metric_ids;
-                let values = &mut self.values;
-                values.clear();
-                let mut failed = None;
-                metric::for_each(report, |name, value| {
-                    if failed.is_none() {
-                        match metric_id(&tx, metric_ids, name) {
-                            Ok(id) => values.push((id, value)),
-                            Err(error) => failed = Some(error),
-                        }
-                    }
-                });
-                if let Some(error) = failed {
-                    return Err(error);
-                }
-                for tier in [Tier::Minute, Tier::Hour] {
-                    let bucket = bucket_start(tier, report.last_seen).unix_timestamp();
-                    let key = (tier_code(tier), device, bucket);
-                    if !touched.contains(&key) {
-                        touched.push(key);
-                    }
-                    let row = match self.rollups.entry(key) {
-                        Entry::Occupied(entry) => entry.into_mut(),
-                        Entry::Vacant(entry) => entry.insert(load_rollup(&tx, key)?),
-                    };
-                    for &(id, value) in values.iter() {
-                        row.add(id, value);
-                    }
-                }
-            }
-            let mut write_rollup = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO rollups (tier, device, bucket, data) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(backend)?;
-            for key in &touched {
-                if let Some(row) = self.rollups.get(key) {
-                    write_rollup
-                        .execute(params![key.0, key.1, key.2, row.encode()])
-                        .map_err(backend)?;
-                }
+                let json =
+                    serde_json::to_vec(report).map_err(|e| StoreError::Backend(Box::new(e)))?;
+                append
+                    .execute(params![entry.id, ts, json])
+                    .map_err(backend)?;
+                accepted.push((entry, tx.last_insert_rowid(), ts, report));
             }
         }
         tx.commit().map_err(backend)?;
-        if self.rollups.len() > MAX_CACHED_ROWS {
-            self.rollups.clear();
+        for entry in created {
+            self.devices.insert(entry);
+        }
+        let mut full = Vec::new();
+        for (entry, seq, ts, report) in accepted {
+            // Committed, so acknowledged whatever happens here: a failure
+            // only leaves the in-memory state behind until the replay at the
+            // next start.
+            if let Err(error) = self.apply(&entry, seq, ts, report) {
+                tracing::error!(%error, device = %entry.name, "stored report not applied in memory");
+            }
+            if entry.lock().window.len() >= MAX_WINDOW {
+                full.push(entry);
+            }
+        }
+        if !full.is_empty()
+            && let Err(error) = self.checkpoint(&full, false)
+        {
+            tracing::warn!(%error, "sealing a full raw window failed; tried again at the next checkpoint");
+        }
+        Ok(())
+    }
+
+    /// Puts a stored report into its device's in-memory state.
+    fn apply(
+        &mut self,
+        entry: &DeviceEntry,
+        seq: i64,
+        ts: i64,
+        report: &Report,
+    ) -> Result<(), StoreError> {
+        let mut state = entry.lock();
+        state.window.push(ts, report)?;
+        state.offer_latest(report);
+        state.applied_seq = state.applied_seq.max(seq);
+        self.applied_seq = self.applied_seq.max(seq);
+        let mut blocks = Vec::with_capacity(2);
+        for tier in [Tier::Minute, Tier::Hour] {
+            let bucket = bucket_start(tier, report.last_seen).unix_timestamp();
+            let key = (tier_code(tier), block_start(tier, bucket));
+            let held = match state.rollups.remove(&key) {
+                Some(held) => held,
+                None => HeldBlock {
+                    block: load_rollup(&self.conn, key, entry.id)?,
+                    dirty: false,
+                },
+            };
+            blocks.push((key, bucket, held));
+        }
+        metric::for_each(report, |name, value| {
+            for (_, bucket, held) in &mut blocks {
+                held.block.add(*bucket, name, value);
+            }
+        });
+        for (key, _, mut held) in blocks {
+            held.dirty = true;
+            state.rollups.insert(key, held);
+        }
+        Ok(())
+    }
+
+    /// Checkpoints every device and empties the inbox.
+    fn checkpoint_all(&mut self) -> Result<(), StoreError> {
+        self.last_checkpoint = Instant::now();
+        let all = self.devices.all();
+        let (reports, held) = all.iter().fold((0, 0), |(reports, held), entry| {
+            let state = entry.lock();
+            (
+                reports + state.window.len(),
+                held + state.window.heap_bytes(),
+            )
+        });
+        self.checkpoint(&all, true)?;
+        tracing::debug!(
+            devices = all.len(),
+            reports,
+            window_bytes = held,
+            took_ms = self.last_checkpoint.elapsed().as_millis(),
+            "checkpoint: raw windows sealed into blocks"
+        );
+        Ok(())
+    }
+
+    /// Writes what `entries` hold in memory into the tables, in one
+    /// transaction; with `all`, every device is among them and the inbox is
+    /// emptied too.
+    fn checkpoint(&mut self, entries: &[Arc<DeviceEntry>], all: bool) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(backend)?;
+        let mut written = Vec::new();
+        for entry in entries {
+            let state = entry.lock();
+            if !state.is_dirty() {
+                continue;
+            }
+            let sealed = state.window.range();
+            if let Some((oldest, newest)) = sealed {
+                let data = state.window.seal(SEAL_LEVEL).map_err(io_error)?;
+                tx.prepare_cached(
+                    "INSERT INTO raw_blocks (device, first_ts, last_ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        entry.id,
+                        oldest,
+                        newest,
+                        state.window.len() as i64,
+                        data
+                    ])
+                })
+                .map_err(backend)?;
+            }
+            let newest = state.newest_blocks();
+            for (&key, held) in state.rollups.iter().filter(|(_, h)| h.dirty) {
+                // The block being filled is written again at every
+                // checkpoint: quickly. A block the device has moved past is
+                // written for good: compactly.
+                let level = if newest.contains(&key) {
+                    OPEN_BLOCK_LEVEL
+                } else {
+                    SEAL_LEVEL
+                };
+                write_rollup(&tx, key, entry.id, &held.block, level)?;
+            }
+            let latest = match (&state.latest, state.latest_dirty) {
+                (Some(report), true) => Some(encode_latest(report)?),
+                _ => None,
+            };
+            tx.prepare_cached(
+                "UPDATE devices SET latest = COALESCE(?2, latest), sealed_seq = ?3 WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute(params![entry.id, latest, state.applied_seq]))
+            .map_err(backend)?;
+            written.push((Arc::clone(entry), sealed.map(|(_, newest)| newest)));
+        }
+        if all {
+            tx.execute("DELETE FROM inbox WHERE seq <= ?1", [self.applied_seq])
+                .map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        for (entry, sealed_newest) in written {
+            let mut state = entry.lock();
+            state.window = RawWindow::default();
+            if let Some(newest) = sealed_newest {
+                state.sealed_newest = state.sealed_newest.max(newest);
+            }
+            state.latest_dirty = false;
+            state.sealed_seq = state.applied_seq;
+            // Keep only the newest block of each tier: the one being filled.
+            let newest = state.newest_blocks();
+            state.rollups.retain(|key, _| newest.contains(key));
+            for held in state.rollups.values_mut() {
+                held.dirty = false;
+            }
         }
         Ok(())
     }
 
     fn delete(&mut self, device: &str) -> Result<bool, StoreError> {
-        let tx = self.conn.transaction().map_err(backend)?;
-        let id: Option<i64> = tx
-            .query_row("SELECT id FROM devices WHERE name = ?1", [device], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(backend)?;
-        let Some(id) = id else {
+        let Some(entry) = self.devices.get(device) else {
             return Ok(false);
         };
-        tx.execute("DELETE FROM raw WHERE device = ?1", [id])
+        let tx = self.conn.transaction().map_err(backend)?;
+        for table in ["raw_blocks", "rollup_blocks", "inbox"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE device = ?1"),
+                [entry.id],
+            )
             .map_err(backend)?;
-        tx.execute(
-            "DELETE FROM rollups WHERE tier IN (1, 2) AND device = ?1",
-            [id],
-        )
-        .map_err(backend)?;
-        tx.execute("DELETE FROM devices WHERE id = ?1", [id])
+        }
+        tx.execute("DELETE FROM devices WHERE id = ?1", [entry.id])
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
-        self.device_ids.remove(device);
-        self.rollups.retain(|(_, d, _), _| *d != id);
+        self.devices.remove(device);
+        self.sealed_timestamps.clear();
         Ok(true)
     }
 
     fn apply_retention(&mut self, now: OffsetDateTime) -> Result<(), StoreError> {
+        // Everything into blocks first, so only blocks need trimming.
+        self.checkpoint_all()?;
+        self.sealed_timestamps.clear();
         let raw_cutoff = millis(now - self.retention.raw);
-        let minute_cutoff = (now - self.retention.minute).unix_timestamp();
-        let hour_cutoff = (now - self.retention.hour).unix_timestamp();
+        let cutoffs = [
+            (Tier::Minute, (now - self.retention.minute).unix_timestamp()),
+            (Tier::Hour, (now - self.retention.hour).unix_timestamp()),
+        ];
+        let entries = self.devices.all();
         let tx = self.conn.transaction().map_err(backend)?;
-        let devices: Vec<i64> = {
-            let mut stmt = tx.prepare("SELECT id FROM devices").map_err(backend)?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(backend)?;
-            rows.collect::<Result<_, _>>().map_err(backend)?
-        };
-        for device in devices {
-            // A device's latest report stays, however old: it is what the
-            // dashboard and the device list show.
-            tx.execute(
-                "DELETE FROM raw WHERE device = ?1 AND ts < ?2 \
-                 AND ts < (SELECT MAX(ts) FROM raw WHERE device = ?1)",
-                params![device, raw_cutoff],
-            )
-            .map_err(backend)?;
-            for (tier, cutoff) in [(Tier::Minute, minute_cutoff), (Tier::Hour, hour_cutoff)] {
-                tx.execute(
-                    "DELETE FROM rollups WHERE tier = ?1 AND device = ?2 AND bucket < ?3",
-                    params![tier_code(tier), device, cutoff],
-                )
-                .map_err(backend)?;
+        for entry in &entries {
+            trim_raw(&tx, entry.id, raw_cutoff)?;
+            for (tier, cutoff) in cutoffs {
+                trim_rollups(&tx, tier, entry.id, cutoff)?;
             }
         }
         tx.commit().map_err(backend)?;
-        self.rollups.retain(|(tier, _, bucket), _| {
-            *bucket
-                >= if *tier == tier_code(Tier::Minute) {
-                    minute_cutoff
-                } else {
-                    hour_cutoff
+        for entry in &entries {
+            let mut state = entry.lock();
+            for (tier, cutoff) in cutoffs {
+                let code = tier_code(tier);
+                for ((t, _), held) in state.rollups.iter_mut() {
+                    if *t == code {
+                        held.block.retain_from(cutoff);
+                    }
                 }
-        });
+            }
+            state.rollups.retain(|_, held| !held.block.is_empty());
+        }
         Ok(())
     }
-
-    fn reset_caches(&mut self) {
-        self.device_ids.clear();
-        self.metric_ids.clear();
-        self.rollups.clear();
-    }
 }
 
-/// The row id of the report's device, created on first sight.
-fn device_id(
+/// Whether a report of `entry` stamped `ts` is already stored: in its open
+/// window, or in a sealed raw block (looked up only for timestamps no newer
+/// than the newest sealed one, as with a back-fill).
+fn stored(
     tx: &rusqlite::Transaction<'_>,
-    cache: &mut HashMap<String, i64>,
-    report: &Report,
-) -> Result<i64, StoreError> {
-    if let Some(id) = cache.get(report.device_id.as_str()) {
-        return Ok(*id);
+    cache: &mut HashMap<i64, Vec<i64>>,
+    entry: &DeviceEntry,
+    ts: i64,
+) -> Result<bool, StoreError> {
+    {
+        let state = entry.lock();
+        if state.window.contains(ts) {
+            return Ok(true);
+        }
+        if ts > state.sealed_newest {
+            return Ok(false);
+        }
     }
+    let blocks: Vec<i64> = {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT id FROM raw_blocks WHERE device = ?1 AND last_ts >= ?2 AND first_ts <= ?2",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![entry.id, ts], |r| r.get(0))
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)?
+    };
+    for id in blocks {
+        if !cache.contains_key(&id) {
+            if cache.len() >= MAX_CACHED_BLOCKS {
+                cache.clear();
+            }
+            let data: Vec<u8> = tx
+                .query_row("SELECT data FROM raw_blocks WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .map_err(backend)?;
+            cache.insert(id, block_timestamps(&data)?);
+        }
+        if cache.get(&id).is_some_and(|stamps| stamps.contains(&ts)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Drops the raw reports of a device older than `cutoff` (ms): whole blocks,
+/// and the old rows of a block that straddles the cutoff.
+fn trim_raw(tx: &rusqlite::Transaction<'_>, device: i64, cutoff: i64) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT OR IGNORE INTO devices (name) VALUES (?1)",
-        [&report.device_id],
+        "DELETE FROM raw_blocks WHERE device = ?1 AND last_ts < ?2",
+        params![device, cutoff],
     )
     .map_err(backend)?;
-    let id: i64 = tx
-        .query_row(
-            "SELECT id FROM devices WHERE name = ?1",
-            [&report.device_id],
-            |r| r.get(0),
+    let straddling: Vec<(i64, Vec<u8>)> = {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT id, data FROM raw_blocks WHERE device = ?1 AND last_ts >= ?2 AND first_ts < ?2",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(params![device, cutoff], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(backend)?
+    };
+    for (id, data) in straddling {
+        let mut kept = RawWindow::default();
+        for (ts, report) in open_block(&data)? {
+            if ts >= cutoff {
+                kept.push(ts, &report)?;
+            }
+        }
+        let Some((oldest, newest)) = kept.range() else {
+            continue;
+        };
+        tx.execute(
+            "UPDATE raw_blocks SET first_ts = ?2, last_ts = ?3, count = ?4, data = ?5 WHERE id = ?1",
+            params![
+                id,
+                oldest,
+                newest,
+                kept.len() as i64,
+                kept.seal(SEAL_LEVEL).map_err(io_error)?
+            ],
         )
         .map_err(backend)?;
-    cache.insert(report.device_id.clone(), id);
-    Ok(id)
+    }
+    Ok(())
 }
 
-/// The id of a metric name, created on first sight.
-fn metric_id(
+/// Drops the buckets of one tier of a device that start before `cutoff`
+/// (Unix seconds).
+fn trim_rollups(
     tx: &rusqlite::Transaction<'_>,
-    cache: &mut HashMap<String, u32>,
-    name: &str,
-) -> Result<u32, StoreError> {
-    if let Some(id) = cache.get(name) {
-        return Ok(*id);
-    }
+    tier: Tier,
+    device: i64,
+    cutoff: i64,
+) -> Result<(), StoreError> {
+    let code = tier_code(tier);
+    let span = span_seconds(tier);
     tx.execute(
-        "INSERT OR IGNORE INTO metric_names (name) VALUES (?1)",
-        [name],
+        "DELETE FROM rollup_blocks WHERE tier = ?1 AND device = ?2 AND start <= ?3",
+        params![code, device, cutoff - span],
     )
     .map_err(backend)?;
-    let id: u32 = tx
-        .query_row("SELECT id FROM metric_names WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })
-        .map_err(backend)?;
-    cache.insert(name.to_owned(), id);
-    Ok(id)
+    let straddling = block_start(tier, cutoff);
+    if straddling < cutoff {
+        let mut block = load_rollup(tx, (code, straddling), device)?;
+        if !block.is_empty() {
+            block.retain_from(cutoff);
+            write_rollup(tx, (code, straddling), device, &block, SEAL_LEVEL)?;
+        }
+    }
+    Ok(())
 }
 
-fn load_rollup(
-    tx: &rusqlite::Transaction<'_>,
-    key: (u8, i64, i64),
-) -> Result<RollupRow, StoreError> {
-    let blob: Option<Vec<u8>> = tx
-        .prepare_cached("SELECT data FROM rollups WHERE tier = ?1 AND device = ?2 AND bucket = ?3")
+/// The stored rollup block `key` of `device`, or an empty one.
+fn load_rollup(conn: &Connection, key: (u8, i64), device: i64) -> Result<RollupBlock, StoreError> {
+    let data: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT data FROM rollup_blocks WHERE tier = ?1 AND device = ?2 AND start = ?3",
+        )
         .and_then(|mut s| {
-            s.query_row(params![key.0, key.1, key.2], |r| r.get(0))
+            s.query_row(params![key.0, device, key.1], |r| r.get(0))
                 .optional()
         })
         .map_err(backend)?;
-    Ok(blob.and_then(|b| RollupRow::decode(&b)).unwrap_or_default())
+    match data {
+        Some(data) => RollupBlock::open(&data).map_err(|e| StoreError::Backend(Box::new(e))),
+        None => Ok(RollupBlock::default()),
+    }
+}
+
+/// Stores a rollup block, or removes it when it holds nothing.
+fn write_rollup(
+    conn: &Connection,
+    key: (u8, i64),
+    device: i64,
+    block: &RollupBlock,
+    level: i32,
+) -> Result<(), StoreError> {
+    if block.is_empty() {
+        conn.prepare_cached(
+            "DELETE FROM rollup_blocks WHERE tier = ?1 AND device = ?2 AND start = ?3",
+        )
+        .and_then(|mut s| s.execute(params![key.0, device, key.1]))
+        .map_err(backend)?;
+    } else {
+        let data = block.seal(level).map_err(io_error)?;
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO rollup_blocks (tier, device, start, data) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut s| s.execute(params![key.0, device, key.1, data]))
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn encode_latest(report: &Report) -> Result<Vec<u8>, StoreError> {
+    let json = serde_json::to_vec(report).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    zstd::bulk::compress(&json, LATEST_LEVEL).map_err(io_error)
+}
+
+pub(crate) fn decode_latest(blob: &[u8]) -> Result<Report, StoreError> {
+    let json = zstd::stream::decode_all(blob).map_err(io_error)?;
+    serde_json::from_slice(&json).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+fn io_error(error: std::io::Error) -> StoreError {
+    StoreError::Backend(Box::new(error))
 }

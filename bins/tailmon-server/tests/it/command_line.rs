@@ -58,7 +58,14 @@ async fn a_bad_listen_address_is_refused_with_a_message() {
 async fn an_address_in_use_is_refused_with_a_message() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let address = taken.local_addr().expect("local addr").to_string();
-    let refused = run(&["--no-local-agent", "--listen", &address]).await;
+    let refused = run(&[
+        "--no-local-agent",
+        "--store",
+        "memory",
+        "--listen",
+        &address,
+    ])
+    .await;
     assert!(!refused.status.success(), "{refused:?}");
     assert!(
         refused.stderr.contains(&format!("listening on {address}")),

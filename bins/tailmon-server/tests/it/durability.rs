@@ -75,7 +75,54 @@ async fn acknowledged_reports_survive_kill_9() {
     let latest = client.all_metrics().await.expect("list");
     assert_eq!(latest.len(), 1);
     assert_eq!(latest[0].ram_used_mb, 449);
+
+    // The minute rollups were rebuilt too: each bucket's avg/min/max is
+    // that of the acknowledged reports it covers, each counted once.
+    let (first, last) = (
+        batch_start(&acknowledged),
+        *acknowledged.last().expect("some"),
+    );
+    let minutes = client
+        .history(
+            "crash-test",
+            "ram_used_mb",
+            Some(first),
+            Some(last),
+            Some(20),
+        )
+        .await
+        .expect("history");
+    assert_eq!(minutes.tier, tailmon_core::Tier::Minute);
+    let mut expected: Vec<(i64, f64, f64, f64, f64)> = Vec::new();
+    for (n, at) in acknowledged.iter().enumerate() {
+        let bucket = at.unix_timestamp().div_euclid(60) * 60;
+        let value = n as f64;
+        match expected.last_mut() {
+            Some(e) if e.0 == bucket => {
+                e.1 += value;
+                e.2 += 1.0;
+                e.4 = e.4.max(value);
+            }
+            _ => expected.push((bucket, value, 1.0, value, value)),
+        }
+    }
+    let got: Vec<(i64, f64, f64, f64)> = minutes
+        .points
+        .iter()
+        .map(|p| (p.at.unix_timestamp(), p.avg, p.min, p.max))
+        .collect();
+    let want: Vec<(i64, f64, f64, f64)> = expected
+        .iter()
+        .map(|&(bucket, sum, count, min, max)| (bucket, sum / count, min, max))
+        .collect();
+    assert_eq!(got, want);
     stop_cleanly(server).await;
+}
+
+/// The start of the minute holding the first report.
+fn batch_start(acknowledged: &[OffsetDateTime]) -> OffsetDateTime {
+    let first = acknowledged.first().expect("some").unix_timestamp();
+    OffsetDateTime::from_unix_timestamp(first.div_euclid(60) * 60).expect("in range")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tailmon_core::{OffsetDateTime, Point, Report, Tier};
-use tailmon_server::{HistoryQuery, MemoryStore, SqliteStore, Store};
+use tailmon_core::{History, OffsetDateTime, Point, Report, Tier};
+use tailmon_server::{HistoryQuery, MemoryStore, ReportStream, SqliteStore, Store, StoreError};
 
 use crate::support::report;
 
@@ -369,4 +369,132 @@ async fn sqlite_store_conforms_with_process_durability() {
         tailmon_server::DEFAULT_RAW_RETENTION,
     )
     .await;
+}
+
+/// The SQLite store with a checkpoint after every insert, so that every
+/// check also runs against sealed raw and rollup blocks, not only against
+/// what the store holds in memory before a checkpoint.
+struct CheckpointEveryInsert(SqliteStore);
+
+#[async_trait::async_trait]
+impl Store for CheckpointEveryInsert {
+    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
+        self.0.insert_many(reports).await?;
+        self.0.checkpoint().await
+    }
+    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
+        self.0.latest().await
+    }
+    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
+        self.0.latest_of(device_id).await
+    }
+    async fn devices(&self) -> Result<Vec<String>, StoreError> {
+        self.0.devices().await
+    }
+    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
+        self.0.history(query).await
+    }
+    async fn reports(
+        &self,
+        device_id: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Option<ReportStream>, StoreError> {
+        self.0.reports(device_id, from, to).await
+    }
+    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
+        self.0.delete_device(device_id).await
+    }
+    async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.0.apply_retention(now).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_conforms_when_every_insert_is_checkpointed() {
+    let dirs = crate::support::TestDirs::new("sqlite-conformance-checkpointed");
+    suite(
+        || {
+            Box::new(CheckpointEveryInsert(
+                SqliteStore::open(dirs.fresh()).expect("opens"),
+            ))
+        },
+        tailmon_server::DEFAULT_RAW_RETENTION,
+    )
+    .await;
+}
+
+/// What a store held before it was closed is all there after it reopens:
+/// latest reports, raw reports (some sealed, some not) and rollups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_keeps_everything_across_a_reopen() {
+    let dirs = crate::support::TestDirs::new("sqlite-reopen");
+    let dir = dirs.fresh();
+    let start = now().unix_timestamp() - now().unix_timestamp().rem_euclid(60) - 3_600;
+    let reports: Vec<Report> = (0..24)
+        .map(|i| at_unix("a", start + i * 5, i as f64))
+        .collect();
+    {
+        let store = SqliteStore::open(&dir).unwrap();
+        store.insert_many(reports[..12].to_vec()).await.unwrap();
+        store.checkpoint().await.unwrap();
+        store.insert_many(reports[12..].to_vec()).await.unwrap();
+        store.insert(at("b", 0, 50.0)).await.unwrap();
+    }
+    let store = SqliteStore::open(&dir).unwrap();
+    let mut devices = store.devices().await.unwrap();
+    devices.sort();
+    assert_eq!(devices, ["a", "b"]);
+    assert_eq!(
+        store.latest_of("a").await.unwrap().map(|r| r.cpu_usage),
+        Some(23.0)
+    );
+    let all: Vec<f64> = store
+        .reports("a", unix(start - 1), unix(start + 200))
+        .await
+        .unwrap()
+        .unwrap()
+        .map(|r| r.unwrap().cpu_usage)
+        .collect()
+        .await;
+    assert_eq!(all, (0..24).map(f64::from).collect::<Vec<_>>());
+    let minutes = store
+        .history(&HistoryQuery {
+            device_id: "a".into(),
+            metric: "cpu_usage".into(),
+            from: unix(start),
+            to: unix(start + 119),
+            max_points: 2,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(minutes.tier, Tier::Minute);
+    let summary: Vec<(f64, f64, f64)> = minutes
+        .points
+        .iter()
+        .map(|p| (p.avg, p.min, p.max))
+        .collect();
+    assert_eq!(summary, [(5.5, 0.0, 11.0), (17.5, 12.0, 23.0)]);
+    // A report sent again after the reopen is still recognised.
+    store.insert(reports[3].clone()).await.unwrap();
+    store.insert(reports[20].clone()).await.unwrap();
+    let again = store
+        .reports("a", unix(start - 1), unix(start + 200))
+        .await
+        .unwrap()
+        .unwrap()
+        .count()
+        .await;
+    assert_eq!(again, 24);
+}
+
+fn unix(secs: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(secs).unwrap()
+}
+
+fn at_unix(device: &str, secs: i64, cpu: f64) -> Report {
+    let mut r = report(device, cpu, 10);
+    r.last_seen = unix(secs);
+    r
 }
