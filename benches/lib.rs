@@ -1,1 +1,4 @@
 //! Criterion benchmarks live beside this file; run them with `cargo bench -p tailmon-benches`.
+//! This library holds what several of them share.
+
+pub mod simulated_host;

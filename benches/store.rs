@@ -8,74 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tailmon_core::{
-    CpuBreakdown, Disk, DiskIo, LoadAvg, NetworkInterface, OffsetDateTime, ProcessInfo, Report,
-    Temperature,
-};
+use tailmon_benches::simulated_host::SimulatedHost;
+use tailmon_core::OffsetDateTime;
 use tailmon_server::{HistoryQuery, SqliteStore, Store};
 
-/// A report as the stock agent sends it from a small server: 2 cores, one
-/// disk, one interface, ten top processes.
-fn rich(device: &str, at: OffsetDateTime, n: u64) -> Report {
-    let wave = (n % 60) as f64;
-    let mut r = Report::new(device, at);
-    r.os_info = "Debian GNU/Linux 12 (Kernel: 6.1.0-18-amd64)".into();
-    r.cpu_usage = 10.0 + wave / 2.0;
-    r.ram_used_mb = 3000 + n % 500;
-    r.ram_total_mb = 16_000;
-    r.cpu_per_core = Some(vec![8.0 + wave / 3.0, 12.0 + wave / 4.0]);
-    r.cpu_breakdown = Some(CpuBreakdown {
-        user: 7.5,
-        system: 2.25,
-        iowait: 0.5,
-        steal: 0.0,
-    });
-    r.load_avg = Some(LoadAvg {
-        one: 0.42,
-        five: 0.38,
-        fifteen: 0.31,
-    });
-    r.swap_used_mb = Some(0);
-    r.swap_total_mb = Some(2048);
-    r.disks = Some(vec![Disk {
-        mount_point: "/".into(),
-        fs_type: "ext4".into(),
-        total_bytes: 250_000_000_000,
-        used_bytes: 120_000_000_000 + n * 4096,
-    }]);
-    r.disk_io = Some(vec![DiskIo {
-        device: "nvme0n1".into(),
-        read_bytes_per_sec: 1024.0 * wave,
-        write_bytes_per_sec: 20_480.0 + wave,
-    }]);
-    r.networks = Some(vec![NetworkInterface {
-        interface: "eth0".into(),
-        rx_bytes_per_sec: Some(3_000.0 + wave * 10.0),
-        tx_bytes_per_sec: Some(1_500.0 + wave),
-        rx_bytes_total: 9_000_000_000 + n * 3000,
-        tx_bytes_total: 4_000_000_000 + n * 1500,
-        rx_errors: 0,
-        tx_errors: 0,
-    }]);
-    r.temperatures = Some(vec![Temperature {
-        label: "coretemp Package id 0".into(),
-        celsius: 45.0 + wave / 10.0,
-    }]);
-    r.uptime_seconds = Some(1_000_000 + n * 5);
-    r.boot_time = Some(OffsetDateTime::UNIX_EPOCH);
-    r.process_count = Some(180);
-    r.top_processes = Some(
-        (0..10u32)
-            .map(|i| ProcessInfo {
-                pid: 1000 + i,
-                name: format!("worker-{i}"),
-                cpu_percent: f64::from(i) / 4.0,
-                rss_bytes: 50_000_000 - u64::from(i) * 1_000_000,
-            })
-            .collect(),
-    );
-    r
-}
+/// Reports between checkpoints: the store checkpoints every 10 minutes,
+/// which is 120 reports at 5 s.
+const CHECKPOINT_REPORTS: usize = 120;
 
 fn dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tailmon-bench-{name}-{}", std::process::id()));
@@ -107,6 +46,8 @@ fn table_sizes(db: &Path) -> (Vec<(String, u64)>, u64) {
     (tables, (live * page) as u64)
 }
 
+/// Sends `span` of a simulated host's reports ending at `end`, 10 minutes
+/// at a time with a checkpoint after each, as a live server stores them.
 async fn fill(
     store: &SqliteStore,
     device: &str,
@@ -114,20 +55,34 @@ async fn fill(
     span: Duration,
     every: Duration,
 ) -> u64 {
+    let mut host = SimulatedHost::new(device, 7);
     let count = (span.as_secs() / every.as_secs()) as i64;
-    let mut batch = Vec::with_capacity(1000);
+    let mut batch = Vec::with_capacity(CHECKPOINT_REPORTS);
     for n in 0..count {
         let at = end - time::Duration::seconds((count - n) * every.as_secs() as i64);
-        batch.push(rich(device, at, n as u64));
-        if batch.len() == 1000 {
+        batch.push(host.next(at));
+        if batch.len() == CHECKPOINT_REPORTS {
             store
                 .insert_many(std::mem::take(&mut batch))
                 .await
                 .expect("insert");
+            store.checkpoint().await.expect("checkpoint");
         }
     }
     store.insert_many(batch).await.expect("insert");
+    store.checkpoint().await.expect("checkpoint");
     count as u64
+}
+
+/// Payload bytes of the rollup blocks of one tier (1 minute, 2 hour).
+fn tier_payload(db: &Path, tier: u8) -> f64 {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    conn.query_row(
+        "SELECT COALESCE(SUM(length(data)), 0) FROM rollup_blocks WHERE tier = ?1",
+        [tier],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("payload") as f64
 }
 
 fn mb(bytes: f64) -> String {
@@ -139,47 +94,8 @@ async fn main() {
     let now = OffsetDateTime::now_utc();
     let every = Duration::from_secs(5);
 
-    // One device, one day at 5 s.
-    let day_dir = dir("day");
-    let store = SqliteStore::open(&day_dir).expect("open");
-    let started = Instant::now();
-    let reports = fill(&store, "day", now, Duration::from_secs(86_400), every).await;
-    let insert_time = started.elapsed();
-    let db = store.path().to_path_buf();
-    drop(store);
-    let (tables, live) = table_sizes(&db);
-    let raw = tables.iter().find(|(n, _)| n == "raw").map_or(0, |t| t.1) as f64;
-    let rollups = tables
-        .iter()
-        .find(|(n, _)| n == "rollups")
-        .map_or(0, |t| t.1) as f64;
-    let rollup_rows = 1440.0 + 24.0;
-    let per_report = raw / reports as f64;
-    let per_row = rollups / rollup_rows;
-    println!(
-        "one device, one day at 5 s: {reports} reports inserted in {:.1} s ({:.0} reports/s in batches of 1,000)",
-        insert_time.as_secs_f64(),
-        reports as f64 / insert_time.as_secs_f64()
-    );
-    for (name, bytes) in &tables {
-        println!("  {name:<24} {}", mb(*bytes as f64));
-    }
-    println!("  live database            {}", mb(live as f64));
-    println!("  raw: {per_report:.0} B per report; rollup row: {per_row:.0} B");
-    let per_day = raw + rollups;
-    let year = 2.0 * raw + 30.0 * 1440.0 * per_row + 8760.0 * per_row;
-    println!("bytes per device per day (raw + rollups): {}", mb(per_day));
-    println!(
-        "per device-year, steady state at the default tiers (48 h raw, 30 d minutes, 1 y hours): {}",
-        mb(year)
-    );
-    println!(
-        "  of which the year of hour buckets: {}",
-        mb(8760.0 * per_row)
-    );
-    let _ = std::fs::remove_dir_all(&day_dir);
-
-    // 30 days of one device, then a 30-day history query.
+    // One device, 30 days at 5 s, then retention: what the default tiers
+    // hold of it (48 h raw, 30 days of minutes, hours so far).
     let month_dir = dir("month");
     let store = SqliteStore::open(&month_dir).expect("open");
     let started = Instant::now();
@@ -191,11 +107,58 @@ async fn main() {
         every,
     )
     .await;
+    let fill_time = started.elapsed();
     store.apply_retention(now).await.expect("retention");
     println!(
-        "30 days at 5 s: {month} reports in {:.1} s",
-        started.elapsed().as_secs_f64()
+        "one device, 30 days at 5 s: {month} reports stored in {:.1} s ({:.0} reports/s, checkpoint every {CHECKPOINT_REPORTS})",
+        fill_time.as_secs_f64(),
+        month as f64 / fill_time.as_secs_f64()
     );
+    let db = store.path().to_path_buf();
+    let (tables, live) = table_sizes(&db);
+    for (name, bytes) in &tables {
+        println!("  {name:<24} {}", mb(*bytes as f64));
+    }
+    println!("  live database            {}", mb(live as f64));
+    let bytes_of = |name: &str| {
+        tables
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|t| t.1 as f64)
+            .sum::<f64>()
+    };
+    let raw = bytes_of("raw_blocks") + bytes_of("raw_blocks_by_device");
+    let rollups = bytes_of("rollup_blocks");
+    let (minute_payload, hour_payload) = (tier_payload(&db, 1), tier_payload(&db, 2));
+    let minute = rollups * minute_payload / (minute_payload + hour_payload).max(1.0);
+    let hour = rollups - minute;
+    let raw_per_day = raw / 2.0;
+    let minute_per_day = minute / 30.0;
+    let hour_per_day = hour / 30.0;
+    println!(
+        "  raw: {:.0} B per report; per day: raw {}, minute buckets {}, hour buckets {}",
+        raw_per_day / 17_280.0,
+        mb(raw_per_day),
+        mb(minute_per_day),
+        mb(hour_per_day)
+    );
+    println!(
+        "bytes per device per day (raw + rollups): {}",
+        mb(raw_per_day + minute_per_day + hour_per_day)
+    );
+    let year = 2.0 * raw_per_day + 30.0 * minute_per_day + 365.0 * hour_per_day;
+    println!(
+        "per device-year, steady state at the default tiers (48 h raw + 30 d minutes + 1 y hours): {}",
+        mb(year)
+    );
+    println!(
+        "  of which: raw {}, minutes {}, hours {}",
+        mb(2.0 * raw_per_day),
+        mb(30.0 * minute_per_day),
+        mb(365.0 * hour_per_day)
+    );
+
+    // A 30-day history query on that device.
     let query = HistoryQuery {
         device_id: "month".into(),
         metric: "cpu_usage".into(),
@@ -248,8 +211,6 @@ async fn main() {
             device += 1;
         }
         drop(store);
-        // Let the writer thread close and checkpoint.
-        std::thread::sleep(Duration::from_millis(500));
         let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
         println!(
             "built a {} database of {device} devices in {:.0} s",
