@@ -39,6 +39,7 @@ mod raw_window;
 mod rollup_block;
 mod routes;
 mod server;
+mod sqlite_applier;
 mod sqlite_schema;
 mod sqlite_store;
 mod sqlite_writer;

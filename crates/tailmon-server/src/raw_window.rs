@@ -27,7 +27,13 @@ impl RawWindow {
 
     /// Appends a report stamped `ts` (milliseconds).
     pub(crate) fn push(&mut self, ts: i64, report: &Report) -> Result<(), StoreError> {
-        self.encoder.push(&row(ts, report)?);
+        self.push_row(ts, &row(ts, report)?);
+        Ok(())
+    }
+
+    /// Appends a prepared row (see [`PreparedReport`]) stamped `ts`.
+    pub(crate) fn push_row(&mut self, ts: i64, row: &Value) {
+        self.encoder.push(row);
         if self.timestamps.is_empty() {
             (self.oldest, self.newest) = (ts, ts);
         } else {
@@ -35,7 +41,6 @@ impl RawWindow {
             self.newest = self.newest.max(ts);
         }
         self.timestamps.push(ts);
-        Ok(())
     }
 
     /// How many reports the window holds.
@@ -72,6 +77,49 @@ impl RawWindow {
     pub(crate) fn seal(&self, level: i32) -> std::io::Result<Vec<u8>> {
         self.encoder.seal(level)
     }
+}
+
+/// A report made ready for the writer on the caller's thread, so that the
+/// one writer thread only appends and encodes: its timestamp, its JSON for
+/// the inbox and its row for the raw window.
+pub(crate) struct PreparedReport {
+    pub(crate) report: Report,
+    /// `last_seen` in milliseconds.
+    pub(crate) ts: i64,
+    /// The report as zstd-compressed JSON, as the inbox keeps it: a third
+    /// of the bytes for the database to write twice (WAL, then file).
+    pub(crate) inbox: Vec<u8>,
+    pub(crate) row: Value,
+}
+
+impl PreparedReport {
+    pub(crate) fn new(report: Report) -> Result<Self, StoreError> {
+        let ts = crate::sqlite_store::millis(report.last_seen);
+        let json = serde_json::to_vec(&report).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let inbox = INBOX_COMPRESSOR
+            .with(|c| c.borrow_mut().compress(&json))
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let row = row(ts, &report)?;
+        Ok(Self {
+            report,
+            ts,
+            inbox,
+            row,
+        })
+    }
+}
+
+thread_local! {
+    /// One zstd context per thread: making one per report costs more than
+    /// compressing it.
+    static INBOX_COMPRESSOR: std::cell::RefCell<zstd::bulk::Compressor<'static>> =
+        std::cell::RefCell::new(zstd::bulk::Compressor::new(1).unwrap_or_default());
+}
+
+/// A report from what [`PreparedReport::inbox`] holds.
+pub(crate) fn from_inbox(bytes: &[u8]) -> Result<Report, StoreError> {
+    let json = zstd::stream::decode_all(bytes).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    serde_json::from_slice(&json).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
 /// What a reader takes of an open window.

@@ -35,6 +35,9 @@ pub(crate) struct RollupBlock {
     names: Vec<String>,
     index: HashMap<String, usize>,
     buckets: BTreeMap<i64, Vec<Option<Bucket>>>,
+    /// Where the next metric is expected: reports name their metrics in the
+    /// same order each time, so a comparison usually spares the hashing.
+    cursor: usize,
 }
 
 impl RollupBlock {
@@ -49,14 +52,18 @@ impl RollupBlock {
 
     /// The running bucket of metric `name` starting at `bucket`.
     fn slot(&mut self, bucket: i64, name: &str) -> &mut Option<Bucket> {
-        let metric = match self.index.get(name) {
-            Some(&i) => i,
-            None => {
-                self.names.push(name.to_owned());
-                self.index.insert(name.to_owned(), self.names.len() - 1);
-                self.names.len() - 1
-            }
+        let metric = match self.names.get(self.cursor) {
+            Some(expected) if expected == name => self.cursor,
+            _ => match self.index.get(name) {
+                Some(&i) => i,
+                None => {
+                    self.names.push(name.to_owned());
+                    self.index.insert(name.to_owned(), self.names.len() - 1);
+                    self.names.len() - 1
+                }
+            },
         };
+        self.cursor = metric + 1;
         let slots = self.buckets.entry(bucket).or_default();
         if slots.len() <= metric {
             slots.resize(metric + 1, None);

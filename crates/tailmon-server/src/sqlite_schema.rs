@@ -44,7 +44,7 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>>
              sealed_seq INTEGER NOT NULL DEFAULT 0
          );
          CREATE TABLE IF NOT EXISTS inbox (
-             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             seq INTEGER PRIMARY KEY,
              device INTEGER NOT NULL,
              ts INTEGER NOT NULL,
              report BLOB NOT NULL

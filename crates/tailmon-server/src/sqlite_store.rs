@@ -10,8 +10,9 @@ use tokio::sync::oneshot;
 
 use crate::device_state::Devices;
 use crate::downsample::bucket_start;
-use crate::raw_window::{WindowSnapshot, open_block};
+use crate::raw_window::{PreparedReport, WindowSnapshot, open_block};
 use crate::rollup_block::{RollupBlock, block_start};
+use crate::sqlite_applier::{self, Progress};
 use crate::sqlite_writer::{Write, Writer};
 use crate::{Clock, HistoryQuery, ReportStream, Store, StoreError, SystemClock, sqlite_schema};
 
@@ -194,6 +195,11 @@ impl SqliteStoreBuilder {
         }
         let path = dir.join(DATABASE_FILE);
         let conn = open_connection(&path, true)?;
+        // Copy the WAL back into the file every 16 MB rather than 4 MB: the
+        // inbox's pages are rewritten by commit after commit, and a
+        // checkpoint copies each page once however often it changed.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 4000;")
+            .map_err(|e| open_error(&path, &e))?;
         if self.durability == Durability::Process {
             conn.execute_batch("PRAGMA synchronous = NORMAL;")
                 .map_err(|e| open_error(&path, &e))?;
@@ -212,12 +218,26 @@ impl SqliteStoreBuilder {
             Err(error) => return Err(open_error(&path, &error)),
         }
         let devices = Arc::new(Devices::default());
-        let worker =
-            Writer::recover(conn, Arc::clone(&devices), self.retention).map_err(|detail| {
-                OpenError::Corrupt {
-                    path: path.clone(),
-                    detail,
-                }
+        let progress = Arc::new(Progress::default());
+        let (applier, applies) = mpsc::channel();
+        let applier_conn = open_connection(&path, false)?;
+        let worker = Writer::recover(
+            conn,
+            Arc::clone(&devices),
+            self.retention,
+            applier,
+            Arc::clone(&progress),
+        )
+        .map_err(|detail| OpenError::Corrupt {
+            path: path.clone(),
+            detail,
+        })?;
+        std::thread::Builder::new()
+            .name("tailmon-sqlite-applier".into())
+            .spawn(move || sqlite_applier::run(applier_conn, progress, applies))
+            .map_err(|e| OpenError::Unwritable {
+                path: path.clone(),
+                detail: format!("cannot start the applier thread: {e}"),
             })?;
         let (writer, requests) = mpsc::channel();
         let writer_thread = std::thread::Builder::new()
@@ -349,6 +369,10 @@ impl Store for SqliteStore {
         if reports.is_empty() {
             return Ok(());
         }
+        let reports = reports
+            .into_iter()
+            .map(PreparedReport::new)
+            .collect::<Result<Vec<_>, _>>()?;
         self.write(|done| Write::Insert { reports, done }).await
     }
 

@@ -2,8 +2,9 @@
 //!
 //! - **Insert**: every insert waiting for the writer is committed in one
 //!   transaction that only appends the reports to the inbox table (group
-//!   commit); then each report is applied to its device's in-memory state
-//!   (raw window, rollup blocks, latest) and the senders are answered.
+//!   commit); then the applier thread (see [`crate::sqlite_applier`]) puts
+//!   them into their devices' in-memory state and answers the senders,
+//!   while the writer commits the next group.
 //! - **Checkpoint** (every [`CHECKPOINT_EVERY`], on demand, before retention
 //!   and at close): in one transaction, each device's raw window becomes a
 //!   raw block, changed rollup blocks and latest reports are written, and the
@@ -11,29 +12,31 @@
 //! - **Recovery** (at open): the inbox rows a checkpoint had not yet taken
 //!   are applied again, so the state is exactly what was acknowledged.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OptionalExtension, params};
-use tailmon_core::{OffsetDateTime, Report, Tier, metric};
+use rusqlite::{Connection, params};
+use tailmon_core::{OffsetDateTime, Report, Tier};
 use tokio::sync::oneshot;
 
 use crate::StoreError;
-use crate::device_state::{DeviceEntry, DeviceState, Devices, HeldBlock};
-use crate::downsample::bucket_start;
-use crate::raw_window::{RawWindow, block_timestamps, open_block};
+use crate::device_state::{DeviceEntry, DeviceState, Devices};
+use crate::raw_window::{PreparedReport, RawWindow, block_timestamps, from_inbox, open_block};
 use crate::rollup_block::{RollupBlock, block_start, span_seconds};
+use crate::sqlite_applier::{Apply, Committed, Progress, apply, load_rollup};
 use crate::sqlite_store::{Retention, backend, millis, tier_code};
 
 /// How often the writer checkpoints on its own.
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
-/// Most reports a device's raw window holds before it is sealed on its own
-/// (a back-fill sends many at once).
-const MAX_WINDOW: usize = 720;
 /// Most requests folded into one transaction.
 const MAX_GROUP: usize = 512;
+/// How long a group of inserts may wait for more before its commit, and
+/// the longest gap between two arrivals it waits for.
+const GROUP_LINGER: Duration = Duration::from_micros(1_000);
+const GROUP_GAP: Duration = Duration::from_micros(100);
 /// zstd level of sealed blocks: sealing is off the acknowledgement path, so
 /// it can afford to compress well.
 const SEAL_LEVEL: i32 = 9;
@@ -47,12 +50,12 @@ const LATEST_LEVEL: i32 = 3;
 const MAX_CACHED_BLOCKS: usize = 256;
 
 /// A batch of reports waiting for its commit, with where to say it happened.
-type PendingInsert = (Vec<Report>, oneshot::Sender<Result<(), StoreError>>);
+type PendingInsert = (Vec<PreparedReport>, oneshot::Sender<Result<(), StoreError>>);
 
 /// What the writer is asked to do.
 pub(crate) enum Write {
     Insert {
-        reports: Vec<Report>,
+        reports: Vec<PreparedReport>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
     Delete {
@@ -75,9 +78,46 @@ pub(crate) struct Writer {
     retention: Retention,
     /// Timestamps of sealed raw blocks, by block id, for duplicate checks.
     sealed_timestamps: HashMap<i64, Vec<i64>>,
-    /// The newest inbox sequence number applied.
+    /// The newest inbox sequence number committed.
     applied_seq: i64,
     last_checkpoint: Instant,
+    applier: Sender<Apply>,
+    progress: Arc<Progress>,
+    unapplied: Unapplied,
+}
+
+/// Reports sent to the applier and perhaps not yet in their device's
+/// window, for duplicate checks: (sequence number, device, timestamp) oldest
+/// first, and (device, timestamp) as a set.
+#[derive(Default)]
+struct Unapplied {
+    order: VecDeque<(i64, i64, i64)>,
+    keys: HashSet<(i64, i64)>,
+}
+
+impl Unapplied {
+    fn record(&mut self, seq: i64, device: i64, ts: i64) {
+        self.order.push_back((seq, device, ts));
+        self.keys.insert((device, ts));
+    }
+
+    fn clear(&mut self) {
+        self.order.clear();
+        self.keys.clear();
+    }
+
+    /// Whether a report of `device` stamped `ts` is among them, forgetting
+    /// first those the applier has applied (up to `applied`).
+    fn contains(&mut self, applied: i64, device: i64, ts: i64) -> bool {
+        while let Some(&(seq, d, t)) = self.order.front() {
+            if seq > applied {
+                break;
+            }
+            self.order.pop_front();
+            self.keys.remove(&(d, t));
+        }
+        self.keys.contains(&(device, ts))
+    }
 }
 
 impl Writer {
@@ -87,6 +127,8 @@ impl Writer {
         conn: Connection,
         devices: Arc<Devices>,
         retention: Retention,
+        applier: Sender<Apply>,
+        progress: Arc<Progress>,
     ) -> Result<Self, String> {
         let mut writer = Self {
             conn,
@@ -95,6 +137,9 @@ impl Writer {
             sealed_timestamps: HashMap::new(),
             applied_seq: 0,
             last_checkpoint: Instant::now(),
+            applier,
+            progress,
+            unapplied: Unapplied::default(),
         };
         writer.load().map_err(|e| e.to_string())?;
         Ok(writer)
@@ -139,7 +184,7 @@ impl Writer {
             rows.collect::<Result<_, _>>().map_err(backend)?
         };
         let replayed = pending.len();
-        for (seq, device, ts, json) in pending {
+        for (seq, device, _, json) in pending {
             self.applied_seq = self.applied_seq.max(seq);
             let Some(entry) = by_id.get(&device) else {
                 continue;
@@ -147,9 +192,8 @@ impl Writer {
             if seq <= entry.lock().sealed_seq {
                 continue;
             }
-            let report: Report =
-                serde_json::from_slice(&json).map_err(|e| StoreError::Backend(Box::new(e)))?;
-            self.apply(entry, seq, ts, &report)?;
+            let report = from_inbox(&json)?;
+            apply(&self.conn, entry, seq, &PreparedReport::new(report)?)?;
         }
         if replayed > 0 {
             tracing::info!(reports = replayed, "replayed reports not yet checkpointed");
@@ -171,6 +215,7 @@ impl Writer {
             };
             let mut inserts = Vec::new();
             let mut next = Some(first);
+            let gathering = Instant::now();
             while let Some(request) = next.take() {
                 match request {
                     Write::Insert { reports, done } => inserts.push((reports, done)),
@@ -181,6 +226,12 @@ impl Writer {
                 }
                 if inserts.len() < MAX_GROUP {
                     next = requests.try_recv().ok();
+                    // A moment's wait for more while inserts keep coming:
+                    // every commit writes whole pages, so a bigger group
+                    // costs each report fewer bytes.
+                    if next.is_none() && !inserts.is_empty() && gathering.elapsed() < GROUP_LINGER {
+                        next = requests.recv_timeout(GROUP_GAP).ok();
+                    }
                 }
             }
             self.commit_inserts(inserts);
@@ -217,28 +268,62 @@ impl Writer {
         if inserts.is_empty() {
             return;
         }
-        let (batches, dones): (Vec<Vec<Report>>, Vec<_>) = inserts.into_iter().unzip();
-        let reports: Vec<Report> = batches.into_iter().flatten().collect();
-        let result = self.insert_all(&reports);
-        for done in dones {
-            let _ = done.send(match &result {
-                Ok(()) => Ok(()),
-                Err(error) => Err(error.duplicate()),
-            });
+        let (batches, dones): (Vec<Vec<PreparedReport>>, Vec<_>) = inserts.into_iter().unzip();
+        let reports: Vec<PreparedReport> = batches.into_iter().flatten().collect();
+        match self.insert_all(reports) {
+            Ok(reports) => {
+                for c in &reports {
+                    self.unapplied.record(c.seq, c.entry.id, c.report.ts);
+                }
+                // The applier answers once the reports are in memory.
+                if let Err(unsent) = self.applier.send(Apply::Group { reports, dones }) {
+                    tracing::error!(
+                        "the applier has stopped; committed reports are applied at the next start"
+                    );
+                    if let Apply::Group { dones, .. } = unsent.0 {
+                        for done in dones {
+                            let _ = done.send(Ok(()));
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                for done in dones {
+                    let _ = done.send(Err(error.duplicate()));
+                }
+            }
+        }
+        let full = self.progress.take_full();
+        if !full.is_empty()
+            && let Err(error) = self.checkpoint(&full, false)
+        {
+            tracing::warn!(%error, "sealing a full raw window failed; tried again at the next checkpoint");
         }
     }
 
-    fn insert_all(&mut self, reports: &[Report]) -> Result<(), StoreError> {
+    /// Waits until the applier has applied everything committed.
+    fn barrier(&mut self) {
+        let (done, applied) = std::sync::mpsc::sync_channel(1);
+        if self.applier.send(Apply::Barrier(done)).is_ok() {
+            let _ = applied.recv();
+        }
+        self.unapplied.clear();
+    }
+
+    fn insert_all(&mut self, reports: Vec<PreparedReport>) -> Result<Vec<Committed>, StoreError> {
         let mut created: Vec<Arc<DeviceEntry>> = Vec::new();
-        let mut accepted: Vec<(Arc<DeviceEntry>, i64, i64, &Report)> = Vec::new();
+        let mut accepted: Vec<Committed> = Vec::new();
+        let applied = self.progress.applied_seq.load(Ordering::Acquire);
         let tx = self.conn.transaction().map_err(backend)?;
         {
             let mut seen = HashSet::new();
             let mut append = tx
-                .prepare_cached("INSERT INTO inbox (device, ts, report) VALUES (?1, ?2, ?3)")
+                .prepare_cached(
+                    "INSERT INTO inbox (seq, device, ts, report) VALUES (?1, ?2, ?3, ?4)",
+                )
                 .map_err(backend)?;
-            for report in reports {
-                let ts = millis(report.last_seen);
+            for prepared in reports {
+                let (report, ts) = (&prepared.report, prepared.ts);
                 let entry = match self.devices.get(&report.device_id) {
                     Some(entry) => entry,
                     None => match created.iter().find(|e| e.name == report.device_id) {
@@ -261,83 +346,37 @@ impl Writer {
                 };
                 // An agent retrying after a lost answer: stored once.
                 if !seen.insert((entry.id, ts))
+                    || self.unapplied.contains(applied, entry.id, ts)
                     || stored(&tx, &mut self.sealed_timestamps, &entry, ts)?
                 {
                     continue;
                 }
-                let json =
-                    serde_json::to_vec(report).map_err(|e| StoreError::Backend(Box::new(e)))?;
+                // Numbered by the writer, never reused: the inbox is emptied
+                // at each checkpoint, and a device's sealed_seq must stay
+                // below every later report.
+                let seq = self.applied_seq + 1;
                 append
-                    .execute(params![entry.id, ts, json])
+                    .execute(params![seq, entry.id, ts, prepared.inbox])
                     .map_err(backend)?;
-                accepted.push((entry, tx.last_insert_rowid(), ts, report));
+                self.applied_seq = seq;
+                accepted.push(Committed {
+                    entry,
+                    seq,
+                    report: prepared,
+                });
             }
         }
         tx.commit().map_err(backend)?;
         for entry in created {
             self.devices.insert(entry);
         }
-        let mut full = Vec::new();
-        for (entry, seq, ts, report) in accepted {
-            // Committed, so acknowledged whatever happens here: a failure
-            // only leaves the in-memory state behind until the replay at the
-            // next start.
-            if let Err(error) = self.apply(&entry, seq, ts, report) {
-                tracing::error!(%error, device = %entry.name, "stored report not applied in memory");
-            }
-            if entry.lock().window.len() >= MAX_WINDOW {
-                full.push(entry);
-            }
-        }
-        if !full.is_empty()
-            && let Err(error) = self.checkpoint(&full, false)
-        {
-            tracing::warn!(%error, "sealing a full raw window failed; tried again at the next checkpoint");
-        }
-        Ok(())
-    }
-
-    /// Puts a stored report into its device's in-memory state.
-    fn apply(
-        &mut self,
-        entry: &DeviceEntry,
-        seq: i64,
-        ts: i64,
-        report: &Report,
-    ) -> Result<(), StoreError> {
-        let mut state = entry.lock();
-        state.window.push(ts, report)?;
-        state.offer_latest(report);
-        state.applied_seq = state.applied_seq.max(seq);
-        self.applied_seq = self.applied_seq.max(seq);
-        let mut blocks = Vec::with_capacity(2);
-        for tier in [Tier::Minute, Tier::Hour] {
-            let bucket = bucket_start(tier, report.last_seen).unix_timestamp();
-            let key = (tier_code(tier), block_start(tier, bucket));
-            let held = match state.rollups.remove(&key) {
-                Some(held) => held,
-                None => HeldBlock {
-                    block: load_rollup(&self.conn, key, entry.id)?,
-                    dirty: false,
-                },
-            };
-            blocks.push((key, bucket, held));
-        }
-        metric::for_each(report, |name, value| {
-            for (_, bucket, held) in &mut blocks {
-                held.block.add(*bucket, name, value);
-            }
-        });
-        for (key, _, mut held) in blocks {
-            held.dirty = true;
-            state.rollups.insert(key, held);
-        }
-        Ok(())
+        Ok(accepted)
     }
 
     /// Checkpoints every device and empties the inbox.
     fn checkpoint_all(&mut self) -> Result<(), StoreError> {
         self.last_checkpoint = Instant::now();
+        self.barrier();
         let all = self.devices.all();
         let (reports, held) = all.iter().fold((0, 0), |(reports, held), entry| {
             let state = entry.lock();
@@ -361,6 +400,7 @@ impl Writer {
     /// transaction; with `all`, every device is among them and the inbox is
     /// emptied too.
     fn checkpoint(&mut self, entries: &[Arc<DeviceEntry>], all: bool) -> Result<(), StoreError> {
+        self.barrier();
         let tx = self.conn.transaction().map_err(backend)?;
         let mut written = Vec::new();
         for entry in entries {
@@ -432,6 +472,7 @@ impl Writer {
     }
 
     fn delete(&mut self, device: &str) -> Result<bool, StoreError> {
+        self.barrier();
         let Some(entry) = self.devices.get(device) else {
             return Ok(false);
         };
@@ -601,23 +642,6 @@ fn trim_rollups(
         }
     }
     Ok(())
-}
-
-/// The stored rollup block `key` of `device`, or an empty one.
-fn load_rollup(conn: &Connection, key: (u8, i64), device: i64) -> Result<RollupBlock, StoreError> {
-    let data: Option<Vec<u8>> = conn
-        .prepare_cached(
-            "SELECT data FROM rollup_blocks WHERE tier = ?1 AND device = ?2 AND start = ?3",
-        )
-        .and_then(|mut s| {
-            s.query_row(params![key.0, device, key.1], |r| r.get(0))
-                .optional()
-        })
-        .map_err(backend)?;
-    match data {
-        Some(data) => RollupBlock::open(&data).map_err(|e| StoreError::Backend(Box::new(e))),
-        None => Ok(RollupBlock::default()),
-    }
 }
 
 /// Stores a rollup block, or removes it when it holds nothing.

@@ -1,0 +1,157 @@
+//! The SQLite store's applier: a thread that puts reports the writer has
+//! committed into their devices' in-memory state (raw window, rollup blocks,
+//! latest report) and only then answers their senders. The writer's thread
+//! thus only commits, and the two work side by side.
+//!
+//! Before anything reads or rewrites that state as a whole (a checkpoint, a
+//! delete, retention), the writer sends a barrier and waits for it: every
+//! report committed before it is then applied.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tailmon_core::{Tier, metric};
+use tokio::sync::oneshot;
+
+use crate::StoreError;
+use crate::device_state::{DeviceEntry, HeldBlock};
+use crate::downsample::bucket_start;
+use crate::raw_window::PreparedReport;
+use crate::rollup_block::{RollupBlock, block_start};
+use crate::sqlite_store::{backend, tier_code};
+
+/// Most reports a device's raw window holds before the writer seals it on
+/// its own (a back-fill sends many at once).
+pub(crate) const MAX_WINDOW: usize = 720;
+
+/// A report the writer committed, for the applier.
+pub(crate) struct Committed {
+    pub(crate) entry: Arc<DeviceEntry>,
+    /// Its inbox sequence number.
+    pub(crate) seq: i64,
+    pub(crate) report: PreparedReport,
+}
+
+/// What the applier is asked to do.
+pub(crate) enum Apply {
+    /// Apply these reports, then answer every sender.
+    Group {
+        reports: Vec<Committed>,
+        dones: Vec<oneshot::Sender<Result<(), StoreError>>>,
+    },
+    /// Answer once everything sent before is applied.
+    Barrier(SyncSender<()>),
+}
+
+/// What the applier tells the writer without being asked.
+#[derive(Default)]
+pub(crate) struct Progress {
+    /// The newest inbox sequence number applied.
+    pub(crate) applied_seq: AtomicI64,
+    /// Devices whose raw window reached [`MAX_WINDOW`].
+    pub(crate) full: Mutex<Vec<Arc<DeviceEntry>>>,
+}
+
+impl Progress {
+    /// Takes the devices whose window is full.
+    pub(crate) fn take_full(&self) -> Vec<Arc<DeviceEntry>> {
+        std::mem::take(&mut *self.full.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Serves apply requests until the writer is gone. `conn` only reads (the
+/// stored rollup blocks a back-filled report falls into).
+pub(crate) fn run(conn: Connection, progress: Arc<Progress>, requests: Receiver<Apply>) {
+    for request in requests {
+        match request {
+            Apply::Group { reports, dones } => {
+                for committed in reports {
+                    // Committed, so acknowledged whatever happens here: a
+                    // failure only leaves memory behind until the inbox is
+                    // replayed at the next start.
+                    if let Err(error) =
+                        apply(&conn, &committed.entry, committed.seq, &committed.report)
+                    {
+                        tracing::error!(%error, device = %committed.entry.name, "stored report not applied in memory");
+                    }
+                    progress
+                        .applied_seq
+                        .fetch_max(committed.seq, Ordering::Release);
+                    if committed.entry.lock().window.len() == MAX_WINDOW {
+                        progress
+                            .full
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(Arc::clone(&committed.entry));
+                    }
+                }
+                for done in dones {
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Apply::Barrier(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Puts a committed report into its device's in-memory state.
+pub(crate) fn apply(
+    conn: &Connection,
+    entry: &DeviceEntry,
+    seq: i64,
+    prepared: &PreparedReport,
+) -> Result<(), StoreError> {
+    let report = &prepared.report;
+    let mut state = entry.lock();
+    state.window.push_row(prepared.ts, &prepared.row);
+    state.offer_latest(report);
+    state.applied_seq = state.applied_seq.max(seq);
+    let mut blocks = Vec::with_capacity(2);
+    for tier in [Tier::Minute, Tier::Hour] {
+        let bucket = bucket_start(tier, report.last_seen).unix_timestamp();
+        let key = (tier_code(tier), block_start(tier, bucket));
+        let held = match state.rollups.remove(&key) {
+            Some(held) => held,
+            None => HeldBlock {
+                block: load_rollup(conn, key, entry.id)?,
+                dirty: false,
+            },
+        };
+        blocks.push((key, bucket, held));
+    }
+    metric::for_each(report, |name, value| {
+        for (_, bucket, held) in &mut blocks {
+            held.block.add(*bucket, name, value);
+        }
+    });
+    for (key, _, mut held) in blocks {
+        held.dirty = true;
+        state.rollups.insert(key, held);
+    }
+    Ok(())
+}
+
+/// The stored rollup block `key` of `device`, or an empty one.
+pub(crate) fn load_rollup(
+    conn: &Connection,
+    key: (u8, i64),
+    device: i64,
+) -> Result<RollupBlock, StoreError> {
+    let data: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT data FROM rollup_blocks WHERE tier = ?1 AND device = ?2 AND start = ?3",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![key.0, device, key.1], |r| r.get(0))
+                .optional()
+        })
+        .map_err(backend)?;
+    match data {
+        Some(data) => RollupBlock::open(&data).map_err(|e| StoreError::Backend(Box::new(e))),
+        None => Ok(RollupBlock::default()),
+    }
+}
