@@ -46,7 +46,9 @@
 //!
 //! The encoder keeps these streams per column as rows arrive, so a push costs
 //! about the size of the row's values, and [`BlockEncoder::encode`] only
-//! concatenates. Decoding checks every count against the input and caps what
+//! concatenates. [`BlockEncoder::push_serialize`] takes a row as any
+//! `Serialize` value and gives the block `push(&serde_json::to_value(row))`
+//! would, byte for byte, without building the `Value`. Decoding checks every count against the input and caps what
 //! it builds, so corrupt input gives an error, never a panic or an unbounded
 //! allocation. The caps also bound legitimate blocks: at most 2^20 rows, paths
 //! of at most 1024 segments (serde_json's parser stops at 128), about 256 MiB
@@ -131,6 +133,10 @@ pub(crate) enum BlockError {
     /// The sealed block could not be decompressed.
     #[error("column block could not be decompressed: {0}")]
     Zstd(#[source] std::io::Error),
+    /// A row given to [`BlockEncoder::push_serialize`] could not be turned
+    /// into JSON (where `serde_json::to_value` fails too).
+    #[error("row cannot be serialized to JSON: {0}")]
+    Serialize(String),
 }
 
 /// The float that `scaled` hundredths (or other `10^-scale`) stand for: the
@@ -179,6 +185,54 @@ pub(crate) fn unzigzag(value: u64) -> i64 {
     ((value >> 1) as i64) ^ -((value & 1) as i64)
 }
 
+/// What one column holds in one row: a scalar, or an empty array or object.
+#[derive(Clone, Copy)]
+enum Leaf<'a> {
+    /// `null`.
+    Null,
+    /// `false` or `true`.
+    Bool(bool),
+    /// A number serde_json holds as an `i64`.
+    Int(i64),
+    /// A number serde_json holds as a `u64` (an int kind when it fits `i64`).
+    Uint(u64),
+    /// A number serde_json holds as a (finite) `f64`.
+    Float(f64),
+    /// A string.
+    Str(&'a str),
+    /// `[]`.
+    EmptyArray,
+    /// `{}`.
+    EmptyObject,
+}
+
+impl<'a> Leaf<'a> {
+    /// The leaf `value` is, when the walk found it a scalar or empty.
+    fn of(value: &'a Value) -> Self {
+        match value {
+            Value::Null => Self::Null,
+            Value::Bool(b) => Self::Bool(*b),
+            Value::Number(number) => Self::of_number(number),
+            Value::String(string) => Self::Str(string),
+            Value::Array(_) => Self::EmptyArray,
+            Value::Object(_) => Self::EmptyObject,
+        }
+    }
+
+    /// The leaf of a number, read the way serde_json reads it back.
+    fn of_number(number: &Number) -> Self {
+        if let Some(int) = number.as_i64() {
+            Self::Int(int)
+        } else if let Some(uint) = number.as_u64() {
+            Self::Uint(uint)
+        } else {
+            // Without serde_json's `arbitrary_precision` every other number
+            // is a finite f64; a NaN here would fail decoding, not vanish.
+            Self::Float(number.as_f64().unwrap_or(f64::NAN))
+        }
+    }
+}
+
 /// One step of a path in the encoder's trie.
 enum Segment {
     /// An object key.
@@ -212,6 +266,12 @@ struct TrieNode {
     items: Vec<usize>,
     /// The column of a leaf at this path, once one was seen.
     column: Option<usize>,
+    /// [`BlockEncoder::push_serialize`]'s guess of the children, in the order
+    /// the keys of the previous row's object here arrived.
+    arrival: Vec<Arrival>,
+    /// The last push that reached this node through a key, to find a key
+    /// that one object has twice.
+    seen: u64,
 }
 
 impl TrieNode {
@@ -223,8 +283,20 @@ impl TrieNode {
             keys: Vec::new(),
             items: Vec::new(),
             column: None,
+            arrival: Vec::new(),
+            seen: 0,
         }
     }
+}
+
+/// The child an object's key at some position found in the previous row.
+#[derive(Clone, Copy)]
+struct Arrival {
+    /// The child node.
+    child: usize,
+    /// The key, when it was a `'static` name (a struct field): the same
+    /// address and length then mean the same key, without comparing bytes.
+    name: Option<&'static str>,
 }
 
 /// A run of rows with the same kind in one column.
@@ -325,33 +397,32 @@ impl Column {
     }
 
     /// Records a leaf: a scalar, or an array or object the caller saw empty.
-    fn push(&mut self, leaf: &Value) {
+    fn push(&mut self, leaf: Leaf<'_>) {
         let kind = match leaf {
-            Value::Null => NULL,
-            Value::Bool(false) => FALSE,
-            Value::Bool(true) => TRUE,
-            Value::Number(number) => self.push_number(number),
-            Value::String(string) => self.push_string(string),
-            Value::Array(_) => EMPTY_ARRAY,
-            Value::Object(_) => EMPTY_OBJECT,
+            Leaf::Null => NULL,
+            Leaf::Bool(false) => FALSE,
+            Leaf::Bool(true) => TRUE,
+            Leaf::Int(int) => self.push_int(int),
+            Leaf::Uint(uint) => match i64::try_from(uint) {
+                Ok(int) => self.push_int(int),
+                Err(_) => {
+                    put_varint(&mut self.ints, uint);
+                    UINT
+                }
+            },
+            Leaf::Float(x) => self.push_float(x),
+            Leaf::Str(string) => self.push_string(string),
+            Leaf::EmptyArray => EMPTY_ARRAY,
+            Leaf::EmptyObject => EMPTY_OBJECT,
         };
         self.push_kind(kind);
     }
 
-    /// Writes a number to its stream and returns its kind.
-    fn push_number(&mut self, number: &Number) -> u8 {
-        if let Some(int) = number.as_i64() {
-            put_varint(&mut self.ints, zigzag(int.wrapping_sub(self.prev_int)));
-            self.prev_int = int;
-            INT
-        } else if let Some(uint) = number.as_u64() {
-            put_varint(&mut self.ints, uint);
-            UINT
-        } else {
-            // Without serde_json's `arbitrary_precision` every other number
-            // is a finite f64; a NaN here would fail decoding, not vanish.
-            self.push_float(number.as_f64().unwrap_or(f64::NAN))
-        }
+    /// Writes an int to the ints and returns its kind.
+    fn push_int(&mut self, int: i64) -> u8 {
+        put_varint(&mut self.ints, zigzag(int.wrapping_sub(self.prev_int)));
+        self.prev_int = int;
+        INT
     }
 
     /// Writes a float to the decimals or the raws and returns its kind.
@@ -468,6 +539,12 @@ pub(crate) struct BlockEncoder {
     columns: Vec<Column>,
     /// Leaves of the row being pushed so far.
     visited: usize,
+    /// The number of the current [`push_serialize`](Self::push_serialize),
+    /// for [`TrieNode::seen`].
+    stamp: u64,
+    /// Rows [`push_tape`](Self::push_tape) took the fast path for.
+    #[cfg(test)]
+    fast_rows: usize,
 }
 
 impl Default for BlockEncoder {
@@ -484,14 +561,109 @@ impl BlockEncoder {
             nodes: vec![TrieNode::new(0, None)],
             columns: Vec::new(),
             visited: 0,
+            stamp: 0,
+            #[cfg(test)]
+            fast_rows: 0,
         }
     }
 
     /// Appends one row: any JSON value.
     pub(crate) fn push(&mut self, row: &serde_json::Value) {
-        let index = self.rows;
         self.visited = 0;
         self.walk(0, row);
+        self.end_row();
+    }
+
+    /// Appends `row` as [`push`](Self::push) appends
+    /// `serde_json::to_value(row)`, with the same result byte for byte, but
+    /// without building the `Value`: the row is serialized into a reused
+    /// buffer, and its leaves go to their columns from there.
+    ///
+    /// Fails, leaving the encoder as it was, when `to_value` would fail (a
+    /// map key that is not a string or a number, a non-finite float key,
+    /// an `i128` or `u128` outside `i64` and `u64`, an error from the row's
+    /// own `Serialize`), and also where `to_value` would panic (a map value
+    /// without its key, a `Display` that fails in `collect_str`) or where
+    /// serde_json's private marker structs (`RawValue`, `Number` under
+    /// `arbitrary_precision`) come with other than one field.
+    #[cfg_attr(
+        not(test),
+        allow(
+            dead_code,
+            reason = "for the store's ingest, which still pushes Values"
+        )
+    )]
+    pub(crate) fn push_serialize<T: serde::Serialize + ?Sized>(
+        &mut self,
+        row: &T,
+    ) -> Result<(), BlockError> {
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let pushed = self.push_serialize_with(row, &mut scratch);
+                scratch.trim();
+                pushed
+            }
+            // The row's `Serialize` pushes into another encoder: new buffers.
+            Err(_) => self.push_serialize_with(row, &mut Scratch::new()),
+        })
+    }
+
+    /// [`push_serialize`](Self::push_serialize) with these buffers.
+    fn push_serialize_with<T: serde::Serialize + ?Sized>(
+        &mut self,
+        row: &T,
+        scratch: &mut Scratch,
+    ) -> Result<(), BlockError> {
+        let tape = &mut scratch.tape;
+        tape.events.clear();
+        tape.arena.clear();
+        row.serialize(TapeSerializer { tape: &mut *tape })?;
+        if tape.events.is_empty() || tape.after(0) != tape.events.len() {
+            return Err(BlockError::Serialize(
+                "the row did not serialize to one value".into(),
+            ));
+        }
+        self.push_tape(scratch);
+        Ok(())
+    }
+
+    /// Appends the row in `tape`. When every leaf finds its column and no
+    /// object has a key twice, the leaves go to their columns in the order
+    /// they arrived: each column still gets its one value, and no column is
+    /// new, so the order does not show. Otherwise the row is walked as
+    /// [`walk`](Self::walk) walks its `Value`: keys sorted, the last of
+    /// equal keys winning.
+    fn push_tape(&mut self, scratch: &mut Scratch) {
+        let Scratch {
+            tape,
+            resolved,
+            entries,
+        } = scratch;
+        self.visited = 0;
+        self.stamp = self.stamp.wrapping_add(1);
+        resolved.clear();
+        if self.resolve(tape, 0, 0, resolved).is_some() {
+            #[cfg(test)]
+            {
+                self.fast_rows += 1;
+            }
+            for &(column, at) in resolved.iter() {
+                if let (Some(column), Some(leaf)) = (self.columns.get_mut(column), tape.leaf(at)) {
+                    column.push(leaf);
+                    self.visited += 1;
+                }
+            }
+        } else {
+            entries.clear();
+            self.walk_tape(tape, entries, 0, 0);
+        }
+        self.end_row();
+    }
+
+    /// Marks the columns the row just walked did not reach absent, and
+    /// counts the row.
+    fn end_row(&mut self) {
+        let index = self.rows;
         self.rows += 1;
         if self.visited < self.columns.len() {
             for column in &mut self.columns {
@@ -525,6 +697,7 @@ impl BlockEncoder {
                         .map(|(key, _)| 2 * key.len())
                         .sum::<usize>()
                     + node.items.capacity() * size_of::<usize>()
+                    + node.arrival.capacity() * size_of::<Arrival>()
             })
             .sum();
         let columns: usize = self.columns.iter().map(Column::heap_bytes).sum();
@@ -616,7 +789,7 @@ impl BlockEncoder {
                     }
                 }
             }
-            leaf => self.push_leaf(node, leaf),
+            leaf => self.push_leaf(node, Leaf::of(leaf)),
         }
     }
 
@@ -660,6 +833,172 @@ impl BlockEncoder {
         Some(child)
     }
 
+    /// The fast path of [`push_tape`](Self::push_tape): finds the column of
+    /// every leaf of the value at `at` in `tape`, found at trie node `node`,
+    /// without changing any column. Returns where the value ends, or `None`
+    /// when a leaf has no column yet or an object has a key twice.
+    fn resolve(
+        &mut self,
+        tape: &Tape,
+        at: usize,
+        node: usize,
+        resolved: &mut Vec<(usize, usize)>,
+    ) -> Option<usize> {
+        match *tape.events.get(at)? {
+            Event::Object(end) if end > at + 1 => {
+                let mut next = at + 1;
+                let mut entry = 0;
+                while next < end {
+                    let Event::Key(key) = *tape.events.get(next)? else {
+                        return None;
+                    };
+                    let child = self.arrival_child(node, entry, key, tape)?;
+                    let seen = &mut self.nodes.get_mut(child)?.seen;
+                    if *seen == self.stamp {
+                        return None;
+                    }
+                    *seen = self.stamp;
+                    next = self.resolve(tape, next + 1, child, resolved)?;
+                    entry += 1;
+                }
+                Some(end + 1)
+            }
+            Event::Array(end) if end > at + 1 => {
+                let mut next = at + 1;
+                let mut index = 0;
+                while next < end {
+                    let child = *self.nodes.get(node)?.items.get(index)?;
+                    next = self.resolve(tape, next, child, resolved)?;
+                    index += 1;
+                }
+                Some(end + 1)
+            }
+            Event::Key(_) | Event::End => None,
+            _ => {
+                resolved.push((self.nodes.get(node)?.column?, at));
+                Some(tape.after(at))
+            }
+        }
+    }
+
+    /// The existing child of `node` at `key`, the `entry`-th key of its
+    /// object: first the child the `entry`-th key found last time.
+    fn arrival_child(
+        &mut self,
+        node: usize,
+        entry: usize,
+        key: Text,
+        tape: &Tape,
+    ) -> Option<usize> {
+        let name = match key {
+            Text::Static(name) => Some(name),
+            Text::Arena(..) => None,
+        };
+        let current = self.nodes.get(node)?;
+        let guess = current.arrival.get(entry).copied();
+        if let Some(Arrival {
+            child,
+            name: Some(known),
+        }) = guess
+            && let Some(name) = name
+            && std::ptr::eq(known, name)
+        {
+            return Some(child);
+        }
+        let key = tape.text(key);
+        let child = match guess {
+            Some(Arrival { child, .. })
+                if matches!(
+                    self.nodes.get(child),
+                    Some(TrieNode { segment: Some(Segment::Key(known)), .. }) if **known == *key
+                ) =>
+            {
+                child
+            }
+            _ => {
+                let found = current
+                    .keys
+                    .binary_search_by(|(known, _)| (**known).cmp(key))
+                    .ok()?;
+                current.keys.get(found)?.1
+            }
+        };
+        let arrival = &mut self.nodes.get_mut(node)?.arrival;
+        let slot = Arrival { child, name };
+        match arrival.get_mut(entry) {
+            Some(known) => *known = slot,
+            None => arrival.push(slot),
+        }
+        Some(child)
+    }
+
+    /// The slow path of [`push_tape`](Self::push_tape): records the leaves of
+    /// the value at `at` in `tape`, found at trie node `node`, exactly as
+    /// [`walk`](Self::walk) records those of the `Value` serde_json would
+    /// build: object keys in sorted order, of equal keys only the last.
+    fn walk_tape(
+        &mut self,
+        tape: &Tape,
+        entries: &mut Vec<(usize, usize)>,
+        at: usize,
+        node: usize,
+    ) {
+        let Some(&event) = tape.events.get(at) else {
+            return;
+        };
+        match event {
+            Event::Object(end) if end > at + 1 => {
+                let base = entries.len();
+                let mut next = at + 1;
+                while next < end {
+                    entries.push((next, next + 1));
+                    next = tape.after(next + 1);
+                }
+                if let Some(object) = entries.get_mut(base..)
+                    && !object
+                        .windows(2)
+                        .all(|pair| tape.key(pair[0].0) < tape.key(pair[1].0))
+                {
+                    // Stable: equal keys stay in arrival order.
+                    object.sort_by(|a, b| tape.key(a.0).cmp(tape.key(b.0)));
+                }
+                let mut cursor = 0;
+                for entry in base..entries.len() {
+                    let Some(&(key_at, value_at)) = entries.get(entry) else {
+                        break;
+                    };
+                    let key = tape.key(key_at);
+                    // serde_json's map keeps the last value of a key.
+                    if let Some(&(later, _)) = entries.get(entry + 1)
+                        && tape.key(later) == key
+                    {
+                        continue;
+                    }
+                    if let Some(child) = self.key_child(node, &mut cursor, key) {
+                        self.walk_tape(tape, entries, value_at, child);
+                    }
+                }
+                entries.truncate(base);
+            }
+            Event::Array(end) if end > at + 1 => {
+                let mut next = at + 1;
+                let mut index = 0;
+                while next < end {
+                    if let Some(child) = self.index_child(node, index) {
+                        self.walk_tape(tape, entries, next, child);
+                    }
+                    next = tape.after(next);
+                    index += 1;
+                }
+            }
+            _ => {
+                if let Some(leaf) = tape.leaf(at) {
+                    self.push_leaf(node, leaf);
+                }
+            }
+        }
+    }
+
     /// Adds a trie node below `parent`.
     fn add_node(&mut self, parent: usize, segment: Segment) -> usize {
         self.nodes.push(TrieNode::new(parent, Some(segment)));
@@ -667,7 +1006,7 @@ impl BlockEncoder {
     }
 
     /// Records a leaf at trie node `node`, creating its column if new.
-    fn push_leaf(&mut self, node: usize, leaf: &Value) {
+    fn push_leaf(&mut self, node: usize, leaf: Leaf<'_>) {
         let column = match self.nodes.get(node).and_then(|n| n.column) {
             Some(column) => column,
             None => {
@@ -703,6 +1042,933 @@ impl BlockEncoder {
             put_segment(&mut path, segment);
         }
         path
+    }
+}
+
+/// The buffers of [`BlockEncoder::push_serialize`], reused from row to row.
+struct Scratch {
+    /// The row, serialized.
+    tape: Tape,
+    /// The fast path's leaves: (column, tape position).
+    resolved: Vec<(usize, usize)>,
+    /// The slow path's object entries: (key position, value position) in the
+    /// tape, a stack shared by the nested objects.
+    entries: Vec<(usize, usize)>,
+}
+
+/// The most tape events [`Scratch`] keeps between rows (a report has some
+/// 400).
+const SCRATCH_EVENTS: usize = 1 << 16;
+/// The most arena bytes [`Scratch`] keeps between rows.
+const SCRATCH_BYTES: usize = 1 << 20;
+
+impl Scratch {
+    /// Empty buffers.
+    const fn new() -> Self {
+        Self {
+            tape: Tape {
+                events: Vec::new(),
+                arena: String::new(),
+            },
+            resolved: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Lets go of buffers an exceptionally large row grew.
+    fn trim(&mut self) {
+        if self.tape.events.capacity() > SCRATCH_EVENTS
+            || self.tape.arena.capacity() > SCRATCH_BYTES
+            || self.resolved.capacity() > SCRATCH_EVENTS
+            || self.entries.capacity() > SCRATCH_EVENTS
+        {
+            *self = Self::new();
+        }
+    }
+}
+
+thread_local! {
+    /// The buffers of [`BlockEncoder::push_serialize`], shared by the
+    /// encoders of a thread (a store keeps one open encoder per device).
+    static SCRATCH: std::cell::RefCell<Scratch> = const { std::cell::RefCell::new(Scratch::new()) };
+}
+
+/// Text in a [`Tape`]: a `'static` name (struct field, enum variant) or a
+/// range of the tape's arena.
+#[derive(Clone, Copy)]
+enum Text {
+    /// A name known at compile time.
+    Static(&'static str),
+    /// `arena[start..end]`.
+    Arena(usize, usize),
+}
+
+/// One step of a row serialized into a [`Tape`].
+#[derive(Clone, Copy)]
+enum Event {
+    /// `null`.
+    Null,
+    /// `false` or `true`.
+    Bool(bool),
+    /// A number serde_json would hold as an `i64`.
+    Int(i64),
+    /// A number serde_json would hold as a `u64`.
+    Uint(u64),
+    /// A finite float.
+    Float(f64),
+    /// A string.
+    Str(Text),
+    /// An array, up to the [`Event::End`] at the position it holds; its
+    /// elements follow.
+    Array(usize),
+    /// An object, up to the [`Event::End`] at the position it holds; its
+    /// entries follow as a [`Event::Key`] and a value each, in the order
+    /// they were serialized, equal keys included.
+    Object(usize),
+    /// The end of an array or object.
+    End,
+    /// An object key.
+    Key(Text),
+}
+
+/// A row as serialized: a flat list of events whose strings are in one
+/// arena, both reused from row to row.
+#[derive(Default)]
+struct Tape {
+    /// The events, in serialization order.
+    events: Vec<Event>,
+    /// The bytes of the strings and keys that are not `'static`.
+    arena: String,
+}
+
+impl Tape {
+    /// The string `text` stands for.
+    fn text(&self, text: Text) -> &str {
+        match text {
+            Text::Static(text) => text,
+            Text::Arena(start, end) => self.arena.get(start..end).unwrap_or_default(),
+        }
+    }
+
+    /// The key at `at`, or `""` if there is none.
+    fn key(&self, at: usize) -> &str {
+        match self.events.get(at) {
+            Some(Event::Key(key)) => self.text(*key),
+            _ => "",
+        }
+    }
+
+    /// Where the value at `at` ends: the position after it.
+    fn after(&self, at: usize) -> usize {
+        match self.events.get(at) {
+            Some(Event::Array(end) | Event::Object(end)) => end.saturating_add(1),
+            _ => at + 1,
+        }
+    }
+
+    /// The value at `at` as a leaf, when it is a scalar or empty.
+    fn leaf(&self, at: usize) -> Option<Leaf<'_>> {
+        Some(match *self.events.get(at)? {
+            Event::Null => Leaf::Null,
+            Event::Bool(b) => Leaf::Bool(b),
+            Event::Int(int) => Leaf::Int(int),
+            Event::Uint(uint) => Leaf::Uint(uint),
+            Event::Float(x) => Leaf::Float(x),
+            Event::Str(text) => Leaf::Str(self.text(text)),
+            Event::Array(end) if end == at + 1 => Leaf::EmptyArray,
+            Event::Object(end) if end == at + 1 => Leaf::EmptyObject,
+            Event::Array(_) | Event::Object(_) | Event::End | Event::Key(_) => return None,
+        })
+    }
+
+    /// Appends `text` to the arena.
+    fn push_str(&mut self, text: &str) -> Text {
+        let start = self.arena.len();
+        self.arena.push_str(text);
+        Text::Arena(start, self.arena.len())
+    }
+
+    /// Appends what `value` displays as to the arena, as `to_string` would.
+    fn push_display<T: std::fmt::Display + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<Text, BlockError> {
+        use std::fmt::Write;
+        let start = self.arena.len();
+        write!(self.arena, "{value}").map_err(|_| {
+            BlockError::Serialize("a Display implementation returned an error".into())
+        })?;
+        Ok(Text::Arena(start, self.arena.len()))
+    }
+
+    /// Opens an array or object: `event` with its end to be set by
+    /// [`close`](Self::close). Returns its position.
+    fn open(&mut self, event: Event) -> usize {
+        self.events.push(event);
+        self.events.len() - 1
+    }
+
+    /// Closes the array or object opened at `begin`.
+    fn close(&mut self, begin: usize) {
+        let end = self.events.len();
+        self.events.push(Event::End);
+        if let Some(Event::Array(slot) | Event::Object(slot)) = self.events.get_mut(begin) {
+            *slot = end;
+        }
+    }
+
+    /// Appends a value serde_json built (for its private marker structs).
+    fn push_value(&mut self, value: &Value) {
+        match value {
+            Value::Null => self.events.push(Event::Null),
+            Value::Bool(b) => self.events.push(Event::Bool(*b)),
+            Value::Number(number) => self.events.push(match Leaf::of_number(number) {
+                Leaf::Int(int) => Event::Int(int),
+                Leaf::Uint(uint) => Event::Uint(uint),
+                Leaf::Float(x) => Event::Float(x),
+                _ => Event::Null,
+            }),
+            Value::String(string) => {
+                let text = self.push_str(string);
+                self.events.push(Event::Str(text));
+            }
+            Value::Array(items) => {
+                let begin = self.open(Event::Array(usize::MAX));
+                for item in items {
+                    self.push_value(item);
+                }
+                self.close(begin);
+            }
+            Value::Object(map) => {
+                let begin = self.open(Event::Object(usize::MAX));
+                for (key, item) in map {
+                    let key = self.push_str(key);
+                    self.events.push(Event::Key(key));
+                    self.push_value(item);
+                }
+                self.close(begin);
+            }
+        }
+    }
+}
+
+impl serde::ser::Error for BlockError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        Self::Serialize(msg.to_string())
+    }
+}
+
+/// The error serde_json gives for a key that is not a string.
+fn key_must_be_a_string() -> BlockError {
+    BlockError::Serialize("key must be a string".into())
+}
+
+/// The error serde_json gives for a number it cannot hold.
+fn number_out_of_range() -> BlockError {
+    BlockError::Serialize("number out of range".into())
+}
+
+/// The prefix of the names of serde_json's private marker structs
+/// (`RawValue`, and `Number` under `arbitrary_precision`), which its
+/// `to_value` treats apart.
+const SERDE_JSON_PRIVATE: &str = "$serde_json::private::";
+
+/// Serializes a value into a [`Tape`] the way `serde_json::to_value` builds
+/// a `Value` (see serde_json's `value/ser.rs`).
+struct TapeSerializer<'t> {
+    /// Where the events go.
+    tape: &'t mut Tape,
+}
+
+impl<'t> TapeSerializer<'t> {
+    /// Records a scalar.
+    fn event(self, event: Event) -> Result<(), BlockError> {
+        self.tape.events.push(event);
+        Ok(())
+    }
+
+    /// Opens an object with the single key `variant` (an enum variant,
+    /// externally tagged); returns its position.
+    fn open_variant(&mut self, variant: &'static str) -> usize {
+        let outer = self.tape.open(Event::Object(usize::MAX));
+        self.tape.events.push(Event::Key(Text::Static(variant)));
+        outer
+    }
+
+    /// An array or object being serialized.
+    fn compound(self, begin: usize, outer: Option<usize>) -> Compound<'t> {
+        Compound {
+            tape: self.tape,
+            begin,
+            outer,
+            key_pending: false,
+        }
+    }
+}
+
+/// An array or object being serialized into a [`Tape`].
+struct Compound<'t> {
+    /// Where the events go.
+    tape: &'t mut Tape,
+    /// Where the array or object opened.
+    begin: usize,
+    /// Where the object holding it as an enum variant opened.
+    outer: Option<usize>,
+    /// Whether a key waits for its value.
+    key_pending: bool,
+}
+
+impl Compound<'_> {
+    /// Serializes an element or a value.
+    fn value<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BlockError> {
+        value.serialize(TapeSerializer { tape: self.tape })
+    }
+
+    /// Serializes an entry with a `'static` key (a struct field).
+    fn field<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), BlockError> {
+        self.tape.events.push(Event::Key(Text::Static(key)));
+        self.value(value)
+    }
+
+    /// Closes the array or object, and the variant's object around it.
+    fn close(self) -> Result<(), BlockError> {
+        if self.key_pending {
+            // serde_json drops a key that got no value.
+            self.tape.events.pop();
+        }
+        self.tape.close(self.begin);
+        if let Some(outer) = self.outer {
+            self.tape.close(outer);
+        }
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeSeq for Compound<'_> {
+    type Ok = ();
+    type Error = BlockError;
+
+    fn serialize_element<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), BlockError> {
+        self.value(value)
+    }
+
+    fn end(self) -> Result<(), BlockError> {
+        self.close()
+    }
+}
+
+impl serde::ser::SerializeTuple for Compound<'_> {
+    type Ok = ();
+    type Error = BlockError;
+
+    fn serialize_element<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), BlockError> {
+        self.value(value)
+    }
+
+    fn end(self) -> Result<(), BlockError> {
+        self.close()
+    }
+}
+
+impl serde::ser::SerializeTupleStruct for Compound<'_> {
+    type Ok = ();
+    type Error = BlockError;
+
+    fn serialize_field<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), BlockError> {
+        self.value(value)
+    }
+
+    fn end(self) -> Result<(), BlockError> {
+        self.close()
+    }
+}
+
+impl serde::ser::SerializeTupleVariant for Compound<'_> {
+    type Ok = ();
+    type Error = BlockError;
+
+    fn serialize_field<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), BlockError> {
+        self.value(value)
+    }
+
+    fn end(self) -> Result<(), BlockError> {
+        self.close()
+    }
+}
+
+impl serde::ser::SerializeMap for Compound<'_> {
+    type Ok = ();
+    type Error = BlockError;
+
+    fn serialize_key<T: serde::Serialize + ?Sized>(&mut self, key: &T) -> Result<(), BlockError> {
+        if self.key_pending {
+            // serde_json replaces a key that got no value.
+            self.tape.events.pop();
+            self.key_pending = false;
+        }
+        key.serialize(KeySerializer { tape: self.tape })?;
+        self.key_pending = true;
+        Ok(())
+    }
+
+    fn serialize_value<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), BlockError> {
+        if !self.key_pending {
+            // serde_json panics here.
+            return Err(BlockError::Serialize(
+                "serialize_value called before serialize_key".into(),
+            ));
+        }
+        self.key_pending = false;
+        self.value(value)
+    }
+
+    fn end(self) -> Result<(), BlockError> {
+        self.close()
+    }
+}
+
+impl serde::ser::SerializeStructVariant for Compound<'_> {
+    type Ok = ();
+    type Error = BlockError;
+
+    fn serialize_field<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), BlockError> {
+        self.field(key, value)
+    }
+
+    fn end(self) -> Result<(), BlockError> {
+        self.close()
+    }
+}
+
+/// A struct being serialized into a [`Tape`].
+enum StructCompound<'t> {
+    /// An ordinary struct: an object.
+    Fields(Compound<'t>),
+    /// One of serde_json's private marker structs, which `to_value` turns
+    /// into something else than an object: left to `to_value` itself.
+    Private {
+        /// Where the result goes.
+        tape: &'t mut Tape,
+        /// The struct's name.
+        name: &'static str,
+        /// What `to_value` made of the struct with its one field.
+        value: Option<Value>,
+    },
+}
+
+/// A struct of one field, to serialize a marker struct again through
+/// `serde_json::to_value`.
+struct OneField<'a, T: ?Sized> {
+    /// The struct's name.
+    name: &'static str,
+    /// The field's name.
+    key: &'static str,
+    /// The field's value.
+    value: &'a T,
+}
+
+impl<T: serde::Serialize + ?Sized> serde::Serialize for OneField<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut state = serializer.serialize_struct(self.name, 1)?;
+        state.serialize_field(self.key, self.value)?;
+        state.end()
+    }
+}
+
+impl serde::ser::SerializeStruct for StructCompound<'_> {
+    type Ok = ();
+    type Error = BlockError;
+
+    fn serialize_field<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), BlockError> {
+        match self {
+            Self::Fields(compound) => compound.field(key, value),
+            Self::Private {
+                name, value: out, ..
+            } => {
+                if out.is_some() {
+                    return Err(BlockError::Serialize(format!(
+                        "{name} with more than one field"
+                    )));
+                }
+                let name = *name;
+                *out = Some(
+                    serde_json::to_value(OneField { name, key, value })
+                        .map_err(|e| BlockError::Serialize(e.to_string()))?,
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn end(self) -> Result<(), BlockError> {
+        match self {
+            Self::Fields(compound) => compound.close(),
+            Self::Private { tape, name, value } => {
+                let value = value
+                    .ok_or_else(|| BlockError::Serialize(format!("{name} without a field")))?;
+                tape.push_value(&value);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<'t> serde::Serializer for TapeSerializer<'t> {
+    type Ok = ();
+    type Error = BlockError;
+    type SerializeSeq = Compound<'t>;
+    type SerializeTuple = Compound<'t>;
+    type SerializeTupleStruct = Compound<'t>;
+    type SerializeTupleVariant = Compound<'t>;
+    type SerializeMap = Compound<'t>;
+    type SerializeStruct = StructCompound<'t>;
+    type SerializeStructVariant = Compound<'t>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), BlockError> {
+        self.event(Event::Bool(v))
+    }
+
+    fn serialize_i8(self, v: i8) -> Result<(), BlockError> {
+        self.event(Event::Int(v.into()))
+    }
+
+    fn serialize_i16(self, v: i16) -> Result<(), BlockError> {
+        self.event(Event::Int(v.into()))
+    }
+
+    fn serialize_i32(self, v: i32) -> Result<(), BlockError> {
+        self.event(Event::Int(v.into()))
+    }
+
+    fn serialize_i64(self, v: i64) -> Result<(), BlockError> {
+        self.event(Event::Int(v))
+    }
+
+    fn serialize_i128(self, v: i128) -> Result<(), BlockError> {
+        // Like serde_json: a u64 if it fits, else an i64 if it fits.
+        if let Ok(v) = u64::try_from(v) {
+            self.event(Event::Uint(v))
+        } else if let Ok(v) = i64::try_from(v) {
+            self.event(Event::Int(v))
+        } else {
+            Err(number_out_of_range())
+        }
+    }
+
+    fn serialize_u8(self, v: u8) -> Result<(), BlockError> {
+        self.event(Event::Uint(v.into()))
+    }
+
+    fn serialize_u16(self, v: u16) -> Result<(), BlockError> {
+        self.event(Event::Uint(v.into()))
+    }
+
+    fn serialize_u32(self, v: u32) -> Result<(), BlockError> {
+        self.event(Event::Uint(v.into()))
+    }
+
+    fn serialize_u64(self, v: u64) -> Result<(), BlockError> {
+        self.event(Event::Uint(v))
+    }
+
+    fn serialize_u128(self, v: u128) -> Result<(), BlockError> {
+        let v = u64::try_from(v).map_err(|_| number_out_of_range())?;
+        self.event(Event::Uint(v))
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<(), BlockError> {
+        // `Value::from(f32)`: `v as f64`, or null when not finite.
+        self.serialize_f64(f64::from(v))
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<(), BlockError> {
+        // `Value::from(f64)`: null when not finite.
+        self.event(if v.is_finite() {
+            Event::Float(v)
+        } else {
+            Event::Null
+        })
+    }
+
+    fn serialize_char(self, v: char) -> Result<(), BlockError> {
+        let text = self.tape.push_str(v.encode_utf8(&mut [0; 4]));
+        self.event(Event::Str(text))
+    }
+
+    fn serialize_str(self, v: &str) -> Result<(), BlockError> {
+        let text = self.tape.push_str(v);
+        self.event(Event::Str(text))
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), BlockError> {
+        let begin = self.tape.open(Event::Array(usize::MAX));
+        self.tape
+            .events
+            .extend(v.iter().map(|&byte| Event::Uint(byte.into())));
+        self.tape.close(begin);
+        Ok(())
+    }
+
+    fn serialize_none(self) -> Result<(), BlockError> {
+        self.event(Event::Null)
+    }
+
+    fn serialize_some<T: serde::Serialize + ?Sized>(self, value: &T) -> Result<(), BlockError> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), BlockError> {
+        self.event(Event::Null)
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), BlockError> {
+        self.event(Event::Null)
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _variant_index: u32,
+        variant: &'static str,
+    ) -> Result<(), BlockError> {
+        self.event(Event::Str(Text::Static(variant)))
+    }
+
+    fn serialize_newtype_struct<T: serde::Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), BlockError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: serde::Serialize + ?Sized>(
+        mut self,
+        _name: &'static str,
+        _variant_index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), BlockError> {
+        let outer = self.open_variant(variant);
+        value.serialize(TapeSerializer { tape: self.tape })?;
+        self.tape.close(outer);
+        Ok(())
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'t>, BlockError> {
+        let begin = self.tape.open(Event::Array(usize::MAX));
+        Ok(self.compound(begin, None))
+    }
+
+    fn serialize_tuple(self, _len: usize) -> Result<Compound<'t>, BlockError> {
+        self.serialize_seq(None)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'t>, BlockError> {
+        self.serialize_seq(None)
+    }
+
+    fn serialize_tuple_variant(
+        mut self,
+        _name: &'static str,
+        _variant_index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'t>, BlockError> {
+        let outer = self.open_variant(variant);
+        let begin = self.tape.open(Event::Array(usize::MAX));
+        Ok(self.compound(begin, Some(outer)))
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'t>, BlockError> {
+        let begin = self.tape.open(Event::Object(usize::MAX));
+        Ok(self.compound(begin, None))
+    }
+
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        _len: usize,
+    ) -> Result<StructCompound<'t>, BlockError> {
+        if name.starts_with(SERDE_JSON_PRIVATE) {
+            return Ok(StructCompound::Private {
+                tape: self.tape,
+                name,
+                value: None,
+            });
+        }
+        let begin = self.tape.open(Event::Object(usize::MAX));
+        Ok(StructCompound::Fields(self.compound(begin, None)))
+    }
+
+    fn serialize_struct_variant(
+        mut self,
+        _name: &'static str,
+        _variant_index: u32,
+        variant: &'static str,
+        _len: usize,
+    ) -> Result<Compound<'t>, BlockError> {
+        let outer = self.open_variant(variant);
+        let begin = self.tape.open(Event::Object(usize::MAX));
+        Ok(self.compound(begin, Some(outer)))
+    }
+
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<(), BlockError> {
+        let text = self.tape.push_display(value)?;
+        self.event(Event::Str(text))
+    }
+}
+
+/// A map with one float key, to have serde_json's map key serializer
+/// format the key.
+struct FloatKey<F>(F);
+
+impl<F: serde::Serialize> serde::Serialize for FloatKey<F> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(&self.0, &())?;
+        map.end()
+    }
+}
+
+/// Serializes a map key into a [`Tape`] as serde_json's `MapKeySerializer`
+/// turns it into a `String`.
+struct KeySerializer<'t> {
+    /// Where the key goes.
+    tape: &'t mut Tape,
+}
+
+impl KeySerializer<'_> {
+    /// Records the key.
+    fn key(self, text: Text) -> Result<(), BlockError> {
+        self.tape.events.push(Event::Key(text));
+        Ok(())
+    }
+
+    /// Records an integer key, in decimal like serde_json's `itoa`.
+    fn display<T: std::fmt::Display>(self, v: T) -> Result<(), BlockError> {
+        let text = self.tape.push_display(&v)?;
+        self.key(text)
+    }
+
+    /// Records a float key, formatted by serde_json itself (rare: a map
+    /// built for it).
+    fn float<F: serde::Serialize>(self, v: F) -> Result<(), BlockError> {
+        let Value::Object(map) =
+            serde_json::to_value(FloatKey(v)).map_err(|e| BlockError::Serialize(e.to_string()))?
+        else {
+            return Err(key_must_be_a_string());
+        };
+        let key = map.keys().next().ok_or_else(key_must_be_a_string)?;
+        let text = self.tape.push_str(key);
+        self.key(text)
+    }
+}
+
+impl serde::Serializer for KeySerializer<'_> {
+    type Ok = ();
+    type Error = BlockError;
+    type SerializeSeq = serde::ser::Impossible<(), BlockError>;
+    type SerializeTuple = serde::ser::Impossible<(), BlockError>;
+    type SerializeTupleStruct = serde::ser::Impossible<(), BlockError>;
+    type SerializeTupleVariant = serde::ser::Impossible<(), BlockError>;
+    type SerializeMap = serde::ser::Impossible<(), BlockError>;
+    type SerializeStruct = serde::ser::Impossible<(), BlockError>;
+    type SerializeStructVariant = serde::ser::Impossible<(), BlockError>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), BlockError> {
+        self.key(Text::Static(if v { "true" } else { "false" }))
+    }
+
+    fn serialize_i8(self, v: i8) -> Result<(), BlockError> {
+        self.display(v)
+    }
+
+    fn serialize_i16(self, v: i16) -> Result<(), BlockError> {
+        self.display(v)
+    }
+
+    fn serialize_i32(self, v: i32) -> Result<(), BlockError> {
+        self.display(v)
+    }
+
+    fn serialize_i64(self, v: i64) -> Result<(), BlockError> {
+        self.display(v)
+    }
+
+    fn serialize_i128(self, v: i128) -> Result<(), BlockError> {
+        self.display(v)
+    }
+
+    fn serialize_u8(self, v: u8) -> Result<(), BlockError> {
+        self.display(v)
+    }
+
+    fn serialize_u16(self, v: u16) -> Result<(), BlockError> {
+        self.display(v)
+    }
+
+    fn serialize_u32(self, v: u32) -> Result<(), BlockError> {
+        self.display(v)
+    }
+
+    fn serialize_u64(self, v: u64) -> Result<(), BlockError> {
+        self.display(v)
+    }
+
+    fn serialize_u128(self, v: u128) -> Result<(), BlockError> {
+        self.display(v)
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<(), BlockError> {
+        self.float(v)
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<(), BlockError> {
+        self.float(v)
+    }
+
+    fn serialize_char(self, v: char) -> Result<(), BlockError> {
+        let text = self.tape.push_str(v.encode_utf8(&mut [0; 4]));
+        self.key(text)
+    }
+
+    fn serialize_str(self, v: &str) -> Result<(), BlockError> {
+        let text = self.tape.push_str(v);
+        self.key(text)
+    }
+
+    fn serialize_bytes(self, _v: &[u8]) -> Result<(), BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_none(self) -> Result<(), BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_some<T: serde::Serialize + ?Sized>(self, _value: &T) -> Result<(), BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_unit(self) -> Result<(), BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _variant_index: u32,
+        variant: &'static str,
+    ) -> Result<(), BlockError> {
+        self.key(Text::Static(variant))
+    }
+
+    fn serialize_newtype_struct<T: serde::Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), BlockError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: serde::Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _variant_index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleStruct, BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _variant_index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStruct, BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _variant_index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, BlockError> {
+        Err(key_must_be_a_string())
+    }
+
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<(), BlockError> {
+        let text = self.tape.push_display(value)?;
+        self.key(text)
     }
 }
 
@@ -1870,6 +3136,965 @@ mod tests {
             leaves(&rows[0]),
             block.len(),
             sealed.len(),
+        );
+    }
+
+    // ---- push_serialize: the same block as push(&to_value(..)) ----
+
+    use serde::Serialize;
+    use std::collections::{BTreeMap, HashMap};
+    use time::OffsetDateTime;
+
+    /// Pushes every row both ways, `push(&to_value(row))` and
+    /// `push_serialize(row)`, checking after each that the blocks are the
+    /// same bytes; a row `to_value` rejects must be rejected and leave the
+    /// block as it was. Returns the encoder of `push_serialize`.
+    fn assert_same_as_to_value<T: Serialize>(rows: &[T]) -> BlockEncoder {
+        let mut by_value = BlockEncoder::new();
+        let mut by_serialize = BlockEncoder::new();
+        for (i, row) in rows.iter().enumerate() {
+            let pushed = by_serialize.push_serialize(row);
+            match serde_json::to_value(row) {
+                Ok(value) => {
+                    assert!(
+                        pushed.is_ok(),
+                        "row {i}: {pushed:?} but to_value gave {value}"
+                    );
+                    by_value.push(&value);
+                }
+                Err(error) => assert!(
+                    matches!(pushed, Err(BlockError::Serialize(_))),
+                    "row {i}: to_value failed ({error}) but push_serialize gave {pushed:?}"
+                ),
+            }
+            assert_eq!(by_serialize.len(), by_value.len());
+            assert!(
+                by_serialize.encode() == by_value.encode(),
+                "row {i}: the blocks differ"
+            );
+        }
+        by_serialize
+    }
+
+    /// Serializes a `Value` with its objects' entries in a scrambled order
+    /// and with decoys: entries whose key comes again later, which
+    /// `to_value` overwrites (so it still gives back the `Value`).
+    struct Scrambled<'a> {
+        value: &'a Value,
+        seed: u64,
+    }
+
+    impl Serialize for Scrambled<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mix = |i: usize| {
+                (self.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).rotate_left(17)
+            };
+            match self.value {
+                Value::Object(map) => {
+                    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                    if !entries.is_empty() {
+                        let len = entries.len();
+                        entries.rotate_left(self.seed as usize % len);
+                    }
+                    if self.seed & 4 != 0 {
+                        entries.reverse();
+                    }
+                    let decoys = [
+                        json!({ "decoy": [1, { "z": null }] }),
+                        json!(7.5),
+                        json!([]),
+                    ];
+                    let mut state = serializer.serialize_map(None)?;
+                    for (i, (key, value)) in entries.into_iter().enumerate() {
+                        let roll = mix(i);
+                        if roll % 3 == 0 {
+                            state.serialize_entry(key, &decoys[(roll >> 8) as usize % 3])?;
+                        }
+                        state.serialize_entry(
+                            key,
+                            &Scrambled {
+                                value,
+                                seed: mix(i + 1000),
+                            },
+                        )?;
+                    }
+                    state.end()
+                }
+                Value::Array(items) => {
+                    serializer.collect_seq(items.iter().enumerate().map(|(i, value)| Scrambled {
+                        value,
+                        seed: mix(i),
+                    }))
+                }
+                other => other.serialize(serializer),
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn push_serialize_of_values_matches_push(
+            rows in proptest::collection::vec((value(few_keys()), any::<u64>()), 0..16),
+        ) {
+            let values: Vec<&Value> = rows.iter().map(|(value, _)| value).collect();
+            assert_same_as_to_value(&values);
+            let scrambled: Vec<Scrambled<'_>> = rows
+                .iter()
+                .map(|(value, seed)| Scrambled { value, seed: *seed })
+                .collect();
+            for row in &scrambled {
+                prop_assert_eq!(&serde_json::to_value(row).unwrap(), row.value);
+            }
+            assert_same_as_to_value(&scrambled);
+            // The same rows again: now every path is known (the fast path).
+            let twice: Vec<&Scrambled<'_>> = scrambled.iter().chain(&scrambled).collect();
+            assert_same_as_to_value(&twice);
+        }
+
+        #[test]
+        fn push_serialize_of_arbitrary_values_matches_push(
+            rows in proptest::collection::vec((value(any_keys()), any::<u64>()), 0..8),
+        ) {
+            let scrambled: Vec<Scrambled<'_>> = rows
+                .iter()
+                .map(|(value, seed)| Scrambled { value, seed: *seed })
+                .collect();
+            assert_same_as_to_value(&scrambled);
+        }
+
+        #[test]
+        fn push_serialize_of_structs_matches_push(
+            seeds in proptest::collection::vec(any::<u64>(), 1..12),
+        ) {
+            let rows: Vec<Sample> = seeds.iter().map(|seed| sample(*seed)).collect();
+            for row in &rows {
+                prop_assert!(serde_json::to_value(row).is_ok());
+            }
+            let encoder = assert_same_as_to_value(&rows);
+            prop_assert_eq!(encoder.len(), rows.len());
+        }
+    }
+
+    #[derive(Serialize)]
+    struct Child {
+        id: u32,
+        label: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tags: Vec<char>,
+        scale: Meters,
+    }
+
+    #[derive(Serialize, PartialEq, Eq, PartialOrd, Ord)]
+    enum Color {
+        Red,
+        #[serde(rename = "grün")]
+        Green,
+    }
+
+    #[derive(Serialize)]
+    enum Kind {
+        Idle,
+        Busy(f32),
+        Pair(i8, u8),
+        NoFields(),
+        Moving { speed: f64, heading: Option<u16> },
+        Empty {},
+        Nested(Box<Kind>),
+    }
+
+    #[derive(Serialize)]
+    struct Meters(f64);
+
+    #[derive(Serialize)]
+    struct Marker;
+
+    /// Serialized with `serialize_bytes`.
+    struct Bytes(Vec<u8>);
+
+    impl Serialize for Bytes {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+
+    /// A map from any keys, duplicates and order kept (`collect_map`).
+    struct Pairs<K, V>(Vec<(K, V)>);
+
+    impl<K: Serialize, V: Serialize> Serialize for Pairs<K, V> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+        }
+    }
+
+    /// Serialized with `collect_str`, as a value or a key.
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    struct Hex(u32);
+
+    impl Serialize for Hex {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_str(&format_args!("0x{:x}", self.0))
+        }
+    }
+
+    /// Fields flattened into a struct: serialized as a map, and a key of
+    /// `extra` may repeat a field (the later one wins).
+    #[derive(Serialize)]
+    struct Flattened {
+        name: String,
+        #[serde(flatten)]
+        extra: BTreeMap<String, Value>,
+        #[serde(flatten)]
+        inner: Option<LoadLike>,
+    }
+
+    #[derive(Serialize)]
+    struct LoadLike {
+        one: f64,
+        five: f32,
+    }
+
+    /// Everything `to_value` has a rule for.
+    #[derive(Serialize)]
+    struct Sample {
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        maybe: Option<u32>,
+        nothing: Option<String>,
+        #[serde(with = "time::serde::rfc3339")]
+        at: OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339::option")]
+        at_maybe: Option<OffsetDateTime>,
+        metrics: HashMap<String, f64>,
+        ratio: f32,
+        ratios: Vec<f32>,
+        big: u64,
+        signed: i64,
+        wide: (i128, u128, i128),
+        children: Vec<Child>,
+        unit: (),
+        marker: Marker,
+        tuple: (i8, char, bool, i16, u16),
+        kind: Kind,
+        kinds: Vec<Kind>,
+        bytes: Bytes,
+        floats: Vec<f64>,
+        by_int: BTreeMap<i64, bool>,
+        by_u8: HashMap<u8, Option<u8>>,
+        by_bool: BTreeMap<bool, i8>,
+        by_char: BTreeMap<char, i16>,
+        by_color: BTreeMap<Color, Color>,
+        by_float: Pairs<f64, u8>,
+        by_f32: Pairs<f32, u8>,
+        by_hex: Pairs<Hex, Hex>,
+        by_wide: Pairs<i128, u128>,
+        duplicates: Pairs<&'static str, Value>,
+        flattened: Flattened,
+        json: Value,
+        nested: Vec<Vec<Option<Vec<u8>>>>,
+    }
+
+    fn sample(seed: u64) -> Sample {
+        let rng = &mut Rng(seed);
+        let mut pick = |n: u64| rng.next() % n;
+        let name = ["a", "b", "", "ü🦀"][pick(4) as usize].to_string();
+        let children = (0..pick(4))
+            .map(|i| Child {
+                id: i as u32 * 7 + pick(3) as u32,
+                label: (pick(2) == 0).then(|| format!("child-{}", pick(3))),
+                tags: (0..pick(3)).map(|t| ['x', 'é', '🦀'][t as usize]).collect(),
+                scale: Meters(pick(1000) as f64 / 100.0),
+            })
+            .collect();
+        let float = |roll: u64| match roll % 8 {
+            0 => f64::NAN,
+            1 => f64::INFINITY,
+            2 => -0.0,
+            3 => 0.1 + 0.2,
+            4 => f64::NEG_INFINITY,
+            5 => 1e300,
+            _ => (roll % 10_000) as f64 / 100.0,
+        };
+        let kind = |roll: u64| match roll % 8 {
+            0 => Kind::Idle,
+            1 => Kind::Busy(if roll & 8 == 0 { 1.1 } else { f32::NAN }),
+            2 => Kind::Pair(-3, 200),
+            3 => Kind::NoFields(),
+            4 => Kind::Moving {
+                speed: (roll % 977) as f64 / 10.0,
+                heading: (roll & 16 == 0).then_some(270),
+            },
+            5 => Kind::Empty {},
+            6 => Kind::Nested(Box::new(Kind::Busy(0.5))),
+            _ => Kind::Nested(Box::new(Kind::Moving {
+                speed: 1.0,
+                heading: None,
+            })),
+        };
+        let mut metrics = HashMap::new();
+        for m in 0..pick(12) {
+            metrics.insert(format!("m.{}", pick(20) + m), float(pick(1 << 20)));
+        }
+        let mut extra = BTreeMap::new();
+        for e in 0..pick(4) {
+            let key = ["name", "one", "x", "five", "y"][(pick(5) + e) as usize % 5];
+            extra.insert(key.to_string(), json!(pick(5)));
+        }
+        Sample {
+            name,
+            maybe: (pick(2) == 0).then(|| pick(100) as u32),
+            nothing: (pick(4) == 0).then(|| "something".to_string()),
+            at: OffsetDateTime::from_unix_timestamp_nanos(
+                1_700_000_000_000_000_000 + i128::from(pick(1 << 40)) * 1000,
+            )
+            .unwrap(),
+            at_maybe: (pick(2) == 0).then(|| OffsetDateTime::from_unix_timestamp(0).unwrap()),
+            metrics,
+            ratio: [0.1f32, 1.5, f32::NAN, f32::INFINITY, -0.0, 16_777_217.0][pick(6) as usize],
+            ratios: (0..pick(4)).map(|r| r as f32 / 3.0).collect(),
+            big: [u64::MAX, i64::MAX as u64 + 1, 5, i64::MAX as u64][pick(4) as usize],
+            signed: [i64::MIN, -1, 0, i64::MAX][pick(4) as usize],
+            wide: (
+                [-1, i128::from(i64::MIN), i128::from(u64::MAX), 3][pick(4) as usize],
+                [0, u128::from(u64::MAX)][pick(2) as usize],
+                -(pick(1000) as i128),
+            ),
+            children,
+            unit: (),
+            marker: Marker,
+            tuple: (-(pick(100) as i8), 'ß', pick(2) == 0, -300, 60_000),
+            kind: kind(pick(1 << 20)),
+            kinds: (0..pick(4)).map(|_| kind(pick(1 << 20))).collect(),
+            bytes: Bytes((0..pick(5)).map(|b| (b * 61) as u8).collect()),
+            floats: (0..pick(6)).map(|_| float(pick(1 << 20))).collect(),
+            by_int: (0..pick(4))
+                .map(|k| (k as i64 * 37 - 50, k % 2 == 0))
+                .collect(),
+            by_u8: (0..pick(4))
+                .map(|k| (k as u8 * 10, (k > 0).then_some(k as u8)))
+                .collect(),
+            by_bool: [(true, 1), (false, -1)]
+                .into_iter()
+                .take(pick(3) as usize)
+                .collect(),
+            by_char: [('z', 1), ('a', 2), ('🦀', 3)]
+                .into_iter()
+                .take(pick(4) as usize)
+                .collect(),
+            by_color: [(Color::Green, Color::Red), (Color::Red, Color::Green)]
+                .into_iter()
+                .take(pick(3) as usize)
+                .collect(),
+            by_float: Pairs(
+                [
+                    (1.0, 1),
+                    (0.5, 2),
+                    (1e20, 3),
+                    (-0.0, 4),
+                    (1.0, 5),
+                    (0.1 + 0.2, 6),
+                ]
+                .into_iter()
+                .take(pick(7) as usize)
+                .collect(),
+            ),
+            by_f32: Pairs(
+                [(0.1f32, 1), (1e-7, 2), (3.0, 3)]
+                    .into_iter()
+                    .take(pick(4) as usize)
+                    .collect(),
+            ),
+            by_hex: Pairs(
+                (0..pick(3))
+                    .map(|h| (Hex(h as u32 * 255), Hex(7)))
+                    .collect(),
+            ),
+            by_wide: Pairs(vec![(i128::MIN, u128::from(u64::MAX)), (i128::MAX, 0)]),
+            duplicates: Pairs(
+                [
+                    ("b", json!(1)),
+                    ("a", json!({ "deep": [1, 2] })),
+                    ("b", json!("two")),
+                    ("a", json!(null)),
+                    ("c", json!([])),
+                    ("a", json!({ "deep": [3] })),
+                ]
+                .into_iter()
+                .take(pick(7) as usize)
+                .collect(),
+            ),
+            flattened: Flattened {
+                name: "flat".into(),
+                extra,
+                inner: (pick(2) == 0).then_some(LoadLike {
+                    one: 0.25,
+                    five: 0.1,
+                }),
+            },
+            json: [
+                json!(null),
+                json!({ "b": 1, "a": [true, {}] }),
+                json!([1.5, "s"]),
+            ][pick(3) as usize]
+                .clone(),
+            nested: (0..pick(3))
+                .map(|i| {
+                    (0..pick(3))
+                        .map(|j| (pick(2) == 0).then(|| vec![i as u8, j as u8]))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn push_serialize_of_structs_with_changing_shapes() {
+        let rows: Vec<Sample> = (0..60).map(sample).collect();
+        let encoder = assert_same_as_to_value(&rows);
+        let values: Vec<Value> = rows
+            .iter()
+            .map(|row| serde_json::to_value(row).unwrap())
+            .collect();
+        assert_identical(&decode(&encoder.encode()).unwrap(), &values);
+        // The same rows once more, now along known paths.
+        let twice: Vec<&Sample> = rows.iter().chain(&rows).collect();
+        let encoder = assert_same_as_to_value(&twice);
+        // Rows with a key twice (most of them here) take the slow path.
+        assert!(encoder.fast_rows >= 10, "{} fast rows", encoder.fast_rows);
+    }
+
+    /// A field named as serde_json's private `RawValue`: with serde_json's
+    /// `raw_value` feature `to_value` parses the string, without it the
+    /// struct is an object; either way `push_serialize` agrees.
+    struct RawLike(&'static str);
+
+    impl Serialize for RawLike {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeStruct;
+            const TOKEN: &str = "$serde_json::private::RawValue";
+            let mut state = serializer.serialize_struct(TOKEN, 1)?;
+            state.serialize_field(TOKEN, self.0)?;
+            state.end()
+        }
+    }
+
+    #[test]
+    fn push_serialize_of_serde_json_markers() {
+        #[derive(Serialize)]
+        struct Row {
+            raw: RawLike,
+            n: u8,
+        }
+        assert_same_as_to_value(&[
+            Row {
+                raw: RawLike(r#"{"b": [1, 2.5], "a": "x"}"#),
+                n: 1,
+            },
+            Row {
+                raw: RawLike("12"),
+                n: 2,
+            },
+            Row {
+                raw: RawLike(r#"{"b": [3, 2.5], "a": "x"}"#),
+                n: 3,
+            },
+        ]);
+    }
+
+    /// Fails to serialize, after some leaves of the row were seen.
+    struct Failing;
+
+    impl Serialize for Failing {
+        fn serialize<S: serde::Serializer>(&self, _serializer: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("this row is broken"))
+        }
+    }
+
+    /// Displays with an error (`to_string` would panic).
+    struct BadDisplay;
+
+    impl std::fmt::Display for BadDisplay {
+        fn fmt(&self, _f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            Err(std::fmt::Error)
+        }
+    }
+
+    /// Calls `serialize_value` without a key (`to_value` would panic).
+    struct ValueWithoutKey;
+
+    impl Serialize for ValueWithoutKey {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(None)?;
+            map.serialize_value(&1)?;
+            map.end()
+        }
+    }
+
+    /// Calls `serialize_key` twice: serde_json keeps the second key.
+    struct KeyTwice;
+
+    impl Serialize for KeyTwice {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(None)?;
+            map.serialize_key("first")?;
+            map.serialize_key("second")?;
+            map.serialize_value(&1)?;
+            map.serialize_key("dangling")?;
+            map.end()
+        }
+    }
+
+    #[test]
+    fn push_serialize_refuses_what_to_value_refuses() {
+        #[derive(Serialize)]
+        struct Row<T> {
+            a: u8,
+            nested: Vec<T>,
+            z: &'static str,
+        }
+        let row = |i: u8| Row {
+            a: i,
+            nested: vec![json!({ "x": i })],
+            z: "z",
+        };
+        let mut encoder = BlockEncoder::new();
+        encoder.push_serialize(&row(1)).unwrap();
+        let before = encoder.encode();
+        let failing: Vec<Result<(), BlockError>> = vec![
+            encoder.push_serialize(&Row {
+                a: 2,
+                nested: vec![Failing],
+                z: "z",
+            }),
+            encoder.push_serialize(&Row {
+                a: 2,
+                nested: vec![i128::MAX],
+                z: "z",
+            }),
+            encoder.push_serialize(&Row {
+                a: 2,
+                nested: vec![i128::MIN],
+                z: "z",
+            }),
+            encoder.push_serialize(&Row {
+                a: 2,
+                nested: vec![u128::MAX],
+                z: "z",
+            }),
+            encoder.push_serialize(&Row {
+                a: 2,
+                nested: vec![Pairs(vec![(Some(1), 1)])],
+                z: "z",
+            }),
+            encoder.push_serialize(&Row {
+                a: 2,
+                nested: vec![Pairs(vec![(None::<u8>, 1)])],
+                z: "z",
+            }),
+            encoder.push_serialize(&Row {
+                a: 2,
+                nested: vec![Pairs(vec![((), 1)])],
+                z: "z",
+            }),
+            encoder.push_serialize(&Row {
+                a: 2,
+                nested: vec![Pairs(vec![(vec![1], 1)])],
+                z: "z",
+            }),
+            encoder.push_serialize(&Row {
+                a: 2,
+                nested: vec![Pairs(vec![(f64::NAN, 1)])],
+                z: "z",
+            }),
+            encoder.push_serialize(&Row {
+                a: 2,
+                nested: vec![Pairs(vec![(f32::INFINITY, 1)])],
+                z: "z",
+            }),
+            encoder.push_serialize(&Row {
+                a: 2,
+                nested: vec![Pairs(vec![(Kind::Busy(1.0), 1)])],
+                z: "z",
+            }),
+        ];
+        for (i, result) in failing.iter().enumerate() {
+            assert!(
+                matches!(result, Err(BlockError::Serialize(_))),
+                "{i}: {result:?}"
+            );
+        }
+        // to_value agrees on each (checked with the same rows).
+        assert!(
+            serde_json::to_value(Row {
+                a: 2,
+                nested: vec![Failing],
+                z: "z"
+            })
+            .is_err()
+        );
+        assert!(serde_json::to_value(i128::MAX).is_err());
+        assert!(serde_json::to_value(u128::MAX).is_err());
+        assert!(serde_json::to_value(Pairs(vec![(f64::NAN, 1)])).is_err());
+        assert!(serde_json::to_value(Pairs(vec![(Some(1), 1)])).is_err());
+        // What to_value would panic on is refused too.
+        let hex = Pairs(vec![(1, Hex(1))]);
+        assert!(encoder.push_serialize(&hex).is_ok());
+        encoder = BlockEncoder::new();
+        encoder.push_serialize(&row(1)).unwrap();
+        struct Bad;
+        impl Serialize for Bad {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(&BadDisplay)
+            }
+        }
+        assert!(
+            encoder
+                .push_serialize(&Row {
+                    a: 2,
+                    nested: vec![Bad],
+                    z: "z"
+                })
+                .is_err()
+        );
+        assert!(encoder.push_serialize(&ValueWithoutKey).is_err());
+        // Nothing of the refused rows was recorded.
+        assert_eq!(encoder.len(), 1);
+        assert!(encoder.encode() == before);
+        encoder.push_serialize(&row(2)).unwrap();
+        let mut by_value = BlockEncoder::new();
+        by_value.push(&serde_json::to_value(row(1)).unwrap());
+        by_value.push(&serde_json::to_value(row(2)).unwrap());
+        assert!(encoder.encode() == by_value.encode());
+        // A key without a value is dropped, as serde_json drops it.
+        assert_same_as_to_value(&[KeyTwice, KeyTwice]);
+    }
+
+    #[test]
+    fn push_serialize_of_top_level_scalars() {
+        assert_same_as_to_value(&[json!(1), json!("s"), json!(null), json!([]), json!({})]);
+        assert_same_as_to_value(&[1.5f64, f64::NAN, 2.0, f64::INFINITY, -0.0]);
+        assert_same_as_to_value(&[Some(3u64), None, Some(u64::MAX)]);
+        assert_same_as_to_value(&["a", "a", "b"]);
+        assert_same_as_to_value(&[Kind::Idle, Kind::Empty {}, Kind::Pair(1, 2), Kind::Idle]);
+    }
+
+    /// Pushes into another encoder while it is serialized.
+    struct Reentrant {
+        inner: std::cell::RefCell<BlockEncoder>,
+        n: u8,
+    }
+
+    impl Serialize for Reentrant {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            self.inner
+                .borrow_mut()
+                .push_serialize(&json!({ "inner": self.n }))
+                .map_err(serde::ser::Error::custom)?;
+            (self.n, "x").serialize(serializer)
+        }
+    }
+
+    #[test]
+    fn push_serialize_inside_push_serialize() {
+        let row = Reentrant {
+            inner: std::cell::RefCell::new(BlockEncoder::new()),
+            n: 1,
+        };
+        let mut outer = BlockEncoder::new();
+        outer.push_serialize(&row).unwrap();
+        outer.push_serialize(&row).unwrap();
+        let mut expected = BlockEncoder::new();
+        expected.push(&json!([1, "x"]));
+        expected.push(&json!([1, "x"]));
+        assert!(outer.encode() == expected.encode());
+        let mut expected = BlockEncoder::new();
+        expected.push(&json!({ "inner": 1 }));
+        expected.push(&json!({ "inner": 1 }));
+        assert!(row.inner.borrow().encode() == expected.encode());
+    }
+
+    #[test]
+    fn push_serialize_of_a_huge_row_then_small_ones() {
+        let huge: Vec<Value> = (0..70_000).map(|i| json!({ "i": i })).collect();
+        let small = vec![json!({ "i": 1 }), json!(2)];
+        assert_same_as_to_value(&[&small, &huge, &small, &huge[..3]]);
+        SCRATCH.with(|scratch| {
+            let scratch = scratch.borrow();
+            assert!(scratch.tape.events.capacity() <= SCRATCH_EVENTS);
+        });
+    }
+
+    /// The store's row: the timestamp and the report.
+    #[derive(Serialize)]
+    struct ReportRow<'a> {
+        t: i64,
+        r: &'a tailmon_core::Report,
+    }
+
+    /// `n` full reports of one device, with everything filled (about 150
+    /// leaves each), changing shape now and then.
+    fn reports(n: usize, seed: u64) -> Vec<(i64, tailmon_core::Report)> {
+        use tailmon_core::{
+            CpuBreakdown, Disk, DiskIo, LoadAvg, NetworkInterface, ProcessInfo, Report, Temperature,
+        };
+        let rng = &mut Rng(seed);
+        let mut cpu = Walk::new(rng, 10_000, 150, 2);
+        let mut cores: Vec<Walk> = (0..16).map(|_| Walk::new(rng, 1000, 40, 1)).collect();
+        let mut breakdown: Vec<Walk> = (0..4).map(|_| Walk::new(rng, 10_000, 80, 2)).collect();
+        let mut load: Vec<Walk> = (0..3).map(|_| Walk::new(rng, 800, 10, 2)).collect();
+        let mut io: Vec<Walk> = (0..4).map(|_| Walk::new(rng, 500_000, 20_000, 0)).collect();
+        let mut temperatures: Vec<Walk> = (0..6).map(|_| Walk::new(rng, 9000, 50, 2)).collect();
+        let mut process_cpu: Vec<Walk> = (0..12).map(|_| Walk::new(rng, 4000, 60, 2)).collect();
+        let mut ram_used: i64 = 9_000;
+        let mut disk_used: Vec<u64> = vec![120 << 30, 300 << 30, 2 << 40];
+        let mut net_bytes: Vec<u64> = vec![1 << 36, 1 << 34, 1 << 30, 1 << 29, 1 << 20, 1 << 19];
+        let mut custom: Vec<i64> = (0..20).map(|_| rng.range(0, 5000)).collect();
+        let names = [
+            "postgres",
+            "nginx",
+            "tailmon-agent",
+            "systemd",
+            "dockerd",
+            "containerd",
+            "node",
+            "python3",
+            "sshd",
+            "cron",
+            "redis-server",
+            "java",
+        ];
+        let start = 1_700_000_000_000i64;
+        (0..n)
+            .map(|i| {
+                let ts = start + 5000 * i as i64 + rng.range(0, 3);
+                let at = |ms: i64| {
+                    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap()
+                };
+                let mut report = Report::new("web-01.example.com", at(ts - 40));
+                report.os_info = "Ubuntu 22.04.4 LTS (Kernel: 5.15.0-105-generic)".into();
+                report.cpu_usage = cpu.next(rng);
+                ram_used = (ram_used + rng.range(-40, 40)).clamp(1000, 16_000);
+                report.ram_used_mb = ram_used as u64;
+                report.ram_total_mb = 16_384;
+                report.received_at = Some(at(ts));
+                report.cpu_per_core = Some(cores.iter_mut().map(|w| w.next(rng)).collect());
+                let b: Vec<f64> = breakdown.iter_mut().map(|w| w.next(rng)).collect();
+                report.cpu_breakdown = Some(CpuBreakdown {
+                    user: b[0],
+                    system: b[1],
+                    iowait: b[2],
+                    steal: b[3],
+                });
+                let l: Vec<f64> = load.iter_mut().map(|w| w.next(rng)).collect();
+                report.load_avg = Some(LoadAvg {
+                    one: l[0],
+                    five: l[1],
+                    fifteen: l[2],
+                });
+                report.swap_used_mb = Some(512);
+                report.swap_total_mb = Some(4096);
+                for used in &mut disk_used {
+                    *used += rng.range(0, 200_000) as u64 * 4096 / 100;
+                }
+                report.disks = Some(
+                    ["/", "/home", "/var/lib/docker"]
+                        .iter()
+                        .zip(&disk_used)
+                        .map(|(mount, used)| Disk {
+                            mount_point: (*mount).into(),
+                            fs_type: "ext4".into(),
+                            total_bytes: 4 << 40,
+                            used_bytes: *used,
+                        })
+                        .collect(),
+                );
+                // Rates are absent on the first sample.
+                report.disk_io = (i > 0).then(|| {
+                    ["nvme0n1", "sda"]
+                        .iter()
+                        .zip(io.chunks_mut(2))
+                        .map(|(name, rates)| DiskIo {
+                            device: (*name).into(),
+                            read_bytes_per_sec: rates[0].next(rng),
+                            write_bytes_per_sec: rates[1].next(rng),
+                        })
+                        .collect()
+                });
+                for bytes in &mut net_bytes {
+                    *bytes += rng.range(0, 3_000_000) as u64;
+                }
+                report.networks = Some(
+                    ["eth0", "docker0", "wg0"]
+                        .iter()
+                        .zip(net_bytes.chunks(2))
+                        .map(|(name, bytes)| NetworkInterface {
+                            interface: (*name).into(),
+                            rx_bytes_per_sec: (i > 0).then(|| rng.range(0, 600_000) as f64),
+                            tx_bytes_per_sec: (i > 0).then(|| rng.range(0, 600_000) as f64),
+                            rx_bytes_total: bytes[0],
+                            tx_bytes_total: bytes[1],
+                            rx_errors: 0,
+                            tx_errors: u64::from(i % 100 == 99),
+                        })
+                        .collect(),
+                );
+                report.temperatures = Some(
+                    temperatures
+                        .iter_mut()
+                        .enumerate()
+                        .map(|(t, w)| Temperature {
+                            label: format!("coretemp Core {t}"),
+                            celsius: w.next(rng),
+                        })
+                        .collect(),
+                );
+                report.uptime_seconds = Some(864_000 + 5 * i as u64);
+                report.boot_time = Some(at(start - 864_000_000));
+                report.process_count = Some(300 + rng.range(0, 20) as u64);
+                let mut top: Vec<(usize, f64)> = process_cpu
+                    .iter_mut()
+                    .map(|w| w.next(rng))
+                    .enumerate()
+                    .collect();
+                top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                // Now and then fewer processes.
+                let shown = if i % 17 == 5 { 7 } else { 10 };
+                report.top_processes = Some(
+                    top.iter()
+                        .take(shown)
+                        .map(|&(p, cpu)| ProcessInfo {
+                            pid: 1000 + p as u32 * 17,
+                            name: names[p].into(),
+                            cpu_percent: cpu,
+                            rss_bytes: ((p as u64 + 1) * 37) << 20,
+                        })
+                        .collect(),
+                );
+                for value in &mut custom {
+                    if rng.range(0, 7) == 0 {
+                        *value = (*value + rng.range(-20, 20)).max(0);
+                    }
+                }
+                // A metric that comes and goes.
+                let extra = (i % 10 < 3).then(|| ("app.aaa_sometimes".to_string(), 1.5));
+                report.custom = Some(
+                    custom
+                        .iter()
+                        .enumerate()
+                        .map(|(c, value)| (format!("app.metric_{c}"), *value as f64 / 10.0))
+                        .chain(extra)
+                        .collect(),
+                );
+                (ts, report)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn push_serialize_of_reports_matches_push_to_value() {
+        let mut reports = reports(120, 5);
+        // Shape changes: parts missing, none at all, back again.
+        reports[40].1.disks = None;
+        reports[41].1.custom = Some(BTreeMap::new());
+        reports[42].1.top_processes = Some(Vec::new());
+        reports[43].1 = tailmon_core::Report::new("web-01.example.com", reports[43].1.last_seen);
+        reports[44].1.cpu_per_core = Some(vec![f64::NAN, 1.0]);
+        let rows: Vec<ReportRow<'_>> = reports
+            .iter()
+            .map(|(t, r)| ReportRow { t: *t, r })
+            .collect();
+        let encoder = assert_same_as_to_value(&rows);
+        // Rows of a known shape take the fast path, HashMap-free or not.
+        println!(
+            "{} of {} report rows took the fast path",
+            encoder.fast_rows,
+            rows.len()
+        );
+        assert!(encoder.fast_rows > 100, "{} fast rows", encoder.fast_rows);
+        let leaves_per_row = leaves(&serde_json::to_value(&rows[1]).unwrap());
+        assert!(leaves_per_row > 140, "{leaves_per_row} leaves");
+        // The block decodes to what to_value gave, and back to the reports.
+        let values: Vec<Value> = rows
+            .iter()
+            .map(|row| serde_json::to_value(row).unwrap())
+            .collect();
+        let decoded = decode_sealed(&encoder.seal(3).unwrap()).unwrap();
+        assert_identical(&decoded, &values);
+        for ((_, report), mut row) in reports.iter().zip(decoded) {
+            // NaN went to null, which does not read back as an f64.
+            if report
+                .cpu_per_core
+                .as_ref()
+                .is_none_or(|c| c.iter().all(|x| x.is_finite()))
+            {
+                let back: tailmon_core::Report = serde_json::from_value(row["r"].take()).unwrap();
+                assert_eq!(&back, report);
+            }
+        }
+    }
+
+    /// Run with `cargo test --release -p tailmon-server --lib column_block -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing; run in release"]
+    fn push_serialize_timing() {
+        use std::time::{Duration, Instant};
+        let reports = reports(720, 9);
+        let rows: Vec<ReportRow<'_>> = reports
+            .iter()
+            .map(|(t, r)| ReportRow { t: *t, r })
+            .collect();
+        let rounds = 30;
+        let per_row = |d: Duration| d.as_secs_f64() * 1e6 / (rounds * rows.len()) as f64;
+        // Each way in its own rounds, as the store uses one.
+        let (mut to_value, mut push) = (Duration::ZERO, Duration::ZERO);
+        let mut by_value = BlockEncoder::new();
+        for _ in 0..rounds {
+            by_value = BlockEncoder::new();
+            for row in &rows {
+                let start = Instant::now();
+                let value = serde_json::to_value(row).unwrap();
+                let built = Instant::now();
+                by_value.push(&value);
+                push += built.elapsed();
+                to_value += built - start;
+                std::hint::black_box(value);
+            }
+        }
+        let mut serialize = Duration::ZERO;
+        let mut by_serialize = BlockEncoder::new();
+        for _ in 0..rounds {
+            by_serialize = BlockEncoder::new();
+            let start = Instant::now();
+            for row in &rows {
+                by_serialize.push_serialize(row).unwrap();
+            }
+            serialize += start.elapsed();
+        }
+        assert!(by_value.encode() == by_serialize.encode());
+        // The part of push_serialize that only serializes into the tape.
+        let mut tape = Tape::default();
+        let start = Instant::now();
+        for _ in 0..rounds {
+            for row in &rows {
+                tape.events.clear();
+                tape.arena.clear();
+                row.serialize(TapeSerializer { tape: &mut tape }).unwrap();
+            }
+        }
+        let taping = start.elapsed();
+        println!(
+            "{} report rows, {} leaves each: push(&to_value(row)) {:.2} µs/row \
+             (to_value {:.2} + push {:.2}), push_serialize(row) {:.2} µs/row \
+             (serializing into the tape {:.2})",
+            rows.len(),
+            leaves(&serde_json::to_value(&rows[1]).unwrap()),
+            per_row(to_value + push),
+            per_row(to_value),
+            per_row(push),
+            per_row(serialize),
+            per_row(taping),
         );
     }
 
