@@ -207,6 +207,7 @@ enum Leaf<'a> {
 }
 
 impl<'a> Leaf<'a> {
+    #[cfg(test)]
     /// The leaf `value` is, when the walk found it a scalar or empty.
     fn of(value: &'a Value) -> Self {
         match value {
@@ -567,7 +568,9 @@ impl BlockEncoder {
         }
     }
 
-    /// Appends one row: any JSON value.
+    /// Appends one row: any JSON value. The reference that
+    /// [`BlockEncoder::push_serialize`] is tested against.
+    #[cfg(test)]
     pub(crate) fn push(&mut self, row: &serde_json::Value) {
         self.visited = 0;
         self.walk(0, row);
@@ -586,13 +589,6 @@ impl BlockEncoder {
     /// without its key, a `Display` that fails in `collect_str`) or where
     /// serde_json's private marker structs (`RawValue`, `Number` under
     /// `arbitrary_precision`) come with other than one field.
-    #[cfg_attr(
-        not(test),
-        allow(
-            dead_code,
-            reason = "for the store's ingest, which still pushes Values"
-        )
-    )]
     pub(crate) fn push_serialize<T: serde::Serialize + ?Sized>(
         &mut self,
         row: &T,
@@ -771,6 +767,7 @@ impl BlockEncoder {
         zstd::bulk::compress(&self.encode(), level)
     }
 
+    #[cfg(test)]
     /// Records the leaves of `value`, found at trie node `node`.
     fn walk(&mut self, node: usize, value: &Value) {
         match value {

@@ -2,7 +2,7 @@
 //! window was last sealed into a raw block, column-encoded in memory (about
 //! the size they take on disk), and the row shape raw blocks share with it.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tailmon_core::Report;
 
 use crate::StoreError;
@@ -27,13 +27,9 @@ impl RawWindow {
 
     /// Appends a report stamped `ts` (milliseconds).
     pub(crate) fn push(&mut self, ts: i64, report: &Report) -> Result<(), StoreError> {
-        self.push_row(ts, &row(ts, report)?);
-        Ok(())
-    }
-
-    /// Appends a prepared row (see [`PreparedReport`]) stamped `ts`.
-    pub(crate) fn push_row(&mut self, ts: i64, row: &Value) {
-        self.encoder.push(row);
+        self.encoder
+            .push_serialize(&Row { t: ts, r: report })
+            .map_err(corrupt)?;
         if self.timestamps.is_empty() {
             (self.oldest, self.newest) = (ts, ts);
         } else {
@@ -41,6 +37,7 @@ impl RawWindow {
             self.newest = self.newest.max(ts);
         }
         self.timestamps.push(ts);
+        Ok(())
     }
 
     /// How many reports the window holds.
@@ -80,8 +77,7 @@ impl RawWindow {
 }
 
 /// A report made ready for the writer on the caller's thread, so that the
-/// one writer thread only appends and encodes: its timestamp, its JSON for
-/// the inbox and its row for the raw window.
+/// one writer thread only appends: its timestamp and its inbox form.
 pub(crate) struct PreparedReport {
     pub(crate) report: Report,
     /// `last_seen` in milliseconds.
@@ -89,7 +85,6 @@ pub(crate) struct PreparedReport {
     /// The report as zstd-compressed JSON, as the inbox keeps it: a third
     /// of the bytes for the database to write twice (WAL, then file).
     pub(crate) inbox: Vec<u8>,
-    pub(crate) row: Value,
 }
 
 impl PreparedReport {
@@ -99,13 +94,7 @@ impl PreparedReport {
         let inbox = INBOX_COMPRESSOR
             .with(|c| c.borrow_mut().compress(&json))
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let row = row(ts, &report)?;
-        Ok(Self {
-            report,
-            ts,
-            inbox,
-            row,
-        })
+        Ok(Self { report, ts, inbox })
     }
 }
 
@@ -137,9 +126,10 @@ impl WindowSnapshot {
 }
 
 /// One row of a raw block or window: `{"t": millis, "r": report}`.
-fn row(ts: i64, report: &Report) -> Result<Value, StoreError> {
-    let report = serde_json::to_value(report).map_err(|e| StoreError::Backend(Box::new(e)))?;
-    Ok(json!({"t": ts, "r": report}))
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    t: i64,
+    r: &'a Report,
 }
 
 /// The reports of a sealed raw block, with their timestamps.

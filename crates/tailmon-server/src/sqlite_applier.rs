@@ -107,7 +107,7 @@ pub(crate) fn apply(
 ) -> Result<(), StoreError> {
     let report = &prepared.report;
     let mut state = entry.lock();
-    state.window.push_row(prepared.ts, &prepared.row);
+    state.window.push(prepared.ts, report)?;
     state.offer_latest(report);
     state.applied_seq = state.applied_seq.max(seq);
     let mut blocks = Vec::with_capacity(2);
