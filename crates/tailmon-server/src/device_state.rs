@@ -107,13 +107,13 @@ impl DeviceState {
     }
 
     /// Keeps `report` as the latest if it is newer than the one held.
-    pub(crate) fn offer_latest(&mut self, report: &Report) {
+    pub(crate) fn offer_latest(&mut self, report: Report) {
         if self
             .latest
             .as_ref()
             .is_none_or(|l| report.last_seen >= l.last_seen)
         {
-            self.latest = Some(report.clone());
+            self.latest = Some(report);
             self.latest_dirty = true;
         }
     }

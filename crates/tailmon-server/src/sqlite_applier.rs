@@ -72,7 +72,7 @@ pub(crate) fn run(conn: Connection, progress: Arc<Progress>, requests: Receiver<
                     // failure only leaves memory behind until the inbox is
                     // replayed at the next start.
                     if let Err(error) =
-                        apply(&conn, &committed.entry, committed.seq, &committed.report)
+                        apply(&conn, &committed.entry, committed.seq, committed.report)
                     {
                         tracing::error!(%error, device = %committed.entry.name, "stored report not applied in memory");
                     }
@@ -103,12 +103,11 @@ pub(crate) fn apply(
     conn: &Connection,
     entry: &DeviceEntry,
     seq: i64,
-    prepared: &PreparedReport,
+    prepared: PreparedReport,
 ) -> Result<(), StoreError> {
     let report = &prepared.report;
     let mut state = entry.lock();
     state.window.push(prepared.ts, report)?;
-    state.offer_latest(report);
     state.applied_seq = state.applied_seq.max(seq);
     let mut blocks = Vec::with_capacity(2);
     for tier in [Tier::Minute, Tier::Hour] {
@@ -132,6 +131,7 @@ pub(crate) fn apply(
         held.dirty = true;
         state.rollups.insert(key, held);
     }
+    state.offer_latest(prepared.report);
     Ok(())
 }
 

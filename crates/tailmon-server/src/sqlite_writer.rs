@@ -193,7 +193,7 @@ impl Writer {
                 continue;
             }
             let report = from_inbox(&json)?;
-            apply(&self.conn, entry, seq, &PreparedReport::new(report)?)?;
+            apply(&self.conn, entry, seq, PreparedReport::new(report)?)?;
         }
         if replayed > 0 {
             tracing::info!(reports = replayed, "replayed reports not yet checkpointed");
