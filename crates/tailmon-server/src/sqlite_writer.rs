@@ -33,10 +33,6 @@ use crate::sqlite_store::{Retention, backend, millis, tier_code};
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
 /// Most requests folded into one transaction.
 const MAX_GROUP: usize = 512;
-/// How long a group of inserts may wait for more before its commit, and
-/// the longest gap between two arrivals it waits for.
-const GROUP_LINGER: Duration = Duration::from_micros(1_000);
-const GROUP_GAP: Duration = Duration::from_micros(100);
 /// zstd level of sealed blocks: sealing is off the acknowledgement path, so
 /// it can afford to compress well.
 const SEAL_LEVEL: i32 = 9;
@@ -215,7 +211,6 @@ impl Writer {
             };
             let mut inserts = Vec::new();
             let mut next = Some(first);
-            let gathering = Instant::now();
             while let Some(request) = next.take() {
                 match request {
                     Write::Insert { reports, done } => inserts.push((reports, done)),
@@ -226,12 +221,6 @@ impl Writer {
                 }
                 if inserts.len() < MAX_GROUP {
                     next = requests.try_recv().ok();
-                    // A moment's wait for more while inserts keep coming:
-                    // every commit writes whole pages, so a bigger group
-                    // costs each report fewer bytes.
-                    if next.is_none() && !inserts.is_empty() && gathering.elapsed() < GROUP_LINGER {
-                        next = requests.recv_timeout(GROUP_GAP).ok();
-                    }
                 }
             }
             self.commit_inserts(inserts);
