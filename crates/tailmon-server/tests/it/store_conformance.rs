@@ -498,3 +498,61 @@ fn at_unix(device: &str, secs: i64, cpu: f64) -> Report {
     r.last_seen = unix(secs);
     r
 }
+
+/// A back-fill bigger than a raw window (720 reports) is sealed as it
+/// arrives; everything is still there, once, after a duplicate resend and a
+/// reopen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_seals_a_large_back_fill_as_it_arrives() {
+    let dirs = crate::support::TestDirs::new("sqlite-large-back-fill");
+    let dir = dirs.fresh();
+    let start = now().unix_timestamp() - 86_400;
+    let reports: Vec<Report> = (0..2_000)
+        .map(|i| at_unix("b", start + i * 5, (i % 100) as f64))
+        .collect();
+    {
+        let store = SqliteStore::open(&dir).unwrap();
+        for chunk in reports.chunks(1000) {
+            store.insert_many(chunk.to_vec()).await.unwrap();
+        }
+        // Sent again, some sealed already and some not: stored once.
+        store
+            .insert_many(reports[500..1_500].to_vec())
+            .await
+            .unwrap();
+        let stamps = stamps_of(&store, start).await;
+        assert_eq!(stamps.len(), 2_000);
+        assert!(stamps.windows(2).all(|w| w[0] < w[1]), "in time order");
+    }
+    let store = SqliteStore::open(&dir).unwrap();
+    assert_eq!(stamps_of(&store, start).await.len(), 2_000);
+    let hour = store
+        .history(&HistoryQuery {
+            device_id: "b".into(),
+            metric: "cpu_usage".into(),
+            from: unix(start),
+            to: unix(start + 9_999),
+            max_points: 200,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hour.tier, Tier::Minute);
+    // 2,000 reports 5 s apart from the start of a minute: 167 minutes, the
+    // first holding the values 0 to 11.
+    assert_eq!(hour.points.len(), 167);
+    let first = &hour.points[0];
+    assert_eq!((first.avg, first.min, first.max), (5.5, 0.0, 11.0));
+}
+
+/// The timestamps of device "b"'s raw reports from `start` on, as exported.
+async fn stamps_of(store: &SqliteStore, start: i64) -> Vec<i64> {
+    store
+        .reports("b", unix(start - 1), unix(start + 20_000))
+        .await
+        .unwrap()
+        .unwrap()
+        .map(|r| r.unwrap().last_seen.unix_timestamp())
+        .collect()
+        .await
+}
