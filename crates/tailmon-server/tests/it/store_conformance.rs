@@ -458,14 +458,9 @@ async fn sqlite_store_keeps_everything_across_a_reopen() {
         .collect()
         .await;
     assert_eq!(all, (0..24).map(f64::from).collect::<Vec<_>>());
+    let base = start - now().unix_timestamp();
     let minutes = store
-        .history(&HistoryQuery {
-            device_id: "a".into(),
-            metric: "cpu_usage".into(),
-            from: unix(start),
-            to: unix(start + 119),
-            max_points: 2,
-        })
+        .history(&query("a", "cpu_usage", base, base + 119, 2))
         .await
         .unwrap()
         .unwrap();
@@ -526,14 +521,9 @@ async fn sqlite_store_seals_a_large_back_fill_as_it_arrives() {
     }
     let store = SqliteStore::open(&dir).unwrap();
     assert_eq!(stamps_of(&store, start).await.len(), 2_000);
+    let base = start - now().unix_timestamp();
     let hour = store
-        .history(&HistoryQuery {
-            device_id: "b".into(),
-            metric: "cpu_usage".into(),
-            from: unix(start),
-            to: unix(start + 9_999),
-            max_points: 200,
-        })
+        .history(&query("b", "cpu_usage", base, base + 9_999, 200))
         .await
         .unwrap()
         .unwrap();
