@@ -46,7 +46,6 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>>
          CREATE TABLE IF NOT EXISTS inbox (
              seq INTEGER PRIMARY KEY,
              device INTEGER NOT NULL,
-             ts INTEGER NOT NULL,
              report BLOB NOT NULL
          );
          CREATE TABLE IF NOT EXISTS raw_blocks (

@@ -169,18 +169,18 @@ impl Writer {
                 self.devices.insert(entry);
             }
         }
-        let pending: Vec<(i64, i64, i64, Vec<u8>)> = {
+        let pending: Vec<(i64, i64, Vec<u8>)> = {
             let mut stmt = self
                 .conn
-                .prepare("SELECT seq, device, ts, report FROM inbox ORDER BY seq")
+                .prepare("SELECT seq, device, report FROM inbox ORDER BY seq")
                 .map_err(backend)?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(backend)?;
             rows.collect::<Result<_, _>>().map_err(backend)?
         };
         let replayed = pending.len();
-        for (seq, device, _, json) in pending {
+        for (seq, device, compressed) in pending {
             self.applied_seq = self.applied_seq.max(seq);
             let Some(entry) = by_id.get(&device) else {
                 continue;
@@ -188,7 +188,7 @@ impl Writer {
             if seq <= entry.lock().sealed_seq {
                 continue;
             }
-            let report = from_inbox(&json)?;
+            let report = from_inbox(&compressed)?;
             apply(&self.conn, entry, seq, PreparedReport::new(report)?)?;
         }
         if replayed > 0 {
@@ -307,9 +307,7 @@ impl Writer {
         {
             let mut seen = HashSet::new();
             let mut append = tx
-                .prepare_cached(
-                    "INSERT INTO inbox (seq, device, ts, report) VALUES (?1, ?2, ?3, ?4)",
-                )
+                .prepare_cached("INSERT INTO inbox (seq, device, report) VALUES (?1, ?2, ?3)")
                 .map_err(backend)?;
             for prepared in reports {
                 let (report, ts) = (&prepared.report, prepared.ts);
@@ -345,7 +343,7 @@ impl Writer {
                 // below every later report.
                 let seq = self.applied_seq + 1;
                 append
-                    .execute(params![seq, entry.id, ts, prepared.inbox])
+                    .execute(params![seq, entry.id, prepared.inbox])
                     .map_err(backend)?;
                 self.applied_seq = seq;
                 accepted.push(Committed {
