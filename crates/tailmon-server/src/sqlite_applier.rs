@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tailmon_core::{Tier, metric};
+use tailmon_core::{Report, Tier, metric};
 use tokio::sync::oneshot;
 
 use crate::StoreError;
@@ -71,9 +71,8 @@ pub(crate) fn run(conn: Connection, progress: Arc<Progress>, requests: Receiver<
                     // Committed, so acknowledged whatever happens here: a
                     // failure only leaves memory behind until the inbox is
                     // replayed at the next start.
-                    if let Err(error) =
-                        apply(&conn, &committed.entry, committed.seq, committed.report)
-                    {
+                    let (ts, report) = (committed.report.ts, committed.report.report);
+                    if let Err(error) = apply(&conn, &committed.entry, committed.seq, ts, report) {
                         tracing::error!(%error, device = %committed.entry.name, "stored report not applied in memory");
                     }
                     progress
@@ -98,16 +97,17 @@ pub(crate) fn run(conn: Connection, progress: Arc<Progress>, requests: Receiver<
     }
 }
 
-/// Puts a committed report into its device's in-memory state.
+/// Puts a committed report, stamped `ts` (ms), into its device's in-memory
+/// state.
 pub(crate) fn apply(
     conn: &Connection,
     entry: &DeviceEntry,
     seq: i64,
-    prepared: PreparedReport,
+    ts: i64,
+    report: Report,
 ) -> Result<(), StoreError> {
-    let report = &prepared.report;
     let mut state = entry.lock();
-    state.window.push(prepared.ts, report)?;
+    state.window.push(ts, &report)?;
     state.applied_seq = state.applied_seq.max(seq);
     let mut blocks = Vec::with_capacity(2);
     for tier in [Tier::Minute, Tier::Hour] {
@@ -122,7 +122,7 @@ pub(crate) fn apply(
         };
         blocks.push((key, bucket, held));
     }
-    metric::for_each(report, |name, value| {
+    metric::for_each(&report, |name, value| {
         for (_, bucket, held) in &mut blocks {
             held.block.add(*bucket, name, value);
         }
@@ -131,7 +131,7 @@ pub(crate) fn apply(
         held.dirty = true;
         state.rollups.insert(key, held);
     }
-    state.offer_latest(prepared.report);
+    state.offer_latest(report);
     Ok(())
 }
 

@@ -413,14 +413,13 @@ impl Store for SqliteStore {
         if query.from >= now - self.retention.raw {
             // What memory holds first, then the tables: a report sealed in
             // between is then seen twice (and merged), never missed.
-            let window = entry.lock().window.snapshot();
+            let window = entry.lock().window.snapshot().map(Arc::new);
             let (from, to, limit) = (millis(query.from), millis(query.to), query.max_points);
             let metric = metric.clone();
             let points = self
                 .readers
                 .run(move |conn| {
-                    let Some(rows) = raw_rows(conn, id, from, to, window.as_ref(), Some(limit))?
-                    else {
+                    let Some(rows) = raw_rows(conn, id, (from, to), window, limit)? else {
                         return Ok(None);
                     };
                     Ok(Some(
@@ -611,15 +610,14 @@ fn run_rows(
     Ok(rows)
 }
 
-/// The raw reports of `device` within `from..=to`, in time order; `None`
-/// when there are more than `limit`.
+/// The raw reports of `device` within `from..=to` (the stored blocks and the
+/// open `window`), in time order; `None` when there are more than `limit`.
 fn raw_rows(
     conn: &Connection,
     device: i64,
-    from: i64,
-    to: i64,
-    window: Option<&WindowSnapshot>,
-    limit: Option<usize>,
+    (from, to): (i64, i64),
+    window: Option<Arc<WindowSnapshot>>,
+    limit: usize,
 ) -> Result<Option<Vec<(i64, Report)>>, StoreError> {
     let spans = block_spans(conn, device, from, to)?;
     let inside: i64 = spans
@@ -627,24 +625,15 @@ fn raw_rows(
         .filter(|b| b.first >= from && b.last <= to)
         .map(|b| b.count)
         .sum();
-    if limit.is_some_and(|limit| usize::try_from(inside).is_ok_and(|n| n > limit)) {
+    if usize::try_from(inside).is_ok_and(|n| n > limit) {
         return Ok(None);
     }
     let run = Run {
         blocks: spans.iter().map(|b| b.id).collect(),
-        window: None,
+        window,
     };
-    let mut rows = run_rows(conn, &run, from, to)?;
-    if let Some(window) = window {
-        rows.extend(window.reports()?);
-        rows.retain(|(ts, _)| (from..=to).contains(ts));
-        rows.sort_by_key(|(ts, _)| *ts);
-        rows.dedup_by_key(|(ts, _)| *ts);
-    }
-    if limit.is_some_and(|limit| rows.len() > limit) {
-        return Ok(None);
-    }
-    Ok(Some(rows))
+    let rows = run_rows(conn, &run, from, to)?;
+    Ok((rows.len() <= limit).then_some(rows))
 }
 
 /// The points of `metric` from the rollup blocks of one tier whose buckets

@@ -189,7 +189,7 @@ impl Writer {
                 continue;
             }
             let report = from_inbox(&compressed)?;
-            apply(&self.conn, entry, seq, PreparedReport::new(report)?)?;
+            apply(&self.conn, entry, seq, millis(report.last_seen), report)?;
         }
         if replayed > 0 {
             tracing::info!(reports = replayed, "replayed reports not yet checkpointed");
@@ -661,7 +661,7 @@ fn encode_latest(report: &Report) -> Result<Vec<u8>, StoreError> {
     zstd::bulk::compress(&json, LATEST_LEVEL).map_err(io_error)
 }
 
-pub(crate) fn decode_latest(blob: &[u8]) -> Result<Report, StoreError> {
+fn decode_latest(blob: &[u8]) -> Result<Report, StoreError> {
     let json = zstd::stream::decode_all(blob).map_err(io_error)?;
     serde_json::from_slice(&json).map_err(|e| StoreError::Backend(Box::new(e)))
 }
