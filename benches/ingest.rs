@@ -48,7 +48,11 @@ fn ingest(c: &mut Criterion) {
         })
     });
 
-    let router = ServerBuilder::new().build().expect("valid").router();
+    let router = ServerBuilder::new()
+        .open_access()
+        .build()
+        .expect("valid")
+        .router();
     c.bench_function("post_api_metrics_router", |b| {
         b.iter(|| {
             let request = Request::post("/api/metrics")
@@ -66,7 +70,11 @@ fn ingest(c: &mut Criterion) {
     let bodies: Vec<Vec<u8>> = (0..1000)
         .map(|n| serde_json::to_vec(&sample(n)).expect("json"))
         .collect();
-    let router = ServerBuilder::new().build().expect("valid").router();
+    let router = ServerBuilder::new()
+        .open_access()
+        .build()
+        .expect("valid")
+        .router();
     let mut next = 0;
     c.bench_function("post_api_metrics_router_1000_devices", |b| {
         b.iter(|| {

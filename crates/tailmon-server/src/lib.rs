@@ -25,20 +25,30 @@
 //!
 //! Errors are JSON `{"error": "...", "field": "..."}`; see [`ApiError`].
 
+mod access;
+mod access_layer;
 mod api_error;
 mod builder;
+mod client_address;
 mod clock;
 mod column_block;
+mod credentials;
 mod device_admission;
 mod device_state;
 mod downsample;
+mod guard;
 mod ingest;
 mod json_body;
 mod memory_store;
+mod password;
+mod rate_limit;
 mod raw_window;
 mod rollup_block;
 mod routes;
+mod secret;
+mod security_headers;
 mod server;
+mod sessions;
 mod sqlite_applier;
 mod sqlite_schema;
 mod sqlite_store;
@@ -46,16 +56,25 @@ mod sqlite_writer;
 mod store;
 mod time_param;
 
+pub use access::Access;
 pub use api_error::ApiError;
 pub use builder::{
     BuildError, DEFAULT_EXPECTED_INTERVAL, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_DEVICES, ServerBuilder,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use credentials::{
+    CREDENTIALS_FILE, CreatedToken, Credentials, CredentialsError, INITIAL_ADMIN_PASSWORD_FILE,
+    MIN_PASSWORD_CHARS, NewToken, Role, TokenInfo, TokenKind, UserInfo,
+};
+pub use guard::{DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL};
 pub use ingest::Ingest;
 pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
+pub use rate_limit::{DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit};
 pub use routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
-pub use server::{RETENTION_EVERY, Server};
+pub use security_headers::CONTENT_SECURITY_POLICY;
+pub use server::{RETENTION_EVERY, RouteEntry, Server};
+pub use sessions::{CSRF_HEADER, SESSION_COOKIE};
 pub use sqlite_store::{
     DATABASE_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
     Durability, OpenError, SqliteStore, SqliteStoreBuilder,
