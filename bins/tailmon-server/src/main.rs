@@ -128,7 +128,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .rate_limit_per_address(per_second(args.rate_limit_per_address))
         .rate_limit_per_token(per_second(args.rate_limit_per_token));
     if args.auth == "none" {
-        if args.listen.ip().is_loopback() {
+        if !open_access_is_exposed(args.listen) {
             tracing::info!("authentication is off (--auth none); listening on loopback only");
         } else {
             tracing::warn!(
@@ -163,6 +163,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     server.serve(listener, shutdown_signal()).await?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Whether a server without authentication on `listen` can be reached by
+/// other machines: anything but a loopback address can (0.0.0.0 included).
+fn open_access_is_exposed(listen: SocketAddr) -> bool {
+    !listen.ip().is_loopback()
 }
 
 /// Reports this host straight into the server, without HTTP or a token.
@@ -207,5 +213,24 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_access_warns_unless_on_loopback() {
+        for (listen, exposed) in [
+            ("127.0.0.1:3000", false),
+            ("[::1]:3000", false),
+            ("0.0.0.0:3000", true),
+            ("[::]:3000", true),
+            ("192.168.1.5:3000", true),
+        ] {
+            let listen: SocketAddr = listen.parse().expect("address");
+            assert_eq!(open_access_is_exposed(listen), exposed, "{listen}");
+        }
     }
 }
