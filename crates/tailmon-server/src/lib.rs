@@ -2,15 +2,31 @@
 //! [`axum::Router`] inside your own application.
 //!
 //! ```
+//! use std::sync::Arc;
 //! use axum::{Router, routing::get};
-//! use tailmon_server::ServerBuilder;
+//! use tailmon_server::{Credentials, NewToken, ServerBuilder, TokenKind};
 //!
-//! let tailmon = ServerBuilder::new().build()?;
+//! // Who may use it: here one agent token for the `web-*` devices.
+//! let credentials = Arc::new(Credentials::in_memory());
+//! let agent = credentials.create_token(NewToken {
+//!     name: "web servers".into(),
+//!     kind: TokenKind::Agent,
+//!     device: Some("web-*".into()),
+//!     max_devices: None,
+//! })?;
+//! println!("TAILMON_TOKEN={}", agent.token);
+//!
+//! let tailmon = ServerBuilder::new().credentials(credentials).build()?;
 //! let app: Router = Router::new()
 //!     .route("/hello", get(|| async { "your own route" }))
 //!     .nest("/monitor", tailmon.router());
-//! # Ok::<(), tailmon_server::BuildError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Every route but `/healthz`, the login page and its assets needs
+//! credentials: an agent token to send reports, a read-only token or a
+//! signed-in viewer to read, an admin to change things ([`Access`],
+//! [`Server::route_table`]). [`ServerBuilder::open_access`] turns that off.
 //!
 //! The HTTP surface:
 //! - `POST /api/metrics`: one [`tailmon_core::Report`], as the original Tailmon agent sends it;
@@ -21,7 +37,9 @@
 //! - `GET /api/v1/devices/{id}/history?metric=&from=&to=&points=`: one metric over time;
 //! - `GET /api/v1/devices/{id}/export?format=csv|json&from=&to=`: raw reports, streamed;
 //! - `POST /api/v1/reports`: a batch of up to 1,000 reports (agents' back-fill);
-//! - `DELETE /api/v1/devices/{id}`: a device and its history.
+//! - `DELETE /api/v1/devices/{id}`: a device and its history;
+//! - `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/session`: people signing in;
+//! - `/api/v1/tokens…`, `/api/v1/users…`: tokens and users, for admins.
 //!
 //! Errors are JSON `{"error": "...", "field": "..."}`; see [`ApiError`].
 
