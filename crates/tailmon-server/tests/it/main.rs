@@ -5,6 +5,7 @@ mod agent_backfill;
 mod auth;
 mod bad_input;
 mod dashboard;
+mod dashboard_login;
 mod device_cap;
 mod end_to_end;
 mod routes;
