@@ -26,9 +26,12 @@
 //! Errors are JSON `{"error": "...", "field": "..."}`; see [`ApiError`].
 
 mod api_error;
+mod body_deadline;
 mod builder;
 mod clock;
 mod column_block;
+mod connection_loop;
+mod connection_service;
 mod device_admission;
 mod device_state;
 mod downsample;
@@ -38,6 +41,7 @@ mod memory_store;
 mod raw_window;
 mod rollup_block;
 mod routes;
+mod serve_options;
 mod server;
 mod sqlite_applier;
 mod sqlite_schema;
@@ -45,6 +49,7 @@ mod sqlite_store;
 mod sqlite_writer;
 mod store;
 mod time_param;
+mod tls_config;
 
 pub use api_error::ApiError;
 pub use builder::{
@@ -52,12 +57,17 @@ pub use builder::{
     DEFAULT_MAX_DEVICES, ServerBuilder,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use connection_loop::serve_router;
 pub use ingest::Ingest;
 pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
 pub use routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
+pub use serve_options::{
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeOptions,
+};
 pub use server::{RETENTION_EVERY, Server};
 pub use sqlite_store::{
     DATABASE_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
     Durability, OpenError, SqliteStore, SqliteStoreBuilder,
 };
 pub use store::{HistoryQuery, ReportStream, Store, StoreError};
+pub use tls_config::{TlsConfig, TlsError};

@@ -5,9 +5,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 
+use crate::connection_loop;
 use crate::json_body::BodyLimit;
 use crate::routes::v1_api::{self as v1, V1State};
-use crate::{ApiError, Ingest, routes};
+use crate::{ApiError, Ingest, ServeOptions, routes};
 
 /// How often [`Server::serve`] applies the store's retention: every 10 minutes.
 pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
@@ -73,7 +74,9 @@ impl Server {
     }
 
     /// Serves [`router`](Self::router) on `listener` until `shutdown`
-    /// completes, then finishes the requests under way.
+    /// completes, then finishes the requests under way: plain HTTP with the
+    /// default [`ServeOptions`]. See [`serve_with`](Self::serve_with) for
+    /// TLS and the connection limits.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -91,10 +94,29 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.serve_with(listener, ServeOptions::new(), shutdown)
+            .await
+    }
+
+    /// Serves [`router`](Self::router) on `listener` as `options` say (TLS,
+    /// most connections at once, how long a client may take to send a
+    /// request) until `shutdown` completes; then stops accepting, finishes
+    /// the requests under way and returns once every connection is closed.
+    ///
+    /// Each request carries the client's address as
+    /// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) in its
+    /// extensions, for handlers and middleware to extract.
+    ///
+    /// Retention runs beside it, as with [`serve`](Self::serve).
+    pub async fn serve_with(
+        self,
+        listener: TcpListener,
+        options: ServeOptions,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let retention = tokio::spawn(self.retention_loop());
-        let served = axum::serve(listener, self.router())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served =
+            connection_loop::serve_router(listener, self.router(), options, shutdown).await;
         retention.abort();
         served
     }
