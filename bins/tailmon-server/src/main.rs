@@ -11,6 +11,7 @@ use tailmon_collect::{CollectionArgs, Collector, Collectors, HostCollector};
 use tailmon_core::{OffsetDateTime, Report};
 
 use tailmon_server::{Durability, Ingest, MemoryStore, ServerBuilder, SqliteStore, Store};
+use tailmon_server::{ServeOptions, TlsConfig};
 
 /// Receives agents' reports and serves the dashboard and the API.
 #[derive(Parser, Debug)]
@@ -19,6 +20,13 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "TAILMON_LISTEN", default_value = "0.0.0.0:3000")]
     listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate
+    /// first); needs --tls-key.
+    #[arg(long, env = "TAILMON_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TAILMON_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Where the server keeps its state: the SQLite database `tailmon.db`.
     #[arg(long, env = "TAILMON_DATA_DIR", default_value = "./tailmon-data")]
     data_dir: PathBuf,
@@ -66,6 +74,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let serve_options = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => ServeOptions::new()
+            .tls(TlsConfig::from_pem_files(cert, key).context("loading --tls-cert and --tls-key")?),
+        _ => ServeOptions::new(),
+    };
     let store: Arc<dyn Store> = if args.store == "memory" {
         tracing::warn!("memory store: history is kept for an hour and lost at exit");
         Arc::new(MemoryStore::new())
@@ -105,8 +118,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
-    tracing::info!(address = %local, data_dir = %args.data_dir.display(), "serving the dashboard on http://{local}/");
-    server.serve(listener, shutdown_signal()).await?;
+    let scheme = serve_options.scheme();
+    tracing::info!(address = %local, data_dir = %args.data_dir.display(), "serving the dashboard on {scheme}://{local}/");
+    server
+        .serve_with(listener, serve_options, shutdown_signal())
+        .await?;
     tracing::info!("server stopped");
     Ok(())
 }
