@@ -8,8 +8,10 @@ use std::hint::black_box;
 use axum::body::Body;
 use axum::http::{Request, header};
 use criterion::{Criterion, criterion_group, criterion_main};
+use std::sync::Arc;
 use tailmon_core::{OffsetDateTime, Report};
-use tailmon_server::{MemoryStore, ServerBuilder, Store};
+
+use tailmon_server::{Credentials, MemoryStore, NewToken, ServerBuilder, Store, TokenKind};
 use tower::ServiceExt;
 
 fn sample(device: usize) -> Report {
@@ -48,7 +50,11 @@ fn ingest(c: &mut Criterion) {
         })
     });
 
-    let router = ServerBuilder::new().build().expect("valid").router();
+    let router = ServerBuilder::new()
+        .open_access()
+        .build()
+        .expect("valid")
+        .router();
     c.bench_function("post_api_metrics_router", |b| {
         b.iter(|| {
             let request = Request::post("/api/metrics")
@@ -62,11 +68,50 @@ fn ingest(c: &mut Criterion) {
         })
     });
 
+    // The same with authentication on: a device-bound agent token from a
+    // credentials file (checked for changes on each request), rate limits on.
+    let dir = std::env::temp_dir().join(format!("tailmon-bench-auth-{}", std::process::id()));
+    let credentials = Credentials::open(&dir).expect("credentials");
+    let token = credentials
+        .create_token(NewToken {
+            name: "bench".into(),
+            kind: TokenKind::Agent,
+            device: Some("host-*".into()),
+            max_devices: None,
+        })
+        .expect("token")
+        .token;
+    let router = ServerBuilder::new()
+        .credentials(Arc::new(credentials))
+        .rate_limit_per_token(None)
+        .build()
+        .expect("valid")
+        .router();
+    let bearer = format!("Bearer {token}");
+    c.bench_function("post_api_metrics_router_with_agent_token", |b| {
+        b.iter(|| {
+            let request = Request::post("/api/metrics")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::AUTHORIZATION, &bearer)
+                .body(Body::from(body.clone()))
+                .expect("request");
+            let response = runtime
+                .block_on(router.clone().oneshot(request))
+                .expect("infallible");
+            assert!(response.status().is_success());
+        })
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+
     // 1,000 devices reporting in turn: the admission check and map stay flat.
     let bodies: Vec<Vec<u8>> = (0..1000)
         .map(|n| serde_json::to_vec(&sample(n)).expect("json"))
         .collect();
-    let router = ServerBuilder::new().build().expect("valid").router();
+    let router = ServerBuilder::new()
+        .open_access()
+        .build()
+        .expect("valid")
+        .router();
     let mut next = 0;
     c.bench_function("post_api_metrics_router_1000_devices", |b| {
         b.iter(|| {

@@ -81,6 +81,8 @@ fn main() {
         let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
         let memory = serve(
             ServerBuilder::new()
+        .open_access()
+        .rate_limit_per_address(None)
                 .store(memory)
                 .build()
                 .expect("server")
@@ -91,6 +93,8 @@ fn main() {
         let disk_store = Arc::new(SqliteStore::open(dir.join("disk")).expect("sqlite"));
         let disk = serve(
             ServerBuilder::new()
+        .open_access()
+        .rate_limit_per_address(None)
                 .store(disk_store.clone())
                 .build()
                 .expect("server")
@@ -105,6 +109,8 @@ fn main() {
         );
         let process = serve(
             ServerBuilder::new()
+        .open_access()
+        .rate_limit_per_address(None)
                 .store(process_store.clone())
                 .build()
                 .expect("server")

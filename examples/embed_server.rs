@@ -9,8 +9,10 @@
 //! cargo run -p tailmon-examples --example embed_server -- 127.0.0.1:4000
 //! ```
 //!
-//! Then open the dashboard at <http://127.0.0.1:3000/monitor/> and point
-//! agents at `TAILMON_SERVER_URL=http://127.0.0.1:3000/monitor/api/metrics`.
+//! Then open the dashboard at <http://127.0.0.1:3000/monitor/> (sign in as
+//! `admin` with the password in `./tailmon-data/initial-admin-password`) and
+//! point agents at `TAILMON_SERVER_URL=http://127.0.0.1:3000/monitor/api/metrics`
+//! with a token from `tailmon-server token create --data-dir ./tailmon-data`.
 //!
 //! About that trailing slash: axum 0.8 routes `/monitor` into the nested
 //! router but not `/monitor/`, so the dashboard page itself answers at
@@ -20,12 +22,13 @@
 //! Ctrl-C (or SIGTERM) stops the server after the requests under way finish.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
 use axum::response::Redirect;
 use axum::routing::get;
-use tailmon_server::ServerBuilder;
+use tailmon_server::{Credentials, ServerBuilder};
 
 /// Where the application listens unless the first argument says otherwise.
 const DEFAULT_ADDRESS: &str = "127.0.0.1:3000";
@@ -40,7 +43,15 @@ async fn main() -> anyhow::Result<()> {
 
     // Tailmon's router arrives with its state applied, so it nests like any
     // other `Router` of the application.
+    // Who may use it: the same credentials file as the stock binary, so
+    // `tailmon-server token create --data-dir ./tailmon-data` makes agent
+    // tokens for it. The first start creates `admin` with a random password.
+    let credentials = Credentials::open("./tailmon-data").context("opening the credentials")?;
+    if let Some(file) = credentials.ensure_initial_admin()? {
+        println!("created user admin; its password is in {}", file.display());
+    }
     let tailmon = ServerBuilder::new()
+        .credentials(Arc::new(credentials))
         .build()
         .context("building the Tailmon server")?;
     let app = Router::new()
@@ -63,15 +74,19 @@ async fn main() -> anyhow::Result<()> {
     println!("dashboard:   http://{local}/monitor/");
     println!("agents send: http://{local}/monitor/api/metrics");
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            // If no handler can be installed, run until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })
-        .await
-        .context("serving")?;
+    // The peer address feeds the per-address rate limit.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        // If no handler can be installed, run until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
+    .await
+    .context("serving")?;
     println!("stopped");
     Ok(())
 }

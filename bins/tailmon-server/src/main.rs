@@ -10,13 +10,24 @@ use std::sync::Arc;
 use tailmon_collect::{CollectionArgs, Collector, Collectors, HostCollector};
 use tailmon_core::{OffsetDateTime, Report};
 
-use tailmon_server::{Durability, Ingest, MemoryStore, ServerBuilder, SqliteStore, Store};
-use tailmon_server::{ServeOptions, TlsConfig};
+use tailmon_server::{
+    Durability, Ingest, MemoryStore, RateLimit, ServeOptions, ServerBuilder, SqliteStore, Store,
+    TlsConfig,
+};
+
+mod admin_command;
+mod first_start;
+
+use admin_command::AdminCommand;
 
 /// Receives agents' reports and serves the dashboard and the API.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
+    /// Manage agent tokens or users instead of serving (run beside a
+    /// running server: changes take effect at once).
+    #[command(subcommand)]
+    command: Option<AdminCommand>,
     /// Address to listen on.
     #[arg(long, env = "TAILMON_LISTEN", default_value = "0.0.0.0:3000")]
     listen: SocketAddr,
@@ -28,7 +39,12 @@ struct Args {
     #[arg(long, env = "TAILMON_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Where the server keeps its state: the SQLite database `tailmon.db`.
-    #[arg(long, env = "TAILMON_DATA_DIR", default_value = "./tailmon-data")]
+    #[arg(
+        long,
+        env = "TAILMON_DATA_DIR",
+        default_value = "./tailmon-data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// Where reports are kept: `sqlite` (in the data directory) or `memory`
     /// (the last hour only, lost at exit).
@@ -55,6 +71,24 @@ struct Args {
     /// Most devices tracked; reports of further new devices get 429.
     #[arg(long, env = "TAILMON_MAX_DEVICES", default_value_t = tailmon_server::DEFAULT_MAX_DEVICES)]
     max_devices: usize,
+    /// `required`: every request needs a token or a signed-in user (the
+    /// first start creates `admin`). `none`: anybody who reaches the server
+    /// may read, write and delete, as in the original Tailmon; for trusted
+    /// networks only.
+    #[arg(long, env = "TAILMON_AUTH", default_value = "required", value_parser = ["required", "none"])]
+    auth: String,
+    /// Requests a second allowed per client address, with bursts of ten
+    /// times as many; beyond it, 429 with Retry-After. 0 turns it off.
+    #[arg(long, env = "TAILMON_RATE_LIMIT_PER_ADDRESS", default_value_t = tailmon_server::DEFAULT_RATE_LIMIT_PER_ADDRESS.per_second.get())]
+    rate_limit_per_address: u32,
+    /// Requests a second allowed per token, with bursts of ten times as
+    /// many. 0 turns it off.
+    #[arg(long, env = "TAILMON_RATE_LIMIT_PER_TOKEN", default_value_t = tailmon_server::DEFAULT_RATE_LIMIT_PER_TOKEN.per_second.get())]
+    rate_limit_per_token: u32,
+    /// Most distinct devices one agent token may write, unless the token
+    /// sets its own cap (`token create --max-devices`).
+    #[arg(long, env = "TAILMON_MAX_DEVICES_PER_TOKEN", default_value_t = tailmon_server::DEFAULT_MAX_DEVICES_PER_TOKEN)]
+    max_devices_per_token: usize,
     /// What the in-process agent collects, and how often.
     #[command(flatten)]
     collection: CollectionArgs,
@@ -62,6 +96,9 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(command) = args.command {
+        return admin_command::run(command, &args.data_dir);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -96,10 +133,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(database = %store.path().display(), "history kept in SQLite");
         Arc::new(store)
     };
-    let server = ServerBuilder::new()
+    let per_second = |n: u32| RateLimit::new(n, n.saturating_mul(10));
+    let mut builder = ServerBuilder::new()
         .store(store)
         .max_devices(args.max_devices)
-        .build()?;
+        .max_devices_per_token(args.max_devices_per_token)
+        .rate_limit_per_address(per_second(args.rate_limit_per_address))
+        .rate_limit_per_token(per_second(args.rate_limit_per_token))
+        // Under TLS the session cookie travels over HTTPS only.
+        .secure_cookies(args.tls_cert.is_some());
+    if args.auth == "none" {
+        if !open_access_is_exposed(args.listen) {
+            tracing::info!("authentication is off (--auth none); listening on loopback only");
+        } else {
+            tracing::warn!(
+                address = %args.listen,
+                "authentication is off (--auth none): anybody who reaches this address can read every device, send reports as any device and delete history"
+            );
+        }
+        builder = builder.open_access();
+    } else {
+        builder = builder.credentials(first_start::credentials(&args.data_dir)?);
+    }
+    let server = builder.build()?;
     if !args.no_local_agent {
         let c = &args.collection;
         let collector = c.host_collector().context("reading this host's health")?;
@@ -125,6 +181,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Whether a server without authentication on `listen` can be reached by
+/// other machines: anything but a loopback address can (0.0.0.0 included).
+fn open_access_is_exposed(listen: SocketAddr) -> bool {
+    !listen.ip().is_loopback()
 }
 
 /// Reports this host straight into the server, without HTTP or a token.
@@ -169,5 +231,24 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_access_warns_unless_on_loopback() {
+        for (listen, exposed) in [
+            ("127.0.0.1:3000", false),
+            ("[::1]:3000", false),
+            ("0.0.0.0:3000", true),
+            ("[::]:3000", true),
+            ("192.168.1.5:3000", true),
+        ] {
+            let listen: SocketAddr = listen.parse().expect("address");
+            assert_eq!(open_access_is_exposed(listen), exposed, "{listen}");
+        }
     }
 }

@@ -67,6 +67,35 @@ pub enum ApiError {
     /// The body could not be read from the connection. 400.
     #[error("could not read the request body")]
     BodyRead,
+    /// No credentials, or credentials that are not valid (an unknown or
+    /// revoked token, an expired session, a wrong password). 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Valid credentials that do not allow this (a viewer deleting, a
+    /// token writing another device, a missing CSRF token). 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many requests from this address or token, or too many login
+    /// attempts. 429, with `Retry-After`.
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until a request would pass.
+        retry_after_secs: u64,
+    },
+    /// A value in the request is refused (a short password, a bad name). 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such token or user. 404.
+    #[error("{0}")]
+    Missing(String),
+    /// The change conflicts with what exists (a user that exists, the last
+    /// admin). 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something on the server's side failed (no randomness, an unwritable
+    /// credentials file). 500; the details are logged, not sent.
+    #[error("{0}")]
+    Internal(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -86,9 +115,15 @@ impl ApiError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyDevices { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Missing(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -106,7 +141,7 @@ impl ApiError {
             Self::Store(StoreError::Unavailable(_)) => {
                 ErrorBody::new("the server cannot store reports right now; retry later")
             }
-            Self::Store(_) => ErrorBody::new("internal error"),
+            Self::Store(_) | Self::Internal(_) => ErrorBody::new("internal error"),
             other => ErrorBody::new(other.to_string()),
         }
     }
@@ -119,14 +154,36 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let mut response = (status, Json(self.body())).into_response();
-        if matches!(
-            self,
-            Self::Store(StoreError::Unavailable(_)) | Self::TooManyDevices { .. }
-        ) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        match self {
+            Self::Store(StoreError::Unavailable(_)) | Self::TooManyDevices { .. } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            }
+            Self::RateLimited { retry_after_secs } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Self::Unauthorized(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tailmon\""),
+                );
+            }
+            _ => {}
         }
         response
+    }
+}
+
+impl From<crate::CredentialsError> for ApiError {
+    fn from(error: crate::CredentialsError) -> Self {
+        use crate::CredentialsError as E;
+        match error {
+            E::Invalid(message) => Self::BadRequest(message),
+            e @ (E::UserExists(_) | E::LastAdmin) => Self::Conflict(e.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
     }
 }

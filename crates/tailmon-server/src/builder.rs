@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
+use crate::guard::{DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL, Guard, GuardSettings};
+use crate::rate_limit::{DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit};
 use crate::server::ServerSettings;
-use crate::{Clock, Ingest, MemoryStore, Server, Store, SystemClock};
+use crate::{Clock, Credentials, Ingest, MemoryStore, Server, Store, SystemClock};
 
 /// Largest request body accepted, in bytes: 64 KiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -18,14 +20,15 @@ pub const DEFAULT_EXPECTED_INTERVAL: std::time::Duration = std::time::Duration::
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tailmon_server::{MemoryStore, ServerBuilder};
+/// use tailmon_server::{Credentials, MemoryStore, ServerBuilder};
 ///
 /// let server = ServerBuilder::new()
 ///     .store(Arc::new(MemoryStore::new()))
+///     .credentials(Arc::new(Credentials::open(std::env::temp_dir().join("tailmon-doc"))?))
 ///     .max_devices(500)
 ///     .build()?;
 /// let router: axum::Router = server.router();
-/// # Ok::<(), tailmon_server::BuildError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use]
 pub struct ServerBuilder {
@@ -36,6 +39,20 @@ pub struct ServerBuilder {
     max_devices: usize,
     expected_interval: std::time::Duration,
     thresholds: tailmon_core::Thresholds,
+    auth: AuthChoice,
+    session_ttl: std::time::Duration,
+    secure_cookies: bool,
+    max_devices_per_token: usize,
+    rate_limit_per_address: Option<RateLimit>,
+    rate_limit_per_token: Option<RateLimit>,
+}
+
+/// Whether and how callers are authenticated.
+enum AuthChoice {
+    /// Not said: authentication on, with credentials only in memory.
+    Default,
+    Open,
+    Credentials(Arc<Credentials>),
 }
 
 /// Why [`ServerBuilder::build`] refused its settings.
@@ -69,7 +86,67 @@ impl ServerBuilder {
             max_devices: DEFAULT_MAX_DEVICES,
             expected_interval: DEFAULT_EXPECTED_INTERVAL,
             thresholds: tailmon_core::Thresholds::default(),
+            auth: AuthChoice::Default,
+            session_ttl: DEFAULT_SESSION_TTL,
+            secure_cookies: false,
+            max_devices_per_token: DEFAULT_MAX_DEVICES_PER_TOKEN,
+            rate_limit_per_address: Some(DEFAULT_RATE_LIMIT_PER_ADDRESS),
+            rate_limit_per_token: Some(DEFAULT_RATE_LIMIT_PER_TOKEN),
         }
+    }
+
+    /// Who may use the server: every route but `/healthz`, the login page
+    /// and its assets then needs a token or a signed-in user (see
+    /// [`Access`](crate::Access)). Defaults to authentication on with
+    /// [`Credentials::in_memory`], empty: nobody gets in until tokens or
+    /// users are added to credentials given here.
+    pub fn credentials(mut self, credentials: Arc<Credentials>) -> Self {
+        self.auth = AuthChoice::Credentials(credentials);
+        self
+    }
+
+    /// Turns authentication off: anybody who reaches the server may send
+    /// reports, read everything and delete devices, as in the original
+    /// Tailmon. Only for trusted networks.
+    pub fn open_access(mut self) -> Self {
+        self.auth = AuthChoice::Open;
+        self
+    }
+
+    /// How long a login lasts. Defaults to [`DEFAULT_SESSION_TTL`].
+    pub fn session_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.session_ttl = ttl;
+        self
+    }
+
+    /// Marks the session cookie `Secure` (sent over HTTPS only); set it
+    /// when serving TLS or behind a TLS-terminating proxy. Defaults to `false`.
+    pub fn secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
+    }
+
+    /// Most distinct devices one agent token may write (since the server
+    /// started), unless the token sets its own. Defaults to
+    /// [`DEFAULT_MAX_DEVICES_PER_TOKEN`]. Must be at least 1.
+    pub fn max_devices_per_token(mut self, devices: usize) -> Self {
+        self.max_devices_per_token = devices;
+        self
+    }
+
+    /// Rate limit per client address (429 with `Retry-After` beyond it);
+    /// `None` turns it off. Defaults to [`DEFAULT_RATE_LIMIT_PER_ADDRESS`].
+    /// Behind a reverse proxy every client has the proxy's address.
+    pub fn rate_limit_per_address(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit_per_address = limit;
+        self
+    }
+
+    /// Rate limit per token; `None` turns it off. Defaults to
+    /// [`DEFAULT_RATE_LIMIT_PER_TOKEN`].
+    pub fn rate_limit_per_token(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit_per_token = limit;
+        self
     }
 
     /// Where reports are kept. Defaults to a new [`MemoryStore`].
@@ -146,6 +223,33 @@ impl ServerBuilder {
                 setting: "expected_interval",
                 reason: "must be more than zero and at most a few years",
             })?;
+        if self.max_devices_per_token == 0 {
+            return Err(BuildError::InvalidSetting {
+                setting: "max_devices_per_token",
+                reason: "must be at least 1",
+            });
+        }
+        let session_ttl = time::Duration::try_from(self.session_ttl)
+            .ok()
+            .filter(|d| d.is_positive() && *d <= time::Duration::days(366))
+            .ok_or(BuildError::InvalidSetting {
+                setting: "session_ttl",
+                reason: "must be more than zero and at most a year",
+            })?;
+        let credentials = match self.auth {
+            AuthChoice::Default => Some(Arc::new(Credentials::in_memory())),
+            AuthChoice::Open => None,
+            AuthChoice::Credentials(c) => Some(c),
+        };
+        let guard = Guard::new(GuardSettings {
+            credentials,
+            clock: self.clock.clone(),
+            session_ttl,
+            secure_cookies: self.secure_cookies,
+            max_devices_per_token: self.max_devices_per_token,
+            per_address: self.rate_limit_per_address,
+            per_token: self.rate_limit_per_token,
+        });
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let ingest = Ingest::new(store, self.clock, self.max_devices);
         Ok(Server::new(
@@ -156,6 +260,7 @@ impl ServerBuilder {
                 offline_after,
                 thresholds: self.thresholds,
             },
+            guard,
         ))
     }
 }

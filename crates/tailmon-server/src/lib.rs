@@ -2,15 +2,31 @@
 //! [`axum::Router`] inside your own application.
 //!
 //! ```
+//! use std::sync::Arc;
 //! use axum::{Router, routing::get};
-//! use tailmon_server::ServerBuilder;
+//! use tailmon_server::{Credentials, NewToken, ServerBuilder, TokenKind};
 //!
-//! let tailmon = ServerBuilder::new().build()?;
+//! // Who may use it: here one agent token for the `web-*` devices.
+//! let credentials = Arc::new(Credentials::in_memory());
+//! let agent = credentials.create_token(NewToken {
+//!     name: "web servers".into(),
+//!     kind: TokenKind::Agent,
+//!     device: Some("web-*".into()),
+//!     max_devices: None,
+//! })?;
+//! println!("TAILMON_TOKEN={}", agent.token);
+//!
+//! let tailmon = ServerBuilder::new().credentials(credentials).build()?;
 //! let app: Router = Router::new()
 //!     .route("/hello", get(|| async { "your own route" }))
 //!     .nest("/monitor", tailmon.router());
-//! # Ok::<(), tailmon_server::BuildError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Every route but `/healthz`, the login page and its assets needs
+//! credentials: an agent token to send reports, a read-only token or a
+//! signed-in viewer to read, an admin to change things ([`Access`],
+//! [`Server::route_table`]). [`ServerBuilder::open_access`] turns that off.
 //!
 //! The HTTP surface:
 //! - `POST /api/metrics`: one [`tailmon_core::Report`], as the original Tailmon agent sends it;
@@ -21,28 +37,40 @@
 //! - `GET /api/v1/devices/{id}/history?metric=&from=&to=&points=`: one metric over time;
 //! - `GET /api/v1/devices/{id}/export?format=csv|json&from=&to=`: raw reports, streamed;
 //! - `POST /api/v1/reports`: a batch of up to 1,000 reports (agents' back-fill);
-//! - `DELETE /api/v1/devices/{id}`: a device and its history.
+//! - `DELETE /api/v1/devices/{id}`: a device and its history;
+//! - `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/session`: people signing in;
+//! - `/api/v1/tokens…`, `/api/v1/users…`: tokens and users, for admins.
 //!
 //! Errors are JSON `{"error": "...", "field": "..."}`; see [`ApiError`].
 
+mod access;
+mod access_layer;
 mod api_error;
 mod body_deadline;
 mod builder;
+mod client_address;
 mod clock;
 mod column_block;
 mod connection_loop;
 mod connection_service;
+mod credentials;
 mod device_admission;
 mod device_state;
 mod downsample;
+mod guard;
 mod ingest;
 mod json_body;
 mod memory_store;
+mod password;
+mod rate_limit;
 mod raw_window;
 mod rollup_block;
 mod routes;
+mod secret;
+mod security_headers;
 mod serve_options;
 mod server;
+mod sessions;
 mod sqlite_applier;
 mod sqlite_schema;
 mod sqlite_store;
@@ -51,6 +79,7 @@ mod store;
 mod time_param;
 mod tls_config;
 
+pub use access::Access;
 pub use api_error::ApiError;
 pub use builder::{
     BuildError, DEFAULT_EXPECTED_INTERVAL, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BODY_BYTES,
@@ -58,13 +87,21 @@ pub use builder::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection_loop::serve_router;
+pub use credentials::{
+    CREDENTIALS_FILE, CreatedToken, Credentials, CredentialsError, INITIAL_ADMIN_PASSWORD_FILE,
+    MIN_PASSWORD_CHARS, NewToken, Role, TokenInfo, TokenKind, UserInfo,
+};
+pub use guard::{DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL};
 pub use ingest::Ingest;
 pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
+pub use rate_limit::{DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit};
 pub use routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
+pub use security_headers::CONTENT_SECURITY_POLICY;
 pub use serve_options::{
     DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeOptions,
 };
-pub use server::{RETENTION_EVERY, Server};
+pub use server::{RETENTION_EVERY, RouteEntry, Server};
+pub use sessions::{CSRF_HEADER, SESSION_COOKIE};
 pub use sqlite_store::{
     DATABASE_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
     Durability, OpenError, SqliteStore, SqliteStoreBuilder,

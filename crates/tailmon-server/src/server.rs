@@ -1,14 +1,21 @@
 use std::future::Future;
 
+use std::sync::Arc;
+
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, post};
 use tokio::net::TcpListener;
 
+use crate::access::Access;
 use crate::connection_loop;
+use crate::guard::Guard;
 use crate::json_body::BodyLimit;
+use crate::routes::auth_api as auth;
+use crate::routes::dashboard;
 use crate::routes::v1_api::{self as v1, V1State};
-use crate::{ApiError, Ingest, ServeOptions, routes};
+use crate::{ApiError, Ingest, ServeOptions, access_layer, routes, security_headers};
 
 /// How often [`Server::serve`] applies the store's retention: every 10 minutes.
 pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
@@ -18,6 +25,7 @@ pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(
 pub struct Server {
     ingest: Ingest,
     settings: ServerSettings,
+    guard: Arc<Guard>,
 }
 
 /// What the builder checked and the router uses.
@@ -28,44 +36,169 @@ pub(crate) struct ServerSettings {
     pub(crate) thresholds: tailmon_core::Thresholds,
 }
 
+/// One route of the HTTP surface and what it asks of its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteEntry {
+    /// The method.
+    pub method: Method,
+    /// The path, with `{param}` placeholders as axum writes them.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+/// The state every handler draws its part from.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    ingest: Ingest,
+    v1: V1State,
+    guard: Arc<Guard>,
+}
+
+impl FromRef<AppState> for Ingest {
+    fn from_ref(state: &AppState) -> Self {
+        state.ingest.clone()
+    }
+}
+
+impl FromRef<AppState> for V1State {
+    fn from_ref(state: &AppState) -> Self {
+        state.v1.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Guard> {
+    fn from_ref(state: &AppState) -> Self {
+        state.guard.clone()
+    }
+}
+
 impl Server {
-    pub(crate) fn new(ingest: Ingest, settings: ServerSettings) -> Self {
-        Self { ingest, settings }
+    pub(crate) fn new(ingest: Ingest, settings: ServerSettings, guard: Guard) -> Self {
+        Self {
+            ingest,
+            settings,
+            guard: Arc::new(guard),
+        }
+    }
+
+    /// Every route, with the method and the access it asks; the router is
+    /// built from this very list, so it is the whole surface.
+    pub fn route_table(&self) -> Vec<RouteEntry> {
+        self.routes()
+            .into_iter()
+            .map(|(method, path, access, _)| RouteEntry {
+                method,
+                path,
+                access,
+            })
+            .collect()
+    }
+
+    fn routes(&self) -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
+        use Access::{Admin, Public, Read, Report};
+        use Method as M;
+        let batch = post(v1::reports)
+            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(
+                self.settings.max_batch_bytes,
+            ))
+            .layer::<_, std::convert::Infallible>(axum::Extension(BodyLimit(
+                self.settings.max_batch_bytes,
+            )));
+        vec![
+            (M::GET, "/healthz", Public, get(routes::health::healthz)),
+            (M::GET, "/login", Public, get(dashboard::login_page)),
+            (M::GET, "/{*path}", Public, get(dashboard::asset)),
+            (M::POST, "/api/v1/login", Public, post(auth::login)),
+            (M::POST, "/api/v1/logout", Public, post(auth::logout)),
+            (M::GET, "/", Read, get(dashboard::index)),
+            (
+                M::GET,
+                "/api/all_metrics",
+                Read,
+                get(routes::legacy_api::all_metrics),
+            ),
+            (M::GET, "/api/v1/session", Read, get(auth::session)),
+            (M::GET, "/api/v1/devices", Read, get(v1::devices)),
+            (
+                M::GET,
+                "/api/v1/devices/{id}/history",
+                Read,
+                get(v1::history),
+            ),
+            (M::GET, "/api/v1/devices/{id}/export", Read, get(v1::export)),
+            (
+                M::POST,
+                "/api/metrics",
+                Report,
+                post(routes::legacy_api::post_metrics),
+            ),
+            (M::POST, "/api/v1/reports", Report, batch),
+            (
+                M::DELETE,
+                "/api/v1/devices/{id}",
+                Admin,
+                delete(v1::delete_device),
+            ),
+            (M::GET, "/api/v1/tokens", Admin, get(auth::tokens)),
+            (M::POST, "/api/v1/tokens", Admin, post(auth::create_token)),
+            (
+                M::DELETE,
+                "/api/v1/tokens/{id}",
+                Admin,
+                delete(auth::revoke_token),
+            ),
+            (M::GET, "/api/v1/users", Admin, get(auth::users)),
+            (M::POST, "/api/v1/users", Admin, post(auth::create_user)),
+            (
+                M::DELETE,
+                "/api/v1/users/{name}",
+                Admin,
+                delete(auth::delete_user),
+            ),
+        ]
     }
 
     /// The whole HTTP surface, state applied, ready to serve or to
     /// [`nest`](Router::nest) under a prefix of a host application.
+    ///
+    /// Every route in [`route_table`](Self::route_table) sits behind the
+    /// guard: the caller's token or session must allow the route's
+    /// [`Access`], or the answer is 401 (no valid credentials) or 403.
     pub fn router(&self) -> Router {
         let s = &self.settings;
-        let legacy = Router::new()
-            .route("/api/metrics", post(routes::legacy_api::post_metrics))
-            .route("/api/all_metrics", get(routes::legacy_api::all_metrics))
-            .route("/api/{*rest}", axum::routing::any(not_found))
-            .route("/healthz", get(routes::health::healthz))
-            .with_state(self.ingest.clone());
-        let batch = post(v1::reports)
-            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(s.max_batch_bytes))
-            .layer::<_, std::convert::Infallible>(axum::Extension(BodyLimit(s.max_batch_bytes)));
-        let v1_api = Router::new()
-            .route("/api/v1/devices", get(v1::devices))
-            .route("/api/v1/devices/{id}", delete(v1::delete_device))
-            .route("/api/v1/devices/{id}/history", get(v1::history))
-            .route("/api/v1/devices/{id}/export", get(v1::export))
-            .route("/api/v1/reports", batch)
-            .with_state(V1State {
+        let state = AppState {
+            ingest: self.ingest.clone(),
+            v1: V1State {
                 ingest: self.ingest.clone(),
                 offline_after: s.offline_after,
                 thresholds: s.thresholds,
-            });
-        legacy
-            .merge(v1_api)
-            .merge(routes::dashboard::router())
+            },
+            guard: self.guard.clone(),
+        };
+        let mut router = Router::new();
+        for (_, path, access, method_router) in self.routes() {
+            let guarded = method_router.route_layer(axum::middleware::from_fn_with_state(
+                (self.guard.clone(), access),
+                access_layer::require,
+            ));
+            router = router.route(path, guarded);
+        }
+        router
+            // Unknown API paths answer JSON, not the dashboard's asset 404.
+            .route("/api/{*rest}", axum::routing::any(not_found))
+            .with_state(state)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(s.max_body_bytes))
             .layer(axum::Extension(BodyLimit(s.max_body_bytes)))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 routes::panic::answer,
             ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.guard.clone(),
+                access_layer::limit_address,
+            ))
+            .layer(axum::middleware::from_fn(security_headers::add))
     }
 
     /// The handle in-process agents hand reports to, skipping HTTP.

@@ -17,6 +17,7 @@ impl InProcessServer {
     /// Serves a default server on `listener`.
     pub(crate) fn serve(listener: tokio::net::TcpListener) -> Self {
         let server = ServerBuilder::new()
+            .open_access()
             .build()
             .expect("default settings are valid");
         let addr = listener.local_addr().expect("local addr");

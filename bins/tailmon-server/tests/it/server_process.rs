@@ -21,15 +21,22 @@ pub(crate) fn start_server(test: &str, extra: &[&str], env: &[(&str, &str)]) -> 
 }
 
 /// Starts the binary on 127.0.0.1:0 with its state in `dir/data`, keeping
-/// whatever is there (for restarts).
+/// whatever is there (for restarts). Unless `extra` says otherwise, with
+/// authentication and the per-address rate limit off: the tests that need
+/// them (`auth_binary`) turn them on.
 pub(crate) fn start_in(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> RunningBinary {
     let mut command = clean_command(env!("CARGO_BIN_EXE_tailmon-server"));
     command
         .current_dir(dir)
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("data"))
-        .args(extra)
-        .envs(env.iter().copied());
+        .arg(dir.join("data"));
+    if !extra.contains(&"--auth") {
+        command.args(["--auth", "none"]);
+    }
+    if !extra.contains(&"--rate-limit-per-address") {
+        command.args(["--rate-limit-per-address", "0"]);
+    }
+    command.args(extra).envs(env.iter().copied());
     RunningBinary::start(&mut command)
 }
 

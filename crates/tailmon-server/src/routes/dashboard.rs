@@ -1,27 +1,23 @@
 //! The dashboard: static assets embedded in the binary.
 
-use axum::Router;
 use axum::extract::{OriginalUri, Path};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use rust_embed::RustEmbed;
 
 #[derive(RustEmbed)]
 #[folder = "assets/"]
 struct Assets;
 
-/// `GET /` and `GET /{asset}`.
-pub(crate) fn router() -> Router {
-    Router::new()
-        .route("/", get(index))
-        .route("/{*path}", get(asset))
+/// `GET /login`: the sign-in page.
+pub(crate) async fn login_page(headers: HeaderMap) -> Response {
+    serve("login.html", &headers)
 }
 
 /// The page. When the router is nested (`/monitor`), the page gets a
 /// `<base>` so its relative links resolve under the prefix: axum does not
 /// route the trailing-slash form (`/monitor/`) into a nested router.
-async fn index(OriginalUri(original): OriginalUri, headers: HeaderMap) -> Response {
+pub(crate) async fn index(OriginalUri(original): OriginalUri, headers: HeaderMap) -> Response {
     let path = original.path();
     if path == "/" {
         return serve("index.html", &headers);
@@ -48,7 +44,7 @@ async fn index(OriginalUri(original): OriginalUri, headers: HeaderMap) -> Respon
         .into_response()
 }
 
-async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
+pub(crate) async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)
 }
 
@@ -56,7 +52,10 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
     let Some(file) = Assets::get(path) else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
+    let etag = format!(
+        "\"{}\"",
+        crate::secret::hex(&file.metadata.sha256_hash()[..16])
+    );
     if request
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == etag.as_bytes())
@@ -78,8 +77,4 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,18 +1,21 @@
 //! The original Tailmon's API: `POST /api/metrics`, `GET /api/all_metrics`.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use tailmon_core::Report;
 
+use crate::access::Principal;
 use crate::json_body::JsonBody;
 use crate::{ApiError, Ingest};
 
 /// Takes one report; 200 once it is stored.
 pub(crate) async fn post_metrics(
     State(ingest): State<Ingest>,
+    Extension(principal): Extension<Principal>,
     JsonBody(report): JsonBody<Report>,
 ) -> Result<StatusCode, ApiError> {
+    principal.authorize_device(&report.device_id)?;
     ingest.ingest(report).await?;
     Ok(StatusCode::OK)
 }

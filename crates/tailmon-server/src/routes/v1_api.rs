@@ -1,16 +1,17 @@
 //! The versioned API: `/api/v1/devices…` and `/api/v1/reports`.
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tailmon_core::{
     BatchResult, DeviceSummary, History, MAX_BATCH_REPORTS, OffsetDateTime, Report, Status, metric,
 };
 
+use crate::access::Principal;
 use crate::json_body::JsonBody;
 use crate::{ApiError, HistoryQuery, Ingest, StoreError, time_param};
 
@@ -200,6 +201,7 @@ fn csv_rows(report: &Report) -> Vec<u8> {
 /// `POST /api/v1/reports`: a JSON array of reports, each validated.
 pub(crate) async fn reports(
     State(state): State<V1State>,
+    Extension(principal): Extension<Principal>,
     JsonBody(reports): JsonBody<Vec<Report>>,
 ) -> Result<Json<BatchResult>, ApiError> {
     if reports.len() > MAX_BATCH_REPORTS {
@@ -207,6 +209,10 @@ pub(crate) async fn reports(
             len: reports.len(),
             max: MAX_BATCH_REPORTS,
         });
+    }
+    // A token that may not write one of them gets the whole batch refused.
+    for report in &reports {
+        principal.authorize_device(&report.device_id)?;
     }
     Ok(Json(state.ingest.ingest_batch(reports).await?))
 }

@@ -119,7 +119,11 @@ struct Serving {
 
 impl Serving {
     fn start(listener: TcpListener, store: &Arc<MemoryStore>, requests: &RequestLog) -> Self {
-        let server = ServerBuilder::new().store(store.clone()).build().unwrap();
+        let server = ServerBuilder::new()
+            .open_access()
+            .store(store.clone())
+            .build()
+            .unwrap();
         let requests = requests.clone();
         let router = server.router().layer(axum::middleware::from_fn(
             move |request: Request, next: Next| {

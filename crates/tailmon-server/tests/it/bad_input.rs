@@ -26,7 +26,11 @@ fn without(field: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn each_bad_input_is_refused_and_stores_nothing() {
-    let app = ServerBuilder::new().build().expect("valid").router();
+    let app = ServerBuilder::new()
+        .open_access()
+        .build()
+        .expect("valid")
+        .router();
     // A good report first, to prove bad ones leave it alone.
     let good = valid();
     let good_bytes = serde_json::to_vec(&good).expect("json");
@@ -212,6 +216,7 @@ async fn each_bad_input_is_refused_and_stores_nothing() {
 #[tokio::test]
 async fn the_body_limit_is_configurable() {
     let app = ServerBuilder::new()
+        .open_access()
         .max_body_bytes(1024)
         .build()
         .expect("valid")
@@ -234,7 +239,11 @@ async fn the_body_limit_is_configurable() {
 
 #[tokio::test]
 async fn new_fields_are_validated_with_the_same_error_shape() {
-    let app = ServerBuilder::new().build().expect("valid").router();
+    let app = ServerBuilder::new()
+        .open_access()
+        .build()
+        .expect("valid")
+        .router();
     let cases = [
         ("cpu_per_core", json!([10.0, 101.0]), "cpu_per_core[1]"),
         (

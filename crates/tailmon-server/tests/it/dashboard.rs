@@ -148,6 +148,7 @@ async fn dashboard_renders_every_device_safely_and_refreshes_every_3_s() {
         reads: AtomicUsize::new(0),
     });
     let server = ServerBuilder::new()
+        .open_access()
         .store(store.clone())
         .build()
         .expect("valid");
@@ -224,7 +225,7 @@ async fn dashboard_shows_an_empty_state_with_no_devices() {
         );
         return;
     };
-    let running = Running::start(ServerBuilder::new().build().expect("valid")).await;
+    let running = Running::start(ServerBuilder::new().open_access().build().expect("valid")).await;
     let dom = dump_dom(&chromium, &format!("{}/", running.url()), 1_000).await;
     assert!(dom.contains("data-loaded=\"true\""));
     assert!(dom.contains("No devices have reported yet"), "{dom}");
@@ -298,7 +299,7 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
         );
         return;
     };
-    let server = ServerBuilder::new().build().expect("valid");
+    let server = ServerBuilder::new().open_access().build().expect("valid");
     let ingest = server.ingest().clone();
 
     // Disk at 85 %: warning although CPU and RAM are fine.

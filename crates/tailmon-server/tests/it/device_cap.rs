@@ -13,6 +13,7 @@ fn body(id: &str) -> Vec<u8> {
 #[tokio::test]
 async fn new_devices_beyond_the_cap_are_refused_known_ones_still_accepted() {
     let app = ServerBuilder::new()
+        .open_access()
         .max_devices(2)
         .build()
         .expect("valid")
@@ -62,6 +63,7 @@ async fn new_devices_beyond_the_cap_are_refused_known_ones_still_accepted() {
 #[tokio::test]
 async fn a_flood_of_concurrent_new_ids_never_passes_the_cap() {
     let app = ServerBuilder::new()
+        .open_access()
         .max_devices(10)
         .build()
         .expect("valid")

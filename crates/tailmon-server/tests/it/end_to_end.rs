@@ -11,7 +11,7 @@ use crate::support::{Running, eventually, report, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_reports_and_client_reads_back() {
-    let running = Running::start(ServerBuilder::new().build().expect("valid")).await;
+    let running = Running::start(ServerBuilder::new().open_access().build().expect("valid")).await;
     let client = Client::builder(format!("{}/api/metrics", running.url()))
         .build()
         .expect("valid URL");
@@ -59,7 +59,14 @@ async fn agent_reports_and_client_reads_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_errors_carry_status_and_server_message() {
-    let running = Running::start(ServerBuilder::new().max_devices(1).build().expect("valid")).await;
+    let running = Running::start(
+        ServerBuilder::new()
+            .open_access()
+            .max_devices(1)
+            .build()
+            .expect("valid"),
+    )
+    .await;
     let client = Client::builder(running.url()).build().expect("valid URL");
     client
         .send(&report("first", 1.0, 1))
@@ -128,7 +135,7 @@ async fn agent_retries_until_the_server_comes_up() {
     within(status.wait_for(|s| s.consecutive_failures >= 3))
         .await
         .expect("agent alive");
-    let server = ServerBuilder::new().build().expect("valid");
+    let server = ServerBuilder::new().open_access().build().expect("valid");
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .expect("rebind the same port");

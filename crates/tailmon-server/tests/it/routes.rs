@@ -12,6 +12,7 @@ use crate::support::{call, get, json, post_json, report};
 
 fn router() -> Router {
     ServerBuilder::new()
+        .open_access()
         .build()
         .expect("defaults are valid")
         .router()
@@ -70,6 +71,7 @@ async fn receive_time_comes_from_the_server_clock_not_the_agent() {
     let server_now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("valid");
     let clock = Arc::new(ManualClock::new(server_now));
     let app = ServerBuilder::new()
+        .open_access()
         .clock(clock.clone())
         .build()
         .expect("valid")
@@ -151,7 +153,7 @@ async fn unknown_api_routes_and_methods_answer_json() {
 
 #[tokio::test]
 async fn nests_inside_a_host_application() {
-    let tailmon = ServerBuilder::new().build().expect("valid");
+    let tailmon = ServerBuilder::new().open_access().build().expect("valid");
     let app = Router::new()
         .route("/hello", axum::routing::get(|| async { "host app" }))
         .nest("/monitor", tailmon.router());
@@ -173,12 +175,14 @@ async fn nests_inside_a_host_application() {
 #[test]
 fn build_refuses_bad_settings() {
     let error = ServerBuilder::new()
+        .open_access()
         .max_devices(0)
         .build()
         .err()
         .expect("refused");
     assert!(error.to_string().contains("max_devices"), "{error}");
     let error = ServerBuilder::new()
+        .open_access()
         .max_body_bytes(10)
         .build()
         .err()

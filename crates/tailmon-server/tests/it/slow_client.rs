@@ -16,7 +16,11 @@ const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 const PARTIAL_HEADERS: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
 
 async fn start(options: ServeOptions) -> Running {
-    Running::start_with(ServerBuilder::new().build().expect("valid"), options).await
+    Running::start_with(
+        ServerBuilder::new().open_access().build().expect("valid"),
+        options,
+    )
+    .await
 }
 
 async fn connect_and_send(running: &Running, bytes: &[u8]) -> TcpStream {

@@ -18,7 +18,7 @@ fn certificates(test: &str) -> TestCertificates {
 
 async fn start_tls(certs: &TestCertificates, options: ServeOptions) -> Running {
     let tls = TlsConfig::from_pem_files(&certs.cert_path, &certs.key_path).expect("valid PEM");
-    let server = ServerBuilder::new().build().expect("valid");
+    let server = ServerBuilder::new().open_access().build().expect("valid");
     Running::start_with(server, options.tls(tls)).await
 }
 

@@ -19,6 +19,7 @@ fn start() -> OffsetDateTime {
 
 fn app(clock: &Arc<ManualClock>) -> Router {
     ServerBuilder::new()
+        .open_access()
         .clock(clock.clone())
         .build()
         .unwrap()
@@ -28,6 +29,7 @@ fn app(clock: &Arc<ManualClock>) -> Router {
 /// A router on `clock` tracking at most `cap` devices.
 fn app_with_cap(clock: &Arc<ManualClock>, cap: usize) -> Router {
     ServerBuilder::new()
+        .open_access()
         .clock(clock.clone())
         .max_devices(cap)
         .build()
@@ -95,6 +97,7 @@ async fn batch_stores_the_valid_and_explains_the_refused() {
 async fn devices_carry_their_status_and_go_offline_after_three_intervals() {
     let clock = Arc::new(ManualClock::new(start()));
     let app = ServerBuilder::new()
+        .open_access()
         .clock(clock.clone())
         .expected_interval(Duration::from_secs(5))
         .build()

@@ -1,0 +1,275 @@
+//! Signing in and out, and (for admins) tokens and users:
+//! `/api/v1/login`, `/api/v1/logout`, `/api/v1/session`,
+//! `/api/v1/tokens…`, `/api/v1/users…`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+
+use crate::ApiError;
+use crate::access::Principal;
+use crate::access_layer::check_origin;
+use crate::client_address::ClientAddress;
+use crate::credentials::{Credentials, NewToken, Role, TokenInfo, TokenKind, UserInfo};
+use crate::guard::Guard;
+use crate::json_body::JsonBody;
+
+/// `POST /api/v1/login` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// Who the caller is: the answer of login and of `GET /api/v1/session`.
+#[derive(Serialize)]
+pub(crate) struct SessionInfo {
+    /// `open`, `session` or `token`.
+    auth: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<Role>,
+    /// To repeat in the `X-CSRF-Token` header of requests that change things.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<TokenInfo>,
+}
+
+/// `POST /api/v1/login`: checks the password, sets the session cookie.
+pub(crate) async fn login(
+    State(guard): State<Arc<Guard>>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> Result<Response, ApiError> {
+    check_origin(&headers)?;
+    guard.limit_login(address, &body.username)?;
+    let username = body.username.clone();
+    match guard.login(body.username, body.password).await {
+        Ok(login) => {
+            tracing::info!(%username, "signed in");
+            let info = SessionInfo {
+                auth: "session",
+                username: Some(username),
+                role: Some(login.role),
+                csrf_token: Some(login.csrf.to_string()),
+                token: None,
+            };
+            Ok((
+                [
+                    (header::SET_COOKIE, login.set_cookie),
+                    (
+                        header::CACHE_CONTROL,
+                        header::HeaderValue::from_static("no-store"),
+                    ),
+                ],
+                Json(info),
+            )
+                .into_response())
+        }
+        Err(error) => {
+            if let ApiError::Unauthorized(_) = error {
+                tracing::info!(address = ?address, "failed sign-in");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// `POST /api/v1/logout`: ends the session and clears the cookie.
+pub(crate) async fn logout(
+    State(guard): State<Arc<Guard>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_origin(&headers)?;
+    let clear = guard.logout(&headers)?;
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
+}
+
+/// `GET /api/v1/session`: who the caller is.
+pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Json<SessionInfo> {
+    let info = match principal {
+        Principal::Open | Principal::Anonymous => SessionInfo {
+            auth: "open",
+            username: None,
+            role: Some(Role::Admin),
+            csrf_token: None,
+            token: None,
+        },
+        Principal::User {
+            username,
+            role,
+            csrf,
+        } => SessionInfo {
+            auth: "session",
+            username: Some(username.to_string()),
+            role: Some(role),
+            csrf_token: Some(csrf.to_string()),
+            token: None,
+        },
+        Principal::Token(grant) => SessionInfo {
+            auth: "token",
+            username: None,
+            role: None,
+            csrf_token: None,
+            token: Some(grant.info.clone()),
+        },
+    };
+    Json(info)
+}
+
+fn credentials(guard: &Guard) -> Result<Arc<Credentials>, ApiError> {
+    guard.credentials().cloned().ok_or_else(|| {
+        ApiError::Conflict("authentication is off on this server (--auth none)".into())
+    })
+}
+
+/// Runs a credentials change (file I/O, argon2) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("credentials task failed: {e}")))?
+}
+
+/// `GET /api/v1/tokens`.
+pub(crate) async fn tokens(
+    State(guard): State<Arc<Guard>>,
+) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+    let credentials = credentials(&guard)?;
+    Ok(Json(blocking(move || Ok(credentials.tokens())).await?))
+}
+
+/// `POST /api/v1/tokens` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateToken {
+    name: String,
+    #[serde(default = "agent")]
+    kind: TokenKind,
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    max_devices: Option<usize>,
+}
+
+fn agent() -> TokenKind {
+    TokenKind::Agent
+}
+
+/// The answer to a token creation: the only time the token is shown.
+#[derive(Serialize)]
+pub(crate) struct CreatedTokenBody {
+    token: String,
+    #[serde(flatten)]
+    info: TokenInfo,
+}
+
+/// `POST /api/v1/tokens`: 201 with the token, shown only this once.
+pub(crate) async fn create_token(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    JsonBody(body): JsonBody<CreateToken>,
+) -> Result<Response, ApiError> {
+    let credentials = credentials(&guard)?;
+    let created = blocking(move || {
+        Ok(credentials.create_token(NewToken {
+            name: body.name,
+            kind: body.kind,
+            device: body.device,
+            max_devices: body.max_devices,
+        })?)
+    })
+    .await?;
+    tracing::info!(id = %created.info.id, by = %who(&principal), "token created");
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(CreatedTokenBody {
+            token: created.token,
+            info: created.info,
+        }),
+    )
+        .into_response())
+}
+
+/// `DELETE /api/v1/tokens/{id}`: revoked at once.
+pub(crate) async fn revoke_token(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let credentials = credentials(&guard)?;
+    let revoked_id = id.clone();
+    if blocking(move || Ok(credentials.revoke_token(&revoked_id)?)).await? {
+        tracing::info!(%id, by = %who(&principal), "token revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::Missing(format!("no token with id {id:?}")))
+    }
+}
+
+/// `GET /api/v1/users`.
+pub(crate) async fn users(
+    State(guard): State<Arc<Guard>>,
+) -> Result<Json<Vec<UserInfo>>, ApiError> {
+    let credentials = credentials(&guard)?;
+    Ok(Json(blocking(move || Ok(credentials.users())).await?))
+}
+
+/// `POST /api/v1/users` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateUser {
+    username: String,
+    password: String,
+    role: Role,
+}
+
+/// `POST /api/v1/users`: 201.
+pub(crate) async fn create_user(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    JsonBody(body): JsonBody<CreateUser>,
+) -> Result<StatusCode, ApiError> {
+    let credentials = credentials(&guard)?;
+    let username = body.username.clone();
+    blocking(move || Ok(credentials.add_user(&body.username, &body.password, body.role)?)).await?;
+    tracing::info!(%username, by = %who(&principal), "user added");
+    Ok(StatusCode::CREATED)
+}
+
+/// `DELETE /api/v1/users/{name}`: the user and their sessions.
+pub(crate) async fn delete_user(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let credentials = credentials(&guard)?;
+    let removed = username.clone();
+    if blocking(move || Ok(credentials.remove_user(&removed)?)).await? {
+        guard.end_sessions_of(&username);
+        tracing::info!(%username, by = %who(&principal), "user removed");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::Missing(format!("no user {username:?}")))
+    }
+}
+
+/// Names the caller in the audit log (never a secret).
+fn who(principal: &Principal) -> String {
+    match principal {
+        Principal::User { username, .. } => format!("user {username}"),
+        Principal::Token(grant) => format!("token {}", grant.info.id),
+        Principal::Open => "open access".into(),
+        Principal::Anonymous => "anonymous".into(),
+    }
+}

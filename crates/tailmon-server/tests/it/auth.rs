@@ -1,0 +1,804 @@
+//! Authentication and authorisation through the router: every route's
+//! access, device-bound tokens, revocation, sessions and CSRF, rate limits
+//! and login throttling, security headers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tailmon_core::OffsetDateTime;
+use tailmon_server::{
+    Access, CSRF_HEADER, Credentials, ManualClock, NewToken, RateLimit, Role, ServerBuilder,
+    TokenKind,
+};
+use tower::ServiceExt;
+
+use crate::support::report;
+
+const ADMIN_PASSWORD: &str = "admin-password-1";
+const VIEWER_PASSWORD: &str = "viewer-password-1";
+
+/// A server with authentication on: an admin, a viewer, an agent token
+/// bound to `web-*`, a read token; one device already reporting.
+struct Fixture {
+    router: Router,
+    credentials: Arc<Credentials>,
+    clock: Arc<ManualClock>,
+    agent_token: String,
+    read_token: String,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        Self::with(|b| b).await
+    }
+
+    async fn with(configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Self {
+        let credentials = Arc::new(Credentials::in_memory());
+        credentials
+            .add_user("root", ADMIN_PASSWORD, Role::Admin)
+            .unwrap();
+        credentials
+            .add_user("ann", VIEWER_PASSWORD, Role::Viewer)
+            .unwrap();
+        let agent_token = credentials
+            .create_token(NewToken {
+                name: "web".into(),
+                kind: TokenKind::Agent,
+                device: Some("web-*".into()),
+                max_devices: None,
+            })
+            .unwrap()
+            .token;
+        let read_token = credentials
+            .create_token(NewToken {
+                name: "script".into(),
+                kind: TokenKind::Read,
+                device: None,
+                max_devices: None,
+            })
+            .unwrap()
+            .token;
+        let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+        let server = configure(
+            ServerBuilder::new()
+                .credentials(credentials.clone())
+                .clock(clock.clone()),
+        )
+        .build()
+        .unwrap();
+        server
+            .ingest()
+            .ingest(report("web-1", 10.0, 100))
+            .await
+            .unwrap();
+        Self {
+            router: server.router(),
+            credentials,
+            clock,
+            agent_token,
+            read_token,
+        }
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
+    /// Signs in; returns the `Cookie` header value and the CSRF token.
+    async fn login(&self, username: &str, password: &str) -> (String, String) {
+        let (status, headers, body) = self
+            .send(json_request(
+                Method::POST,
+                "/api/v1/login",
+                json!({"username": username, "password": password}),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let set_cookie = headers
+            .get(header::SET_COOKIE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Max-Age="] {
+            assert!(set_cookie.contains(attribute), "{set_cookie}");
+        }
+        let cookie = set_cookie.split(';').next().unwrap().to_owned();
+        (cookie, body["csrf_token"].as_str().unwrap().to_owned())
+    }
+}
+
+fn json_request(method: Method, path: &str, body: Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn with_bearer(mut request: Request<Body>, token: &str) -> Request<Body> {
+    request.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    request
+}
+
+fn with_session(mut request: Request<Body>, cookie: &str, csrf: &str) -> Request<Body> {
+    request
+        .headers_mut()
+        .insert(header::COOKIE, cookie.parse().unwrap());
+    request
+        .headers_mut()
+        .insert(CSRF_HEADER, csrf.parse().unwrap());
+    request
+}
+
+fn from_address(mut request: Request<Body>, address: [u8; 4]) -> Request<Body> {
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from((address, 40000))));
+    request
+}
+
+/// A request that exercises `path` with valid input, as its route wants.
+async fn request_for(fixture: &Fixture, method: &Method, path: &str) -> Request<Body> {
+    let reports_body = serde_json::to_value(vec![report("web-2", 1.0, 1)]).unwrap();
+    let (uri, body) = match path {
+        "/{*path}" => ("/style.css".to_owned(), None),
+        "/api/v1/devices/{id}" | "/api/v1/devices/{id}/export" => {
+            (path.replace("{id}", "web-1"), None)
+        }
+        "/api/v1/devices/{id}/history" => (
+            "/api/v1/devices/web-1/history?metric=cpu_usage".to_owned(),
+            None,
+        ),
+        "/api/metrics" => (
+            path.to_owned(),
+            Some(serde_json::to_value(report("web-3", 1.0, 1)).unwrap()),
+        ),
+        "/api/v1/reports" => (path.to_owned(), Some(reports_body)),
+        "/api/v1/login" => (
+            path.to_owned(),
+            Some(json!({"username": "root", "password": ADMIN_PASSWORD})),
+        ),
+        "/api/v1/tokens" if method == Method::POST => (
+            path.to_owned(),
+            Some(json!({"name": "new", "device": "x-*"})),
+        ),
+        "/api/v1/tokens/{id}" => {
+            let victim = fixture
+                .credentials
+                .create_token(NewToken {
+                    name: "victim".into(),
+                    kind: TokenKind::Read,
+                    device: None,
+                    max_devices: None,
+                })
+                .unwrap();
+            (path.replace("{id}", &victim.info.id), None)
+        }
+        "/api/v1/users" if method == Method::POST => (
+            path.to_owned(),
+            Some(json!({"username": "new-user", "password": "long enough", "role": "viewer"})),
+        ),
+        "/api/v1/users/{name}" => {
+            fixture
+                .credentials
+                .add_user("leaving", "long enough", Role::Viewer)
+                .ok();
+            ("/api/v1/users/leaving".to_owned(), None)
+        }
+        other => (other.to_owned(), None),
+    };
+    match body {
+        Some(body) => json_request(method.clone(), &uri, body),
+        None => Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn every_route_checks_who_calls_it() {
+    let table = ServerBuilder::new().build().unwrap().route_table();
+    assert!(table.len() >= 20, "the whole surface: {table:?}");
+    for entry in &table {
+        let route = format!("{} {}", entry.method, entry.path);
+        // Nobody.
+        let fixture = Fixture::new().await;
+        let request = request_for(&fixture, &entry.method, entry.path).await;
+        let (status, _, body) = fixture.send(request).await;
+        if entry.access == Access::Public {
+            assert!(status.is_success(), "{route} is public: {status} {body}");
+        } else {
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{route} without credentials"
+            );
+            if status == StatusCode::UNAUTHORIZED && entry.path != "/" {
+                assert!(body["error"].is_string(), "{route}: JSON error {body}");
+            }
+        }
+        // A viewer.
+        let fixture = Fixture::new().await;
+        let (cookie, csrf) = fixture.login("ann", VIEWER_PASSWORD).await;
+        let request = with_session(
+            request_for(&fixture, &entry.method, entry.path).await,
+            &cookie,
+            &csrf,
+        );
+        let (status, _, body) = fixture.send(request).await;
+        match entry.access {
+            Access::Public | Access::Read => {
+                assert!(status.is_success(), "{route} for a viewer: {status} {body}")
+            }
+            _ => assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{route} for a viewer: {body}"
+            ),
+        }
+        // An admin.
+        let fixture = Fixture::new().await;
+        let (cookie, csrf) = fixture.login("root", ADMIN_PASSWORD).await;
+        let request = with_session(
+            request_for(&fixture, &entry.method, entry.path).await,
+            &cookie,
+            &csrf,
+        );
+        let (status, _, body) = fixture.send(request).await;
+        assert!(status.is_success(), "{route} for an admin: {status} {body}");
+        // Tokens: an agent token only reports, a read token only reads.
+        for (token, allowed) in [
+            (&fixture.agent_token, [Access::Public, Access::Report]),
+            (&fixture.read_token, [Access::Public, Access::Read]),
+        ] {
+            let request = with_bearer(
+                request_for(&fixture, &entry.method, entry.path).await,
+                token,
+            );
+            let (status, _, body) = fixture.send(request).await;
+            if allowed.contains(&entry.access) {
+                assert!(status.is_success(), "{route} with a token: {status} {body}");
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{route} with a token: {body}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_token_bound_to_device_a_cannot_write_device_b() {
+    let fixture = Fixture::new().await;
+    let send = |device: &str, path: &str| {
+        let body = if path == "/api/metrics" {
+            serde_json::to_value(report(device, 5.0, 5)).unwrap()
+        } else {
+            serde_json::to_value(vec![report(device, 5.0, 5)]).unwrap()
+        };
+        with_bearer(json_request(Method::POST, path, body), &fixture.agent_token)
+    };
+    for path in ["/api/metrics", "/api/v1/reports"] {
+        let (status, _, _) = fixture.send(send("web-7", path)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: web-* admits web-7");
+        let (status, _, body) = fixture.send(send("db-1", path)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("db-1"), "{body}");
+    }
+    // Nothing of db-1 was stored.
+    let (_, _, devices) = fixture
+        .send(with_bearer(
+            Request::get("/api/v1/devices").body(Body::empty()).unwrap(),
+            &fixture.read_token,
+        ))
+        .await;
+    let ids: Vec<&str> = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["web-1", "web-7"]);
+}
+
+#[tokio::test]
+async fn a_token_device_cap_holds() {
+    let fixture = Fixture::with(|b| b.max_devices_per_token(2)).await;
+    let post = |device: &str| {
+        with_bearer(
+            json_request(
+                Method::POST,
+                "/api/metrics",
+                serde_json::to_value(report(device, 5.0, 5)).unwrap(),
+            ),
+            &fixture.agent_token,
+        )
+    };
+    assert_eq!(fixture.send(post("web-a")).await.0, StatusCode::OK);
+    assert_eq!(fixture.send(post("web-b")).await.0, StatusCode::OK);
+    let (status, _, body) = fixture.send(post("web-c")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(fixture.send(post("web-a")).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_revoked_token_is_refused_at_once() {
+    let dir = std::env::temp_dir().join(format!(
+        "tailmon-auth-revoke-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server_side = Arc::new(Credentials::open(&dir).unwrap());
+    let router = ServerBuilder::new()
+        .credentials(server_side.clone())
+        .build()
+        .unwrap()
+        .router();
+    // What `tailmon-server token create` / `revoke` do, in another process.
+    let command_side = Credentials::open(&dir).unwrap();
+    let created = command_side
+        .create_token(NewToken {
+            name: "agent".into(),
+            kind: TokenKind::Agent,
+            device: None,
+            max_devices: None,
+        })
+        .unwrap();
+    let post = || {
+        with_bearer(
+            json_request(
+                Method::POST,
+                "/api/metrics",
+                serde_json::to_value(report("any", 1.0, 1)).unwrap(),
+            ),
+            &created.token,
+        )
+    };
+    let status = |r: Request<Body>| {
+        let router = router.clone();
+        async move { router.oneshot(r).await.unwrap().status() }
+    };
+    assert_eq!(status(post()).await, StatusCode::OK);
+    assert!(command_side.revoke_token(&created.info.id).unwrap());
+    assert_eq!(status(post()).await, StatusCode::UNAUTHORIZED);
+
+    // Through the API, by an admin token's owner.
+    let again = server_side
+        .create_token(NewToken {
+            name: "agent 2".into(),
+            kind: TokenKind::Agent,
+            device: None,
+            max_devices: None,
+        })
+        .unwrap();
+    server_side
+        .add_user("root", ADMIN_PASSWORD, Role::Admin)
+        .unwrap();
+    let login = router
+        .clone()
+        .oneshot(json_request(
+            Method::POST,
+            "/api/v1/login",
+            json!({"username": "root", "password": ADMIN_PASSWORD}),
+        ))
+        .await
+        .unwrap();
+    let cookie = login.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf =
+        serde_json::from_slice::<Value>(&login.into_body().collect().await.unwrap().to_bytes())
+            .unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let revoke = with_session(
+        Request::delete(format!("/api/v1/tokens/{}", again.info.id))
+            .body(Body::empty())
+            .unwrap(),
+        &cookie,
+        &csrf,
+    );
+    assert_eq!(status(revoke).await, StatusCode::NO_CONTENT);
+    let post_again = with_bearer(
+        json_request(
+            Method::POST,
+            "/api/metrics",
+            serde_json::to_value(report("any", 1.0, 1)).unwrap(),
+        ),
+        &again.token,
+    );
+    assert_eq!(status(post_again).await, StatusCode::UNAUTHORIZED);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn bad_credentials_get_401_with_a_json_message() {
+    let fixture = Fixture::new().await;
+    for value in ["Bearer tmn_nope_nope", "Basic cm9vdDpyb290", "Bearer "] {
+        let mut request = Request::get("/api/v1/devices").body(Body::empty()).unwrap();
+        request
+            .headers_mut()
+            .insert(header::AUTHORIZATION, value.parse().unwrap());
+        let (status, headers, body) = fixture.send(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{value}");
+        assert!(body["error"].is_string(), "{body}");
+        assert!(headers.contains_key(header::WWW_AUTHENTICATE));
+    }
+    let (status, _, body) = fixture
+        .send(json_request(
+            Method::POST,
+            "/api/v1/login",
+            json!({"username": "root", "password": "wrong password"}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "wrong username or password");
+    // A browser asking for the dashboard is sent to the login page.
+    let mut request = Request::get("/").body(Body::empty()).unwrap();
+    request
+        .headers_mut()
+        .insert(header::ACCEPT, "text/html".parse().unwrap());
+    let response = fixture.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let page = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&page).contains("url=/login"));
+}
+
+#[tokio::test]
+async fn sessions_need_csrf_to_change_things_and_expire() {
+    let fixture = Fixture::new().await;
+    let (cookie, csrf) = fixture.login("root", ADMIN_PASSWORD).await;
+    let delete = |csrf: &str| {
+        with_session(
+            Request::delete("/api/v1/devices/web-1")
+                .body(Body::empty())
+                .unwrap(),
+            &cookie,
+            csrf,
+        )
+    };
+    let (status, _, body) = fixture.send(delete("wrong")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let mut cross_site = delete(&csrf);
+    cross_site
+        .headers_mut()
+        .insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    cross_site
+        .headers_mut()
+        .insert(header::HOST, "tailmon.example".parse().unwrap());
+    assert_eq!(fixture.send(cross_site).await.0, StatusCode::FORBIDDEN);
+    // Reading needs no CSRF token.
+    let mut read = Request::get("/api/v1/devices").body(Body::empty()).unwrap();
+    read.headers_mut()
+        .insert(header::COOKIE, cookie.parse().unwrap());
+    assert_eq!(fixture.send(read).await.0, StatusCode::OK);
+    assert_eq!(fixture.send(delete(&csrf)).await.0, StatusCode::NO_CONTENT);
+
+    // The session ends after its lifetime.
+    fixture
+        .clock
+        .advance(tailmon_server::DEFAULT_SESSION_TTL + Duration::from_secs(1));
+    let mut read = Request::get("/api/v1/devices").body(Body::empty()).unwrap();
+    read.headers_mut()
+        .insert(header::COOKIE, cookie.parse().unwrap());
+    assert_eq!(fixture.send(read).await.0, StatusCode::UNAUTHORIZED);
+
+    // Logging out ends it at once.
+    let (cookie, csrf) = fixture.login("root", ADMIN_PASSWORD).await;
+    let logout = with_session(
+        Request::post("/api/v1/logout").body(Body::empty()).unwrap(),
+        &cookie,
+        &csrf,
+    );
+    let (status, headers, _) = fixture.send(logout).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let mut read = Request::get("/api/v1/devices").body(Body::empty()).unwrap();
+    read.headers_mut()
+        .insert(header::COOKIE, cookie.parse().unwrap());
+    assert_eq!(fixture.send(read).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn secure_cookies_are_marked_secure() {
+    let fixture = Fixture::with(|b| b.secure_cookies(true)).await;
+    let (_, headers, _) = fixture
+        .send(json_request(
+            Method::POST,
+            "/api/v1/login",
+            json!({"username": "ann", "password": VIEWER_PASSWORD}),
+        ))
+        .await;
+    assert!(
+        headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .ends_with("; Secure")
+    );
+}
+
+#[tokio::test]
+async fn the_rate_limit_trips_and_recovers() {
+    let fixture = Fixture::with(|b| {
+        b.rate_limit_per_address(RateLimit::new(1, 3))
+            .rate_limit_per_token(RateLimit::new(2, 2))
+    })
+    .await;
+    let get = |address| {
+        from_address(
+            Request::get("/healthz").body(Body::empty()).unwrap(),
+            address,
+        )
+    };
+    for _ in 0..3 {
+        assert_eq!(fixture.send(get([10, 0, 0, 1])).await.0, StatusCode::OK);
+    }
+    let (status, headers, body) = fixture.send(get([10, 0, 0, 1])).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert!(body["error"].is_string());
+    // Another address is not held back.
+    assert_eq!(fixture.send(get([10, 0, 0, 2])).await.0, StatusCode::OK);
+    fixture.clock.advance(Duration::from_secs(1));
+    assert_eq!(fixture.send(get([10, 0, 0, 1])).await.0, StatusCode::OK);
+
+    // Per token, whatever the address.
+    let read = |address| {
+        from_address(
+            with_bearer(
+                Request::get("/api/v1/devices").body(Body::empty()).unwrap(),
+                &fixture.read_token,
+            ),
+            address,
+        )
+    };
+    assert_eq!(fixture.send(read([10, 0, 1, 1])).await.0, StatusCode::OK);
+    assert_eq!(fixture.send(read([10, 0, 1, 2])).await.0, StatusCode::OK);
+    assert_eq!(
+        fixture.send(read([10, 0, 1, 3])).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    fixture.clock.advance(Duration::from_millis(500));
+    assert_eq!(fixture.send(read([10, 0, 1, 4])).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn password_guessing_is_throttled() {
+    let fixture = Fixture::with(|b| b.rate_limit_per_address(None)).await;
+    let attempt = |password: &str, address| {
+        from_address(
+            json_request(
+                Method::POST,
+                "/api/v1/login",
+                json!({"username": "root", "password": password}),
+            ),
+            address,
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            fixture.send(attempt("guess", [10, 0, 0, 9])).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Even the right password waits now, from this address and for this name.
+    let (status, headers, _) = fixture.send(attempt(ADMIN_PASSWORD, [10, 0, 0, 9])).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    let (status, _, _) = fixture.send(attempt(ADMIN_PASSWORD, [10, 0, 0, 10])).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the name is held too"
+    );
+    fixture.clock.advance(Duration::from_secs(12));
+    let (status, _, _) = fixture.send(attempt(ADMIN_PASSWORD, [10, 0, 0, 9])).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let fixture = Fixture::new().await;
+    for path in [
+        "/",
+        "/login",
+        "/login.js",
+        "/api/v1/devices",
+        "/healthz",
+        "/api/nope",
+    ] {
+        let (_, headers, _) = fixture
+            .send(Request::get(path).body(Body::empty()).unwrap())
+            .await;
+        let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_pages_have_no_inline_script() {
+    let fixture = Fixture::new().await;
+    let (cookie, _) = fixture.login("ann", VIEWER_PASSWORD).await;
+    for path in ["/", "/login"] {
+        let mut request = Request::get(path).body(Body::empty()).unwrap();
+        request
+            .headers_mut()
+            .insert(header::COOKIE, cookie.parse().unwrap());
+        let response = fixture.router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let html = String::from_utf8(
+            response
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap();
+        for (at, _) in html.match_indices("<script") {
+            let tag = &html[at..at + html[at..].find('>').unwrap()];
+            assert!(tag.contains(" src="), "{path}: inline script {tag}");
+        }
+        let handler = html.split(|c: char| c.is_whitespace()).any(|word| {
+            word.strip_prefix("on").is_some_and(|rest| {
+                rest.split_once('=').is_some_and(|(name, _)| {
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase())
+                })
+            })
+        });
+        assert!(!handler, "{path}: no inline event handlers");
+        assert!(!html.contains("style=\""), "{path}: no inline style");
+    }
+}
+
+#[tokio::test]
+async fn admins_manage_tokens_and_users_through_the_api() {
+    let fixture = Fixture::new().await;
+    let (cookie, csrf) = fixture.login("root", ADMIN_PASSWORD).await;
+    let (status, _, created) = fixture
+        .send(with_session(
+            json_request(
+                Method::POST,
+                "/api/v1/tokens",
+                json!({"name": "db hosts", "device": "db-*"}),
+            ),
+            &cookie,
+            &csrf,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = created["token"].as_str().unwrap().to_owned();
+    let (status, _, _) = fixture
+        .send(with_bearer(
+            json_request(
+                Method::POST,
+                "/api/metrics",
+                serde_json::to_value(report("db-1", 1.0, 1)).unwrap(),
+            ),
+            &token,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, list) = fixture
+        .send(with_session(
+            Request::get("/api/v1/tokens").body(Body::empty()).unwrap(),
+            &cookie,
+            &csrf,
+        ))
+        .await;
+    let listed = list.to_string();
+    assert!(listed.contains("db hosts"));
+    assert!(
+        !listed.contains(token.rsplit('_').next().unwrap()),
+        "the list never shows a secret"
+    );
+
+    // Users: bad input is refused with a message, the last admin stays.
+    for (body, expected) in [
+        (
+            json!({"username": "bob", "password": "short", "role": "viewer"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"username": "ann", "password": "long enough", "role": "viewer"}),
+            StatusCode::CONFLICT,
+        ),
+        (
+            json!({"username": "bob", "password": "long enough", "role": "king"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, _, answer) = fixture
+            .send(with_session(
+                json_request(Method::POST, "/api/v1/users", body),
+                &cookie,
+                &csrf,
+            ))
+            .await;
+        assert_eq!(status, expected, "{answer}");
+        assert!(answer["error"].is_string());
+    }
+    let (status, _, answer) = fixture
+        .send(with_session(
+            Request::delete("/api/v1/users/root")
+                .body(Body::empty())
+                .unwrap(),
+            &cookie,
+            &csrf,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+
+    // Removing a viewer ends their sessions at once.
+    let (viewer_cookie, _) = fixture.login("ann", VIEWER_PASSWORD).await;
+    let (status, _, _) = fixture
+        .send(with_session(
+            Request::delete("/api/v1/users/ann")
+                .body(Body::empty())
+                .unwrap(),
+            &cookie,
+            &csrf,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut read = Request::get("/api/v1/devices").body(Body::empty()).unwrap();
+    read.headers_mut()
+        .insert(header::COOKIE, viewer_cookie.parse().unwrap());
+    assert_eq!(fixture.send(read).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn open_access_lets_anybody_in() {
+    let router = ServerBuilder::new().open_access().build().unwrap().router();
+    let response = router
+        .clone()
+        .oneshot(
+            Request::delete("/api/v1/devices/none")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "allowed, but no such device"
+    );
+}
