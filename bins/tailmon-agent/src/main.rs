@@ -16,6 +16,13 @@ struct Args {
         default_value = "http://127.0.0.1:3000/api/metrics"
     )]
     server_url: String,
+    /// The token the server gave this agent, sent as `Authorization: Bearer`.
+    #[arg(long, env = "TAILMON_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// A PEM file of the CA that signed the server's certificate, trusted
+    /// beside the system's roots (for a private CA or a self-signed server).
+    #[arg(long, env = "TAILMON_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
     #[command(flatten)]
     collection: CollectionArgs,
     /// Most undelivered reports kept while the server is unreachable (the
@@ -39,9 +46,16 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let client = Client::builder(&args.server_url)
+        let mut client = Client::builder(&args.server_url);
+        if let Some(token) = &args.token {
+            client = client.token(token);
+        }
+        if let Some(ca_cert) = &args.ca_cert {
+            client = client.ca_cert_file(ca_cert);
+        }
+        let client = client
             .build()
-            .context("TAILMON_SERVER_URL")?;
+            .context("the server settings (TAILMON_SERVER_URL, TAILMON_TOKEN, TAILMON_CA_CERT)")?;
         let c = &args.collection;
         let collector = c.host_collector().context("reading this host's health")?;
         let mut agent = Agent::builder(client, Box::new(collector))

@@ -11,7 +11,8 @@ use tailmon_collect::{CollectionArgs, Collector, Collectors, HostCollector};
 use tailmon_core::{OffsetDateTime, Report};
 
 use tailmon_server::{
-    Durability, Ingest, MemoryStore, RateLimit, ServerBuilder, SqliteStore, Store,
+    Durability, Ingest, MemoryStore, RateLimit, ServeOptions, ServerBuilder, SqliteStore, Store,
+    TlsConfig,
 };
 
 mod admin_command;
@@ -30,6 +31,13 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "TAILMON_LISTEN", default_value = "0.0.0.0:3000")]
     listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate
+    /// first); needs --tls-key.
+    #[arg(long, env = "TAILMON_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TAILMON_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Where the server keeps its state: the SQLite database `tailmon.db`.
     #[arg(
         long,
@@ -103,6 +111,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    let serve_options = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => ServeOptions::new()
+            .tls(TlsConfig::from_pem_files(cert, key).context("loading --tls-cert and --tls-key")?),
+        _ => ServeOptions::new(),
+    };
     let store: Arc<dyn Store> = if args.store == "memory" {
         tracing::warn!("memory store: history is kept for an hour and lost at exit");
         Arc::new(MemoryStore::new())
@@ -126,7 +139,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .max_devices(args.max_devices)
         .max_devices_per_token(args.max_devices_per_token)
         .rate_limit_per_address(per_second(args.rate_limit_per_address))
-        .rate_limit_per_token(per_second(args.rate_limit_per_token));
+        .rate_limit_per_token(per_second(args.rate_limit_per_token))
+        // Under TLS the session cookie travels over HTTPS only.
+        .secure_cookies(args.tls_cert.is_some());
     if args.auth == "none" {
         if !open_access_is_exposed(args.listen) {
             tracing::info!("authentication is off (--auth none); listening on loopback only");
@@ -159,8 +174,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
-    tracing::info!(address = %local, data_dir = %args.data_dir.display(), "serving the dashboard on http://{local}/");
-    server.serve(listener, shutdown_signal()).await?;
+    let scheme = serve_options.scheme();
+    tracing::info!(address = %local, data_dir = %args.data_dir.display(), "serving the dashboard on {scheme}://{local}/");
+    server
+        .serve_with(listener, serve_options, shutdown_signal())
+        .await?;
     tracing::info!("server stopped");
     Ok(())
 }

@@ -52,7 +52,10 @@ pub struct AgentStatus {
 /// While nothing is queued, each report goes straight to `POST /api/metrics`.
 /// A report not delivered for a reason that may pass (no connection, timeout,
 /// 429, 5xx) joins the queue, and so does every report collected while the
-/// queue is not empty. Once a request may start again, the queue is sent
+/// queue is not empty. So does one the server refused for the agent's token
+/// (401, 403): the reports are not at fault, and are kept, and retried with
+/// the same backoff, until the token is mended; each refusal is logged as an
+/// error, at most once a minute, never with the token. Once a request may start again, the queue is sent
 /// oldest first, in batches of up to [`tailmon_core::MAX_BATCH_REPORTS`]
 /// through `POST /api/v1/reports`, one after the other until it is empty or a
 /// request fails. Each report carries its own `last_seen`, so back-filled

@@ -1,6 +1,10 @@
+use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde::de::DeserializeOwned;
 use tailmon_core::{BatchResult, DeviceSummary, ErrorBody, History, OffsetDateTime, Report};
 
@@ -11,9 +15,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A typed client of the Tailmon API. Cheap to clone: clones share one
 /// connection pool.
-#[derive(Clone, Debug)]
+///
+/// Over `https://` it verifies the server's certificate against the
+/// system's trusted roots (and the Mozilla roots built in), plus any CA
+/// given with [`ClientBuilder::ca_cert_pem`] or [`ClientBuilder::ca_cert_file`].
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
+    has_token: bool,
     metrics_url: reqwest::Url,
     all_metrics_url: reqwest::Url,
     reports_url: reqwest::Url,
@@ -21,11 +30,28 @@ pub struct Client {
 }
 
 /// Builds a [`Client`].
-#[derive(Debug)]
+///
+/// ```no_run
+/// # fn run() -> Result<(), tailmon_client::Error> {
+/// let client = tailmon_client::Client::builder("https://monitor.example:3000")
+///     .token("the agent's token")
+///     .ca_cert_file("/etc/tailmon/ca.pem")
+///     .build()?;
+/// # Ok(())
+/// # }
+/// ```
 #[must_use]
 pub struct ClientBuilder {
     url: String,
     timeout: Duration,
+    token: Option<String>,
+    ca_certs: Vec<CaSource>,
+}
+
+/// Where an extra trusted CA comes from; read and parsed by `build`.
+enum CaSource {
+    Pem(Vec<u8>),
+    File(PathBuf),
 }
 
 impl Client {
@@ -36,7 +62,14 @@ impl Client {
         ClientBuilder {
             url: url.into(),
             timeout: DEFAULT_TIMEOUT,
+            token: None,
+            ca_certs: Vec::new(),
         }
+    }
+
+    /// Whether requests carry a token (`Authorization: Bearer …`).
+    pub(crate) fn has_token(&self) -> bool {
+        self.has_token
     }
 
     /// Sends one report to `POST /api/metrics`. `Ok` means the server stored it.
@@ -230,7 +263,33 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client; fails on a URL that is not http(s).
+    /// Sends `Authorization: Bearer <token>` with every request. Defaults to
+    /// no token. The token never shows in the client's `Debug` output, and
+    /// the header is marked sensitive.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Also trusts the CA certificates in `pem` (one or more PEM blocks
+    /// `BEGIN CERTIFICATE`) when verifying the server, beside the system's
+    /// roots: for a server whose certificate a private CA signed, or a
+    /// self-signed one. Defaults to none. Checked by [`build`](Self::build).
+    pub fn ca_cert_pem(mut self, pem: &[u8]) -> Self {
+        self.ca_certs.push(CaSource::Pem(pem.to_vec()));
+        self
+    }
+
+    /// As [`ca_cert_pem`](Self::ca_cert_pem), with the PEM read from `path`
+    /// by [`build`](Self::build).
+    pub fn ca_cert_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_certs.push(CaSource::File(path.into()));
+        self
+    }
+
+    /// Builds the client; fails on a URL that is not http(s), a token that
+    /// cannot be a header value, and a CA that cannot be read or holds no
+    /// certificate.
     pub fn build(self) -> Result<Client, Error> {
         let mut base = reqwest::Url::parse(self.url.trim())
             .map_err(|e| Error::builder(format!("invalid server URL {:?}: {e}", self.url)))?;
@@ -247,13 +306,23 @@ impl ClientBuilder {
             base.join(endpoint)
                 .map_err(|e| Error::builder(format!("invalid server URL: {e}")))
         };
-        let http = reqwest::Client::builder()
+        let mut headers = HeaderMap::new();
+        if let Some(token) = &self.token {
+            headers.insert(AUTHORIZATION, bearer(token)?);
+        }
+        let mut http = reqwest::Client::builder()
             .timeout(self.timeout)
             .user_agent(concat!("tailmon/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(Error::from_transport)?;
+            .default_headers(headers);
+        for source in &self.ca_certs {
+            for certificate in ca_certificates(source)? {
+                http = http.add_root_certificate(certificate);
+            }
+        }
+        let http = http.build().map_err(Error::from_transport)?;
         Ok(Client {
             http,
+            has_token: self.token.is_some(),
             metrics_url: join("api/metrics")?,
             all_metrics_url: join("api/all_metrics")?,
             reports_url: join("api/v1/reports")?,
@@ -261,6 +330,70 @@ impl ClientBuilder {
         })
     }
 }
+
+/// `Bearer <token>`, marked sensitive; the error never quotes the token.
+fn bearer(token: &str) -> Result<HeaderValue, Error> {
+    if token.is_empty() {
+        return Err(Error::builder("the token is empty"));
+    }
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| Error::builder("the token holds characters not allowed in an HTTP header"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The certificates of one CA source; at least one.
+fn ca_certificates(source: &CaSource) -> Result<Vec<reqwest::Certificate>, Error> {
+    let (pem, origin) = match source {
+        CaSource::Pem(pem) => (pem.clone(), "the CA PEM".to_owned()),
+        CaSource::File(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::builder(format!(
+                    "cannot read the CA certificate file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            (pem, format!("the CA certificate file {}", path.display()))
+        }
+    };
+    let ders = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::builder(format!("invalid certificate in {origin}: {e}")))?;
+    if ders.is_empty() {
+        return Err(Error::builder(format!(
+            "no certificate in {origin}: expected a PEM block \"-----BEGIN CERTIFICATE-----\""
+        )));
+    }
+    ders.iter()
+        .map(|der| {
+            reqwest::Certificate::from_der(der)
+                .map_err(|e| Error::builder(format!("invalid certificate in {origin}: {e}")))
+        })
+        .collect()
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("metrics_url", &self.metrics_url.as_str())
+            .field("token", &self.has_token.then_some(REDACTED))
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token.as_ref().map(|_| REDACTED))
+            .field("ca_certs", &self.ca_certs.len())
+            .finish()
+    }
+}
+
+/// What `Debug` shows in place of a token.
+const REDACTED: &str = "<redacted>";
 
 #[cfg(test)]
 mod tests {
@@ -296,6 +429,90 @@ mod tests {
         assert_eq!(
             urls("https://h/monitor/api/metrics").0,
             "https://h/monitor/api/metrics"
+        );
+    }
+
+    #[tokio::test]
+    async fn token_goes_as_a_bearer_header_and_never_into_debug() {
+        let server =
+            crate::scripted_server::ScriptedServer::start(|_, _| (200, String::new())).await;
+        let builder = Client::builder(&server.url).token("s3cr3t-token");
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let client = builder.build().expect("valid");
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(client.has_token());
+
+        let report = Report::new("token-test", OffsetDateTime::now_utc());
+        client.send(&report).await.expect("accepted");
+        client.send_batch(&[report]).await.ok();
+        let received = server.received();
+        assert_eq!(received.len(), 2);
+        for request in received {
+            assert_eq!(
+                request.authorization.as_deref(),
+                Some("Bearer s3cr3t-token"),
+                "{}",
+                request.path
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn no_token_no_authorization_header() {
+        let server =
+            crate::scripted_server::ScriptedServer::start(|_, _| (200, String::new())).await;
+        let client = Client::builder(&server.url).build().expect("valid");
+        assert!(!client.has_token());
+        let report = Report::new("token-test", OffsetDateTime::now_utc());
+        client.send(&report).await.expect("accepted");
+        assert_eq!(server.received()[0].authorization, None);
+    }
+
+    #[test]
+    fn unusable_tokens_are_refused_without_quoting_them() {
+        let error = Client::builder("http://h")
+            .token("")
+            .build()
+            .expect_err("empty");
+        assert!(error.to_string().contains("token is empty"), "{error}");
+        let error = Client::builder("http://h")
+            .token("line\nbreak-secret")
+            .build()
+            .expect_err("a newline");
+        assert!(error.to_string().contains("token"), "{error}");
+        assert!(
+            !format!("{error} {error:?}").contains("break-secret"),
+            "{error:?}"
+        );
+        assert!(!error.is_retryable());
+    }
+
+    #[test]
+    fn unusable_ca_certificates_are_refused_by_build() {
+        let error = Client::builder("https://h")
+            .ca_cert_pem(b"not a certificate")
+            .build()
+            .expect_err("no PEM block");
+        assert!(
+            error.to_string().contains("no certificate in the CA PEM"),
+            "{error}"
+        );
+        let error = Client::builder("https://h")
+            .ca_cert_pem(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n")
+            .build()
+            .expect_err("bad base64");
+        assert!(error.to_string().contains("invalid certificate"), "{error}");
+        let error = Client::builder("https://h")
+            .ca_cert_file("/nonexistent/tailmon-ca.pem")
+            .build()
+            .expect_err("no such file");
+        let message = error.to_string();
+        assert!(
+            message.contains("cannot read the CA certificate file /nonexistent/tailmon-ca.pem"),
+            "{message}"
         );
     }
 

@@ -19,6 +19,8 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const BATCH_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// How often refusals of queued reports are logged at most: 1 min.
 const REFUSED_LOG_EVERY: Duration = Duration::from_secs(60);
+/// How often a refused token is logged at most: 1 min.
+const UNAUTHORIZED_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// A request under way; owns all it needs, so collection goes on meanwhile.
 type Sending = Pin<Box<dyn Future<Output = Outcome> + Send>>;
@@ -60,6 +62,7 @@ pub(crate) struct Delivery {
     /// Until when the server is taken to have no batch endpoint.
     no_batch_until: Option<Instant>,
     refused_log: LogThrottle,
+    unauthorized_log: LogThrottle,
     status: watch::Sender<AgentStatus>,
 }
 
@@ -81,6 +84,7 @@ impl Delivery {
             batch_limit: MAX_BATCH_REPORTS,
             no_batch_until: None,
             refused_log: LogThrottle::new(REFUSED_LOG_EVERY),
+            unauthorized_log: LogThrottle::new(UNAUTHORIZED_LOG_EVERY),
             status,
         }
     }
@@ -156,7 +160,7 @@ impl Delivery {
                 self.queue.ack();
                 self.delivered(1, now);
             }
-            Outcome::Fresh(report, Err(error)) if error.is_retryable() => {
+            Outcome::Fresh(report, Err(error)) if keeps_reports(&error) => {
                 if let Err(error) = self.queue.push_front(*report) {
                     tracing::error!(%error, "could not encode the report");
                 }
@@ -168,7 +172,7 @@ impl Delivery {
                 tracing::error!(%error, "server refused the report");
                 self.update(|s| s.failed += 1);
             }
-            Outcome::Queued(Err(error)) if error.is_retryable() => {
+            Outcome::Queued(Err(error)) if keeps_reports(&error) => {
                 self.queue.release();
                 self.failed(&error, now);
             }
@@ -186,6 +190,10 @@ impl Delivery {
                 let refused = result.rejected.len() as u64;
                 self.update(|s| s.failed += refused);
                 self.delivered(result.accepted as u64, now);
+            }
+            Outcome::Batch(_, Err(error)) if error.is_unauthorized() => {
+                self.queue.release();
+                self.failed(&error, now);
             }
             Outcome::Batch(_, Err(error)) if error.is_not_found_or_unsupported() => {
                 self.queue.release();
@@ -249,7 +257,8 @@ impl Delivery {
         });
     }
 
-    /// A request failed for a reason that may pass: back off.
+    /// A request failed for a reason that may pass, or the server refused
+    /// the token: back off.
     fn failed(&mut self, error: &Error, now: Instant) {
         let mut attempt = 0;
         self.update(|s| {
@@ -259,13 +268,30 @@ impl Delivery {
         });
         let delay = full_jitter(attempt, self.retry_base, self.max_backoff, fastrand::f64());
         self.next_attempt = now + delay;
-        tracing::warn!(
-            %error,
-            attempt,
-            queued = self.queue.len(),
-            retry_in_ms = delay.as_millis() as u64,
-            "report not delivered; retrying"
-        );
+        let (queued, retry_in_ms) = (self.queue.len(), delay.as_millis() as u64);
+        if !error.is_unauthorized() {
+            tracing::warn!(
+                %error,
+                attempt,
+                queued,
+                retry_in_ms,
+                "report not delivered; retrying"
+            );
+        } else if let Some(held_back) = self.unauthorized_log.allow(now) {
+            let problem = if self.client.has_token() {
+                "server refused the agent's token"
+            } else {
+                "server wants a token and the agent has none"
+            };
+            tracing::error!(
+                %error,
+                attempt,
+                queued,
+                retry_in_ms,
+                similar_lines_held_back = held_back,
+                "{problem}; reports are kept and retried"
+            );
+        }
     }
 
     fn log_refused_batch(&mut self, first: &RejectedReport, count: usize, now: Instant) {
@@ -299,6 +325,14 @@ impl Delivery {
     }
 }
 
+/// Whether a report that failed with `error` is kept for a later attempt:
+/// when the failure may pass (see [`Error::is_retryable`]), and when the
+/// server refused the agent's credentials, which is no fault of the reports
+/// and is mended on the server or in the agent's settings.
+fn keeps_reports(error: &Error) -> bool {
+    error.is_retryable() || error.is_unauthorized()
+}
+
 #[cfg(test)]
 mod tests {
     use tailmon_core::{OffsetDateTime, ProcessInfo};
@@ -321,7 +355,11 @@ mod tests {
     }
 
     fn delivery(server: &ScriptedServer) -> (Delivery, watch::Receiver<AgentStatus>) {
-        let client = Client::builder(&server.url).build().expect("valid URL");
+        delivery_with(Client::builder(&server.url))
+    }
+
+    fn delivery_with(client: crate::ClientBuilder) -> (Delivery, watch::Receiver<AgentStatus>) {
+        let client = client.build().expect("valid URL");
         let status = watch::Sender::new(AgentStatus::default());
         let receiver = status.subscribe();
         let delivery = Delivery::new(
@@ -534,5 +572,70 @@ mod tests {
         settle(&mut delivery).await;
         assert_eq!(batch_sizes(&server), [3], "not sent twice");
         assert_eq!(status.borrow().queued, 0);
+    }
+
+    #[tokio::test]
+    async fn refused_token_keeps_the_reports_and_backs_off() {
+        for code in [401, 403] {
+            let server = ScriptedServer::start(move |_, _| {
+                (code, r#"{"error":"invalid token"}"#.to_owned())
+            })
+            .await;
+            let (mut delivery, status) =
+                delivery_with(Client::builder(&server.url).token("agent-secret"));
+            let now = Instant::now();
+            delivery.offer(report(0), now);
+            settle(&mut delivery).await;
+            assert_eq!(delivery.queue.len(), 1, "{code}: the fresh report is kept");
+            assert!(delivery.next_attempt() > now, "{code}: backing off");
+
+            // Queued reports stay queued too, batch or single.
+            queue(&mut delivery, 3);
+            delivery.next_attempt = Instant::now();
+            settle(&mut delivery).await;
+            assert_eq!(delivery.queue.len(), 4, "{code}: nothing dropped");
+            let status = *status.borrow();
+            assert_eq!((status.sent, status.queued), (0, 4), "{code}");
+            assert_eq!(status.consecutive_failures, 2, "{code}");
+
+            let received = server.received();
+            assert_eq!(received.len(), 2, "{code}");
+            assert_eq!(received[1].path, "/api/v1/reports", "{code}");
+            for request in &received {
+                assert_eq!(
+                    request.authorization.as_deref(),
+                    Some("Bearer agent-secret"),
+                    "{code}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn queue_kept_through_a_refused_token_is_delivered_once_accepted() {
+        let refusing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let answer = std::sync::Arc::clone(&refusing);
+        let server = ScriptedServer::start(move |_, body| {
+            if answer.load(std::sync::atomic::Ordering::SeqCst) {
+                (401, r#"{"error":"missing token"}"#.to_owned())
+            } else {
+                accept_all(body)
+            }
+        })
+        .await;
+        let (mut delivery, status) = delivery(&server);
+        queue(&mut delivery, 3);
+        settle(&mut delivery).await;
+        assert_eq!(delivery.queue.len(), 3);
+        assert_eq!(server.received()[0].authorization, None, "no token set");
+
+        refusing.store(false, std::sync::atomic::Ordering::SeqCst);
+        delivery.next_attempt = Instant::now();
+        settle(&mut delivery).await;
+        let status = *status.borrow();
+        assert_eq!(
+            (status.sent, status.queued, status.consecutive_failures),
+            (3, 0, 0)
+        );
     }
 }

@@ -100,6 +100,22 @@ impl Error {
         )
     }
 
+    /// The server refused the client's credentials: 401 Unauthorized (no
+    /// token, or one it does not know) or 403 Forbidden (a token not allowed
+    /// to do this). Not [retryable](Self::is_retryable) as such: the same
+    /// request with the same token fails again until the token, or the
+    /// server's list of tokens, is changed. The agent keeps its reports
+    /// meanwhile.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Status {
+                code: 401 | 403,
+                ..
+            }
+        )
+    }
+
     /// A request body could not be encoded, or the server's answer decoded.
     pub fn is_decode(&self) -> bool {
         matches!(self.kind, Kind::Decode)
@@ -175,6 +191,19 @@ mod tests {
             );
         }
         assert!(!Error::builder("x").is_not_found_or_unsupported());
+    }
+
+    #[test]
+    fn refused_credentials_are_told_apart() {
+        for code in [401, 403] {
+            let error = Error::from_status(code, None);
+            assert!(error.is_unauthorized(), "{code}");
+            assert!(!error.is_retryable(), "{code}");
+        }
+        for code in [400, 404, 429, 500] {
+            assert!(!Error::from_status(code, None).is_unauthorized(), "{code}");
+        }
+        assert!(!Error::builder("x").is_unauthorized());
     }
 
     #[test]

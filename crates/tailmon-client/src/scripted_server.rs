@@ -9,6 +9,8 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Debug, Clone)]
 pub(crate) struct Received {
     pub(crate) path: String,
+    /// The `Authorization` header, if any.
+    pub(crate) authorization: Option<String>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -63,17 +65,24 @@ async fn read_request(stream: &TcpStream) -> Option<Received> {
         if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&data[..end]).into_owned();
             let path = head.split_whitespace().nth(1)?.to_owned();
-            let length: usize = head
-                .lines()
-                .find_map(|line| {
+            let header = |wanted: &str| {
+                head.lines().find_map(|line| {
                     let (name, value) = line.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse().ok())?
+                    name.eq_ignore_ascii_case(wanted)
+                        .then(|| value.trim().to_owned())
                 })
+            };
+            let length: usize = header("content-length")
+                .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
             if data.len() >= end + 4 + length {
                 let body = data[end + 4..end + 4 + length].to_vec();
-                return Some(Received { path, body });
+                let authorization = header("authorization");
+                return Some(Received {
+                    path,
+                    authorization,
+                    body,
+                });
             }
         }
         stream.readable().await.ok()?;

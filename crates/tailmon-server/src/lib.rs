@@ -46,10 +46,13 @@
 mod access;
 mod access_layer;
 mod api_error;
+mod body_deadline;
 mod builder;
 mod client_address;
 mod clock;
 mod column_block;
+mod connection_loop;
+mod connection_service;
 mod credentials;
 mod device_admission;
 mod device_state;
@@ -65,6 +68,7 @@ mod rollup_block;
 mod routes;
 mod secret;
 mod security_headers;
+mod serve_options;
 mod server;
 mod sessions;
 mod sqlite_applier;
@@ -73,6 +77,7 @@ mod sqlite_store;
 mod sqlite_writer;
 mod store;
 mod time_param;
+mod tls_config;
 
 pub use access::Access;
 pub use api_error::ApiError;
@@ -81,6 +86,7 @@ pub use builder::{
     DEFAULT_MAX_DEVICES, ServerBuilder,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use connection_loop::serve_router;
 pub use credentials::{
     CREDENTIALS_FILE, CreatedToken, Credentials, CredentialsError, INITIAL_ADMIN_PASSWORD_FILE,
     MIN_PASSWORD_CHARS, NewToken, Role, TokenInfo, TokenKind, UserInfo,
@@ -91,6 +97,9 @@ pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
 pub use rate_limit::{DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit};
 pub use routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
 pub use security_headers::CONTENT_SECURITY_POLICY;
+pub use serve_options::{
+    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeOptions,
+};
 pub use server::{RETENTION_EVERY, RouteEntry, Server};
 pub use sessions::{CSRF_HEADER, SESSION_COOKIE};
 pub use sqlite_store::{
@@ -98,3 +107,4 @@ pub use sqlite_store::{
     Durability, OpenError, SqliteStore, SqliteStoreBuilder,
 };
 pub use store::{HistoryQuery, ReportStream, Store, StoreError};
+pub use tls_config::{TlsConfig, TlsError};

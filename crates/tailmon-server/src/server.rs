@@ -9,12 +9,13 @@ use axum::routing::{MethodRouter, delete, get, post};
 use tokio::net::TcpListener;
 
 use crate::access::Access;
+use crate::connection_loop;
 use crate::guard::Guard;
 use crate::json_body::BodyLimit;
 use crate::routes::auth_api as auth;
 use crate::routes::dashboard;
 use crate::routes::v1_api::{self as v1, V1State};
-use crate::{ApiError, Ingest, access_layer, routes, security_headers};
+use crate::{ApiError, Ingest, ServeOptions, access_layer, routes, security_headers};
 
 /// How often [`Server::serve`] applies the store's retention: every 10 minutes.
 pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
@@ -206,7 +207,9 @@ impl Server {
     }
 
     /// Serves [`router`](Self::router) on `listener` until `shutdown`
-    /// completes, then finishes the requests under way.
+    /// completes, then finishes the requests under way: plain HTTP with the
+    /// default [`ServeOptions`]. See [`serve_with`](Self::serve_with) for
+    /// TLS and the connection limits.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -224,14 +227,29 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.serve_with(listener, ServeOptions::new(), shutdown)
+            .await
+    }
+
+    /// Serves [`router`](Self::router) on `listener` as `options` say (TLS,
+    /// most connections at once, how long a client may take to send a
+    /// request) until `shutdown` completes; then stops accepting, finishes
+    /// the requests under way and returns once every connection is closed.
+    ///
+    /// Each request carries the client's address as
+    /// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) in its
+    /// extensions, for handlers and middleware to extract.
+    ///
+    /// Retention runs beside it, as with [`serve`](Self::serve).
+    pub async fn serve_with(
+        self,
+        listener: TcpListener,
+        options: ServeOptions,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let retention = tokio::spawn(self.retention_loop());
-        let served = axum::serve(
-            listener,
-            self.router()
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served =
+            connection_loop::serve_router(listener, self.router(), options, shutdown).await;
         retention.abort();
         served
     }

@@ -1,6 +1,7 @@
 //! Test support for Tailmon's own integration tests: start a workspace binary
-//! as a child process with its output captured, and poll a condition with a
-//! deadline instead of sleeping and hoping.
+//! as a child process with its output captured, poll a condition with a
+//! deadline instead of sleeping and hoping, and make throwaway TLS
+//! certificates.
 //!
 //! ```no_run
 //! # async fn run() {
@@ -15,6 +16,8 @@
 
 mod eventually;
 mod running_binary;
+mod test_certificates;
 
 pub use eventually::{DEADLINE, eventually};
 pub use running_binary::{Finished, RunningBinary, assert_no_panic, clean_command};
+pub use test_certificates::TestCertificates;

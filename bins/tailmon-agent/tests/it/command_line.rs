@@ -20,6 +20,8 @@ async fn help_names_every_environment_variable() {
         "TAILMON_SERVER_URL",
         "TAILMON_INTERVAL",
         "TAILMON_DEVICE_ID",
+        "TAILMON_TOKEN",
+        "TAILMON_CA_CERT",
     ] {
         assert!(
             help.stdout.contains(name),
@@ -47,6 +49,41 @@ async fn a_server_url_that_is_not_http_is_refused() {
     assert!(!refused.status.success(), "{refused:?}");
     assert!(
         refused.stderr.contains("TAILMON_SERVER_URL"),
+        "{}",
+        refused.stderr
+    );
+    assert_no_panic(&refused.stderr);
+}
+
+#[tokio::test]
+async fn help_never_shows_the_token() {
+    let help = run(&["--help"], &[("TAILMON_TOKEN", "agent-secret-value")]).await;
+    assert!(help.status.success(), "{help:?}");
+    assert!(help.stdout.contains("--token"), "{}", help.stdout);
+    assert!(
+        !help.stdout.contains("agent-secret-value"),
+        "{}",
+        help.stdout
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_ca_certificate_is_refused() {
+    let refused = run(
+        &["--ca-cert", "/nonexistent/tailmon-ca.pem"],
+        &[("TAILMON_TOKEN", "agent-secret-value")],
+    )
+    .await;
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("cannot read the CA certificate file /nonexistent/tailmon-ca.pem"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("agent-secret-value"),
         "{}",
         refused.stderr
     );

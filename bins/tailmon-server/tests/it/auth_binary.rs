@@ -1,6 +1,7 @@
 //! The real binary with authentication on, as an operator meets it: the
 //! first start, tokens made with `tailmon-server token …` while it runs,
 //! users added from standard input, and a log that never holds a secret.
+#![allow(clippy::unwrap_used)] // a test that fails should fail loudly
 
 use std::io::Write;
 use std::net::SocketAddr;

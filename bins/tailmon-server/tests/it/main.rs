@@ -6,3 +6,4 @@ mod command_line;
 mod durability;
 mod server_binary;
 mod server_process;
+mod tls_binary;

@@ -8,8 +8,11 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tailmon_core::{OffsetDateTime, Report};
-use tailmon_server::Server;
+use tailmon_server::{ServeOptions, Server};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 /// A valid report of `device_id`, sampled now.
@@ -64,22 +67,71 @@ pub(crate) fn json(body: &[u8]) -> Value {
 pub(crate) struct Running {
     pub(crate) addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    served: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Running {
     pub(crate) async fn start(server: Server) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let addr = listener.local_addr().expect("local addr");
+        let (listener, addr) = bind().await;
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server.serve(listener, async move {
+        let served = tokio::spawn(server.serve(listener, async move {
             let _ = stopped.await;
         }));
         Self {
             addr,
             stop: Some(stop),
+            served: Some(served),
         }
+    }
+
+    /// Serves `server` with `options` ([`Server::serve_with`]).
+    pub(crate) async fn start_with(server: Server, options: ServeOptions) -> Self {
+        let (listener, addr) = bind().await;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(server.serve_with(listener, options, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            served: Some(served),
+        }
+    }
+
+    /// Serves any router with `options` ([`tailmon_server::serve_router`]).
+    pub(crate) async fn start_router(router: Router, options: ServeOptions) -> Self {
+        let (listener, addr) = bind().await;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(tailmon_server::serve_router(
+            listener,
+            router,
+            options,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            addr,
+            stop: Some(stop),
+            served: Some(served),
+        }
+    }
+
+    /// Asks the server to shut down gracefully, without waiting for it.
+    pub(crate) fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits for the server to stop after [`begin_shutdown`](Self::begin_shutdown).
+    pub(crate) async fn stopped(&mut self) -> std::io::Result<()> {
+        let served = self.served.take().expect("not awaited before");
+        within(served).await.expect("the serve task did not panic")
+    }
+
+    pub(crate) fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     pub(crate) fn url(&self) -> String {
@@ -93,6 +145,30 @@ impl Drop for Running {
             let _ = stop.send(());
         }
     }
+}
+
+async fn bind() -> (tokio::net::TcpListener, SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, addr)
+}
+
+/// Reads `stream` until the peer closes it (end of stream or reset) and
+/// returns what came before; fails the test if that takes more than 20 s.
+pub(crate) async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    within(async {
+        let mut received = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return received,
+                Ok(n) => received.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, failing after `secs` seconds.

@@ -1,0 +1,109 @@
+use std::time::Duration;
+
+use crate::TlsConfig;
+
+/// Most connections served at once: 1,024. While that many are open the
+/// server stops accepting; further clients wait in the listener's backlog
+/// until one closes.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// How long a client may take to send a request's headers, and before that
+/// to complete the TLS handshake: 10 s. It is also the longest an idle
+/// keep-alive connection stays open.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's whole body, counted from
+/// the end of its headers: 30 s. A body not in by then gets 408.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How [`Server::serve_with`](crate::Server::serve_with) accepts and guards
+/// connections: TLS, a cap on open connections, and bounds on how long a
+/// client may take to send a request, so that slow or idle clients cannot
+/// hold the server's connections hostage. Every setter documents its default.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use tailmon_server::{ServeOptions, ServerBuilder, TlsConfig};
+///
+/// let options = ServeOptions::new()
+///     .tls(TlsConfig::from_pem_files("cert.pem", "key.pem")?)
+///     .max_connections(4096)
+///     .header_read_timeout(Duration::from_secs(5));
+/// let server = ServerBuilder::new().build()?;
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:3443").await?;
+/// server
+///     .serve_with(listener, options, async { tokio::signal::ctrl_c().await.ok(); })
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ServeOptions {
+    pub(crate) tls: Option<TlsConfig>,
+    pub(crate) max_connections: usize,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) body_read_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServeOptions {
+    /// Options with every setting at its default: plain HTTP,
+    /// [`DEFAULT_MAX_CONNECTIONS`], [`DEFAULT_HEADER_READ_TIMEOUT`] and
+    /// [`DEFAULT_BODY_READ_TIMEOUT`].
+    pub fn new() -> Self {
+        Self {
+            tls: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+        }
+    }
+
+    /// Serves HTTPS with this certificate and key. Defaults to none: plain
+    /// HTTP. A client whose handshake fails is logged at debug level and
+    /// disconnected; the server goes on.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Most connections open at once; at the cap the server accepts no more
+    /// until one closes. Defaults to [`DEFAULT_MAX_CONNECTIONS`]; 0 is taken
+    /// as 1.
+    ///
+    /// Agents keep their connection open between reports, so a fleet larger
+    /// than the cap queues behind it: size the cap to the fleet (and the
+    /// process's open-file limit to the cap).
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// How long a client may take to complete the TLS handshake, and then
+    /// to send each request's headers; a connection that has not done so in
+    /// time is closed. An idle keep-alive connection is closed after it too.
+    /// Defaults to [`DEFAULT_HEADER_READ_TIMEOUT`].
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a client may take to send a request's whole body, counted
+    /// from the end of its headers; past it the request is answered 408 and
+    /// the connection closed. Defaults to [`DEFAULT_BODY_READ_TIMEOUT`].
+    pub fn request_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
+    /// `"https"` when [`tls`](Self::tls) is set, `"http"` otherwise: the
+    /// scheme of the URLs this server answers on.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+}
