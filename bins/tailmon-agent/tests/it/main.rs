@@ -5,3 +5,4 @@
 mod agent_binary;
 mod command_line;
 mod in_process_server;
+mod secured_server;
