@@ -17,6 +17,7 @@ use tailmon_server::{
 
 mod admin_command;
 mod first_start;
+mod open_file_limit;
 
 use admin_command::AdminCommand;
 
@@ -89,6 +90,11 @@ struct Args {
     /// sets its own cap (`token create --max-devices`).
     #[arg(long, env = "TAILMON_MAX_DEVICES_PER_TOKEN", default_value_t = tailmon_server::DEFAULT_MAX_DEVICES_PER_TOKEN)]
     max_devices_per_token: usize,
+    /// Most connections open at once (agents keep theirs open between
+    /// reports); at the cap the server accepts no more until one closes.
+    /// The open-file limit is raised to fit at start.
+    #[arg(long, env = "TAILMON_MAX_CONNECTIONS", default_value_t = tailmon_server::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// What the in-process agent collects, and how often.
     #[command(flatten)]
     collection: CollectionArgs,
@@ -111,11 +117,13 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    open_file_limit::raise_for(args.max_connections);
     let serve_options = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => ServeOptions::new()
             .tls(TlsConfig::from_pem_files(cert, key).context("loading --tls-cert and --tls-key")?),
         _ => ServeOptions::new(),
-    };
+    }
+    .max_connections(args.max_connections);
     let store: Arc<dyn Store> = if args.store == "memory" {
         tracing::warn!("memory store: history is kept for an hour and lost at exit");
         Arc::new(MemoryStore::new())

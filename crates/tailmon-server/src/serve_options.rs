@@ -2,10 +2,12 @@ use std::time::Duration;
 
 use crate::TlsConfig;
 
-/// Most connections served at once: 1,024. While that many are open the
-/// server stops accepting; further clients wait in the listener's backlog
-/// until one closes.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Most connections served at once: 10,000, one for each agent of a full
+/// fleet ([`DEFAULT_MAX_DEVICES`](crate::DEFAULT_MAX_DEVICES)), since agents
+/// keep their connection open between reports. While that many are open
+/// the server stops accepting; further clients wait in the listener's
+/// backlog until one closes. Each needs a file descriptor.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// How long a client may take to send a request's headers, and before that
 /// to complete the TLS handshake: 10 s. It is also the longest an idle
 /// keep-alive connection stays open.
