@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! cargo run -p tailmon-examples --example client_script
-//! TAILMON_SERVER_URL=http://monitor.example:3000 cargo run -p tailmon-examples --example client_script
+//! TAILMON_SERVER_URL=https://monitor.example:3000 TAILMON_TOKEN=tmn_... cargo run -p tailmon-examples --example client_script
 //! ```
+//!
+//! `TAILMON_TOKEN` is a read-only token (`tailmon-server token create
+//! --read-only`); `TAILMON_CA_CERT` trusts a private CA.
 //!
 //! `TAILMON_SERVER_URL` may be the server's base URL or its ingest endpoint
 //! (`…/api/metrics`), as agents have it; it defaults to
@@ -29,9 +32,18 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .filter(|url| !url.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_SERVER_URL.to_owned());
-    let client = Client::builder(&url)
+    // A read-only token (`tailmon-server token create --read-only`), unless
+    // the server runs with `--auth none`; a CA file for a private TLS CA.
+    let mut builder = Client::builder(&url);
+    if let Ok(token) = std::env::var("TAILMON_TOKEN") {
+        builder = builder.token(token);
+    }
+    if let Ok(ca) = std::env::var("TAILMON_CA_CERT") {
+        builder = builder.ca_cert_file(ca);
+    }
+    let client = builder
         .build()
-        .context("TAILMON_SERVER_URL")?;
+        .context("TAILMON_SERVER_URL, TAILMON_TOKEN or TAILMON_CA_CERT")?;
     let devices = client
         .all_metrics()
         .await
