@@ -45,6 +45,8 @@ pub(crate) enum Principal {
 pub(crate) struct TokenGrant {
     pub(crate) info: TokenInfo,
     pub(crate) max_devices: usize,
+    /// The token's device pattern, compiled once.
+    pattern: Option<wildmatch::WildMatch>,
     devices: Mutex<HashSet<String>>,
 }
 
@@ -52,9 +54,14 @@ impl TokenGrant {
     pub(crate) fn new(info: TokenInfo, default_max_devices: usize) -> Self {
         Self {
             max_devices: info.max_devices.unwrap_or(default_max_devices),
+            pattern: info.device.as_deref().map(wildmatch::WildMatch::new),
             info,
             devices: Mutex::new(HashSet::new()),
         }
+    }
+
+    fn allows_device(&self, device_id: &str) -> bool {
+        self.pattern.as_ref().is_none_or(|p| p.matches(device_id))
     }
 }
 
@@ -78,7 +85,7 @@ impl Principal {
         let Self::Token(grant) = self else {
             return Ok(());
         };
-        if !grant.info.allows_device(device_id) {
+        if !grant.allows_device(device_id) {
             return Err(ApiError::Forbidden(format!(
                 "this token may not write device {device_id:?}"
             )));

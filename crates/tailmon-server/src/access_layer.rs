@@ -1,67 +1,193 @@
 //! The middleware that puts the [`Guard`] in front of routes.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use axum::extract::{OriginalUri, Request, State};
+use axum::extract::{OriginalUri, Request};
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::TryFutureExt;
+use futures_util::future::{Either, MapOk, Ready, ready};
+use tower::{Layer, Service};
 
 use crate::ApiError;
 use crate::access::{Access, Principal};
 use crate::client_address::ClientAddress;
 use crate::guard::Guard;
 use crate::secret;
+use crate::security_headers;
 use crate::sessions::CSRF_HEADER;
 
-/// Per-address rate limit, before anything else.
-pub(crate) async fn limit_address(
-    State(guard): State<Arc<Guard>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match guard.limit_address(ClientAddress::of(request.extensions()).0) {
-        Ok(()) => next.run(request).await,
-        Err(error) => error.into_response(),
+/// The outermost layer: the per-address rate limit before anything else,
+/// and the security headers on every answer. A plain tower service (no
+/// boxed futures): it sits on every request.
+#[derive(Clone)]
+pub(crate) struct EdgeLayer {
+    pub(crate) guard: Arc<Guard>,
+}
+
+impl<S> Layer<S> for EdgeLayer {
+    type Service = Edge<S>;
+
+    fn layer(&self, inner: S) -> Edge<S> {
+        Edge {
+            inner,
+            guard: self.guard.clone(),
+        }
     }
 }
 
-/// Lets the request through to a route asking `access` only if its
-/// caller may use it; hands the handler the [`Principal`].
-pub(crate) async fn require(
-    State((guard, access)): State<(Arc<Guard>, Access)>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let principal = match guard.identify(request.headers()) {
-        Ok(principal) => principal,
-        Err(error) => return error.into_response(),
-    };
+/// See [`EdgeLayer`].
+#[derive(Clone)]
+pub(crate) struct Edge<S> {
+    inner: S,
+    guard: Arc<Guard>,
+}
+
+type EdgeFuture<F, E> = Either<Ready<Result<Response, E>>, MapOk<F, fn(Response) -> Response>>;
+
+impl<S> Service<Request> for Edge<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = EdgeFuture<S::Future, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self
+            .guard
+            .limit_address(ClientAddress::of(request.extensions()).0)
+        {
+            Ok(()) => Either::Right(
+                self.inner
+                    .call(request)
+                    .map_ok(security_headers::add as fn(Response) -> Response),
+            ),
+            Err(error) => Either::Left(ready(Ok(security_headers::add(error.into_response())))),
+        }
+    }
+}
+
+/// The guard in front of one route: lets the request through only if its
+/// caller may use a route asking `access`, and hands the handler the
+/// [`Principal`].
+#[derive(Clone)]
+pub(crate) struct RequireLayer {
+    pub(crate) guard: Arc<Guard>,
+    pub(crate) access: Access,
+}
+
+impl<S> Layer<S> for RequireLayer {
+    type Service = Require<S>;
+
+    fn layer(&self, inner: S) -> Require<S> {
+        Require {
+            inner,
+            guard: self.guard.clone(),
+            access: self.access,
+        }
+    }
+}
+
+/// See [`RequireLayer`].
+#[derive(Clone)]
+pub(crate) struct Require<S> {
+    inner: S,
+    guard: Arc<Guard>,
+    access: Access,
+}
+
+impl<S> Service<Request> for Require<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        match admit(&self.guard, self.access, &request) {
+            Admission::Let(principal) => {
+                request.extensions_mut().insert(principal);
+                Either::Right(self.inner.call(request))
+            }
+            Admission::Refuse(refusal) => Either::Left(ready(Ok(refusal))),
+        }
+    }
+}
+
+/// What the guard decides about one request.
+enum Admission {
+    /// Through, with its caller.
+    Let(Principal),
+    /// Refused, with this answer.
+    Refuse(Response),
+}
+
+/// The caller of `request` if it may use a route asking `access`; else the
+/// answer that refuses it.
+fn admit(guard: &Guard, access: Access, request: &Request) -> Admission {
+    match check(guard, access, request) {
+        Ok(principal) => Admission::Let(principal),
+        Err(refusal) => Admission::Refuse(refusal.into_response()),
+    }
+}
+
+/// Why a request is refused: an API error, or a browser sent to sign in.
+enum Refusal {
+    Api(ApiError),
+    SignIn(Box<Response>),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        Self::Api(error)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Api(error) => error.into_response(),
+            Self::SignIn(page) => *page,
+        }
+    }
+}
+
+fn check(guard: &Guard, access: Access, request: &Request) -> Result<Principal, Refusal> {
+    let principal = guard.identify(request.headers())?;
     if !principal.allows(access) {
         if matches!(principal, Principal::Anonymous) {
-            if wants_html(&request) {
-                return login_redirect(&request);
+            if wants_html(request) {
+                return Err(Refusal::SignIn(Box::new(login_redirect(request))));
             }
-            return ApiError::Unauthorized(
+            return Err(ApiError::Unauthorized(
                 "sign in or send a token (Authorization: Bearer ...)".into(),
             )
-            .into_response();
+            .into());
         }
-        return ApiError::Forbidden(match access {
+        return Err(ApiError::Forbidden(match access {
             Access::Admin => "this needs an admin".into(),
             Access::Report => "this needs an agent token or an admin".into(),
             _ => "these credentials may not read this".into(),
         })
-        .into_response();
+        .into());
     }
     if let Principal::User { csrf, .. } = &principal
         && changes_state(request.method())
-        && let Err(error) = check_csrf(request.headers(), csrf)
     {
-        return error.into_response();
+        check_csrf(request.headers(), csrf)?;
     }
-    request.extensions_mut().insert(principal);
-    next.run(request).await
+    Ok(principal)
 }
 
 fn changes_state(method: &Method) -> bool {

@@ -360,11 +360,28 @@ impl Credentials {
 
     /// The token `presented` (as sent after `Bearer `), if it is one of ours.
     pub fn verify_token(&self, presented: &str) -> Option<TokenInfo> {
-        let rest = presented.strip_prefix(TOKEN_PREFIX)?;
-        let (id, secret) = rest.split_once('_')?;
+        let (id, _) = split_token(presented)?;
+        self.token_is_valid(presented)
+            .then(|| {
+                let set = self.snapshot();
+                set.tokens
+                    .iter()
+                    .find(|t| t.info.id == id)
+                    .map(|t| t.info.clone())
+            })
+            .flatten()
+    }
+
+    /// Whether `presented` is one of our tokens, without copying anything.
+    pub(crate) fn token_is_valid(&self, presented: &str) -> bool {
+        let Some((id, secret)) = split_token(presented) else {
+            return false;
+        };
         let set = self.snapshot();
-        let stored = set.tokens.iter().find(|t| t.info.id == id)?;
-        secret::same(&secret::sha256_hex(secret), &stored.sha256).then(|| stored.info.clone())
+        set.tokens
+            .iter()
+            .find(|t| t.info.id == id)
+            .is_some_and(|stored| secret::same(&secret::sha256_hex(secret), &stored.sha256))
     }
 
     /// Adds a user; the password is hashed with argon2id.
@@ -556,6 +573,11 @@ impl Credentials {
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = (stamp, Arc::new(set));
         Ok(())
     }
+}
+
+/// The id and the secret of a presented token.
+pub(crate) fn split_token(presented: &str) -> Option<(&str, &str)> {
+    presented.strip_prefix(TOKEN_PREFIX)?.split_once('_')
 }
 
 fn secret_error(e: getrandom::Error) -> CredentialsError {

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use dashmap::DashMap;
 
 use crate::access::{Principal, TokenGrant};
-use crate::credentials::{Credentials, Role};
+use crate::credentials::{Credentials, Role, split_token};
 use crate::rate_limit::{KeyedLimiter, RateLimit, retry_after_secs};
 use crate::sessions::{SESSION_COOKIE, Session, Sessions};
 use crate::{ApiError, Clock};
@@ -110,17 +110,27 @@ impl Guard {
                 .ok_or_else(|| {
                     ApiError::Unauthorized("the Authorization header must be Bearer <token>".into())
                 })?;
-            let info = credentials
-                .verify_token(token)
-                .ok_or_else(|| ApiError::Unauthorized("invalid or revoked token".into()))?;
-            if let Some(limiter) = &self.per_token {
-                limiter.check(&info.id).map_err(rate_limited)?;
+            let invalid = || ApiError::Unauthorized("invalid or revoked token".into());
+            if !credentials.token_is_valid(token) {
+                return Err(invalid());
             }
-            let grant = self
-                .grants
-                .entry(info.id.clone())
-                .or_insert_with(|| Arc::new(TokenGrant::new(info, self.max_devices_per_token)))
-                .clone();
+            let (id, _) = split_token(token).ok_or_else(invalid)?;
+            let known = self.grants.get(id).map(|g| g.value().clone());
+            let grant = match known {
+                Some(grant) => grant,
+                None => {
+                    let info = credentials.verify_token(token).ok_or_else(invalid)?;
+                    self.grants
+                        .entry(info.id.clone())
+                        .or_insert_with(|| {
+                            Arc::new(TokenGrant::new(info, self.max_devices_per_token))
+                        })
+                        .clone()
+                }
+            };
+            if let Some(limiter) = &self.per_token {
+                limiter.check(&grant.info.id).map_err(rate_limited)?;
+            }
             return Ok(Principal::Token(grant));
         }
         let now = self.clock.now();

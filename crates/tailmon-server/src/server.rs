@@ -15,7 +15,7 @@ use crate::json_body::BodyLimit;
 use crate::routes::auth_api as auth;
 use crate::routes::dashboard;
 use crate::routes::v1_api::{self as v1, V1State};
-use crate::{ApiError, Ingest, ServeOptions, access_layer, routes, security_headers};
+use crate::{ApiError, Ingest, ServeOptions, access_layer, routes};
 
 /// How often [`Server::serve`] applies the store's retention: every 10 minutes.
 pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
@@ -178,10 +178,10 @@ impl Server {
         };
         let mut router = Router::new();
         for (_, path, access, method_router) in self.routes() {
-            let guarded = method_router.route_layer(axum::middleware::from_fn_with_state(
-                (self.guard.clone(), access),
-                access_layer::require,
-            ));
+            let guarded = method_router.route_layer(access_layer::RequireLayer {
+                guard: self.guard.clone(),
+                access,
+            });
             router = router.route(path, guarded);
         }
         router
@@ -194,11 +194,9 @@ impl Server {
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 routes::panic::answer,
             ))
-            .layer(axum::middleware::from_fn_with_state(
-                self.guard.clone(),
-                access_layer::limit_address,
-            ))
-            .layer(axum::middleware::from_fn(security_headers::add))
+            .layer(access_layer::EdgeLayer {
+                guard: self.guard.clone(),
+            })
     }
 
     /// The handle in-process agents hand reports to, skipping HTTP.
