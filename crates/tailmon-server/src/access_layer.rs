@@ -213,20 +213,24 @@ pub(crate) fn check_csrf(headers: &HeaderMap, expected: &str) -> Result<(), ApiE
 }
 
 /// Refuses a request whose `Origin` names another host than the one it
-/// was sent to.
+/// was sent to: its `Host`, or the `X-Forwarded-Host` a reverse proxy set
+/// (a page of another site cannot set that header on a request without a
+/// CORS preflight, which this server never grants).
 pub(crate) fn check_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
     let origin_host = origin
         .split_once("://")
         .map(|(_, rest)| rest)
         .unwrap_or(origin);
-    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
+    let same = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|host| !host.is_empty() && origin_host.eq_ignore_ascii_case(host))
+    };
+    if same("host") || same("x-forwarded-host") {
         Ok(())
     } else {
         Err(ApiError::Forbidden("cross-origin request refused".into()))

@@ -494,6 +494,29 @@ async fn sessions_need_csrf_to_change_things_and_expire() {
         .headers_mut()
         .insert(header::HOST, "tailmon.example".parse().unwrap());
     assert_eq!(fixture.send(cross_site).await.0, StatusCode::FORBIDDEN);
+    // Behind a reverse proxy that rewrote Host, the forwarded host counts.
+    let mut proxied = with_session(
+        Request::delete("/api/v1/devices/web-0")
+            .body(Body::empty())
+            .unwrap(),
+        &cookie,
+        &csrf,
+    );
+    proxied
+        .headers_mut()
+        .insert(header::ORIGIN, "https://monitor.example".parse().unwrap());
+    proxied
+        .headers_mut()
+        .insert(header::HOST, "127.0.0.1:3000".parse().unwrap());
+    proxied
+        .headers_mut()
+        .insert("x-forwarded-host", "monitor.example".parse().unwrap());
+    let (status, _, body) = fixture.send(proxied).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "allowed, and no web-0: {body}"
+    );
     // Reading needs no CSRF token.
     let mut read = Request::get("/api/v1/devices").body(Body::empty()).unwrap();
     read.headers_mut()
