@@ -95,6 +95,10 @@ struct Args {
     /// The open-file limit is raised to fit at start.
     #[arg(long, env = "TAILMON_MAX_CONNECTIONS", default_value_t = tailmon_server::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
+    /// Most connections one client address may hold at once; further ones
+    /// from it are closed. Agents behind one NAT address share it.
+    #[arg(long, env = "TAILMON_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = tailmon_server::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
+    max_connections_per_address: usize,
     /// What the in-process agent collects, and how often.
     #[command(flatten)]
     collection: CollectionArgs,
@@ -123,7 +127,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .tls(TlsConfig::from_pem_files(cert, key).context("loading --tls-cert and --tls-key")?),
         _ => ServeOptions::new(),
     }
-    .max_connections(args.max_connections);
+    .max_connections(args.max_connections)
+    .max_connections_per_address(args.max_connections_per_address);
     let store: Arc<dyn Store> = if args.store == "memory" {
         tracing::warn!("memory store: history is kept for an hour and lost at exit");
         Arc::new(MemoryStore::new())

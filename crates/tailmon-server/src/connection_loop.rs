@@ -1,9 +1,10 @@
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use dashmap::DashMap;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
@@ -25,6 +26,42 @@ struct Shared {
     tls: Option<TlsAcceptor>,
     header_read_timeout: Duration,
     body_read_timeout: Duration,
+    max_per_address: usize,
+    /// Open connections by client address.
+    per_address: DashMap<IpAddr, usize>,
+}
+
+/// One connection counted against its address; uncounted when dropped.
+struct AddressSlot {
+    shared: Arc<Shared>,
+    address: IpAddr,
+}
+
+impl AddressSlot {
+    /// Counts a connection from `address`, unless it holds its share already.
+    fn take(shared: &Arc<Shared>, address: IpAddr) -> Option<Self> {
+        let mut open = shared.per_address.entry(address).or_insert(0);
+        if *open >= shared.max_per_address {
+            return None;
+        }
+        *open += 1;
+        drop(open);
+        Some(Self {
+            shared: Arc::clone(shared),
+            address,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        self.shared
+            .per_address
+            .remove_if_mut(&self.address, |_, open| {
+                *open = open.saturating_sub(1);
+                *open == 0
+            });
+    }
 }
 
 /// Serves any [`Router`] as [`Server::serve_with`](crate::Server::serve_with)
@@ -77,6 +114,8 @@ pub async fn serve_router(
             .map(|tls| TlsAcceptor::from(tls.server_config())),
         header_read_timeout: options.header_read_timeout,
         body_read_timeout: options.body_read_timeout,
+        max_per_address: options.max_connections_per_address,
+        per_address: DashMap::new(),
     });
     let slots = Arc::new(Semaphore::new(options.max_connections));
     let graceful = GracefulShutdown::new();
@@ -92,8 +131,18 @@ pub async fn serve_router(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let connection =
-                    serve_connection(Arc::clone(&shared), stream, peer, graceful.watcher(), slot);
+                let Some(counted) = AddressSlot::take(&shared, peer.ip()) else {
+                    tracing::debug!(%peer, "too many connections from this address; closed");
+                    drop(stream);
+                    continue;
+                };
+                let connection = serve_connection(
+                    Arc::clone(&shared),
+                    stream,
+                    peer,
+                    graceful.watcher(),
+                    (slot, counted),
+                );
                 tokio::spawn(connection);
             }
             Err(error) if is_connection_error(&error) => {
@@ -119,7 +168,7 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     watcher: Watcher,
-    slot: OwnedSemaphorePermit,
+    slot: (OwnedSemaphorePermit, AddressSlot),
 ) {
     let service = ConnectionService::new(shared.router.clone(), peer, shared.body_read_timeout);
     match &shared.tls {

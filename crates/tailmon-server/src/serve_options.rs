@@ -8,6 +8,10 @@ use crate::TlsConfig;
 /// the server stops accepting; further clients wait in the listener's
 /// backlog until one closes. Each needs a file descriptor.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Most connections one client address may hold at once: 256. One
+/// slow-loris client cannot then take every slot; agents behind one NAT
+/// address share it, so a larger fleet behind one address needs more.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
 /// How long a client may take to send a request's headers, and before that
 /// to complete the TLS handshake: 10 s. It is also the longest an idle
 /// keep-alive connection stays open.
@@ -43,6 +47,7 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ServeOptions {
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) max_connections: usize,
+    pub(crate) max_connections_per_address: usize,
     pub(crate) header_read_timeout: Duration,
     pub(crate) body_read_timeout: Duration,
 }
@@ -55,12 +60,14 @@ impl Default for ServeOptions {
 
 impl ServeOptions {
     /// Options with every setting at its default: plain HTTP,
-    /// [`DEFAULT_MAX_CONNECTIONS`], [`DEFAULT_HEADER_READ_TIMEOUT`] and
+    /// [`DEFAULT_MAX_CONNECTIONS`], [`DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`],
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`] and
     /// [`DEFAULT_BODY_READ_TIMEOUT`].
     pub fn new() -> Self {
         Self {
             tls: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         }
@@ -83,6 +90,14 @@ impl ServeOptions {
     /// process's open-file limit to the cap).
     pub fn max_connections(mut self, connections: usize) -> Self {
         self.max_connections = connections.max(1);
+        self
+    }
+
+    /// Most connections one client address may hold at once; a further one
+    /// from that address is closed as soon as it is accepted. Defaults to
+    /// [`DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`]; 0 is taken as 1.
+    pub fn max_connections_per_address(mut self, connections: usize) -> Self {
+        self.max_connections_per_address = connections.max(1);
         self
     }
 

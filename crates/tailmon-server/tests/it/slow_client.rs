@@ -162,3 +162,40 @@ async fn a_trickled_body_gets_408_too() {
     let answer = text(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_slot() {
+    let header_timeout = Duration::from_secs(5);
+    let running = start(
+        ServeOptions::new()
+            .max_connections_per_address(2)
+            .header_read_timeout(header_timeout),
+    )
+    .await;
+
+    // 127.0.0.1 holds its two connections with half-sent headers.
+    let _first = connect_and_send(&running, PARTIAL_HEADERS).await;
+    let _second = connect_and_send(&running, PARTIAL_HEADERS).await;
+    let held_since = Instant::now();
+    // Its third is closed as soon as it is accepted, unanswered.
+    let mut third = connect_and_send(&running, HEALTHZ).await;
+    let answer = read_until_closed(&mut third).await;
+    assert!(answer.is_empty(), "answered: {}", text(&answer));
+    assert!(
+        held_since.elapsed() < header_timeout,
+        "closed by the cap, not by the timeout"
+    );
+
+    // Another address (loopback has all of 127.0.0.0/8) is served meanwhile.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.2:0".parse().expect("address"))
+        .expect("bind 127.0.0.2");
+    let mut other = socket.connect(running.addr).await.expect("connect");
+    other.write_all(HEALTHZ).await.expect("send");
+    let mut status = [0u8; 12];
+    within(other.read_exact(&mut status))
+        .await
+        .expect("an answer");
+    assert_eq!(&status, b"HTTP/1.1 200", "{}", text(&status));
+}
