@@ -26,6 +26,25 @@ fn sample(device: usize) -> Report {
     report
 }
 
+/// One `POST /api/metrics` through `router`, with a bearer header if given.
+fn post(
+    runtime: &tokio::runtime::Runtime,
+    router: &axum::Router,
+    body: Vec<u8>,
+    authorization: Option<&str>,
+) {
+    let mut request =
+        Request::post("/api/metrics").header(header::CONTENT_TYPE, "application/json");
+    if let Some(value) = authorization {
+        request = request.header(header::AUTHORIZATION, value);
+    }
+    let request = request.body(Body::from(body)).expect("request");
+    let response = runtime
+        .block_on(router.clone().oneshot(request))
+        .expect("infallible");
+    assert!(response.status().is_success());
+}
+
 fn ingest(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -56,16 +75,7 @@ fn ingest(c: &mut Criterion) {
         .expect("valid")
         .router();
     c.bench_function("post_api_metrics_router", |b| {
-        b.iter(|| {
-            let request = Request::post("/api/metrics")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.clone()))
-                .expect("request");
-            let response = runtime
-                .block_on(router.clone().oneshot(request))
-                .expect("infallible");
-            assert!(response.status().is_success());
-        })
+        b.iter(|| post(&runtime, &router, body.clone(), None))
     });
 
     // The same with authentication on: a device-bound agent token from a
@@ -89,17 +99,7 @@ fn ingest(c: &mut Criterion) {
         .router();
     let bearer = format!("Bearer {token}");
     c.bench_function("post_api_metrics_router_with_agent_token", |b| {
-        b.iter(|| {
-            let request = Request::post("/api/metrics")
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::AUTHORIZATION, &bearer)
-                .body(Body::from(body.clone()))
-                .expect("request");
-            let response = runtime
-                .block_on(router.clone().oneshot(request))
-                .expect("infallible");
-            assert!(response.status().is_success());
-        })
+        b.iter(|| post(&runtime, &router, body.clone(), Some(&bearer)))
     });
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -116,14 +116,7 @@ fn ingest(c: &mut Criterion) {
     c.bench_function("post_api_metrics_router_1000_devices", |b| {
         b.iter(|| {
             next = (next + 1) % bodies.len();
-            let request = Request::post("/api/metrics")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(bodies[next].clone()))
-                .expect("request");
-            let response = runtime
-                .block_on(router.clone().oneshot(request))
-                .expect("infallible");
-            assert!(response.status().is_success());
+            post(&runtime, &router, bodies[next].clone(), None);
         })
     });
 }

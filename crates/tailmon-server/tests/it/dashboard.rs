@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tailmon_core::{Disk, History, LoadAvg, NetworkInterface, OffsetDateTime, Report, Temperature};
 use tailmon_server::{HistoryQuery, MemoryStore, ReportStream, ServerBuilder, Store, StoreError};
 
-use crate::support::{Running, report};
+use crate::support::{Running, chromium, report};
 
 /// A store that grows a device after the first read, to watch the page refresh.
 struct GrowingStore {
@@ -64,15 +64,6 @@ impl Store for GrowingStore {
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
         self.inner.apply_retention(now).await
     }
-}
-
-fn chromium() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("TAILMON_CHROMIUM").map(PathBuf::from),
-        Some(PathBuf::from("/usr/bin/chromium")),
-        Some(PathBuf::from("/usr/bin/chromium-browser")),
-    ];
-    candidates.into_iter().flatten().find(|p| p.exists())
 }
 
 /// Loads `url` for `budget_ms` of virtual time and returns the DOM.

@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tailmon_server::{Credentials, Role, ServerBuilder};
 
-use crate::support::{Running, report};
+use crate::support::{Running, chromium, report};
 
 const PASSWORD: &str = "correct-horse-battery-9";
 const DEVICE: &str = "web-1";
@@ -26,16 +26,6 @@ const DEADLINE: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(100);
 /// The key of an element reference in WebDriver answers.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// The same lookup as the other dashboard tests.
-fn chromium() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("TAILMON_CHROMIUM").map(PathBuf::from),
-        Some(PathBuf::from("/usr/bin/chromium")),
-        Some(PathBuf::from("/usr/bin/chromium-browser")),
-    ];
-    candidates.into_iter().flatten().find(|p| p.exists())
-}
 
 fn chromedriver() -> Option<PathBuf> {
     let candidates = [

@@ -220,3 +220,14 @@ impl TestDirs {
         self.root.join(n.to_string())
     }
 }
+
+/// Headless Chromium for the dashboard tests: `TAILMON_CHROMIUM`, else
+/// Debian's or Ubuntu's package.
+pub(crate) fn chromium() -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::env::var_os("TAILMON_CHROMIUM").map(std::path::PathBuf::from),
+        Some(std::path::PathBuf::from("/usr/bin/chromium")),
+        Some(std::path::PathBuf::from("/usr/bin/chromium-browser")),
+    ];
+    candidates.into_iter().flatten().find(|p| p.exists())
+}
