@@ -12,16 +12,21 @@ cd "$(dirname "$0")/.."
 DURATION="${DURATION:-600}"
 cargo build --release --quiet --bin tailmon-server --bin tailmon-agent
 
+data=$(mktemp -d)
+# Agents authenticate as in production: one agent token, one read-only token
+# for the final count.
+agent_token=$(./target/release/tailmon-server token create --data-dir "$data" --device 'footprint-*' | tail -n 1)
+read_token=$(./target/release/tailmon-server token create --data-dir "$data" --read-only | tail -n 1)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-./target/release/tailmon-server --listen "127.0.0.1:$port" --no-local-agent 2>/dev/null &
+./target/release/tailmon-server --listen "127.0.0.1:$port" --data-dir "$data" --no-local-agent 2>/dev/null &
 server=$!
-trap 'kill $server ${agents[*]:-} 2>/dev/null || true' EXIT
+trap 'kill $server ${agents[*]:-} 2>/dev/null || true; rm -rf "$data"' EXIT
 sleep 1
 
 declare -A agents_by_interval
 agents=()
 for interval in 5 1; do
-  TAILMON_SERVER_URL="http://127.0.0.1:$port/api/metrics" TAILMON_INTERVAL=$interval \
+  TAILMON_SERVER_URL="http://127.0.0.1:$port/api/metrics" TAILMON_INTERVAL=$interval TAILMON_TOKEN="$agent_token" \
     TAILMON_DEVICE_ID="footprint-$interval" ./target/release/tailmon-agent 2>/dev/null &
   agents+=($!)
   agents_by_interval[$interval]=$!
@@ -39,5 +44,5 @@ for interval in 5 1; do
   share=$(python3 -c "print(f'{100 * $cpu_ns / 1e9 / $DURATION:.4f}')")
   echo "interval ${interval}s over ${DURATION}s: peak RSS ${hwm} kB, final RSS ${rss} kB, CPU $((cpu_ns / 1000000)) ms = ${share} % of one core"
 done
-count=$(curl -s "http://127.0.0.1:$port/api/all_metrics" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+count=$(curl -s -H "Authorization: Bearer $read_token" "http://127.0.0.1:$port/api/all_metrics" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 echo "devices on the server: $count"
