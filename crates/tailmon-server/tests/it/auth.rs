@@ -451,6 +451,13 @@ async fn bad_credentials_get_401_with_a_json_message() {
         assert!(body["error"].is_string(), "{body}");
         assert!(headers.contains_key(header::WWW_AUTHENTICATE));
     }
+    // Public routes do not look at credentials, even bad ones.
+    let mut probe = Request::get("/healthz").body(Body::empty()).unwrap();
+    probe.headers_mut().insert(
+        header::AUTHORIZATION,
+        "Bearer tmn_stale_token".parse().unwrap(),
+    );
+    assert_eq!(fixture.send(probe).await.0, StatusCode::OK);
     let (status, _, body) = fixture
         .send(json_request(
             Method::POST,
