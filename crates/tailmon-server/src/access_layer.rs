@@ -115,30 +115,13 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        match admit(&self.guard, self.access, &request) {
-            Admission::Let(principal) => {
+        match check(&self.guard, self.access, &request) {
+            Ok(principal) => {
                 request.extensions_mut().insert(principal);
                 Either::Right(self.inner.call(request))
             }
-            Admission::Refuse(refusal) => Either::Left(ready(Ok(refusal))),
+            Err(refusal) => Either::Left(ready(Ok(refusal.into_response()))),
         }
-    }
-}
-
-/// What the guard decides about one request.
-enum Admission {
-    /// Through, with its caller.
-    Let(Principal),
-    /// Refused, with this answer.
-    Refuse(Response),
-}
-
-/// The caller of `request` if it may use a route asking `access`; else the
-/// answer that refuses it.
-fn admit(guard: &Guard, access: Access, request: &Request) -> Admission {
-    match check(guard, access, request) {
-        Ok(principal) => Admission::Let(principal),
-        Err(refusal) => Admission::Refuse(refusal.into_response()),
     }
 }
 
@@ -163,6 +146,7 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// The caller of `request` if it may use a route asking `access`; else why not.
 fn check(guard: &Guard, access: Access, request: &Request) -> Result<Principal, Refusal> {
     if access == Access::Public {
         // Nothing to check: a stale token on a health probe is no reason to refuse it.

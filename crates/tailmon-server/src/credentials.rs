@@ -360,28 +360,24 @@ impl Credentials {
 
     /// The token `presented` (as sent after `Bearer `), if it is one of ours.
     pub fn verify_token(&self, presented: &str) -> Option<TokenInfo> {
-        let (id, _) = split_token(presented)?;
-        self.token_is_valid(presented)
-            .then(|| {
-                let set = self.snapshot();
-                set.tokens
-                    .iter()
-                    .find(|t| t.info.id == id)
-                    .map(|t| t.info.clone())
-            })
-            .flatten()
+        self.with_valid_token(presented, |stored| stored.info.clone())
     }
 
     /// Whether `presented` is one of our tokens, without copying anything.
     pub(crate) fn token_is_valid(&self, presented: &str) -> bool {
-        let Some((id, secret)) = split_token(presented) else {
-            return false;
-        };
+        self.with_valid_token(presented, |_| ()).is_some()
+    }
+
+    /// `read` of the stored token `presented` is, if its secret matches.
+    fn with_valid_token<T>(
+        &self,
+        presented: &str,
+        read: impl FnOnce(&StoredToken) -> T,
+    ) -> Option<T> {
+        let (id, secret) = split_token(presented)?;
         let set = self.snapshot();
-        set.tokens
-            .iter()
-            .find(|t| t.info.id == id)
-            .is_some_and(|stored| secret::same(&secret::sha256_hex(secret), &stored.sha256))
+        let stored = set.tokens.iter().find(|t| t.info.id == id)?;
+        secret::same(&secret::sha256_hex(secret), &stored.sha256).then(|| read(stored))
     }
 
     /// Adds a user; the password is hashed with argon2id.

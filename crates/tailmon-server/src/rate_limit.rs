@@ -50,11 +50,8 @@ pub const DEFAULT_RATE_LIMIT_PER_TOKEN: RateLimit = RateLimit {
 };
 
 /// Login attempts per client address and per user name: 5 at once, then
-/// one every 12 s.
-pub(crate) const LOGIN_RATE_LIMIT: RateLimit = RateLimit {
-    per_second: NonZeroU32::new(1).expect("non-zero"),
-    burst: NonZeroU32::new(5).expect("non-zero"),
-};
+/// one every [`LOGIN_REFILL`].
+const LOGIN_BURST: NonZeroU32 = NonZeroU32::new(5).expect("non-zero");
 const LOGIN_REFILL: Duration = Duration::from_secs(12);
 
 /// The server's clock, as governor reads time.
@@ -85,11 +82,11 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
         )
     }
 
-    /// The login limiter: [`LOGIN_RATE_LIMIT`]'s burst, one every 12 s.
+    /// The login limiter: [`LOGIN_BURST`] at once, then one every [`LOGIN_REFILL`].
     pub(crate) fn for_logins(clock: Arc<dyn Clock>) -> Self {
         let quota = Quota::with_period(LOGIN_REFILL)
-            .unwrap_or_else(|| Quota::per_second(LOGIN_RATE_LIMIT.per_second))
-            .allow_burst(LOGIN_RATE_LIMIT.burst);
+            .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
+            .allow_burst(LOGIN_BURST);
         Self::with_quota(quota, clock)
     }
 
