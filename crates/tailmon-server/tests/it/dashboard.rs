@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use tailmon_core::{Disk, History, LoadAvg, NetworkInterface, OffsetDateTime, Report, Temperature};
 use tailmon_server::{HistoryQuery, MemoryStore, ReportStream, ServerBuilder, Store, StoreError};
 
-use crate::support::{Running, chromium, report};
+use crate::support::{CHROMIUM_FLAGS, Running, chromium, report};
 
 /// A store that grows a device after the first read, to watch the page refresh.
 struct GrowingStore {
@@ -75,14 +75,9 @@ async fn dump_dom(chromium: &PathBuf, url: &str, budget_ms: u32) -> String {
     let output = tokio::time::timeout(
         std::time::Duration::from_secs(90),
         tokio::process::Command::new(chromium)
+            .arg("--headless")
+            .args(CHROMIUM_FLAGS)
             .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
                 &format!("--user-data-dir={}", profile.display()),
                 &format!("--virtual-time-budget={budget_ms}"),
                 "--dump-dom",

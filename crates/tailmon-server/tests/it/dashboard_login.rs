@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tailmon_server::{Credentials, Role, ServerBuilder};
 
-use crate::support::{Running, chromium, report};
+use crate::support::{CHROMIUM_FLAGS, Running, chromium, report};
 
 const PASSWORD: &str = "correct-horse-battery-9";
 const DEVICE: &str = "web-1";
@@ -128,23 +128,19 @@ impl Browser {
 
     async fn new_session(&mut self, chromium: &Path) {
         let profile = self.dir.join("profile");
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+        ];
+        args.extend(CHROMIUM_FLAGS.map(str::to_owned));
+        args.push(format!("--user-data-dir={}", profile.display()));
         let capabilities = json!({
             "capabilities": {
                 "alwaysMatch": {
                     "browserName": "chrome",
                     "goog:chromeOptions": {
                         "binary": chromium,
-                        "args": [
-                            "--headless=new",
-                            "--no-sandbox",
-                            "--disable-gpu",
-                            "--disable-background-networking",
-                            "--disable-component-update",
-                            "--disable-sync",
-                            "--no-first-run",
-                            "--disable-dev-shm-usage",
-                            format!("--user-data-dir={}", profile.display()),
-                        ],
+                        "args": args,
                     },
                     "goog:loggingPrefs": { "browser": "ALL" },
                     "timeouts": { "pageLoad": DEADLINE.as_millis(), "script": DEADLINE.as_millis() },

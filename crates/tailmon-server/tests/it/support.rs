@@ -221,6 +221,17 @@ impl TestDirs {
     }
 }
 
+/// The flags every dashboard test starts Chromium with (beside its headless
+/// mode and a fresh `--user-data-dir`).
+pub(crate) const CHROMIUM_FLAGS: [&str; 6] = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+];
+
 /// Headless Chromium for the dashboard tests: `TAILMON_CHROMIUM`, else
 /// Debian's or Ubuntu's package.
 pub(crate) fn chromium() -> Option<std::path::PathBuf> {
