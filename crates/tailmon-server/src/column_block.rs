@@ -675,11 +675,6 @@ impl BlockEncoder {
         self.rows
     }
 
-    /// Whether no row was pushed.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
     /// Approximate heap memory held.
     pub(crate) fn heap_bytes(&self) -> usize {
         let nodes: usize = self
@@ -2533,7 +2528,6 @@ mod tests {
     fn round_trip(rows: &[Value]) -> Vec<u8> {
         let encoder = encoder_of(rows);
         assert_eq!(encoder.len(), rows.len());
-        assert_eq!(encoder.is_empty(), rows.is_empty());
         let block = encoder.encode();
         assert_identical(&decode(&block).unwrap(), rows);
         let sealed = encoder.seal(3).unwrap();
@@ -2569,7 +2563,7 @@ mod tests {
     #[test]
     fn empty_block() {
         let encoder = BlockEncoder::default();
-        assert!(encoder.is_empty());
+        assert_eq!(encoder.len(), 0);
         assert_eq!(decode(&encoder.encode()).unwrap(), Vec::<Value>::new());
         assert_eq!(
             decode_sealed(&encoder.seal(9).unwrap()).unwrap(),

@@ -78,6 +78,7 @@ mod sqlite_writer;
 mod store;
 mod time_param;
 mod tls_config;
+mod wal_sync;
 
 pub use access::Access;
 pub use api_error::ApiError;

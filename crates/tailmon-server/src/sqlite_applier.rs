@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tailmon_core::{Report, Tier, metric};
+use tailmon_core::{Tier, metric};
 use tokio::sync::oneshot;
 
 use crate::StoreError;
@@ -21,6 +21,7 @@ use crate::downsample::bucket_start;
 use crate::raw_window::PreparedReport;
 use crate::rollup_block::{RollupBlock, block_start};
 use crate::sqlite_store::{backend, tier_code};
+use crate::wal_sync::WalSync;
 
 /// Most reports a device's raw window holds before the writer seals it on
 /// its own (a back-fill sends many at once).
@@ -62,52 +63,79 @@ impl Progress {
 }
 
 /// Serves apply requests until the writer is gone. `conn` only reads (the
-/// stored rollup blocks a back-filled report falls into).
-pub(crate) fn run(conn: Connection, progress: Arc<Progress>, requests: Receiver<Apply>) {
-    for request in requests {
-        match request {
-            Apply::Group { reports, dones } => {
-                for committed in reports {
-                    // Committed, so acknowledged whatever happens here: a
-                    // failure only leaves memory behind until the inbox is
-                    // replayed at the next start.
-                    let (ts, report) = (committed.report.ts, committed.report.report);
-                    if let Err(error) = apply(&conn, &committed.entry, committed.seq, ts, report) {
-                        tracing::error!(%error, device = %committed.entry.name, "stored report not applied in memory");
-                    }
-                    progress
-                        .applied_seq
-                        .fetch_max(committed.seq, Ordering::Release);
-                    if committed.entry.lock().window.len() == MAX_WINDOW {
-                        progress
-                            .full
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .push(Arc::clone(&committed.entry));
+/// stored rollup blocks a back-filled report falls into). With `wal`
+/// ([`crate::Durability::Disk`]), the reports of every group waiting are
+/// flushed to disk with one `fdatasync` before any of them is applied and
+/// answered; the writer commits the next groups meanwhile.
+pub(crate) fn run(
+    conn: Connection,
+    progress: Arc<Progress>,
+    requests: Receiver<Apply>,
+    mut wal: Option<WalSync>,
+) {
+    while let Ok(first) = requests.recv() {
+        let waiting: Vec<Apply> = std::iter::once(first).chain(requests.try_iter()).collect();
+        let flushed = match wal.as_mut() {
+            Some(wal) if waiting.iter().any(|r| matches!(r, Apply::Group { .. })) => wal.sync(),
+            _ => Ok(()),
+        };
+        if let Err(error) = &flushed {
+            tracing::error!(%error, "cannot flush the database to disk; reports are refused until it works again");
+        }
+        for request in waiting {
+            match request {
+                Apply::Group { reports, dones } => {
+                    apply_group(&conn, &progress, reports);
+                    for done in dones {
+                        let _ = done.send(match &flushed {
+                            Ok(()) => Ok(()),
+                            // Committed, so applied: the agent's retry finds
+                            // the report stored and is answered 2xx then.
+                            Err(error) => Err(StoreError::Unavailable(format!(
+                                "cannot flush the database to disk: {error}"
+                            ))),
+                        });
                     }
                 }
-                for done in dones {
-                    let _ = done.send(Ok(()));
+                Apply::Barrier(done) => {
+                    let _ = done.send(());
                 }
-            }
-            Apply::Barrier(done) => {
-                let _ = done.send(());
             }
         }
     }
 }
 
-/// Puts a committed report, stamped `ts` (ms), into its device's in-memory
-/// state.
+/// Applies committed reports in memory.
+fn apply_group(conn: &Connection, progress: &Progress, reports: Vec<Committed>) {
+    for Committed { entry, seq, report } in reports {
+        // Committed, so acknowledged whatever happens here: a failure only
+        // leaves memory behind until the inbox is replayed at the next start.
+        if let Err(error) = apply(conn, &entry, seq, report) {
+            tracing::error!(%error, device = %entry.name, "stored report not applied in memory");
+        }
+        progress.applied_seq.fetch_max(seq, Ordering::Release);
+        if entry.lock().window.len() == MAX_WINDOW {
+            progress
+                .full
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(entry);
+        }
+    }
+}
+
+/// Puts a committed report into its device's in-memory state.
 pub(crate) fn apply(
     conn: &Connection,
     entry: &DeviceEntry,
     seq: i64,
-    ts: i64,
-    report: Report,
+    prepared: PreparedReport,
 ) -> Result<(), StoreError> {
+    let PreparedReport {
+        report, ts, json, ..
+    } = prepared;
     let mut state = entry.lock();
-    state.window.push(ts, &report)?;
+    state.window.push_json(ts, json)?;
     state.applied_seq = state.applied_seq.max(seq);
     let mut blocks = Vec::with_capacity(2);
     for tier in [Tier::Minute, Tier::Hour] {

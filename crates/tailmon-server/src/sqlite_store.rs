@@ -14,6 +14,7 @@ use crate::raw_window::{PreparedReport, WindowSnapshot, open_block};
 use crate::rollup_block::{RollupBlock, block_start};
 use crate::sqlite_applier::{self, Progress};
 use crate::sqlite_writer::{Write, Writer};
+use crate::wal_sync::WalSync;
 use crate::{Clock, HistoryQuery, ReportStream, Store, StoreError, SystemClock, sqlite_schema};
 
 /// How long raw reports are kept: 48 hours.
@@ -29,9 +30,11 @@ pub const DATABASE_FILE: &str = "tailmon.db";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Durability {
-    /// Each commit reaches the disk (fsync) before the answer: an
-    /// acknowledged report survives a crash of the process or of the
-    /// machine. The default.
+    /// Each commit reaches the disk (`fdatasync` of the write-ahead log)
+    /// before the answer: an acknowledged report survives a crash of the
+    /// process or of the machine. The default. One flush covers every group
+    /// committed while the previous flush ran, and the writer commits the
+    /// next group while a flush runs.
     #[default]
     Disk,
     /// Each commit reaches the OS before the answer: an acknowledged report
@@ -54,9 +57,10 @@ pub(crate) struct Retention {
 /// and a year, maintained as reports arrive.
 ///
 /// - **Acknowledged means committed.** One writer thread appends every
-///   waiting report to an inbox table in one transaction (by default with
-///   `synchronous=FULL`, see [`Durability`]) and only then answers, so an
-///   acknowledged report survives a crash of the process or the machine.
+///   waiting report to an inbox table in one transaction, and the store
+///   answers only once that transaction is flushed to disk (see
+///   [`Durability`]), so an acknowledged report survives a crash of the
+///   process or the machine.
 /// - **Compact history.** Every 10 minutes (and before retention, and when
 ///   the store is dropped) a checkpoint moves each device's reports into a
 ///   column-encoded, compressed raw block, and writes its rollup blocks (six
@@ -200,10 +204,6 @@ impl SqliteStoreBuilder {
         // checkpoint copies each page once however often it changed.
         conn.execute_batch("PRAGMA wal_autocheckpoint = 4000;")
             .map_err(|e| open_error(&path, &e))?;
-        if self.durability == Durability::Process {
-            conn.execute_batch("PRAGMA synchronous = NORMAL;")
-                .map_err(|e| open_error(&path, &e))?;
-        }
         if let Some(bytes) = self.max_size_bytes {
             let page_size: i64 = conn
                 .query_row("PRAGMA page_size", [], |r| r.get(0))
@@ -221,12 +221,17 @@ impl SqliteStoreBuilder {
         let progress = Arc::new(Progress::default());
         let (applier, applies) = mpsc::channel();
         let applier_conn = open_connection(&path, false)?;
+        let (applier_wal, writer_wal) = match self.durability {
+            Durability::Disk => (Some(WalSync::new(&path)), Some(WalSync::new(&path))),
+            Durability::Process => (None, None),
+        };
         let worker = Writer::recover(
             conn,
             Arc::clone(&devices),
             self.retention,
             applier,
             Arc::clone(&progress),
+            writer_wal,
         )
         .map_err(|detail| OpenError::Corrupt {
             path: path.clone(),
@@ -234,7 +239,7 @@ impl SqliteStoreBuilder {
         })?;
         std::thread::Builder::new()
             .name("tailmon-sqlite-applier".into())
-            .spawn(move || sqlite_applier::run(applier_conn, progress, applies))
+            .spawn(move || sqlite_applier::run(applier_conn, progress, applies, applier_wal))
             .map_err(|e| OpenError::Unwritable {
                 path: path.clone(),
                 detail: format!("cannot start the applier thread: {e}"),
@@ -413,7 +418,7 @@ impl Store for SqliteStore {
         if query.from >= now - self.retention.raw {
             // What memory holds first, then the tables: a report sealed in
             // between is then seen twice (and merged), never missed.
-            let window = entry.lock().window.snapshot().map(Arc::new);
+            let window = entry.lock().window.snapshot()?.map(Arc::new);
             let (from, to, limit) = (millis(query.from), millis(query.to), query.max_points);
             let metric = metric.clone();
             let points = self
@@ -474,7 +479,7 @@ impl Store for SqliteStore {
         let Some(entry) = self.devices.get(device_id) else {
             return Ok(None);
         };
-        let window = entry.lock().window.snapshot().map(Arc::new);
+        let window = entry.lock().window.snapshot()?.map(Arc::new);
         let (id, from, to) = (entry.id, millis(from), millis(to));
         let blocks = self
             .readers
@@ -684,9 +689,10 @@ fn open_connection(path: &Path, create: bool) -> Result<Connection, OpenError> {
     let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, &e))?;
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(|e| open_error(path, &e))?;
-    // WAL: readers never wait for the writer. FULL: a commit is on disk
-    // before the report is acknowledged.
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+    // WAL: readers never wait for the writer. NORMAL: a commit does not
+    // wait for the disk; with `Durability::Disk` the store flushes the WAL
+    // itself before it answers (see `wal_sync`).
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
         .map_err(|e| open_error(path, &e))?;
     Ok(conn)
 }

@@ -24,10 +24,11 @@ use tokio::sync::oneshot;
 
 use crate::StoreError;
 use crate::device_state::{DeviceEntry, DeviceState, Devices};
-use crate::raw_window::{PreparedReport, RawWindow, block_timestamps, from_inbox, open_block};
+use crate::raw_window::{PreparedReport, RawWindow, block_timestamps, open_block};
 use crate::rollup_block::{RollupBlock, block_start, span_seconds};
 use crate::sqlite_applier::{Apply, Committed, Progress, apply, load_rollup};
 use crate::sqlite_store::{Retention, backend, millis, tier_code};
+use crate::wal_sync::WalSync;
 
 /// How often the writer checkpoints on its own.
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
@@ -80,6 +81,9 @@ pub(crate) struct Writer {
     applier: Sender<Apply>,
     progress: Arc<Progress>,
     unapplied: Unapplied,
+    /// With [`crate::Durability::Disk`]: flushed before a delete or
+    /// retention is answered (inserts are flushed by the applier).
+    wal: Option<WalSync>,
 }
 
 /// Reports sent to the applier and perhaps not yet in their device's
@@ -125,6 +129,7 @@ impl Writer {
         retention: Retention,
         applier: Sender<Apply>,
         progress: Arc<Progress>,
+        wal: Option<WalSync>,
     ) -> Result<Self, String> {
         let mut writer = Self {
             conn,
@@ -136,6 +141,7 @@ impl Writer {
             applier,
             progress,
             unapplied: Unapplied::default(),
+            wal,
         };
         writer.load().map_err(|e| e.to_string())?;
         Ok(writer)
@@ -180,7 +186,7 @@ impl Writer {
             rows.collect::<Result<_, _>>().map_err(backend)?
         };
         let replayed = pending.len();
-        for (seq, device, compressed) in pending {
+        for (seq, device, inbox) in pending {
             self.applied_seq = self.applied_seq.max(seq);
             let Some(entry) = by_id.get(&device) else {
                 continue;
@@ -188,8 +194,7 @@ impl Writer {
             if seq <= entry.lock().sealed_seq {
                 continue;
             }
-            let report = from_inbox(&compressed)?;
-            apply(&self.conn, entry, seq, millis(report.last_seen), report)?;
+            apply(&self.conn, entry, seq, PreparedReport::from_inbox(inbox)?)?;
         }
         if replayed > 0 {
             tracing::info!(reports = replayed, "replayed reports not yet checkpointed");
@@ -235,14 +240,27 @@ impl Writer {
         match request {
             Write::Insert { .. } => {}
             Write::Delete { device, done } => {
-                let _ = done.send(self.delete(&device));
+                let deleted = self.delete(&device);
+                let _ = done.send(deleted.and_then(|existed| self.flush().map(|()| existed)));
             }
             Write::Retention { now, done } => {
-                let _ = done.send(self.apply_retention(now));
+                let applied = self.apply_retention(now);
+                let _ = done.send(applied.and_then(|()| self.flush()));
             }
             Write::Checkpoint { done } => {
                 let _ = done.send(self.checkpoint_all());
             }
+        }
+    }
+
+    /// With [`crate::Durability::Disk`], waits until what was committed is
+    /// on disk.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        match self.wal.as_mut() {
+            Some(wal) => wal.sync().map_err(|e| {
+                StoreError::Unavailable(format!("cannot flush the database to disk: {e}"))
+            }),
+            None => Ok(()),
         }
     }
 
@@ -391,13 +409,13 @@ impl Writer {
         let tx = self.conn.transaction().map_err(backend)?;
         let mut written = Vec::new();
         for entry in entries {
-            let state = entry.lock();
+            let mut state = entry.lock();
             if !state.is_dirty() {
                 continue;
             }
             let sealed = state.window.range();
             if let Some((oldest, newest)) = sealed {
-                let data = state.window.seal(SEAL_LEVEL).map_err(io_error)?;
+                let data = state.window.seal(SEAL_LEVEL)?;
                 tx.prepare_cached(
                     "INSERT INTO raw_blocks (device, first_ts, last_ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
@@ -597,7 +615,7 @@ fn trim_raw(tx: &rusqlite::Transaction<'_>, device: i64, cutoff: i64) -> Result<
                 oldest,
                 newest,
                 kept.len() as i64,
-                kept.seal(SEAL_LEVEL).map_err(io_error)?
+                kept.seal(SEAL_LEVEL)?
             ],
         )
         .map_err(backend)?;

@@ -546,3 +546,38 @@ async fn stamps_of(store: &SqliteStore, start: i64) -> Vec<i64> {
         .collect()
         .await
 }
+
+/// With `Durability::Disk` a report is answered only once the write-ahead
+/// log is flushed: when the flush fails the insert is refused as
+/// unavailable (503, the agent retries), and the retry after the flush
+/// works again is answered and stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_answers_only_after_the_log_is_flushed() {
+    let dirs = crate::support::TestDirs::new("sqlite-flush");
+    let dir = dirs.fresh();
+    let store = SqliteStore::open(&dir).unwrap();
+    store.insert(at("a", -10, 1.0)).await.unwrap();
+    // The log the store flushes is gone (SQLite writes on into its open,
+    // unlinked file): the flush fails.
+    let wal = dir.join("tailmon.db-wal");
+    std::fs::rename(&wal, dir.join("moved-wal")).unwrap();
+    let report = at("a", -5, 2.0);
+    match store.insert(report.clone()).await {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(message.contains("flush"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The log back in its place: the retry is answered, and stored once.
+    std::fs::rename(dir.join("moved-wal"), &wal).unwrap();
+    store.insert(report).await.unwrap();
+    let stored: Vec<f64> = store
+        .reports("a", now() - time::Duration::minutes(1), now())
+        .await
+        .unwrap()
+        .unwrap()
+        .map(|r| r.unwrap().cpu_usage)
+        .collect()
+        .await;
+    assert_eq!(stored, [1.0, 2.0]);
+}
