@@ -13,7 +13,7 @@ use crate::column_block::{self, BlockEncoder};
 /// thousand devices reporting in turn, a device's encoder state (some tens
 /// of kilobytes) has left the cache by its next report; encoding eight
 /// reports at a time loads it once for all eight, which makes encoding
-/// about twice as fast for 13 KB of JSON held per device.
+/// about twice as fast for up to 16 KB of JSON held per device.
 pub(crate) const STAGED_ROWS: usize = 8;
 
 /// A device's reports not yet sealed into a raw block.
