@@ -61,26 +61,17 @@ mod tests {
             wal.sync().expect_err("no WAL yet").kind(),
             io::ErrorKind::NotFound
         );
-        std::fs::write(dir.join("tailmon.db-wal"), b"frames").expect("write");
-        wal.sync().expect("sync");
-        let first = wal
-            .file
-            .as_ref()
-            .expect("open")
-            .metadata()
-            .expect("meta")
-            .ino();
+        // Writes the WAL file and syncs it; returns the inode synced.
+        let write_and_sync = |wal: &mut WalSync, frames: &[u8]| {
+            std::fs::write(dir.join("tailmon.db-wal"), frames).expect("write");
+            wal.sync().expect("sync");
+            let file = wal.file.as_ref().expect("open");
+            file.metadata().expect("meta").ino()
+        };
+        let first = write_and_sync(&mut wal, b"frames");
         // Moved aside, not deleted, so that the new file cannot reuse the inode.
         std::fs::rename(dir.join("tailmon.db-wal"), dir.join("old-wal")).expect("rename");
-        std::fs::write(dir.join("tailmon.db-wal"), b"new frames").expect("write");
-        wal.sync().expect("sync");
-        let second = wal
-            .file
-            .as_ref()
-            .expect("open")
-            .metadata()
-            .expect("meta")
-            .ino();
+        let second = write_and_sync(&mut wal, b"new frames");
         assert_ne!(first, second, "the new WAL file is the one synced");
         std::fs::remove_dir_all(&dir).expect("clean up");
     }
