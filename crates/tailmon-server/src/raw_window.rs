@@ -23,6 +23,7 @@ pub(crate) struct RawWindow {
     /// Reports not yet given to the encoder, in arrival order: their
     /// timestamp and canonical JSON.
     staged: Vec<(i64, Vec<u8>)>,
+    /// The timestamps of the encoded rows, in the encoder's order.
     timestamps: Vec<i64>,
     oldest: i64,
     newest: i64,
@@ -31,18 +32,19 @@ pub(crate) struct RawWindow {
 impl RawWindow {
     /// Whether a report with this timestamp (milliseconds) is in the window.
     pub(crate) fn contains(&self, ts: i64) -> bool {
-        !self.timestamps.is_empty()
+        !self.is_empty()
             && (self.oldest..=self.newest).contains(&ts)
-            && self.timestamps.contains(&ts)
+            && (self.timestamps.contains(&ts) || self.staged.iter().any(|(t, _)| *t == ts))
     }
 
     /// Appends a report stamped `ts` (milliseconds).
     pub(crate) fn push(&mut self, ts: i64, report: &Report) -> Result<(), StoreError> {
         self.flush()?;
+        self.widen(ts);
         self.encoder
             .push_serialize(&Row { t: ts, r: report })
             .map_err(corrupt)?;
-        self.record(ts);
+        self.timestamps.push(ts);
         Ok(())
     }
 
@@ -50,36 +52,34 @@ impl RawWindow {
     /// JSON (`serde_json::to_vec` of the [`Report`]): the same row as
     /// [`push`](Self::push) would append, encoded with the next few.
     pub(crate) fn push_json(&mut self, ts: i64, json: Vec<u8>) -> Result<(), StoreError> {
+        self.widen(ts);
         self.staged.push((ts, json));
-        self.record(ts);
         if self.staged.len() >= STAGED_ROWS {
             self.flush()?;
         }
         Ok(())
     }
 
-    fn record(&mut self, ts: i64) {
-        if self.timestamps.is_empty() {
+    /// Widens the range to cover a report stamped `ts`, before it is held.
+    fn widen(&mut self, ts: i64) {
+        if self.is_empty() {
             (self.oldest, self.newest) = (ts, ts);
         } else {
             self.oldest = self.oldest.min(ts);
             self.newest = self.newest.max(ts);
         }
-        self.timestamps.push(ts);
     }
 
-    /// Gives the staged reports to the encoder. On an error (JSON this
-    /// store did not write) the staged reports are dropped from memory; the
-    /// inbox still has them for the next start.
+    /// Gives the staged reports to the encoder. A row it refuses (JSON this
+    /// store did not write) is dropped from memory; the inbox still has it
+    /// for the next start.
     fn flush(&mut self) -> Result<(), StoreError> {
         let mut result = Ok(());
         for (ts, json) in self.staged.drain(..) {
-            if let Err(error) = self.encoder.push_serialize(&JsonRow { t: ts, r: &json }) {
-                result = Err(corrupt(error));
+            match self.encoder.push_serialize(&JsonRow { t: ts, r: &json }) {
+                Ok(()) => self.timestamps.push(ts),
+                Err(error) => result = Err(corrupt(error)),
             }
-        }
-        if result.is_err() {
-            self.timestamps.truncate(self.encoder.len());
         }
         result
     }
@@ -108,7 +108,7 @@ impl RawWindow {
 
     /// The oldest and newest timestamps, if any.
     pub(crate) fn range(&self) -> Option<(i64, i64)> {
-        (!self.timestamps.is_empty()).then_some((self.oldest, self.newest))
+        (!self.is_empty()).then_some((self.oldest, self.newest))
     }
 
     /// A copy of the window for a reader: its range and its encoded rows.

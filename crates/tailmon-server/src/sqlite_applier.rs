@@ -21,7 +21,7 @@ use crate::downsample::bucket_start;
 use crate::raw_window::PreparedReport;
 use crate::rollup_block::{RollupBlock, block_start};
 use crate::sqlite_store::{backend, tier_code};
-use crate::wal_sync::WalSync;
+use crate::wal_sync::{WalSync, unflushed};
 
 /// Most reports a device's raw window holds before the writer seals it on
 /// its own (a back-fill sends many at once).
@@ -91,9 +91,7 @@ pub(crate) fn run(
                             Ok(()) => Ok(()),
                             // Committed, so applied: the agent's retry finds
                             // the report stored and is answered 2xx then.
-                            Err(error) => Err(StoreError::Unavailable(format!(
-                                "cannot flush the database to disk: {error}"
-                            ))),
+                            Err(error) => Err(unflushed(error)),
                         });
                     }
                 }

@@ -256,12 +256,7 @@ impl Writer {
     /// With [`crate::Durability::Disk`], waits until what was committed is
     /// on disk.
     fn flush(&mut self) -> Result<(), StoreError> {
-        match self.wal.as_mut() {
-            Some(wal) => wal.sync().map_err(|e| {
-                StoreError::Unavailable(format!("cannot flush the database to disk: {e}"))
-            }),
-            None => Ok(()),
-        }
+        self.wal.as_mut().map_or(Ok(()), WalSync::flush)
     }
 
     fn checkpoint_logged(&mut self) {

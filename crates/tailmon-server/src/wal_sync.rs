@@ -32,6 +32,12 @@ impl WalSync {
         }
     }
 
+    /// [`sync`](Self::sync), its failure as the store reports it: 503, the
+    /// agent retries.
+    pub(crate) fn flush(&mut self) -> Result<(), crate::StoreError> {
+        self.sync().map_err(|e| unflushed(&e))
+    }
+
     /// Waits until everything written to the WAL so far is on disk.
     pub(crate) fn sync(&mut self) -> io::Result<()> {
         // The file SQLite writes now: a WAL deleted and created again (which
@@ -45,6 +51,11 @@ impl WalSync {
         self.file = Some(file);
         synced
     }
+}
+
+/// The store's answer when the WAL could not be flushed.
+pub(crate) fn unflushed(error: &io::Error) -> crate::StoreError {
+    crate::StoreError::Unavailable(format!("cannot flush the database to disk: {error}"))
 }
 
 #[cfg(test)]
