@@ -1,11 +1,16 @@
 //! End-to-end ingest over real HTTP on loopback: reports per second that one
 //! server takes with the SQLite store, the in-memory store, and a bare axum
-//! handler that only reads the body (the ceiling), in the same run.
+//! handler that only reads the body (the ceiling), in the same run. Two more
+//! cases give the floor of a durable store: [`LogStore`], which only appends
+//! each report's JSON from one writer thread before answering, with and
+//! without `fdatasync`. Each round also prints the CPU time the whole process
+//! (load generator included) spent per report.
 //!
 //! `cargo bench -p tailmon-benches --bench ingest_http`
 //! (`TAILMON_BENCH_SECS=10` per case by default, `TAILMON_BENCH_CONNECTIONS=32`,
-//! `TAILMON_BENCH_ROUNDS=3`, `TAILMON_BENCH_CASES=bare,memory,fsync,process` to
-//! run only some cases.)
+//! `TAILMON_BENCH_ROUNDS=3`,
+//! `TAILMON_BENCH_CASES=alone,bare,memory,fsync,process,logsync,log` to run only
+//! some cases.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +20,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
+use tailmon_benches::log_store::LogStore;
 use tailmon_benches::simulated_host::SimulatedHost;
 use tailmon_core::OffsetDateTime;
 use tailmon_server::{Durability, MemoryStore, ServerBuilder, SqliteStore, Store};
@@ -33,6 +39,20 @@ async fn serve(router: Router) -> SocketAddr {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, router).await });
     addr
+}
+
+/// Serves the stock server, open to all and unthrottled, over `store`.
+async fn serve_store(store: Arc<dyn Store>) -> SocketAddr {
+    serve(
+        ServerBuilder::new()
+            .open_access()
+            .rate_limit_per_address(None)
+            .store(store)
+            .build()
+            .expect("server")
+            .router(),
+    )
+    .await
 }
 
 /// Posts full reports of `devices` simulated hosts from `connections`
@@ -69,14 +89,61 @@ async fn load(addr: SocketAddr, connections: u64, secs: u64, devices: u64) -> f6
     done.load(Ordering::Relaxed) as f64 / secs as f64
 }
 
+/// What a store itself costs a report, without HTTP: `rounds` reports of
+/// each of `devices` simulated hosts, given in batches of one report per
+/// host (the most reports a commit can group), then a checkpoint when the
+/// store has one. Returns wall-clock and CPU microseconds a report.
+async fn store_alone(
+    store: &dyn Store,
+    sqlite: Option<&SqliteStore>,
+    devices: u64,
+    rounds: usize,
+) -> (f64, Option<f64>) {
+    let mut hosts: Vec<SimulatedHost> = (0..devices)
+        .map(|d| SimulatedHost::new(&format!("alone-{d:05}"), d))
+        .collect();
+    let start = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let batches: Vec<Vec<tailmon_core::Report>> = (0..rounds)
+        .map(|n| {
+            let at = start + time::Duration::seconds(5 * n as i64);
+            hosts.iter_mut().map(|h| h.next(at)).collect()
+        })
+        .collect();
+    let reports = (rounds as u64 * devices) as f64;
+    let cpu0 = cpu_ticks();
+    let started = Instant::now();
+    for batch in batches {
+        store.insert_many(batch).await.expect("insert");
+    }
+    if let Some(store) = sqlite {
+        store.checkpoint().await.expect("checkpoint");
+    }
+    let wall = started.elapsed().as_secs_f64() * 1e6 / reports;
+    let cpu = cpu0
+        .zip(cpu_ticks())
+        .map(|(before, after)| (after - before) as f64 * 10_000.0 / reports);
+    (wall, cpu)
+}
+
+/// The CPU time (user and system) this process has used, in clock ticks
+/// of 10 ms, from `/proc/self/stat`; `None` where there is no such file.
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields 14 and 15 (utime, stime), counted after the parenthesised name.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
 fn main() {
     let secs = env("TAILMON_BENCH_SECS", 10);
     let connections = env("TAILMON_BENCH_CONNECTIONS", 32);
     let rounds = env("TAILMON_BENCH_ROUNDS", 3).max(1);
     let devices = 1000;
-    // A comma-separated subset of bare,memory,fsync,process (for profiling).
-    let cases =
-        std::env::var("TAILMON_BENCH_CASES").unwrap_or_else(|_| "bare,memory,fsync,process".into());
+    // A comma-separated subset of the cases (for profiling).
+    let cases = std::env::var("TAILMON_BENCH_CASES")
+        .unwrap_or_else(|_| "alone,bare,memory,fsync,process,logsync,log".into());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let bare = serve(Router::new().route(
@@ -85,45 +152,45 @@ fn main() {
         ))
         .await;
         let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
-        let memory = serve(
-            ServerBuilder::new()
-                .open_access()
-                .rate_limit_per_address(None)
-                .store(memory)
-                .build()
-                .expect("server")
-                .router(),
-        )
-        .await;
+        let memory = serve_store(memory).await;
         let dir = std::env::temp_dir().join(format!("tailmon-bench-{}", std::process::id()));
         let disk_store = Arc::new(SqliteStore::open(dir.join("disk")).expect("sqlite"));
-        let disk = serve(
-            ServerBuilder::new()
-                .open_access()
-                .rate_limit_per_address(None)
-                .store(disk_store.clone())
-                .build()
-                .expect("server")
-                .router(),
-        )
-        .await;
+        let disk = serve_store(disk_store.clone()).await;
         let process_store = Arc::new(
             SqliteStore::builder(dir.join("process"))
                 .durability(Durability::Process)
                 .open()
                 .expect("sqlite"),
         );
-        let process = serve(
-            ServerBuilder::new()
-                .open_access()
-                .rate_limit_per_address(None)
-                .store(process_store.clone())
-                .build()
-                .expect("server")
-                .router(),
-        )
-        .await;
+        let process = serve_store(process_store.clone()).await;
+        let log_sync = LogStore::create(&dir.join("log-sync"), true).expect("log");
+        let log_sync = serve_store(Arc::new(log_sync)).await;
+        let log = LogStore::create(&dir.join("log"), false).expect("log");
+        let log = serve_store(Arc::new(log)).await;
 
+        if cases.split(',').any(|c| c == "alone") {
+            println!("each store alone, {devices} devices, 30 batches of one report a device:");
+            let alone = dir.join("alone");
+            let memory = MemoryStore::new();
+            let fsync = SqliteStore::open(alone.join("fsync")).expect("sqlite");
+            let process = SqliteStore::builder(alone.join("process"))
+                .durability(Durability::Process)
+                .open()
+                .expect("sqlite");
+            let log_sync = LogStore::create(&alone.join("log-sync"), true).expect("log");
+            let log = LogStore::create(&alone.join("log"), false).expect("log");
+            for (name, store, sqlite) in [
+                ("in-memory store", &memory as &dyn Store, None),
+                ("SQLite, fsync", &fsync, Some(&fsync)),
+                ("SQLite, process", &process, Some(&process)),
+                ("log floor, fsync", &log_sync, None),
+                ("log floor", &log, None),
+            ] {
+                let (wall, cpu) = store_alone(store, sqlite, devices, 30).await;
+                let cpu = cpu.map_or(String::new(), |cpu| format!(", {cpu:.1} µs CPU"));
+                println!("  {name:<18} {wall:>6.1} µs a report{cpu}");
+            }
+        }
         println!(
             "{connections} connections, {devices} devices, {secs} s per case, {rounds} rounds"
         );
@@ -136,11 +203,15 @@ fn main() {
                 ("memory", memory, None),
                 ("fsync", disk, Some(&disk_store)),
                 ("process", process, Some(&process_store)),
+                ("logsync", log_sync, None),
+                ("log", log, None),
             ] {
                 if !cases.split(',').any(|c| c == case) {
                     continue;
                 }
+                let cpu0 = cpu_ticks();
                 let mut rate = load(addr, connections, secs, devices).await;
+                let sent = rate * secs as f64;
                 if let Some(store) = store {
                     // The reports the run acknowledged are sealed into blocks
                     // at the next checkpoint: its time counts against the run.
@@ -149,7 +220,15 @@ fn main() {
                     let sealing = started.elapsed().as_secs_f64();
                     rate *= secs as f64 / (secs as f64 + sealing);
                 }
-                println!("round {round}: {case:<8} {rate:>9.0} reports/s");
+                // Load generator and server alike: every thread of the process.
+                let cpu = match (cpu0, cpu_ticks()) {
+                    (Some(before), Some(after)) => format!(
+                        "{:>6.1} µs CPU a report",
+                        (after - before) as f64 * 10_000.0 / sent
+                    ),
+                    _ => String::new(),
+                };
+                println!("round {round}: {case:<8} {rate:>9.0} reports/s  {cpu}");
                 match rates.iter_mut().find(|(c, _)| *c == case) {
                     Some((_, runs)) => runs.push(rate),
                     None => rates.push((case, vec![rate])),
@@ -176,6 +255,8 @@ fn main() {
         for (case, name) in [
             ("fsync", "SQLite, fsync:  "),
             ("process", "SQLite, process:"),
+            ("logsync", "log floor, fsync:"),
+            ("log", "log floor:      "),
         ] {
             let rate = median(case);
             println!(
