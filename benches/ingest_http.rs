@@ -119,10 +119,12 @@ async fn store_alone(
         store.checkpoint().await.expect("checkpoint");
     }
     let wall = started.elapsed().as_secs_f64() * 1e6 / reports;
-    let cpu = cpu0
-        .zip(cpu_ticks())
-        .map(|(before, after)| (after - before) as f64 * 10_000.0 / reports);
-    (wall, cpu)
+    (wall, cpu_micros_since(cpu0, reports))
+}
+
+/// CPU microseconds a report since `before` (from [`cpu_ticks`]).
+fn cpu_micros_since(before: Option<u64>, reports: f64) -> Option<f64> {
+    Some(cpu_ticks()?.checked_sub(before?)? as f64 * 10_000.0 / reports)
 }
 
 /// The CPU time (user and system) this process has used, in clock ticks
@@ -221,13 +223,8 @@ fn main() {
                     rate *= secs as f64 / (secs as f64 + sealing);
                 }
                 // Load generator and server alike: every thread of the process.
-                let cpu = match (cpu0, cpu_ticks()) {
-                    (Some(before), Some(after)) => format!(
-                        "{:>6.1} µs CPU a report",
-                        (after - before) as f64 * 10_000.0 / sent
-                    ),
-                    _ => String::new(),
-                };
+                let cpu = cpu_micros_since(cpu0, sent)
+                    .map_or(String::new(), |cpu| format!("{cpu:>6.1} µs CPU a report"));
                 println!("round {round}: {case:<8} {rate:>9.0} reports/s  {cpu}");
                 match rates.iter_mut().find(|(c, _)| *c == case) {
                     Some((_, runs)) => runs.push(rate),
