@@ -4,8 +4,8 @@
 use time::OffsetDateTime;
 
 use crate::validation::{
-    MAX_CORES, MAX_CUSTOM_METRICS, MAX_DISK_IO, MAX_DISKS, MAX_FUTURE_SKEW, MAX_INTERFACES,
-    MAX_LABEL_LEN, MAX_MOUNT_POINT_LEN, MAX_SENSORS, MAX_TOP_PROCESSES,
+    MAX_CORES, MAX_CUSTOM_METRICS, MAX_CUSTOM_VALUE, MAX_DISK_IO, MAX_DISKS, MAX_FUTURE_SKEW,
+    MAX_INTERFACES, MAX_LABEL_LEN, MAX_MOUNT_POINT_LEN, MAX_SENSORS, MAX_TOP_PROCESSES,
 };
 use crate::{Report, ValidationError, validate_device_id};
 
@@ -144,11 +144,12 @@ pub(crate) fn validate_parts(report: &Report, now: OffsetDateTime) -> Result {
                     name: name.chars().take(128).collect(),
                 });
             }
-            if !value.is_finite() {
-                return Err(ValidationError::NotFinite {
-                    field: format!("custom.{name}"),
-                });
-            }
+            in_range(
+                || format!("custom.{name}"),
+                value,
+                -MAX_CUSTOM_VALUE,
+                MAX_CUSTOM_VALUE,
+            )?;
         }
     }
     Ok(())
@@ -479,6 +480,22 @@ mod tests {
             .field(),
             "custom.x"
         );
+        for too_large in [1.7e308, -1e301] {
+            assert_eq!(
+                broken(|r| {
+                    r.custom.as_mut().unwrap().insert("x".into(), too_large);
+                })
+                .field(),
+                "custom.x"
+            );
+        }
+        let mut at_the_bound = full();
+        at_the_bound
+            .custom
+            .as_mut()
+            .unwrap()
+            .insert("x".into(), -MAX_CUSTOM_VALUE);
+        assert_eq!(at_the_bound.validate(NOW), Ok(()));
         assert_eq!(
             broken(|r| r.custom = Some(
                 (0..=MAX_CUSTOM_METRICS)

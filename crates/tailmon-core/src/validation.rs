@@ -21,6 +21,10 @@ pub const MAX_SENSORS: usize = 128;
 pub const MAX_TOP_PROCESSES: usize = 20;
 /// Most entries in `custom`.
 pub const MAX_CUSTOM_METRICS: usize = 128;
+/// Largest magnitude of a `custom` value: 1e300. History keeps sums of
+/// values per bucket; values nearer the largest `f64` (about 1.8e308)
+/// would make those sums overflow to infinity after a few reports.
+pub const MAX_CUSTOM_VALUE: f64 = 1e300;
 /// Longest name or label (interface, device, sensor, process, fs type), in characters.
 pub const MAX_LABEL_LEN: usize = 256;
 /// Longest mount point, in characters.
