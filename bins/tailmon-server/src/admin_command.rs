@@ -66,10 +66,17 @@ pub(crate) enum UserAction {
         #[arg(long, default_value = "viewer")]
         role: Role,
     },
-    /// Sets a user's password (read as for `add`).
+    /// Sets a user's password (read as for `add`); their sessions end.
     Passwd {
         /// The login name.
         name: String,
+    },
+    /// Sets a user's role (not the last admin's); their sessions end.
+    Role {
+        /// The login name.
+        name: String,
+        /// `admin` or `viewer`.
+        role: Role,
     },
     /// Lists the users.
     List,
@@ -160,7 +167,13 @@ fn user(credentials: &Credentials, action: UserAction) -> anyhow::Result<()> {
             if !credentials.set_password(&name, &password)? {
                 bail!("no user {name:?}");
             }
-            println!("password of {name} changed");
+            println!("password of {name} changed; their sessions have ended");
+        }
+        UserAction::Role { name, role } => {
+            if !credentials.set_role(&name, role)? {
+                bail!("no user {name:?}");
+            }
+            println!("{name} is now {role}; their sessions have ended");
         }
         UserAction::List => {
             println!("{:<24} {:<7} CREATED", "USERNAME", "ROLE");
@@ -172,7 +185,7 @@ fn user(credentials: &Credentials, action: UserAction) -> anyhow::Result<()> {
             if !credentials.remove_user(&name)? {
                 bail!("no user {name:?}");
             }
-            println!("removed {name}");
+            println!("removed {name}; their sessions have ended");
         }
     }
     Ok(())

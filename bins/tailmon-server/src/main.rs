@@ -21,6 +21,9 @@ mod open_file_limit;
 
 use admin_command::AdminCommand;
 
+/// How long browsers keep to HTTPS after `--hsts`: a year.
+const HSTS_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Receives agents' reports and serves the dashboard and the API.
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -78,6 +81,22 @@ struct Args {
     /// networks only.
     #[arg(long, env = "TAILMON_AUTH", default_value = "required", value_parser = ["required", "none"])]
     auth: String,
+    /// With `--auth none`: host names the server answers to besides
+    /// localhost and IP addresses, comma-separated (`*`: any). Requests for
+    /// other names get 403, so that a web page cannot reach the server
+    /// through DNS rebinding.
+    #[arg(long, env = "TAILMON_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
+    /// Under TLS, send Strict-Transport-Security (one year): browsers then
+    /// reach this host name over HTTPS only.
+    #[arg(
+        long,
+        env = "TAILMON_HSTS",
+        requires = "tls_cert",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    hsts: bool,
     /// Requests a second allowed per client address, with bursts of ten
     /// times as many; beyond it, 429 with Retry-After. 0 turns it off.
     #[arg(long, env = "TAILMON_RATE_LIMIT_PER_ADDRESS", default_value_t = tailmon_server::DEFAULT_RATE_LIMIT_PER_ADDRESS.per_second.get())]
@@ -154,7 +173,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .rate_limit_per_address(per_second(args.rate_limit_per_address))
         .rate_limit_per_token(per_second(args.rate_limit_per_token))
         // Under TLS the session cookie travels over HTTPS only.
-        .secure_cookies(args.tls_cert.is_some());
+        .secure_cookies(args.tls_cert.is_some())
+        .allowed_hosts(args.allowed_hosts.clone())
+        .strict_transport_security(args.hsts.then_some(HSTS_MAX_AGE));
     if args.auth == "none" {
         if !open_access_is_exposed(args.listen) {
             tracing::info!("authentication is off (--auth none); listening on loopback only");

@@ -17,6 +17,9 @@ pub enum Access {
     Public,
     /// Viewers, admins and read tokens.
     Read,
+    /// Signed-in people, whatever their role, and no token: changing one's
+    /// own password.
+    Person,
     /// Agent tokens (for the devices their pattern allows) and admins.
     Report,
     /// Admins only: deleting devices, managing tokens and users.
@@ -72,6 +75,8 @@ impl Principal {
             (_, Access::Public) | (Self::Open, _) => true,
             (Self::Anonymous, _) => false,
             (Self::User { role, .. }, Access::Read) => matches!(role, Role::Viewer | Role::Admin),
+            (Self::User { .. }, Access::Person) => true,
+            (Self::Token(_), Access::Person) => false,
             (Self::User { role, .. }, Access::Report | Access::Admin) => *role == Role::Admin,
             (Self::Token(grant), Access::Read) => grant.info.kind == TokenKind::Read,
             (Self::Token(grant), Access::Report) => grant.info.kind == TokenKind::Agent,
@@ -79,12 +84,24 @@ impl Principal {
         }
     }
 
-    /// Checks that this caller may write reports of `device_id`: a token's
-    /// device pattern and device cap. 403 otherwise.
-    pub(crate) fn authorize_device(&self, device_id: &str) -> Result<(), ApiError> {
-        let Self::Token(grant) = self else {
-            return Ok(());
+    /// Checks that this caller may write reports of `device_id` (a
+    /// token's device pattern and device cap; 403 otherwise) and holds a
+    /// new device's place under the cap until the claim is
+    /// [kept](DeviceClaim::keep), once its report is stored. A claim
+    /// dropped unkept gives the place back, so reports the server refuses
+    /// use up nothing. An id that is not a valid device id holds no place:
+    /// its report is refused (422) anyway.
+    pub(crate) fn claim_device(&self, device_id: &str) -> Result<DeviceClaim<'_>, ApiError> {
+        let unclaimed = DeviceClaim {
+            grant: None,
+            device: None,
         };
+        let Self::Token(grant) = self else {
+            return Ok(unclaimed);
+        };
+        if tailmon_core::validate_device_id(device_id).is_err() {
+            return Ok(unclaimed);
+        }
         if !grant.allows_device(device_id) {
             return Err(ApiError::Forbidden(format!(
                 "this token may not write device {device_id:?}"
@@ -92,7 +109,7 @@ impl Principal {
         }
         let mut devices = grant.devices.lock().unwrap_or_else(|p| p.into_inner());
         if devices.contains(device_id) {
-            return Ok(());
+            return Ok(unclaimed);
         }
         if devices.len() >= grant.max_devices {
             return Err(ApiError::Forbidden(format!(
@@ -101,7 +118,43 @@ impl Principal {
             )));
         }
         devices.insert(device_id.to_owned());
-        Ok(())
+        Ok(DeviceClaim {
+            grant: Some(grant),
+            device: Some(device_id.to_owned()),
+        })
+    }
+}
+
+/// A new device's place under a token's device cap, held while its report
+/// is being stored; see [`Principal::claim_device`].
+#[must_use = "a claim not kept is given back when dropped"]
+pub(crate) struct DeviceClaim<'a> {
+    grant: Option<&'a TokenGrant>,
+    /// The device, while its place is held and not yet kept.
+    device: Option<String>,
+}
+
+impl DeviceClaim<'_> {
+    /// The device this claim holds a place for, if it is new to the token.
+    pub(crate) fn device(&self) -> Option<&str> {
+        self.device.as_deref()
+    }
+
+    /// The report was stored: the device counts against the cap from now on.
+    pub(crate) fn keep(mut self) {
+        self.device = None;
+    }
+}
+
+impl Drop for DeviceClaim<'_> {
+    fn drop(&mut self) {
+        if let (Some(grant), Some(device)) = (self.grant, self.device.take()) {
+            grant
+                .devices
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&device);
+        }
     }
 }
 
@@ -139,37 +192,64 @@ mod tests {
         let agent = token(TokenKind::Agent, None, None);
         let reader = token(TokenKind::Read, None, None);
         let table = [
-            (&Principal::Anonymous, [true, false, false, false]),
-            (&viewer, [true, true, false, false]),
-            (&admin, [true, true, true, true]),
-            (&agent, [true, false, true, false]),
-            (&reader, [true, true, false, false]),
-            (&Principal::Open, [true, true, true, true]),
+            (&Principal::Anonymous, [true, false, false, false, false]),
+            (&viewer, [true, true, true, false, false]),
+            (&admin, [true, true, true, true, true]),
+            (&agent, [true, false, false, true, false]),
+            (&reader, [true, true, false, false, false]),
+            (&Principal::Open, [true, true, true, true, true]),
         ];
         for (who, expected) in table {
-            let got = [Access::Public, Access::Read, Access::Report, Access::Admin]
-                .map(|a| who.allows(a));
+            let got = [
+                Access::Public,
+                Access::Read,
+                Access::Person,
+                Access::Report,
+                Access::Admin,
+            ]
+            .map(|a| who.allows(a));
             assert_eq!(got, expected, "{who:?}");
         }
+    }
+
+    fn stored(agent: &Principal, device: &str) -> Result<(), ApiError> {
+        agent.claim_device(device).map(DeviceClaim::keep)
     }
 
     #[test]
     fn a_token_writes_only_its_devices_up_to_its_cap() {
         let agent = token(TokenKind::Agent, Some("web-*"), Some(2));
-        assert!(agent.authorize_device("web-1").is_ok());
-        assert!(agent.authorize_device("web-1").is_ok(), "same device again");
+        assert!(stored(&agent, "web-1").is_ok());
+        assert!(stored(&agent, "web-1").is_ok(), "same device again");
         assert!(matches!(
-            agent.authorize_device("db-1"),
+            stored(&agent, "db-1"),
             Err(ApiError::Forbidden(_))
         ));
-        assert!(agent.authorize_device("web-2").is_ok());
+        assert!(stored(&agent, "web-2").is_ok());
         assert!(matches!(
-            agent.authorize_device("web-3"),
+            stored(&agent, "web-3"),
             Err(ApiError::Forbidden(_))
         ));
-        assert!(
-            agent.authorize_device("web-2").is_ok(),
-            "known devices still pass"
-        );
+        assert!(stored(&agent, "web-2").is_ok(), "known devices still pass");
+    }
+
+    #[test]
+    fn only_stored_devices_use_up_the_cap() {
+        let agent = token(TokenKind::Agent, Some("web-*"), Some(1));
+        // Refused by the store or by validation: the claim is dropped unkept.
+        drop(agent.claim_device("web-1").expect("claim"));
+        let long = format!("web-{}", "x".repeat(60_000));
+        let claim = agent
+            .claim_device(&long)
+            .expect("no place for an invalid id");
+        assert_eq!(claim.device(), None);
+        drop(claim);
+        // A place held by a report being stored counts meanwhile.
+        let pending = agent.claim_device("web-2").expect("claim");
+        assert_eq!(pending.device(), Some("web-2"));
+        assert!(agent.claim_device("web-3").is_err());
+        drop(pending);
+        assert!(stored(&agent, "web-3").is_ok());
+        assert!(stored(&agent, "web-4").is_err(), "the cap holds");
     }
 }

@@ -6,24 +6,42 @@ use std::task::{Context, Poll};
 use axum::extract::{OriginalUri, Request};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::TryFutureExt;
-use futures_util::future::{Either, MapOk, Ready, ready};
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::http::HeaderValue;
+use futures_util::future::{Either, Ready, ready};
 use tower::{Layer, Service};
 
 use crate::ApiError;
 use crate::access::{Access, Principal};
 use crate::client_address::ClientAddress;
 use crate::guard::Guard;
+use crate::host_check::AllowedHosts;
+use crate::refusal_log::RefusalLog;
 use crate::secret;
 use crate::security_headers;
 use crate::sessions::CSRF_HEADER;
 
-/// The outermost layer: the per-address rate limit before anything else,
-/// and the security headers on every answer. A plain tower service (no
-/// boxed futures): it sits on every request.
+/// The outermost layer: with authentication off, the `Host` check against
+/// DNS rebinding; the per-address rate limit before anything else; the
+/// security headers on every answer. A plain tower service (no boxed
+/// futures): it sits on every request.
 #[derive(Clone)]
 pub(crate) struct EdgeLayer {
     pub(crate) guard: Arc<Guard>,
+    pub(crate) edge: Arc<EdgeSettings>,
+}
+
+/// What the edge checks and adds besides the guard's limits.
+#[derive(Debug, Default)]
+pub(crate) struct EdgeSettings {
+    /// The hosts answered to; `None`: any (authentication is on).
+    pub(crate) allowed_hosts: Option<AllowedHosts>,
+    /// `Strict-Transport-Security`, when asked for.
+    pub(crate) hsts: Option<HeaderValue>,
+    /// Requests refused for their `Host`.
+    pub(crate) refused_hosts: RefusalLog,
 }
 
 impl<S> Layer<S> for EdgeLayer {
@@ -33,6 +51,7 @@ impl<S> Layer<S> for EdgeLayer {
         Edge {
             inner,
             guard: self.guard.clone(),
+            edge: self.edge.clone(),
         }
     }
 }
@@ -42,9 +61,77 @@ impl<S> Layer<S> for EdgeLayer {
 pub(crate) struct Edge<S> {
     inner: S,
     guard: Arc<Guard>,
+    edge: Arc<EdgeSettings>,
 }
 
-type EdgeFuture<F, E> = Either<Ready<Result<Response, E>>, MapOk<F, fn(Response) -> Response>>;
+type EdgeFuture<F, E> = Either<Ready<Result<Response, E>>, EdgeAnswer<F>>;
+
+pin_project_lite::pin_project! {
+    /// The inner service's answer, given the edge's headers.
+    pub(crate) struct EdgeAnswer<F> {
+        #[pin]
+        inner: F,
+        edge: Arc<EdgeSettings>,
+    }
+}
+
+impl<F, E> Future for EdgeAnswer<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        this.inner
+            .poll(cx)
+            .map_ok(|response| this.edge.finish(response))
+    }
+}
+
+impl EdgeSettings {
+    /// `response` with the security headers (and HSTS when asked for).
+    fn finish(&self, response: Response) -> Response {
+        let mut response = security_headers::add(response);
+        if let Some(hsts) = &self.hsts {
+            response
+                .headers_mut()
+                .entry(header::STRICT_TRANSPORT_SECURITY)
+                .or_insert_with(|| hsts.clone());
+        }
+        response
+    }
+
+    /// Refuses a request for a host this server does not answer to.
+    fn check_host(&self, request: &Request) -> Result<(), ApiError> {
+        let Some(allowed) = &self.allowed_hosts else {
+            return Ok(());
+        };
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        if allowed.allows(host) {
+            return Ok(());
+        }
+        let host = host
+            .unwrap_or_default()
+            .chars()
+            .take(100)
+            .collect::<String>();
+        if let Some(since_last_line) = self.refused_hosts.count() {
+            tracing::warn!(
+                %host,
+                since_last_line,
+                total = self.refused_hosts.total(),
+                "request for a host name this server does not answer to refused (authentication is off; add it with --allowed-hosts)"
+            );
+        }
+        Err(ApiError::Forbidden(format!(
+            "this server does not answer to host {host:?}; with authentication off it answers to localhost, IP addresses and the names given with --allowed-hosts"
+        )))
+    }
+}
 
 impl<S> Service<Request> for Edge<S>
 where
@@ -59,16 +146,16 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        match self
-            .guard
-            .limit_address(ClientAddress::of(request.extensions()).0)
-        {
-            Ok(()) => Either::Right(
-                self.inner
-                    .call(request)
-                    .map_ok(security_headers::add as fn(Response) -> Response),
-            ),
-            Err(error) => Either::Left(ready(Ok(security_headers::add(error.into_response())))),
+        let admitted = self.edge.check_host(&request).and_then(|()| {
+            self.guard
+                .limit_address(ClientAddress::of(request.extensions()).0)
+        });
+        match admitted {
+            Ok(()) => Either::Right(EdgeAnswer {
+                inner: self.inner.call(request),
+                edge: self.edge.clone(),
+            }),
+            Err(error) => Either::Left(ready(Ok(self.edge.finish(error.into_response())))),
         }
     }
 }
@@ -166,6 +253,7 @@ fn check(guard: &Guard, access: Access, request: &Request) -> Result<Principal, 
         return Err(ApiError::Forbidden(match access {
             Access::Admin => "this needs an admin".into(),
             Access::Report => "this needs an agent token or an admin".into(),
+            Access::Person => "this needs a signed-in user, not a token".into(),
             _ => "these credentials may not read this".into(),
         })
         .into());

@@ -1,7 +1,14 @@
 use std::sync::Arc;
 
+use crate::access_layer::EdgeSettings;
 use crate::guard::{DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL, Guard, GuardSettings};
+use crate::host_check::AllowedHosts;
+#[cfg(doc)]
+use crate::password_checks::PASSWORD_CHECK_WAIT;
+use crate::password_checks::default_max_password_checks;
 use crate::rate_limit::{DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit};
+use crate::refusal_log::RefusalLog;
+use crate::security_headers;
 use crate::server::ServerSettings;
 use crate::{Clock, Credentials, Ingest, MemoryStore, Server, Store, SystemClock};
 
@@ -45,6 +52,9 @@ pub struct ServerBuilder {
     max_devices_per_token: usize,
     rate_limit_per_address: Option<RateLimit>,
     rate_limit_per_token: Option<RateLimit>,
+    max_password_checks: usize,
+    allowed_hosts: Vec<String>,
+    hsts: Option<std::time::Duration>,
 }
 
 /// Whether and how callers are authenticated.
@@ -92,7 +102,41 @@ impl ServerBuilder {
             max_devices_per_token: DEFAULT_MAX_DEVICES_PER_TOKEN,
             rate_limit_per_address: Some(DEFAULT_RATE_LIMIT_PER_ADDRESS),
             rate_limit_per_token: Some(DEFAULT_RATE_LIMIT_PER_TOKEN),
+            max_password_checks: default_max_password_checks(),
+            allowed_hosts: Vec::new(),
+            hsts: None,
         }
+    }
+
+    /// Most password checks (sign-ins, and admins setting passwords) that
+    /// run at once; each takes 19 MiB and tens of milliseconds of a core.
+    /// An attempt that finds none free within [`PASSWORD_CHECK_WAIT`] is
+    /// answered 503 with `Retry-After`, so a crowd of sign-ins from many
+    /// addresses cannot exhaust memory. Defaults to
+    /// [`default_max_password_checks`]: one per core. Must be at least 1.
+    pub fn max_password_checks(mut self, checks: usize) -> Self {
+        self.max_password_checks = checks;
+        self
+    }
+
+    /// With authentication off ([`open_access`](Self::open_access)), the
+    /// host names the server answers to besides `localhost`, `*.localhost`
+    /// and IP addresses; a request with another `Host` gets 403, so that a
+    /// web page cannot reach the server through DNS rebinding. `*` allows
+    /// any. Defaults to none. With authentication on, every host is
+    /// answered: a foreign page never has the session cookie.
+    pub fn allowed_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.allowed_hosts = hosts;
+        self
+    }
+
+    /// Sends `Strict-Transport-Security: max-age=…` on every answer, so
+    /// that browsers reach the server over HTTPS only for `max_age`. Set it
+    /// only when the server is reached over TLS alone (its own, or a
+    /// proxy's). Defaults to `None`: not sent.
+    pub fn strict_transport_security(mut self, max_age: Option<std::time::Duration>) -> Self {
+        self.hsts = max_age;
+        self
     }
 
     /// Who may use the server: every route but `/healthz`, the login page
@@ -236,10 +280,23 @@ impl ServerBuilder {
                 setting: "session_ttl",
                 reason: "must be more than zero and at most a year",
             })?;
+        if self.max_password_checks == 0 {
+            return Err(BuildError::InvalidSetting {
+                setting: "max_password_checks",
+                reason: "must be at least 1",
+            });
+        }
         let credentials = match self.auth {
             AuthChoice::Default => Some(Arc::new(Credentials::in_memory())),
             AuthChoice::Open => None,
             AuthChoice::Credentials(c) => Some(c),
+        };
+        let edge = EdgeSettings {
+            allowed_hosts: credentials
+                .is_none()
+                .then(|| AllowedHosts::new(&self.allowed_hosts)),
+            hsts: self.hsts.map(security_headers::strict_transport_security),
+            refused_hosts: RefusalLog::default(),
         };
         let guard = Guard::new(GuardSettings {
             credentials,
@@ -249,6 +306,7 @@ impl ServerBuilder {
             max_devices_per_token: self.max_devices_per_token,
             per_address: self.rate_limit_per_address,
             per_token: self.rate_limit_per_token,
+            max_password_checks: self.max_password_checks,
         });
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let ingest = Ingest::new(store, self.clock, self.max_devices);
@@ -261,6 +319,7 @@ impl ServerBuilder {
                 thresholds: self.thresholds,
             },
             guard,
+            edge,
         ))
     }
 }

@@ -28,3 +28,33 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
         Ok(Self::of(&parts.extensions))
     }
 }
+
+/// The key a client address is counted under by per-address limits: an
+/// IPv4 address as it is (an IPv4-mapped IPv6 address as its IPv4 one),
+/// an IPv6 address by its /64 network, since one host is commonly given a
+/// whole /64 and could otherwise draw a fresh address for every request.
+pub(crate) fn limit_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64_network() {
+        let key = |s: &str| limit_key(s.parse().expect("address")).to_string();
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::1"), "::");
+    }
+}

@@ -13,7 +13,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::ServeOptions;
+use crate::client_address::limit_key;
 use crate::connection_service::ConnectionService;
+use crate::refusal_log::RefusalLog;
+use crate::send_deadline::SendDeadline;
+use crate::serve_options::MAX_READ_AHEAD_BYTES;
 
 /// How long accepting pauses after an error that is not one connection's
 /// own (out of file descriptors, say), so as not to spin on it: 1 s.
@@ -26,6 +30,9 @@ struct Shared {
     tls: Option<TlsAcceptor>,
     header_read_timeout: Duration,
     body_read_timeout: Duration,
+    send_timeout: Duration,
+    /// Clients dropped for not reading their answers.
+    stalled_readers: Arc<RefusalLog>,
     max_per_address: usize,
     /// Open connections by client address.
     per_address: DashMap<IpAddr, usize>,
@@ -40,6 +47,7 @@ struct AddressSlot {
 impl AddressSlot {
     /// Counts a connection from `address`, unless it holds its share already.
     fn take(shared: &Arc<Shared>, address: IpAddr) -> Option<Self> {
+        let address = limit_key(address);
         let mut open = shared.per_address.entry(address).or_insert(0);
         if *open >= shared.max_per_address {
             return None;
@@ -105,7 +113,8 @@ pub async fn serve_router(
 ) -> std::io::Result<()> {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(MAX_READ_AHEAD_BYTES);
     let shared = Arc::new(Shared {
         router,
         http,
@@ -114,6 +123,8 @@ pub async fn serve_router(
             .map(|tls| TlsAcceptor::from(tls.server_config())),
         header_read_timeout: options.header_read_timeout,
         body_read_timeout: options.body_read_timeout,
+        send_timeout: options.send_timeout,
+        stalled_readers: Arc::new(RefusalLog::default()),
         max_per_address: options.max_connections_per_address,
         per_address: DashMap::new(),
     });
@@ -171,6 +182,11 @@ async fn serve_connection(
     slot: (OwnedSemaphorePermit, AddressSlot),
 ) {
     let service = ConnectionService::new(shared.router.clone(), peer, shared.body_read_timeout);
+    let stream = SendDeadline::new(
+        stream,
+        shared.send_timeout,
+        Arc::clone(&shared.stalled_readers),
+    );
     match &shared.tls {
         None => serve_http(&shared.http, TokioIo::new(stream), service, watcher, peer).await,
         Some(acceptor) => {

@@ -67,7 +67,8 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionService {
 }
 
 /// 408 in the API's error shape, closing the connection: what is left of
-/// the body is not worth reading.
+/// the body is not worth reading. It carries the security headers, as
+/// every answer does.
 fn body_timed_out(timeout: Duration) -> Response<Body> {
     let body = tailmon_core::ErrorBody::new(BodyTimedOut(timeout).to_string());
     let json = serde_json::to_vec(&body).unwrap_or_default();
@@ -79,5 +80,5 @@ fn body_timed_out(timeout: Duration) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
+    crate::security_headers::add(response)
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use tailmon_core::OffsetDateTime;
 
-use crate::password;
+use crate::password::{self, HashMemory};
 use crate::secret;
 
 /// The file, in the data directory, that holds tokens and users.
@@ -25,6 +25,8 @@ const TOKEN_PREFIX: &str = "tmn_";
 /// Random bytes in a token's id (public) and secret (192 bits).
 const TOKEN_ID_BYTES: usize = 8;
 const TOKEN_SECRET_BYTES: usize = 24;
+/// Random bytes in a user's credential stamp.
+const USER_STAMP_BYTES: usize = 8;
 const LOCK_FILE: &str = "auth.lock";
 
 /// What a token may do.
@@ -208,6 +210,19 @@ struct StoredUser {
     password: String,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    /// Drawn anew whenever the user is created, their password or their
+    /// role changes: a session made under another stamp has ended. Empty
+    /// in files written before stamps existed.
+    #[serde(default)]
+    stamp: String,
+}
+
+/// Who a user is now, as far as a session made earlier cares: their role,
+/// and the stamp of their credentials (see [`Credentials::user_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserState {
+    pub(crate) role: Role,
+    pub(crate) stamp: Arc<str>,
 }
 
 /// What identifies one version of the file: a change made by another
@@ -270,7 +285,7 @@ impl Credentials {
     /// in [`CREDENTIALS_FILE`].
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, CredentialsError> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|source| CredentialsError::Io {
+        crate::private_dir::create(&dir).map_err(|source| CredentialsError::Io {
             path: dir.clone(),
             source,
         })?;
@@ -390,6 +405,7 @@ impl Credentials {
         check_username(username)?;
         check_password(password)?;
         let hash = password::hash(password).map_err(CredentialsError::Secret)?;
+        let stamp = new_stamp()?;
         self.change(|set| {
             if set.users.contains_key(username) {
                 return Err(CredentialsError::UserExists(username.to_owned()));
@@ -400,22 +416,51 @@ impl Credentials {
                     role,
                     password: hash,
                     created_at: OffsetDateTime::now_utc(),
+                    stamp,
                 },
             );
             Ok(())
         })
     }
 
-    /// Sets a user's password; `false` if there is no such user.
+    /// Sets a user's password; `false` if there is no such user. Every
+    /// session the user had ends.
     pub fn set_password(&self, username: &str, password: &str) -> Result<bool, CredentialsError> {
         check_password(password)?;
         let hash = password::hash(password).map_err(CredentialsError::Secret)?;
+        let stamp = new_stamp()?;
         let mut found = false;
         self.change(|set| {
             if let Some(user) = set.users.get_mut(username) {
                 user.password = hash;
+                user.stamp = stamp;
                 found = true;
             }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Sets a user's role; `false` if there is no such user. The last admin
+    /// cannot be demoted. Every session the user had ends, unless the role
+    /// is the one they have.
+    pub fn set_role(&self, username: &str, role: Role) -> Result<bool, CredentialsError> {
+        let stamp = new_stamp()?;
+        let mut found = false;
+        self.change(|set| {
+            let admins = set.users.values().filter(|u| u.role == Role::Admin).count();
+            let Some(user) = set.users.get_mut(username) else {
+                return Ok(());
+            };
+            found = true;
+            if user.role == role {
+                return Ok(());
+            }
+            if user.role == Role::Admin && admins == 1 {
+                return Err(CredentialsError::LastAdmin);
+            }
+            user.role = role;
+            user.stamp = stamp;
             Ok(())
         })?;
         Ok(found)
@@ -457,15 +502,40 @@ impl Credentials {
         self.snapshot().users.get(username).map(|u| u.role)
     }
 
+    /// The role and credential stamp of `username`, if the user exists. A
+    /// session remembers the stamp of its login; when it differs, the user
+    /// was removed and made again, or their password or role changed.
+    pub(crate) fn user_state(&self, username: &str) -> Option<UserState> {
+        self.snapshot().users.get(username).map(|u| UserState {
+            role: u.role,
+            stamp: u.stamp.as_str().into(),
+        })
+    }
+
     /// The role of `username` if `password` is theirs. Costs one argon2
-    /// verification (tens of milliseconds) whether or not the user exists,
-    /// so the answer's timing does not tell which names exist.
+    /// verification (tens of milliseconds, 19 MiB) whether or not the user
+    /// exists, so the answer's timing does not tell which names exist.
     pub fn verify_password(&self, username: &str, password: &str) -> Option<Role> {
+        self.check_password(username, password, &mut HashMemory::default())
+            .map(|state| state.role)
+    }
+
+    /// [`verify_password`](Self::verify_password) in `memory`, answering
+    /// the user's state as of the check.
+    pub(crate) fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        memory: &mut HashMemory,
+    ) -> Option<UserState> {
         let set = self.snapshot();
         match set.users.get(username) {
-            Some(user) => password::verify(password, &user.password).then_some(user.role),
+            Some(user) => password::verify(password, &user.password, memory).then(|| UserState {
+                role: user.role,
+                stamp: user.stamp.as_str().into(),
+            }),
             None => {
-                password::verify_against_nothing(password);
+                password::verify_against_nothing(password, memory);
                 None
             }
         }
@@ -544,7 +614,7 @@ impl Credentials {
             let path = path.to_path_buf();
             move |source| CredentialsError::Io { path, source }
         };
-        let lock = std::fs::OpenOptions::new()
+        let lock = crate::private_dir::private_file_options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -574,6 +644,11 @@ impl Credentials {
 /// The id and the secret of a presented token.
 pub(crate) fn split_token(presented: &str) -> Option<(&str, &str)> {
     presented.strip_prefix(TOKEN_PREFIX)?.split_once('_')
+}
+
+/// A fresh credential stamp for a user.
+fn new_stamp() -> Result<String, CredentialsError> {
+    secret::random_hex(USER_STAMP_BYTES).map_err(secret_error)
 }
 
 fn secret_error(e: getrandom::Error) -> CredentialsError {
@@ -659,11 +734,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CredentialsError> {
         source,
     };
     let _ = std::fs::remove_file(path);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(io)?;
+    let mut file = crate::private_dir::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io)?;
     file.write_all(bytes).map_err(io)?;
     file.sync_all().map_err(io)
 }

@@ -3,12 +3,16 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use dashmap::DashMap;
 
 use crate::access::{Principal, TokenGrant};
-use crate::credentials::{Credentials, Role, split_token};
+use crate::client_address::limit_key;
+use crate::credentials::{Credentials, Role, UserState, split_token};
+use crate::login_throttle::LoginThrottle;
+use crate::password_checks::PasswordChecks;
 use crate::rate_limit::{KeyedLimiter, RateLimit, retry_after_secs};
 use crate::sessions::{SESSION_COOKIE, Session, Sessions};
 use crate::{ApiError, Clock};
@@ -29,6 +33,8 @@ pub(crate) struct GuardSettings {
     pub(crate) max_devices_per_token: usize,
     pub(crate) per_address: Option<RateLimit>,
     pub(crate) per_token: Option<RateLimit>,
+    /// Most password checks at once.
+    pub(crate) max_password_checks: usize,
 }
 
 /// Identifies callers and keeps what they share: sessions, token grants,
@@ -43,9 +49,15 @@ pub(crate) struct Guard {
     max_devices_per_token: usize,
     per_address: Option<KeyedLimiter<IpAddr>>,
     per_token: Option<KeyedLimiter<String>>,
-    logins_by_address: KeyedLimiter<IpAddr>,
-    logins_by_name: KeyedLimiter<String>,
+    logins: LoginThrottle,
+    password_checks: PasswordChecks,
+    /// Token requests since the start; every so often the grants of
+    /// tokens revoked meanwhile are dropped.
+    token_requests: AtomicU64,
 }
+
+/// Every this many token requests, grants of revoked tokens are dropped.
+const GRANT_SWEEP_EVERY: u64 = 4096;
 
 /// A successful login: the cookie to set and what the page needs.
 pub(crate) struct Login {
@@ -70,15 +82,14 @@ impl Guard {
             per_token: settings
                 .per_token
                 .map(|l| KeyedLimiter::new(l, clock.clone())),
-            logins_by_address: KeyedLimiter::for_logins(clock.clone()),
-            logins_by_name: KeyedLimiter::for_logins(clock.clone()),
+            logins: LoginThrottle::new(clock.clone()),
+            password_checks: PasswordChecks::new(
+                settings.max_password_checks,
+                crate::password_checks::PASSWORD_CHECK_WAIT,
+            ),
+            token_requests: AtomicU64::new(0),
             clock,
         }
-    }
-
-    /// Whether authentication is on.
-    pub(crate) fn required(&self) -> bool {
-        self.credentials.is_some()
     }
 
     /// The credentials behind the guard, when authentication is on.
@@ -89,7 +100,9 @@ impl Guard {
     /// Takes one request from the bucket of the client's address.
     pub(crate) fn limit_address(&self, address: Option<IpAddr>) -> Result<(), ApiError> {
         match (&self.per_address, address) {
-            (Some(limiter), Some(address)) => limiter.check(&address).map_err(rate_limited),
+            (Some(limiter), Some(address)) => {
+                limiter.check(&limit_key(address)).map_err(rate_limited)
+            }
             _ => Ok(()),
         }
     }
@@ -102,16 +115,20 @@ impl Guard {
             return Ok(Principal::Open);
         };
         if let Some(value) = headers.get(header::AUTHORIZATION) {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .ok_or_else(|| {
-                    ApiError::Unauthorized("the Authorization header must be Bearer <token>".into())
-                })?;
+            let token = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be Bearer <token>".into())
+            })?;
             let invalid = || ApiError::Unauthorized("invalid or revoked token".into());
+            if self.token_requests.fetch_add(1, Ordering::Relaxed) % GRANT_SWEEP_EVERY
+                == GRANT_SWEEP_EVERY - 1
+            {
+                self.forget_revoked_grants();
+            }
             if !credentials.token_is_valid(token) {
+                // Revoked: what was kept of it goes too.
+                if let Some((id, _)) = split_token(token) {
+                    self.grants.remove(id);
+                }
                 return Err(invalid());
             }
             let (id, _) = split_token(token).ok_or_else(invalid)?;
@@ -140,8 +157,11 @@ impl Guard {
         let Some(session) = self.sessions.get(session_id, now) else {
             return Ok(Principal::Anonymous);
         };
-        // The user may have been removed since the login.
-        let Some(role) = credentials.role(&session.username) else {
+        // The user may have been removed since the login, or made again,
+        // or had their password or role changed: each ends the session.
+        let current = credentials.user_state(&session.username);
+        let Some(UserState { role, .. }) = current.filter(|state| state.stamp == session.stamp)
+        else {
             self.sessions.end(session_id);
             return Ok(Principal::Anonymous);
         };
@@ -152,30 +172,25 @@ impl Guard {
         })
     }
 
-    /// Checks login throttling for this address and name, before the
-    /// password is looked at.
-    pub(crate) fn limit_login(
-        &self,
-        address: Option<IpAddr>,
-        username: &str,
-    ) -> Result<(), ApiError> {
-        if !self.required() {
-            return Ok(());
+    /// Drops what is kept of tokens revoked since they were last used
+    /// (their device lists): called when one is revoked through the API,
+    /// and every [`GRANT_SWEEP_EVERY`] token requests for those revoked
+    /// from the command line.
+    pub(crate) fn forget_revoked_grants(&self) {
+        if let Some(credentials) = &self.credentials {
+            let live: std::collections::HashSet<String> =
+                credentials.tokens().into_iter().map(|t| t.id).collect();
+            self.grants.retain(|id, _| live.contains(id));
         }
-        if let Some(address) = address {
-            self.logins_by_address
-                .check(&address)
-                .map_err(rate_limited)?;
-        }
-        self.logins_by_name
-            .check(&username.to_owned())
-            .map_err(rate_limited)
     }
 
-    /// Verifies a password (on a blocking thread: argon2 takes tens of
-    /// milliseconds) and starts a session.
+    /// Checks a sign-in: throttling first (see [`LoginThrottle`]), then
+    /// the password, in one of the bounded password-check slots (503 when
+    /// none frees in time); a failure counts against the address and the
+    /// name. Starts a session on success.
     pub(crate) async fn login(
         &self,
+        address: Option<IpAddr>,
         username: String,
         password: String,
     ) -> Result<Login, ApiError> {
@@ -184,22 +199,65 @@ impl Guard {
                 "authentication is off on this server; there is nothing to log in to".into(),
             ));
         };
+        self.logins.before_attempt(address, &username)?;
         let checked = username.clone();
-        let role =
-            tokio::task::spawn_blocking(move || credentials.verify_password(&checked, &password))
-                .await
-                .ok()
-                .flatten()
-                .ok_or_else(|| ApiError::Unauthorized("wrong username or password".into()))?;
+        let user = self
+            .password_checks
+            .run(move |memory| credentials.check_password(&checked, &password, memory))
+            .await?;
+        let Some(user) = user else {
+            self.logins.after_failure(address, &username);
+            return Err(ApiError::Unauthorized("wrong username or password".into()));
+        };
+        self.start_session(&username, user)
+    }
+
+    /// Checks `password` for the signed-in `username` (as a sign-in is
+    /// checked, throttled the same way), for a change of their own
+    /// password.
+    pub(crate) async fn check_own_password(
+        &self,
+        address: Option<IpAddr>,
+        username: &str,
+        password: String,
+    ) -> Result<(), ApiError> {
+        let credentials = self
+            .credentials
+            .clone()
+            .ok_or_else(|| ApiError::Conflict("authentication is off on this server".into()))?;
+        self.logins.before_attempt(address, username)?;
+        let checked = username.to_owned();
+        let user = self
+            .password_checks
+            .run(move |memory| credentials.check_password(&checked, &password, memory))
+            .await?;
+        if user.is_none() {
+            self.logins.after_failure(address, username);
+            return Err(ApiError::Forbidden("the current password is wrong".into()));
+        }
+        Ok(())
+    }
+
+    /// Runs `work` (which hashes a new password) in a password-check slot,
+    /// so that admins adding users share the bound with sign-ins.
+    pub(crate) async fn hashing<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.password_checks.run(move |_| work()).await?
+    }
+
+    /// Starts a session for `username`, as they are now (`user`).
+    pub(crate) fn start_session(&self, username: &str, user: UserState) -> Result<Login, ApiError> {
         let now = self.clock.now();
         let (id, session) = self
             .sessions
-            .start(&username, now + self.session_ttl, now)
+            .start(username, user.stamp, now + self.session_ttl, now)
             .map_err(|e| ApiError::Internal(format!("no randomness for a session id: {e}")))?;
         let Session { csrf, .. } = session;
         Ok(Login {
             set_cookie: self.session_cookie(&id, self.session_ttl.whole_seconds())?,
-            role,
+            role: user.role,
             csrf,
         })
     }
@@ -233,6 +291,16 @@ fn rate_limited(wait: std::time::Duration) -> ApiError {
     }
 }
 
+/// The token of an `Authorization` header value: the scheme `Bearer`
+/// matched without regard to case (RFC 7235), then the token.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
 /// The value of cookie `name` in the request's `Cookie` headers.
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -244,4 +312,19 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
         .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_matched_whatever_its_case() {
+        for value in ["Bearer tmn_a_b", "bearer tmn_a_b", "BEARER  tmn_a_b "] {
+            assert_eq!(bearer_token(value), Some("tmn_a_b"), "{value:?}");
+        }
+        for value in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "tmn_a_b"] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
+    }
 }

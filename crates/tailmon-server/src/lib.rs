@@ -39,6 +39,7 @@
 //! - `POST /api/v1/reports`: a batch of up to 1,000 reports (agents' back-fill);
 //! - `DELETE /api/v1/devices/{id}`: a device and its history;
 //! - `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/session`: people signing in;
+//! - `POST /api/v1/session/password`: a signed-in user changes their own password;
 //! - `/api/v1/tokens…`, `/api/v1/users…`: tokens and users, for admins.
 //!
 //! Errors are JSON `{"error": "...", "field": "..."}`; see [`ApiError`].
@@ -58,16 +59,22 @@ mod device_admission;
 mod device_state;
 mod downsample;
 mod guard;
+mod host_check;
 mod ingest;
 mod json_body;
+mod login_throttle;
 mod memory_store;
 mod password;
+mod password_checks;
+mod private_dir;
 mod rate_limit;
 mod raw_window;
+mod refusal_log;
 mod rollup_block;
 mod routes;
 mod secret;
 mod security_headers;
+mod send_deadline;
 mod serve_options;
 mod server;
 mod sessions;
@@ -95,12 +102,14 @@ pub use credentials::{
 pub use guard::{DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL};
 pub use ingest::Ingest;
 pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
+pub use password_checks::{PASSWORD_CHECK_WAIT, default_max_password_checks};
 pub use rate_limit::{DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit};
 pub use routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
 pub use security_headers::CONTENT_SECURITY_POLICY;
+pub use send_deadline::MIN_SEND_PROGRESS;
 pub use serve_options::{
     DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, ServeOptions,
+    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_SEND_TIMEOUT, MAX_READ_AHEAD_BYTES, ServeOptions,
 };
 pub use server::{RETENTION_EVERY, RouteEntry, Server};
 pub use sessions::{CSRF_HEADER, SESSION_COOKIE};

@@ -51,8 +51,8 @@ pub const DEFAULT_RATE_LIMIT_PER_TOKEN: RateLimit = RateLimit {
 
 /// Login attempts per client address and per user name: 5 at once, then
 /// one every [`LOGIN_REFILL`].
-const LOGIN_BURST: NonZeroU32 = NonZeroU32::new(5).expect("non-zero");
-const LOGIN_REFILL: Duration = Duration::from_secs(12);
+pub(crate) const LOGIN_BURST: NonZeroU32 = NonZeroU32::new(5).expect("non-zero");
+pub(crate) const LOGIN_REFILL: Duration = Duration::from_secs(12);
 
 /// The server's clock, as governor reads time.
 #[derive(Clone)]

@@ -9,6 +9,13 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
 base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
 
+/// `Strict-Transport-Security` for `max_age`: browsers then reach the
+/// server over HTTPS only, for that long. Sub-domains are left alone.
+pub(crate) fn strict_transport_security(max_age: std::time::Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!("max-age={}", max_age.as_secs()))
+        .unwrap_or(HeaderValue::from_static("max-age=31536000"))
+}
+
 /// Adds the security headers to `response` where it lacks them.
 pub(crate) fn add(mut response: Response) -> Response {
     let headers = response.headers_mut();

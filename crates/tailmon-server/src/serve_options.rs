@@ -20,6 +20,15 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// the end of its headers: 30 s. A body not in by then gets 408.
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a client that has stopped reading may hold up an answer: 30 s.
+/// Within it, it must take [`MIN_SEND_PROGRESS`](crate::MIN_SEND_PROGRESS)
+/// bytes of the answer, or all that is left; else the connection is dropped.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most bytes of requests read ahead of the one being answered (pipelined
+/// requests waiting behind an answer the client does not read), and most
+/// bytes of one request's headers: 64 KiB.
+pub const MAX_READ_AHEAD_BYTES: usize = 64 * 1024;
+
 /// How [`Server::serve_with`](crate::Server::serve_with) accepts and guards
 /// connections: TLS, a cap on open connections, and bounds on how long a
 /// client may take to send a request, so that slow or idle clients cannot
@@ -50,6 +59,7 @@ pub struct ServeOptions {
     pub(crate) max_connections_per_address: usize,
     pub(crate) header_read_timeout: Duration,
     pub(crate) body_read_timeout: Duration,
+    pub(crate) send_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -61,8 +71,8 @@ impl Default for ServeOptions {
 impl ServeOptions {
     /// Options with every setting at its default: plain HTTP,
     /// [`DEFAULT_MAX_CONNECTIONS`], [`DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`],
-    /// [`DEFAULT_HEADER_READ_TIMEOUT`] and
-    /// [`DEFAULT_BODY_READ_TIMEOUT`].
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`], [`DEFAULT_BODY_READ_TIMEOUT`] and
+    /// [`DEFAULT_SEND_TIMEOUT`].
     pub fn new() -> Self {
         Self {
             tls: None,
@@ -70,6 +80,7 @@ impl ServeOptions {
             max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
         }
     }
 
@@ -115,6 +126,17 @@ impl ServeOptions {
     /// the connection closed. Defaults to [`DEFAULT_BODY_READ_TIMEOUT`].
     pub fn request_body_timeout(mut self, timeout: Duration) -> Self {
         self.body_read_timeout = timeout;
+        self
+    }
+
+    /// How long a client that does not read may hold up an answer: once
+    /// sending blocks on it, it must take
+    /// [`MIN_SEND_PROGRESS`](crate::MIN_SEND_PROGRESS) bytes (or the rest)
+    /// within this, else the connection is dropped and its slot freed.
+    /// Requests pipelined behind such an answer wait in a buffer of at most
+    /// [`MAX_READ_AHEAD_BYTES`]. Defaults to [`DEFAULT_SEND_TIMEOUT`].
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
         self
     }
 

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::Method;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, patch, post};
 use tokio::net::TcpListener;
 
 use crate::access::Access;
+use crate::access_layer::EdgeSettings;
 use crate::connection_loop;
 use crate::guard::Guard;
 use crate::json_body::BodyLimit;
@@ -26,6 +27,7 @@ pub struct Server {
     ingest: Ingest,
     settings: ServerSettings,
     guard: Arc<Guard>,
+    edge: Arc<EdgeSettings>,
 }
 
 /// What the builder checked and the router uses.
@@ -74,11 +76,17 @@ impl FromRef<AppState> for Arc<Guard> {
 }
 
 impl Server {
-    pub(crate) fn new(ingest: Ingest, settings: ServerSettings, guard: Guard) -> Self {
+    pub(crate) fn new(
+        ingest: Ingest,
+        settings: ServerSettings,
+        guard: Guard,
+        edge: EdgeSettings,
+    ) -> Self {
         Self {
             ingest,
             settings,
             guard: Arc::new(guard),
+            edge: Arc::new(edge),
         }
     }
 
@@ -96,7 +104,7 @@ impl Server {
     }
 
     fn routes(&self) -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
-        use Access::{Admin, Public, Read, Report};
+        use Access::{Admin, Person, Public, Read, Report};
         use Method as M;
         let batch = post(v1::reports)
             .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(
@@ -119,6 +127,12 @@ impl Server {
                 get(routes::legacy_api::all_metrics),
             ),
             (M::GET, "/api/v1/session", Read, get(auth::session)),
+            (
+                M::POST,
+                "/api/v1/session/password",
+                Person,
+                post(auth::change_own_password),
+            ),
             (M::GET, "/api/v1/devices", Read, get(v1::devices)),
             (
                 M::GET,
@@ -150,6 +164,12 @@ impl Server {
             ),
             (M::GET, "/api/v1/users", Admin, get(auth::users)),
             (M::POST, "/api/v1/users", Admin, post(auth::create_user)),
+            (
+                M::PATCH,
+                "/api/v1/users/{name}",
+                Admin,
+                patch(auth::change_user),
+            ),
             (
                 M::DELETE,
                 "/api/v1/users/{name}",
@@ -196,6 +216,7 @@ impl Server {
             ))
             .layer(access_layer::EdgeLayer {
                 guard: self.guard.clone(),
+                edge: self.edge.clone(),
             })
     }
 

@@ -18,6 +18,10 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
     pub(crate) username: Arc<str>,
+    /// The user's credential stamp at the login: once their password or
+    /// role changes, or they are removed, it no longer matches and the
+    /// session has ended.
+    pub(crate) stamp: Arc<str>,
     pub(crate) csrf: Arc<str>,
     pub(crate) expires: OffsetDateTime,
 }
@@ -29,16 +33,19 @@ pub(crate) struct Sessions {
 }
 
 impl Sessions {
-    /// Starts a session for `username` until `expires`; returns its id.
+    /// Starts a session for `username`, whose credentials bear `stamp`,
+    /// until `expires`; returns its id.
     pub(crate) fn start(
         &self,
         username: &str,
+        stamp: Arc<str>,
         expires: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(String, Session), getrandom::Error> {
         let id = secret::random_hex(32)?;
         let session = Session {
             username: username.into(),
+            stamp,
             csrf: secret::random_hex(32)?.into(),
             expires,
         };
@@ -64,7 +71,8 @@ impl Sessions {
         self.by_id.remove(id);
     }
 
-    /// Ends every session of `username` (removed, or password changed).
+    /// Ends every session of `username` (removed, or password changed), so
+    /// that they take no memory until their expiry.
     pub(crate) fn end_all_of(&self, username: &str) {
         self.by_id.retain(|_, s| &*s.username != username);
     }
@@ -79,11 +87,15 @@ mod tests {
         let sessions = Sessions::default();
         let now = OffsetDateTime::UNIX_EPOCH;
         let later = now + time::Duration::HOUR;
-        let (id, session) = sessions.start("ann", later, now).expect("start");
+        let (id, session) = sessions
+            .start("ann", "s".into(), later, now)
+            .expect("start");
         assert_eq!(&*session.username, "ann");
         assert!(sessions.get(&id, now).is_some());
         assert!(sessions.get(&id, later).is_none(), "expired at its end");
-        let (id, _) = sessions.start("ann", later, now).expect("start");
+        let (id, _) = sessions
+            .start("ann", "s".into(), later, now)
+            .expect("start");
         sessions.end_all_of("ann");
         assert!(sessions.get(&id, now).is_none());
     }

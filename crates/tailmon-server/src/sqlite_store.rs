@@ -1,4 +1,4 @@
-use std::fs::File;
+use crate::private_dir;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
@@ -171,12 +171,12 @@ impl SqliteStoreBuilder {
     /// Opens (or creates) the database in the directory.
     pub fn open(self) -> Result<SqliteStore, OpenError> {
         let dir = self.dir;
-        std::fs::create_dir_all(&dir).map_err(|e| OpenError::Unwritable {
+        private_dir::create(&dir).map_err(|e| OpenError::Unwritable {
             path: dir.clone(),
             detail: e.to_string(),
         })?;
         let lock_path = dir.join("tailmon.lock");
-        let lock = File::options()
+        let lock = private_dir::private_file_options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -199,6 +199,15 @@ impl SqliteStoreBuilder {
         }
         let path = dir.join(DATABASE_FILE);
         let conn = open_connection(&path, true)?;
+        // SQLite creates its files as the umask allows; the WAL and shared
+        // memory files it makes later take the database file's mode.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            private_dir::restrict_file(&file).map_err(|e| OpenError::Unwritable {
+                path: file.clone(),
+                detail: e.to_string(),
+            })?;
+        }
         // Copy the WAL back into the file every 16 MB rather than 4 MB: the
         // inbox's pages are rewritten by commit after commit, and a
         // checkpoint copies each page once however often it changed.

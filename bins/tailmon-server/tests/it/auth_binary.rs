@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::server_process::{announced_address, scratch_dir, start_in};
 
 /// One HTTP/1.1 exchange on a fresh connection: status, headers, body.
-async fn http(
+pub(crate) async fn http(
     address: SocketAddr,
     method: &str,
     path: &str,
@@ -47,7 +47,7 @@ async fn http(
 }
 
 /// Runs `tailmon-server ARGS --data-dir DIR`, feeding `stdin`; returns stdout.
-fn command(data_dir: &Path, args: &[&str], stdin: &str) -> String {
+pub(crate) fn command(data_dir: &Path, args: &[&str], stdin: &str) -> String {
     let mut child = clean_command(env!("CARGO_BIN_EXE_tailmon-server"))
         .args(args)
         .arg("--data-dir")
@@ -212,6 +212,35 @@ async fn a_secured_server_from_first_start_to_revoked_token() {
         204
     );
 
+    // A password changed from the command line ends the viewer's session.
+    command(&data, &["user", "passwd", "ann"], "another-secret-9\n");
+    assert_eq!(
+        http(address, "GET", "/api/all_metrics", &viewer, "")
+            .await
+            .0,
+        401
+    );
+    // Removed and added again as an admin, with no request in between: the
+    // old session neither comes back nor gains the admin role.
+    let viewer_login = r#"{"username":"ann","password":"another-secret-9"}"#;
+    let (status, head, body) = http(address, "POST", "/api/v1/login", &[], viewer_login).await;
+    assert_eq!(status, 200, "{body}");
+    let old_cookie = set_cookie(&head);
+    let old_csrf: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let old_csrf = old_csrf["csrf_token"].as_str().unwrap().to_owned();
+    command(&data, &["user", "remove", "ann"], "");
+    command(
+        &data,
+        &["user", "add", "ann", "--role", "admin"],
+        "another-secret-9\n",
+    );
+    let old = [
+        ("Cookie", old_cookie.as_str()),
+        ("X-CSRF-Token", old_csrf.as_str()),
+    ];
+    let (status, _, body) = http(address, "POST", "/api/v1/tokens", &old, r#"{"name":"x"}"#).await;
+    assert_eq!(status, 401, "the old session made a token: {body}");
+
     // Revoked beside the running server: refused from the next request.
     let list = command(&data, &["token", "list"], "");
     let id = token.split('_').nth(1).unwrap();
@@ -232,6 +261,7 @@ async fn a_secured_server_from_first_start_to_revoked_token() {
         ("the admin password", password),
         ("a wrong password", "not-the-password"),
         ("the viewer password", "viewer-secret-9"),
+        ("the viewer's new password", "another-secret-9"),
         ("a session cookie", session_id),
         ("a CSRF token", csrf.as_str()),
     ];

@@ -3,7 +3,9 @@
 
 mod auth_binary;
 mod command_line;
+mod data_dir_permissions;
 mod durability;
+mod memory_attacks;
 mod server_binary;
 mod server_process;
 mod tls_binary;

@@ -1,11 +1,11 @@
-//! Signing in and out, and (for admins) tokens and users:
-//! `/api/v1/login`, `/api/v1/logout`, `/api/v1/session`,
-//! `/api/v1/tokens…`, `/api/v1/users…`.
+//! Signing in and out, changing one's own password, and (for admins)
+//! tokens and users: `/api/v1/login`, `/api/v1/logout`,
+//! `/api/v1/session…`, `/api/v1/tokens…`, `/api/v1/users…`.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use crate::access::Principal;
 use crate::access_layer::check_origin;
 use crate::client_address::ClientAddress;
 use crate::credentials::{Credentials, NewToken, Role, TokenInfo, TokenKind, UserInfo};
-use crate::guard::Guard;
+use crate::guard::{Guard, Login};
 use crate::json_body::JsonBody;
 
 /// `POST /api/v1/login` body.
@@ -50,29 +50,11 @@ pub(crate) async fn login(
     JsonBody(body): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
     check_origin(&headers)?;
-    guard.limit_login(address, &body.username)?;
     let username = body.username.clone();
-    match guard.login(body.username, body.password).await {
+    match guard.login(address, body.username, body.password).await {
         Ok(login) => {
             tracing::info!(%username, "signed in");
-            let info = SessionInfo {
-                auth: "session",
-                username: Some(username),
-                role: Some(login.role),
-                csrf_token: Some(login.csrf.to_string()),
-                token: None,
-            };
-            Ok((
-                [
-                    (header::SET_COOKIE, login.set_cookie),
-                    (
-                        header::CACHE_CONTROL,
-                        header::HeaderValue::from_static("no-store"),
-                    ),
-                ],
-                Json(info),
-            )
-                .into_response())
+            Ok(signed_in(username, login))
         }
         Err(error) => {
             if let ApiError::Unauthorized(_) = error {
@@ -81,6 +63,68 @@ pub(crate) async fn login(
             Err(error)
         }
     }
+}
+
+/// The answer to a sign-in or a renewed session: the cookie and who it is.
+fn signed_in(username: String, login: Login) -> Response {
+    let info = SessionInfo {
+        auth: "session",
+        username: Some(username),
+        role: Some(login.role),
+        csrf_token: Some(login.csrf.to_string()),
+        token: None,
+    };
+    (
+        [
+            (header::SET_COOKIE, login.set_cookie),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        Json(info),
+    )
+        .into_response()
+}
+
+/// `POST /api/v1/session/password` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangeOwnPassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/session/password`: a signed-in user changes their own
+/// password, giving the current one. Every session of theirs ends but this
+/// one, which is renewed: the answer sets a new cookie and CSRF token.
+pub(crate) async fn change_own_password(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    ClientAddress(address): ClientAddress,
+    JsonBody(body): JsonBody<ChangeOwnPassword>,
+) -> Result<Response, ApiError> {
+    let Principal::User { username, .. } = principal else {
+        return Err(ApiError::Forbidden(
+            "only a signed-in user has a password to change".into(),
+        ));
+    };
+    let credentials = credentials(&guard)?;
+    guard
+        .check_own_password(address, &username, body.current_password)
+        .await?;
+    let name = username.to_string();
+    let user = guard
+        .hashing(move || {
+            if !credentials.set_password(&name, &body.new_password)? {
+                return Err(ApiError::Unauthorized("this user no longer exists".into()));
+            }
+            credentials
+                .user_state(&name)
+                .ok_or_else(|| ApiError::Unauthorized("this user no longer exists".into()))
+        })
+        .await?;
+    guard.end_sessions_of(&username);
+    let login = guard.start_session(&username, user)?;
+    tracing::info!(%username, "password changed by its user; their other sessions ended");
+    Ok(signed_in(username.to_string(), login))
 }
 
 /// `POST /api/v1/logout`: ends the session and clears the cookie.
@@ -93,8 +137,9 @@ pub(crate) async fn logout(
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }
 
-/// `GET /api/v1/session`: who the caller is.
-pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Json<SessionInfo> {
+/// `GET /api/v1/session`: who the caller is. Never cached: it carries the
+/// CSRF token.
+pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Response {
     let info = match principal {
         Principal::Open | Principal::Anonymous => SessionInfo {
             auth: "open",
@@ -122,7 +167,11 @@ pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Json<
             token: Some(grant.info.clone()),
         },
     };
-    Json(info)
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(info),
+    )
+        .into_response()
 }
 
 fn credentials(guard: &Guard) -> Result<Arc<Credentials>, ApiError> {
@@ -140,12 +189,15 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("credentials task failed: {e}")))?
 }
 
-/// `GET /api/v1/tokens`.
-pub(crate) async fn tokens(
-    State(guard): State<Arc<Guard>>,
-) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+/// `GET /api/v1/tokens`. Never cached.
+pub(crate) async fn tokens(State(guard): State<Arc<Guard>>) -> Result<Response, ApiError> {
     let credentials = credentials(&guard)?;
-    Ok(Json(blocking(move || Ok(credentials.tokens())).await?))
+    let tokens = blocking(move || Ok(credentials.tokens())).await?;
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(tokens),
+    )
+        .into_response())
 }
 
 /// `POST /api/v1/tokens` body.
@@ -192,7 +244,7 @@ pub(crate) async fn create_token(
     tracing::info!(id = %created.info.id, by = %who(&principal), "token created");
     Ok((
         StatusCode::CREATED,
-        [(header::CACHE_CONTROL, "no-store")],
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         Json(CreatedTokenBody {
             token: created.token,
             info: created.info,
@@ -210,6 +262,7 @@ pub(crate) async fn revoke_token(
     let credentials = credentials(&guard)?;
     let revoked_id = id.clone();
     if blocking(move || Ok(credentials.revoke_token(&revoked_id)?)).await? {
+        guard.forget_revoked_grants();
         tracing::info!(%id, by = %who(&principal), "token revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -242,9 +295,58 @@ pub(crate) async fn create_user(
 ) -> Result<StatusCode, ApiError> {
     let credentials = credentials(&guard)?;
     let username = body.username.clone();
-    blocking(move || Ok(credentials.add_user(&body.username, &body.password, body.role)?)).await?;
+    guard
+        .hashing(move || Ok(credentials.add_user(&body.username, &body.password, body.role)?))
+        .await?;
     tracing::info!(%username, by = %who(&principal), "user added");
     Ok(StatusCode::CREATED)
+}
+
+/// `PATCH /api/v1/users/{name}` body: what to change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangeUser {
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `PATCH /api/v1/users/{name}`: an admin sets a user's role or password.
+/// Every session of that user ends (the caller's own too, when it is them:
+/// to stay signed in, change your own password through
+/// `POST /api/v1/session/password`).
+pub(crate) async fn change_user(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    Path(username): Path<String>,
+    JsonBody(body): JsonBody<ChangeUser>,
+) -> Result<StatusCode, ApiError> {
+    if body.role.is_none() && body.password.is_none() {
+        return Err(ApiError::BadRequest(
+            "nothing to change: give a role, a password or both".into(),
+        ));
+    }
+    let credentials = credentials(&guard)?;
+    let name = username.clone();
+    let found = guard
+        .hashing(move || {
+            let mut found = true;
+            if let Some(password) = &body.password {
+                found &= credentials.set_password(&name, password)?;
+            }
+            if let Some(role) = body.role {
+                found &= credentials.set_role(&name, role)?;
+            }
+            Ok(found)
+        })
+        .await?;
+    if !found {
+        return Err(ApiError::Missing(format!("no user {username:?}")));
+    }
+    guard.end_sessions_of(&username);
+    tracing::info!(%username, by = %who(&principal), "user changed; their sessions ended");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /api/v1/users/{name}`: the user and their sessions.

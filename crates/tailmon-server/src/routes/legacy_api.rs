@@ -15,8 +15,9 @@ pub(crate) async fn post_metrics(
     Extension(principal): Extension<Principal>,
     JsonBody(report): JsonBody<Report>,
 ) -> Result<StatusCode, ApiError> {
-    principal.authorize_device(&report.device_id)?;
+    let claim = principal.claim_device(&report.device_id)?;
     ingest.ingest(report).await?;
+    claim.keep();
     Ok(StatusCode::OK)
 }
 

@@ -211,10 +211,38 @@ pub(crate) async fn reports(
         });
     }
     // A token that may not write one of them gets the whole batch refused.
-    for report in &reports {
-        principal.authorize_device(&report.device_id)?;
+    let claims = reports
+        .iter()
+        .map(|report| principal.claim_device(&report.device_id))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Which claim holds the place of each report's device, if it is new.
+    let first_claim: std::collections::HashMap<&str, usize> = claims
+        .iter()
+        .enumerate()
+        .filter_map(|(index, claim)| Some((claim.device()?, index)))
+        .collect();
+    let claim_of: Vec<Option<usize>> = reports
+        .iter()
+        .map(|report| first_claim.get(report.device_id.as_str()).copied())
+        .collect();
+    drop(first_claim);
+    let result = state.ingest.ingest_batch(reports).await?;
+    // A new device counts against the token's cap once a report of it is
+    // stored; the places of devices with no report stored are given back.
+    let refused: std::collections::HashSet<usize> =
+        result.rejected.iter().map(|r| r.index).collect();
+    let kept: std::collections::HashSet<usize> = claim_of
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| !refused.contains(index))
+        .filter_map(|(_, claim)| *claim)
+        .collect();
+    for (index, claim) in claims.into_iter().enumerate() {
+        if kept.contains(&index) {
+            claim.keep();
+        }
     }
-    Ok(Json(state.ingest.ingest_batch(reports).await?))
+    Ok(Json(result))
 }
 
 /// `DELETE /api/v1/devices/{id}`: the device and all its history.

@@ -154,8 +154,14 @@ fn from_address(mut request: Request<Body>, address: [u8; 4]) -> Request<Body> {
     request
 }
 
-/// A request that exercises `path` with valid input, as its route wants.
-async fn request_for(fixture: &Fixture, method: &Method, path: &str) -> Request<Body> {
+/// A request that exercises `path` with valid input, as its route wants,
+/// for a caller whose password (if any) is `password`.
+async fn request_for(
+    fixture: &Fixture,
+    method: &Method,
+    path: &str,
+    password: &str,
+) -> Request<Body> {
     let reports_body = serde_json::to_value(vec![report("web-2", 1.0, 1)]).unwrap();
     let (uri, body) = match path {
         "/{*path}" => ("/style.css".to_owned(), None),
@@ -200,8 +206,13 @@ async fn request_for(fixture: &Fixture, method: &Method, path: &str) -> Request<
                 .credentials
                 .add_user("leaving", "long enough", Role::Viewer)
                 .ok();
-            ("/api/v1/users/leaving".to_owned(), None)
+            let change = (method == Method::PATCH).then(|| json!({"role": "admin"}));
+            ("/api/v1/users/leaving".to_owned(), change)
         }
+        "/api/v1/session/password" => (
+            path.to_owned(),
+            Some(json!({"current_password": password, "new_password": password})),
+        ),
         other => (other.to_owned(), None),
     };
     match body {
@@ -222,7 +233,7 @@ async fn every_route_checks_who_calls_it() {
         let route = format!("{} {}", entry.method, entry.path);
         // Nobody.
         let fixture = Fixture::new().await;
-        let request = request_for(&fixture, &entry.method, entry.path).await;
+        let request = request_for(&fixture, &entry.method, entry.path, "").await;
         let (status, _, body) = fixture.send(request).await;
         if entry.access == Access::Public {
             assert!(status.is_success(), "{route} is public: {status} {body}");
@@ -240,13 +251,13 @@ async fn every_route_checks_who_calls_it() {
         let fixture = Fixture::new().await;
         let (cookie, csrf) = fixture.login("ann", VIEWER_PASSWORD).await;
         let request = with_session(
-            request_for(&fixture, &entry.method, entry.path).await,
+            request_for(&fixture, &entry.method, entry.path, VIEWER_PASSWORD).await,
             &cookie,
             &csrf,
         );
         let (status, _, body) = fixture.send(request).await;
         match entry.access {
-            Access::Public | Access::Read => {
+            Access::Public | Access::Read | Access::Person => {
                 assert!(status.is_success(), "{route} for a viewer: {status} {body}")
             }
             _ => assert_eq!(
@@ -259,7 +270,7 @@ async fn every_route_checks_who_calls_it() {
         let fixture = Fixture::new().await;
         let (cookie, csrf) = fixture.login("root", ADMIN_PASSWORD).await;
         let request = with_session(
-            request_for(&fixture, &entry.method, entry.path).await,
+            request_for(&fixture, &entry.method, entry.path, ADMIN_PASSWORD).await,
             &cookie,
             &csrf,
         );
@@ -271,7 +282,7 @@ async fn every_route_checks_who_calls_it() {
             (&fixture.read_token, [Access::Public, Access::Read]),
         ] {
             let request = with_bearer(
-                request_for(&fixture, &entry.method, entry.path).await,
+                request_for(&fixture, &entry.method, entry.path, "").await,
                 token,
             );
             let (status, _, body) = fixture.send(request).await;
@@ -340,6 +351,70 @@ async fn a_token_device_cap_holds() {
     let (status, _, body) = fixture.send(post("web-c")).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(fixture.send(post("web-a")).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn refused_reports_use_up_nothing_of_a_token_device_cap() {
+    let fixture = Fixture::with(|b| b.max_devices_per_token(3)).await;
+    let post = |path: &str, body: Value| {
+        with_bearer(json_request(Method::POST, path, body), &fixture.agent_token)
+    };
+    let one = |device: &str, cpu: f64| {
+        let mut report = serde_json::to_value(report("web-x", cpu, 5)).unwrap();
+        report["device_id"] = json!(device);
+        report
+    };
+    // The review's attack: reports the server refuses (422), one with a
+    // 60 KB id, used up the cap.
+    let long_id = format!("web-{}", "x".repeat(60_000));
+    for (device, cpu) in [
+        ("web-bad id", 5.0),
+        (long_id.as_str(), 5.0),
+        ("web-too-busy", 250.0),
+    ] {
+        let (status, _, body) = fixture.send(post("/api/metrics", one(device, cpu))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().len() < 1000,
+            "the answer does not echo the whole id"
+        );
+    }
+    // A batch refused as a whole (db-1 is not the token's) counts nothing.
+    let batch = json!([one("web-7", 5.0), one("web-8", 5.0), one("db-1", 5.0)]);
+    let (status, _, body) = fixture.send(post("/api/v1/reports", batch)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // A batch whose only report of a device is refused counts that one not.
+    let batch = json!([one("web-1", 5.0), one("web-2", 250.0), one("web-2", 250.0)]);
+    let (status, _, body) = fixture.send(post("/api/v1/reports", batch)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 1);
+    // Two devices of the three are left: web-2's place was given back.
+    for device in ["web-8", "web-9"] {
+        let (status, _, body) = fixture.send(post("/api/metrics", one(device, 5.0))).await;
+        assert_eq!(status, StatusCode::OK, "{device}: {body}");
+    }
+    let (status, _, body) = fixture.send(post("/api/metrics", one("web-10", 5.0))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the cap holds: {body}");
+    // A device whose first report in a batch is refused and second stored counts.
+    let fixture = Fixture::with(|b| b.max_devices_per_token(1)).await;
+    let batch = json!([one("web-1", 250.0), one("web-1", 5.0)]);
+    let (status, _, body) = fixture
+        .send(with_bearer(
+            json_request(Method::POST, "/api/v1/reports", batch),
+            &fixture.agent_token,
+        ))
+        .await;
+    assert_eq!(
+        (status, body["accepted"].clone()),
+        (StatusCode::OK, json!(1))
+    );
+    let (status, _, _) = fixture
+        .send(with_bearer(
+            json_request(Method::POST, "/api/metrics", one("web-2", 5.0)),
+            &fixture.agent_token,
+        ))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "web-1 holds the only place");
 }
 
 #[tokio::test]
@@ -625,7 +700,7 @@ async fn the_rate_limit_trips_and_recovers() {
 }
 
 #[tokio::test]
-async fn password_guessing_is_throttled() {
+async fn password_guessing_is_throttled_but_never_locks_the_owner_out() {
     let fixture = Fixture::with(|b| b.rate_limit_per_address(None)).await;
     let attempt = |password: &str, address| {
         from_address(
@@ -637,22 +712,33 @@ async fn password_guessing_is_throttled() {
             address,
         )
     };
+    // The attack of the review: five wrong passwords for the admin.
     for _ in 0..5 {
         assert_eq!(
             fixture.send(attempt("guess", [10, 0, 0, 9])).await.0,
             StatusCode::UNAUTHORIZED
         );
     }
-    // Even the right password waits now, from this address and for this name.
+    // The guessing address waits now, even with the right password.
     let (status, headers, _) = fixture.send(attempt(ADMIN_PASSWORD, [10, 0, 0, 9])).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(headers.contains_key(header::RETRY_AFTER));
-    let (status, _, _) = fixture.send(attempt(ADMIN_PASSWORD, [10, 0, 0, 10])).await;
+    // The owner, from an address that has not failed, signs in.
+    let (status, _, body) = fixture.send(attempt(ADMIN_PASSWORD, [10, 0, 0, 10])).await;
+    assert_eq!(status, StatusCode::OK, "locked out: {body}");
+    // A second attacking address gets one guess, then is held with the name.
     assert_eq!(
-        status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "the name is held too"
+        fixture.send(attempt("guess", [10, 0, 0, 11])).await.0,
+        StatusCode::UNAUTHORIZED
     );
+    let (status, headers, _) = fixture.send(attempt("guess", [10, 0, 0, 11])).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "held by the name");
+    let wait: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=12).contains(&wait), "{wait}");
     fixture.clock.advance(Duration::from_secs(12));
     let (status, _, _) = fixture.send(attempt(ADMIN_PASSWORD, [10, 0, 0, 9])).await;
     assert_eq!(status, StatusCode::OK);
@@ -831,4 +917,238 @@ async fn open_access_lets_anybody_in() {
         StatusCode::NOT_FOUND,
         "allowed, but no such device"
     );
+}
+
+/// Whether `cookie` still opens a session (200 on a read) or not (401).
+async fn session_status(fixture: &Fixture, cookie: &str) -> StatusCode {
+    let mut read = Request::get("/api/v1/session").body(Body::empty()).unwrap();
+    read.headers_mut()
+        .insert(header::COOKIE, cookie.parse().unwrap());
+    fixture.send(read).await.0
+}
+
+#[tokio::test]
+async fn sessions_end_when_the_credentials_they_came_from_change() {
+    let fixture = Fixture::new().await;
+    let (viewer, _) = fixture.login("ann", VIEWER_PASSWORD).await;
+    assert_eq!(session_status(&fixture, &viewer).await, StatusCode::OK);
+
+    // A password set elsewhere (the `user passwd` command) ends it.
+    fixture
+        .credentials
+        .set_password("ann", "another-password")
+        .unwrap();
+    assert_eq!(
+        session_status(&fixture, &viewer).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Removed and made again as an admin, with no request in between: the
+    // old session does not come back, let alone as an admin.
+    let (viewer, _) = fixture.login("ann", "another-password").await;
+    fixture.credentials.remove_user("ann").unwrap();
+    fixture
+        .credentials
+        .add_user("ann", "another-password", Role::Admin)
+        .unwrap();
+    assert_eq!(
+        session_status(&fixture, &viewer).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A role change ends it too.
+    let (ann, _) = fixture.login("ann", "another-password").await;
+    fixture.credentials.set_role("ann", Role::Viewer).unwrap();
+    assert_eq!(
+        session_status(&fixture, &ann).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // So does an admin's change through the API.
+    let (ann, _) = fixture.login("ann", "another-password").await;
+    let (admin, csrf) = fixture.login("root", ADMIN_PASSWORD).await;
+    let patch = |name: &str, body: Value| {
+        with_session(
+            json_request(Method::PATCH, &format!("/api/v1/users/{name}"), body),
+            &admin,
+            &csrf,
+        )
+    };
+    let (status, _, body) = fixture
+        .send(patch("ann", json!({"password": "third-password"})))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(
+        session_status(&fixture, &ann).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(session_status(&fixture, &admin).await, StatusCode::OK);
+    let (status, _, body) = fixture
+        .send(patch("nobody", json!({"role": "admin"})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _, body) = fixture.send(patch("ann", json!({}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn changing_ones_own_password_renews_this_session_and_ends_the_others() {
+    let fixture = Fixture::new().await;
+    let (laptop, _) = fixture.login("ann", VIEWER_PASSWORD).await;
+    let (phone, csrf) = fixture.login("ann", VIEWER_PASSWORD).await;
+    let change = |current: &str| {
+        with_session(
+            json_request(
+                Method::POST,
+                "/api/v1/session/password",
+                json!({"current_password": current, "new_password": "a-new-password"}),
+            ),
+            &phone,
+            &csrf,
+        )
+    };
+    let (status, _, body) = fixture.send(change("not my password")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(session_status(&fixture, &laptop).await, StatusCode::OK);
+
+    let (status, headers, body) = fixture.send(change(VIEWER_PASSWORD)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    let renewed = headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(renewed, phone);
+    assert!(body["csrf_token"].is_string());
+    assert_eq!(session_status(&fixture, &renewed).await, StatusCode::OK);
+    assert_eq!(
+        session_status(&fixture, &phone).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        session_status(&fixture, &laptop).await,
+        StatusCode::UNAUTHORIZED
+    );
+    fixture.login("ann", "a-new-password").await;
+}
+
+#[tokio::test]
+async fn answers_that_carry_secrets_are_never_cached() {
+    let fixture = Fixture::new().await;
+    let (cookie, csrf) = fixture.login("root", ADMIN_PASSWORD).await;
+    for request in [
+        Request::get("/api/v1/session").body(Body::empty()).unwrap(),
+        Request::get("/api/v1/tokens").body(Body::empty()).unwrap(),
+        json_request(Method::POST, "/api/v1/tokens", json!({"name": "n"})),
+    ] {
+        let path = request.uri().to_string();
+        let (status, headers, body) = fixture.send(with_session(request, &cookie, &csrf)).await;
+        assert!(status.is_success(), "{path}: {body}");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{path}");
+    }
+    let (_, headers, _) = fixture
+        .send(json_request(
+            Method::POST,
+            "/api/v1/login",
+            json!({"username": "root", "password": ADMIN_PASSWORD}),
+        ))
+        .await;
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store", "login");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let fixture = Fixture::new().await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let mut request = Request::get("/api/v1/devices").body(Body::empty()).unwrap();
+        request.headers_mut().insert(
+            header::AUTHORIZATION,
+            format!("{scheme} {}", fixture.read_token).parse().unwrap(),
+        );
+        assert_eq!(fixture.send(request).await.0, StatusCode::OK, "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn strict_transport_security_is_sent_only_when_asked_for() {
+    let fixture = Fixture::new().await;
+    let (_, headers, _) = fixture
+        .send(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert!(!headers.contains_key(header::STRICT_TRANSPORT_SECURITY));
+    let fixture =
+        Fixture::with(|b| b.strict_transport_security(Some(Duration::from_secs(31_536_000)))).await;
+    for path in ["/healthz", "/api/v1/devices", "/api/nope"] {
+        let (_, headers, _) = fixture
+            .send(Request::get(path).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(
+            headers[header::STRICT_TRANSPORT_SECURITY],
+            "max-age=31536000",
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_authentication_only_local_and_configured_host_names_are_answered() {
+    // DNS rebinding: a page on attacker.example points its name at
+    // 127.0.0.1 and reads (or deletes) through the operator's browser.
+    let router = ServerBuilder::new()
+        .open_access()
+        .allowed_hosts(vec!["monitor.lan".into()])
+        .build()
+        .unwrap()
+        .router();
+    let send = |host: &'static str, method: Method| {
+        let router = router.clone();
+        async move {
+            let request = Request::builder()
+                .method(method)
+                .uri("/api/v1/devices/none")
+                .header(header::HOST, host)
+                .body(Body::empty())
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    for host in ["attacker.example:3000", "localhost.attacker.example"] {
+        for method in [Method::GET, Method::DELETE] {
+            let (status, body) = send(host, method).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{host}");
+            assert!(
+                body["error"].as_str().unwrap().contains("--allowed-hosts"),
+                "{body}"
+            );
+        }
+    }
+    for host in [
+        "localhost:3000",
+        "127.0.0.1:3000",
+        "[::1]:3000",
+        "monitor.lan",
+    ] {
+        let (status, _) = send(host, Method::DELETE).await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{host}: allowed, no such device"
+        );
+    }
+    // With authentication on, a foreign page has no session: any host is served.
+    let fixture = Fixture::new().await;
+    let mut request = with_bearer(
+        Request::get("/api/v1/devices").body(Body::empty()).unwrap(),
+        &fixture.read_token,
+    );
+    request
+        .headers_mut()
+        .insert(header::HOST, "monitor.example.net".parse().unwrap());
+    assert_eq!(fixture.send(request).await.0, StatusCode::OK);
 }

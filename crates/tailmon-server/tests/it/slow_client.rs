@@ -1,6 +1,7 @@
 //! Clients that are slow on purpose (slow loris): headers sent in part,
-//! bodies that stall or trickle, idle connections holding every slot. The
-//! server cuts them off on its timeouts and serves others meanwhile.
+//! bodies that stall or trickle, answers never read, idle connections
+//! holding every slot. The server cuts them off on its timeouts and serves
+//! others meanwhile.
 
 use std::time::Duration;
 
@@ -134,6 +135,16 @@ async fn a_stalled_body_gets_408_and_the_connection_closed() {
         answer.contains("request body not received within"),
         "{answer}"
     );
+    // Like every answer, it carries the security headers.
+    let head = answer.to_ascii_lowercase();
+    for header in [
+        "content-security-policy: default-src 'self'",
+        "x-content-type-options: nosniff",
+        "x-frame-options: deny",
+        "referrer-policy: no-referrer",
+    ] {
+        assert!(head.contains(header), "{header} missing: {answer}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,4 +209,45 @@ async fn one_address_cannot_take_every_slot() {
         .await
         .expect("an answer");
     assert_eq!(&status, b"HTTP/1.1 200", "{}", text(&status));
+}
+
+/// A connection from `address` with a 4 KB receive buffer.
+async fn small_window_client(running: &Running, address: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("receive buffer");
+    socket
+        .bind(format!("{address}:0").parse().expect("address"))
+        .expect("bind");
+    socket.connect(running.addr).await.expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_their_answers_are_dropped_and_free_their_slots() {
+    // The review's attack: clients with a small receive window pipeline
+    // hundreds of requests for the largest asset and never read. Without a
+    // send deadline they held every slot for as long as they liked.
+    let running = start(
+        ServeOptions::new()
+            .max_connections(3)
+            .send_timeout(Duration::from_millis(500)),
+    )
+    .await;
+    let pipeline = b"GET /app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(400);
+    let mut stalled = Vec::new();
+    for address in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        let mut client = small_window_client(&running, address).await;
+        client.write_all(&pipeline).await.expect("send");
+        stalled.push(client);
+    }
+    // Every slot is held by a client that does not read. A new client is
+    // served once they are dropped.
+    let mut fresh = connect_and_send(&running, HEALTHZ).await;
+    let mut answer = [0u8; 12];
+    within(fresh.read_exact(&mut answer))
+        .await
+        .expect("an answer once the stalled clients are dropped");
+    assert_eq!(&answer, b"HTTP/1.1 200", "{}", text(&answer));
+    // A slot frees only when its connection has closed: the stalled
+    // clients, still open on their side, were dropped by the server.
+    drop(stalled);
 }

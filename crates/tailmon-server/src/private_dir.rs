@@ -1,0 +1,116 @@
+//! The data directory, and every file the server keeps in it, private to
+//! the server's user: 0700 and 0600 on Unix, whatever the umask.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+/// Creates `dir` (and its missing parents) readable by the owner only. An
+/// existing directory is left as it is, with a warning (once a process) if
+/// others may read or enter it.
+pub(crate) fn create(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    let existed = dir.is_dir();
+    builder.create(dir)?;
+    if existed {
+        warn_if_open(dir);
+    }
+    Ok(())
+}
+
+/// Makes the file at `path`, if there is one, readable and writable by its
+/// owner only.
+pub(crate) fn restrict_file(path: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Options that create a file readable and writable by its owner only.
+pub(crate) fn private_file_options() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+fn warn_if_open(dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        static WARNED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+        let Ok(meta) = std::fs::metadata(dir) else {
+            return;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        let mut warned = WARNED.lock().unwrap_or_else(PoisonError::into_inner);
+        if warned
+            .get_or_insert_with(HashSet::new)
+            .insert(dir.to_path_buf())
+        {
+            tracing::warn!(
+                dir = %dir.display(),
+                mode = format!("{mode:o}"),
+                "the data directory is open to other users; it holds the history and the credentials' hashes: chmod 700 it"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).expect("meta").permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_new_directory_is_private_and_open_files_are_closed() {
+        let base = std::env::temp_dir().join(format!(
+            "tailmon-private-{}-{}",
+            std::process::id(),
+            crate::secret::random_hex(4).expect("random")
+        ));
+        let dir = base.join("a/b");
+        create(&dir).expect("create");
+        assert_eq!(mode(&dir), 0o700);
+        let file = dir.join("f");
+        std::fs::write(&file, b"x").expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        restrict_file(&file).expect("restrict");
+        assert_eq!(mode(&file), 0o600);
+        restrict_file(&dir.join("missing")).expect("nothing to do");
+        let made = dir.join("g");
+        private_file_options()
+            .write(true)
+            .create_new(true)
+            .open(&made)
+            .expect("create");
+        assert_eq!(mode(&made), 0o600);
+        std::fs::remove_dir_all(&base).expect("clean up");
+    }
+}
