@@ -36,6 +36,7 @@ mod delivery;
 mod delivery_queue;
 mod error;
 mod log_throttle;
+mod retry_after;
 #[cfg(test)]
 mod scripted_server;
 
