@@ -31,9 +31,11 @@
 
 mod agent;
 mod backoff;
+mod batch_size;
 mod client;
 mod delivery;
 mod delivery_queue;
+mod drops;
 mod error;
 mod log_throttle;
 mod retry_after;
@@ -45,5 +47,6 @@ pub use agent::{
     DEFAULT_RETRY_BASE, DEFAULT_WARMUP,
 };
 pub use backoff::full_jitter;
+pub use drops::Drops;
 pub use client::{Client, ClientBuilder, DEFAULT_TIMEOUT};
 pub use error::Error;
