@@ -223,6 +223,8 @@ impl Delivery {
                     self.unencodable(&encoding);
                 }
                 self.failed(&error, now);
+                // A full queue drops the report put back first.
+                self.tell_drops(now);
             }
             Outcome::Queued(Ok(())) => {
                 self.queue.ack();
