@@ -6,8 +6,8 @@ use tailmon_core::{OffsetDateTime, Report};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use crate::{Client, Drops};
 use crate::delivery::Delivery;
+use crate::{Client, Drops};
 
 /// How often the agent reports: 5 s, as the original Tailmon agent did.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);

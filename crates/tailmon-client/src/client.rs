@@ -488,7 +488,8 @@ mod tests {
             .replace("+0000", "GMT");
         let server = ScriptedServer::scripted(move |path, _| match path {
             "/api/metrics" => Answer::json(503, r#"{"error":"disk full"}"#).retry_after("5"),
-            _ => Answer::json(429, r#"{"error":"too many devices"}"#).retry_after(in_a_minute.clone()),
+            _ => Answer::json(429, r#"{"error":"too many devices"}"#)
+                .retry_after(in_a_minute.clone()),
         })
         .await;
         let client = Client::builder(&server.url).build().expect("valid");

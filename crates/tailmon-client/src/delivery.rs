@@ -321,11 +321,7 @@ impl Delivery {
                 "agent stopped; undelivered reports are lost (the queue is kept in memory only)"
             );
         } else {
-            tracing::info!(
-                sent = status.sent,
-                dropped = drops.total(),
-                "agent stopped"
-            );
+            tracing::info!(sent = status.sent, dropped = drops.total(), "agent stopped");
         }
     }
 
@@ -451,8 +447,7 @@ impl Delivery {
     /// Writes the drops line if there is news and its period allows.
     fn tell_drops(&mut self, now: Instant) {
         let drops = self.drops();
-        self.drop_log
-            .tell(drops, self.last_refusal.as_deref(), now);
+        self.drop_log.tell(drops, self.last_refusal.as_deref(), now);
     }
 
     /// Applies `change` to the status, with the queue's figures and the drops.

@@ -246,7 +246,10 @@ mod tests {
             assert!(!error.is_retryable(), "{code}");
         }
         for code in [400, 404, 429, 500] {
-            assert!(!Error::from_status(code, None, None).is_unauthorized(), "{code}");
+            assert!(
+                !Error::from_status(code, None, None).is_unauthorized(),
+                "{code}"
+            );
         }
         assert!(!Error::builder("x").is_unauthorized());
     }
@@ -254,10 +257,16 @@ mod tests {
     #[test]
     fn retryable_statuses() {
         for code in [408, 429, 500, 502, 503] {
-            assert!(Error::from_status(code, None, None).is_retryable(), "{code}");
+            assert!(
+                Error::from_status(code, None, None).is_retryable(),
+                "{code}"
+            );
         }
         for code in [400, 401, 404, 405, 413, 415, 422] {
-            assert!(!Error::from_status(code, None, None).is_retryable(), "{code}");
+            assert!(
+                !Error::from_status(code, None, None).is_retryable(),
+                "{code}"
+            );
         }
     }
 }

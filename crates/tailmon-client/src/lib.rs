@@ -47,6 +47,6 @@ pub use agent::{
     DEFAULT_RETRY_BASE, DEFAULT_WARMUP,
 };
 pub use backoff::full_jitter;
-pub use drops::Drops;
 pub use client::{Client, ClientBuilder, DEFAULT_TIMEOUT};
+pub use drops::Drops;
 pub use error::Error;

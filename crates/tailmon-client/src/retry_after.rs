@@ -31,7 +31,10 @@ mod tests {
     #[test]
     fn delta_seconds() {
         assert_eq!(parse_retry_after("5", now()), Some(Duration::from_secs(5)));
-        assert_eq!(parse_retry_after(" 30 ", now()), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(" 30 ", now()),
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(parse_retry_after("0", now()), Some(Duration::ZERO));
         assert_eq!(
             parse_retry_after("99999999999999999999999", now()),
@@ -54,7 +57,14 @@ mod tests {
 
     #[test]
     fn anything_else_is_ignored() {
-        for value in ["", "-5", "1.5", "soon", "5 s", "Wed, 32 Oct 2015 07:28:00 GMT"] {
+        for value in [
+            "",
+            "-5",
+            "1.5",
+            "soon",
+            "5 s",
+            "Wed, 32 Oct 2015 07:28:00 GMT",
+        ] {
             assert_eq!(parse_retry_after(value, now()), None, "{value:?}");
         }
     }

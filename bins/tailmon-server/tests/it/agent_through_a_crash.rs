@@ -94,7 +94,10 @@ async fn agent_history_has_no_gap_or_duplicate_across_a_server_kill_9() {
         s.queued == 0 && s.consecutive_failures == 0 && s.sent >= down.sent + 8
     })
     .await;
-    status_where(&status, "reports flowing again", |s| s.sent >= drained.sent + 2).await;
+    status_where(&status, "reports flowing again", |s| {
+        s.sent >= drained.sent + 2
+    })
+    .await;
     stop.send(()).expect("agent running");
     running.await.expect("the agent did not panic");
     let last = *status.borrow();

@@ -136,8 +136,7 @@ async fn queue_drains_in_batches_oldest_first() {
     queue(&mut delivery, 2_500);
     settle(&mut delivery).await;
     assert_eq!(batch_sizes(&server), [1000, 1000, 500]);
-    let first: Vec<Report> =
-        serde_json::from_slice(&server.received()[0].body).expect("reports");
+    let first: Vec<Report> = serde_json::from_slice(&server.received()[0].body).expect("reports");
     assert_eq!(first[0].last_seen.unix_timestamp(), 1_750_000_000);
     assert!(first.iter().all(|r| r.top_processes.is_none()));
     let status = *status.borrow();
@@ -206,8 +205,7 @@ async fn server_without_batches_gets_the_queue_one_by_one_and_is_remembered() {
 #[tokio::test]
 async fn retryable_batch_failure_keeps_the_queue() {
     let server =
-        ScriptedServer::start(|_, _| (503, r#"{"error":"store unavailable"}"#.to_owned()))
-            .await;
+        ScriptedServer::start(|_, _| (503, r#"{"error":"store unavailable"}"#.to_owned())).await;
     let (mut delivery, status) = delivery(&server);
     queue(&mut delivery, 5);
     let now = Instant::now();
@@ -224,10 +222,9 @@ async fn retryable_batch_failure_keeps_the_queue() {
 #[tokio::test]
 async fn refused_token_keeps_the_reports_and_backs_off() {
     for code in [401, 403] {
-        let server = ScriptedServer::start(move |_, _| {
-            (code, r#"{"error":"invalid token"}"#.to_owned())
-        })
-        .await;
+        let server =
+            ScriptedServer::start(move |_, _| (code, r#"{"error":"invalid token"}"#.to_owned()))
+                .await;
         let (mut delivery, status) =
             delivery_with(Client::builder(&server.url).token("agent-secret"));
         let now = Instant::now();
@@ -289,7 +286,8 @@ async fn queue_kept_through_a_refused_token_is_delivered_once_accepted() {
 #[tokio::test]
 async fn fresh_report_answered_404_is_kept_and_backs_off() {
     for code in [404, 405] {
-        let server = ScriptedServer::scripted(move |_, _| Answer::html(code, "<h1>Not Found</h1>")).await;
+        let server =
+            ScriptedServer::scripted(move |_, _| Answer::html(code, "<h1>Not Found</h1>")).await;
         let (mut delivery, status) = delivery(&server);
         let now = Instant::now();
         delivery.offer(report(0), now);
@@ -298,18 +296,34 @@ async fn fresh_report_answered_404_is_kept_and_backs_off() {
         let queued: Vec<i64> = delivery.queue.reports().iter().map(number).collect();
         assert_eq!(queued, [0], "{code}: kept");
         let status = *status.borrow();
-        assert_eq!((status.dropped, status.consecutive_failures), (0, 1), "{code}");
+        assert_eq!(
+            (status.dropped, status.consecutive_failures),
+            (0, 1),
+            "{code}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_single_report_is_dropped_only_when_the_server_refuses_it() {
     let cases = [
-        (Answer::json(422, r#"{"error":"cpu_usage must be finite","field":"cpu_usage"}"#), true),
-        (Answer::json(400, r#"{"error":"expected a number","field":"cpu_usage"}"#), true),
+        (
+            Answer::json(
+                422,
+                r#"{"error":"cpu_usage must be finite","field":"cpu_usage"}"#,
+            ),
+            true,
+        ),
+        (
+            Answer::json(400, r#"{"error":"expected a number","field":"cpu_usage"}"#),
+            true,
+        ),
         (Answer::json(413, r#"{"error":"report too large"}"#), true),
         (Answer::html(400, "<h1>Bad Request</h1>"), false),
-        (Answer::html(413, "<h1>Request Entity Too Large</h1>"), false),
+        (
+            Answer::html(413, "<h1>Request Entity Too Large</h1>"),
+            false,
+        ),
         (Answer::json(404, r#"{"error":"not found"}"#), false),
         (Answer::html(409, "conflict"), false),
         (Answer::html(410, "gone"), false),
@@ -351,7 +365,11 @@ async fn a_batch_answer_that_does_not_add_up_is_retried() {
         settle(&mut delivery).await;
         assert!(delivery.next_attempt() > now, "{answer}: backing off");
         let status = *status.borrow();
-        assert_eq!((status.sent, status.queued, status.dropped), (0, 3, 0), "{answer}");
+        assert_eq!(
+            (status.sent, status.queued, status.dropped),
+            (0, 3, 0),
+            "{answer}"
+        );
     }
 }
 

@@ -100,7 +100,11 @@ impl Simulation {
     async fn drain(&mut self, deadline: Duration) {
         while self.status.borrow().queued > 0 || self.delivery.sending.is_some() {
             let at = self.now - self.start + Duration::from_millis(1);
-            assert!(at <= deadline, "not drained by {deadline:?}: {:?}", *self.status.borrow());
+            assert!(
+                at <= deadline,
+                "not drained by {deadline:?}: {:?}",
+                *self.status.borrow()
+            );
             self.run_until(at).await;
         }
     }
@@ -192,7 +196,9 @@ async fn a_404_during_a_deploy_keeps_the_backlog_and_batching() {
     let (now, seen) = (clock.clone(), log.clone());
     let server = ScriptedServer::scripted(move |path, body| {
         let at = now.load(Ordering::SeqCst);
-        seen.lock().expect("not poisoned").push((at, path.to_owned()));
+        seen.lock()
+            .expect("not poisoned")
+            .push((at, path.to_owned()));
         match at {
             0..10_000 => Answer::hang_up(),
             10_000..14_000 => Answer::html(404, "<h1>404 Not Found</h1>"),
@@ -217,7 +223,10 @@ async fn a_404_during_a_deploy_keeps_the_backlog_and_batching() {
         .iter()
         .filter(|r| r.status == Some(404))
         .count();
-    assert!((1..=12).contains(&attempts_404), "{attempts_404} answered 404");
+    assert!(
+        (1..=12).contains(&attempts_404),
+        "{attempts_404} answered 404"
+    );
 }
 
 /// Finding 1, the other way: an older server without the batch endpoint,
@@ -226,14 +235,13 @@ async fn a_404_during_a_deploy_keeps_the_backlog_and_batching() {
 async fn an_older_server_is_told_by_a_single_report_it_stores() {
     let clock = virtual_clock();
     let now = clock.clone();
-    let server = ScriptedServer::scripted(move |path, body| {
-        match (now.load(Ordering::SeqCst), path) {
+    let server =
+        ScriptedServer::scripted(move |path, body| match (now.load(Ordering::SeqCst), path) {
             (0..10_000, _) => Answer::hang_up(),
             (_, "/api/metrics") => healthy(path, body),
             _ => Answer::json(404, r#"{"error":"not found"}"#),
-        }
-    })
-    .await;
+        })
+        .await;
     let mut sim = Simulation::new(&server, clock, Duration::from_millis(500));
     sim.recover(Duration::from_secs(10)).await;
 
@@ -253,21 +261,27 @@ async fn an_older_server_is_told_by_a_single_report_it_stores() {
 async fn a_batch_endpoint_refusing_every_batch_loses_nothing() {
     let clock = virtual_clock();
     let now = clock.clone();
-    let server = ScriptedServer::scripted(move |path, body| {
-        match (now.load(Ordering::SeqCst), path) {
+    let server =
+        ScriptedServer::scripted(move |path, body| match (now.load(Ordering::SeqCst), path) {
             (0..26_000, _) => Answer::hang_up(),
             (_, "/api/v1/reports") => Answer::json(422, r#"{"error":"batches are not allowed"}"#),
             _ => healthy(path, body),
-        }
-    })
-    .await;
+        })
+        .await;
     let mut sim = Simulation::new(&server, clock, Duration::from_millis(500));
     sim.recover(Duration::from_secs(26)).await;
 
     assert!(sim.collected >= 53, "{}", sim.collected);
     assert_none_lost(&sim, &server);
-    let refused = server.received().iter().filter(|r| r.status == Some(422)).count();
-    assert!(refused <= 8, "halved down to one, then remembered: {refused} refused");
+    let refused = server
+        .received()
+        .iter()
+        .filter(|r| r.status == Some(422))
+        .count();
+    assert!(
+        refused <= 8,
+        "halved down to one, then remembered: {refused} refused"
+    );
 }
 
 /// Finding 3: a captive portal answers every request 200 with an HTML page
@@ -313,11 +327,22 @@ async fn queue_overflow_drops_the_oldest_and_counts_them() {
     let status = sim.status();
     let lost = status.drops.queue_full;
     assert!(lost >= 30, "{status:?}");
-    assert_eq!((status.dropped, status.drops.refused), (lost, 0), "{status:?}");
+    assert_eq!(
+        (status.dropped, status.drops.refused),
+        (lost, 0),
+        "{status:?}"
+    );
     let stored = stored(&server);
-    assert_eq!(stored.len() as u64 + lost, sim.collected as u64, "every report accounted for");
+    assert_eq!(
+        stored.len() as u64 + lost,
+        sim.collected as u64,
+        "every report accounted for"
+    );
     let expected: Vec<i64> = (lost as i64..sim.collected).collect();
-    assert_eq!(stored, expected, "the oldest were dropped; the rest stored in order");
+    assert_eq!(
+        stored, expected,
+        "the oldest were dropped; the rest stored in order"
+    );
     // The first drop (of the 11th report, at 5 s) was told at once; the
     // rest, as reports, at the first collection a minute later.
     assert_eq!(sim.delivery.drop_log_told().queue_full, 1);
@@ -352,7 +377,10 @@ async fn reports_refused_by_name_are_counted_each() {
         let accepted = reports.len() - rejected.len();
         Answer::json(
             200,
-            format!(r#"{{"accepted":{accepted},"rejected":[{}]}}"#, rejected.join(",")),
+            format!(
+                r#"{{"accepted":{accepted},"rejected":[{}]}}"#,
+                rejected.join(",")
+            ),
         )
     })
     .await;
@@ -378,10 +406,15 @@ async fn retry_after_is_honoured() {
     let (now, seen) = (clock.clone(), log.clone());
     let server = ScriptedServer::scripted(move |path, body| {
         let at = now.load(Ordering::SeqCst);
-        seen.lock().expect("not poisoned").push((at, path.to_owned()));
+        seen.lock()
+            .expect("not poisoned")
+            .push((at, path.to_owned()));
         if at < 3_000 {
-            Answer::json(503, r#"{"error":"the server cannot store reports right now; retry later"}"#)
-                .retry_after("5")
+            Answer::json(
+                503,
+                r#"{"error":"the server cannot store reports right now; retry later"}"#,
+            )
+            .retry_after("5")
         } else {
             healthy(path, body)
         }
@@ -391,10 +424,19 @@ async fn retry_after_is_honoured() {
     sim.recover(Duration::from_secs(3)).await;
 
     assert_none_lost(&sim, &server);
-    let times: Vec<u64> = log.lock().expect("not poisoned").iter().map(|(at, _)| *at).collect();
+    let times: Vec<u64> = log
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|(at, _)| *at)
+        .collect();
     assert!(times.len() >= 2, "{times:?}");
     assert_eq!(times[0], 0);
-    assert!(times[1] >= 5_000, "retried {} ms after a Retry-After: 5", times[1]);
+    assert!(
+        times[1] >= 5_000,
+        "retried {} ms after a Retry-After: 5",
+        times[1]
+    );
 }
 
 /// Finding 6: after 2 minutes with nothing listening, the queue flows within
@@ -459,7 +501,10 @@ async fn the_accepted_batch_size_is_remembered() {
         .filter(|r| r.path == "/api/v1/reports")
         .filter_map(|r| r.status)
         .collect();
-    let first_success = statuses.iter().position(|&s| s == 200).expect("a batch went through");
+    let first_success = statuses
+        .iter()
+        .position(|&s| s == 200)
+        .expect("a batch went through");
     assert!(
         !statuses[first_success..].contains(&413),
         "no 413 once a size was accepted: {statuses:?}"
