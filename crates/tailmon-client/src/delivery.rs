@@ -388,39 +388,32 @@ impl Delivery {
             return;
         };
         let (queued, retry_in_ms) = (self.queue.len(), delay.as_millis() as u64);
-        match trouble {
-            Trouble::Transient => tracing::warn!(
-                %error,
-                attempt,
-                queued,
-                retry_in_ms,
-                failed_attempts_not_logged = not_logged,
-                "report not delivered; retrying"
-            ),
-            Trouble::Credentials => {
-                let problem = if self.client.has_token() {
-                    "server refused the agent's token"
-                } else {
-                    "server wants a token and the agent has none"
-                };
-                tracing::error!(
+        let problem = match trouble {
+            Trouble::Transient => {
+                tracing::warn!(
                     %error,
                     attempt,
                     queued,
                     retry_in_ms,
                     failed_attempts_not_logged = not_logged,
-                    "{problem}; reports are kept and retried"
+                    "report not delivered; retrying"
                 );
+                return;
             }
-            Trouble::Unexpected => tracing::error!(
-                %error,
-                attempt,
-                queued,
-                retry_in_ms,
-                failed_attempts_not_logged = not_logged,
-                "the ingest endpoint answered an error that does not blame the reports (a proxy's page? a deploy under way?); reports are kept and retried"
-            ),
-        }
+            Trouble::Credentials if self.client.has_token() => "server refused the agent's token",
+            Trouble::Credentials => "server wants a token and the agent has none",
+            Trouble::Unexpected => {
+                "the ingest endpoint answered an error that does not blame the reports (a proxy's page? a deploy under way?)"
+            }
+        };
+        tracing::error!(
+            %error,
+            attempt,
+            queued,
+            retry_in_ms,
+            failed_attempts_not_logged = not_logged,
+            "{problem}; reports are kept and retried"
+        );
     }
 
     /// The server refused `count` reports by name: they are dropped.

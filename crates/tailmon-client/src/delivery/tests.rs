@@ -28,14 +28,24 @@ fn delivery(server: &ScriptedServer) -> (Delivery, watch::Receiver<AgentStatus>)
 }
 
 fn delivery_with(client: crate::ClientBuilder) -> (Delivery, watch::Receiver<AgentStatus>) {
+    new_delivery(client, 10_000, Duration::from_secs(60))
+}
+
+/// A delivery through `client` with a queue of `queue_capacity`, retrying
+/// after up to 1 s, doubling up to `max_backoff`; and its status.
+fn new_delivery(
+    client: crate::ClientBuilder,
+    queue_capacity: usize,
+    max_backoff: Duration,
+) -> (Delivery, watch::Receiver<AgentStatus>) {
     let client = client.build().expect("valid URL");
     let status = watch::Sender::new(AgentStatus::default());
     let receiver = status.subscribe();
     let delivery = Delivery::new(
         client,
-        10_000,
-        Duration::from_secs(1),
-        Duration::from_secs(60),
+        queue_capacity,
+        crate::DEFAULT_RETRY_BASE,
+        max_backoff,
         status,
     );
     (delivery, receiver)
