@@ -25,9 +25,9 @@ struct Args {
     ca_cert: Option<std::path::PathBuf>,
     #[command(flatten)]
     collection: CollectionArgs,
-    /// Most undelivered reports kept while the server is unreachable (the
-    /// oldest are dropped first); 0 keeps none. Defaults to 24 hours' worth at
-    /// the interval.
+    /// Most undelivered reports kept while the server is unreachable; when
+    /// full, the oldest is dropped, counted and logged (at most once a
+    /// minute). 0 keeps none. Defaults to 24 hours' worth at the interval.
     #[arg(long, env = "TAILMON_QUEUE_CAPACITY")]
     queue_capacity: Option<usize>,
 }

@@ -6,15 +6,19 @@ use tailmon_core::{OffsetDateTime, Report};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use crate::Client;
 use crate::delivery::Delivery;
+use crate::{Client, Drops};
 
 /// How often the agent reports: 5 s, as the original Tailmon agent did.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// The first retry waits up to this long: 1 s.
 pub const DEFAULT_RETRY_BASE: Duration = Duration::from_secs(1);
-/// No retry waits longer than this: 60 s.
-pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// No retry waits longer than this, unless the server asks for longer with
+/// `Retry-After`: 8 s. So queued reports flow again within 8 s of the
+/// server's return (plus the request), and a server that is down sees one
+/// attempt every 4 s on average from each agent, less than the agent's
+/// normal cadence at the 5 s [`DEFAULT_INTERVAL`].
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// The wait before the first collection, so that CPU usage covers a real
 /// sample window: 1 s.
 pub const DEFAULT_WARMUP: Duration = Duration::from_secs(1);
@@ -26,6 +30,7 @@ pub const DEFAULT_QUEUE_SPAN: Duration = Duration::from_secs(24 * 3600);
 
 /// What the agent has done so far; watch it with [`Agent::status`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AgentStatus {
     /// Reports the server acknowledged.
     pub sent: u64,
@@ -35,8 +40,10 @@ pub struct AgentStatus {
     pub consecutive_failures: u32,
     /// Reports collected but not delivered yet, waiting in the delivery queue.
     pub queued: usize,
-    /// Reports dropped, oldest first, because the delivery queue was full.
+    /// Reports dropped for any reason, never to be delivered: `drops.total()`.
     pub dropped: u64,
+    /// Reports dropped, by reason.
+    pub drops: Drops,
 }
 
 /// Collects a report every interval and delivers it, keeping what the server
@@ -47,31 +54,49 @@ pub struct AgentStatus {
 /// always, even while the server is down, so that the history it back-fills
 /// has no gap. The delivery clock runs on the same cadence while the server
 /// answers, and falls back to exponential backoff with full jitter after a
-/// failure, returning to normal after a success.
+/// failure (capped at [`DEFAULT_MAX_BACKOFF`], but never shorter than the
+/// server's `Retry-After`, itself capped at 5 minutes), returning to normal
+/// after a success.
 ///
 /// While nothing is queued, each report goes straight to `POST /api/metrics`.
-/// A report not delivered for a reason that may pass (no connection, timeout,
-/// 429, 5xx) joins the queue, and so does every report collected while the
-/// queue is not empty. So does one the server refused for the agent's token
-/// (401, 403): the reports are not at fault, and are kept, and retried with
-/// the same backoff, until the token is mended; each refusal is logged as an
-/// error, at most once a minute, never with the token. Once a request may start again, the queue is sent
-/// oldest first, in batches of up to [`tailmon_core::MAX_BATCH_REPORTS`]
-/// through `POST /api/v1/reports`, one after the other until it is empty or a
-/// request fails. Each report carries its own `last_seen`, so back-filled
-/// ones land where they belong. A server without the batch endpoint (the
-/// original Tailmon) gets the queued reports one by one through
-/// `POST /api/metrics`. A report the server refuses as invalid is dropped and
-/// logged (at most once a minute), never retried.
+/// A report not delivered joins the queue, and so does every report
+/// collected while the queue is not empty. Once a request may start again,
+/// the queue is sent oldest first, in batches of up to
+/// [`tailmon_core::MAX_BATCH_REPORTS`] through `POST /api/v1/reports`, one
+/// after the other until it is empty or a request fails. Each report
+/// carries its own `last_seen`, so back-filled ones land where they belong.
 ///
-/// The queue holds [`DEFAULT_QUEUE_SPAN`] of reports unless told otherwise;
-/// when full it drops the oldest, counted in [`AgentStatus::dropped`]. Queued
-/// reports leave out `top_processes` (a point-in-time list worthless hours
-/// later) and are kept as their JSON, about 0.8 to 2 KiB each for a host
-/// report.
+/// Reports are kept whatever the failure, unless the server refuses that
+/// very report: no connection, a timeout, 429, 5xx; 401 and 403 (the token
+/// is at fault, not the reports: each refusal is logged as an error at most
+/// once a minute, never with the token); 404, 405 and any other 4xx that
+/// does not blame the report (a proxy's page during a deploy); and a 2xx
+/// batch answer the agent cannot read (sending again is safe: the server
+/// drops duplicates by device and time). A batch refused as a whole (413,
+/// 422…) is split in halves, down to single reports, and the agent
+/// remembers the size the server took rather than growing back into a
+/// refusal. A server is taken to have no batch endpoint (the original
+/// Tailmon) only when a batch gets 404 or 405 and a single report to
+/// `POST /api/metrics` is then stored; the queue then goes one by one for an
+/// hour.
+///
+/// A report is dropped only when the server refuses it by name (422, or 400
+/// or 413 with a Tailmon error body, to `POST /api/metrics`; or listed as
+/// refused in a batch answer), or when the queue is full: then the oldest
+/// queued report makes room. Drops are counted by reason in
+/// [`AgentStatus::drops`], and a warning says how many reports were dropped,
+/// and why, at once for the first drop and then at most once a minute. When
+/// the queue is empty again after an outage, a line says so, with how many
+/// queued reports were sent and how many were dropped meanwhile.
+///
+/// The queue holds [`DEFAULT_QUEUE_SPAN`] of reports unless told otherwise.
+/// Queued reports leave out `top_processes` (a point-in-time list worthless
+/// hours later) and are kept as their JSON, about 0.8 to 2 KiB each for a
+/// host report.
 ///
 /// The queue lives in memory: reports still queued when the agent stops are
-/// lost. A disk-backed queue that survives restarts is future work.
+/// lost (the stop's log line says how many). A disk-backed queue that
+/// survives restarts is future work.
 pub struct Agent {
     client: Client,
     collector: Collectors,
@@ -204,14 +229,18 @@ impl AgentBuilder {
         self
     }
 
-    /// Longest delay between retries. Defaults to [`DEFAULT_MAX_BACKOFF`].
+    /// Longest delay between retries, unless the server's `Retry-After`
+    /// asks for longer. Defaults to [`DEFAULT_MAX_BACKOFF`]; a longer cap
+    /// spares a server that is down but delays the back-fill by up to the
+    /// cap once it is back.
     pub fn max_backoff(mut self, cap: Duration) -> Self {
         self.agent.max_backoff = cap;
         self
     }
 
     /// Most reports kept for later delivery while the server cannot take
-    /// them; when full, the oldest is dropped. 0 keeps none. Defaults to
+    /// them; when full, the oldest is dropped and counted in
+    /// [`Drops::queue_full`]. 0 keeps none. Defaults to
     /// [`DEFAULT_QUEUE_SPAN`] divided by the [`interval`](Self::interval):
     /// 17,280 reports at 5 s. Each costs about 0.8 to 2 KiB of memory while
     /// queued.

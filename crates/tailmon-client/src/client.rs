@@ -2,13 +2,14 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::de::DeserializeOwned;
 use tailmon_core::{BatchResult, DeviceSummary, ErrorBody, History, OffsetDateTime, Report};
 
 use crate::Error;
+use crate::retry_after::parse_retry_after;
 
 /// How long one request may take before it fails with a timeout: 10 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -241,19 +242,25 @@ fn append_range(url: &mut reqwest::Url, from: Option<OffsetDateTime>, to: Option
     }
 }
 
-/// Turns an error status into an [`Error`] carrying the server's message.
+/// Turns an error status into an [`Error`] carrying the server's message
+/// and the wait it asked for with `Retry-After`.
 async fn check(response: reqwest::Response) -> Result<reqwest::Response, Error> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| parse_retry_after(value, OffsetDateTime::now_utc()));
     let message = response
         .bytes()
         .await
         .ok()
         .and_then(|body| serde_json::from_slice::<ErrorBody>(&body).ok())
         .map(|body| body.error);
-    Err(Error::from_status(status.as_u16(), message))
+    Err(Error::from_status(status.as_u16(), message, retry_after))
 }
 
 impl ClientBuilder {
@@ -469,6 +476,38 @@ mod tests {
         let report = Report::new("token-test", OffsetDateTime::now_utc());
         client.send(&report).await.expect("accepted");
         assert_eq!(server.received()[0].authorization, None);
+    }
+
+    #[tokio::test]
+    async fn retry_after_of_an_error_answer_is_exposed() {
+        use crate::scripted_server::{Answer, ScriptedServer};
+        let in_a_minute = (OffsetDateTime::now_utc() + time::Duration::seconds(60))
+            .to_offset(time::UtcOffset::UTC)
+            .format(&time::format_description::well_known::Rfc2822)
+            .expect("formats")
+            .replace("+0000", "GMT");
+        let server = ScriptedServer::scripted(move |path, _| match path {
+            "/api/metrics" => Answer::json(503, r#"{"error":"disk full"}"#).retry_after("5"),
+            _ => Answer::json(429, r#"{"error":"too many devices"}"#)
+                .retry_after(in_a_minute.clone()),
+        })
+        .await;
+        let client = Client::builder(&server.url).build().expect("valid");
+        let report = Report::new("retry-after-test", OffsetDateTime::now_utc());
+        let error = client.send(&report).await.expect_err("503");
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(5)));
+        assert_eq!(error.server_message(), Some("disk full"));
+        let error = client.send_batch(&[report]).await.expect_err("429");
+        let asked = error.retry_after().expect("an HTTP date");
+        assert!(
+            (Duration::from_secs(55)..=Duration::from_secs(60)).contains(&asked),
+            "{asked:?}"
+        );
+        let server = ScriptedServer::start(|_, _| (503, String::new())).await;
+        let client = Client::builder(&server.url).build().expect("valid");
+        let report = Report::new("retry-after-test", OffsetDateTime::now_utc());
+        let error = client.send(&report).await.expect_err("503");
+        assert_eq!(error.retry_after(), None, "not asked");
     }
 
     #[test]

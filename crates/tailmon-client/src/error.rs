@@ -1,4 +1,5 @@
 use std::fmt;
+use std::time::Duration;
 
 /// Why a [`Client`](crate::Client) call failed. Opaque: ask it with the
 /// predicates rather than matching on its insides.
@@ -12,7 +13,11 @@ enum Kind {
     Builder(String),
     Timeout,
     Connect,
-    Status { code: u16, message: Option<String> },
+    Status {
+        code: u16,
+        message: Option<String>,
+        retry_after: Option<Duration>,
+    },
     Decode,
     Request,
 }
@@ -25,9 +30,19 @@ impl Error {
         }
     }
 
-    pub(crate) fn from_status(code: u16, message: Option<String>) -> Self {
+    /// An error status; `retry_after` is the wait the server asked for
+    /// with `Retry-After`, if it did.
+    pub(crate) fn from_status(
+        code: u16,
+        message: Option<String>,
+        retry_after: Option<Duration>,
+    ) -> Self {
         Self {
-            kind: Kind::Status { code, message },
+            kind: Kind::Status {
+                code,
+                message,
+                retry_after,
+            },
             source: None,
         }
     }
@@ -36,6 +51,14 @@ impl Error {
         Self {
             kind: Kind::Decode,
             source: Some(Box::new(source)),
+        }
+    }
+
+    /// A success status whose answer is not what a Tailmon server sends.
+    pub(crate) fn unreadable_answer(why: impl Into<String>) -> Self {
+        Self {
+            kind: Kind::Decode,
+            source: Some(why.into().into()),
         }
     }
 
@@ -86,10 +109,27 @@ impl Error {
         }
     }
 
+    /// How long the server asked to wait before trying again, with a
+    /// `Retry-After` header on its error answer (in seconds, or as an HTTP
+    /// date, taken from now); `None` if it did not ask. A Tailmon server sends
+    /// it with 429 (rate limit, device cap) and 503 (store unavailable, disk
+    /// full). The value is the server's, uncapped: the agent caps it at
+    /// 5 minutes.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.kind {
+            Kind::Status { retry_after, .. } => retry_after,
+            _ => None,
+        }
+    }
+
     /// The server does not have the endpoint: it answered 404 Not Found or
     /// 405 Method Not Allowed, as a server older than the endpoint does (the
     /// original Tailmon has no `POST /api/v1/reports`; send the reports one
-    /// by one with [`Client::send`](crate::Client::send) then).
+    /// by one with [`Client::send`](crate::Client::send) then). A proxy in
+    /// front of the server answers the same while the server is being
+    /// deployed, so one such answer proves little: the agent takes a server
+    /// to lack the batch endpoint only once `POST /api/metrics` on it has
+    /// stored a report meanwhile.
     pub fn is_not_found_or_unsupported(&self) -> bool {
         matches!(
             self.kind,
@@ -116,7 +156,10 @@ impl Error {
         )
     }
 
-    /// A request body could not be encoded, or the server's answer decoded.
+    /// A request body could not be encoded, or the server's answer decoded:
+    /// a success status with a body that is not what a Tailmon server
+    /// answers (an HTML page of a captive portal or a misrouted proxy, say).
+    /// Nothing proves the server stored anything then.
     pub fn is_decode(&self) -> bool {
         matches!(self.kind, Kind::Decode)
     }
@@ -141,12 +184,14 @@ impl fmt::Display for Error {
             Kind::Status {
                 code,
                 message: Some(message),
+                ..
             } => {
                 write!(f, "server answered {code}: {message}")
             }
             Kind::Status {
                 code,
                 message: None,
+                ..
             } => write!(f, "server answered {code}"),
             Kind::Decode => f.write_str("could not decode the server's answer"),
             Kind::Request => f.write_str("request failed"),
@@ -180,13 +225,13 @@ mod tests {
     #[test]
     fn missing_endpoint_is_told_apart_from_a_bad_request() {
         for code in [404, 405] {
-            let error = Error::from_status(code, None);
+            let error = Error::from_status(code, None, None);
             assert!(error.is_not_found_or_unsupported(), "{code}");
             assert!(!error.is_retryable(), "{code}");
         }
         for code in [400, 413, 422, 429, 500, 503] {
             assert!(
-                !Error::from_status(code, None).is_not_found_or_unsupported(),
+                !Error::from_status(code, None, None).is_not_found_or_unsupported(),
                 "{code}"
             );
         }
@@ -196,12 +241,15 @@ mod tests {
     #[test]
     fn refused_credentials_are_told_apart() {
         for code in [401, 403] {
-            let error = Error::from_status(code, None);
+            let error = Error::from_status(code, None, None);
             assert!(error.is_unauthorized(), "{code}");
             assert!(!error.is_retryable(), "{code}");
         }
         for code in [400, 404, 429, 500] {
-            assert!(!Error::from_status(code, None).is_unauthorized(), "{code}");
+            assert!(
+                !Error::from_status(code, None, None).is_unauthorized(),
+                "{code}"
+            );
         }
         assert!(!Error::builder("x").is_unauthorized());
     }
@@ -209,10 +257,16 @@ mod tests {
     #[test]
     fn retryable_statuses() {
         for code in [408, 429, 500, 502, 503] {
-            assert!(Error::from_status(code, None).is_retryable(), "{code}");
+            assert!(
+                Error::from_status(code, None, None).is_retryable(),
+                "{code}"
+            );
         }
         for code in [400, 401, 404, 405, 413, 415, 422] {
-            assert!(!Error::from_status(code, None).is_retryable(), "{code}");
+            assert!(
+                !Error::from_status(code, None, None).is_retryable(),
+                "{code}"
+            );
         }
     }
 }

@@ -31,11 +31,14 @@
 
 mod agent;
 mod backoff;
+mod batch_size;
 mod client;
 mod delivery;
 mod delivery_queue;
+mod drops;
 mod error;
 mod log_throttle;
+mod retry_after;
 #[cfg(test)]
 mod scripted_server;
 
@@ -45,4 +48,5 @@ pub use agent::{
 };
 pub use backoff::full_jitter;
 pub use client::{Client, ClientBuilder, DEFAULT_TIMEOUT};
+pub use drops::Drops;
 pub use error::Error;

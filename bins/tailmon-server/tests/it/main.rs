@@ -1,6 +1,7 @@
 //! Integration tests of the `tailmon-server` binary: the real executable,
 //! started as a child process on 127.0.0.1, read back with the typed client.
 
+mod agent_through_a_crash;
 mod auth_binary;
 mod command_line;
 mod data_dir_permissions;
