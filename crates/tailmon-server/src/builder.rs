@@ -1,19 +1,22 @@
 use std::sync::Arc;
 
-use crate::access_layer::EdgeSettings;
-use crate::guard::{DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL, Guard, GuardSettings};
-use crate::host_check::AllowedHosts;
+use crate::auth::access_layer::EdgeSettings;
+use crate::auth::guard::{
+    DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL, Guard, GuardSettings,
+};
+use crate::auth::host_check::AllowedHosts;
 #[cfg(doc)]
-use crate::password_checks::PASSWORD_CHECK_WAIT;
-use crate::password_checks::default_max_password_checks;
-use crate::rate_limit::{DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit};
+use crate::auth::password_checks::PASSWORD_CHECK_WAIT;
+use crate::auth::password_checks::default_max_password_checks;
+use crate::auth::rate_limit::{
+    DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit,
+};
+use crate::http::security_headers;
 use crate::refusal_log::RefusalLog;
-use crate::security_headers;
 use crate::server::ServerSettings;
 use crate::{Clock, Credentials, Ingest, MemoryStore, Server, Store, SystemClock};
 
-/// Largest request body accepted, in bytes: 64 KiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+pub use crate::api::json_body::DEFAULT_MAX_BODY_BYTES;
 /// Most devices the server tracks; reports of further new devices get 429: 10,000.
 pub const DEFAULT_MAX_DEVICES: usize = 10_000;
 /// Largest batch body (`POST /api/v1/reports`), in bytes: 4 MiB.

@@ -44,78 +44,48 @@
 //!
 //! Errors are JSON `{"error": "...", "field": "..."}`; see [`ApiError`].
 
-mod access;
-mod access_layer;
-mod api_error;
-mod body_deadline;
+mod api;
+mod auth;
 mod builder;
-mod client_address;
 mod clock;
-mod column_block;
-mod connection_loop;
-mod connection_service;
-mod credentials;
-mod device_admission;
-mod device_state;
-mod downsample;
-mod guard;
-mod host_check;
+mod http;
 mod ingest;
-mod json_body;
-mod login_throttle;
-mod memory_store;
-mod password;
-mod password_checks;
 mod private_dir;
-mod rate_limit;
-mod raw_window;
 mod refusal_log;
-mod rollup_block;
-mod routes;
-mod secret;
-mod security_headers;
-mod send_deadline;
-mod serve_options;
 mod server;
-mod sessions;
-mod sqlite_applier;
-mod sqlite_schema;
-mod sqlite_store;
-mod sqlite_writer;
 mod store;
-mod time_param;
-mod tls_config;
-mod wal_sync;
 
-pub use access::Access;
-pub use api_error::ApiError;
+pub use api::api_error::ApiError;
+pub use api::routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
+pub use auth::access::Access;
+pub use auth::credentials::{
+    CREDENTIALS_FILE, CreatedToken, Credentials, CredentialsError, INITIAL_ADMIN_PASSWORD_FILE,
+    MIN_PASSWORD_CHARS, NewToken, Role, TokenInfo, TokenKind, UserInfo,
+};
+pub use auth::guard::{DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL};
+pub use auth::password_checks::{PASSWORD_CHECK_WAIT, default_max_password_checks};
+pub use auth::rate_limit::{
+    DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit,
+};
+pub use auth::sessions::{CSRF_HEADER, SESSION_COOKIE};
 pub use builder::{
     BuildError, DEFAULT_EXPECTED_INTERVAL, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_DEVICES, ServerBuilder,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use connection_loop::serve_router;
-pub use credentials::{
-    CREDENTIALS_FILE, CreatedToken, Credentials, CredentialsError, INITIAL_ADMIN_PASSWORD_FILE,
-    MIN_PASSWORD_CHARS, NewToken, Role, TokenInfo, TokenKind, UserInfo,
-};
-pub use guard::{DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL};
-pub use ingest::Ingest;
-pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
-pub use password_checks::{PASSWORD_CHECK_WAIT, default_max_password_checks};
-pub use rate_limit::{DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit};
-pub use routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
-pub use security_headers::CONTENT_SECURITY_POLICY;
-pub use send_deadline::MIN_SEND_PROGRESS;
-pub use serve_options::{
+pub use http::connection_loop::serve_router;
+pub use http::security_headers::CONTENT_SECURITY_POLICY;
+pub use http::send_deadline::MIN_SEND_PROGRESS;
+pub use http::serve_options::{
     DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_SEND_TIMEOUT, MAX_READ_AHEAD_BYTES, ServeOptions,
 };
+pub use http::tls_config::{TlsConfig, TlsError};
+pub use ingest::{Ingest, IngestError};
 pub use server::{RETENTION_EVERY, RouteEntry, Server};
-pub use sessions::{CSRF_HEADER, SESSION_COOKIE};
-pub use sqlite_store::{
+pub use store::memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
+pub use store::sqlite::sqlite_store::{
     DATABASE_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
     Durability, OpenError, SqliteStore, SqliteStoreBuilder,
 };
 pub use store::{HistoryQuery, ReportStream, Store, StoreError};
-pub use tls_config::{TlsConfig, TlsError};

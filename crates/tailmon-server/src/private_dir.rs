@@ -93,8 +93,11 @@ mod tests {
         let base = std::env::temp_dir().join(format!(
             "tailmon-private-{}-{}",
             std::process::id(),
-            crate::secret::random_hex(4).expect("random")
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
         ));
+        let _ = std::fs::remove_dir_all(&base);
         let dir = base.join("a/b");
         create(&dir).expect("create");
         assert_eq!(mode(&dir), 0o700);

@@ -8,15 +8,15 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use tokio::net::TcpListener;
 
-use crate::access::Access;
-use crate::access_layer::EdgeSettings;
-use crate::connection_loop;
-use crate::guard::Guard;
-use crate::json_body::BodyLimit;
-use crate::routes::auth_api as auth;
-use crate::routes::dashboard;
-use crate::routes::v1_api::{self as v1, V1State};
-use crate::{ApiError, Ingest, ServeOptions, access_layer, routes};
+use crate::api::json_body::BodyLimit;
+use crate::api::routes::auth_api as auth;
+use crate::api::routes::dashboard;
+use crate::api::routes::v1_api::{self as v1, V1State};
+use crate::auth::access::Access;
+use crate::auth::access_layer::EdgeSettings;
+use crate::auth::guard::Guard;
+use crate::http::connection_loop;
+use crate::{ApiError, Ingest, ServeOptions, api::routes, auth::access_layer};
 
 /// How often [`Server::serve`] applies the store's retention: every 10 minutes.
 pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(600);

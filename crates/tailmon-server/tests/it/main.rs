@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // a test that fails should fail loudly
 
 mod agent_backfill;
+mod architecture;
 mod auth;
 mod bad_input;
 mod dashboard;

@@ -1,0 +1,9 @@
+//! The HTTP API and the dashboard: routes, request bodies and query
+//! parameters, and the JSON error type every route answers with.
+//!
+//! May use: `auth`, `ingest`, `store` and `http`.
+
+pub(crate) mod api_error;
+pub(crate) mod json_body;
+pub(crate) mod routes;
+pub(crate) mod time_param;

@@ -1,0 +1,380 @@
+//! Signing in and out, changing one's own password, and (for admins)
+//! tokens and users: `/api/v1/login`, `/api/v1/logout`,
+//! `/api/v1/session…`, `/api/v1/tokens…`, `/api/v1/users…`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+
+use crate::ApiError;
+use crate::api::json_body::JsonBody;
+use crate::auth::access::Principal;
+use crate::auth::access_layer::check_origin;
+use crate::auth::auth_error::AuthError;
+use crate::auth::credentials::{Credentials, NewToken, Role, TokenInfo, TokenKind, UserInfo};
+use crate::auth::guard::{Guard, Login};
+use crate::http::client_address::ClientAddress;
+
+/// `POST /api/v1/login` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// Who the caller is: the answer of login and of `GET /api/v1/session`.
+#[derive(Serialize)]
+pub(crate) struct SessionInfo {
+    /// `open`, `session` or `token`.
+    auth: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<Role>,
+    /// To repeat in the `X-CSRF-Token` header of requests that change things.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<TokenInfo>,
+}
+
+/// `POST /api/v1/login`: checks the password, sets the session cookie.
+pub(crate) async fn login(
+    State(guard): State<Arc<Guard>>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> Result<Response, ApiError> {
+    check_origin(&headers)?;
+    let username = body.username.clone();
+    match guard.login(address, body.username, body.password).await {
+        Ok(login) => {
+            tracing::info!(%username, "signed in");
+            Ok(signed_in(username, login))
+        }
+        Err(error) => {
+            if let AuthError::Unauthorized(_) = error {
+                tracing::info!(address = ?address, "failed sign-in");
+            }
+            Err(error.into())
+        }
+    }
+}
+
+/// The answer to a sign-in or a renewed session: the cookie and who it is.
+fn signed_in(username: String, login: Login) -> Response {
+    let info = SessionInfo {
+        auth: "session",
+        username: Some(username),
+        role: Some(login.role),
+        csrf_token: Some(login.csrf.to_string()),
+        token: None,
+    };
+    (
+        [
+            (header::SET_COOKIE, login.set_cookie),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        Json(info),
+    )
+        .into_response()
+}
+
+/// `POST /api/v1/session/password` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangeOwnPassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/session/password`: a signed-in user changes their own
+/// password, giving the current one. Every session of theirs ends but this
+/// one, which is renewed: the answer sets a new cookie and CSRF token.
+pub(crate) async fn change_own_password(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    ClientAddress(address): ClientAddress,
+    JsonBody(body): JsonBody<ChangeOwnPassword>,
+) -> Result<Response, ApiError> {
+    let Principal::User { username, .. } = principal else {
+        return Err(ApiError::Forbidden(
+            "only a signed-in user has a password to change".into(),
+        ));
+    };
+    let credentials = credentials(&guard)?;
+    guard
+        .check_own_password(address, &username, body.current_password)
+        .await?;
+    let name = username.to_string();
+    let user = guard
+        .hashing(move || {
+            if !credentials.set_password(&name, &body.new_password)? {
+                return Err(ApiError::Unauthorized("this user no longer exists".into()));
+            }
+            credentials
+                .user_state(&name)
+                .ok_or_else(|| ApiError::Unauthorized("this user no longer exists".into()))
+        })
+        .await?;
+    guard.end_sessions_of(&username);
+    let login = guard.start_session(&username, user)?;
+    tracing::info!(%username, "password changed by its user; their other sessions ended");
+    Ok(signed_in(username.to_string(), login))
+}
+
+/// `POST /api/v1/logout`: ends the session and clears the cookie.
+pub(crate) async fn logout(
+    State(guard): State<Arc<Guard>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    check_origin(&headers)?;
+    let clear = guard.logout(&headers)?;
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
+}
+
+/// `GET /api/v1/session`: who the caller is. Never cached: it carries the
+/// CSRF token.
+pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Response {
+    let info = match principal {
+        Principal::Open | Principal::Anonymous => SessionInfo {
+            auth: "open",
+            username: None,
+            role: Some(Role::Admin),
+            csrf_token: None,
+            token: None,
+        },
+        Principal::User {
+            username,
+            role,
+            csrf,
+        } => SessionInfo {
+            auth: "session",
+            username: Some(username.to_string()),
+            role: Some(role),
+            csrf_token: Some(csrf.to_string()),
+            token: None,
+        },
+        Principal::Token(grant) => SessionInfo {
+            auth: "token",
+            username: None,
+            role: None,
+            csrf_token: None,
+            token: Some(grant.info.clone()),
+        },
+    };
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(info),
+    )
+        .into_response()
+}
+
+fn credentials(guard: &Guard) -> Result<Arc<Credentials>, ApiError> {
+    guard.credentials().cloned().ok_or_else(|| {
+        ApiError::Conflict("authentication is off on this server (--auth none)".into())
+    })
+}
+
+/// Runs a credentials change (file I/O, argon2) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("credentials task failed: {e}")))?
+}
+
+/// `GET /api/v1/tokens`. Never cached.
+pub(crate) async fn tokens(State(guard): State<Arc<Guard>>) -> Result<Response, ApiError> {
+    let credentials = credentials(&guard)?;
+    let tokens = blocking(move || Ok(credentials.tokens())).await?;
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(tokens),
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/tokens` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateToken {
+    name: String,
+    #[serde(default = "agent")]
+    kind: TokenKind,
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    max_devices: Option<usize>,
+}
+
+fn agent() -> TokenKind {
+    TokenKind::Agent
+}
+
+/// The answer to a token creation: the only time the token is shown.
+#[derive(Serialize)]
+pub(crate) struct CreatedTokenBody {
+    token: String,
+    #[serde(flatten)]
+    info: TokenInfo,
+}
+
+/// `POST /api/v1/tokens`: 201 with the token, shown only this once.
+pub(crate) async fn create_token(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    JsonBody(body): JsonBody<CreateToken>,
+) -> Result<Response, ApiError> {
+    let credentials = credentials(&guard)?;
+    let created = blocking(move || {
+        Ok(credentials.create_token(NewToken {
+            name: body.name,
+            kind: body.kind,
+            device: body.device,
+            max_devices: body.max_devices,
+        })?)
+    })
+    .await?;
+    tracing::info!(id = %created.info.id, by = %who(&principal), "token created");
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(CreatedTokenBody {
+            token: created.token,
+            info: created.info,
+        }),
+    )
+        .into_response())
+}
+
+/// `DELETE /api/v1/tokens/{id}`: revoked at once.
+pub(crate) async fn revoke_token(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let credentials = credentials(&guard)?;
+    let revoked_id = id.clone();
+    if blocking(move || Ok(credentials.revoke_token(&revoked_id)?)).await? {
+        guard.forget_revoked_grants();
+        tracing::info!(%id, by = %who(&principal), "token revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::Missing(format!("no token with id {id:?}")))
+    }
+}
+
+/// `GET /api/v1/users`.
+pub(crate) async fn users(
+    State(guard): State<Arc<Guard>>,
+) -> Result<Json<Vec<UserInfo>>, ApiError> {
+    let credentials = credentials(&guard)?;
+    Ok(Json(blocking(move || Ok(credentials.users())).await?))
+}
+
+/// `POST /api/v1/users` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateUser {
+    username: String,
+    password: String,
+    role: Role,
+}
+
+/// `POST /api/v1/users`: 201.
+pub(crate) async fn create_user(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    JsonBody(body): JsonBody<CreateUser>,
+) -> Result<StatusCode, ApiError> {
+    let credentials = credentials(&guard)?;
+    let username = body.username.clone();
+    guard
+        .hashing(move || -> Result<(), ApiError> {
+            Ok(credentials.add_user(&body.username, &body.password, body.role)?)
+        })
+        .await?;
+    tracing::info!(%username, by = %who(&principal), "user added");
+    Ok(StatusCode::CREATED)
+}
+
+/// `PATCH /api/v1/users/{name}` body: what to change.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangeUser {
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// `PATCH /api/v1/users/{name}`: an admin sets a user's role or password.
+/// Every session of that user ends (the caller's own too, when it is them:
+/// to stay signed in, change your own password through
+/// `POST /api/v1/session/password`).
+pub(crate) async fn change_user(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    Path(username): Path<String>,
+    JsonBody(body): JsonBody<ChangeUser>,
+) -> Result<StatusCode, ApiError> {
+    if body.role.is_none() && body.password.is_none() {
+        return Err(ApiError::BadRequest(
+            "nothing to change: give a role, a password or both".into(),
+        ));
+    }
+    let credentials = credentials(&guard)?;
+    let name = username.clone();
+    let found = guard
+        .hashing(move || -> Result<bool, ApiError> {
+            let mut found = true;
+            if let Some(password) = &body.password {
+                found &= credentials.set_password(&name, password)?;
+            }
+            if let Some(role) = body.role {
+                found &= credentials.set_role(&name, role)?;
+            }
+            Ok(found)
+        })
+        .await?;
+    if !found {
+        return Err(ApiError::Missing(format!("no user {username:?}")));
+    }
+    guard.end_sessions_of(&username);
+    tracing::info!(%username, by = %who(&principal), "user changed; their sessions ended");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/users/{name}`: the user and their sessions.
+pub(crate) async fn delete_user(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let credentials = credentials(&guard)?;
+    let removed = username.clone();
+    if blocking(move || Ok(credentials.remove_user(&removed)?)).await? {
+        guard.end_sessions_of(&username);
+        tracing::info!(%username, by = %who(&principal), "user removed");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::Missing(format!("no user {username:?}")))
+    }
+}
+
+/// Names the caller in the audit log (never a secret).
+fn who(principal: &Principal) -> String {
+    match principal {
+        Principal::User { username, .. } => format!("user {username}"),
+        Principal::Token(grant) => format!("token {}", grant.info.id),
+        Principal::Open => "open access".into(),
+        Principal::Anonymous => "anonymous".into(),
+    }
+}

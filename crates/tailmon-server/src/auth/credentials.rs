@@ -1,0 +1,883 @@
+//! Who may use the server: agent and API tokens, and people with passwords.
+//! Kept in `<data-dir>/auth.json`, secrets only as hashes.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+use tailmon_core::OffsetDateTime;
+
+use crate::auth::password::{self, HashMemory};
+use crate::auth::secret;
+
+/// The file, in the data directory, that holds tokens and users.
+pub const CREDENTIALS_FILE: &str = "auth.json";
+/// The file, in the data directory, where the first start writes the
+/// generated `admin` password (mode 0600).
+pub const INITIAL_ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
+/// The shortest password accepted: 8 characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Every token starts with this, so a leaked one is easy to recognise.
+const TOKEN_PREFIX: &str = "tmn_";
+/// Random bytes in a token's id (public) and secret (192 bits).
+const TOKEN_ID_BYTES: usize = 8;
+const TOKEN_SECRET_BYTES: usize = 24;
+/// Random bytes in a user's credential stamp.
+const USER_STAMP_BYTES: usize = 8;
+const LOCK_FILE: &str = "auth.lock";
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// Sends reports (`POST /api/metrics`, `POST /api/v1/reports`) for the
+    /// devices its pattern allows; reads nothing.
+    Agent,
+    /// Reads everything a viewer reads, for scripts; changes nothing.
+    Read,
+}
+
+/// A person's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads the dashboard and the API.
+    Viewer,
+    /// Also deletes devices and manages tokens and users.
+    Admin,
+}
+
+impl std::str::FromStr for Role {
+    type Err = CredentialsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Self::Admin),
+            "viewer" => Ok(Self::Viewer),
+            other => Err(CredentialsError::Invalid(format!(
+                "role must be admin or viewer; got {other:?}"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Viewer => "viewer",
+            Self::Admin => "admin",
+        })
+    }
+}
+
+/// A token as listed: everything but its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenInfo {
+    /// Public id, used to revoke it; also the token's second part.
+    pub id: String,
+    /// What the operator called it.
+    pub name: String,
+    /// What it may do.
+    pub kind: TokenKind,
+    /// For agent tokens, the device ids it may write: a pattern where `*`
+    /// matches any run of characters and `?` one character. `None`: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The most distinct devices it may write; `None`: the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_devices: Option<usize>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl TokenInfo {
+    /// Whether this token's pattern admits `device_id`.
+    pub fn allows_device(&self, device_id: &str) -> bool {
+        self.device
+            .as_deref()
+            .is_none_or(|pattern| wildmatch::WildMatch::new(pattern).matches(device_id))
+    }
+}
+
+/// What to create: [`Credentials::create_token`].
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// A name to recognise it by.
+    pub name: String,
+    /// What it may do.
+    pub kind: TokenKind,
+    /// Device pattern (agent tokens only); see [`TokenInfo::device`].
+    pub device: Option<String>,
+    /// Device cap for this token; see [`TokenInfo::max_devices`].
+    pub max_devices: Option<usize>,
+}
+
+/// A token just created: the only time its secret exists outside the
+/// agent that will use it.
+#[derive(Clone)]
+pub struct CreatedToken {
+    /// What is kept of it.
+    pub info: TokenInfo,
+    /// The whole token, to hand to the agent (`TAILMON_TOKEN`).
+    pub token: String,
+}
+
+impl std::fmt::Debug for CreatedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedToken")
+            .field("info", &self.info)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A user as listed: everything but the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserInfo {
+    /// The login name.
+    pub username: String,
+    /// What they may do.
+    pub role: Role,
+    /// When the user was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Why a credentials operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialsError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("{path} is not a valid credentials file: {message}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value given is refused (a short password, a bad name).
+    #[error("{0}")]
+    Invalid(String),
+    /// The user already exists.
+    #[error("user {0:?} already exists")]
+    UserExists(String),
+    /// The change would leave no admin.
+    #[error("the last admin cannot be removed or demoted")]
+    LastAdmin,
+    /// The operating system gave no randomness, or hashing failed.
+    #[error("could not generate a secret: {0}")]
+    Secret(String),
+}
+
+/// The tokens and users, loaded.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialSet {
+    version: u32,
+    #[serde(default)]
+    tokens: Vec<StoredToken>,
+    #[serde(default)]
+    users: BTreeMap<String, StoredUser>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredToken {
+    #[serde(flatten)]
+    info: TokenInfo,
+    /// SHA-256 of the secret part, hex.
+    sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredUser {
+    role: Role,
+    /// Argon2id PHC string.
+    password: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    /// Drawn anew whenever the user is created, their password or their
+    /// role changes: a session made under another stamp has ended. Empty
+    /// in files written before stamps existed.
+    #[serde(default)]
+    stamp: String,
+}
+
+/// Who a user is now, as far as a session made earlier cares: their role,
+/// and the stamp of their credentials (see [`Credentials::user_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserState {
+    pub(crate) role: Role,
+    pub(crate) stamp: Arc<str>,
+}
+
+/// What identifies one version of the file: a change made by another
+/// process (`tailmon-server token revoke`) replaces the file, so one of
+/// these changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+/// Tokens and users, in a file of the data directory or only in memory.
+///
+/// The server reads the file again whenever another process replaced it
+/// (the `token` and `user` commands), so a revoked token is refused from
+/// the next request on, without a restart.
+///
+/// ```
+/// use tailmon_server::{Credentials, NewToken, TokenKind};
+///
+/// let credentials = Credentials::in_memory();
+/// let created = credentials.create_token(NewToken {
+///     name: "web servers".into(),
+///     kind: TokenKind::Agent,
+///     device: Some("web-*".into()),
+///     max_devices: None,
+/// })?;
+/// assert!(created.info.allows_device("web-1"));
+/// assert!(!created.info.allows_device("db-1"));
+/// # Ok::<(), tailmon_server::CredentialsError>(())
+/// ```
+pub struct Credentials {
+    dir: Option<PathBuf>,
+    current: RwLock<(FileStamp, Arc<CredentialSet>)>,
+    /// Serialises this process's changes; [`LOCK_FILE`] serialises processes.
+    changing: Mutex<()>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// Credentials kept only in memory, starting empty: nobody may do
+    /// anything until tokens or users are added.
+    pub fn in_memory() -> Self {
+        Self {
+            dir: None,
+            current: RwLock::new((FileStamp::default(), Arc::new(CredentialSet::default()))),
+            changing: Mutex::new(()),
+        }
+    }
+
+    /// The credentials of the data directory `dir` (created if missing),
+    /// in [`CREDENTIALS_FILE`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, CredentialsError> {
+        let dir = dir.as_ref().to_path_buf();
+        crate::private_dir::create(&dir).map_err(|source| CredentialsError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let file = dir.join(CREDENTIALS_FILE);
+        let (stamp, set) = read_file(&file)?;
+        Ok(Self {
+            dir: Some(dir),
+            current: RwLock::new((stamp, Arc::new(set))),
+            changing: Mutex::new(()),
+        })
+    }
+
+    /// The file behind these credentials, if any.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.join(CREDENTIALS_FILE))
+    }
+
+    /// Creates a token and returns it whole; only its hash is kept.
+    pub fn create_token(&self, new: NewToken) -> Result<CreatedToken, CredentialsError> {
+        let name = new.name.trim().to_owned();
+        if name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(CredentialsError::Invalid(
+                "a token name has at most 100 characters and no control characters".into(),
+            ));
+        }
+        if let Some(pattern) = &new.device {
+            if pattern.is_empty() || pattern.len() > 128 || pattern.chars().any(char::is_control) {
+                return Err(CredentialsError::Invalid(
+                    "a device pattern has 1 to 128 characters and no control characters".into(),
+                ));
+            }
+            if new.kind == TokenKind::Read {
+                return Err(CredentialsError::Invalid(
+                    "a device pattern applies to agent tokens only".into(),
+                ));
+            }
+        }
+        if new.max_devices == Some(0) {
+            return Err(CredentialsError::Invalid(
+                "a token's device cap must be at least 1".into(),
+            ));
+        }
+        let id = secret::random_hex(TOKEN_ID_BYTES).map_err(secret_error)?;
+        let secret = secret::random_hex(TOKEN_SECRET_BYTES).map_err(secret_error)?;
+        let info = TokenInfo {
+            id: id.clone(),
+            name,
+            kind: new.kind,
+            device: new.device,
+            max_devices: new.max_devices,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let stored = StoredToken {
+            info: info.clone(),
+            sha256: secret::sha256_hex(&secret),
+        };
+        self.change(|set| {
+            set.tokens.push(stored);
+            Ok(())
+        })?;
+        Ok(CreatedToken {
+            info,
+            token: format!("{TOKEN_PREFIX}{id}_{secret}"),
+        })
+    }
+
+    /// Every token, oldest first.
+    pub fn tokens(&self) -> Vec<TokenInfo> {
+        self.snapshot()
+            .tokens
+            .iter()
+            .map(|t| t.info.clone())
+            .collect()
+    }
+
+    /// Revokes the token of this id; `false` if there was none.
+    pub fn revoke_token(&self, id: &str) -> Result<bool, CredentialsError> {
+        let mut found = false;
+        self.change(|set| {
+            let before = set.tokens.len();
+            set.tokens.retain(|t| t.info.id != id);
+            found = set.tokens.len() != before;
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// The token `presented` (as sent after `Bearer `), if it is one of ours.
+    pub fn verify_token(&self, presented: &str) -> Option<TokenInfo> {
+        self.with_valid_token(presented, |stored| stored.info.clone())
+    }
+
+    /// Whether `presented` is one of our tokens, without copying anything.
+    pub(crate) fn token_is_valid(&self, presented: &str) -> bool {
+        self.with_valid_token(presented, |_| ()).is_some()
+    }
+
+    /// `read` of the stored token `presented` is, if its secret matches.
+    fn with_valid_token<T>(
+        &self,
+        presented: &str,
+        read: impl FnOnce(&StoredToken) -> T,
+    ) -> Option<T> {
+        let (id, secret) = split_token(presented)?;
+        let set = self.snapshot();
+        let stored = set.tokens.iter().find(|t| t.info.id == id)?;
+        secret::same(&secret::sha256_hex(secret), &stored.sha256).then(|| read(stored))
+    }
+
+    /// Adds a user; the password is hashed with argon2id.
+    pub fn add_user(
+        &self,
+        username: &str,
+        password: &str,
+        role: Role,
+    ) -> Result<(), CredentialsError> {
+        check_username(username)?;
+        check_password(password)?;
+        let hash = password::hash(password).map_err(CredentialsError::Secret)?;
+        let stamp = new_stamp()?;
+        self.change(|set| {
+            if set.users.contains_key(username) {
+                return Err(CredentialsError::UserExists(username.to_owned()));
+            }
+            set.users.insert(
+                username.to_owned(),
+                StoredUser {
+                    role,
+                    password: hash,
+                    created_at: OffsetDateTime::now_utc(),
+                    stamp,
+                },
+            );
+            Ok(())
+        })
+    }
+
+    /// Sets a user's password; `false` if there is no such user. Every
+    /// session the user had ends.
+    pub fn set_password(&self, username: &str, password: &str) -> Result<bool, CredentialsError> {
+        check_password(password)?;
+        let hash = password::hash(password).map_err(CredentialsError::Secret)?;
+        let stamp = new_stamp()?;
+        let mut found = false;
+        self.change(|set| {
+            if let Some(user) = set.users.get_mut(username) {
+                user.password = hash;
+                user.stamp = stamp;
+                found = true;
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Sets a user's role; `false` if there is no such user. The last admin
+    /// cannot be demoted. Every session the user had ends, unless the role
+    /// is the one they have.
+    pub fn set_role(&self, username: &str, role: Role) -> Result<bool, CredentialsError> {
+        let stamp = new_stamp()?;
+        let mut found = false;
+        self.change(|set| {
+            let admins = set.users.values().filter(|u| u.role == Role::Admin).count();
+            let Some(user) = set.users.get_mut(username) else {
+                return Ok(());
+            };
+            found = true;
+            if user.role == role {
+                return Ok(());
+            }
+            if user.role == Role::Admin && admins == 1 {
+                return Err(CredentialsError::LastAdmin);
+            }
+            user.role = role;
+            user.stamp = stamp;
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Removes a user; `false` if there was none. The last admin stays.
+    pub fn remove_user(&self, username: &str) -> Result<bool, CredentialsError> {
+        let mut found = false;
+        self.change(|set| {
+            let Some(user) = set.users.get(username) else {
+                return Ok(());
+            };
+            let admins = set.users.values().filter(|u| u.role == Role::Admin).count();
+            if user.role == Role::Admin && admins == 1 {
+                return Err(CredentialsError::LastAdmin);
+            }
+            set.users.remove(username);
+            found = true;
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Every user, by name.
+    pub fn users(&self) -> Vec<UserInfo> {
+        self.snapshot()
+            .users
+            .iter()
+            .map(|(name, u)| UserInfo {
+                username: name.clone(),
+                role: u.role,
+                created_at: u.created_at,
+            })
+            .collect()
+    }
+
+    /// The role of `username`, if the user exists.
+    pub fn role(&self, username: &str) -> Option<Role> {
+        self.snapshot().users.get(username).map(|u| u.role)
+    }
+
+    /// The role and credential stamp of `username`, if the user exists. A
+    /// session remembers the stamp of its login; when it differs, the user
+    /// was removed and made again, or their password or role changed.
+    pub(crate) fn user_state(&self, username: &str) -> Option<UserState> {
+        self.snapshot().users.get(username).map(|u| UserState {
+            role: u.role,
+            stamp: u.stamp.as_str().into(),
+        })
+    }
+
+    /// The role of `username` if `password` is theirs. Costs one argon2
+    /// verification (tens of milliseconds, 19 MiB) whether or not the user
+    /// exists, so the answer's timing does not tell which names exist.
+    pub fn verify_password(&self, username: &str, password: &str) -> Option<Role> {
+        self.check_password(username, password, &mut HashMemory::default())
+            .map(|state| state.role)
+    }
+
+    /// [`verify_password`](Self::verify_password) in `memory`, answering
+    /// the user's state as of the check.
+    pub(crate) fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+        memory: &mut HashMemory,
+    ) -> Option<UserState> {
+        let set = self.snapshot();
+        match set.users.get(username) {
+            Some(user) => password::verify(password, &user.password, memory).then(|| UserState {
+                role: user.role,
+                stamp: user.stamp.as_str().into(),
+            }),
+            None => {
+                password::verify_against_nothing(password, memory);
+                None
+            }
+        }
+    }
+
+    /// On a first start with no user: creates `admin` with a random
+    /// password and writes it to [`INITIAL_ADMIN_PASSWORD_FILE`] in the
+    /// data directory, readable by the owner only. Returns that file's path
+    /// when it did; `None` when users exist or the credentials are in memory.
+    pub fn ensure_initial_admin(&self) -> Result<Option<PathBuf>, CredentialsError> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        if !self.snapshot().users.is_empty() {
+            return Ok(None);
+        }
+        let password = secret::random_password(24).map_err(secret_error)?;
+        let path = dir.join(INITIAL_ADMIN_PASSWORD_FILE);
+        write_private(&path, format!("{password}\n").as_bytes())?;
+        match self.add_user("admin", &password, Role::Admin) {
+            Ok(()) => Ok(Some(path)),
+            // Another process created users meanwhile.
+            Err(CredentialsError::UserExists(_)) => {
+                let _ = std::fs::remove_file(&path);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The current set, read again first if another process replaced the file.
+    fn snapshot(&self) -> Arc<CredentialSet> {
+        if let Some(dir) = &self.dir {
+            let file = dir.join(CREDENTIALS_FILE);
+            let stamp = stamp_of(&file);
+            let cached = self.current.read().unwrap_or_else(|p| p.into_inner());
+            if cached.0 == stamp {
+                return cached.1.clone();
+            }
+            drop(cached);
+            match read_file(&file) {
+                Ok((stamp, set)) => {
+                    let set = Arc::new(set);
+                    *self.current.write().unwrap_or_else(|p| p.into_inner()) = (stamp, set.clone());
+                    return set;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "credentials file unreadable; keeping the last good one");
+                }
+            }
+        }
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
+    }
+
+    /// Applies `edit` to the freshest set and saves it, holding the lock
+    /// file so that the server and the commands never lose each other's
+    /// changes.
+    fn change(
+        &self,
+        edit: impl FnOnce(&mut CredentialSet) -> Result<(), CredentialsError>,
+    ) -> Result<(), CredentialsError> {
+        let _guard = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(dir) = &self.dir else {
+            let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+            let mut set = (*current.1).clone();
+            edit(&mut set)?;
+            current.1 = Arc::new(set);
+            return Ok(());
+        };
+        let lock_path = dir.join(LOCK_FILE);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CredentialsError::Io { path, source }
+        };
+        let lock = crate::private_dir::private_file_options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let file = dir.join(CREDENTIALS_FILE);
+        let (_, mut set) = read_file(&file)?;
+        set.version = 1;
+        edit(&mut set)?;
+        let json = serde_json::to_vec_pretty(&set).map_err(|e| CredentialsError::Corrupt {
+            path: file.clone(),
+            message: e.to_string(),
+        })?;
+        let temp = dir.join(format!("{CREDENTIALS_FILE}.tmp"));
+        write_private(&temp, &json)?;
+        std::fs::rename(&temp, &file).map_err(io(&file))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        let stamp = stamp_of(&file);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = (stamp, Arc::new(set));
+        Ok(())
+    }
+}
+
+/// The id and the secret of a presented token.
+pub(crate) fn split_token(presented: &str) -> Option<(&str, &str)> {
+    presented.strip_prefix(TOKEN_PREFIX)?.split_once('_')
+}
+
+/// A fresh credential stamp for a user.
+fn new_stamp() -> Result<String, CredentialsError> {
+    secret::random_hex(USER_STAMP_BYTES).map_err(secret_error)
+}
+
+fn secret_error(e: getrandom::Error) -> CredentialsError {
+    CredentialsError::Secret(e.to_string())
+}
+
+fn check_username(name: &str) -> Result<(), CredentialsError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CredentialsError::Invalid(
+            "a username has 1 to 64 characters among letters, digits and . _ - @".into(),
+        ))
+    }
+}
+
+fn check_password(password: &str) -> Result<(), CredentialsError> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        return Err(CredentialsError::Invalid(format!(
+            "a password has at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    if password.len() > 1024 {
+        return Err(CredentialsError::Invalid(
+            "a password has at most 1024 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn stamp_of(file: &Path) -> FileStamp {
+    match std::fs::metadata(file) {
+        Ok(meta) => FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            inode: std::os::unix::fs::MetadataExt::ino(&meta),
+            #[cfg(not(unix))]
+            inode: 0,
+        },
+        Err(_) => FileStamp::default(),
+    }
+}
+
+fn read_file(file: &Path) -> Result<(FileStamp, CredentialSet), CredentialsError> {
+    let stamp = stamp_of(file);
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((stamp, CredentialSet::default()));
+        }
+        Err(source) => {
+            return Err(CredentialsError::Io {
+                path: file.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let set: CredentialSet =
+        serde_json::from_slice(&bytes).map_err(|e| CredentialsError::Corrupt {
+            path: file.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if set.version != 1 {
+        return Err(CredentialsError::Corrupt {
+            path: file.to_path_buf(),
+            message: format!("unknown version {}", set.version),
+        });
+    }
+    Ok((stamp, set))
+}
+
+/// Writes `bytes` to a new `path` readable and writable by the owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CredentialsError> {
+    let io = |source| CredentialsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let _ = std::fs::remove_file(path);
+    let mut file = crate::private_dir::private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(device: Option<&str>) -> NewToken {
+        NewToken {
+            name: "t".into(),
+            kind: TokenKind::Agent,
+            device: device.map(str::to_owned),
+            max_devices: None,
+        }
+    }
+
+    #[test]
+    fn a_token_verifies_until_revoked_and_only_its_hash_is_stored() {
+        let dir = tempdir();
+        let credentials = Credentials::open(&dir).expect("open");
+        let created = credentials.create_token(agent(None)).expect("create");
+        assert!(created.token.starts_with("tmn_"));
+        assert_eq!(
+            credentials.verify_token(&created.token),
+            Some(created.info.clone())
+        );
+        let file = std::fs::read_to_string(dir.join(CREDENTIALS_FILE)).expect("file");
+        let secret = created.token.rsplit('_').next().expect("secret");
+        assert!(!file.contains(secret), "the secret is never stored");
+        // A wrong secret with the right id is refused.
+        let mut wrong = created.token.clone();
+        wrong.pop();
+        wrong.push(if created.token.ends_with('0') {
+            '1'
+        } else {
+            '0'
+        });
+        assert_eq!(credentials.verify_token(&wrong), None);
+        assert!(credentials.revoke_token(&created.info.id).expect("revoke"));
+        assert_eq!(credentials.verify_token(&created.token), None);
+        assert!(!credentials.revoke_token(&created.info.id).expect("revoke"));
+    }
+
+    #[test]
+    fn another_process_revoking_is_seen_at_once() {
+        let dir = tempdir();
+        let server = Credentials::open(&dir).expect("open");
+        let command = Credentials::open(&dir).expect("open");
+        let created = command.create_token(agent(None)).expect("create");
+        assert!(
+            server.verify_token(&created.token).is_some(),
+            "created elsewhere"
+        );
+        assert!(command.revoke_token(&created.info.id).expect("revoke"));
+        assert_eq!(
+            server.verify_token(&created.token),
+            None,
+            "revoked elsewhere"
+        );
+    }
+
+    #[test]
+    fn device_patterns() {
+        let credentials = Credentials::in_memory();
+        let info = credentials
+            .create_token(agent(Some("web-?-*")))
+            .expect("create")
+            .info;
+        assert!(info.allows_device("web-1-eu"));
+        assert!(!info.allows_device("web-12-eu"));
+        assert!(!info.allows_device("db-1-eu"));
+        let any = credentials.create_token(agent(None)).expect("create").info;
+        assert!(any.allows_device("anything"));
+        let read = NewToken {
+            kind: TokenKind::Read,
+            ..agent(Some("x"))
+        };
+        assert!(matches!(
+            credentials.create_token(read),
+            Err(CredentialsError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn users_and_the_initial_admin() {
+        let dir = tempdir();
+        let credentials = Credentials::open(&dir).expect("open");
+        let path = credentials
+            .ensure_initial_admin()
+            .expect("admin")
+            .expect("created");
+        let password = std::fs::read_to_string(&path).expect("file");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(
+            credentials.verify_password("admin", password.trim()),
+            Some(Role::Admin)
+        );
+        assert_eq!(credentials.verify_password("admin", "wrong-password"), None);
+        assert_eq!(
+            credentials.ensure_initial_admin().expect("again"),
+            None,
+            "only once"
+        );
+        let file = std::fs::read_to_string(dir.join(CREDENTIALS_FILE)).expect("file");
+        assert!(!file.contains(password.trim()));
+        assert!(file.contains("$argon2id$"));
+
+        credentials
+            .add_user("ann", "correct horse", Role::Viewer)
+            .expect("add");
+        assert!(matches!(
+            credentials.add_user("ann", "correct horse", Role::Viewer),
+            Err(CredentialsError::UserExists(_))
+        ));
+        assert!(matches!(
+            credentials.add_user("bob", "short", Role::Viewer),
+            Err(CredentialsError::Invalid(_))
+        ));
+        assert!(matches!(
+            credentials.remove_user("admin"),
+            Err(CredentialsError::LastAdmin)
+        ));
+        assert!(credentials.remove_user("ann").expect("remove"));
+        assert_eq!(credentials.role("ann"), None);
+    }
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tailmon-credentials-{}-{}",
+            std::process::id(),
+            secret::random_hex(6).expect("random")
+        ));
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+}

@@ -1,0 +1,23 @@
+use tailmon_core::ValidationError;
+
+use crate::StoreError;
+
+/// Why [`Ingest`](crate::Ingest) did not take a report. The HTTP API
+/// answers these as 422, 429 (with `Retry-After`) and 503 or 500.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The report broke a validation rule; it never will be taken.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A new device would pass the device cap; worth retrying once devices
+    /// are removed.
+    #[error("device limit of {cap} reached; new devices are refused until some are removed")]
+    TooManyDevices {
+        /// The cap.
+        cap: usize,
+    },
+    /// The store failed; [`StoreError::Unavailable`] is worth retrying.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,133 @@
+//! The one way reports enter the server, for HTTP handlers and in-process
+//! agents alike: validate, stamp the receive time, admit the device under
+//! the device cap, store.
+//!
+//! May use: `store`.
+
+pub(crate) mod device_admission;
+mod ingest_error;
+
+pub use ingest_error::IngestError;
+
+use std::sync::Arc;
+
+use tailmon_core::{BatchResult, OffsetDateTime, RejectedReport, Report};
+
+use crate::ingest::device_admission::{Admission, DeviceAdmission};
+use crate::{Clock, Store};
+
+/// The one way reports enter the server, shared by the HTTP handlers and
+/// in-process agents: validate, stamp the receive time, admit the device,
+/// store. Cheap to clone.
+///
+/// ```
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use tailmon_core::{OffsetDateTime, Report};
+///
+/// let server = tailmon_server::ServerBuilder::new().build()?;
+/// let mut report = Report::new("in-process", OffsetDateTime::now_utc());
+/// report.ram_used_mb = 1;
+/// report.ram_total_mb = 2;
+/// server.ingest().ingest(report).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Ingest {
+    inner: Arc<IngestInner>,
+}
+
+struct IngestInner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    admission: DeviceAdmission,
+}
+
+impl Ingest {
+    pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, max_devices: usize) -> Self {
+        Self {
+            inner: Arc::new(IngestInner {
+                store,
+                clock,
+                admission: DeviceAdmission::new(max_devices),
+            }),
+        }
+    }
+
+    /// Validates and stores one report. `Ok` means the store has it.
+    pub async fn ingest(&self, mut report: Report) -> Result<(), IngestError> {
+        self.admit(&mut report, self.inner.clock.now()).await?;
+        tracing::debug!(device_id = %report.device_id, cpu = report.cpu_usage, "report accepted");
+        self.inner.store.insert(report).await?;
+        Ok(())
+    }
+
+    /// Validates every report and stores those that pass, all in one write.
+    /// `Ok` means the accepted ones are stored; the answer says why the
+    /// others were refused (for good). A new device over the device cap
+    /// refuses the whole batch with [`IngestError::TooManyDevices`] (429), so
+    /// that the agent keeps its reports and retries.
+    pub async fn ingest_batch(&self, reports: Vec<Report>) -> Result<BatchResult, IngestError> {
+        let now = self.inner.clock.now();
+        let mut accepted = Vec::with_capacity(reports.len());
+        let mut rejected = Vec::new();
+        for (index, mut report) in reports.into_iter().enumerate() {
+            match self.admit(&mut report, now).await {
+                Ok(()) => accepted.push(report),
+                // Worth retrying later: the whole batch is refused, nothing stored.
+                Err(error @ (IngestError::Store(_) | IngestError::TooManyDevices { .. })) => {
+                    return Err(error);
+                }
+                Err(error) => rejected.push(RejectedReport {
+                    index,
+                    field: match &error {
+                        IngestError::Invalid(rule) => Some(rule.field().to_owned()),
+                        _ => None,
+                    },
+                    error: error.to_string(),
+                }),
+            }
+        }
+        let result = BatchResult {
+            accepted: accepted.len(),
+            rejected,
+        };
+        if !accepted.is_empty() {
+            self.inner.store.insert_many(accepted).await?;
+        }
+        tracing::debug!(
+            accepted = result.accepted,
+            rejected = result.rejected.len(),
+            "batch stored"
+        );
+        Ok(result)
+    }
+
+    /// Removes a device and its history; `false` if it was unknown.
+    pub async fn delete_device(&self, device_id: &str) -> Result<bool, IngestError> {
+        let existed = self.inner.store.delete_device(device_id).await?;
+        self.inner.admission.forget(device_id);
+        Ok(existed)
+    }
+
+    /// The clock the server reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Validates, stamps and admits one report.
+    async fn admit(&self, report: &mut Report, now: OffsetDateTime) -> Result<(), IngestError> {
+        report.validate(now)?;
+        report.received_at = Some(now);
+        let store = self.inner.store.as_ref();
+        match self.inner.admission.admit(&report.device_id, store).await? {
+            Admission::Admitted => Ok(()),
+            Admission::OverCap { cap } => Err(IngestError::TooManyDevices { cap }),
+        }
+    }
+
+    /// The store reports go to.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+}

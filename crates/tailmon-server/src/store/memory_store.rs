@@ -1,0 +1,198 @@
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use tailmon_core::{History, OffsetDateTime, Report, Tier, metric};
+
+use crate::store::downsample::{bucket_tier, downsample};
+use crate::{HistoryQuery, ReportStream, Store, StoreError};
+
+/// How much history the in-memory store keeps per device: 1 hour.
+pub const DEFAULT_MEMORY_HISTORY: Duration = Duration::from_secs(3600);
+
+/// A lock-free in-memory [`Store`] on a [`DashMap`]: for tests, embedding and
+/// short-lived servers. It keeps a bounded recent history per device (see
+/// [`MemoryStore::with_history`]) and answers every tier from it; everything
+/// is lost when the process ends.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tailmon_server::{MemoryStore, Store};
+///
+/// let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+/// ```
+#[derive(Debug)]
+pub struct MemoryStore {
+    devices: DashMap<String, DeviceHistory>,
+    keep: time::Duration,
+}
+
+#[derive(Debug)]
+struct DeviceHistory {
+    /// Oldest first, by `last_seen`.
+    reports: VecDeque<Report>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_history(DEFAULT_MEMORY_HISTORY)
+    }
+}
+
+impl MemoryStore {
+    /// An empty store keeping [`DEFAULT_MEMORY_HISTORY`] per device.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store keeping `keep` of history per device, counted back from
+    /// each device's newest report.
+    pub fn with_history(keep: Duration) -> Self {
+        Self {
+            devices: DashMap::new(),
+            keep: time::Duration::try_from(keep).unwrap_or(time::Duration::MAX),
+        }
+    }
+
+    fn insert_one(&self, report: Report) {
+        if let Some(mut history) = self.devices.get_mut(report.device_id.as_str()) {
+            history.insert(report, self.keep);
+            return;
+        }
+        self.devices
+            .entry(report.device_id.clone())
+            .or_insert_with(|| DeviceHistory {
+                reports: VecDeque::new(),
+            })
+            .insert(report, self.keep);
+    }
+}
+
+impl DeviceHistory {
+    fn insert(&mut self, report: Report, keep: time::Duration) {
+        // Usually the newest: appended. A back-filled one goes in its place,
+        // and one already held (an agent's retry) is not kept twice.
+        let at = self
+            .reports
+            .partition_point(|r| r.last_seen < report.last_seen);
+        if self
+            .reports
+            .get(at)
+            .is_some_and(|r| r.last_seen == report.last_seen)
+        {
+            return;
+        }
+        self.reports.insert(at, report);
+        if let Some(newest) = self.reports.back().map(|r| r.last_seen) {
+            while self
+                .reports
+                .front()
+                .is_some_and(|r| newest - r.last_seen > keep)
+            {
+                self.reports.pop_front();
+            }
+        }
+    }
+
+    fn in_range(&self, from: OffsetDateTime, to: OffsetDateTime) -> impl Iterator<Item = &Report> {
+        let start = self.reports.partition_point(|r| r.last_seen < from);
+        self.reports
+            .range(start..)
+            .take_while(move |r| r.last_seen <= to)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn insert(&self, report: Report) -> Result<(), StoreError> {
+        self.insert_one(report);
+        Ok(())
+    }
+
+    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
+        for report in reports {
+            self.insert_one(report);
+        }
+        Ok(())
+    }
+
+    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
+        let mut all: Vec<Report> = self
+            .devices
+            .iter()
+            .filter_map(|e| e.value().reports.back().cloned())
+            .collect();
+        all.sort_unstable_by(|a, b| a.device_id.cmp(&b.device_id));
+        Ok(all)
+    }
+
+    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
+        Ok(self
+            .devices
+            .get(device_id)
+            .and_then(|h| h.reports.back().cloned()))
+    }
+
+    async fn devices(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.devices.iter().map(|e| e.key().clone()).collect())
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
+        let Some(history) = self.devices.get(query.device_id.as_str()) else {
+            return Ok(None);
+        };
+        let values: Vec<(OffsetDateTime, f64)> = history
+            .in_range(query.from, query.to)
+            .filter_map(|r| Some((r.last_seen, metric::value(r, &query.metric)?)))
+            .collect();
+        let (tier, points) = if values.len() <= query.max_points {
+            (Tier::Raw, downsample(Tier::Raw, values))
+        } else {
+            let tier = bucket_tier(query.from, query.to, query.max_points);
+            (tier, downsample(tier, values))
+        };
+        Ok(Some(History {
+            device_id: query.device_id.clone(),
+            metric: query.metric.clone(),
+            tier,
+            points,
+        }))
+    }
+
+    async fn reports(
+        &self,
+        device_id: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Option<ReportStream>, StoreError> {
+        let Some(history) = self.devices.get(device_id) else {
+            return Ok(None);
+        };
+        // Memory holds at most the configured history: copying it out keeps
+        // the map unlocked while the answer streams.
+        let reports: Vec<Result<Report, StoreError>> =
+            history.in_range(from, to).cloned().map(Ok).collect();
+        Ok(Some(Box::pin(futures_util::stream::iter(reports))))
+    }
+
+    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
+        Ok(self.devices.remove(device_id).is_some())
+    }
+
+    async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
+        // A device's latest report stays, however old: it is what the
+        // dashboard and the device list show.
+        for mut history in self.devices.iter_mut() {
+            while history.reports.len() > 1
+                && history
+                    .reports
+                    .front()
+                    .is_some_and(|r| now - r.last_seen > self.keep)
+            {
+                history.reports.pop_front();
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! Where reports are kept: the [`Store`] trait every store implements, the
+//! in-memory store, the SQLite store and the block codec it stores history
+//! in, and the downsampling every store answers history with.
+//!
+//! May use: `tailmon-core` only; nothing else of this crate but its leaf
+//! helpers (`clock`, `private_dir`).
+
+pub(crate) mod column_block;
+pub(crate) mod downsample;
+pub(crate) mod memory_store;
+pub(crate) mod rollup_block;
+pub(crate) mod sqlite;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use tailmon_core::{History, OffsetDateTime, Report};
+
+/// Reports of one device in time order, streamed out of a store.
+pub type ReportStream =
+    Pin<Box<dyn futures_core::Stream<Item = Result<Report, StoreError>> + Send + 'static>>;
+
+/// A history query: one metric of one device over a time range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryQuery {
+    /// The device.
+    pub device_id: String,
+    /// The metric, by name (see [`tailmon_core::metric`]).
+    pub metric: String,
+    /// Start of the range, inclusive.
+    pub from: OffsetDateTime,
+    /// End of the range, inclusive.
+    pub to: OffsetDateTime,
+    /// Most points wanted: the store answers from the finest tier that gives
+    /// no more than this.
+    pub max_points: usize,
+}
+
+/// Where the server keeps what agents report. Object-safe: the server holds an
+/// `Arc<dyn Store>`, so embedding applications can bring their own.
+///
+/// Reports are placed in time by their own `last_seen`, so back-filled
+/// reports land where they belong; the latest of a device is the one with the
+/// newest `last_seen`, whatever the order of arrival.
+///
+/// Every implementation passes the same conformance suite
+/// (`tests/it/store_conformance.rs`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Keeps `report`. When this returns `Ok`, the report is as durable as the
+    /// store promises and may be acknowledged.
+    async fn insert(&self, report: Report) -> Result<(), StoreError> {
+        self.insert_many(vec![report]).await
+    }
+
+    /// Keeps every report of `reports`, all or none.
+    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError>;
+
+    /// The latest report of every device, sorted by device id.
+    async fn latest(&self) -> Result<Vec<Report>, StoreError>;
+
+    /// The latest report of one device; `None` for an unknown device.
+    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError>;
+
+    /// The id of every device the store holds, in any order.
+    async fn devices(&self) -> Result<Vec<String>, StoreError>;
+
+    /// One metric of one device over a range, from the finest tier that gives
+    /// at most `query.max_points` points; `None` for an unknown device.
+    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError>;
+
+    /// The raw reports of one device with `from <= last_seen <= to`, oldest
+    /// first, streamed rather than gathered; `None` for an unknown device.
+    async fn reports(
+        &self,
+        device_id: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Option<ReportStream>, StoreError>;
+
+    /// Removes a device and all its history; `false` if it was unknown.
+    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError>;
+
+    /// Drops what is older than each tier keeps, as of `now`.
+    async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError>;
+}
+
+/// Why a store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot take writes for now (disk full, database locked);
+    /// agents should retry. Answered with 503.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the backend reports. Answered with 500 and logged.
+    #[error("store backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// The same error again, for answering every request of a failed group commit.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::Unavailable(message) => Self::Unavailable(message.clone()),
+            Self::Backend(source) => Self::Backend(source.to_string().into()),
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! A rollup block: the buckets of one tier of one device over a fixed span
+//! (six hours of minute buckets, a week of hour buckets), with the count, sum,
+//! min and max of every metric. It fills in memory as reports arrive and is
+//! stored whole, one column of numbers per field of each metric, with the
+//! number primitives of [`crate::store::column_block`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use tailmon_core::{OffsetDateTime, Point, Tier};
+
+use crate::store::column_block::{
+    BlockError, Reader, decimal_value, put_varint, scaled_at, smallest_scale, unzigzag, zigzag,
+};
+use crate::store::downsample::Bucket;
+
+/// Seconds one block of `tier` spans: six hours of minutes (360 buckets), a
+/// week of hours (168). Long blocks share one header among many buckets.
+pub(crate) fn span_seconds(tier: Tier) -> i64 {
+    match tier {
+        Tier::Hour => 7 * 86_400,
+        Tier::Minute | Tier::Raw => 6 * 3_600,
+    }
+}
+
+/// The start (Unix seconds) of the block of `tier` that holds `at`.
+pub(crate) fn block_start(tier: Tier, at: i64) -> i64 {
+    let span = span_seconds(tier);
+    at.div_euclid(span) * span
+}
+
+/// The buckets of one block, by bucket start (Unix seconds), each holding
+/// the running avg/min/max of every metric seen in it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RollupBlock {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+    buckets: BTreeMap<i64, Vec<Option<Bucket>>>,
+    /// Where the next metric is expected: reports name their metrics in the
+    /// same order each time, so a comparison usually spares the hashing.
+    cursor: usize,
+}
+
+impl RollupBlock {
+    /// Adds one value of metric `name` to the bucket starting at `bucket`.
+    pub(crate) fn add(&mut self, bucket: i64, name: &str, value: f64) {
+        let slot = self.slot(bucket, name);
+        match slot {
+            Some(b) => b.add(value),
+            None => *slot = Some(Bucket::of(value)),
+        }
+    }
+
+    /// The running bucket of metric `name` starting at `bucket`.
+    fn slot(&mut self, bucket: i64, name: &str) -> &mut Option<Bucket> {
+        let metric = match self.names.get(self.cursor) {
+            Some(expected) if expected == name => self.cursor,
+            _ => match self.index.get(name) {
+                Some(&i) => i,
+                None => {
+                    self.names.push(name.to_owned());
+                    self.index.insert(name.to_owned(), self.names.len() - 1);
+                    self.names.len() - 1
+                }
+            },
+        };
+        self.cursor = metric + 1;
+        let slots = self.buckets.entry(bucket).or_default();
+        if slots.len() <= metric {
+            slots.resize(metric + 1, None);
+        }
+        &mut slots[metric]
+    }
+
+    /// Whether the block holds no bucket.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// The points of metric `name` whose bucket starts within `from..=to`.
+    pub(crate) fn points(&self, name: &str, from: i64, to: i64) -> Vec<Point> {
+        let Some(&metric) = self.index.get(name) else {
+            return Vec::new();
+        };
+        self.buckets
+            .range(from..=to)
+            .filter_map(|(&start, slots)| {
+                let bucket = slots.get(metric).copied().flatten()?;
+                Some(bucket.point(OffsetDateTime::from_unix_timestamp(start).ok()?))
+            })
+            .collect()
+    }
+
+    /// Drops the buckets that start before `cutoff`.
+    pub(crate) fn retain_from(&mut self, cutoff: i64) {
+        self.buckets = self.buckets.split_off(&cutoff);
+    }
+
+    /// The block, column-encoded and compressed with zstd at `level`.
+    ///
+    /// Layout: a version byte; the bucket starts (the first, then the
+    /// steps); then each metric as its name and a length-prefixed section
+    /// (which buckets have it, then its counts, sums, mins and maxes as
+    /// number columns), so a reader wanting one metric skips the others.
+    pub(crate) fn seal(&self, level: i32) -> std::io::Result<Vec<u8>> {
+        let mut out = vec![FORMAT];
+        put_varint(&mut out, self.buckets.len() as u64);
+        let mut previous = 0;
+        for &start in self.buckets.keys() {
+            put_varint(&mut out, zigzag(start.wrapping_sub(previous)));
+            previous = start;
+        }
+        put_varint(&mut out, self.names.len() as u64);
+        let mut section = Vec::new();
+        let mut columns: [Vec<f64>; 4] = Default::default();
+        for (metric, name) in self.names.iter().enumerate() {
+            section.clear();
+            columns.iter_mut().for_each(Vec::clear);
+            let mut present = vec![0u8; self.buckets.len().div_ceil(8)];
+            for (i, slots) in self.buckets.values().enumerate() {
+                if let Some(Some(b)) = slots.get(metric) {
+                    present[i / 8] |= 1 << (i % 8);
+                    columns[0].push(b.count as f64);
+                    columns[1].push(decimal_sum(b));
+                    columns[2].push(b.min);
+                    columns[3].push(b.max);
+                }
+            }
+            section.extend_from_slice(&present);
+            for column in &columns {
+                put_numbers(&mut section, column);
+            }
+            put_varint(&mut out, name.len() as u64);
+            out.extend_from_slice(name.as_bytes());
+            put_varint(&mut out, section.len() as u64);
+            out.extend_from_slice(&section);
+        }
+        zstd::bulk::compress(&out, level)
+    }
+
+    /// A block from what [`RollupBlock::seal`] wrote, with every metric.
+    pub(crate) fn open(bytes: &[u8]) -> Result<Self, BlockError> {
+        Self::open_only(bytes, None)
+    }
+
+    /// A block from what [`RollupBlock::seal`] wrote, with only metric
+    /// `wanted` when given (a history query needs no other).
+    pub(crate) fn open_only(bytes: &[u8], wanted: Option<&str>) -> Result<Self, BlockError> {
+        let raw = zstd::bulk::decompress(bytes, MAX_BLOCK_BYTES).map_err(BlockError::Zstd)?;
+        let mut reader = Reader::new(&raw);
+        if reader.byte()? != FORMAT {
+            return Err(BlockError::Malformed("unknown rollup block format"));
+        }
+        let count = reader.length()?;
+        let mut starts = Vec::with_capacity(count.min(raw.len()));
+        let mut previous = 0i64;
+        for _ in 0..count {
+            previous = previous.wrapping_add(unzigzag(reader.varint()?));
+            starts.push(previous);
+        }
+        let mut block = Self::default();
+        for _ in 0..reader.length()? {
+            let len = reader.length()?;
+            let name = std::str::from_utf8(reader.bytes(len)?)
+                .map_err(|_| BlockError::Malformed("metric name is not UTF-8"))?;
+            let len = reader.length()?;
+            let section = reader.bytes(len)?;
+            if wanted.is_some_and(|w| w != name) {
+                continue;
+            }
+            let mut section = Reader::new(section);
+            let present = section.bytes(count.div_ceil(8))?;
+            let has = |i: usize| present.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
+            let n = (0..count).filter(|&i| has(i)).count();
+            let counts = read_numbers(&mut section, n)?;
+            let sums = read_numbers(&mut section, n)?;
+            let mins = read_numbers(&mut section, n)?;
+            let maxes = read_numbers(&mut section, n)?;
+            let mut k = 0;
+            for (i, &start) in starts.iter().enumerate() {
+                if !has(i) {
+                    continue;
+                }
+                let (Some(&count), Some(&sum), Some(&min), Some(&max)) =
+                    (counts.get(k), sums.get(k), mins.get(k), maxes.get(k))
+                else {
+                    return Err(BlockError::Truncated);
+                };
+                k += 1;
+                if count >= 1.0 {
+                    *block.slot(start, name) = Some(Bucket {
+                        count: count as u64,
+                        sum,
+                        min,
+                        max,
+                    });
+                }
+            }
+        }
+        Ok(block)
+    }
+}
+
+/// The format byte of a sealed rollup block.
+const FORMAT: u8 = 1;
+/// Most bytes a rollup block may decompress to.
+const MAX_BLOCK_BYTES: usize = 64 << 20;
+/// Marks a number column stored as raw bits rather than decimals.
+const RAW_BITS: u8 = u8::MAX;
+
+/// Appends a column of numbers: as zigzag steps between integers of a
+/// common decimal scale when every value is such a decimal, else as the
+/// bits of each value XOR the previous one.
+fn put_numbers(out: &mut Vec<u8>, values: &[f64]) {
+    let scale = values
+        .iter()
+        .map(|&v| smallest_scale(v).map(|(scale, _)| scale))
+        .try_fold(0u8, |widest, scale| scale.map(|s| widest.max(s)));
+    let scaled: Option<Vec<i64>> =
+        scale.and_then(|scale| values.iter().map(|&v| scaled_at(v, scale)).collect());
+    match (scale, scaled) {
+        (Some(scale), Some(scaled)) => {
+            out.push(scale);
+            let mut previous = 0i64;
+            for v in scaled {
+                put_varint(out, zigzag(v.wrapping_sub(previous)));
+                previous = v;
+            }
+        }
+        _ => {
+            out.push(RAW_BITS);
+            let mut previous = 0u64;
+            for v in values {
+                out.extend_from_slice(&(v.to_bits() ^ previous).to_le_bytes());
+                previous = v.to_bits();
+            }
+        }
+    }
+}
+
+/// Reads a column of `n` numbers written by [`put_numbers`].
+fn read_numbers(reader: &mut Reader<'_>, n: usize) -> Result<Vec<f64>, BlockError> {
+    let scale = reader.byte()?;
+    let mut values = Vec::with_capacity(n.min(1 << 16));
+    if scale == RAW_BITS {
+        let mut previous = 0u64;
+        for _ in 0..n {
+            let bytes: [u8; 8] = reader
+                .bytes(8)?
+                .try_into()
+                .map_err(|_| BlockError::Truncated)?;
+            previous ^= u64::from_le_bytes(bytes);
+            values.push(f64::from_bits(previous));
+        }
+    } else {
+        let mut previous = 0i64;
+        for _ in 0..n {
+            previous = previous.wrapping_add(unzigzag(reader.varint()?));
+            values.push(decimal_value(previous, scale));
+        }
+    }
+    Ok(values)
+}
+
+/// The bucket's sum, rounded to the decimals its min and max have when it
+/// differs from that only by floating-point noise: sums of decimal values
+/// then encode as small integers instead of 8 bytes of noise.
+fn decimal_sum(b: &Bucket) -> f64 {
+    for k in 0..=6 {
+        let scale = 10f64.powi(k);
+        let exact = |v: f64| (v * scale).round() / scale == v;
+        if exact(b.min) && exact(b.max) {
+            let rounded = (b.sum * scale).round() / scale;
+            let noise = 1e-9 * b.sum.abs().max(1.0);
+            return if (rounded - b.sum).abs() <= noise {
+                rounded
+            } else {
+                b.sum
+            };
+        }
+    }
+    b.sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_keep_avg_min_max_and_survive_sealing() {
+        let mut block = RollupBlock::default();
+        for v in [0.1, 0.2, 0.7] {
+            block.add(60, "cpu_usage", v);
+        }
+        block.add(120, "cpu_usage", 5.0);
+        block.add(120, "disk_used_percent:/", 50.0);
+        let points = block.points("cpu_usage", 0, 3_600);
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[0].at.unix_timestamp(), 60);
+        assert!((points[0].avg - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!((points[0].min, points[0].max), (0.1, 0.7));
+        assert_eq!(block.points("disk_used_percent:/", 0, 3_600)[0].avg, 50.0);
+        assert!(block.points("nothing", 0, 3_600).is_empty());
+
+        let opened = RollupBlock::open(&block.seal(3).unwrap()).unwrap();
+        assert_eq!(opened.points("cpu_usage", 0, 3_600), points);
+        assert_eq!(opened.points("disk_used_percent:/", 0, 3_600).len(), 1);
+        assert_eq!(
+            opened.points("cpu_usage", 61, 3_600).len(),
+            1,
+            "range is by bucket start"
+        );
+    }
+
+    #[test]
+    fn one_metric_can_be_read_alone_and_odd_numbers_survive() {
+        let mut block = RollupBlock::default();
+        block.add(0, "a", 1.25);
+        block.add(60, "a", std::f64::consts::E);
+        block.add(60, "b", -4.0);
+        block.add(120, "b", 1e300);
+        let sealed = block.seal(3).unwrap();
+        let only_b = RollupBlock::open_only(&sealed, Some("b")).unwrap();
+        assert!(only_b.points("a", 0, 3_600).is_empty());
+        assert_eq!(only_b.points("b", 0, 3_600), block.points("b", 0, 3_600));
+        let all = RollupBlock::open(&sealed).unwrap();
+        assert_eq!(all.points("a", 0, 3_600), block.points("a", 0, 3_600));
+        assert_eq!(all.points("a", 0, 3_600)[1].max, std::f64::consts::E);
+    }
+
+    #[test]
+    fn damaged_blocks_are_errors_not_panics() {
+        let mut block = RollupBlock::default();
+        for i in 0..50 {
+            block.add(i * 60, "cpu_usage", i as f64 / 4.0);
+            block.add(i * 60, "disk_used_percent:/", 50.0);
+        }
+        let raw = zstd::bulk::decompress(&block.seal(1).unwrap(), 1 << 20).unwrap();
+        for cut in 0..raw.len() {
+            let damaged = zstd::bulk::compress(&raw[..cut], 1).unwrap();
+            assert!(RollupBlock::open(&damaged).is_err(), "cut at {cut}");
+        }
+        for i in 0..raw.len() {
+            let mut flipped = raw.clone();
+            flipped[i] ^= 0x5a;
+            let _ = RollupBlock::open(&zstd::bulk::compress(&flipped, 1).unwrap());
+        }
+        assert!(RollupBlock::open(b"not zstd").is_err());
+    }
+
+    #[test]
+    fn sums_lose_only_float_noise() {
+        let b = Bucket {
+            count: 3,
+            sum: 0.1 + 0.2 + 0.7,
+            min: 0.1,
+            max: 0.7,
+        };
+        assert_eq!(decimal_sum(&b), 1.0);
+        let irrational = Bucket {
+            count: 2,
+            sum: std::f64::consts::PI,
+            min: 1.0,
+            max: 2.0,
+        };
+        assert_eq!(decimal_sum(&irrational), std::f64::consts::PI);
+    }
+
+    #[test]
+    fn retention_drops_whole_buckets() {
+        let mut block = RollupBlock::default();
+        block.add(0, "a", 1.0);
+        block.add(60, "a", 2.0);
+        block.retain_from(60);
+        assert_eq!(block.points("a", 0, 3_600).len(), 1);
+        block.retain_from(3_600);
+        assert!(block.is_empty());
+    }
+
+    #[test]
+    fn blocks_align_to_their_span() {
+        assert_eq!(block_start(Tier::Minute, 6 * 3_600 + 5), 6 * 3_600);
+        assert_eq!(block_start(Tier::Hour, 7 * 86_400 + 5), 7 * 86_400);
+        assert_eq!(block_start(Tier::Minute, -1), -6 * 3_600);
+    }
+}

@@ -1,0 +1,753 @@
+use crate::private_dir;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use tailmon_core::{History, OffsetDateTime, Point, Report, Tier, metric};
+use tokio::sync::oneshot;
+
+use crate::store::downsample::bucket_start;
+use crate::store::rollup_block::{RollupBlock, block_start};
+use crate::store::sqlite::device_state::Devices;
+use crate::store::sqlite::raw_window::{PreparedReport, WindowSnapshot, open_block};
+use crate::store::sqlite::sqlite_applier::{self, Progress};
+use crate::store::sqlite::sqlite_writer::{Write, Writer};
+use crate::store::sqlite::wal_sync::WalSync;
+use crate::{
+    Clock, HistoryQuery, ReportStream, Store, StoreError, SystemClock, store::sqlite::sqlite_schema,
+};
+
+/// How long raw reports are kept: 48 hours.
+pub const DEFAULT_RAW_RETENTION: Duration = Duration::from_secs(48 * 3600);
+/// How long one-minute buckets are kept: 30 days.
+pub const DEFAULT_MINUTE_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+/// How long one-hour buckets are kept: one year.
+pub const DEFAULT_HOUR_RETENTION: Duration = Duration::from_secs(365 * 86_400);
+/// The database's file name inside the data directory.
+pub const DATABASE_FILE: &str = "tailmon.db";
+
+/// When a commit counts as done, and so when a report is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Each commit reaches the disk (`fdatasync` of the write-ahead log)
+    /// before the answer: an acknowledged report survives a crash of the
+    /// process or of the machine. The default. One flush covers every group
+    /// committed while the previous flush ran, and the writer commits the
+    /// next group while a flush runs.
+    #[default]
+    Disk,
+    /// Each commit reaches the OS before the answer: an acknowledged report
+    /// survives a crash of the process (`kill -9`, out of memory) but the
+    /// last second or so may be lost if the machine loses power. Commits
+    /// skip the fsync, which helps on disks where it is slow.
+    Process,
+}
+
+/// How long each tier keeps its data.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retention {
+    pub(crate) raw: time::Duration,
+    pub(crate) minute: time::Duration,
+    pub(crate) hour: time::Duration,
+}
+
+/// The embedded store: one SQLite file in the data directory (WAL mode), raw
+/// reports for 48 h, one-minute and one-hour avg/min/max rollups for 30 days
+/// and a year, maintained as reports arrive.
+///
+/// - **Acknowledged means committed.** One writer thread appends every
+///   waiting report to an inbox table in one transaction, and the store
+///   answers only once that transaction is flushed to disk (see
+///   [`Durability`]), so an acknowledged report survives a crash of the
+///   process or the machine.
+/// - **Compact history.** Every 10 minutes (and before retention, and when
+///   the store is dropped) a checkpoint moves each device's reports into a
+///   column-encoded, compressed raw block, and writes its rollup blocks (six
+///   hours of minute buckets, a week of hour buckets) the same way. Until
+///   then they are held in memory, about the size they take on disk, and
+///   after a crash the inbox is replayed at the next open.
+/// - **Reads** use their own connections, concurrent with writes, and merge
+///   what memory holds with the tables.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use tailmon_server::{ServerBuilder, SqliteStore};
+///
+/// let store = SqliteStore::open("./tailmon-data")?;
+/// let server = ServerBuilder::new().store(Arc::new(store)).build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: mpsc::Sender<Write>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+    devices: Arc<Devices>,
+    readers: Arc<ReaderPool>,
+    retention: Retention,
+    clock: Arc<dyn Clock>,
+}
+
+/// Why a [`SqliteStore`] could not open.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Another server holds the data directory.
+    #[error(
+        "{path} is in use by another Tailmon server (lock file held); stop it or choose another data directory"
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The file is not a Tailmon database, or is damaged.
+    #[error("{path} is not a readable Tailmon database ({detail}); move it aside to start afresh")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// The data directory or database cannot be created or written.
+    #[error("cannot use {path}: {detail}")]
+    Unwritable {
+        /// The path at fault.
+        path: PathBuf,
+        /// What the OS or SQLite said.
+        detail: String,
+    },
+}
+
+/// Builds a [`SqliteStore`] with chosen retention.
+#[must_use]
+pub struct SqliteStoreBuilder {
+    dir: PathBuf,
+    retention: Retention,
+    clock: Arc<dyn Clock>,
+    max_size_bytes: Option<u64>,
+    durability: Durability,
+}
+
+impl SqliteStoreBuilder {
+    /// How long raw reports are kept. Defaults to [`DEFAULT_RAW_RETENTION`].
+    pub fn raw_retention(mut self, keep: Duration) -> Self {
+        self.retention.raw = duration(keep);
+        self
+    }
+
+    /// How long one-minute buckets are kept. Defaults to [`DEFAULT_MINUTE_RETENTION`].
+    pub fn minute_retention(mut self, keep: Duration) -> Self {
+        self.retention.minute = duration(keep);
+        self
+    }
+
+    /// How long one-hour buckets are kept. Defaults to [`DEFAULT_HOUR_RETENTION`].
+    pub fn hour_retention(mut self, keep: Duration) -> Self {
+        self.retention.hour = duration(keep);
+        self
+    }
+
+    /// The most the database file may grow to, in bytes; writes beyond it are
+    /// refused with [`StoreError::Unavailable`] (503, agents retry) as on a
+    /// full disk. Defaults to no limit but the disk's.
+    pub fn max_size_bytes(mut self, bytes: u64) -> Self {
+        self.max_size_bytes = Some(bytes);
+        self
+    }
+
+    /// When a report counts as stored. Defaults to [`Durability::Disk`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The clock that decides which tiers still cover a range. Defaults to
+    /// [`SystemClock`].
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Opens (or creates) the database in the directory.
+    pub fn open(self) -> Result<SqliteStore, OpenError> {
+        let dir = self.dir;
+        private_dir::create(&dir).map_err(|e| OpenError::Unwritable {
+            path: dir.clone(),
+            detail: e.to_string(),
+        })?;
+        let lock_path = dir.join("tailmon.lock");
+        let lock = private_dir::private_file_options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| OpenError::Unwritable {
+                path: lock_path.clone(),
+                detail: e.to_string(),
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(OpenError::Locked { path: lock_path });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(OpenError::Unwritable {
+                    path: lock_path,
+                    detail: e.to_string(),
+                });
+            }
+        }
+        let path = dir.join(DATABASE_FILE);
+        let conn = open_connection(&path, true)?;
+        // SQLite creates its files as the umask allows; the WAL and shared
+        // memory files it makes later take the database file's mode.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            private_dir::restrict_file(&file).map_err(|e| OpenError::Unwritable {
+                path: file.clone(),
+                detail: e.to_string(),
+            })?;
+        }
+        // Copy the WAL back into the file every 16 MB rather than 4 MB: the
+        // inbox's pages are rewritten by commit after commit, and a
+        // checkpoint copies each page once however often it changed.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 4000;")
+            .map_err(|e| open_error(&path, &e))?;
+        if let Some(bytes) = self.max_size_bytes {
+            let page_size: i64 = conn
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(|e| open_error(&path, &e))?;
+            let pages = (bytes / u64::try_from(page_size).unwrap_or(4096).max(1)).max(1);
+            conn.execute_batch(&format!("PRAGMA max_page_count = {pages};"))
+                .map_err(|e| open_error(&path, &e))?;
+        }
+        match sqlite_schema::migrate(&conn) {
+            Ok(Ok(())) => {}
+            Ok(Err(detail)) => return Err(OpenError::Corrupt { path, detail }),
+            Err(error) => return Err(open_error(&path, &error)),
+        }
+        let devices = Arc::new(Devices::default());
+        let progress = Arc::new(Progress::default());
+        let (applier, applies) = mpsc::channel();
+        let applier_conn = open_connection(&path, false)?;
+        let (applier_wal, writer_wal) = match self.durability {
+            Durability::Disk => (Some(WalSync::new(&path)), Some(WalSync::new(&path))),
+            Durability::Process => (None, None),
+        };
+        let worker = Writer::recover(
+            conn,
+            Arc::clone(&devices),
+            self.retention,
+            applier,
+            Arc::clone(&progress),
+            writer_wal,
+        )
+        .map_err(|detail| OpenError::Corrupt {
+            path: path.clone(),
+            detail,
+        })?;
+        std::thread::Builder::new()
+            .name("tailmon-sqlite-applier".into())
+            .spawn(move || sqlite_applier::run(applier_conn, progress, applies, applier_wal))
+            .map_err(|e| OpenError::Unwritable {
+                path: path.clone(),
+                detail: format!("cannot start the applier thread: {e}"),
+            })?;
+        let (writer, requests) = mpsc::channel();
+        let writer_thread = std::thread::Builder::new()
+            .name("tailmon-sqlite-writer".into())
+            .spawn(move || {
+                worker.run(requests);
+                // The directory stays locked until the last checkpoint is done.
+                drop(lock);
+            })
+            .map_err(|e| OpenError::Unwritable {
+                path: path.clone(),
+                detail: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(SqliteStore {
+            readers: Arc::new(ReaderPool {
+                path: path.clone(),
+                idle: Mutex::new(Vec::new()),
+            }),
+            path,
+            writer,
+            writer_thread: Some(writer_thread),
+            devices,
+            retention: self.retention,
+            clock: self.clock,
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) `dir/tailmon.db` with the default retention.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, OpenError> {
+        Self::builder(dir).open()
+    }
+
+    /// A builder to choose retention before opening.
+    pub fn builder(dir: impl AsRef<Path>) -> SqliteStoreBuilder {
+        SqliteStoreBuilder {
+            dir: dir.as_ref().to_path_buf(),
+            retention: Retention {
+                raw: duration(DEFAULT_RAW_RETENTION),
+                minute: duration(DEFAULT_MINUTE_RETENTION),
+                hour: duration(DEFAULT_HOUR_RETENTION),
+            },
+            clock: Arc::new(SystemClock),
+            max_size_bytes: None,
+            durability: Durability::Disk,
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Moves every acknowledged report from the inbox into compact blocks
+    /// now. The store does this on its own every 10 minutes, before
+    /// retention and when it is dropped; an application may call it before
+    /// copying the database file, for instance.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.write(|done| Write::Checkpoint { done }).await
+    }
+
+    async fn write<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Write,
+    ) -> Result<T, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.writer
+            .send(request(done))
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the channel makes the writer checkpoint and stop; waiting
+        // for it keeps a reopening in the same process from finding the
+        // directory still locked.
+        let (closed, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.writer, closed));
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Read connections, reused, each used on a blocking thread.
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
+    /// Runs `read` on a pooled read connection, off the async threads.
+    async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_connection(&pool.path, false)
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+            };
+            let result = read(&conn);
+            pool.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
+        if reports.is_empty() {
+            return Ok(());
+        }
+        let reports = reports
+            .into_iter()
+            .map(PreparedReport::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(|done| Write::Insert { reports, done }).await
+    }
+
+    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
+        Ok(self
+            .devices
+            .all()
+            .iter()
+            .filter_map(|entry| entry.lock().latest.clone())
+            .collect())
+    }
+
+    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
+        Ok(self
+            .devices
+            .get(device_id)
+            .and_then(|entry| entry.lock().latest.clone()))
+    }
+
+    async fn devices(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.devices.names())
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
+        let Some(entry) = self.devices.get(&query.device_id) else {
+            return Ok(None);
+        };
+        let answer = |tier, points| {
+            Ok(Some(History {
+                device_id: query.device_id.clone(),
+                metric: query.metric.clone(),
+                tier,
+                points,
+            }))
+        };
+        let now = self.clock.now();
+        let (id, metric) = (entry.id, query.metric.clone());
+        if query.from >= now - self.retention.raw {
+            // What memory holds first, then the tables: a report sealed in
+            // between is then seen twice (and merged), never missed.
+            let window = entry.lock().window.snapshot()?.map(Arc::new);
+            let (from, to, limit) = (millis(query.from), millis(query.to), query.max_points);
+            let metric = metric.clone();
+            let points = self
+                .readers
+                .run(move |conn| {
+                    let Some(rows) = raw_rows(conn, id, (from, to), window, limit)? else {
+                        return Ok(None);
+                    };
+                    Ok(Some(
+                        rows.iter()
+                            .filter_map(|(_, report)| {
+                                let value = metric::value(report, &metric)?;
+                                Some(Point {
+                                    at: report.last_seen,
+                                    avg: value,
+                                    min: value,
+                                    max: value,
+                                })
+                            })
+                            .collect(),
+                    ))
+                })
+                .await?;
+            if let Some(points) = points {
+                return answer(Tier::Raw, points);
+            }
+        }
+        let minutes = (query.to - query.from).whole_seconds() / 60 + 1;
+        let tier = if query.from >= now - self.retention.minute
+            && usize::try_from(minutes).is_ok_and(|m| m <= query.max_points)
+        {
+            Tier::Minute
+        } else {
+            Tier::Hour
+        };
+        let first = bucket_start(tier, query.from).unix_timestamp();
+        let last = query.to.unix_timestamp();
+        let code = tier_code(tier);
+        let held: Vec<(i64, RollupBlock)> = entry
+            .lock()
+            .rollups
+            .range((code, block_start(tier, first))..=(code, last))
+            .map(|(&(_, start), held)| (start, held.block.clone()))
+            .collect();
+        let points = self
+            .readers
+            .run(move |conn| rollup_points(conn, id, tier, (first, last), held, &metric))
+            .await?;
+        answer(tier, points)
+    }
+
+    async fn reports(
+        &self,
+        device_id: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Option<ReportStream>, StoreError> {
+        let Some(entry) = self.devices.get(device_id) else {
+            return Ok(None);
+        };
+        let window = entry.lock().window.snapshot()?.map(Arc::new);
+        let (id, from, to) = (entry.id, millis(from), millis(to));
+        let blocks = self
+            .readers
+            .run(move |conn| block_spans(conn, id, from, to))
+            .await?;
+        // Reads one run of overlapping blocks at a time, so the answer
+        // streams without the whole range in memory.
+        let readers = Arc::clone(&self.readers);
+        let runs = overlapping_runs(blocks, window).into_iter();
+        use futures_util::StreamExt;
+        let reports = futures_util::stream::iter(runs)
+            .then(move |run| {
+                let readers = Arc::clone(&readers);
+                async move {
+                    readers
+                        .run(move |conn| run_rows(conn, &run, from, to))
+                        .await
+                }
+            })
+            .flat_map(|rows| {
+                futures_util::stream::iter(match rows {
+                    Ok(rows) => rows.into_iter().map(|(_, r)| Ok(r)).collect::<Vec<_>>(),
+                    Err(error) => vec![Err(error)],
+                })
+            });
+        Ok(Some(Box::pin(reports)))
+    }
+
+    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
+        let device = device_id.to_owned();
+        self.write(|done| Write::Delete { device, done }).await
+    }
+
+    async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.write(|done| Write::Retention { now, done }).await
+    }
+}
+
+/// Where a raw block lies in time.
+struct BlockSpan {
+    id: i64,
+    first: i64,
+    last: i64,
+    count: i64,
+}
+
+/// The raw blocks of `device` that overlap `from..=to`, by start.
+fn block_spans(
+    conn: &Connection,
+    device: i64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<BlockSpan>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, first_ts, last_ts, count FROM raw_blocks \
+             WHERE device = ?1 AND last_ts >= ?2 AND first_ts <= ?3 ORDER BY first_ts",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(params![device, from, to], |r| {
+            Ok(BlockSpan {
+                id: r.get(0)?,
+                first: r.get(1)?,
+                last: r.get(2)?,
+                count: r.get(3)?,
+            })
+        })
+        .map_err(backend)?;
+    rows.collect::<Result<_, _>>().map_err(backend)
+}
+
+/// Blocks (and the open window) whose time spans overlap, read together so
+/// that what they hold comes out in time order.
+#[derive(Default)]
+struct Run {
+    blocks: Vec<i64>,
+    window: Option<Arc<WindowSnapshot>>,
+}
+
+/// Groups spans into runs that overlap nothing outside themselves.
+fn overlapping_runs(blocks: Vec<BlockSpan>, window: Option<Arc<WindowSnapshot>>) -> Vec<Run> {
+    let mut spans: Vec<(i64, i64, Option<i64>)> = blocks
+        .iter()
+        .map(|b| (b.first, b.last, Some(b.id)))
+        .collect();
+    if let Some(w) = &window {
+        spans.push((w.oldest, w.newest, None));
+    }
+    spans.sort_by_key(|&(first, _, _)| first);
+    let mut runs: Vec<Run> = Vec::new();
+    let mut end = i64::MIN;
+    for (first, last, id) in spans {
+        if runs.is_empty() || first > end {
+            runs.push(Run::default());
+        }
+        end = end.max(last);
+        if let Some(run) = runs.last_mut() {
+            match id {
+                Some(id) => run.blocks.push(id),
+                None => run.window.clone_from(&window),
+            }
+        }
+    }
+    runs
+}
+
+/// The reports of one run within `from..=to`, in time order, each once.
+fn run_rows(
+    conn: &Connection,
+    run: &Run,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, Report)>, StoreError> {
+    let mut rows = Vec::new();
+    for &id in &run.blocks {
+        let data: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT data FROM raw_blocks WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(backend)?;
+        // A block gone since the spans were read was dropped by retention
+        // or merged; nothing of it is wanted any more.
+        if let Some(data) = data {
+            rows.extend(open_block(&data)?);
+        }
+    }
+    if let Some(window) = &run.window {
+        rows.extend(window.reports()?);
+    }
+    rows.retain(|(ts, _)| (from..=to).contains(ts));
+    rows.sort_by_key(|(ts, _)| *ts);
+    rows.dedup_by_key(|(ts, _)| *ts);
+    Ok(rows)
+}
+
+/// The raw reports of `device` within `from..=to` (the stored blocks and the
+/// open `window`), in time order; `None` when there are more than `limit`.
+fn raw_rows(
+    conn: &Connection,
+    device: i64,
+    (from, to): (i64, i64),
+    window: Option<Arc<WindowSnapshot>>,
+    limit: usize,
+) -> Result<Option<Vec<(i64, Report)>>, StoreError> {
+    let spans = block_spans(conn, device, from, to)?;
+    let inside: i64 = spans
+        .iter()
+        .filter(|b| b.first >= from && b.last <= to)
+        .map(|b| b.count)
+        .sum();
+    if usize::try_from(inside).is_ok_and(|n| n > limit) {
+        return Ok(None);
+    }
+    let run = Run {
+        blocks: spans.iter().map(|b| b.id).collect(),
+        window,
+    };
+    let rows = run_rows(conn, &run, from, to)?;
+    Ok((rows.len() <= limit).then_some(rows))
+}
+
+/// The points of `metric` from the rollup blocks of one tier whose buckets
+/// start within `first..=last`: the stored blocks, overridden by those
+/// `held` in memory.
+fn rollup_points(
+    conn: &Connection,
+    device: i64,
+    tier: Tier,
+    (first, last): (i64, i64),
+    held: Vec<(i64, RollupBlock)>,
+    metric: &str,
+) -> Result<Vec<Point>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT start, data FROM rollup_blocks \
+             WHERE tier = ?1 AND device = ?2 AND start >= ?3 AND start <= ?4 ORDER BY start",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(
+            params![tier_code(tier), device, block_start(tier, first), last],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+        )
+        .map_err(backend)?;
+    let mut points = Vec::new();
+    for row in rows {
+        let (start, data) = row.map_err(backend)?;
+        if held.iter().any(|(s, _)| *s == start) {
+            continue;
+        }
+        let block = RollupBlock::open_only(&data, Some(metric))
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        points.extend(block.points(metric, first, last));
+    }
+    for (_, block) in &held {
+        points.extend(block.points(metric, first, last));
+    }
+    points.sort_by_key(|p| p.at);
+    Ok(points)
+}
+
+fn open_connection(path: &Path, create: bool) -> Result<Connection, OpenError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, &e))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(|e| open_error(path, &e))?;
+    // WAL: readers never wait for the writer. NORMAL: a commit does not
+    // wait for the disk; with `Durability::Disk` the store flushes the WAL
+    // itself before it answers (see `wal_sync`).
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        .map_err(|e| open_error(path, &e))?;
+    Ok(conn)
+}
+
+fn open_error(path: &Path, error: &rusqlite::Error) -> OpenError {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => OpenError::Corrupt {
+            path: path.to_path_buf(),
+            detail: error.to_string(),
+        },
+        _ => OpenError::Unwritable {
+            path: path.to_path_buf(),
+            detail: error.to_string(),
+        },
+    }
+}
+
+/// A SQLite error as a store error: a full disk or a busy database is
+/// temporary (503, agents retry); anything else is a backend fault.
+pub(crate) fn backend(error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(
+            ErrorCode::DiskFull
+            | ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::ReadOnly,
+        ) => StoreError::Unavailable(error.to_string()),
+        _ => StoreError::Backend(Box::new(error)),
+    }
+}
+
+pub(crate) fn millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn tier_code(tier: Tier) -> u8 {
+    match tier {
+        Tier::Raw => 0,
+        Tier::Minute => 1,
+        Tier::Hour => 2,
+    }
+}
+
+fn duration(keep: Duration) -> time::Duration {
+    time::Duration::try_from(keep).unwrap_or(time::Duration::MAX)
+}

@@ -1,0 +1,194 @@
+//! The folders of `src/` and which may use which (docs/architecture.md):
+//! a use of another folder that the table does not allow, or an import
+//! cycle between folders, fails here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// What each folder (or leaf module at the root) may use of the others.
+/// `lib`, `builder` and `server` assemble everything and may use anything.
+const MAY_USE: &[(&str, &[&str])] = &[
+    ("http", &["refusal_log"]),
+    (
+        "auth",
+        &["http", "store", "clock", "refusal_log", "private_dir"],
+    ),
+    ("api", &["auth", "ingest", "store", "http", "clock"]),
+    ("ingest", &["store", "clock"]),
+    ("store", &["clock", "private_dir"]),
+    ("clock", &[]),
+    ("refusal_log", &[]),
+    ("private_dir", &[]),
+];
+const ASSEMBLY: &[&str] = &["lib", "builder", "server"];
+
+fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            source_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The folder a file belongs to: its first directory under `src/`, or its
+/// own name for a file at the root.
+fn folder_of(src: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(src).expect("under src");
+    let first = relative.components().next().expect("a component");
+    let first = first.as_os_str().to_string_lossy();
+    first.strip_suffix(".rs").unwrap_or(&first).to_owned()
+}
+
+/// The code of a file without comments and without its unit tests.
+fn code_of(text: &str) -> String {
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    code.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The first segments of every `crate::` path in `code`, groups included.
+fn crate_paths(code: &str) -> Vec<String> {
+    let mut heads = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 1;
+            let mut item = String::new();
+            for c in group.chars() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            heads.push(item.clone());
+                            break;
+                        }
+                    }
+                    ',' if depth == 1 => {
+                        heads.push(std::mem::take(&mut item));
+                        continue;
+                    }
+                    _ => {}
+                }
+                if depth == 1 {
+                    item.push(c);
+                }
+            }
+        } else {
+            heads.push(rest.to_owned());
+        }
+    }
+    heads
+        .iter()
+        .map(|h| {
+            h.trim()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|h| !h.is_empty())
+        .collect()
+}
+
+/// The folder behind each name `lib.rs` re-exports at the root.
+fn root_names(lib: &str) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    for statement in code_of(lib).split(';') {
+        let Some(path) = statement.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let folder = path
+            .split("::")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let items = path.rsplit_once("::").map_or(path, |(_, items)| items);
+        for item in items.trim_matches(|c| c == '{' || c == '}').split(',') {
+            let item = item.trim();
+            if !item.is_empty() {
+                names.insert(item.to_owned(), folder.clone());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn folders_use_only_what_the_architecture_allows_and_never_in_a_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs");
+    let names = root_names(&lib);
+    assert!(names.contains_key("Store") && names.contains_key("ApiError"));
+    let mut files = Vec::new();
+    source_files(&src, &mut files);
+    let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut wrong = Vec::new();
+    for file in &files {
+        let folder = folder_of(&src, file);
+        let code = code_of(&std::fs::read_to_string(file).expect("source"));
+        for head in crate_paths(&code) {
+            let used = names.get(&head).cloned().unwrap_or(head);
+            if used == folder {
+                continue;
+            }
+            uses.entry(folder.clone()).or_default().insert(used.clone());
+            if ASSEMBLY.contains(&folder.as_str()) {
+                continue;
+            }
+            let allowed = MAY_USE
+                .iter()
+                .find(|(f, _)| *f == folder)
+                .unwrap_or_else(|| panic!("{folder} is not in the table: add it"))
+                .1;
+            if !allowed.contains(&used.as_str()) {
+                wrong.push(format!("{} uses {used}", file.display()));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "uses the table does not allow:\n{}",
+        wrong.join("\n")
+    );
+    // No cycle among the folders as they are (assembly aside).
+    let mut visiting = Vec::new();
+    let mut done = BTreeSet::new();
+    fn visit(
+        folder: &str,
+        uses: &BTreeMap<String, BTreeSet<String>>,
+        visiting: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) {
+        if done.contains(folder) || ASSEMBLY.contains(&folder) {
+            return;
+        }
+        if let Some(at) = visiting.iter().position(|f| f == folder) {
+            panic!("import cycle: {} -> {folder}", visiting[at..].join(" -> "));
+        }
+        visiting.push(folder.to_owned());
+        for next in uses.get(folder).into_iter().flatten() {
+            visit(next, uses, visiting, done);
+        }
+        visiting.pop();
+        done.insert(folder.to_owned());
+    }
+    for folder in uses.keys() {
+        visit(folder, &uses, &mut visiting, &mut done);
+    }
+}
+
+#[test]
+fn paths_are_read_as_the_compiler_reads_them() {
+    let heads = crate_paths("use crate::{a::b, C, d::{E, F}};\nlet x = crate::g::h();");
+    assert_eq!(heads, ["a", "C", "d", "g"]);
+    let names = root_names("pub use x::y::{A, B};\npub use z::C;\n// pub use q::D;");
+    assert_eq!(names["A"], "x");
+    assert_eq!(names["C"], "z");
+    assert!(!names.contains_key("D"));
+}
