@@ -1,7 +1,11 @@
 //! `tailmon-agent`: reports this host's health to a Tailmon server.
 
+#[path = "../../shutdown_signal.rs"]
+mod shutdown_signal;
+
 use anyhow::Context;
 use clap::Parser;
+use shutdown_signal::shutdown_signal;
 use tailmon_client::{Agent, Client};
 use tailmon_collect::CollectionArgs;
 
@@ -68,26 +72,4 @@ fn main() -> anyhow::Result<()> {
         agent.build().run(shutdown_signal()).await;
         Ok(())
     })
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }

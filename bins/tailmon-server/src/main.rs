@@ -1,5 +1,9 @@
 //! `tailmon-server`: the Tailmon server, with this host monitored in-process.
 
+#[path = "../../shutdown_signal.rs"]
+mod shutdown_signal;
+
+use shutdown_signal::shutdown_signal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -243,28 +247,6 @@ async fn local_agent(
         if let Err(error) = ingest.ingest(report).await {
             tracing::warn!(%error, "local report refused");
         }
-    }
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }
 

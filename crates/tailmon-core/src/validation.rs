@@ -400,11 +400,6 @@ mod tests {
 
     proptest! {
         #[test]
-        fn decoding_arbitrary_json_never_panics(s in ".{0,200}") {
-            let _ = serde_json::from_str::<Report>(&s);
-        }
-
-        #[test]
         fn device_id_accepts_exactly_the_documented_alphabet(id in "[A-Za-z0-9._:-]{1,128}") {
             prop_assert_eq!(validate_device_id(&id), Ok(()));
         }

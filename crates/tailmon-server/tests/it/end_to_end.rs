@@ -7,7 +7,8 @@ use tailmon_client::{Agent, Client};
 use tailmon_collect::HostCollector;
 use tailmon_server::ServerBuilder;
 
-use crate::support::{Running, eventually, report, within};
+use crate::support::{Running, report, within};
+use tailmon_testkit::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_reports_and_client_reads_back() {
@@ -149,8 +150,9 @@ async fn agent_retries_until_the_server_comes_up() {
         0,
         "back to normal cadence"
     );
-    let devices = eventually(5, "device listed", || async {
-        client.all_metrics().await.ok().filter(|d| !d.is_empty())
+    let devices = eventually("device listed", async || match client.all_metrics().await {
+        Ok(devices) if !devices.is_empty() => Ok(devices),
+        other => Err(format!("{other:?}")),
     })
     .await;
     assert_eq!(devices[0].device_id, "late-server");

@@ -63,8 +63,13 @@ async fn shutdown_finishes_the_request_under_way() {
 
     running.begin_shutdown();
     // New connections are refused once the listener is closed.
-    crate::support::eventually(20, "the listener to close", || async {
-        TcpStream::connect(running.addr).await.err()
+    tailmon_testkit::eventually("the listener to close", async || match TcpStream::connect(
+        running.addr,
+    )
+    .await
+    {
+        Ok(_) => Err("still accepting".to_owned()),
+        Err(_) => Ok(()),
     })
     .await;
 

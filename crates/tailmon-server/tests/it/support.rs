@@ -171,25 +171,6 @@ pub(crate) async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
     .await
 }
 
-/// Polls `check` every 20 ms until it returns `Some`, failing after `secs` seconds.
-pub(crate) async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 /// Awaits `future`, failing the test if it takes more than 20 s.
 pub(crate) async fn within<F: std::future::Future>(future: F) -> F::Output {
     tokio::time::timeout(std::time::Duration::from_secs(20), future)
