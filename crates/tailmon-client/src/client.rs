@@ -6,7 +6,9 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde::de::DeserializeOwned;
-use tailmon_core::{BatchResult, DeviceSummary, ErrorBody, History, OffsetDateTime, Report};
+use tailmon_core::{
+    BatchResult, DeviceSummary, ErrorBody, History, HistoryQuery, OffsetDateTime, Report,
+};
 
 use crate::Error;
 use crate::retry_after::parse_retry_after;
@@ -142,24 +144,27 @@ impl Client {
         self.get_json(self.devices_url.clone()).await
     }
 
-    /// One metric of one device over `from..=to` (defaults: the last hour),
-    /// in at most `points` points (default 1,000), from
-    /// `GET /api/v1/devices/{id}/history`.
-    pub async fn history(
-        &self,
-        device_id: &str,
-        metric: &str,
-        from: Option<OffsetDateTime>,
-        to: Option<OffsetDateTime>,
-        points: Option<usize>,
-    ) -> Result<History, Error> {
-        let mut url = self.device_url(device_id, "history");
-        url.query_pairs_mut().append_pair("metric", metric);
-        append_range(&mut url, from, to);
-        if let Some(points) = points {
-            url.query_pairs_mut()
-                .append_pair("points", &points.to_string());
-        }
+    /// One metric of one device over a range, in at most
+    /// `query.max_points` points, from `GET /api/v1/devices/{id}/history`:
+    /// the same [`HistoryQuery`] the server hands its store.
+    ///
+    /// ```no_run
+    /// # async fn run(client: tailmon_client::Client) -> Result<(), tailmon_client::Error> {
+    /// use tailmon_core::{HistoryQuery, OffsetDateTime};
+    ///
+    /// let to = OffsetDateTime::now_utc();
+    /// let from = to - time::Duration::HOUR;
+    /// let history = client.history(&HistoryQuery::new("web-1", "cpu_usage", from, to)).await?;
+    /// println!("{} points", history.points.len());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn history(&self, query: &HistoryQuery) -> Result<History, Error> {
+        let mut url = self.device_url(&query.device_id, "history");
+        url.query_pairs_mut().append_pair("metric", &query.metric);
+        append_range(&mut url, Some(query.from), Some(query.to));
+        url.query_pairs_mut()
+            .append_pair("points", &query.max_points.to_string());
         self.get_json(url).await
     }
 

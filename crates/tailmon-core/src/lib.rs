@@ -26,6 +26,7 @@ mod batch_result;
 mod device_summary;
 mod error_body;
 mod history;
+mod history_query;
 pub mod metric;
 mod part_validation;
 mod report;
@@ -37,6 +38,7 @@ pub use batch_result::{BatchResult, MAX_BATCH_REPORTS, RejectedReport};
 pub use device_summary::DeviceSummary;
 pub use error_body::ErrorBody;
 pub use history::{History, Point, Tier};
+pub use history_query::{DEFAULT_HISTORY_POINTS, HistoryQuery, MAX_HISTORY_POINTS};
 pub use report::Report;
 pub use report_parts::{
     CpuBreakdown, Disk, DiskIo, LoadAvg, NetworkInterface, ProcessInfo, Temperature,

@@ -84,11 +84,8 @@ async fn acknowledged_reports_survive_kill_9() {
     );
     let minutes = client
         .history(
-            "crash-test",
-            "ram_used_mb",
-            Some(first),
-            Some(last),
-            Some(20),
+            &tailmon_core::HistoryQuery::new("crash-test", "ram_used_mb", first, last)
+                .with_max_points(20),
         )
         .await
         .expect("history");
