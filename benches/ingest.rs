@@ -11,7 +11,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 use tailmon_core::{OffsetDateTime, Report};
 
-use tailmon_server::{Credentials, MemoryStore, NewToken, ServerBuilder, Store, TokenKind};
+use tailmon_server::{Credentials, MemoryStore, ServerBuilder, Store};
+use tailmon_server::auth::NewToken;
 use tower::ServiceExt;
 
 fn sample(device: usize) -> Report {
@@ -83,12 +84,7 @@ fn ingest(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("tailmon-bench-auth-{}", std::process::id()));
     let credentials = Credentials::open(&dir).expect("credentials");
     let token = credentials
-        .create_token(NewToken {
-            name: "bench".into(),
-            kind: TokenKind::Agent,
-            device: Some("host-*".into()),
-            max_devices: None,
-        })
+        .create_token(NewToken::agent("bench").device("host-*"))
         .expect("token")
         .token;
     let router = ServerBuilder::new()

@@ -16,7 +16,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use async_trait::async_trait;
 use tailmon_core::{History, OffsetDateTime, Report};
-use tailmon_server::{HistoryQuery, ReportStream, Store, StoreError};
+use tailmon_server::{Store, StoreError};
+use tailmon_server::store::{HistoryQuery, ReportStream};
 use tokio::sync::oneshot;
 
 /// The log is emptied when it grows past this, as a store empties its log
@@ -27,6 +28,7 @@ const MAX_LOG_BYTES: u64 = 64 << 20;
 type Pending = (Vec<u8>, oneshot::Sender<Result<(), StoreError>>);
 
 /// An append-only log of reports, written by one thread.
+#[derive(Debug)]
 pub struct LogStore {
     writer: Sender<Pending>,
 }

@@ -12,6 +12,7 @@ use tailmon_core::{
 
 /// A small server: 2 cores, one disk, one interface, one sensor, ten top
 /// processes (26 metrics).
+#[derive(Debug)]
 pub struct SimulatedHost {
     device_id: String,
     rng: fastrand::Rng,

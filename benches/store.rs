@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use tailmon_benches::simulated_host::SimulatedHost;
 use tailmon_core::OffsetDateTime;
-use tailmon_server::{HistoryQuery, SqliteStore, Store};
+use tailmon_server::{SqliteStore, Store};
+use tailmon_server::store::HistoryQuery;
 
 /// Reports between checkpoints: the store checkpoints every 10 minutes,
 /// which is 120 reports at 5 s.
@@ -175,13 +176,8 @@ async fn main() {
     );
 
     // A 30-day history query on that device.
-    let query = HistoryQuery {
-        device_id: "month".into(),
-        metric: "cpu_usage".into(),
-        from: now - time::Duration::days(30),
-        to: now,
-        max_points: 1000,
-    };
+    let query = HistoryQuery::new("month", "cpu_usage", now - time::Duration::days(30), now)
+        .with_max_points(1000);
     let mut times = Vec::new();
     let mut points = 0;
     for _ in 0..21 {

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use tailmon_server::{Credentials, NewToken, Role, TokenKind};
+use tailmon_server::Credentials;
+use tailmon_server::auth::{NewToken, Role, TokenKind};
 
 /// Managing who may use the server.
 #[derive(Subcommand, Debug)]
@@ -105,16 +106,18 @@ fn token(credentials: &Credentials, action: TokenAction) -> anyhow::Result<()> {
             read_only,
             max_devices,
         } => {
-            let created = credentials.create_token(NewToken {
-                name,
-                kind: if read_only {
-                    TokenKind::Read
-                } else {
-                    TokenKind::Agent
-                },
-                device,
-                max_devices,
-            })?;
+            let mut new = if read_only {
+                NewToken::read(name)
+            } else {
+                NewToken::agent(name)
+            };
+            if let Some(pattern) = device {
+                new = new.device(pattern);
+            }
+            if let Some(devices) = max_devices {
+                new = new.max_devices(devices);
+            }
+            let created = credentials.create_token(new)?;
             let info = &created.info;
             println!(
                 "created {} token {} for {}; give it to the agent as TAILMON_TOKEN (it is not shown again):",

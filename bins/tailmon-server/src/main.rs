@@ -14,10 +14,10 @@ use std::sync::Arc;
 use tailmon_collect::{CollectionArgs, Collector, Collectors, HostCollector};
 use tailmon_core::{OffsetDateTime, Report};
 
-use tailmon_server::{
-    Durability, Ingest, MemoryStore, RateLimit, ServeOptions, ServerBuilder, SqliteStore, Store,
-    TlsConfig,
-};
+use tailmon_server::{Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteStore, Store};
+use tailmon_server::auth::RateLimit;
+use tailmon_server::http::TlsConfig;
+use tailmon_server::store::Durability;
 
 mod admin_command;
 mod first_start;
@@ -77,7 +77,7 @@ struct Args {
     )]
     no_local_agent: bool,
     /// Most devices tracked; reports of further new devices get 429.
-    #[arg(long, env = "TAILMON_MAX_DEVICES", default_value_t = tailmon_server::DEFAULT_MAX_DEVICES)]
+    #[arg(long, env = "TAILMON_MAX_DEVICES", default_value_t = tailmon_server::limits::DEFAULT_MAX_DEVICES)]
     max_devices: usize,
     /// `required`: every request needs a token or a signed-in user (the
     /// first start creates `admin`). `none`: anybody who reaches the server
@@ -103,24 +103,24 @@ struct Args {
     hsts: bool,
     /// Requests a second allowed per client address, with bursts of ten
     /// times as many; beyond it, 429 with Retry-After. 0 turns it off.
-    #[arg(long, env = "TAILMON_RATE_LIMIT_PER_ADDRESS", default_value_t = tailmon_server::DEFAULT_RATE_LIMIT_PER_ADDRESS.per_second.get())]
+    #[arg(long, env = "TAILMON_RATE_LIMIT_PER_ADDRESS", default_value_t = tailmon_server::auth::DEFAULT_RATE_LIMIT_PER_ADDRESS.per_second.get())]
     rate_limit_per_address: u32,
     /// Requests a second allowed per token, with bursts of ten times as
     /// many. 0 turns it off.
-    #[arg(long, env = "TAILMON_RATE_LIMIT_PER_TOKEN", default_value_t = tailmon_server::DEFAULT_RATE_LIMIT_PER_TOKEN.per_second.get())]
+    #[arg(long, env = "TAILMON_RATE_LIMIT_PER_TOKEN", default_value_t = tailmon_server::auth::DEFAULT_RATE_LIMIT_PER_TOKEN.per_second.get())]
     rate_limit_per_token: u32,
     /// Most distinct devices one agent token may write, unless the token
     /// sets its own cap (`token create --max-devices`).
-    #[arg(long, env = "TAILMON_MAX_DEVICES_PER_TOKEN", default_value_t = tailmon_server::DEFAULT_MAX_DEVICES_PER_TOKEN)]
+    #[arg(long, env = "TAILMON_MAX_DEVICES_PER_TOKEN", default_value_t = tailmon_server::auth::DEFAULT_MAX_DEVICES_PER_TOKEN)]
     max_devices_per_token: usize,
     /// Most connections open at once (agents keep theirs open between
     /// reports); at the cap the server accepts no more until one closes.
     /// The open-file limit is raised to fit at start.
-    #[arg(long, env = "TAILMON_MAX_CONNECTIONS", default_value_t = tailmon_server::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, env = "TAILMON_MAX_CONNECTIONS", default_value_t = tailmon_server::http::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
     /// Most connections one client address may hold at once; further ones
     /// from it are closed. Agents behind one NAT address share it.
-    #[arg(long, env = "TAILMON_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = tailmon_server::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
+    #[arg(long, env = "TAILMON_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = tailmon_server::http::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
     max_connections_per_address: usize,
     /// What the in-process agent collects, and how often.
     #[command(flatten)]

@@ -115,6 +115,25 @@ pub struct AgentBuilder {
     agent: Agent,
 }
 
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("client", &self.client)
+            .field("collector", &self.collector)
+            .field("device_id", &self.device_id)
+            .field("interval", &self.interval)
+            .field("warmup", &self.warmup)
+            .field("queue_capacity", &self.queue_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for AgentBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("AgentBuilder").field(&self.agent).finish()
+    }
+}
+
 impl Agent {
     /// A builder for an agent sending through `client` what `collector` finds.
     /// A failing collector is logged at most once every five minutes.

@@ -28,6 +28,14 @@ struct Member {
     last_logged: Option<Instant>,
 }
 
+impl std::fmt::Debug for Collectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.members.iter().map(|m| m.collector.name()))
+            .finish()
+    }
+}
+
 impl Collectors {
     /// No collectors yet.
     pub fn new() -> Self {

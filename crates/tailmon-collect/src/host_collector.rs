@@ -116,6 +116,15 @@ impl HostCollectorBuilder {
     }
 }
 
+impl std::fmt::Debug for HostCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostCollector")
+            .field("subsystems", &self.subsystems)
+            .field("os_info", &self.os_info)
+            .finish_non_exhaustive()
+    }
+}
+
 impl HostCollector {
     /// A collector of every subsystem, its first CPU window starting now.
     pub fn new() -> Result<Self, CollectError> {

@@ -82,6 +82,33 @@ pub enum BuildError {
     },
 }
 
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let auth = match &self.auth {
+            AuthChoice::Default => "credentials in memory",
+            AuthChoice::Open => "open access",
+            AuthChoice::Credentials(_) => "credentials given",
+        };
+        f.debug_struct("ServerBuilder")
+            .field("store_given", &self.store.is_some())
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_batch_bytes", &self.max_batch_bytes)
+            .field("max_devices", &self.max_devices)
+            .field("expected_interval", &self.expected_interval)
+            .field("thresholds", &self.thresholds)
+            .field("auth", &auth)
+            .field("session_ttl", &self.session_ttl)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("max_devices_per_token", &self.max_devices_per_token)
+            .field("rate_limit_per_address", &self.rate_limit_per_address)
+            .field("rate_limit_per_token", &self.rate_limit_per_token)
+            .field("max_password_checks", &self.max_password_checks)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("hsts", &self.hsts)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for ServerBuilder {
     fn default() -> Self {
         Self::new()
@@ -144,7 +171,7 @@ impl ServerBuilder {
 
     /// Who may use the server: every route but `/healthz`, the login page
     /// and its assets then needs a token or a signed-in user (see
-    /// [`Access`](crate::Access)). Defaults to authentication on with
+    /// [`Access`](crate::auth::Access)). Defaults to authentication on with
     /// [`Credentials::in_memory`], empty: nobody gets in until tokens or
     /// users are added to credentials given here.
     pub fn credentials(mut self, credentials: Arc<Credentials>) -> Self {

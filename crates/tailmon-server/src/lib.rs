@@ -4,16 +4,12 @@
 //! ```
 //! use std::sync::Arc;
 //! use axum::{Router, routing::get};
-//! use tailmon_server::{Credentials, NewToken, ServerBuilder, TokenKind};
+//! use tailmon_server::auth::NewToken;
+//! use tailmon_server::{Credentials, ServerBuilder};
 //!
 //! // Who may use it: here one agent token for the `web-*` devices.
 //! let credentials = Arc::new(Credentials::in_memory());
-//! let agent = credentials.create_token(NewToken {
-//!     name: "web servers".into(),
-//!     kind: TokenKind::Agent,
-//!     device: Some("web-*".into()),
-//!     max_devices: None,
-//! })?;
+//! let agent = credentials.create_token(NewToken::agent("web servers").device("web-*"))?;
 //! println!("TAILMON_TOKEN={}", agent.token);
 //!
 //! let tailmon = ServerBuilder::new().credentials(credentials).build()?;
@@ -25,7 +21,7 @@
 //!
 //! Every route but `/healthz`, the login page and its assets needs
 //! credentials: an agent token to send reports, a read-only token or a
-//! signed-in viewer to read, an admin to change things ([`Access`],
+//! signed-in viewer to read, an admin to change things ([`auth::Access`],
 //! [`Server::route_table`]). [`ServerBuilder::open_access`] turns that off.
 //!
 //! The HTTP surface:
@@ -43,49 +39,38 @@
 //! - `/api/v1/tokens…`, `/api/v1/users…`: tokens and users, for admins.
 //!
 //! Errors are JSON `{"error": "...", "field": "..."}`; see [`ApiError`].
+//!
+//! The root holds the entry points: [`ServerBuilder`] and the [`Server`] it
+//! builds, the [`Ingest`] handle for in-process agents, the [`Store`] trait
+//! with its two stores, [`Credentials`], and [`serve_router`] with its
+//! [`ServeOptions`]. The rest lives in modules named for what they hold:
+//! [`auth`] (tokens, users, roles, sessions, rate limits), [`http`] (TLS and
+//! the serving loop's limits), [`store`] (the stores' settings, errors and
+//! file names) and [`limits`] (the server's own defaults).
+//!
+//! A built server applies its store's retention by itself, however it is
+//! served: see [`Server::router`].
 
 mod api;
-mod auth;
+pub mod auth;
 mod builder;
 mod clock;
-mod http;
+pub mod http;
 mod ingest;
+pub mod limits;
 mod private_dir;
 mod refusal_log;
 mod server;
-mod store;
+pub mod store;
 
 pub use api::api_error::ApiError;
-pub use api::routes::v1_api::{DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS};
-pub use auth::access::Access;
-pub use auth::credentials::{
-    CREDENTIALS_FILE, CreatedToken, Credentials, CredentialsError, INITIAL_ADMIN_PASSWORD_FILE,
-    MIN_PASSWORD_CHARS, NewToken, Role, TokenInfo, TokenKind, UserInfo,
-};
-pub use auth::guard::{DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL};
-pub use auth::password_checks::{PASSWORD_CHECK_WAIT, default_max_password_checks};
-pub use auth::rate_limit::{
-    DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit,
-};
-pub use auth::sessions::{CSRF_HEADER, SESSION_COOKIE};
-pub use builder::{
-    BuildError, DEFAULT_EXPECTED_INTERVAL, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_DEVICES, ServerBuilder,
-};
+pub use auth::Credentials;
+pub use builder::{BuildError, ServerBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use http::connection_loop::serve_router;
-pub use http::security_headers::CONTENT_SECURITY_POLICY;
-pub use http::send_deadline::MIN_SEND_PROGRESS;
-pub use http::serve_options::{
-    DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_SEND_TIMEOUT, MAX_READ_AHEAD_BYTES, ServeOptions,
-};
-pub use http::tls_config::{TlsConfig, TlsError};
+pub use http::{ServeOptions, serve_router};
 pub use ingest::{Ingest, IngestError};
-pub use server::{RETENTION_EVERY, RouteEntry, Server};
-pub use store::memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
-pub use store::sqlite::sqlite_store::{
-    DATABASE_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
-    Durability, OpenError, SqliteStore, SqliteStoreBuilder,
-};
-pub use store::{HistoryQuery, ReportStream, Store, StoreError};
+pub use server::{RouteEntry, Server};
+pub use store::{MemoryStore, SqliteStore, Store, StoreError};
+
+// Short paths for the crate's own code; not part of the public surface.
+pub(crate) use store::{HistoryQuery, ReportStream};

@@ -31,6 +31,7 @@ pub struct Server {
 }
 
 /// What the builder checked and the router uses.
+#[derive(Debug)]
 pub(crate) struct ServerSettings {
     pub(crate) max_body_bytes: usize,
     pub(crate) max_batch_bytes: usize,
@@ -40,6 +41,7 @@ pub(crate) struct ServerSettings {
 
 /// One route of the HTTP surface and what it asks of its caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RouteEntry {
     /// The method.
     pub method: Method,
@@ -72,6 +74,15 @@ impl FromRef<AppState> for V1State {
 impl FromRef<AppState> for Arc<Guard> {
     fn from_ref(state: &AppState) -> Self {
         state.guard.clone()
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("ingest", &self.ingest)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 

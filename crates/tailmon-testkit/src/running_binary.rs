@@ -68,6 +68,14 @@ pub struct Finished {
     pub stderr: String,
 }
 
+impl std::fmt::Debug for RunningBinary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningBinary")
+            .field("pid", &self.child.id())
+            .finish_non_exhaustive()
+    }
+}
+
 impl RunningBinary {
     /// Starts `command` with no stdin and both output streams captured.
     pub fn start(command: &mut Command) -> Self {

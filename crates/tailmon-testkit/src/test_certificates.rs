@@ -7,6 +7,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 
 /// A CA made for one test, and a server certificate it signed for
 /// `127.0.0.1` and `localhost`, as PEM files in one directory.
+#[derive(Debug)]
 pub struct TestCertificates {
     /// The CA's certificate, PEM: what a client is told to trust.
     pub ca_pem: String,

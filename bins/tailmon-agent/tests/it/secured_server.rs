@@ -3,18 +3,15 @@
 
 use std::sync::Arc;
 
-use tailmon_server::{Credentials, NewToken, ServeOptions, ServerBuilder, TlsConfig, TokenKind};
+use tailmon_server::{Credentials, ServeOptions, ServerBuilder};
+use tailmon_server::auth::NewToken;
+use tailmon_server::http::TlsConfig;
 use tailmon_testkit::{RunningBinary, TestCertificates, clean_command, eventually};
 use tokio::sync::oneshot;
 
 fn agent_token(credentials: &Credentials, pattern: &str) -> String {
     credentials
-        .create_token(NewToken {
-            name: pattern.into(),
-            kind: TokenKind::Agent,
-            device: Some(pattern.into()),
-            max_devices: None,
-        })
+        .create_token(NewToken::agent(pattern).device(pattern))
         .expect("token")
         .token
 }

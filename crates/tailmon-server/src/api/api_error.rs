@@ -202,9 +202,9 @@ impl From<crate::IngestError> for ApiError {
     }
 }
 
-impl From<crate::CredentialsError> for ApiError {
-    fn from(error: crate::CredentialsError) -> Self {
-        use crate::CredentialsError as E;
+impl From<crate::auth::CredentialsError> for ApiError {
+    fn from(error: crate::auth::CredentialsError) -> Self {
+        use crate::auth::CredentialsError as E;
         match error {
             E::Invalid(message) => Self::BadRequest(message),
             e @ (E::UserExists(_) | E::LastAdmin) => Self::Conflict(e.to_string()),

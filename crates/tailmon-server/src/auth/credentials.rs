@@ -76,6 +76,7 @@ impl std::fmt::Display for Role {
 /// A token as listed: everything but its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TokenInfo {
     /// Public id, used to revoke it; also the token's second part.
     pub id: String,
@@ -105,7 +106,16 @@ impl TokenInfo {
 }
 
 /// What to create: [`Credentials::create_token`].
+///
+/// ```
+/// use tailmon_server::auth::NewToken;
+///
+/// let web = NewToken::agent("web servers").device("web-*").max_devices(50);
+/// let scripts = NewToken::read("reporting scripts");
+/// # let _ = (web, scripts);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NewToken {
     /// A name to recognise it by.
     pub name: String,
@@ -117,9 +127,48 @@ pub struct NewToken {
     pub max_devices: Option<usize>,
 }
 
+impl NewToken {
+    /// An agent token called `name`, for any device, under the server's
+    /// default device cap.
+    pub fn agent(name: impl Into<String>) -> Self {
+        Self::new(name, TokenKind::Agent)
+    }
+
+    /// A read-only token called `name`, for scripts.
+    pub fn read(name: impl Into<String>) -> Self {
+        Self::new(name, TokenKind::Read)
+    }
+
+    /// A token of `kind` called `name`, for any device, under the server's
+    /// default device cap.
+    pub fn new(name: impl Into<String>, kind: TokenKind) -> Self {
+        Self {
+            name: name.into(),
+            kind,
+            device: None,
+            max_devices: None,
+        }
+    }
+
+    /// Limits an agent token to the device ids `pattern` matches (`*` any
+    /// run of characters, `?` one character). Defaults to any device.
+    pub fn device(mut self, pattern: impl Into<String>) -> Self {
+        self.device = Some(pattern.into());
+        self
+    }
+
+    /// The most distinct devices the token may write. Defaults to the
+    /// server's [`ServerBuilder::max_devices_per_token`](crate::ServerBuilder::max_devices_per_token).
+    pub fn max_devices(mut self, devices: usize) -> Self {
+        self.max_devices = Some(devices);
+        self
+    }
+}
+
 /// A token just created: the only time its secret exists outside the
 /// agent that will use it.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct CreatedToken {
     /// What is kept of it.
     pub info: TokenInfo,
@@ -138,6 +187,7 @@ impl std::fmt::Debug for CreatedToken {
 
 /// A user as listed: everything but the password hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct UserInfo {
     /// The login name.
     pub username: String,
@@ -242,15 +292,10 @@ struct FileStamp {
 /// the next request on, without a restart.
 ///
 /// ```
-/// use tailmon_server::{Credentials, NewToken, TokenKind};
+/// use tailmon_server::auth::{Credentials, NewToken};
 ///
 /// let credentials = Credentials::in_memory();
-/// let created = credentials.create_token(NewToken {
-///     name: "web servers".into(),
-///     kind: TokenKind::Agent,
-///     device: Some("web-*".into()),
-///     max_devices: None,
-/// })?;
+/// let created = credentials.create_token(NewToken::agent("web servers").device("web-*"))?;
 /// assert!(created.info.allows_device("web-1"));
 /// assert!(!created.info.allows_device("db-1"));
 /// # Ok::<(), tailmon_server::CredentialsError>(())

@@ -2,6 +2,11 @@
 //! password checks and login throttling, rate limits, the `Host` check of
 //! open mode, and the layers that put all of it in front of every route.
 //!
+//! Public here: [`Credentials`] and what it hands out ([`NewToken`],
+//! [`TokenInfo`], [`UserInfo`]…), the [`Access`] each route asks, the
+//! [`RateLimit`]s, the session's cookie and CSRF header names, the files
+//! credentials are kept in and the defaults of the builder's auth settings.
+//!
 //! May use: `http` (the client's address, the security headers) and, for
 //! persisted state only, `store`. Never `api` or `ingest`.
 
@@ -17,3 +22,13 @@ pub(crate) mod password_checks;
 pub(crate) mod rate_limit;
 pub(crate) mod secret;
 pub(crate) mod sessions;
+
+pub use access::Access;
+pub use credentials::{
+    CREDENTIALS_FILE, CreatedToken, Credentials, CredentialsError, INITIAL_ADMIN_PASSWORD_FILE,
+    MIN_PASSWORD_CHARS, NewToken, Role, TokenInfo, TokenKind, UserInfo,
+};
+pub use guard::{DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL};
+pub use password_checks::{PASSWORD_CHECK_WAIT, default_max_password_checks};
+pub use rate_limit::{DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit};
+pub use sessions::{CSRF_HEADER, SESSION_COOKIE};

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
-use crate::TlsConfig;
+use crate::http::TlsConfig;
 
 /// Most connections served at once: 10,000, one for each agent of a full
-/// fleet ([`DEFAULT_MAX_DEVICES`](crate::DEFAULT_MAX_DEVICES)), since agents
+/// fleet ([`DEFAULT_MAX_DEVICES`](crate::limits::DEFAULT_MAX_DEVICES)), since agents
 /// keep their connection open between reports. While that many are open
 /// the server stops accepting; further clients wait in the listener's
 /// backlog until one closes. Each needs a file descriptor.
@@ -21,7 +21,7 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a client that has stopped reading may hold up an answer: 30 s.
-/// Within it, it must take [`MIN_SEND_PROGRESS`](crate::MIN_SEND_PROGRESS)
+/// Within it, it must take [`MIN_SEND_PROGRESS`](crate::http::MIN_SEND_PROGRESS)
 /// bytes of the answer, or all that is left; else the connection is dropped.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most bytes of requests read ahead of the one being answered (pipelined
@@ -131,7 +131,7 @@ impl ServeOptions {
 
     /// How long a client that does not read may hold up an answer: once
     /// sending blocks on it, it must take
-    /// [`MIN_SEND_PROGRESS`](crate::MIN_SEND_PROGRESS) bytes (or the rest)
+    /// [`MIN_SEND_PROGRESS`](crate::http::MIN_SEND_PROGRESS) bytes (or the rest)
     /// within this, else the connection is dropped and its slot freed.
     /// Requests pipelined behind such an answer wait in a buffer of at most
     /// [`MAX_READ_AHEAD_BYTES`]. Defaults to [`DEFAULT_SEND_TIMEOUT`].

@@ -43,6 +43,14 @@ struct IngestInner {
     admission: DeviceAdmission,
 }
 
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("now", &self.inner.clock.now())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Ingest {
     pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, max_devices: usize) -> Self {
         Self {

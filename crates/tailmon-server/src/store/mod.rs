@@ -16,25 +16,16 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use tailmon_core::{History, OffsetDateTime, Report};
 
+pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
+pub use sqlite::sqlite_store::{
+    DATABASE_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
+    Durability, OpenError, SqliteStore, SqliteStoreBuilder,
+};
+pub use tailmon_core::HistoryQuery;
+
 /// Reports of one device in time order, streamed out of a store.
 pub type ReportStream =
     Pin<Box<dyn futures_core::Stream<Item = Result<Report, StoreError>> + Send + 'static>>;
-
-/// A history query: one metric of one device over a time range.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryQuery {
-    /// The device.
-    pub device_id: String,
-    /// The metric, by name (see [`tailmon_core::metric`]).
-    pub metric: String,
-    /// Start of the range, inclusive.
-    pub from: OffsetDateTime,
-    /// End of the range, inclusive.
-    pub to: OffsetDateTime,
-    /// Most points wanted: the store answers from the finest tier that gives
-    /// no more than this.
-    pub max_points: usize,
-}
 
 /// Where the server keeps what agents report. Object-safe: the server holds an
 /// `Arc<dyn Store>`, so embedding applications can bring their own.

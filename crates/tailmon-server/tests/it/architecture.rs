@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// What each folder (or leaf module at the root) may use of the others.
-/// `lib`, `builder` and `server` assemble everything and may use anything.
+/// `lib`, `builder` and `server` assemble everything and may use anything;
+/// so does `limits`, which only re-exports the server's defaults.
 const MAY_USE: &[(&str, &[&str])] = &[
     ("http", &["refusal_log"]),
     (
@@ -20,7 +21,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("refusal_log", &[]),
     ("private_dir", &[]),
 ];
-const ASSEMBLY: &[&str] = &["lib", "builder", "server"];
+const ASSEMBLY: &[&str] = &["lib", "builder", "server", "limits"];
 
 fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read src") {
@@ -95,11 +96,16 @@ fn crate_paths(code: &str) -> Vec<String> {
         .collect()
 }
 
-/// The folder behind each name `lib.rs` re-exports at the root.
+/// The folder behind each name `lib.rs` re-exports at the root, publicly
+/// or for the crate's own short paths (`pub(crate) use`).
 fn root_names(lib: &str) -> BTreeMap<String, String> {
     let mut names = BTreeMap::new();
     for statement in code_of(lib).split(';') {
-        let Some(path) = statement.trim().strip_prefix("pub use ") else {
+        let statement = statement.trim();
+        let Some(path) = statement
+            .strip_prefix("pub use ")
+            .or_else(|| statement.strip_prefix("pub(crate) use "))
+        else {
             continue;
         };
         let folder = path
@@ -187,8 +193,12 @@ fn folders_use_only_what_the_architecture_allows_and_never_in_a_cycle() {
 fn paths_are_read_as_the_compiler_reads_them() {
     let heads = crate_paths("use crate::{a::b, C, d::{E, F}};\nlet x = crate::g::h();");
     assert_eq!(heads, ["a", "C", "d", "g"]);
-    let names = root_names("pub use x::y::{A, B};\npub use z::C;\n// pub use q::D;");
+    let names = root_names(
+        "pub use x::y::{A, B};\npub use z::C;\n// pub use q::D;\npub(crate) use w::E;\npub mod v;",
+    );
     assert_eq!(names["A"], "x");
     assert_eq!(names["C"], "z");
+    assert_eq!(names["E"], "w");
+    assert!(!names.contains_key("v"));
     assert!(!names.contains_key("D"));
 }

@@ -13,10 +13,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tailmon_core::OffsetDateTime;
-use tailmon_server::{
-    Access, CSRF_HEADER, Credentials, ManualClock, NewToken, RateLimit, Role, ServerBuilder,
-    TokenKind,
-};
+use tailmon_server::{Credentials, ManualClock, ServerBuilder};
+use tailmon_server::auth::{Access, CSRF_HEADER, NewToken, RateLimit, Role};
 use tower::ServiceExt;
 
 use crate::support::report;
@@ -48,21 +46,11 @@ impl Fixture {
             .add_user("ann", VIEWER_PASSWORD, Role::Viewer)
             .unwrap();
         let agent_token = credentials
-            .create_token(NewToken {
-                name: "web".into(),
-                kind: TokenKind::Agent,
-                device: Some("web-*".into()),
-                max_devices: None,
-            })
+            .create_token(NewToken::agent("web").device("web-*"))
             .unwrap()
             .token;
         let read_token = credentials
-            .create_token(NewToken {
-                name: "script".into(),
-                kind: TokenKind::Read,
-                device: None,
-                max_devices: None,
-            })
+            .create_token(NewToken::read("script"))
             .unwrap()
             .token;
         let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
@@ -188,12 +176,7 @@ async fn request_for(
         "/api/v1/tokens/{id}" => {
             let victim = fixture
                 .credentials
-                .create_token(NewToken {
-                    name: "victim".into(),
-                    kind: TokenKind::Read,
-                    device: None,
-                    max_devices: None,
-                })
+                .create_token(NewToken::read("victim"))
                 .unwrap();
             (path.replace("{id}", &victim.info.id), None)
         }
@@ -434,12 +417,7 @@ async fn a_revoked_token_is_refused_at_once() {
     // What `tailmon-server token create` / `revoke` do, in another process.
     let command_side = Credentials::open(&dir).unwrap();
     let created = command_side
-        .create_token(NewToken {
-            name: "agent".into(),
-            kind: TokenKind::Agent,
-            device: None,
-            max_devices: None,
-        })
+        .create_token(NewToken::agent("agent"))
         .unwrap();
     let post = || {
         with_bearer(
@@ -461,12 +439,7 @@ async fn a_revoked_token_is_refused_at_once() {
 
     // Through the API, by an admin token's owner.
     let again = server_side
-        .create_token(NewToken {
-            name: "agent 2".into(),
-            kind: TokenKind::Agent,
-            device: None,
-            max_devices: None,
-        })
+        .create_token(NewToken::agent("agent 2"))
         .unwrap();
     server_side
         .add_user("root", ADMIN_PASSWORD, Role::Admin)
@@ -609,7 +582,7 @@ async fn sessions_need_csrf_to_change_things_and_expire() {
     // The session ends after its lifetime.
     fixture
         .clock
-        .advance(tailmon_server::DEFAULT_SESSION_TTL + Duration::from_secs(1));
+        .advance(tailmon_server::auth::DEFAULT_SESSION_TTL + Duration::from_secs(1));
     let mut read = Request::get("/api/v1/devices").body(Body::empty()).unwrap();
     read.headers_mut()
         .insert(header::COOKIE, cookie.parse().unwrap());

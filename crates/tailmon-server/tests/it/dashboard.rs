@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use tailmon_core::{Disk, History, LoadAvg, NetworkInterface, OffsetDateTime, Report, Temperature};
-use tailmon_server::{HistoryQuery, MemoryStore, ReportStream, ServerBuilder, Store, StoreError};
+use tailmon_server::{MemoryStore, ServerBuilder, Store, StoreError};
+use tailmon_server::store::{HistoryQuery, ReportStream};
 
 use crate::support::{CHROMIUM_FLAGS, Running, chromium, report};
 

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tailmon_server::{Credentials, Role, ServerBuilder};
+use tailmon_server::{Credentials, ServerBuilder};
+use tailmon_server::auth::Role;
 
 use crate::support::{CHROMIUM_FLAGS, Running, chromium, report};
 

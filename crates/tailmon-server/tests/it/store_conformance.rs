@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tailmon_core::{History, OffsetDateTime, Point, Report, Tier};
-use tailmon_server::{HistoryQuery, MemoryStore, ReportStream, SqliteStore, Store, StoreError};
+use tailmon_server::{MemoryStore, SqliteStore, Store, StoreError};
+use tailmon_server::store::{HistoryQuery, ReportStream};
 
 use crate::support::report;
 
@@ -23,13 +24,13 @@ fn at(device: &str, offset_secs: i64, cpu: f64) -> Report {
 }
 
 fn query(device: &str, metric: &str, from: i64, to: i64, max_points: usize) -> HistoryQuery {
-    HistoryQuery {
-        device_id: device.into(),
-        metric: metric.into(),
-        from: now() + time::Duration::seconds(from),
-        to: now() + time::Duration::seconds(to),
-        max_points,
-    }
+    HistoryQuery::new(
+        device,
+        metric,
+        now() + time::Duration::seconds(from),
+        now() + time::Duration::seconds(to),
+    )
+    .with_max_points(max_points)
 }
 
 async fn all_reports(store: &dyn Store, device: &str, from: i64, to: i64) -> Vec<Report> {
@@ -339,7 +340,7 @@ pub(crate) async fn suite(make: impl Fn() -> Box<dyn Store>, raw_keep: Duration)
 async fn memory_store_conforms() {
     suite(
         || Box::new(MemoryStore::new()),
-        tailmon_server::DEFAULT_MEMORY_HISTORY,
+        tailmon_server::store::DEFAULT_MEMORY_HISTORY,
     )
     .await;
 }
@@ -349,7 +350,7 @@ async fn sqlite_store_conforms() {
     let dirs = crate::support::TestDirs::new("sqlite-conformance");
     suite(
         || Box::new(SqliteStore::open(dirs.fresh()).expect("opens")),
-        tailmon_server::DEFAULT_RAW_RETENTION,
+        tailmon_server::store::DEFAULT_RAW_RETENTION,
     )
     .await;
 }
@@ -361,12 +362,12 @@ async fn sqlite_store_conforms_with_process_durability() {
         || {
             Box::new(
                 SqliteStore::builder(dirs.fresh())
-                    .durability(tailmon_server::Durability::Process)
+                    .durability(tailmon_server::store::Durability::Process)
                     .open()
                     .expect("opens"),
             )
         },
-        tailmon_server::DEFAULT_RAW_RETENTION,
+        tailmon_server::store::DEFAULT_RAW_RETENTION,
     )
     .await;
 }
@@ -419,7 +420,7 @@ async fn sqlite_store_conforms_when_every_insert_is_checkpointed() {
                 SqliteStore::open(dirs.fresh()).expect("opens"),
             ))
         },
-        tailmon_server::DEFAULT_RAW_RETENTION,
+        tailmon_server::store::DEFAULT_RAW_RETENTION,
     )
     .await;
 }

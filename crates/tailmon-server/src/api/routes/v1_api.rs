@@ -8,17 +8,14 @@ use axum::{Extension, Json};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tailmon_core::{
-    BatchResult, DeviceSummary, History, MAX_BATCH_REPORTS, OffsetDateTime, Report, Status, metric,
+    BatchResult, DEFAULT_HISTORY_POINTS, DeviceSummary, History, MAX_BATCH_REPORTS,
+    MAX_HISTORY_POINTS, OffsetDateTime, Report, Status, metric,
 };
 
 use crate::api::json_body::JsonBody;
 use crate::auth::access::Principal;
 use crate::{ApiError, HistoryQuery, Ingest, StoreError, api::time_param};
 
-/// Points a history answers with unless asked otherwise.
-pub const DEFAULT_HISTORY_POINTS: usize = 1000;
-/// Most points a history may be asked for.
-pub const MAX_HISTORY_POINTS: usize = 10_000;
 /// The range a history covers unless asked otherwise: the last hour.
 const DEFAULT_HISTORY_RANGE: time::Duration = time::Duration::HOUR;
 
@@ -101,13 +98,7 @@ pub(crate) async fn history(
                 field: "points",
             })?,
     };
-    let query = HistoryQuery {
-        device_id: device_id.clone(),
-        metric: metric_name,
-        from,
-        to,
-        max_points,
-    };
+    let query = HistoryQuery::new(device_id.clone(), metric_name, from, to).with_max_points(max_points);
     match state.ingest.store().history(&query).await? {
         Some(history) => Ok(Json(history)),
         None => Err(ApiError::UnknownDevice(device_id)),

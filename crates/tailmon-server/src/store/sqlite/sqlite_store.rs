@@ -282,6 +282,26 @@ impl SqliteStoreBuilder {
     }
 }
 
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SqliteStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStoreBuilder")
+            .field("dir", &self.dir)
+            .field("retention", &self.retention)
+            .field("max_size_bytes", &self.max_size_bytes)
+            .field("durability", &self.durability)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SqliteStore {
     /// Opens (or creates) `dir/tailmon.db` with the default retention.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, OpenError> {
