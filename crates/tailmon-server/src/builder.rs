@@ -33,7 +33,7 @@ pub const DEFAULT_EXPECTED_INTERVAL: std::time::Duration = std::time::Duration::
 /// use tailmon_server::{Credentials, MemoryStore, ServerBuilder};
 ///
 /// let server = ServerBuilder::new()
-///     .store(Arc::new(MemoryStore::new()))
+///     .store(MemoryStore::new())
 ///     .credentials(Arc::new(Credentials::open(std::env::temp_dir().join("tailmon-doc"))?))
 ///     .max_devices(500)
 ///     .build()?;
@@ -223,9 +223,10 @@ impl ServerBuilder {
         self
     }
 
-    /// Where reports are kept. Defaults to a new [`MemoryStore`].
-    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
-        self.store = Some(store);
+    /// Where reports are kept: any [`Store`], or an `Arc` of one that the
+    /// application keeps using too. Defaults to a new [`MemoryStore`].
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
         self
     }
 

@@ -1,6 +1,5 @@
 use std::future::Future;
-
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
@@ -18,7 +17,8 @@ use crate::auth::guard::Guard;
 use crate::http::connection_loop;
 use crate::{ApiError, Ingest, ServeOptions, api::routes, auth::access_layer};
 
-/// How often [`Server::serve`] applies the store's retention: every 10 minutes.
+/// How often a built server applies its store's retention: every 10 minutes
+/// (see [`Server::router`]).
 pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A built Tailmon server: a [`Router`] to serve or nest, and an [`Ingest`]
@@ -28,6 +28,53 @@ pub struct Server {
     settings: ServerSettings,
     guard: Arc<Guard>,
     edge: Arc<EdgeSettings>,
+    retention: Arc<Retention>,
+}
+
+/// The store's retention, applied at start and every [`RETENTION_EVERY`] by
+/// a task on the tokio runtime the server was first routed on. The server
+/// and every router it made hold it; the task stops when the last is dropped.
+struct Retention {
+    ingest: Ingest,
+    task: OnceLock<tokio::task::AbortHandle>,
+}
+
+impl Retention {
+    /// Starts the task, unless it runs already or no runtime is at hand
+    /// (then the next call, at the latest a request's, starts it).
+    fn ensure_running(&self) {
+        if self.task.get().is_some() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        self.task.get_or_init(|| {
+            runtime
+                .spawn(retention_loop(self.ingest.clone()))
+                .abort_handle()
+        });
+    }
+}
+
+impl Drop for Retention {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.get() {
+            task.abort();
+        }
+    }
+}
+
+/// Applies the store's retention now and every [`RETENTION_EVERY`]; never returns.
+async fn retention_loop(ingest: Ingest) {
+    let mut ticks = tokio::time::interval(RETENTION_EVERY);
+    loop {
+        ticks.tick().await;
+        let now = ingest.clock().now();
+        if let Err(error) = ingest.store().apply_retention(now).await {
+            tracing::warn!(%error, "retention failed; it is retried later");
+        }
+    }
 }
 
 /// What the builder checked and the router uses.
@@ -94,6 +141,10 @@ impl Server {
         edge: EdgeSettings,
     ) -> Self {
         Self {
+            retention: Arc::new(Retention {
+                ingest: ingest.clone(),
+                task: OnceLock::new(),
+            }),
             ingest,
             settings,
             guard: Arc::new(guard),
@@ -196,7 +247,16 @@ impl Server {
     /// Every route in [`route_table`](Self::route_table) sits behind the
     /// guard: the caller's token or session must allow the route's
     /// [`Access`], or the answer is 401 (no valid credentials) or 403.
+    ///
+    /// The first call on a tokio runtime (or, when called outside one, the
+    /// router's first request) starts the store's retention on that
+    /// runtime: at once and every [`RETENTION_EVERY`], the store drops what
+    /// its tiers no longer keep, however the router is served, nested or
+    /// not. It runs once per server, however many routers are made, and
+    /// stops when the server and every router it made are dropped.
     pub fn router(&self) -> Router {
+        self.retention.ensure_running();
+        let retention = self.retention.clone();
         let s = &self.settings;
         let state = AppState {
             ingest: self.ingest.clone(),
@@ -229,6 +289,14 @@ impl Server {
                 guard: self.guard.clone(),
                 edge: self.edge.clone(),
             })
+            // Keeps the retention task alive as long as the router, and
+            // starts it if the router was made outside a runtime.
+            .layer(tower::util::MapRequestLayer::new(
+                move |request: axum::extract::Request| {
+                    retention.ensure_running();
+                    request
+                },
+            ))
     }
 
     /// The handle in-process agents hand reports to, skipping HTTP.
@@ -250,8 +318,7 @@ impl Server {
     /// # }
     /// ```
     ///
-    /// Retention runs beside it: at start and every
-    /// [`RETENTION_EVERY`], the store drops what its tiers no longer keep.
+    /// Retention runs beside it, as with every [`router`](Self::router).
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -270,35 +337,14 @@ impl Server {
     /// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) in its
     /// extensions, for handlers and middleware to extract.
     ///
-    /// Retention runs beside it, as with [`serve`](Self::serve).
+    /// Retention runs beside it, as with every [`router`](Self::router).
     pub async fn serve_with(
         self,
         listener: TcpListener,
         options: ServeOptions,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let retention = tokio::spawn(self.retention_loop());
-        let served =
-            connection_loop::serve_router(listener, self.router(), options, shutdown).await;
-        retention.abort();
-        served
-    }
-
-    /// Applies the store's retention now and every [`RETENTION_EVERY`];
-    /// never returns. [`serve`](Self::serve) runs it; an application that
-    /// serves [`router`](Self::router) itself spawns it.
-    pub fn retention_loop(&self) -> impl Future<Output = ()> + Send + 'static {
-        let ingest = self.ingest.clone();
-        async move {
-            let mut ticks = tokio::time::interval(RETENTION_EVERY);
-            loop {
-                ticks.tick().await;
-                let now = ingest.clock().now();
-                if let Err(error) = ingest.store().apply_retention(now).await {
-                    tracing::warn!(%error, "retention failed; it is retried later");
-                }
-            }
-        }
+        connection_loop::serve_router(listener, self.router(), options, shutdown).await
     }
 }
 

@@ -83,9 +83,8 @@ impl Drop for AddressSlot {
 /// are open at once: at the cap, accepting waits for a slot to free. Each
 /// request carries the client's address as
 /// [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo) in its
-/// extensions. Unlike [`Server::serve_with`](crate::Server::serve_with), it
-/// does not run the store's retention; spawn
-/// [`Server::retention_loop`](crate::Server::retention_loop) beside it.
+/// extensions. The store's retention needs nothing from it: a built
+/// server's [`router`](crate::Server::router) keeps it running.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -93,7 +92,6 @@ impl Drop for AddressSlot {
 /// use tailmon_server::{ServeOptions, ServerBuilder, serve_router};
 ///
 /// let tailmon = ServerBuilder::new().build()?;
-/// tokio::spawn(tailmon.retention_loop());
 /// let app = Router::new()
 ///     .route("/hello", get(|| async { "your own route" }))
 ///     .nest("/monitor", tailmon.router());

@@ -76,6 +76,52 @@ pub trait Store: Send + Sync + 'static {
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError>;
 }
 
+/// A shared store is a store: hand [`ServerBuilder::store`](crate::ServerBuilder::store)
+/// an `Arc` of a store the application keeps using too.
+#[async_trait]
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    async fn insert(&self, report: Report) -> Result<(), StoreError> {
+        (**self).insert(report).await
+    }
+
+    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
+        (**self).insert_many(reports).await
+    }
+
+    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
+        (**self).latest().await
+    }
+
+    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
+        (**self).latest_of(device_id).await
+    }
+
+    async fn devices(&self) -> Result<Vec<String>, StoreError> {
+        (**self).devices().await
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
+        (**self).history(query).await
+    }
+
+    async fn reports(
+        &self,
+        device_id: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Option<ReportStream>, StoreError> {
+        (**self).reports(device_id, from, to).await
+    }
+
+    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
+        (**self).delete_device(device_id).await
+    }
+
+    async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
+        (**self).apply_retention(now).await
+    }
+}
+
 /// Why a store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
