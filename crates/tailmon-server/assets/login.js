@@ -21,7 +21,12 @@
           }),
         });
         if (res.ok) {
-          window.location.assign(new URL('./', document.baseURI).href);
+          // The dashboard: this page's folder, without its trailing slash
+          // when nested (`/monitor`, which a nested router answers; it
+          // does not answer `/monitor/`).
+          const home = new URL('./', document.baseURI);
+          if (home.pathname.length > 1) home.pathname = home.pathname.slice(0, -1);
+          window.location.assign(home.href);
           return;
         }
         let message = 'Sign-in failed (HTTP ' + res.status + ')';

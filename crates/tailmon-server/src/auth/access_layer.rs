@@ -325,13 +325,17 @@ fn wants_html(request: &Request) -> bool {
 /// 401 for a browser: a page that sends it to the login page (no script,
 /// so the Content-Security-Policy holds).
 fn login_redirect(request: &Request) -> Response {
-    // Under a prefix (`/monitor`), the login page is under it too.
+    // Under a prefix (`/monitor`), the login page is under it too. The
+    // prefix's own path (`/monitor`) reaches the nested router as `/`.
     let inner = request.uri().path();
     let outer = request
         .extensions()
         .get::<OriginalUri>()
         .map_or(inner, |o| o.0.path());
-    let prefix = outer.strip_suffix(inner).unwrap_or("");
+    let prefix = outer
+        .strip_suffix(inner)
+        .or_else(|| (inner == "/").then(|| outer.trim_end_matches('/')))
+        .unwrap_or("");
     let login = format!("{prefix}/login")
         .replace('&', "&amp;")
         .replace('"', "&quot;")

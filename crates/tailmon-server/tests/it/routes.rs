@@ -172,6 +172,27 @@ async fn nests_inside_a_host_application() {
     assert_eq!(call(&app, get("/monitor/app.js")).await.0, StatusCode::OK);
 }
 
+#[tokio::test]
+async fn a_signed_out_browser_is_sent_to_the_nested_login_page() {
+    let tailmon = ServerBuilder::new().build().expect("valid");
+    let app = Router::new().nest("/monitor", tailmon.router());
+    for path in ["/monitor", "/monitor/api/v1/devices"] {
+        let request = axum::http::Request::get(path)
+            .header(header::ACCEPT, "text/html")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let (status, page) = call(&app, request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        let page = String::from_utf8_lossy(&page);
+        assert!(
+            page.contains(r#"content="0;url=/monitor/login""#),
+            "{path}: {page}"
+        );
+    }
+    assert_eq!(call(&app, get("/monitor/login")).await.0, StatusCode::OK);
+    assert_eq!(call(&app, get("/monitor/login.js")).await.0, StatusCode::OK);
+}
+
 #[test]
 fn build_refuses_bad_settings() {
     let error = ServerBuilder::new()
