@@ -9,12 +9,19 @@
 //!
 //! ```text
 //! cargo run -p tailmon-server-bin --bin tailmon-server       # in one terminal
-//! TAILMON_DEPLOYMENT=prod cargo run -p tailmon-examples --example custom_collector
+//! cargo run -p tailmon-server-bin --bin tailmon-server -- token create --name example
+//! TAILMON_TOKEN=tmn_... TAILMON_DEPLOYMENT=prod cargo run -p tailmon-examples --example custom_collector
 //! ```
 //!
 //! The agent reports to `TAILMON_SERVER_URL` (default
 //! `http://127.0.0.1:3000/api/metrics`) every 5 s under `TAILMON_DEVICE_ID`
-//! (default: the host name) until Ctrl-C.
+//! (default: the host name) until Ctrl-C. The stock server asks for an
+//! agent token: give it as `TAILMON_TOKEN` (not needed with `--auth none`).
+//! `TAILMON_CA_CERT` names a PEM file of the CA that signed the server's
+//! certificate, when the server uses TLS with a private CA.
+//!
+//! A report the server refuses is said on stderr with the server's reason
+//! (a missing or wrong token, say), and retried.
 //!
 //! Order matters: [`Collectors`] runs its members in the order they were
 //! added, and the stock collector *sets* `os_info`, so it must run first and
@@ -101,10 +108,22 @@ impl Collector for OpenFiles {
     }
 }
 
+/// The value of the environment variable `name`, unless unset or blank.
+fn non_empty_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The agent runtime says on stderr why a report was not delivered.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let server_url =
-        std::env::var("TAILMON_SERVER_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.to_owned());
+        non_empty_var("TAILMON_SERVER_URL").unwrap_or_else(|| DEFAULT_SERVER_URL.to_owned());
     let deployment =
         std::env::var("TAILMON_DEPLOYMENT").unwrap_or_else(|_| DEFAULT_DEPLOYMENT.to_owned());
 
@@ -114,9 +133,18 @@ async fn main() -> anyhow::Result<()> {
         .with(DeploymentTag::new(&deployment))
         .with(OpenFiles);
 
-    let client = Client::builder(&server_url)
+    // An agent token (`tailmon-server token create`), unless the server runs
+    // with `--auth none`; a CA file for a private TLS CA.
+    let mut builder = Client::builder(&server_url);
+    if let Some(token) = non_empty_var("TAILMON_TOKEN") {
+        builder = builder.token(token);
+    }
+    if let Some(ca) = non_empty_var("TAILMON_CA_CERT") {
+        builder = builder.ca_cert_file(ca);
+    }
+    let client = builder
         .build()
-        .context("TAILMON_SERVER_URL")?;
+        .context("TAILMON_SERVER_URL, TAILMON_TOKEN or TAILMON_CA_CERT")?;
     // The device id defaults to `TAILMON_DEVICE_ID`, else the host name.
     let agent = Agent::builder(client, Box::new(collectors)).build();
     let mut status = agent.status();
@@ -128,7 +156,9 @@ async fn main() -> anyhow::Result<()> {
             if seen.sent > 0 {
                 println!("first report delivered");
             } else {
-                println!("first report not delivered; the agent keeps retrying");
+                println!(
+                    "first report not delivered (the reason is on stderr; is TAILMON_TOKEN set?); the agent keeps retrying"
+                );
             }
         }
     });
