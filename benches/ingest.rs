@@ -11,8 +11,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 use tailmon_core::{OffsetDateTime, Report};
 
-use tailmon_server::{Credentials, MemoryStore, ServerBuilder, Store};
 use tailmon_server::auth::NewToken;
+use tailmon_server::{Credentials, MemoryStore, ServerBuilder, Store};
 use tower::ServiceExt;
 
 fn sample(device: usize) -> Report {

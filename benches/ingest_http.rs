@@ -23,8 +23,8 @@ use axum::routing::post;
 use tailmon_benches::log_store::LogStore;
 use tailmon_benches::simulated_host::SimulatedHost;
 use tailmon_core::OffsetDateTime;
-use tailmon_server::{MemoryStore, ServerBuilder, SqliteStore, Store};
 use tailmon_server::store::Durability;
+use tailmon_server::{MemoryStore, ServerBuilder, SqliteStore, Store};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)

@@ -16,8 +16,8 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 
 use async_trait::async_trait;
 use tailmon_core::{History, OffsetDateTime, Report};
-use tailmon_server::{Store, StoreError};
 use tailmon_server::store::{HistoryQuery, ReportStream};
+use tailmon_server::{Store, StoreError};
 use tokio::sync::oneshot;
 
 /// The log is emptied when it grows past this, as a store empties its log

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tailmon_benches::simulated_host::SimulatedHost;
 use tailmon_core::OffsetDateTime;
-use tailmon_server::{SqliteStore, Store};
 use tailmon_server::store::HistoryQuery;
+use tailmon_server::{SqliteStore, Store};
 
 /// Reports between checkpoints: the store checkpoints every 10 minutes,
 /// which is 120 reports at 5 s.

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use tailmon_collect::{CollectionArgs, Collector, Collectors, HostCollector};
 use tailmon_core::{OffsetDateTime, Report};
 
-use tailmon_server::{Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteStore, Store};
 use tailmon_server::auth::RateLimit;
 use tailmon_server::http::TlsConfig;
 use tailmon_server::store::Durability;
+use tailmon_server::{Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteStore, Store};
 
 mod admin_command;
 mod first_start;

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use tailmon_server::{Credentials, ServeOptions, ServerBuilder};
 use tailmon_server::auth::NewToken;
 use tailmon_server::http::TlsConfig;
+use tailmon_server::{Credentials, ServeOptions, ServerBuilder};
 use tailmon_testkit::{RunningBinary, TestCertificates, clean_command, eventually};
 use tokio::sync::oneshot;
 

@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tailmon_core::OffsetDateTime;
-use tailmon_server::{Credentials, ManualClock, ServerBuilder};
 use tailmon_server::auth::{Access, CSRF_HEADER, NewToken, RateLimit, Role};
+use tailmon_server::{Credentials, ManualClock, ServerBuilder};
 use tower::ServiceExt;
 
 use crate::support::report;
@@ -416,9 +416,7 @@ async fn a_revoked_token_is_refused_at_once() {
         .router();
     // What `tailmon-server token create` / `revoke` do, in another process.
     let command_side = Credentials::open(&dir).unwrap();
-    let created = command_side
-        .create_token(NewToken::agent("agent"))
-        .unwrap();
+    let created = command_side.create_token(NewToken::agent("agent")).unwrap();
     let post = || {
         with_bearer(
             json_request(

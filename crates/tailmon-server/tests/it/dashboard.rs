@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use tailmon_core::{Disk, History, LoadAvg, NetworkInterface, OffsetDateTime, Report, Temperature};
-use tailmon_server::{MemoryStore, ServerBuilder, Store, StoreError};
 use tailmon_server::store::{HistoryQuery, ReportStream};
+use tailmon_server::{MemoryStore, ServerBuilder, Store, StoreError};
 
-use crate::support::{CHROMIUM_FLAGS, Running, chromium, report};
+use tailmon_testkit::{CHROMIUM_FLAGS, chromium};
+
+use crate::support::{Running, report};
 
 /// A store that grows a device after the first read, to watch the page refresh.
 struct GrowingStore {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tailmon_core::{History, OffsetDateTime, Point, Report, Tier};
-use tailmon_server::{MemoryStore, SqliteStore, Store, StoreError};
 use tailmon_server::store::{HistoryQuery, ReportStream};
+use tailmon_server::{MemoryStore, SqliteStore, Store, StoreError};
 
 use crate::support::report;
 

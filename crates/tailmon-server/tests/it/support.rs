@@ -201,25 +201,3 @@ impl TestDirs {
         self.root.join(n.to_string())
     }
 }
-
-/// The flags every dashboard test starts Chromium with (beside its headless
-/// mode and a fresh `--user-data-dir`).
-pub(crate) const CHROMIUM_FLAGS: [&str; 6] = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-];
-
-/// Headless Chromium for the dashboard tests: `TAILMON_CHROMIUM`, else
-/// Debian's or Ubuntu's package.
-pub(crate) fn chromium() -> Option<std::path::PathBuf> {
-    let candidates = [
-        std::env::var_os("TAILMON_CHROMIUM").map(std::path::PathBuf::from),
-        Some(std::path::PathBuf::from("/usr/bin/chromium")),
-        Some(std::path::PathBuf::from("/usr/bin/chromium-browser")),
-    ];
-    candidates.into_iter().flatten().find(|p| p.exists())
-}

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use tailmon_client::Client;
-use tailmon_server::{ServeOptions, ServerBuilder};
 use tailmon_server::http::{TlsConfig, TlsError};
+use tailmon_server::{ServeOptions, ServerBuilder};
 use tailmon_testkit::TestCertificates;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;

@@ -98,7 +98,8 @@ pub(crate) async fn history(
                 field: "points",
             })?,
     };
-    let query = HistoryQuery::new(device_id.clone(), metric_name, from, to).with_max_points(max_points);
+    let query =
+        HistoryQuery::new(device_id.clone(), metric_name, from, to).with_max_points(max_points);
     match state.ingest.store().history(&query).await? {
         Some(history) => Ok(Json(history)),
         None => Err(ApiError::UnknownDevice(device_id)),
