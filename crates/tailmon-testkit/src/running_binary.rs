@@ -99,19 +99,19 @@ impl RunningBinary {
         self.stderr.snapshot()
     }
 
+    /// What the process wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.snapshot()
+    }
+
     /// Waits until a line of stderr contains `needle`, and returns that line.
     pub async fn stderr_line_containing(&self, needle: &str) -> String {
-        eventually(
-            &format!("a stderr line containing {needle:?}"),
-            async || {
-                let stderr = self.stderr();
-                match stderr.lines().find(|line| line.contains(needle)) {
-                    Some(line) => Ok(line.to_owned()),
-                    None => Err(format!("stderr so far:\n{stderr}")),
-                }
-            },
-        )
-        .await
+        line_containing(&self.stderr, "stderr", needle).await
+    }
+
+    /// Waits until a line of stdout contains `needle`, and returns that line.
+    pub async fn stdout_line_containing(&self, needle: &str) -> String {
+        line_containing(&self.stdout, "stdout", needle).await
     }
 
     /// The process id.
@@ -202,6 +202,21 @@ impl Drop for RunningBinary {
         }
         let _ = self.child.wait();
     }
+}
+
+/// Waits until a line `stream` captured contains `needle`; that line.
+async fn line_containing(stream: &Captured, name: &str, needle: &str) -> String {
+    eventually(
+        &format!("a {name} line containing {needle:?}"),
+        async || {
+            let text = stream.snapshot();
+            match text.lines().find(|line| line.contains(needle)) {
+                Some(line) => Ok(line.to_owned()),
+                None => Err(format!("{name} so far:\n{text}")),
+            }
+        },
+    )
+    .await
 }
 
 /// A command for `program` whose environment holds no `TAILMON_*` variable of
