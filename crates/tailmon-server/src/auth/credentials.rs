@@ -298,7 +298,7 @@ struct FileStamp {
 /// let created = credentials.create_token(NewToken::agent("web servers").device("web-*"))?;
 /// assert!(created.info.allows_device("web-1"));
 /// assert!(!created.info.allows_device("db-1"));
-/// # Ok::<(), tailmon_server::CredentialsError>(())
+/// # Ok::<(), tailmon_server::auth::CredentialsError>(())
 /// ```
 pub struct Credentials {
     dir: Option<PathBuf>,

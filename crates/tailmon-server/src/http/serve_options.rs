@@ -37,7 +37,8 @@ pub const MAX_READ_AHEAD_BYTES: usize = 64 * 1024;
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
-/// use tailmon_server::{ServeOptions, ServerBuilder, TlsConfig};
+/// use tailmon_server::http::TlsConfig;
+/// use tailmon_server::{ServeOptions, ServerBuilder};
 ///
 /// let options = ServeOptions::new()
 ///     .tls(TlsConfig::from_pem_files("cert.pem", "key.pem")?)

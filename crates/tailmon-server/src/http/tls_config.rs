@@ -18,9 +18,9 @@ const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 /// Cheap to clone.
 ///
 /// ```no_run
-/// let tls = tailmon_server::TlsConfig::from_pem_files("/etc/tailmon/cert.pem", "/etc/tailmon/key.pem")?;
+/// let tls = tailmon_server::http::TlsConfig::from_pem_files("/etc/tailmon/cert.pem", "/etc/tailmon/key.pem")?;
 /// let options = tailmon_server::ServeOptions::new().tls(tls);
-/// # Ok::<(), tailmon_server::TlsError>(())
+/// # Ok::<(), tailmon_server::http::TlsError>(())
 /// ```
 #[derive(Clone)]
 pub struct TlsConfig {
