@@ -21,3 +21,22 @@ pub enum IngestError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+impl IngestError {
+    /// Whether the same report may be taken later: the device cap may free
+    /// up, an unavailable store may recover. A report that broke a
+    /// validation rule never will be.
+    ///
+    /// ```
+    /// use tailmon_server::IngestError;
+    ///
+    /// assert!(IngestError::TooManyDevices { cap: 10 }.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Invalid(_) => false,
+            Self::TooManyDevices { .. } => true,
+            Self::Store(error) => matches!(error, StoreError::Unavailable(_)),
+        }
+    }
+}

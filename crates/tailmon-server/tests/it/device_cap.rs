@@ -90,3 +90,37 @@ async fn a_flood_of_concurrent_new_ids_never_passes_the_cap() {
     let all = json(&call(&app, get("/api/all_metrics")).await.1);
     assert_eq!(all.as_array().expect("array").len(), 10);
 }
+
+#[tokio::test]
+async fn in_process_ingest_says_which_refusals_are_worth_retrying() {
+    let server = ServerBuilder::new()
+        .open_access()
+        .max_devices(1)
+        .build()
+        .expect("valid");
+    let ingest = server.ingest();
+    ingest
+        .ingest(report("first", 1.0, 1))
+        .await
+        .expect("room for one");
+    let over_cap = ingest
+        .ingest(report("second", 1.0, 1))
+        .await
+        .expect_err("over the cap");
+    assert!(
+        matches!(
+            over_cap,
+            tailmon_server::IngestError::TooManyDevices { cap: 1 }
+        ),
+        "{over_cap:?}"
+    );
+    assert!(over_cap.is_retryable());
+    let mut invalid = report("first", 1.0, 1);
+    invalid.cpu_usage = f64::NAN;
+    let invalid = ingest.ingest(invalid).await.expect_err("NaN is refused");
+    assert!(
+        matches!(invalid, tailmon_server::IngestError::Invalid(_)),
+        "{invalid:?}"
+    );
+    assert!(!invalid.is_retryable());
+}
