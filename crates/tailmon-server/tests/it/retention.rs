@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use axum::Router;
 use futures_util::StreamExt;
-use tailmon_core::{OffsetDateTime, Report};
+use tailmon_core::OffsetDateTime;
 use tailmon_server::limits::RETENTION_EVERY;
-use tailmon_server::{Clock, ManualClock, MemoryStore, ServerBuilder, Store};
+use tailmon_server::{Clock, Ingest, ManualClock, MemoryStore, ServerBuilder, Store};
 use tower::ServiceExt;
 
 use crate::support::{get, report};
@@ -20,10 +20,13 @@ const DEVICE: &str = "kept-short";
 /// More than the memory store keeps (an hour).
 const PAST_RETENTION: Duration = Duration::from_secs(2 * 3600);
 
-fn at(device: &str, last_seen: OffsetDateTime) -> Report {
-    let mut r = report(device, 10.0, 100);
-    r.last_seen = last_seen;
-    r
+/// Two reports of `DEVICE`: ten seconds before `now`, and at `now`.
+async fn report_twice(ingest: &Ingest, now: OffsetDateTime) {
+    for last_seen in [now - time::Duration::seconds(10), now] {
+        let mut r = report(DEVICE, 10.0, 100);
+        r.last_seen = last_seen;
+        ingest.ingest(r).await.unwrap();
+    }
 }
 
 /// How many raw reports of `DEVICE` the store holds.
@@ -60,11 +63,7 @@ async fn a_nested_router_keeps_retention_running_until_it_and_the_server_are_dro
         .unwrap();
     let app: Router = Router::new().nest("/monitor", server.router());
     let ingest = server.ingest().clone();
-    ingest
-        .ingest(at(DEVICE, start - time::Duration::seconds(10)))
-        .await
-        .unwrap();
-    ingest.ingest(at(DEVICE, start)).await.unwrap();
+    report_twice(&ingest, start).await;
     settle().await;
     assert_eq!(kept(&store).await, 2, "nothing is old yet");
 
@@ -81,11 +80,7 @@ async fn a_nested_router_keeps_retention_running_until_it_and_the_server_are_dro
 
     // Gone server, gone routers: no more passes.
     let now = clock.now();
-    ingest
-        .ingest(at(DEVICE, now - time::Duration::seconds(10)))
-        .await
-        .unwrap();
-    ingest.ingest(at(DEVICE, now)).await.unwrap();
+    report_twice(&ingest, now).await;
     assert_eq!(kept(&store).await, 2);
     drop((server, app));
     clock.advance(PAST_RETENTION);
@@ -115,11 +110,7 @@ async fn a_router_made_outside_a_runtime_starts_retention_on_its_first_request()
         .unwrap()
     };
     let ingest = server.ingest().clone();
-    ingest
-        .ingest(at(DEVICE, start - time::Duration::seconds(10)))
-        .await
-        .unwrap();
-    ingest.ingest(at(DEVICE, start)).await.unwrap();
+    report_twice(&ingest, start).await;
     clock.advance(PAST_RETENTION);
     tokio::time::advance(RETENTION_EVERY).await;
     settle().await;
