@@ -199,15 +199,13 @@ fn build_refuses_bad_settings() {
         .open_access()
         .max_devices(0)
         .build()
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(error.to_string().contains("max_devices"), "{error}");
     let error = ServerBuilder::new()
         .open_access()
         .max_body_bytes(10)
         .build()
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(error.to_string().contains("max_body_bytes"), "{error}");
 }
 
