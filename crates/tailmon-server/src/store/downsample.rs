@@ -4,10 +4,22 @@
 use tailmon_core::{OffsetDateTime, Point, Tier};
 
 /// Running avg/min/max of one bucket.
+///
+/// The sum is kept in two doubles, `sum + sum_error`, added to with
+/// error-free transformations (Knuth's TwoSum): what a plain addition would
+/// round away is carried in `sum_error`. With the values of a bucket on a
+/// common binary grid no wider than about 104 bits (every metric: `0.1`,
+/// `12.34`, `1e15`, `-1e15` and `1e-9` together), the pair is the exact sum,
+/// so the average does not depend on the order the values came in, and a
+/// bucket stored and read back (both doubles, bit for bit) goes on exactly
+/// as one that stayed in memory.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Bucket {
     pub(crate) count: u64,
+    /// The double nearest the sum of the values.
     pub(crate) sum: f64,
+    /// The rest of the sum: at most half a unit in the last place of `sum`.
+    pub(crate) sum_error: f64,
     pub(crate) min: f64,
     pub(crate) max: f64,
 }
@@ -17,6 +29,7 @@ impl Bucket {
         Self {
             count: 1,
             sum: value,
+            sum_error: 0.0,
             min: value,
             max: value,
         }
@@ -24,7 +37,14 @@ impl Bucket {
 
     pub(crate) fn add(&mut self, value: f64) {
         self.count += 1;
-        self.sum += value;
+        let (sum, error) = two_sum(self.sum, value);
+        let (sum, error) = two_sum(sum, error + self.sum_error);
+        if sum.is_finite() && error.is_finite() {
+            (self.sum, self.sum_error) = (sum, error);
+        } else {
+            // An infinity or a NaN has no error to carry.
+            (self.sum, self.sum_error) = (self.sum + value, 0.0);
+        }
         self.min = self.min.min(value);
         self.max = self.max.max(value);
     }
@@ -32,11 +52,21 @@ impl Bucket {
     pub(crate) fn point(&self, at: OffsetDateTime) -> Point {
         Point {
             at,
+            // `sum` is already `sum + sum_error` rounded.
             avg: self.sum / self.count as f64,
             min: self.min,
             max: self.max,
         }
     }
+}
+
+/// `a + b` rounded, and what the rounding lost: the two add up to exactly
+/// `a + b` (Knuth's TwoSum, without branches).
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let sum = a + b;
+    let b_part = sum - a;
+    let a_part = sum - b_part;
+    (sum, (a - a_part) + (b - b_part))
 }
 
 /// The start of the bucket of `tier` holding `at`.
@@ -126,6 +156,49 @@ mod tests {
                 },
             ]
         );
+    }
+
+    /// The bucket's average against the exact one: the values are
+    /// multiples of 2^-60 below 2^40, so their sum is an exact integer
+    /// count of 2^-60 in an i128, which converts to the nearest double.
+    fn exact_avg(values: &[f64]) -> f64 {
+        let scale = 2f64.powi(60);
+        let units: i128 = values.iter().map(|v| (v * scale) as i128).sum();
+        (units as f64 / scale) / values.len() as f64
+    }
+
+    fn bucket_of(values: &[f64]) -> Bucket {
+        let mut bucket = Bucket::of(values[0]);
+        for &v in &values[1..] {
+            bucket.add(v);
+        }
+        bucket
+    }
+
+    #[test]
+    fn sums_are_exact_whatever_the_order() {
+        let t0 = t(0);
+        assert_eq!(bucket_of(&[0.1, 0.2, 0.3]).point(t0).avg, 0.6 / 3.0);
+        assert_eq!(bucket_of(&[0.3, 0.2, 0.1]).point(t0).avg, 0.6 / 3.0);
+        assert_eq!(bucket_of(&[1e15, -1e15, 1e-9]).point(t0).avg, 1e-9 / 3.0);
+        assert_eq!(bucket_of(&[1e-9, 1e15, -1e15]).point(t0).avg, 1e-9 / 3.0);
+        let mixed = [1e12, 0.1, -1e12, 12.34, 2f64.powi(-50), 99.99, -0.3];
+        let want = exact_avg(&mixed);
+        let mut values = mixed;
+        for _ in 0..mixed.len() {
+            values.rotate_left(1);
+            assert_eq!(bucket_of(&values).point(t0).avg, want, "{values:?}");
+            values.reverse();
+            assert_eq!(bucket_of(&values).point(t0).avg, want, "{values:?}");
+        }
+    }
+
+    #[test]
+    fn infinities_do_not_turn_into_nan() {
+        let mut bucket = bucket_of(&[1.0, f64::MAX, f64::MAX]);
+        assert_eq!(bucket.sum, f64::INFINITY);
+        bucket.add(1.0);
+        assert_eq!(bucket.point(t(0)).avg, f64::INFINITY);
     }
 
     #[test]
