@@ -134,7 +134,11 @@ mod tests {
         for micros in [1, 7, 1_000, 125_000, 999_999] {
             let at = at.replace_microsecond(micros).unwrap();
             let json = serde_json::to_string(&Point { at, ..p }).unwrap();
-            assert_eq!(serde_json::from_str::<Point>(&json).unwrap().at, at, "{json}");
+            assert_eq!(
+                serde_json::from_str::<Point>(&json).unwrap().at,
+                at,
+                "{json}"
+            );
         }
         let before_1970 = OffsetDateTime::from_unix_timestamp_nanos(-1_750_000_000).unwrap();
         assert_eq!(unix_seconds(before_1970), -1.75);

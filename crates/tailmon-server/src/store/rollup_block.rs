@@ -358,7 +358,10 @@ mod tests {
         let opened = RollupBlock::open(&block.seal(1).unwrap()).unwrap();
         assert_eq!(opened, block, "sums and their errors included");
         let avgs = |b: &RollupBlock| -> Vec<f64> {
-            b.points("cpu_usage", 0, 3_600).iter().map(|p| p.avg).collect()
+            b.points("cpu_usage", 0, 3_600)
+                .iter()
+                .map(|p| p.avg)
+                .collect()
         };
         assert_eq!(avgs(&opened), [0.6 / 3.0, 1e-9 / 3.0]);
         // Summing on after a reopen gives what summing on in memory gives.
@@ -390,10 +393,7 @@ mod tests {
             .collect();
         // What that format answered after a checkpoint: its sums were
         // rounded to the decimals of min and max.
-        assert_eq!(
-            cpu,
-            [(60, 0.6 / 3.0, 0.1, 0.3), (120, 0.0, -1e15, 1e15)]
-        );
+        assert_eq!(cpu, [(60, 0.6 / 3.0, 0.1, 0.3), (120, 0.0, -1e15, 1e15)]);
         let ram: Vec<(f64, f64, f64)> = block
             .points("ram_used_mb", 0, 3_600)
             .iter()
@@ -405,7 +405,10 @@ mod tests {
         block.add(180, "ram_used_mb", 0.5);
         let resealed = RollupBlock::open(&block.seal(3).unwrap()).unwrap();
         assert_eq!(resealed, block);
-        assert_eq!(resealed.points("ram_used_mb", 180, 180)[0].avg, 5120.5 / 3.0);
+        assert_eq!(
+            resealed.points("ram_used_mb", 180, 180)[0].avg,
+            5120.5 / 3.0
+        );
     }
 
     #[test]
