@@ -88,11 +88,18 @@ pub(crate) fn bucket_tier(from: OffsetDateTime, to: OffsetDateTime, max_points: 
     }
 }
 
-/// Buckets `(time, value)` pairs, given oldest first, into `tier`.
+/// Buckets `(time, value)` pairs, given oldest first, into `tier`; with
+/// [`Tier::Raw`], each is a point at its own time, to the nanosecond.
 pub(crate) fn downsample(
     tier: Tier,
     values: impl IntoIterator<Item = (OffsetDateTime, f64)>,
 ) -> Vec<Point> {
+    if tier == Tier::Raw {
+        return values
+            .into_iter()
+            .map(|(at, value)| Bucket::of(value).point(at))
+            .collect();
+    }
     let mut points = Vec::new();
     let mut current: Option<(OffsetDateTime, Bucket)> = None;
     for (at, value) in values {
@@ -199,6 +206,16 @@ mod tests {
         assert_eq!(bucket.sum, f64::INFINITY);
         bucket.add(1.0);
         assert_eq!(bucket.point(t(0)).avg, f64::INFINITY);
+    }
+
+    #[test]
+    fn raw_points_keep_their_own_time() {
+        let at = |ms: i64| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap()
+        };
+        let points = downsample(Tier::Raw, [(at(1_250), 50.0), (at(1_500), 99.99)]);
+        let summary: Vec<(OffsetDateTime, f64)> = points.iter().map(|p| (p.at, p.avg)).collect();
+        assert_eq!(summary, [(at(1_250), 50.0), (at(1_500), 99.99)]);
     }
 
     #[test]
