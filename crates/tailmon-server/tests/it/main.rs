@@ -9,6 +9,7 @@ mod dashboard;
 mod dashboard_login;
 mod device_cap;
 mod end_to_end;
+mod history_ground_truth;
 mod routes;
 mod serve_router;
 mod slow_client;
