@@ -284,52 +284,56 @@ fn sqlite(dir: &std::path::Path) -> SqliteStore {
         .unwrap()
 }
 
-async fn sqlite_matches_the_truth(
-    dir: &std::path::Path,
-    arrivals: &[Sent],
-    retries: &[Sent],
-    ranges: &[(i64, i64)],
+/// One case: what is sent, in batches of `batch`, and what is asked.
+struct Case {
+    arrivals: Vec<Sent>,
+    /// Sent after retention.
+    retries: Vec<Sent>,
+    queries: Vec<(usize, (i64, i64), usize)>,
     batch: usize,
-) {
-    let queries = queries(ranges);
+}
+
+async fn sqlite_matches_the_truth(dir: &std::path::Path, case: &Case) {
+    let Case {
+        arrivals,
+        retries,
+        queries,
+        batch,
+    } = case;
+    let (queries, batch) = (queries.as_slice(), *batch);
     let mut truth = Truth::default();
     let store = sqlite(dir);
     send(&store, &mut truth, arrivals, batch).await;
-    let first = check(&store, &truth, &queries, true, "as received").await;
+    let first = check(&store, &truth, queries, true, "as received").await;
     store.checkpoint().await.unwrap();
-    let checkpointed = check(&store, &truth, &queries, true, "after a checkpoint").await;
+    let checkpointed = check(&store, &truth, queries, true, "after a checkpoint").await;
     assert_eq!(checkpointed, first);
     drop(store);
     let store = sqlite(dir);
-    let reopened = check(&store, &truth, &queries, true, "after a reopen").await;
+    let reopened = check(&store, &truth, queries, true, "after a reopen").await;
     assert_eq!(reopened, first);
 
     store.apply_retention(retention_now()).await.unwrap();
     truth.horizon = Some(CUTOFF_MS);
     send(&store, &mut truth, retries, batch).await;
-    let trimmed = check(&store, &truth, &queries, true, "after retention").await;
+    let trimmed = check(&store, &truth, queries, true, "after retention").await;
     drop(store);
     let store = sqlite(dir);
     send(&store, &mut truth, retries, batch).await;
-    let again = check(&store, &truth, &queries, true, "after a reopen, retried").await;
+    let again = check(&store, &truth, queries, true, "after a reopen, retried").await;
     assert_eq!(again, trimmed);
 }
 
-async fn memory_matches_the_truth(
-    arrivals: &[Sent],
-    retries: &[Sent],
-    ranges: &[(i64, i64)],
-    batch: usize,
-) {
-    let queries = queries(ranges);
+async fn memory_matches_the_truth(case: &Case) {
     let mut truth = Truth::default();
     let store = MemoryStore::with_history(DEFAULT_RAW_RETENTION);
-    send(&store, &mut truth, arrivals, batch).await;
-    check(&store, &truth, &queries, false, "memory").await;
+    send(&store, &mut truth, &case.arrivals, case.batch).await;
+    check(&store, &truth, &case.queries, false, "memory").await;
     store.apply_retention(retention_now()).await.unwrap();
     truth.horizon = Some(CUTOFF_MS);
-    send(&store, &mut truth, retries, batch).await;
-    check(&store, &truth, &queries, false, "memory, after retention").await;
+    send(&store, &mut truth, &case.retries, case.batch).await;
+    let stage = "memory, after retention";
+    check(&store, &truth, &case.queries, false, stage).await;
 }
 
 /// A directory per case: a store's threads may still close their files
@@ -353,19 +357,20 @@ proptest! {
         batch in 1usize..20,
     ) {
         let (values, new) = retries;
-        let retries: Vec<Sent> = arrivals
+        let retries = arrivals
             .iter()
             .zip(values)
             .map(|(s, value)| Sent { value, ..*s })
             .chain(new)
             .collect();
+        let case = Case { arrivals, retries, queries: queries(&ranges), batch };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         runtime.block_on(async {
-            memory_matches_the_truth(&arrivals, &retries, &ranges, batch).await;
-            sqlite_matches_the_truth(&DIRS.fresh(), &arrivals, &retries, &ranges, batch).await;
+            memory_matches_the_truth(&case).await;
+            sqlite_matches_the_truth(&DIRS.fresh(), &case).await;
         });
     }
 }
