@@ -3,57 +3,108 @@
 
 use tailmon_core::{OffsetDateTime, Point, Tier};
 
+use crate::store::column_block::{decimal_value, smallest_scale};
+
 /// Running avg/min/max of one bucket.
 ///
-/// The sum is kept in two doubles, `sum + sum_error`, added to with
-/// error-free transformations (Knuth's TwoSum): what a plain addition would
-/// round away is carried in `sum_error`. With the values of a bucket on a
-/// common binary grid no wider than about 104 bits (every metric: `0.1`,
-/// `12.34`, `1e15`, `-1e15` and `1e-9` together), the pair is the exact sum,
-/// so the average does not depend on the order the values came in, and a
-/// bucket stored and read back (both doubles, bit for bit) goes on exactly
-/// as one that stayed in memory.
+/// The sum is kept exactly, in two parts, so that an average does not
+/// depend on the order the values came in, and a bucket stored and read
+/// back goes on exactly as one that stayed in memory:
+/// - values that are decimals of at most six places (all the agent sends:
+///   percentages in hundredths, rates in whole units) are summed as an
+///   integer count of their finest decimal, which stores as compactly as
+///   the values themselves;
+/// - any other value is summed in two doubles, the double nearest the sum
+///   and what rounding left out, with error-free additions (Knuth's
+///   TwoSum): exact for values on a common binary grid no wider than about
+///   104 bits (`1e15` with `1e-9`, say).
+///
+/// A decimal that would take the decimal part past 2^53 units is summed
+/// with the others instead; only then may the order matter, in the last bit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Bucket {
     pub(crate) count: u64,
-    /// The double nearest the sum of the values.
-    pub(crate) sum: f64,
-    /// The rest of the sum: at most half a unit in the last place of `sum`.
-    pub(crate) sum_error: f64,
+    /// The sum of the decimal values, in units of 10^-`decimal_scale`.
+    pub(crate) decimal_units: i64,
+    /// The most decimal places among the decimal values, at most six.
+    pub(crate) decimal_scale: u8,
+    /// The double nearest the sum of the other values.
+    pub(crate) binary_sum: f64,
+    /// The rest of that sum: at most half a unit in the last place of
+    /// `binary_sum`.
+    pub(crate) binary_error: f64,
     pub(crate) min: f64,
     pub(crate) max: f64,
 }
 
+/// Most units, in magnitude, the decimal part of a bucket's sum holds: as
+/// many as a double holds exactly.
+pub(crate) const DECIMAL_UNITS_LIMIT: u64 = 1 << 53;
+
 impl Bucket {
     pub(crate) fn of(value: f64) -> Self {
-        Self {
-            count: 1,
-            sum: value,
-            sum_error: 0.0,
+        let mut bucket = Self {
+            count: 0,
+            decimal_units: 0,
+            decimal_scale: 0,
+            binary_sum: 0.0,
+            binary_error: 0.0,
             min: value,
             max: value,
-        }
+        };
+        bucket.add(value);
+        bucket
     }
 
     pub(crate) fn add(&mut self, value: f64) {
         self.count += 1;
-        let (sum, error) = two_sum(self.sum, value);
-        let (sum, error) = two_sum(sum, error + self.sum_error);
-        if sum.is_finite() && error.is_finite() {
-            (self.sum, self.sum_error) = (sum, error);
-        } else {
-            // An infinity or a NaN has no error to carry.
-            (self.sum, self.sum_error) = (self.sum + value, 0.0);
+        if !self.add_decimal(value) {
+            self.add_binary(value);
         }
         self.min = self.min.min(value);
         self.max = self.max.max(value);
     }
 
+    /// Adds `value` to the decimal part if it is a decimal that fits.
+    fn add_decimal(&mut self, value: f64) -> bool {
+        let Some((places, units)) = smallest_scale(value) else {
+            return false;
+        };
+        let scale = self.decimal_scale.max(places);
+        let widen = |units: i64, from: u8| units.checked_mul(10i64.pow(u32::from(scale - from)));
+        let sum = widen(self.decimal_units, self.decimal_scale)
+            .zip(widen(units, places))
+            .and_then(|(a, b)| a.checked_add(b));
+        match sum {
+            Some(sum) if sum.unsigned_abs() < DECIMAL_UNITS_LIMIT => {
+                (self.decimal_units, self.decimal_scale) = (sum, scale);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn add_binary(&mut self, value: f64) {
+        let (sum, error) = two_sum(self.binary_sum, value);
+        let (sum, error) = two_sum(sum, error + self.binary_error);
+        if sum.is_finite() && error.is_finite() {
+            (self.binary_sum, self.binary_error) = (sum, error);
+        } else {
+            // An infinity or a NaN has no error to carry.
+            (self.binary_sum, self.binary_error) = (self.binary_sum + value, 0.0);
+        }
+    }
+
+    /// The sum of the values, rounded: the decimal part (rounded once),
+    /// then the other part.
+    pub(crate) fn sum(&self) -> f64 {
+        decimal_value(self.decimal_units, self.decimal_scale) + self.binary_sum + self.binary_error
+    }
+
     pub(crate) fn point(&self, at: OffsetDateTime) -> Point {
         Point {
             at,
-            // `sum` is already `sum + sum_error` rounded.
-            avg: self.sum / self.count as f64,
+            avg: self.sum() / self.count as f64,
             min: self.min,
             max: self.max,
         }
@@ -97,7 +148,12 @@ pub(crate) fn downsample(
     if tier == Tier::Raw {
         return values
             .into_iter()
-            .map(|(at, value)| Bucket::of(value).point(at))
+            .map(|(at, value)| Point {
+                at,
+                avg: value,
+                min: value,
+                max: value,
+            })
             .collect();
     }
     let mut points = Vec::new();
@@ -165,15 +221,6 @@ mod tests {
         );
     }
 
-    /// The bucket's average against the exact one: the values are
-    /// multiples of 2^-60 below 2^40, so their sum is an exact integer
-    /// count of 2^-60 in an i128, which converts to the nearest double.
-    fn exact_avg(values: &[f64]) -> f64 {
-        let scale = 2f64.powi(60);
-        let units: i128 = values.iter().map(|v| (v * scale) as i128).sum();
-        (units as f64 / scale) / values.len() as f64
-    }
-
     fn bucket_of(values: &[f64]) -> Bucket {
         let mut bucket = Bucket::of(values[0]);
         for &v in &values[1..] {
@@ -189,8 +236,12 @@ mod tests {
         assert_eq!(bucket_of(&[0.3, 0.2, 0.1]).point(t0).avg, 0.6 / 3.0);
         assert_eq!(bucket_of(&[1e15, -1e15, 1e-9]).point(t0).avg, 1e-9 / 3.0);
         assert_eq!(bucket_of(&[1e-9, 1e15, -1e15]).point(t0).avg, 1e-9 / 3.0);
-        let mixed = [1e12, 0.1, -1e12, 12.34, 2f64.powi(-50), 99.99, -0.3];
-        let want = exact_avg(&mixed);
+        // Decimals: 1e12 + 0.1 - 1e12 + 12.34 + 99.99 - 0.3 = 112.13 exactly;
+        // the others: 2^-50 + 3 * 2^-60, exactly.
+        let tiny = 2f64.powi(-50);
+        let tinier = 3.0 * 2f64.powi(-60);
+        let mixed = [1e12, 0.1, -1e12, 12.34, tiny, 99.99, tinier, -0.3];
+        let want = (112.13 + (tiny + tinier)) / 8.0;
         let mut values = mixed;
         for _ in 0..mixed.len() {
             values.rotate_left(1);
@@ -198,12 +249,22 @@ mod tests {
             values.reverse();
             assert_eq!(bucket_of(&values).point(t0).avg, want, "{values:?}");
         }
+        let decimal = bucket_of(&[12.34, 0.5, 7.0]);
+        assert_eq!(
+            (
+                decimal.decimal_units,
+                decimal.decimal_scale,
+                decimal.binary_sum
+            ),
+            (1_984, 2, 0.0),
+            "agent values stay in the decimal part"
+        );
     }
 
     #[test]
     fn infinities_do_not_turn_into_nan() {
         let mut bucket = bucket_of(&[1.0, f64::MAX, f64::MAX]);
-        assert_eq!(bucket.sum, f64::INFINITY);
+        assert_eq!(bucket.sum(), f64::INFINITY);
         bucket.add(1.0);
         assert_eq!(bucket.point(t(0)).avg, f64::INFINITY);
     }

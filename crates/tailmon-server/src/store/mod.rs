@@ -86,8 +86,8 @@ pub trait Store: Send + Sync + 'static {
     /// or hour) is answered when it overlaps the range, and then covers the
     /// whole bucket: the first and last buckets may hold values from just
     /// before `from` or just after `to`. Its average is that of every value
-    /// in it, their sum kept to some 32 significant digits (exactly, for
-    /// metrics of any realistic spread), so the answer
+    /// in it, their sum kept exactly (decimals of up to six places as
+    /// integers, other values to some 32 significant digits), so the answer
     /// does not depend on the order reports arrived in, nor change at a
     /// checkpoint or a restart.
     async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError>;

@@ -11,7 +11,7 @@ use tailmon_core::{OffsetDateTime, Point, Tier};
 use crate::store::column_block::{
     BlockError, Reader, decimal_value, put_varint, scaled_at, smallest_scale, unzigzag, zigzag,
 };
-use crate::store::downsample::Bucket;
+use crate::store::downsample::{Bucket, DECIMAL_UNITS_LIMIT};
 
 /// Seconds one block of `tier` spans: six hours of minutes (360 buckets), a
 /// week of hours (168). Long blocks share one header among many buckets.
@@ -99,10 +99,12 @@ impl RollupBlock {
     ///
     /// Layout: a version byte; the bucket starts (the first, then the
     /// steps); then each metric as its name and a length-prefixed section
-    /// (which buckets have it, then its counts, sums, mins, maxes and sum
-    /// errors as number columns), so a reader wanting one metric skips the
-    /// others. Every number is stored bit for bit: a block read back is the
-    /// block that was sealed, and goes on summing as it would have.
+    /// (which buckets have it, then as number columns its counts, the units
+    /// and scales of the decimal sums, mins, maxes, and the other sums with
+    /// their errors), so a reader wanting one metric skips the others. Every
+    /// number is stored exactly: a block read back is the block that was
+    /// sealed, and goes on summing as it would have. The columns of other
+    /// sums hold zeros for metrics of decimals, and cost next to nothing.
     pub(crate) fn seal(&self, level: i32) -> std::io::Result<Vec<u8>> {
         let mut out = vec![FORMAT];
         put_varint(&mut out, self.buckets.len() as u64);
@@ -113,7 +115,7 @@ impl RollupBlock {
         }
         put_varint(&mut out, self.names.len() as u64);
         let mut section = Vec::new();
-        let mut columns: [Vec<f64>; 5] = Default::default();
+        let mut columns: [Vec<f64>; 7] = Default::default();
         for (metric, name) in self.names.iter().enumerate() {
             section.clear();
             columns.iter_mut().for_each(Vec::clear);
@@ -122,10 +124,13 @@ impl RollupBlock {
                 if let Some(Some(b)) = slots.get(metric) {
                     present[i / 8] |= 1 << (i % 8);
                     columns[0].push(b.count as f64);
-                    columns[1].push(b.sum);
-                    columns[2].push(b.min);
-                    columns[3].push(b.max);
-                    columns[4].push(b.sum_error);
+                    // Exact: below 2^53 in magnitude.
+                    columns[1].push(b.decimal_units as f64);
+                    columns[2].push(f64::from(b.decimal_scale));
+                    columns[3].push(b.min);
+                    columns[4].push(b.max);
+                    columns[5].push(b.binary_sum);
+                    columns[6].push(b.binary_error);
                 }
             }
             section.extend_from_slice(&present);
@@ -151,7 +156,7 @@ impl RollupBlock {
         let raw = zstd::bulk::decompress(bytes, MAX_BLOCK_BYTES).map_err(BlockError::Zstd)?;
         let mut reader = Reader::new(&raw);
         let format = reader.byte()?;
-        if format != FORMAT && format != FORMAT_WITHOUT_SUM_ERRORS {
+        if format != FORMAT && format != FORMAT_DOUBLE_SUMS {
             return Err(BlockError::Malformed("unknown rollup block format"));
         }
         let count = reader.length()?;
@@ -175,38 +180,62 @@ impl RollupBlock {
             let present = section.bytes(count.div_ceil(8))?;
             let has = |i: usize| present.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
             let n = (0..count).filter(|&i| has(i)).count();
-            let counts = read_numbers(&mut section, n)?;
-            let sums = read_numbers(&mut section, n)?;
-            let mins = read_numbers(&mut section, n)?;
-            let maxes = read_numbers(&mut section, n)?;
-            let sum_errors = if format == FORMAT_WITHOUT_SUM_ERRORS {
-                vec![0.0; n]
+            let columns = if format == FORMAT_DOUBLE_SUMS {
+                let [counts, sums, mins, maxes] = read_columns(&mut section, n)?;
+                // A sum of that format: a decimal when it is one, as it
+                // was rounded to be, else a plain double.
+                let (mut units, mut scales, mut others) = (Vec::new(), Vec::new(), Vec::new());
+                for sum in sums {
+                    let (scale, scaled, other) = match smallest_scale(sum) {
+                        Some((scale, scaled)) => (scale, scaled, 0.0),
+                        None => (0, 0, sum),
+                    };
+                    units.push(scaled as f64);
+                    scales.push(f64::from(scale));
+                    others.push(other);
+                }
+                let errors = vec![0.0; n];
+                [counts, units, scales, mins, maxes, others, errors]
             } else {
-                read_numbers(&mut section, n)?
+                read_columns(&mut section, n)?
             };
             let mut k = 0;
             for (i, &start) in starts.iter().enumerate() {
                 if !has(i) {
                     continue;
                 }
-                let (Some(&count), Some(&sum), Some(&min), Some(&max), Some(&sum_error)) = (
-                    counts.get(k),
-                    sums.get(k),
-                    mins.get(k),
-                    maxes.get(k),
-                    sum_errors.get(k),
-                ) else {
+                let row: [Option<f64>; 7] = std::array::from_fn(|c| columns[c].get(k).copied());
+                let [
+                    Some(count),
+                    Some(units),
+                    Some(scale),
+                    Some(min),
+                    Some(max),
+                    Some(binary_sum),
+                    Some(binary_error),
+                ] = row
+                else {
                     return Err(BlockError::Truncated);
                 };
                 k += 1;
+                let bucket = Bucket {
+                    count: count as u64,
+                    decimal_units: units as i64,
+                    decimal_scale: scale as u8,
+                    binary_sum,
+                    binary_error,
+                    min,
+                    max,
+                };
+                let exact = units.fract() == 0.0
+                    && units.abs() < DECIMAL_UNITS_LIMIT as f64
+                    && (0.0..=6.0).contains(&scale)
+                    && scale.fract() == 0.0;
+                if !exact {
+                    return Err(BlockError::Malformed("rollup sum out of range"));
+                }
                 if count >= 1.0 {
-                    *block.slot(start, name) = Some(Bucket {
-                        count: count as u64,
-                        sum,
-                        sum_error,
-                        min,
-                        max,
-                    });
+                    *block.slot(start, name) = Some(bucket);
                 }
             }
         }
@@ -216,11 +245,11 @@ impl RollupBlock {
 
 /// The format byte of a sealed rollup block.
 const FORMAT: u8 = 2;
-/// The format byte of blocks sealed before sums carried their rounding
-/// error: four columns per metric, the sum rounded to the decimals of the
+/// The format byte of blocks sealed before sums were kept exactly: four
+/// columns per metric, the sum a double rounded to the decimals of the
 /// bucket's min and max when it differed from that by noise. They still
-/// read, with no error to carry.
-const FORMAT_WITHOUT_SUM_ERRORS: u8 = 1;
+/// read: such a sum as the decimal it is, else as a double.
+const FORMAT_DOUBLE_SUMS: u8 = 1;
 /// Most bytes a rollup block may decompress to.
 const MAX_BLOCK_BYTES: usize = 64 << 20;
 /// Marks a number column stored as raw bits rather than decimals.
@@ -254,6 +283,18 @@ fn put_numbers(out: &mut Vec<u8>, values: &[f64]) {
             }
         }
     }
+}
+
+/// Reads `N` columns of `n` numbers each.
+fn read_columns<const N: usize>(
+    reader: &mut Reader<'_>,
+    n: usize,
+) -> Result<[Vec<f64>; N], BlockError> {
+    let mut columns: [Vec<f64>; N] = std::array::from_fn(|_| Vec::new());
+    for column in &mut columns {
+        *column = read_numbers(reader, n)?;
+    }
+    Ok(columns)
 }
 
 /// Reads a column of `n` numbers written by [`put_numbers`].
