@@ -236,9 +236,13 @@ async fn decode<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, E
     serde_json::from_slice(&bytes).map_err(Error::decode)
 }
 
-/// Adds `from` and `to` as Unix seconds.
+/// Adds `from` and `to` as RFC 3339 times, exact to the nanosecond (as
+/// Unix seconds in a double they would be off by up to some hundred).
 fn append_range(url: &mut reqwest::Url, from: Option<OffsetDateTime>, to: Option<OffsetDateTime>) {
-    let secs = |at: OffsetDateTime| format!("{}", at.unix_timestamp_nanos() as f64 / 1e9);
+    let secs = |at: OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| at.unix_timestamp().to_string())
+    };
     if let Some(from) = from {
         url.query_pairs_mut().append_pair("from", &secs(from));
     }

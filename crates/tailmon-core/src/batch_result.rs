@@ -7,7 +7,9 @@ pub const MAX_BATCH_REPORTS: usize = 1000;
 /// why any were refused. Stored ones are committed before the answer is sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchResult {
-    /// Reports stored.
+    /// Valid reports, stored or already counted: a duplicate of a stored
+    /// report, or one older than raw retention has trimmed, is accepted and
+    /// dropped, so that it is neither sent again nor counted twice.
     pub accepted: usize,
     /// Reports refused, each with its place in the request.
     pub rejected: Vec<RejectedReport>,

@@ -1,11 +1,12 @@
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
 use tailmon_core::{History, OffsetDateTime, Report, Tier, metric};
 
-use crate::store::downsample::{bucket_tier, downsample};
+use crate::store::downsample::{bucket_start, bucket_tier, downsample};
 use crate::{HistoryQuery, ReportStream, Store, StoreError};
 
 /// How much history the in-memory store keeps per device: 1 hour.
@@ -26,6 +27,9 @@ pub const DEFAULT_MEMORY_HISTORY: Duration = Duration::from_secs(3600);
 pub struct MemoryStore {
     devices: DashMap<String, DeviceHistory>,
     keep: time::Duration,
+    /// The newest retention cutoff applied, in Unix nanoseconds: reports
+    /// stamped before it are dropped, as [`Store::apply_retention`] says.
+    horizon: AtomicI64,
 }
 
 #[derive(Debug)]
@@ -52,10 +56,14 @@ impl MemoryStore {
         Self {
             devices: DashMap::new(),
             keep: time::Duration::try_from(keep).unwrap_or(time::Duration::MAX),
+            horizon: AtomicI64::new(i64::MIN),
         }
     }
 
     fn insert_one(&self, report: Report) {
+        if nanos(report.last_seen) < self.horizon.load(Ordering::Acquire) {
+            return;
+        }
         if let Some(mut history) = self.devices.get_mut(report.device_id.as_str()) {
             history.insert(report, self.keep);
             return;
@@ -149,7 +157,16 @@ impl Store for MemoryStore {
         let (tier, points) = if values.len() <= query.max_points {
             (Tier::Raw, downsample(Tier::Raw, values))
         } else {
+            // Whole buckets, the first and last included.
             let tier = bucket_tier(query.from, query.to, query.max_points);
+            let width = time::Duration::seconds(tier.bucket_seconds().unwrap_or(1));
+            let from = bucket_start(tier, query.from);
+            let to = bucket_start(tier, query.to)
+                .checked_add(width - time::Duration::NANOSECOND)
+                .unwrap_or(query.to);
+            let values = history
+                .in_range(from, to)
+                .filter_map(|r| Some((r.last_seen, metric::value(r, &query.metric)?)));
             (tier, downsample(tier, values))
         };
         Ok(Some(History {
@@ -181,6 +198,9 @@ impl Store for MemoryStore {
     }
 
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
+        if let Some(cutoff) = now.checked_sub(self.keep) {
+            self.horizon.fetch_max(nanos(cutoff), Ordering::AcqRel);
+        }
         // A device's latest report stays, however old: it is what the
         // dashboard and the device list show.
         for mut history in self.devices.iter_mut() {
@@ -195,4 +215,11 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+}
+
+/// `at` in Unix nanoseconds, saturated to what an `i64` holds (the years
+/// 1677 to 2262).
+fn nanos(at: OffsetDateTime) -> i64 {
+    let nanos = at.unix_timestamp_nanos();
+    i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
 }

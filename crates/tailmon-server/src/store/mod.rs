@@ -34,6 +34,20 @@ pub type ReportStream =
 /// reports land where they belong; the latest of a device is the one with the
 /// newest `last_seen`, whatever the order of arrival.
 ///
+/// Every report counts once, however often it arrives:
+/// - **Duplicates**: a report whose device and `last_seen` (to the
+///   millisecond) are those of one already stored is dropped; the first to
+///   arrive wins.
+/// - **Too old**: once [`apply_retention`](Store::apply_retention) has
+///   dropped the raw reports older than a cutoff, a report stamped before
+///   that cutoff is dropped too, whatever the device: the store could no
+///   longer tell it from one already counted in the rollups. An agent's
+///   queue holds at most 24 hours, well within the 48 hours raw reports are
+///   kept, so only a stale retry meets this rule.
+///
+/// Dropping is not an error: the insert succeeds, as the report is stored
+/// (or was, or would only be counted twice).
+///
 /// Every implementation passes the same conformance suite
 /// (`tests/it/store_conformance.rs`).
 #[async_trait]
@@ -58,6 +72,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// One metric of one device over a range, from the finest tier that gives
     /// at most `query.max_points` points; `None` for an unknown device.
+    ///
+    /// Raw points are those with `from <= last_seen <= to`. A bucket (minute
+    /// or hour) is answered when it overlaps the range, and then covers the
+    /// whole bucket: the first and last buckets may hold values from just
+    /// before `from` or just after `to`. Its average is that of every value
+    /// in it, their sum kept exactly (decimals of up to six places as
+    /// integers, other values to some 32 significant digits), so the answer
+    /// does not depend on the order reports arrived in, nor change at a
+    /// checkpoint or a restart.
     async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError>;
 
     /// The raw reports of one device with `from <= last_seen <= to`, oldest
@@ -72,7 +95,10 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a device and all its history; `false` if it was unknown.
     async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError>;
 
-    /// Drops what is older than each tier keeps, as of `now`.
+    /// Drops what is older than each tier keeps, as of `now`. From then on,
+    /// reports older than the raw tier keeps as of `now` are dropped when
+    /// they arrive (see the rules above); a later call with an earlier
+    /// `now` does not move that cutoff back.
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError>;
 }
 

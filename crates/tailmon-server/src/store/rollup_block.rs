@@ -11,7 +11,7 @@ use tailmon_core::{OffsetDateTime, Point, Tier};
 use crate::store::column_block::{
     BlockError, Reader, decimal_value, put_varint, scaled_at, smallest_scale, unzigzag, zigzag,
 };
-use crate::store::downsample::Bucket;
+use crate::store::downsample::{Bucket, DECIMAL_UNITS_LIMIT};
 
 /// Seconds one block of `tier` spans: six hours of minutes (360 buckets), a
 /// week of hours (168). Long blocks share one header among many buckets.
@@ -99,8 +99,12 @@ impl RollupBlock {
     ///
     /// Layout: a version byte; the bucket starts (the first, then the
     /// steps); then each metric as its name and a length-prefixed section
-    /// (which buckets have it, then its counts, sums, mins and maxes as
-    /// number columns), so a reader wanting one metric skips the others.
+    /// (which buckets have it, then as number columns its counts, the units
+    /// and scales of the decimal sums, mins, maxes, and the other sums with
+    /// their errors), so a reader wanting one metric skips the others. Every
+    /// number is stored exactly: a block read back is the block that was
+    /// sealed, and goes on summing as it would have. The columns of other
+    /// sums hold zeros for metrics of decimals, and cost next to nothing.
     pub(crate) fn seal(&self, level: i32) -> std::io::Result<Vec<u8>> {
         let mut out = vec![FORMAT];
         put_varint(&mut out, self.buckets.len() as u64);
@@ -111,7 +115,7 @@ impl RollupBlock {
         }
         put_varint(&mut out, self.names.len() as u64);
         let mut section = Vec::new();
-        let mut columns: [Vec<f64>; 4] = Default::default();
+        let mut columns: [Vec<f64>; 7] = Default::default();
         for (metric, name) in self.names.iter().enumerate() {
             section.clear();
             columns.iter_mut().for_each(Vec::clear);
@@ -120,9 +124,13 @@ impl RollupBlock {
                 if let Some(Some(b)) = slots.get(metric) {
                     present[i / 8] |= 1 << (i % 8);
                     columns[0].push(b.count as f64);
-                    columns[1].push(decimal_sum(b));
-                    columns[2].push(b.min);
-                    columns[3].push(b.max);
+                    // Exact: below 2^53 in magnitude.
+                    columns[1].push(b.decimal_units as f64);
+                    columns[2].push(f64::from(b.decimal_scale));
+                    columns[3].push(b.min);
+                    columns[4].push(b.max);
+                    columns[5].push(b.binary_sum);
+                    columns[6].push(b.binary_error);
                 }
             }
             section.extend_from_slice(&present);
@@ -147,7 +155,8 @@ impl RollupBlock {
     pub(crate) fn open_only(bytes: &[u8], wanted: Option<&str>) -> Result<Self, BlockError> {
         let raw = zstd::bulk::decompress(bytes, MAX_BLOCK_BYTES).map_err(BlockError::Zstd)?;
         let mut reader = Reader::new(&raw);
-        if reader.byte()? != FORMAT {
+        let format = reader.byte()?;
+        if format != FORMAT && format != FORMAT_DOUBLE_SUMS {
             return Err(BlockError::Malformed("unknown rollup block format"));
         }
         let count = reader.length()?;
@@ -171,28 +180,62 @@ impl RollupBlock {
             let present = section.bytes(count.div_ceil(8))?;
             let has = |i: usize| present.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
             let n = (0..count).filter(|&i| has(i)).count();
-            let counts = read_numbers(&mut section, n)?;
-            let sums = read_numbers(&mut section, n)?;
-            let mins = read_numbers(&mut section, n)?;
-            let maxes = read_numbers(&mut section, n)?;
+            let columns = if format == FORMAT_DOUBLE_SUMS {
+                let [counts, sums, mins, maxes] = read_columns(&mut section, n)?;
+                // A sum of that format: a decimal when it is one, as it
+                // was rounded to be, else a plain double.
+                let (mut units, mut scales, mut others) = (Vec::new(), Vec::new(), Vec::new());
+                for sum in sums {
+                    let (scale, scaled, other) = match smallest_scale(sum) {
+                        Some((scale, scaled)) => (scale, scaled, 0.0),
+                        None => (0, 0, sum),
+                    };
+                    units.push(scaled as f64);
+                    scales.push(f64::from(scale));
+                    others.push(other);
+                }
+                let errors = vec![0.0; n];
+                [counts, units, scales, mins, maxes, others, errors]
+            } else {
+                read_columns(&mut section, n)?
+            };
             let mut k = 0;
             for (i, &start) in starts.iter().enumerate() {
                 if !has(i) {
                     continue;
                 }
-                let (Some(&count), Some(&sum), Some(&min), Some(&max)) =
-                    (counts.get(k), sums.get(k), mins.get(k), maxes.get(k))
+                let row: [Option<f64>; 7] = std::array::from_fn(|c| columns[c].get(k).copied());
+                let [
+                    Some(count),
+                    Some(units),
+                    Some(scale),
+                    Some(min),
+                    Some(max),
+                    Some(binary_sum),
+                    Some(binary_error),
+                ] = row
                 else {
                     return Err(BlockError::Truncated);
                 };
                 k += 1;
+                let bucket = Bucket {
+                    count: count as u64,
+                    decimal_units: units as i64,
+                    decimal_scale: scale as u8,
+                    binary_sum,
+                    binary_error,
+                    min,
+                    max,
+                };
+                let exact = units.fract() == 0.0
+                    && units.abs() < DECIMAL_UNITS_LIMIT as f64
+                    && (0.0..=6.0).contains(&scale)
+                    && scale.fract() == 0.0;
+                if !exact {
+                    return Err(BlockError::Malformed("rollup sum out of range"));
+                }
                 if count >= 1.0 {
-                    *block.slot(start, name) = Some(Bucket {
-                        count: count as u64,
-                        sum,
-                        min,
-                        max,
-                    });
+                    *block.slot(start, name) = Some(bucket);
                 }
             }
         }
@@ -201,7 +244,12 @@ impl RollupBlock {
 }
 
 /// The format byte of a sealed rollup block.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
+/// The format byte of blocks sealed before sums were kept exactly: four
+/// columns per metric, the sum a double rounded to the decimals of the
+/// bucket's min and max when it differed from that by noise. They still
+/// read: such a sum as the decimal it is, else as a double.
+const FORMAT_DOUBLE_SUMS: u8 = 1;
 /// Most bytes a rollup block may decompress to.
 const MAX_BLOCK_BYTES: usize = 64 << 20;
 /// Marks a number column stored as raw bits rather than decimals.
@@ -237,6 +285,18 @@ fn put_numbers(out: &mut Vec<u8>, values: &[f64]) {
     }
 }
 
+/// Reads `N` columns of `n` numbers each.
+fn read_columns<const N: usize>(
+    reader: &mut Reader<'_>,
+    n: usize,
+) -> Result<[Vec<f64>; N], BlockError> {
+    let mut columns: [Vec<f64>; N] = std::array::from_fn(|_| Vec::new());
+    for column in &mut columns {
+        *column = read_numbers(reader, n)?;
+    }
+    Ok(columns)
+}
+
 /// Reads a column of `n` numbers written by [`put_numbers`].
 fn read_numbers(reader: &mut Reader<'_>, n: usize) -> Result<Vec<f64>, BlockError> {
     let scale = reader.byte()?;
@@ -259,26 +319,6 @@ fn read_numbers(reader: &mut Reader<'_>, n: usize) -> Result<Vec<f64>, BlockErro
         }
     }
     Ok(values)
-}
-
-/// The bucket's sum, rounded to the decimals its min and max have when it
-/// differs from that only by floating-point noise: sums of decimal values
-/// then encode as small integers instead of 8 bytes of noise.
-fn decimal_sum(b: &Bucket) -> f64 {
-    for k in 0..=6 {
-        let scale = 10f64.powi(k);
-        let exact = |v: f64| (v * scale).round() / scale == v;
-        if exact(b.min) && exact(b.max) {
-            let rounded = (b.sum * scale).round() / scale;
-            let noise = 1e-9 * b.sum.abs().max(1.0);
-            return if (rounded - b.sum).abs() <= noise {
-                rounded
-            } else {
-                b.sum
-            };
-        }
-    }
-    b.sum
 }
 
 #[cfg(test)]
@@ -348,21 +388,68 @@ mod tests {
     }
 
     #[test]
-    fn sums_lose_only_float_noise() {
-        let b = Bucket {
-            count: 3,
-            sum: 0.1 + 0.2 + 0.7,
-            min: 0.1,
-            max: 0.7,
+    fn a_sealed_block_reads_back_bit_for_bit() {
+        let mut block = RollupBlock::default();
+        for v in [0.1, 0.2, 0.3] {
+            block.add(60, "cpu_usage", v);
+        }
+        for v in [1e15, -1e15, 1e-9] {
+            block.add(120, "cpu_usage", v);
+        }
+        let opened = RollupBlock::open(&block.seal(1).unwrap()).unwrap();
+        assert_eq!(opened, block, "sums and their errors included");
+        let avgs = |b: &RollupBlock| -> Vec<f64> {
+            b.points("cpu_usage", 0, 3_600)
+                .iter()
+                .map(|p| p.avg)
+                .collect()
         };
-        assert_eq!(decimal_sum(&b), 1.0);
-        let irrational = Bucket {
-            count: 2,
-            sum: std::f64::consts::PI,
-            min: 1.0,
-            max: 2.0,
-        };
-        assert_eq!(decimal_sum(&irrational), std::f64::consts::PI);
+        assert_eq!(avgs(&opened), [0.6 / 3.0, 1e-9 / 3.0]);
+        // Summing on after a reopen gives what summing on in memory gives.
+        let (mut kept, mut reopened) = (block.clone(), opened);
+        for v in [0.7, 1e-17, 3.3] {
+            kept.add(60, "cpu_usage", v);
+            reopened.add(60, "cpu_usage", v);
+            reopened = RollupBlock::open(&reopened.seal(9).unwrap()).unwrap();
+        }
+        assert_eq!(reopened, kept);
+    }
+
+    /// A block sealed by the format before sums carried their error (the
+    /// code of commit e2b19af): 0.1, 0.2, 0.3 at 60; 1e15, -1e15, 1e-9 at
+    /// 120; `ram_used_mb` 2048 at 120, 4096 and 1024 at 180.
+    const FORMAT_1_BLOCK: &str = "28b52ffd205ad10200010378787802096370755f75736167652903000600010c0bff9a9999999999b93f9a99adbf6cf2b5fcff333333333333d33f33330715c658df7c0b72616d5f757365645f6d6213060002020080208030008020ff0f0080208020";
+
+    #[test]
+    fn blocks_of_the_earlier_format_still_read() {
+        let bytes: Vec<u8> = (0..FORMAT_1_BLOCK.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&FORMAT_1_BLOCK[i..i + 2], 16).unwrap())
+            .collect();
+        let block = RollupBlock::open(&bytes).unwrap();
+        let cpu: Vec<(i64, f64, f64, f64)> = block
+            .points("cpu_usage", 0, 3_600)
+            .iter()
+            .map(|p| (p.at.unix_timestamp(), p.avg, p.min, p.max))
+            .collect();
+        // What that format answered after a checkpoint: its sums were
+        // rounded to the decimals of min and max.
+        assert_eq!(cpu, [(60, 0.6 / 3.0, 0.1, 0.3), (120, 0.0, -1e15, 1e15)]);
+        let ram: Vec<(f64, f64, f64)> = block
+            .points("ram_used_mb", 0, 3_600)
+            .iter()
+            .map(|p| (p.avg, p.min, p.max))
+            .collect();
+        assert_eq!(ram, [(2048.0, 2048.0, 2048.0), (2560.0, 1024.0, 4096.0)]);
+        // Written again, in today's format, it reads the same.
+        let mut block = block;
+        block.add(180, "ram_used_mb", 0.5);
+        let resealed = RollupBlock::open(&block.seal(3).unwrap()).unwrap();
+        assert_eq!(resealed, block);
+        assert_eq!(
+            resealed.points("ram_used_mb", 180, 180)[0].avg,
+            5120.5 / 3.0
+        );
     }
 
     #[test]

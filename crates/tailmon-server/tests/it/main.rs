@@ -9,6 +9,7 @@ mod dashboard;
 mod dashboard_login;
 mod device_cap;
 mod end_to_end;
+mod history_ground_truth;
 mod readme_embedding;
 mod retention;
 mod routes;

@@ -16,6 +16,12 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
 }
 
+/// A SQLite store in `dir` whose clock stands at [`now`], so that it answers
+/// from the tiers the suite's times call for.
+fn sqlite_at_now(dir: std::path::PathBuf) -> tailmon_server::store::SqliteStoreBuilder {
+    SqliteStore::builder(dir).clock(Arc::new(tailmon_server::ManualClock::new(now())))
+}
+
 fn at(device: &str, offset_secs: i64, cpu: f64) -> Report {
     let mut r = report(device, cpu, 100);
     r.last_seen = now() + time::Duration::seconds(offset_secs);
@@ -255,6 +261,7 @@ async fn retention_removes_what_is_old_and_nothing_else(store: &dyn Store, raw_k
             at("kept", -keep - 60, 1.0),
             at("kept", -keep + 60, 2.0),
             at("kept", 0, 3.0),
+            at("silent", -keep * 3, 9.0),
         ])
         .await
         .unwrap();
@@ -271,7 +278,6 @@ async fn retention_removes_what_is_old_and_nothing_else(store: &dyn Store, raw_k
     );
 
     // A device gone silent keeps its latest report, however old.
-    store.insert(at("silent", -keep * 3, 9.0)).await.unwrap();
     store.apply_retention(now()).await.unwrap();
     assert_eq!(
         store
@@ -322,6 +328,67 @@ async fn a_report_sent_twice_is_stored_once(store: &dyn Store) {
     );
 }
 
+/// The case: a back-fill older than raw retention keeps, retried
+/// after retention trimmed its raw copy, is not counted again in the
+/// rollups. Once retention has run, a report older than its raw cutoff is
+/// dropped (it might be counted already), and the insert still succeeds.
+async fn an_old_retry_after_retention_is_not_counted_twice(store: &dyn Store, raw_keep: Duration) {
+    let keep = i64::try_from(raw_keep.as_secs()).unwrap();
+    // Two hours past raw retention (50 h old with the SQLite store's 48 h),
+    // on a minute boundary.
+    let old = (now().unix_timestamp() - keep - 7_200) / 60 * 60 - now().unix_timestamp();
+    store
+        .insert_many(vec![at("retry-old", old, 20.0), at("retry-old", 0, 5.0)])
+        .await
+        .unwrap();
+    store.insert(at("retry-old", old, 99.0)).await.unwrap();
+    let minute = || query("retry-old", "cpu_usage", old, old + 59, 1);
+    let before = store.history(&minute()).await.unwrap().unwrap();
+    assert!(
+        before
+            .points
+            .iter()
+            .all(|p| (p.avg, p.min, p.max) == (20.0, 20.0, 20.0)),
+        "first arrival wins: {before:?}"
+    );
+    store.apply_retention(now()).await.unwrap();
+    let kept = store.history(&minute()).await.unwrap().unwrap();
+    store.insert(at("retry-old", old, 99.0)).await.unwrap();
+    store
+        .insert_many(vec![
+            at("retry-old", old + 5, 99.0),
+            at("never-seen", old, 1.0),
+        ])
+        .await
+        .unwrap();
+    let after = store.history(&minute()).await.unwrap().unwrap();
+    assert_eq!(after, kept, "the retry changed nothing");
+    assert!(
+        after
+            .points
+            .iter()
+            .all(|p| (p.avg, p.min, p.max) == (20.0, 20.0, 20.0)),
+        "{after:?}"
+    );
+    assert!(
+        all_reports(store, "retry-old", old - 60, old + 60)
+            .await
+            .is_empty()
+    );
+    assert_eq!(store.latest_of("never-seen").await.unwrap(), None);
+    // What raw retention still keeps is taken as ever.
+    store
+        .insert(at("retry-old", -keep + 60, 7.0))
+        .await
+        .unwrap();
+    let cpu: Vec<f64> = all_reports(store, "retry-old", -keep, 10)
+        .await
+        .iter()
+        .map(|r| r.cpu_usage)
+        .collect();
+    assert_eq!(cpu, [7.0, 5.0]);
+}
+
 /// Runs every check on fresh stores from `make`, as `Box<dyn Store>` and as
 /// `Arc<dyn Store>`. `raw_keep` is how long the store keeps raw reports.
 pub(crate) async fn suite(make: impl Fn() -> Box<dyn Store>, raw_keep: Duration) {
@@ -334,6 +401,7 @@ pub(crate) async fn suite(make: impl Fn() -> Box<dyn Store>, raw_keep: Duration)
     a_report_sent_twice_is_stored_once(make().as_ref()).await;
     delete_removes_a_device_and_its_history(make().as_ref()).await;
     retention_removes_what_is_old_and_nothing_else(make().as_ref(), raw_keep).await;
+    an_old_retry_after_retention_is_not_counted_twice(make().as_ref(), raw_keep).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,7 +417,7 @@ async fn memory_store_conforms() {
 async fn sqlite_store_conforms() {
     let dirs = crate::support::TestDirs::new("sqlite-conformance");
     suite(
-        || Box::new(SqliteStore::open(dirs.fresh()).expect("opens")),
+        || Box::new(sqlite_at_now(dirs.fresh()).open().expect("opens")),
         tailmon_server::store::DEFAULT_RAW_RETENTION,
     )
     .await;
@@ -361,7 +429,7 @@ async fn sqlite_store_conforms_with_process_durability() {
     suite(
         || {
             Box::new(
-                SqliteStore::builder(dirs.fresh())
+                sqlite_at_now(dirs.fresh())
                     .durability(tailmon_server::store::Durability::Process)
                     .open()
                     .expect("opens"),
@@ -417,7 +485,7 @@ async fn sqlite_store_conforms_when_every_insert_is_checkpointed() {
     suite(
         || {
             Box::new(CheckpointEveryInsert(
-                SqliteStore::open(dirs.fresh()).expect("opens"),
+                sqlite_at_now(dirs.fresh()).open().expect("opens"),
             ))
         },
         tailmon_server::store::DEFAULT_RAW_RETENTION,
@@ -578,4 +646,120 @@ async fn sqlite_store_answers_only_after_the_log_is_flushed() {
         .map(|r| r.cpu_usage)
         .collect();
     assert_eq!(stored, [1.0, 2.0]);
+}
+
+/// The numbers: a 50-hour-old report (cpu 20) and its retry (99),
+/// before and after retention, before and after a reopen: the minute
+/// bucket reads 20 throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_counts_an_old_retry_once_through_retention_and_reopen() {
+    let dirs = crate::support::TestDirs::new("sqlite-old-retry");
+    let dir = dirs.fresh();
+    let old = (now().unix_timestamp() - 50 * 3_600) / 60 * 60 - now().unix_timestamp();
+    let minute = || query("a", "cpu_usage", old, old + 59, 1);
+    let summary = |h: History| -> Vec<(Tier, f64, f64, f64)> {
+        h.points
+            .iter()
+            .map(|p| (h.tier, p.avg, p.min, p.max))
+            .collect()
+    };
+    let once = [(Tier::Minute, 20.0, 20.0, 20.0)];
+    {
+        let store = sqlite_at_now(dir.clone()).open().unwrap();
+        store
+            .insert_many(vec![at("a", old, 20.0), at("a", 0, 5.0)])
+            .await
+            .unwrap();
+        store.insert(at("a", old, 99.0)).await.unwrap();
+        assert_eq!(
+            summary(store.history(&minute()).await.unwrap().unwrap()),
+            once
+        );
+        store.apply_retention(now()).await.unwrap();
+        store.insert(at("a", old, 99.0)).await.unwrap();
+        assert_eq!(
+            summary(store.history(&minute()).await.unwrap().unwrap()),
+            once
+        );
+    }
+    let store = sqlite_at_now(dir).open().unwrap();
+    store.insert(at("a", old, 99.0)).await.unwrap();
+    store.checkpoint().await.unwrap();
+    assert_eq!(
+        summary(store.history(&minute()).await.unwrap().unwrap()),
+        once
+    );
+}
+
+/// A database written by the code before rollup sums carried their rounding
+/// error (commit e2b19af: rollup blocks of format 1), generated by its
+/// `SqliteStore` and kept in `tests/fixtures`: device `fixture-a` reported
+/// 0.1, 0.2, 0.3 in the minute from 1_800_000_000, then 1e15, -1e15, 1e-9
+/// in the next (one `insert_many`, then a checkpoint), then 50 in the third;
+/// `fixture-b` 12.5 once. The store was then dropped, and the file's log
+/// folded in and vacuumed with `sqlite3`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_reads_and_extends_a_database_of_the_earlier_format() {
+    let dirs = crate::support::TestDirs::new("sqlite-format-1");
+    let dir = dirs.fresh();
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rollups-format-1.db"
+    );
+    std::fs::copy(fixture, dir.join(tailmon_server::store::DATABASE_FILE)).unwrap();
+    let t = 1_800_000_000 - now().unix_timestamp();
+    let minutes = || query("fixture-a", "cpu_usage", t, t + 179, 3);
+    let summary = |h: History| -> Vec<(Tier, i64, f64, f64, f64)> {
+        h.points
+            .iter()
+            .map(|p| {
+                (
+                    h.tier,
+                    p.at.unix_timestamp() - 1_800_000_000,
+                    p.avg,
+                    p.min,
+                    p.max,
+                )
+            })
+            .collect()
+    };
+    {
+        let store = sqlite_at_now(dir.clone()).open().unwrap();
+        let mut devices = store.devices().await.unwrap();
+        devices.sort();
+        assert_eq!(devices, ["fixture-a", "fixture-b"]);
+        assert_eq!(
+            store
+                .latest_of("fixture-a")
+                .await
+                .unwrap()
+                .map(|r| r.cpu_usage),
+            Some(50.0)
+        );
+        let raw: Vec<f64> = all_reports(&store, "fixture-a", t, t + 200)
+            .await
+            .iter()
+            .map(|r| r.cpu_usage)
+            .collect();
+        assert_eq!(raw, [0.1, 0.2, 0.3, 1e15, -1e15, 1e-9, 50.0]);
+        // The sums as that format stored them: rounded to the decimals of
+        // min and max, so the second minute lost its 1e-9 for good.
+        assert_eq!(
+            summary(store.history(&minutes()).await.unwrap().unwrap()),
+            [
+                (Tier::Minute, 0, 0.6 / 3.0, 0.1, 0.3),
+                (Tier::Minute, 60, 0.0, -1e15, 1e15),
+                (Tier::Minute, 120, 50.0, 50.0, 50.0),
+            ]
+        );
+        // A report into an old block: summed on, written in today's format.
+        store.insert(at("fixture-a", t + 30, 0.4)).await.unwrap();
+        store.checkpoint().await.unwrap();
+    }
+    let store = sqlite_at_now(dir).open().unwrap();
+    assert_eq!(
+        summary(store.history(&minutes()).await.unwrap().unwrap())[0],
+        (Tier::Minute, 0, 0.25, 0.1, 0.4)
+    );
 }

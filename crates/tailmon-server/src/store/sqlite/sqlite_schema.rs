@@ -8,7 +8,11 @@
 //! - `raw_blocks`: a device's reports over a stretch of time, column-encoded
 //!   and zstd-compressed (see [`crate::store::column_block`]);
 //! - `rollup_blocks`: per tier, device and block (six hours of minute buckets,
-//!   a week of hour buckets), the count, sum, min and max of every metric.
+//!   a week of hour buckets), the count, sum, min and max of every metric;
+//! - `meta`: the schema version, and `raw_horizon`, the newest raw retention
+//!   cutoff applied (Unix ms): reports stamped before it are dropped. A
+//!   database without it (written before it existed) gets it at the next
+//!   retention pass.
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -68,4 +72,25 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>>
          COMMIT;",
     )?;
     Ok(Ok(()))
+}
+
+/// The newest raw retention cutoff applied (Unix ms), if any.
+pub(crate) fn raw_horizon(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT value FROM meta WHERE key = 'raw_horizon'",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Records `cutoff` (Unix ms) as the raw retention cutoff applied, unless a
+/// newer one is recorded.
+pub(crate) fn set_raw_horizon(conn: &Connection, cutoff: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('raw_horizon', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+        [cutoff],
+    )
+    .map(drop)
 }

@@ -27,6 +27,7 @@ use crate::store::rollup_block::{RollupBlock, block_start, span_seconds};
 use crate::store::sqlite::device_state::{DeviceEntry, DeviceState, Devices};
 use crate::store::sqlite::raw_window::{PreparedReport, RawWindow, block_timestamps, open_block};
 use crate::store::sqlite::sqlite_applier::{Apply, Committed, Progress, apply, load_rollup};
+use crate::store::sqlite::sqlite_schema;
 use crate::store::sqlite::sqlite_store::{Retention, backend, millis, tier_code};
 use crate::store::sqlite::wal_sync::WalSync;
 
@@ -75,6 +76,11 @@ pub(crate) struct Writer {
     retention: Retention,
     /// Timestamps of sealed raw blocks, by block id, for duplicate checks.
     sealed_timestamps: HashMap<i64, Vec<i64>>,
+    /// The newest raw retention cutoff applied (ms): raw reports older than
+    /// this are gone, so a report stamped before it cannot be told from one
+    /// already counted in the rollups, and is dropped (see
+    /// [`crate::Store::apply_retention`]). Kept in the `meta` table.
+    raw_horizon: i64,
     /// The newest inbox sequence number committed.
     applied_seq: i64,
     last_checkpoint: Instant,
@@ -136,6 +142,7 @@ impl Writer {
             devices,
             retention,
             sealed_timestamps: HashMap::new(),
+            raw_horizon: i64::MIN,
             applied_seq: 0,
             last_checkpoint: Instant::now(),
             applier,
@@ -148,6 +155,9 @@ impl Writer {
     }
 
     fn load(&mut self) -> Result<(), StoreError> {
+        self.raw_horizon = sqlite_schema::raw_horizon(&self.conn)
+            .map_err(backend)?
+            .unwrap_or(i64::MIN);
         let mut by_id = HashMap::new();
         {
             let mut stmt = self
@@ -324,6 +334,10 @@ impl Writer {
                 .map_err(backend)?;
             for prepared in reports {
                 let (report, ts) = (&prepared.report, prepared.ts);
+                // Older than raw retention has kept: perhaps counted already.
+                if ts < self.raw_horizon {
+                    continue;
+                }
                 let entry = match self.devices.get(&report.device_id) {
                     Some(entry) => entry,
                     None => match created.iter().find(|e| e.name == report.device_id) {
@@ -496,7 +510,7 @@ impl Writer {
         // Everything into blocks first, so only blocks need trimming.
         self.checkpoint_all()?;
         self.sealed_timestamps.clear();
-        let raw_cutoff = millis(now - self.retention.raw);
+        let raw_cutoff = millis(now - self.retention.raw).max(self.raw_horizon);
         let cutoffs = [
             (Tier::Minute, (now - self.retention.minute).unix_timestamp()),
             (Tier::Hour, (now - self.retention.hour).unix_timestamp()),
@@ -509,7 +523,9 @@ impl Writer {
                 trim_rollups(&tx, tier, entry.id, cutoff)?;
             }
         }
+        sqlite_schema::set_raw_horizon(&tx, raw_cutoff).map_err(backend)?;
         tx.commit().map_err(backend)?;
+        self.raw_horizon = raw_cutoff;
         for entry in &entries {
             let mut state = entry.lock();
             for (tier, cutoff) in cutoffs {
