@@ -5,7 +5,7 @@
 //! May use: `tailmon-core` only; nothing else of this crate but its leaf
 //! helpers (`clock`, `private_dir`).
 
-pub(crate) mod column_block;
+pub(crate) mod codec;
 pub(crate) mod downsample;
 pub(crate) mod memory_store;
 pub(crate) mod rollup_block;
