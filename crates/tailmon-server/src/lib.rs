@@ -70,7 +70,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use http::{ServeOptions, serve_router};
 pub use ingest::{Ingest, IngestError};
 pub use server::{RouteEntry, Server};
-pub use store::{MemoryStore, SqliteStore, Store, StoreError};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use store::{MemoryStore, Store, StoreError};
 
 // Short paths for the crate's own code; not part of the public surface.
 pub(crate) use store::{HistoryQuery, ReportStream};

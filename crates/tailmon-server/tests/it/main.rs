@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod dashboard;
 mod dashboard_login;
+#[cfg(feature = "sqlite")]
 mod database_from_main;
 mod device_cap;
 mod end_to_end;
