@@ -50,6 +50,14 @@
 //!
 //! A built server applies its store's retention by itself, however it is
 //! served: see [`Server::router`].
+//!
+//! Features:
+//! - `sqlite` (default): `SqliteStore`, the durable store, with rusqlite
+//!   (bundled SQLite) and zstd. Without it, `default-features = false`, the
+//!   crate builds neither, for an application that keeps [`MemoryStore`] or
+//!   brings its own [`Store`];
+//! - `conformance`: `store::conformance`, the test suite every [`Store`]
+//!   passes, for a store written outside this crate to run in its own tests.
 
 mod api;
 pub mod auth;
