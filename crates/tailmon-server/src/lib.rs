@@ -50,6 +50,14 @@
 //!
 //! A built server applies its store's retention by itself, however it is
 //! served: see [`Server::router`].
+//!
+//! Features:
+//! - `sqlite` (default): `SqliteStore`, the durable store, with rusqlite
+//!   (bundled SQLite) and zstd. Without it, `default-features = false`, the
+//!   crate builds neither, for an application that keeps [`MemoryStore`] or
+//!   brings its own [`Store`];
+//! - `conformance`: `store::conformance`, the test suite every [`Store`]
+//!   passes, for a store written outside this crate to run in its own tests.
 
 mod api;
 pub mod auth;
@@ -70,7 +78,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use http::{ServeOptions, serve_router};
 pub use ingest::{Ingest, IngestError};
 pub use server::{RouteEntry, Server};
-pub use store::{MemoryStore, SqliteStore, Store, StoreError};
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
+pub use store::{MemoryStore, Store, StoreError};
 
 // Short paths for the crate's own code; not part of the public surface.
 pub(crate) use store::{HistoryQuery, ReportStream};

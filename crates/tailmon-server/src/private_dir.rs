@@ -24,6 +24,8 @@ pub(crate) fn create(dir: &Path) -> io::Result<()> {
 
 /// Makes the file at `path`, if there is one, readable and writable by its
 /// owner only.
+/// Used by the SQLite store only.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) fn restrict_file(path: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {

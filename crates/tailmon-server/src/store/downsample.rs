@@ -3,7 +3,7 @@
 
 use tailmon_core::{OffsetDateTime, Point, Tier};
 
-use crate::store::column_block::{decimal_value, smallest_scale};
+use crate::store::decimal::{decimal_value, smallest_scale};
 
 /// Running avg/min/max of one bucket.
 ///

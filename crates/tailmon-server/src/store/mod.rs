@@ -1,14 +1,22 @@
 //! Where reports are kept: the [`Store`] trait every store implements, the
 //! in-memory store, the SQLite store and the block codec it stores history
-//! in, and the downsampling every store answers history with.
+//! in (both with the `sqlite` feature), the downsampling every store answers
+//! history with, and the conformance suite every store passes (with the
+//! `conformance` feature).
 //!
 //! May use: `tailmon-core` only; nothing else of this crate but its leaf
 //! helpers (`clock`, `private_dir`).
 
-pub(crate) mod column_block;
+#[cfg(feature = "sqlite")]
+pub(crate) mod codec;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub(crate) mod decimal;
 pub(crate) mod downsample;
 pub(crate) mod memory_store;
+#[cfg(feature = "sqlite")]
 pub(crate) mod rollup_block;
+#[cfg(feature = "sqlite")]
 pub(crate) mod sqlite;
 
 use std::pin::Pin;
@@ -17,6 +25,7 @@ use async_trait::async_trait;
 use tailmon_core::{History, OffsetDateTime, Report};
 
 pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
+#[cfg(feature = "sqlite")]
 pub use sqlite::sqlite_store::{
     DATABASE_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
     Durability, OpenError, SqliteStore, SqliteStoreBuilder,
@@ -48,8 +57,8 @@ pub type ReportStream =
 /// Dropping is not an error: the insert succeeds, as the report is stored
 /// (or was, or would only be counted twice).
 ///
-/// Every implementation passes the same conformance suite
-/// (`tests/it/store_conformance.rs`).
+/// Every implementation passes the same conformance suite, which the
+/// `conformance` feature makes public as `tailmon_server::store::conformance`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Keeps `report`. When this returns `Ok`, the report is as durable as the
@@ -163,6 +172,7 @@ pub enum StoreError {
 
 impl StoreError {
     /// The same error again, for answering every request of a failed group commit.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn duplicate(&self) -> Self {
         match self {
             Self::Unavailable(message) => Self::Unavailable(message.clone()),

@@ -2,13 +2,13 @@
 //! (six hours of minute buckets, a week of hour buckets), with the count, sum,
 //! min and max of every metric. It fills in memory as reports arrive and is
 //! stored whole, one column of numbers per field of each metric, with the
-//! number primitives of [`crate::store::column_block`].
+//! number primitives of [`crate::store::codec`].
 
 use std::collections::{BTreeMap, HashMap};
 
 use tailmon_core::{OffsetDateTime, Point, Tier};
 
-use crate::store::column_block::{
+use crate::store::codec::{
     BlockError, Reader, decimal_value, put_varint, scaled_at, smallest_scale, unzigzag, zigzag,
 };
 use crate::store::downsample::{Bucket, DECIMAL_UNITS_LIMIT};

@@ -7,8 +7,11 @@ mod auth;
 mod bad_input;
 mod dashboard;
 mod dashboard_login;
+#[cfg(feature = "sqlite")]
+mod database_from_main;
 mod device_cap;
 mod end_to_end;
+#[cfg(feature = "sqlite")]
 mod history_ground_truth;
 mod readme_embedding;
 mod retention;

@@ -1,408 +1,9 @@
-//! One conformance suite for every [`Store`]; each implementation runs it
-//! through `Box<dyn Store>` and `Arc<dyn Store>`.
+//! The conformance suite (`tailmon_server::store::conformance`) run by every
+//! in-tree store, each through `Box<dyn Store>` and `Arc<dyn Store>`, and
+//! the checks only the SQLite store has (reopening, sealing, flushing).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use futures_util::StreamExt;
-use tailmon_core::{History, OffsetDateTime, Point, Report, Tier};
-use tailmon_server::store::{HistoryQuery, ReportStream};
-use tailmon_server::{MemoryStore, SqliteStore, Store, StoreError};
-
-use crate::support::report;
-
-/// A fixed "now" for stores that are not tied to the wall clock.
-fn now() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
-}
-
-/// A SQLite store in `dir` whose clock stands at [`now`], so that it answers
-/// from the tiers the suite's times call for.
-fn sqlite_at_now(dir: std::path::PathBuf) -> tailmon_server::store::SqliteStoreBuilder {
-    SqliteStore::builder(dir).clock(Arc::new(tailmon_server::ManualClock::new(now())))
-}
-
-fn at(device: &str, offset_secs: i64, cpu: f64) -> Report {
-    let mut r = report(device, cpu, 100);
-    r.last_seen = now() + time::Duration::seconds(offset_secs);
-    r.received_at = Some(r.last_seen);
-    r
-}
-
-fn query(device: &str, metric: &str, from: i64, to: i64, max_points: usize) -> HistoryQuery {
-    HistoryQuery::new(
-        device,
-        metric,
-        now() + time::Duration::seconds(from),
-        now() + time::Duration::seconds(to),
-    )
-    .with_max_points(max_points)
-}
-
-async fn all_reports(store: &dyn Store, device: &str, from: i64, to: i64) -> Vec<Report> {
-    let stream = store
-        .reports(
-            device,
-            now() + time::Duration::seconds(from),
-            now() + time::Duration::seconds(to),
-        )
-        .await
-        .expect("reports")
-        .expect("known device");
-    stream.map(|r| r.expect("row")).collect().await
-}
-
-async fn latest_is_per_device_and_sorted(store: &dyn Store) {
-    assert!(store.latest().await.unwrap().is_empty());
-    assert!(store.devices().await.unwrap().is_empty());
-    store.insert(at("zeta", 0, 1.0)).await.unwrap();
-    store.insert(at("alpha", 0, 2.0)).await.unwrap();
-    store.insert(at("zeta", 5, 3.0)).await.unwrap();
-    let seen: Vec<(String, f64)> = store
-        .latest()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| (r.device_id, r.cpu_usage))
-        .collect();
-    assert_eq!(seen, [("alpha".to_owned(), 2.0), ("zeta".to_owned(), 3.0)]);
-    let mut devices = store.devices().await.unwrap();
-    devices.sort();
-    assert_eq!(devices, ["alpha", "zeta"]);
-    assert_eq!(
-        store.latest_of("zeta").await.unwrap().map(|r| r.cpu_usage),
-        Some(3.0)
-    );
-    assert_eq!(store.latest_of("nobody").await.unwrap(), None);
-}
-
-async fn a_back_filled_report_does_not_become_the_latest(store: &dyn Store) {
-    store.insert(at("late", 100, 50.0)).await.unwrap();
-    store
-        .insert_many(vec![at("late", 10, 1.0), at("late", 20, 2.0)])
-        .await
-        .unwrap();
-    assert_eq!(
-        store.latest_of("late").await.unwrap().map(|r| r.cpu_usage),
-        Some(50.0)
-    );
-    let cpu: Vec<f64> = all_reports(store, "late", 0, 200)
-        .await
-        .iter()
-        .map(|r| r.cpu_usage)
-        .collect();
-    assert_eq!(cpu, [1.0, 2.0, 50.0], "placed by their own time");
-}
-
-async fn reports_round_trip_unchanged(store: &dyn Store) {
-    let mut original = at("round-trip", 0, 12.25);
-    original.disks = Some(vec![tailmon_core::Disk {
-        mount_point: "/data".into(),
-        fs_type: "xfs".into(),
-        total_bytes: 1000,
-        used_bytes: 250,
-    }]);
-    original.custom = Some([("queue.depth".to_owned(), 7.0)].into());
-    store.insert(original.clone()).await.unwrap();
-    assert_eq!(
-        store.latest_of("round-trip").await.unwrap(),
-        Some(original.clone())
-    );
-    assert_eq!(all_reports(store, "round-trip", -1, 1).await, [original]);
-}
-
-async fn concurrent_inserts_all_land(store: Arc<dyn Store>) {
-    let mut tasks = Vec::new();
-    for n in 0..50 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            store.insert(at(&format!("c{n:02}"), n, 1.0)).await
-        }));
-    }
-    for task in tasks {
-        task.await.expect("task").expect("insert");
-    }
-    let ids: Vec<String> = store
-        .latest()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.device_id)
-        .collect();
-    let expected: Vec<String> = (0..50).map(|n| format!("c{n:02}")).collect();
-    assert_eq!(ids, expected);
-}
-
-async fn raw_history_comes_back_in_order(store: &dyn Store) {
-    let reports: Vec<Report> = (0..10)
-        .map(|i| at("raw", i * 5, f64::from(i as u8)))
-        .collect();
-    store.insert_many(reports).await.unwrap();
-    let history = store
-        .history(&query("raw", "cpu_usage", 0, 45, 1000))
-        .await
-        .unwrap()
-        .expect("known");
-    assert_eq!(history.tier, Tier::Raw);
-    let values: Vec<f64> = history.points.iter().map(|p| p.avg).collect();
-    assert_eq!(values, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
-    assert!(
-        history
-            .points
-            .iter()
-            .all(|p| p.min == p.avg && p.max == p.avg)
-    );
-    assert_eq!(history.points[3].at, now() + time::Duration::seconds(15));
-
-    // Bounds are inclusive; a metric the device does not report gives no points.
-    let some = store
-        .history(&query("raw", "cpu_usage", 10, 20, 1000))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(some.points.len(), 3);
-    let none = store
-        .history(&query("raw", "disk_used_percent:/", 0, 45, 1000))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(none.points.is_empty());
-    assert!(
-        store
-            .history(&query("nobody", "cpu_usage", 0, 45, 10))
-            .await
-            .unwrap()
-            .is_none()
-    );
-}
-
-async fn rollups_keep_avg_min_and_max(store: &dyn Store) {
-    // Ten minutes at 5 s, starting on a minute boundary: in each minute the
-    // values are 0..12 shifted by the minute, with one spike of 100.
-    let start = 1_800_000_000 / 60 * 60 + 60 - 1_800_000_000;
-    let mut reports = Vec::new();
-    for minute in 0..10 {
-        for step in 0..12 {
-            let value = if step == 7 && minute == 4 {
-                100.0
-            } else {
-                f64::from(minute + step)
-            };
-            reports.push(at(
-                "rolled",
-                start + i64::from(minute * 60 + step * 5),
-                value,
-            ));
-        }
-    }
-    store.insert_many(reports).await.unwrap();
-    let history = store
-        .history(&query("rolled", "cpu_usage", start, start + 599, 20))
-        .await
-        .unwrap()
-        .expect("known");
-    assert_eq!(
-        history.tier,
-        Tier::Minute,
-        "120 reports > 20 points: minute buckets"
-    );
-    assert_eq!(history.points.len(), 10);
-    for (minute, point) in history.points.iter().enumerate() {
-        let m = minute as f64;
-        let base = now() + time::Duration::seconds(start + 60 * minute as i64);
-        let (avg, max) = if minute == 4 {
-            ((66.0 + 12.0 * m - (m + 7.0) + 100.0) / 12.0, 100.0)
-        } else {
-            (m + 5.5, m + 11.0)
-        };
-        let expected = Point {
-            at: base,
-            avg,
-            min: m,
-            max,
-        };
-        assert_eq!(point.at, expected.at, "minute {minute}");
-        assert!(
-            (point.avg - expected.avg).abs() < 1e-9,
-            "minute {minute}: {point:?} vs {expected:?}"
-        );
-        assert_eq!(
-            (point.min, point.max),
-            (expected.min, expected.max),
-            "minute {minute}: the spike stays visible"
-        );
-    }
-}
-
-async fn delete_removes_a_device_and_its_history(store: &dyn Store) {
-    store
-        .insert_many(vec![at("gone", 0, 1.0), at("gone", 5, 2.0)])
-        .await
-        .unwrap();
-    store.insert(at("stays", 0, 1.0)).await.unwrap();
-    assert!(store.delete_device("gone").await.unwrap());
-    assert!(!store.delete_device("gone").await.unwrap());
-    assert_eq!(store.latest_of("gone").await.unwrap(), None);
-    assert!(
-        store
-            .history(&query("gone", "cpu_usage", 0, 10, 10))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(store.reports("gone", now(), now()).await.unwrap().is_none());
-    assert_eq!(store.devices().await.unwrap(), ["stays"]);
-}
-
-async fn retention_removes_what_is_old_and_nothing_else(store: &dyn Store, raw_keep: Duration) {
-    let keep = i64::try_from(raw_keep.as_secs()).unwrap();
-    store
-        .insert_many(vec![
-            at("kept", -keep - 60, 1.0),
-            at("kept", -keep + 60, 2.0),
-            at("kept", 0, 3.0),
-            at("silent", -keep * 3, 9.0),
-        ])
-        .await
-        .unwrap();
-    store.apply_retention(now()).await.unwrap();
-    let cpu: Vec<f64> = all_reports(store, "kept", -keep - 120, 10)
-        .await
-        .iter()
-        .map(|r| r.cpu_usage)
-        .collect();
-    assert_eq!(cpu, [2.0, 3.0]);
-    assert_eq!(
-        store.latest_of("kept").await.unwrap().map(|r| r.cpu_usage),
-        Some(3.0)
-    );
-
-    // A device gone silent keeps its latest report, however old.
-    store.apply_retention(now()).await.unwrap();
-    assert_eq!(
-        store
-            .latest_of("silent")
-            .await
-            .unwrap()
-            .map(|r| r.cpu_usage),
-        Some(9.0)
-    );
-    assert!(
-        store
-            .devices()
-            .await
-            .unwrap()
-            .contains(&"silent".to_owned())
-    );
-}
-
-async fn a_report_sent_twice_is_stored_once(store: &dyn Store) {
-    // One minute of reports valued 0 to 11: the minute's average is 5.5.
-    let start = 1_800_000_000 / 60 * 60 + 60 - 1_800_000_000;
-    let reports: Vec<Report> = (0..12)
-        .map(|i| at("retry", start + i * 5, i as f64))
-        .collect();
-    store.insert_many(reports.clone()).await.unwrap();
-    // The agent did not hear the answer and sends half of them again: were
-    // they counted twice, the average would fall to 4.5.
-    store.insert_many(reports[..6].to_vec()).await.unwrap();
-    store.insert(reports[0].clone()).await.unwrap();
-    assert_eq!(
-        all_reports(store, "retry", start, start + 59).await.len(),
-        12
-    );
-    let minute = store
-        .history(&query("retry", "cpu_usage", start, start + 59, 1))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(minute.tier, Tier::Minute);
-    assert_eq!(minute.points.len(), 1);
-    assert_eq!(
-        (
-            minute.points[0].avg,
-            minute.points[0].min,
-            minute.points[0].max
-        ),
-        (5.5, 0.0, 11.0)
-    );
-}
-
-/// The case: a back-fill older than raw retention keeps, retried
-/// after retention trimmed its raw copy, is not counted again in the
-/// rollups. Once retention has run, a report older than its raw cutoff is
-/// dropped (it might be counted already), and the insert still succeeds.
-async fn an_old_retry_after_retention_is_not_counted_twice(store: &dyn Store, raw_keep: Duration) {
-    let keep = i64::try_from(raw_keep.as_secs()).unwrap();
-    // Two hours past raw retention (50 h old with the SQLite store's 48 h),
-    // on a minute boundary.
-    let old = (now().unix_timestamp() - keep - 7_200) / 60 * 60 - now().unix_timestamp();
-    store
-        .insert_many(vec![at("retry-old", old, 20.0), at("retry-old", 0, 5.0)])
-        .await
-        .unwrap();
-    store.insert(at("retry-old", old, 99.0)).await.unwrap();
-    let minute = || query("retry-old", "cpu_usage", old, old + 59, 1);
-    let before = store.history(&minute()).await.unwrap().unwrap();
-    assert!(
-        before
-            .points
-            .iter()
-            .all(|p| (p.avg, p.min, p.max) == (20.0, 20.0, 20.0)),
-        "first arrival wins: {before:?}"
-    );
-    store.apply_retention(now()).await.unwrap();
-    let kept = store.history(&minute()).await.unwrap().unwrap();
-    store.insert(at("retry-old", old, 99.0)).await.unwrap();
-    store
-        .insert_many(vec![
-            at("retry-old", old + 5, 99.0),
-            at("never-seen", old, 1.0),
-        ])
-        .await
-        .unwrap();
-    let after = store.history(&minute()).await.unwrap().unwrap();
-    assert_eq!(after, kept, "the retry changed nothing");
-    assert!(
-        after
-            .points
-            .iter()
-            .all(|p| (p.avg, p.min, p.max) == (20.0, 20.0, 20.0)),
-        "{after:?}"
-    );
-    assert!(
-        all_reports(store, "retry-old", old - 60, old + 60)
-            .await
-            .is_empty()
-    );
-    assert_eq!(store.latest_of("never-seen").await.unwrap(), None);
-    // What raw retention still keeps is taken as ever.
-    store
-        .insert(at("retry-old", -keep + 60, 7.0))
-        .await
-        .unwrap();
-    let cpu: Vec<f64> = all_reports(store, "retry-old", -keep, 10)
-        .await
-        .iter()
-        .map(|r| r.cpu_usage)
-        .collect();
-    assert_eq!(cpu, [7.0, 5.0]);
-}
-
-/// Runs every check on fresh stores from `make`, as `Box<dyn Store>` and as
-/// `Arc<dyn Store>`. `raw_keep` is how long the store keeps raw reports.
-pub(crate) async fn suite(make: impl Fn() -> Box<dyn Store>, raw_keep: Duration) {
-    latest_is_per_device_and_sorted(make().as_ref()).await;
-    a_back_filled_report_does_not_become_the_latest(make().as_ref()).await;
-    reports_round_trip_unchanged(make().as_ref()).await;
-    concurrent_inserts_all_land(Arc::from(make())).await;
-    raw_history_comes_back_in_order(make().as_ref()).await;
-    rollups_keep_avg_min_and_max(make().as_ref()).await;
-    a_report_sent_twice_is_stored_once(make().as_ref()).await;
-    delete_removes_a_device_and_its_history(make().as_ref()).await;
-    retention_removes_what_is_old_and_nothing_else(make().as_ref(), raw_keep).await;
-    an_old_retry_after_retention_is_not_counted_twice(make().as_ref(), raw_keep).await;
-}
+use tailmon_server::MemoryStore;
+use tailmon_server::store::conformance::suite;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_conforms() {
@@ -413,353 +14,373 @@ async fn memory_store_conforms() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_store_conforms() {
-    let dirs = crate::support::TestDirs::new("sqlite-conformance");
-    suite(
-        || Box::new(sqlite_at_now(dirs.fresh()).open().expect("opens")),
-        tailmon_server::store::DEFAULT_RAW_RETENTION,
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_store_conforms_with_process_durability() {
-    let dirs = crate::support::TestDirs::new("sqlite-conformance-process");
-    suite(
-        || {
-            Box::new(
-                sqlite_at_now(dirs.fresh())
-                    .durability(tailmon_server::store::Durability::Process)
-                    .open()
-                    .expect("opens"),
-            )
-        },
-        tailmon_server::store::DEFAULT_RAW_RETENTION,
-    )
-    .await;
-}
-
-/// The SQLite store with a checkpoint after every insert, so that every
-/// check also runs against sealed raw and rollup blocks, not only against
-/// what the store holds in memory before a checkpoint.
-struct CheckpointEveryInsert(SqliteStore);
-
-#[async_trait::async_trait]
-impl Store for CheckpointEveryInsert {
-    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
-        self.0.insert_many(reports).await?;
-        self.0.checkpoint().await
-    }
-    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
-        self.0.latest().await
-    }
-    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
-        self.0.latest_of(device_id).await
-    }
-    async fn devices(&self) -> Result<Vec<String>, StoreError> {
-        self.0.devices().await
-    }
-    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
-        self.0.history(query).await
-    }
-    async fn reports(
-        &self,
-        device_id: &str,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-    ) -> Result<Option<ReportStream>, StoreError> {
-        self.0.reports(device_id, from, to).await
-    }
-    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
-        self.0.delete_device(device_id).await
-    }
-    async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.0.apply_retention(now).await
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_store_conforms_when_every_insert_is_checkpointed() {
-    let dirs = crate::support::TestDirs::new("sqlite-conformance-checkpointed");
-    suite(
-        || {
-            Box::new(CheckpointEveryInsert(
-                sqlite_at_now(dirs.fresh()).open().expect("opens"),
-            ))
-        },
-        tailmon_server::store::DEFAULT_RAW_RETENTION,
-    )
-    .await;
-}
-
-/// What a store held before it was closed is all there after it reopens:
-/// latest reports, raw reports (some sealed, some not) and rollups.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_store_keeps_everything_across_a_reopen() {
-    let dirs = crate::support::TestDirs::new("sqlite-reopen");
-    let dir = dirs.fresh();
-    let start = now().unix_timestamp() - now().unix_timestamp().rem_euclid(60) - 3_600;
-    let reports: Vec<Report> = (0..24)
-        .map(|i| at_unix("a", start + i * 5, i as f64))
-        .collect();
-    {
-        let store = SqliteStore::open(&dir).unwrap();
-        store.insert_many(reports[..12].to_vec()).await.unwrap();
-        store.checkpoint().await.unwrap();
-        store.insert_many(reports[12..].to_vec()).await.unwrap();
-        store.insert(at("b", 0, 50.0)).await.unwrap();
-    }
-    let store = SqliteStore::open(&dir).unwrap();
-    let mut devices = store.devices().await.unwrap();
-    devices.sort();
-    assert_eq!(devices, ["a", "b"]);
-    assert_eq!(
-        store.latest_of("a").await.unwrap().map(|r| r.cpu_usage),
-        Some(23.0)
-    );
-    let all: Vec<f64> = store
-        .reports("a", unix(start - 1), unix(start + 200))
-        .await
-        .unwrap()
-        .unwrap()
-        .map(|r| r.unwrap().cpu_usage)
-        .collect()
-        .await;
-    assert_eq!(all, (0..24).map(f64::from).collect::<Vec<_>>());
-    let base = start - now().unix_timestamp();
-    let minutes = store
-        .history(&query("a", "cpu_usage", base, base + 119, 2))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(minutes.tier, Tier::Minute);
-    let summary: Vec<(f64, f64, f64)> = minutes
-        .points
-        .iter()
-        .map(|p| (p.avg, p.min, p.max))
-        .collect();
-    assert_eq!(summary, [(5.5, 0.0, 11.0), (17.5, 12.0, 23.0)]);
-    // A report sent again after the reopen is still recognised.
-    store.insert(reports[3].clone()).await.unwrap();
-    store.insert(reports[20].clone()).await.unwrap();
-    let again = store
-        .reports("a", unix(start - 1), unix(start + 200))
-        .await
-        .unwrap()
-        .unwrap()
-        .count()
-        .await;
-    assert_eq!(again, 24);
-}
-
-fn unix(secs: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(secs).unwrap()
-}
-
-fn at_unix(device: &str, secs: i64, cpu: f64) -> Report {
-    let mut r = report(device, cpu, 10);
-    r.last_seen = unix(secs);
-    r
-}
-
-/// A back-fill bigger than a raw window (720 reports) is sealed as it
-/// arrives; everything is still there, once, after a duplicate resend and a
-/// reopen.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_store_seals_a_large_back_fill_as_it_arrives() {
-    let dirs = crate::support::TestDirs::new("sqlite-large-back-fill");
-    let dir = dirs.fresh();
-    let start = now().unix_timestamp() - 86_400;
-    let reports: Vec<Report> = (0..2_000)
-        .map(|i| at_unix("b", start + i * 5, (i % 100) as f64))
-        .collect();
-    {
-        let store = SqliteStore::open(&dir).unwrap();
-        for chunk in reports.chunks(1000) {
-            store.insert_many(chunk.to_vec()).await.unwrap();
-        }
-        // Sent again, some sealed already and some not: stored once.
-        store
-            .insert_many(reports[500..1_500].to_vec())
-            .await
-            .unwrap();
-        let stamps = stamps_of(&store, start).await;
-        assert_eq!(stamps.len(), 2_000);
-        assert!(stamps.windows(2).all(|w| w[0] < w[1]), "in time order");
-    }
-    let store = SqliteStore::open(&dir).unwrap();
-    assert_eq!(stamps_of(&store, start).await.len(), 2_000);
-    let base = start - now().unix_timestamp();
-    let hour = store
-        .history(&query("b", "cpu_usage", base, base + 9_999, 200))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(hour.tier, Tier::Minute);
-    // 2,000 reports 5 s apart from the start of a minute: 167 minutes, the
-    // first holding the values 0 to 11.
-    assert_eq!(hour.points.len(), 167);
-    let first = &hour.points[0];
-    assert_eq!((first.avg, first.min, first.max), (5.5, 0.0, 11.0));
-}
-
-/// The timestamps of device "b"'s raw reports from `start` on, as exported.
-async fn stamps_of(store: &SqliteStore, start: i64) -> Vec<i64> {
-    store
-        .reports("b", unix(start - 1), unix(start + 20_000))
-        .await
-        .unwrap()
-        .unwrap()
-        .map(|r| r.unwrap().last_seen.unix_timestamp())
-        .collect()
-        .await
-}
-
-/// With `Durability::Disk` a report is answered only once the write-ahead
-/// log is flushed: when the flush fails the insert is refused as
-/// unavailable (503, the agent retries), and the retry after the flush
-/// works again is answered and stored once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_store_answers_only_after_the_log_is_flushed() {
-    let dirs = crate::support::TestDirs::new("sqlite-flush");
-    let dir = dirs.fresh();
-    let store = SqliteStore::open(&dir).unwrap();
-    store.insert(at("a", -10, 1.0)).await.unwrap();
-    // The log the store flushes is gone (SQLite writes on into its open,
-    // unlinked file): the flush fails.
-    let wal = dir.join("tailmon.db-wal");
-    std::fs::rename(&wal, dir.join("moved-wal")).unwrap();
-    let report = at("a", -5, 2.0);
-    match store.insert(report.clone()).await {
-        Err(StoreError::Unavailable(message)) => {
-            assert!(message.contains("flush"), "{message}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-    // The log back in its place: the retry is answered, and stored once.
-    std::fs::rename(dir.join("moved-wal"), &wal).unwrap();
-    store.insert(report).await.unwrap();
-    let stored: Vec<f64> = all_reports(&store, "a", -60, 0)
-        .await
-        .iter()
-        .map(|r| r.cpu_usage)
-        .collect();
-    assert_eq!(stored, [1.0, 2.0]);
-}
-
-/// The numbers: a 50-hour-old report (cpu 20) and its retry (99),
-/// before and after retention, before and after a reopen: the minute
-/// bucket reads 20 throughout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_store_counts_an_old_retry_once_through_retention_and_reopen() {
-    let dirs = crate::support::TestDirs::new("sqlite-old-retry");
-    let dir = dirs.fresh();
-    let old = (now().unix_timestamp() - 50 * 3_600) / 60 * 60 - now().unix_timestamp();
-    let minute = || query("a", "cpu_usage", old, old + 59, 1);
-    let summary = |h: History| -> Vec<(Tier, f64, f64, f64)> {
-        h.points
-            .iter()
-            .map(|p| (h.tier, p.avg, p.min, p.max))
-            .collect()
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use futures_util::StreamExt;
+    use tailmon_core::{History, OffsetDateTime, Report, Tier};
+    use tailmon_server::store::conformance::{
+        all_reports, history_query as query, now, report_at as at, suite,
     };
-    let once = [(Tier::Minute, 20.0, 20.0, 20.0)];
-    {
-        let store = sqlite_at_now(dir.clone()).open().unwrap();
-        store
-            .insert_many(vec![at("a", old, 20.0), at("a", 0, 5.0)])
-            .await
-            .unwrap();
-        store.insert(at("a", old, 99.0)).await.unwrap();
-        assert_eq!(
-            summary(store.history(&minute()).await.unwrap().unwrap()),
-            once
-        );
-        store.apply_retention(now()).await.unwrap();
-        store.insert(at("a", old, 99.0)).await.unwrap();
-        assert_eq!(
-            summary(store.history(&minute()).await.unwrap().unwrap()),
-            once
-        );
-    }
-    let store = sqlite_at_now(dir).open().unwrap();
-    store.insert(at("a", old, 99.0)).await.unwrap();
-    store.checkpoint().await.unwrap();
-    assert_eq!(
-        summary(store.history(&minute()).await.unwrap().unwrap()),
-        once
-    );
-}
+    use tailmon_server::store::{HistoryQuery, ReportStream};
+    use tailmon_server::{SqliteStore, Store, StoreError};
 
-/// A database written by the code before rollup sums carried their rounding
-/// error (commit e2b19af: rollup blocks of format 1), generated by its
-/// `SqliteStore` and kept in `tests/fixtures`: device `fixture-a` reported
-/// 0.1, 0.2, 0.3 in the minute from 1_800_000_000, then 1e15, -1e15, 1e-9
-/// in the next (one `insert_many`, then a checkpoint), then 50 in the third;
-/// `fixture-b` 12.5 once. The store was then dropped, and the file's log
-/// folded in and vacuumed with `sqlite3`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_store_reads_and_extends_a_database_of_the_earlier_format() {
-    let dirs = crate::support::TestDirs::new("sqlite-format-1");
-    let dir = dirs.fresh();
-    std::fs::create_dir_all(&dir).unwrap();
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/rollups-format-1.db"
-    );
-    std::fs::copy(fixture, dir.join(tailmon_server::store::DATABASE_FILE)).unwrap();
-    let t = 1_800_000_000 - now().unix_timestamp();
-    let minutes = || query("fixture-a", "cpu_usage", t, t + 179, 3);
-    let summary = |h: History| -> Vec<(Tier, i64, f64, f64, f64)> {
-        h.points
-            .iter()
-            .map(|p| {
-                (
-                    h.tier,
-                    p.at.unix_timestamp() - 1_800_000_000,
-                    p.avg,
-                    p.min,
-                    p.max,
+    use crate::support::report;
+
+    /// A SQLite store in `dir` whose clock stands at the suite's [`now`], so
+    /// that it answers from the tiers the suite's times call for.
+    fn sqlite_at_now(dir: std::path::PathBuf) -> tailmon_server::store::SqliteStoreBuilder {
+        SqliteStore::builder(dir)
+            .clock(std::sync::Arc::new(tailmon_server::ManualClock::new(now())))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_store_conforms() {
+        let dirs = crate::support::TestDirs::new("sqlite-conformance");
+        suite(
+            || Box::new(sqlite_at_now(dirs.fresh()).open().expect("opens")),
+            tailmon_server::store::DEFAULT_RAW_RETENTION,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_store_conforms_with_process_durability() {
+        let dirs = crate::support::TestDirs::new("sqlite-conformance-process");
+        suite(
+            || {
+                Box::new(
+                    sqlite_at_now(dirs.fresh())
+                        .durability(tailmon_server::store::Durability::Process)
+                        .open()
+                        .expect("opens"),
                 )
-            })
-            .collect()
-    };
-    {
-        let store = sqlite_at_now(dir.clone()).open().unwrap();
+            },
+            tailmon_server::store::DEFAULT_RAW_RETENTION,
+        )
+        .await;
+    }
+
+    /// The SQLite store with a checkpoint after every insert, so that every
+    /// check also runs against sealed raw and rollup blocks, not only against
+    /// what the store holds in memory before a checkpoint.
+    struct CheckpointEveryInsert(SqliteStore);
+
+    #[async_trait::async_trait]
+    impl Store for CheckpointEveryInsert {
+        async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
+            self.0.insert_many(reports).await?;
+            self.0.checkpoint().await
+        }
+        async fn latest(&self) -> Result<Vec<Report>, StoreError> {
+            self.0.latest().await
+        }
+        async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
+            self.0.latest_of(device_id).await
+        }
+        async fn devices(&self) -> Result<Vec<String>, StoreError> {
+            self.0.devices().await
+        }
+        async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
+            self.0.history(query).await
+        }
+        async fn reports(
+            &self,
+            device_id: &str,
+            from: OffsetDateTime,
+            to: OffsetDateTime,
+        ) -> Result<Option<ReportStream>, StoreError> {
+            self.0.reports(device_id, from, to).await
+        }
+        async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
+            self.0.delete_device(device_id).await
+        }
+        async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
+            self.0.apply_retention(now).await
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_store_conforms_when_every_insert_is_checkpointed() {
+        let dirs = crate::support::TestDirs::new("sqlite-conformance-checkpointed");
+        suite(
+            || {
+                Box::new(CheckpointEveryInsert(
+                    sqlite_at_now(dirs.fresh()).open().expect("opens"),
+                ))
+            },
+            tailmon_server::store::DEFAULT_RAW_RETENTION,
+        )
+        .await;
+    }
+
+    /// What a store held before it was closed is all there after it reopens:
+    /// latest reports, raw reports (some sealed, some not) and rollups.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_store_keeps_everything_across_a_reopen() {
+        let dirs = crate::support::TestDirs::new("sqlite-reopen");
+        let dir = dirs.fresh();
+        let start = now().unix_timestamp() - now().unix_timestamp().rem_euclid(60) - 3_600;
+        let reports: Vec<Report> = (0..24)
+            .map(|i| at_unix("a", start + i * 5, i as f64))
+            .collect();
+        {
+            let store = SqliteStore::open(&dir).unwrap();
+            store.insert_many(reports[..12].to_vec()).await.unwrap();
+            store.checkpoint().await.unwrap();
+            store.insert_many(reports[12..].to_vec()).await.unwrap();
+            store.insert(at("b", 0, 50.0)).await.unwrap();
+        }
+        let store = SqliteStore::open(&dir).unwrap();
         let mut devices = store.devices().await.unwrap();
         devices.sort();
-        assert_eq!(devices, ["fixture-a", "fixture-b"]);
+        assert_eq!(devices, ["a", "b"]);
         assert_eq!(
-            store
-                .latest_of("fixture-a")
-                .await
-                .unwrap()
-                .map(|r| r.cpu_usage),
-            Some(50.0)
+            store.latest_of("a").await.unwrap().map(|r| r.cpu_usage),
+            Some(23.0)
         );
-        let raw: Vec<f64> = all_reports(&store, "fixture-a", t, t + 200)
+        let all: Vec<f64> = store
+            .reports("a", unix(start - 1), unix(start + 200))
+            .await
+            .unwrap()
+            .unwrap()
+            .map(|r| r.unwrap().cpu_usage)
+            .collect()
+            .await;
+        assert_eq!(all, (0..24).map(f64::from).collect::<Vec<_>>());
+        let base = start - now().unix_timestamp();
+        let minutes = store
+            .history(&query("a", "cpu_usage", base, base + 119, 2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(minutes.tier, Tier::Minute);
+        let summary: Vec<(f64, f64, f64)> = minutes
+            .points
+            .iter()
+            .map(|p| (p.avg, p.min, p.max))
+            .collect();
+        assert_eq!(summary, [(5.5, 0.0, 11.0), (17.5, 12.0, 23.0)]);
+        // A report sent again after the reopen is still recognised.
+        store.insert(reports[3].clone()).await.unwrap();
+        store.insert(reports[20].clone()).await.unwrap();
+        let again = store
+            .reports("a", unix(start - 1), unix(start + 200))
+            .await
+            .unwrap()
+            .unwrap()
+            .count()
+            .await;
+        assert_eq!(again, 24);
+    }
+
+    fn unix(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(secs).unwrap()
+    }
+
+    fn at_unix(device: &str, secs: i64, cpu: f64) -> Report {
+        let mut r = report(device, cpu, 10);
+        r.last_seen = unix(secs);
+        r
+    }
+
+    /// A back-fill bigger than a raw window (720 reports) is sealed as it
+    /// arrives; everything is still there, once, after a duplicate resend and a
+    /// reopen.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_store_seals_a_large_back_fill_as_it_arrives() {
+        let dirs = crate::support::TestDirs::new("sqlite-large-back-fill");
+        let dir = dirs.fresh();
+        let start = now().unix_timestamp() - 86_400;
+        let reports: Vec<Report> = (0..2_000)
+            .map(|i| at_unix("b", start + i * 5, (i % 100) as f64))
+            .collect();
+        {
+            let store = SqliteStore::open(&dir).unwrap();
+            for chunk in reports.chunks(1000) {
+                store.insert_many(chunk.to_vec()).await.unwrap();
+            }
+            // Sent again, some sealed already and some not: stored once.
+            store
+                .insert_many(reports[500..1_500].to_vec())
+                .await
+                .unwrap();
+            let stamps = stamps_of(&store, start).await;
+            assert_eq!(stamps.len(), 2_000);
+            assert!(stamps.windows(2).all(|w| w[0] < w[1]), "in time order");
+        }
+        let store = SqliteStore::open(&dir).unwrap();
+        assert_eq!(stamps_of(&store, start).await.len(), 2_000);
+        let base = start - now().unix_timestamp();
+        let hour = store
+            .history(&query("b", "cpu_usage", base, base + 9_999, 200))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(hour.tier, Tier::Minute);
+        // 2,000 reports 5 s apart from the start of a minute: 167 minutes, the
+        // first holding the values 0 to 11.
+        assert_eq!(hour.points.len(), 167);
+        let first = &hour.points[0];
+        assert_eq!((first.avg, first.min, first.max), (5.5, 0.0, 11.0));
+    }
+
+    /// The timestamps of device "b"'s raw reports from `start` on, as exported.
+    async fn stamps_of(store: &SqliteStore, start: i64) -> Vec<i64> {
+        store
+            .reports("b", unix(start - 1), unix(start + 20_000))
+            .await
+            .unwrap()
+            .unwrap()
+            .map(|r| r.unwrap().last_seen.unix_timestamp())
+            .collect()
+            .await
+    }
+
+    /// With `Durability::Disk` a report is answered only once the write-ahead
+    /// log is flushed: when the flush fails the insert is refused as
+    /// unavailable (503, the agent retries), and the retry after the flush
+    /// works again is answered and stored once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_store_answers_only_after_the_log_is_flushed() {
+        let dirs = crate::support::TestDirs::new("sqlite-flush");
+        let dir = dirs.fresh();
+        let store = SqliteStore::open(&dir).unwrap();
+        store.insert(at("a", -10, 1.0)).await.unwrap();
+        // The log the store flushes is gone (SQLite writes on into its open,
+        // unlinked file): the flush fails.
+        let wal = dir.join("tailmon.db-wal");
+        std::fs::rename(&wal, dir.join("moved-wal")).unwrap();
+        let report = at("a", -5, 2.0);
+        match store.insert(report.clone()).await {
+            Err(StoreError::Unavailable(message)) => {
+                assert!(message.contains("flush"), "{message}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // The log back in its place: the retry is answered, and stored once.
+        std::fs::rename(dir.join("moved-wal"), &wal).unwrap();
+        store.insert(report).await.unwrap();
+        let stored: Vec<f64> = all_reports(&store, "a", -60, 0)
             .await
             .iter()
             .map(|r| r.cpu_usage)
             .collect();
-        assert_eq!(raw, [0.1, 0.2, 0.3, 1e15, -1e15, 1e-9, 50.0]);
-        // The sums as that format stored them: rounded to the decimals of
-        // min and max, so the second minute lost its 1e-9 for good.
-        assert_eq!(
-            summary(store.history(&minutes()).await.unwrap().unwrap()),
-            [
-                (Tier::Minute, 0, 0.6 / 3.0, 0.1, 0.3),
-                (Tier::Minute, 60, 0.0, -1e15, 1e15),
-                (Tier::Minute, 120, 50.0, 50.0, 50.0),
-            ]
-        );
-        // A report into an old block: summed on, written in today's format.
-        store.insert(at("fixture-a", t + 30, 0.4)).await.unwrap();
-        store.checkpoint().await.unwrap();
+        assert_eq!(stored, [1.0, 2.0]);
     }
-    let store = sqlite_at_now(dir).open().unwrap();
-    assert_eq!(
-        summary(store.history(&minutes()).await.unwrap().unwrap())[0],
-        (Tier::Minute, 0, 0.25, 0.1, 0.4)
-    );
+
+    /// The numbers: a 50-hour-old report (cpu 20) and its retry (99),
+    /// before and after retention, before and after a reopen: the minute
+    /// bucket reads 20 throughout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_store_counts_an_old_retry_once_through_retention_and_reopen() {
+        let dirs = crate::support::TestDirs::new("sqlite-old-retry");
+        let dir = dirs.fresh();
+        let old = (now().unix_timestamp() - 50 * 3_600) / 60 * 60 - now().unix_timestamp();
+        let minute = || query("a", "cpu_usage", old, old + 59, 1);
+        let summary = |h: History| -> Vec<(Tier, f64, f64, f64)> {
+            h.points
+                .iter()
+                .map(|p| (h.tier, p.avg, p.min, p.max))
+                .collect()
+        };
+        let once = [(Tier::Minute, 20.0, 20.0, 20.0)];
+        {
+            let store = sqlite_at_now(dir.clone()).open().unwrap();
+            store
+                .insert_many(vec![at("a", old, 20.0), at("a", 0, 5.0)])
+                .await
+                .unwrap();
+            store.insert(at("a", old, 99.0)).await.unwrap();
+            assert_eq!(
+                summary(store.history(&minute()).await.unwrap().unwrap()),
+                once
+            );
+            store.apply_retention(now()).await.unwrap();
+            store.insert(at("a", old, 99.0)).await.unwrap();
+            assert_eq!(
+                summary(store.history(&minute()).await.unwrap().unwrap()),
+                once
+            );
+        }
+        let store = sqlite_at_now(dir).open().unwrap();
+        store.insert(at("a", old, 99.0)).await.unwrap();
+        store.checkpoint().await.unwrap();
+        assert_eq!(
+            summary(store.history(&minute()).await.unwrap().unwrap()),
+            once
+        );
+    }
+
+    /// A database written by the code before rollup sums carried their rounding
+    /// error (commit e2b19af: rollup blocks of format 1), generated by its
+    /// `SqliteStore` and kept in `tests/fixtures`: device `fixture-a` reported
+    /// 0.1, 0.2, 0.3 in the minute from 1_800_000_000, then 1e15, -1e15, 1e-9
+    /// in the next (one `insert_many`, then a checkpoint), then 50 in the third;
+    /// `fixture-b` 12.5 once. The store was then dropped, and the file's log
+    /// folded in and vacuumed with `sqlite3`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_store_reads_and_extends_a_database_of_the_earlier_format() {
+        let dirs = crate::support::TestDirs::new("sqlite-format-1");
+        let dir = dirs.fresh();
+        std::fs::create_dir_all(&dir).unwrap();
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/rollups-format-1.db"
+        );
+        std::fs::copy(fixture, dir.join(tailmon_server::store::DATABASE_FILE)).unwrap();
+        let t = 1_800_000_000 - now().unix_timestamp();
+        let minutes = || query("fixture-a", "cpu_usage", t, t + 179, 3);
+        let summary = |h: History| -> Vec<(Tier, i64, f64, f64, f64)> {
+            h.points
+                .iter()
+                .map(|p| {
+                    (
+                        h.tier,
+                        p.at.unix_timestamp() - 1_800_000_000,
+                        p.avg,
+                        p.min,
+                        p.max,
+                    )
+                })
+                .collect()
+        };
+        {
+            let store = sqlite_at_now(dir.clone()).open().unwrap();
+            let mut devices = store.devices().await.unwrap();
+            devices.sort();
+            assert_eq!(devices, ["fixture-a", "fixture-b"]);
+            assert_eq!(
+                store
+                    .latest_of("fixture-a")
+                    .await
+                    .unwrap()
+                    .map(|r| r.cpu_usage),
+                Some(50.0)
+            );
+            let raw: Vec<f64> = all_reports(&store, "fixture-a", t, t + 200)
+                .await
+                .iter()
+                .map(|r| r.cpu_usage)
+                .collect();
+            assert_eq!(raw, [0.1, 0.2, 0.3, 1e15, -1e15, 1e-9, 50.0]);
+            // The sums as that format stored them: rounded to the decimals of
+            // min and max, so the second minute lost its 1e-9 for good.
+            assert_eq!(
+                summary(store.history(&minutes()).await.unwrap().unwrap()),
+                [
+                    (Tier::Minute, 0, 0.6 / 3.0, 0.1, 0.3),
+                    (Tier::Minute, 60, 0.0, -1e15, 1e15),
+                    (Tier::Minute, 120, 50.0, 50.0, 50.0),
+                ]
+            );
+            // A report into an old block: summed on, written in today's format.
+            store.insert(at("fixture-a", t + 30, 0.4)).await.unwrap();
+            store.checkpoint().await.unwrap();
+        }
+        let store = sqlite_at_now(dir).open().unwrap();
+        assert_eq!(
+            summary(store.history(&minutes()).await.unwrap().unwrap())[0],
+            (Tier::Minute, 0, 0.25, 0.1, 0.4)
+        );
+    }
 }

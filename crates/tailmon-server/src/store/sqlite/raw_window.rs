@@ -7,7 +7,7 @@ use serde_json::Value;
 use tailmon_core::Report;
 
 use crate::StoreError;
-use crate::store::column_block::{self, BlockEncoder};
+use crate::store::codec::{self, BlockEncoder};
 
 /// Reports a window keeps as JSON before encoding them together. With a
 /// thousand devices reporting in turn, a device's encoder state (some tens
@@ -202,7 +202,7 @@ pub(crate) struct WindowSnapshot {
 impl WindowSnapshot {
     /// The window's reports with their timestamps, in the order they came.
     pub(crate) fn reports(&self) -> Result<Vec<(i64, Report)>, StoreError> {
-        reports_of(column_block::decode(&self.rows).map_err(corrupt)?)
+        reports_of(codec::decode(&self.rows).map_err(corrupt)?)
     }
 }
 
@@ -241,12 +241,12 @@ impl serde::Serialize for Transcoded<'_> {
 
 /// The reports of a sealed raw block, with their timestamps.
 pub(crate) fn open_block(bytes: &[u8]) -> Result<Vec<(i64, Report)>, StoreError> {
-    reports_of(column_block::decode_sealed(bytes).map_err(corrupt)?)
+    reports_of(codec::decode_sealed(bytes).map_err(corrupt)?)
 }
 
 /// Only the timestamps of a sealed raw block.
 pub(crate) fn block_timestamps(bytes: &[u8]) -> Result<Vec<i64>, StoreError> {
-    column_block::decode_sealed(bytes)
+    codec::decode_sealed(bytes)
         .map_err(corrupt)?
         .iter()
         .map(|row| {
@@ -272,7 +272,7 @@ fn reports_of(rows: Vec<Value>) -> Result<Vec<(i64, Report)>, StoreError> {
         .collect()
 }
 
-fn corrupt(error: column_block::BlockError) -> StoreError {
+fn corrupt(error: codec::BlockError) -> StoreError {
     StoreError::Backend(Box::new(error))
 }
 

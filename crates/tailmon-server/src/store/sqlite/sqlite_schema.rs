@@ -6,7 +6,7 @@
 //!   checkpoint has put it into a raw block and the rollups. Appending here
 //!   is all a report costs before it is acknowledged;
 //! - `raw_blocks`: a device's reports over a stretch of time, column-encoded
-//!   and zstd-compressed (see [`crate::store::column_block`]);
+//!   and zstd-compressed (see [`crate::store::codec`]);
 //! - `rollup_blocks`: per tier, device and block (six hours of minute buckets,
 //!   a week of hour buckets), the count, sum, min and max of every metric;
 //! - `meta`: the schema version, and `raw_horizon`, the newest raw retention
