@@ -1,7 +1,8 @@
 //! Test support for Tailmon's own integration tests: start a workspace binary
 //! as a child process with its output captured, poll a condition with a
 //! deadline instead of sleeping and hoping, make throwaway TLS
-//! certificates, and drive a real headless Chromium.
+//! certificates, drive a real headless Chromium, and wrap a store with
+//! hooks ([`Forwarding`]).
 //!
 //! ```no_run
 //! # async fn run() {
@@ -16,10 +17,12 @@
 
 mod browser;
 mod eventually;
+mod forwarding_store;
 mod running_binary;
 mod test_certificates;
 
 pub use browser::{Browser, CHROMIUM_FLAGS, browser_tools, chromedriver, chromium};
 pub use eventually::{DEADLINE, eventually};
+pub use forwarding_store::{Forwarding, StoreHooks};
 pub use running_binary::{Finished, RunningBinary, assert_no_panic, clean_command};
 pub use test_certificates::TestCertificates;

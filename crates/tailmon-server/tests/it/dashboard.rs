@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use tailmon_core::{Disk, History, LoadAvg, NetworkInterface, OffsetDateTime, Report, Temperature};
-use tailmon_server::store::{HistoryQuery, ReportStream};
+use tailmon_core::{Disk, LoadAvg, NetworkInterface, OffsetDateTime, Report, Temperature};
 use tailmon_server::{MemoryStore, ServerBuilder, Store, StoreError};
 
-use tailmon_testkit::{CHROMIUM_FLAGS, chromium};
+use tailmon_testkit::{CHROMIUM_FLAGS, Forwarding, StoreHooks, chromium};
 
 use crate::support::{Running, report};
 
@@ -23,49 +22,18 @@ struct GrowingStore {
 }
 
 #[async_trait]
-impl Store for GrowingStore {
-    async fn insert(&self, report: Report) -> Result<(), StoreError> {
-        self.inner.insert(report).await
+impl StoreHooks for GrowingStore {
+    type Inner = MemoryStore;
+
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
     }
 
-    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
+    async fn before_latest(&self) -> Result<(), StoreError> {
         if self.reads.fetch_add(1, Ordering::SeqCst) == 1 {
             self.inner.insert(report("late-device", 5.0, 100)).await?;
         }
-        self.inner.latest().await
-    }
-
-    async fn devices(&self) -> Result<Vec<String>, StoreError> {
-        self.inner.devices().await
-    }
-
-    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
-        self.inner.insert_many(reports).await
-    }
-
-    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
-        self.inner.latest_of(device_id).await
-    }
-
-    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
-        self.inner.history(query).await
-    }
-
-    async fn reports(
-        &self,
-        device_id: &str,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
-    ) -> Result<Option<ReportStream>, StoreError> {
-        self.inner.reports(device_id, from, to).await
-    }
-
-    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
-        self.inner.delete_device(device_id).await
-    }
-
-    async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
-        self.inner.apply_retention(now).await
+        Ok(())
     }
 }
 
@@ -132,10 +100,10 @@ async fn dashboard_renders_every_device_safely_and_refreshes_every_3_s() {
         eprintln!("skipping: no Chromium found; install Debian's chromium or set TAILMON_CHROMIUM");
         return;
     };
-    let store = Arc::new(GrowingStore {
+    let store = Arc::new(Forwarding(GrowingStore {
         inner: MemoryStore::new(),
         reads: AtomicUsize::new(0),
-    });
+    }));
     let server = ServerBuilder::new()
         .open_access()
         .store(store.clone())
@@ -160,7 +128,7 @@ async fn dashboard_renders_every_device_safely_and_refreshes_every_3_s() {
     // NaN goes out as null, and a zero total.
     let mut odd = report("odd", f64::NAN, 0);
     odd.ram_total_mb = 0;
-    store.inner.insert(odd).await.expect("store accepts");
+    store.0.inner.insert(odd).await.expect("store accepts");
 
     let running = Running::start(server).await;
     let dom = dump_dom(&chromium, &format!("{}/", running.url()), 9_500).await;

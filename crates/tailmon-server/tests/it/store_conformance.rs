@@ -21,8 +21,9 @@ mod sqlite {
     use tailmon_server::store::conformance::{
         all_reports, history_query as query, now, report_at as at, suite,
     };
-    use tailmon_server::store::{HistoryQuery, ReportStream};
     use tailmon_server::{SqliteStore, Store, StoreError};
+
+    use tailmon_testkit::{Forwarding, StoreHooks};
 
     use crate::support::report;
 
@@ -66,36 +67,15 @@ mod sqlite {
     struct CheckpointEveryInsert(SqliteStore);
 
     #[async_trait::async_trait]
-    impl Store for CheckpointEveryInsert {
-        async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
-            self.0.insert_many(reports).await?;
+    impl StoreHooks for CheckpointEveryInsert {
+        type Inner = SqliteStore;
+
+        fn inner(&self) -> &SqliteStore {
+            &self.0
+        }
+
+        async fn after_insert(&self) -> Result<(), StoreError> {
             self.0.checkpoint().await
-        }
-        async fn latest(&self) -> Result<Vec<Report>, StoreError> {
-            self.0.latest().await
-        }
-        async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
-            self.0.latest_of(device_id).await
-        }
-        async fn devices(&self) -> Result<Vec<String>, StoreError> {
-            self.0.devices().await
-        }
-        async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
-            self.0.history(query).await
-        }
-        async fn reports(
-            &self,
-            device_id: &str,
-            from: OffsetDateTime,
-            to: OffsetDateTime,
-        ) -> Result<Option<ReportStream>, StoreError> {
-            self.0.reports(device_id, from, to).await
-        }
-        async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
-            self.0.delete_device(device_id).await
-        }
-        async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
-            self.0.apply_retention(now).await
         }
     }
 
@@ -104,9 +84,9 @@ mod sqlite {
         let dirs = crate::support::TestDirs::new("sqlite-conformance-checkpointed");
         suite(
             || {
-                Box::new(CheckpointEveryInsert(
+                Box::new(Forwarding(CheckpointEveryInsert(
                     sqlite_at_now(dirs.fresh()).open().expect("opens"),
-                ))
+                )))
             },
             tailmon_server::store::DEFAULT_RAW_RETENTION,
         )

@@ -1,0 +1,103 @@
+//! A store that forwards every call to another, with hooks where a test
+//! wants to step in: the one way tests wrap a store.
+
+use async_trait::async_trait;
+use tailmon_core::{History, HistoryQuery, OffsetDateTime, Report};
+use tailmon_server::Store;
+use tailmon_server::StoreError;
+use tailmon_server::store::ReportStream;
+
+/// What a test adds to a store it wraps in [`Forwarding`]: every hook does
+/// nothing unless overridden.
+#[async_trait]
+pub trait StoreHooks: Send + Sync + 'static {
+    /// The store every call goes to.
+    type Inner: Store;
+
+    /// The wrapped store.
+    fn inner(&self) -> &Self::Inner;
+
+    /// Called after every successful `insert` and `insert_many`.
+    async fn after_insert(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Called before every `latest`.
+    async fn before_latest(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A [`Store`] that forwards every call to `hooks.inner()`, calling the
+/// hooks around the calls they name.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use tailmon_server::{MemoryStore, Store, StoreError};
+/// use tailmon_testkit::{Forwarding, StoreHooks};
+///
+/// struct CountInserts(MemoryStore, std::sync::atomic::AtomicUsize);
+///
+/// #[async_trait]
+/// impl StoreHooks for CountInserts {
+///     type Inner = MemoryStore;
+///     fn inner(&self) -> &MemoryStore {
+///         &self.0
+///     }
+///     async fn after_insert(&self) -> Result<(), StoreError> {
+///         self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+///         Ok(())
+///     }
+/// }
+///
+/// let store: Box<dyn Store> = Box::new(Forwarding(CountInserts(MemoryStore::new(), 0.into())));
+/// ```
+#[derive(Debug)]
+pub struct Forwarding<H>(pub H);
+
+#[async_trait]
+impl<H: StoreHooks> Store for Forwarding<H> {
+    async fn insert(&self, report: Report) -> Result<(), StoreError> {
+        self.0.inner().insert(report).await?;
+        self.0.after_insert().await
+    }
+
+    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
+        self.0.inner().insert_many(reports).await?;
+        self.0.after_insert().await
+    }
+
+    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
+        self.0.before_latest().await?;
+        self.0.inner().latest().await
+    }
+
+    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
+        self.0.inner().latest_of(device_id).await
+    }
+
+    async fn devices(&self) -> Result<Vec<String>, StoreError> {
+        self.0.inner().devices().await
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
+        self.0.inner().history(query).await
+    }
+
+    async fn reports(
+        &self,
+        device_id: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Option<ReportStream>, StoreError> {
+        self.0.inner().reports(device_id, from, to).await
+    }
+
+    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
+        self.0.inner().delete_device(device_id).await
+    }
+
+    async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
+        self.0.inner().apply_retention(now).await
+    }
+}
