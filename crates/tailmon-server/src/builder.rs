@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use crate::auth::access_layer::EdgeSettings;
+use crate::auth::edge_layer::EdgeSettings;
 use crate::auth::guard::{
     DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL, Guard, GuardSettings,
 };

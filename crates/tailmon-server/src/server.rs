@@ -12,10 +12,11 @@ use crate::api::routes::auth_api as auth;
 use crate::api::routes::dashboard;
 use crate::api::routes::v1_api::{self as v1, V1State};
 use crate::auth::access::Access;
-use crate::auth::access_layer::EdgeSettings;
+use crate::auth::edge_layer::EdgeSettings;
 use crate::auth::guard::Guard;
+use crate::auth::{edge_layer, require_layer};
 use crate::http::connection_loop;
-use crate::{ApiError, Ingest, ServeOptions, api::routes, auth::access_layer};
+use crate::{ApiError, Ingest, ServeOptions, api::routes};
 
 /// How often a built server applies its store's retention: every 10 minutes
 /// (see [`Server::router`]).
@@ -269,7 +270,7 @@ impl Server {
         };
         let mut router = Router::new();
         for (_, path, access, method_router) in self.routes() {
-            let guarded = method_router.route_layer(access_layer::RequireLayer {
+            let guarded = method_router.route_layer(require_layer::RequireLayer {
                 guard: self.guard.clone(),
                 access,
             });
@@ -285,7 +286,7 @@ impl Server {
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 routes::panic::answer,
             ))
-            .layer(access_layer::EdgeLayer {
+            .layer(edge_layer::EdgeLayer {
                 guard: self.guard.clone(),
                 edge: self.edge.clone(),
             })

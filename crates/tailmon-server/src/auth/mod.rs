@@ -11,15 +11,17 @@
 //! persisted state only, `store`. Never `api` or `ingest`.
 
 pub(crate) mod access;
-pub(crate) mod access_layer;
 pub(crate) mod auth_error;
 pub(crate) mod credentials;
+pub(crate) mod csrf;
+pub(crate) mod edge_layer;
 pub(crate) mod guard;
 pub(crate) mod host_check;
 pub(crate) mod login_throttle;
 pub(crate) mod password;
 pub(crate) mod password_checks;
 pub(crate) mod rate_limit;
+pub(crate) mod require_layer;
 pub(crate) mod secret;
 pub(crate) mod sessions;
 

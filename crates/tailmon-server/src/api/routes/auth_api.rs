@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::ApiError;
 use crate::api::json_body::JsonBody;
 use crate::auth::access::Principal;
-use crate::auth::access_layer::check_origin;
 use crate::auth::auth_error::AuthError;
 use crate::auth::credentials::{Credentials, NewToken, Role, TokenInfo, TokenKind, UserInfo};
+use crate::auth::csrf::check_origin;
 use crate::auth::guard::{Guard, Login};
 use crate::http::client_address::ClientAddress;
 
