@@ -163,30 +163,126 @@ fn folders_use_only_what_the_architecture_allows_and_never_in_a_cycle() {
         wrong.join("\n")
     );
     // No cycle among the folders as they are (assembly aside).
-    let mut visiting = Vec::new();
-    let mut done = BTreeSet::new();
+    assert_acyclic(&uses, |folder| ASSEMBLY.contains(&folder));
+}
+
+/// Panics on a cycle in `uses`, naming it; `skip` leaves nodes out.
+fn assert_acyclic(uses: &BTreeMap<String, BTreeSet<String>>, skip: impl Fn(&str) -> bool) {
     fn visit(
-        folder: &str,
+        node: &str,
         uses: &BTreeMap<String, BTreeSet<String>>,
+        skip: &dyn Fn(&str) -> bool,
         visiting: &mut Vec<String>,
         done: &mut BTreeSet<String>,
     ) {
-        if done.contains(folder) || ASSEMBLY.contains(&folder) {
+        if done.contains(node) || skip(node) {
             return;
         }
-        if let Some(at) = visiting.iter().position(|f| f == folder) {
-            panic!("import cycle: {} -> {folder}", visiting[at..].join(" -> "));
+        if let Some(at) = visiting.iter().position(|f| f == node) {
+            panic!("import cycle: {} -> {node}", visiting[at..].join(" -> "));
         }
-        visiting.push(folder.to_owned());
-        for next in uses.get(folder).into_iter().flatten() {
-            visit(next, uses, visiting, done);
+        visiting.push(node.to_owned());
+        for next in uses.get(node).into_iter().flatten() {
+            visit(next, uses, skip, visiting, done);
         }
         visiting.pop();
-        done.insert(folder.to_owned());
+        done.insert(node.to_owned());
     }
-    for folder in uses.keys() {
-        visit(folder, &uses, &mut visiting, &mut done);
+    let mut visiting = Vec::new();
+    let mut done = BTreeSet::new();
+    for node in uses.keys() {
+        visit(node, uses, &skip, &mut visiting, &mut done);
     }
+}
+
+/// Every whole path after `crate::` in `code`, groups expanded:
+/// `crate::a::{b::C, d}` gives `a::b::C` and `a::d`.
+fn crate_full_paths(code: &str) -> Vec<String> {
+    /// Expands the use tree at the start of `rest` under `prefix`; returns
+    /// how many bytes it took.
+    fn tree(rest: &str, prefix: &str, out: &mut Vec<String>) -> usize {
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        let path = format!("{prefix}{name}");
+        let mut at = name.len();
+        if rest[at..].starts_with('{') {
+            at += 1;
+            loop {
+                let skipped = rest[at..].len() - rest[at..].trim_start().len();
+                at += skipped;
+                if rest[at..].starts_with('}') || rest[at..].is_empty() {
+                    return at + 1;
+                }
+                at += tree(&rest[at..], &path, out);
+                let skipped = rest[at..].len() - rest[at..].trim_start().len();
+                at += skipped;
+                if rest[at..].starts_with(',') {
+                    at += 1;
+                }
+            }
+        }
+        out.push(path.trim_end_matches(':').to_owned());
+        at
+    }
+    let mut out = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        tree(&code[at + "crate::".len()..], "", &mut out);
+    }
+    out
+}
+
+/// The module path of a source file: `store/sqlite/raw_window.rs` is
+/// `store::sqlite::raw_window`, a `mod.rs` its folder, `lib.rs` the root.
+fn module_of(src: &Path, file: &Path) -> String {
+    let relative = file
+        .strip_prefix(src)
+        .expect("under src")
+        .with_extension("");
+    let mut parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+#[test]
+fn no_file_uses_another_in_a_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    source_files(&src, &mut files);
+    let modules: BTreeMap<String, &PathBuf> =
+        files.iter().map(|f| (module_of(&src, f), f)).collect();
+    let mut uses: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, file) in &modules {
+        let code = code_of(&std::fs::read_to_string(file).expect("source"));
+        for path in crate_full_paths(&code) {
+            let segments: Vec<&str> = path.split("::").collect();
+            let used = (1..=segments.len())
+                .rev()
+                .map(|k| segments[..k].join("::"))
+                .find(|candidate| modules.contains_key(candidate));
+            let Some(used) = used else { continue };
+            // A module and its parents or children are one unit here.
+            let related = used.starts_with(&format!("{module}::"))
+                || module.starts_with(&format!("{used}::"))
+                || used == *module
+                || module.is_empty();
+            if !related {
+                uses.entry(module.clone()).or_default().insert(used);
+            }
+        }
+    }
+    assert!(
+        uses.get("store::sqlite::sqlite_writer")
+            .is_some_and(|u| u.contains("store::sqlite::raw_window")),
+        "the file graph is read: {uses:?}"
+    );
+    assert_acyclic(&uses, |_| false);
 }
 
 #[test]

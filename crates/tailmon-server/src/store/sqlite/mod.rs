@@ -4,6 +4,7 @@
 
 pub(crate) mod device_state;
 pub(crate) mod raw_window;
+pub(crate) mod sql_values;
 pub(crate) mod sqlite_applier;
 pub(crate) mod sqlite_schema;
 pub(crate) mod sqlite_store;

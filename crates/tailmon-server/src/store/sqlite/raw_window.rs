@@ -150,7 +150,7 @@ pub(crate) struct PreparedReport {
 
 impl PreparedReport {
     pub(crate) fn new(report: Report) -> Result<Self, StoreError> {
-        let ts = crate::store::sqlite::sqlite_store::millis(report.last_seen);
+        let ts = crate::store::sqlite::sql_values::millis(report.last_seen);
         // Room for a full report at once (they take some 1.6 KB), rather
         // than growing from 128 bytes in six steps.
         let mut json = Vec::with_capacity(JSON_CAPACITY);
@@ -172,7 +172,7 @@ impl PreparedReport {
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
         let report: Report =
             serde_json::from_slice(&json).map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let ts = crate::store::sqlite::sqlite_store::millis(report.last_seen);
+        let ts = crate::store::sqlite::sql_values::millis(report.last_seen);
         Ok(Self {
             report,
             ts,
@@ -390,7 +390,7 @@ mod tests {
         assert_eq!(read.json, serde_json::to_vec(&report).expect("json"));
         assert_eq!(
             read.ts,
-            crate::store::sqlite::sqlite_store::millis(report.last_seen)
+            crate::store::sqlite::sql_values::millis(report.last_seen)
         );
         assert_eq!(read.report.ram_used_mb, report.ram_used_mb);
         assert!(PreparedReport::from_inbox(b"{not zstd".to_vec()).is_err());

@@ -20,7 +20,7 @@ use crate::store::downsample::bucket_start;
 use crate::store::rollup_block::{RollupBlock, block_start};
 use crate::store::sqlite::device_state::{DeviceEntry, HeldBlock};
 use crate::store::sqlite::raw_window::PreparedReport;
-use crate::store::sqlite::sqlite_store::{backend, tier_code};
+use crate::store::sqlite::sql_values::{backend, tier_code};
 use crate::store::sqlite::wal_sync::{WalSync, unflushed};
 
 /// Most reports a device's raw window holds before the writer seals it on

@@ -12,6 +12,7 @@ use crate::store::downsample::bucket_start;
 use crate::store::rollup_block::{RollupBlock, block_start};
 use crate::store::sqlite::device_state::Devices;
 use crate::store::sqlite::raw_window::{PreparedReport, WindowSnapshot, open_block};
+use crate::store::sqlite::sql_values::{Retention, backend, millis, tier_code};
 use crate::store::sqlite::sqlite_applier::{self, Progress};
 use crate::store::sqlite::sqlite_writer::{Write, Writer};
 use crate::store::sqlite::wal_sync::WalSync;
@@ -44,14 +45,6 @@ pub enum Durability {
     /// last second or so may be lost if the machine loses power. Commits
     /// skip the fsync, which helps on disks where it is slow.
     Process,
-}
-
-/// How long each tier keeps its data.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Retention {
-    pub(crate) raw: time::Duration,
-    pub(crate) minute: time::Duration,
-    pub(crate) hour: time::Duration,
 }
 
 /// The embedded store: one SQLite file in the data directory (WAL mode), raw
@@ -738,33 +731,6 @@ fn open_error(path: &Path, error: &rusqlite::Error) -> OpenError {
             path: path.to_path_buf(),
             detail: error.to_string(),
         },
-    }
-}
-
-/// A SQLite error as a store error: a full disk or a busy database is
-/// temporary (503, agents retry); anything else is a backend fault.
-pub(crate) fn backend(error: rusqlite::Error) -> StoreError {
-    match error.sqlite_error_code() {
-        Some(
-            ErrorCode::DiskFull
-            | ErrorCode::DatabaseBusy
-            | ErrorCode::DatabaseLocked
-            | ErrorCode::SystemIoFailure
-            | ErrorCode::ReadOnly,
-        ) => StoreError::Unavailable(error.to_string()),
-        _ => StoreError::Backend(Box::new(error)),
-    }
-}
-
-pub(crate) fn millis(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn tier_code(tier: Tier) -> u8 {
-    match tier {
-        Tier::Raw => 0,
-        Tier::Minute => 1,
-        Tier::Hour => 2,
     }
 }
 

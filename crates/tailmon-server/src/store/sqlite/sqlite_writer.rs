@@ -26,9 +26,9 @@ use crate::StoreError;
 use crate::store::rollup_block::{RollupBlock, block_start, span_seconds};
 use crate::store::sqlite::device_state::{DeviceEntry, DeviceState, Devices};
 use crate::store::sqlite::raw_window::{PreparedReport, RawWindow, block_timestamps, open_block};
+use crate::store::sqlite::sql_values::{Retention, backend, millis, tier_code};
 use crate::store::sqlite::sqlite_applier::{Apply, Committed, Progress, apply, load_rollup};
 use crate::store::sqlite::sqlite_schema;
-use crate::store::sqlite::sqlite_store::{Retention, backend, millis, tier_code};
 use crate::store::sqlite::wal_sync::WalSync;
 
 /// How often the writer checkpoints on its own.
