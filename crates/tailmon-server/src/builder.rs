@@ -224,9 +224,14 @@ impl ServerBuilder {
     }
 
     /// Where reports are kept: any [`Store`], or an `Arc` of one that the
-    /// application keeps using too. Defaults to a new [`MemoryStore`].
-    pub fn store(mut self, store: impl Store) -> Self {
-        self.store = Some(Arc::new(store));
+    /// application keeps using too. An `Arc<dyn Store>` is kept as it is,
+    /// not wrapped once more. Defaults to a new [`MemoryStore`].
+    pub fn store<S: Store>(mut self, store: S) -> Self {
+        let mut slot = Some(store);
+        let shared = (&mut slot as &mut dyn std::any::Any)
+            .downcast_mut::<Option<Arc<dyn Store>>>()
+            .and_then(Option::take);
+        self.store = shared.or_else(|| slot.map(|store| Arc::new(store) as Arc<dyn Store>));
         self
     }
 
@@ -352,5 +357,25 @@ impl ServerBuilder {
             guard,
             edge,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_store_is_kept_as_it_is() {
+        let shared: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let server = ServerBuilder::new()
+            .store(shared.clone())
+            .build()
+            .expect("valid");
+        assert!(Arc::ptr_eq(server.ingest().store(), &shared));
+        let server = ServerBuilder::new()
+            .store(MemoryStore::new())
+            .build()
+            .expect("valid");
+        assert!(!Arc::ptr_eq(server.ingest().store(), &shared));
     }
 }

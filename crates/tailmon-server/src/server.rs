@@ -289,15 +289,10 @@ impl Server {
             .layer(edge_layer::EdgeLayer {
                 guard: self.guard.clone(),
                 edge: self.edge.clone(),
+                // Keeps the retention task alive as long as the router, and
+                // starts it if the router was made outside a runtime.
+                on_request: Arc::new(move || retention.ensure_running()),
             })
-            // Keeps the retention task alive as long as the router, and
-            // starts it if the router was made outside a runtime.
-            .layer(tower::util::MapRequestLayer::new(
-                move |request: axum::extract::Request| {
-                    retention.ensure_running();
-                    request
-                },
-            ))
     }
 
     /// The handle in-process agents hand reports to, skipping HTTP.

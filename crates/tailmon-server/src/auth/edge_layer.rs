@@ -27,7 +27,13 @@ use crate::refusal_log::RefusalLog;
 pub(crate) struct EdgeLayer {
     pub(crate) guard: Arc<Guard>,
     pub(crate) edge: Arc<EdgeSettings>,
+    /// Called at every request before anything else (the server keeps its
+    /// store's retention running with it); must be cheap.
+    pub(crate) on_request: RequestHook,
 }
+
+/// See [`EdgeLayer::on_request`].
+pub(crate) type RequestHook = Arc<dyn Fn() + Send + Sync>;
 
 /// What the edge checks and adds besides the guard's limits.
 #[derive(Debug, Default)]
@@ -48,6 +54,7 @@ impl<S> Layer<S> for EdgeLayer {
             inner,
             guard: self.guard.clone(),
             edge: self.edge.clone(),
+            on_request: self.on_request.clone(),
         }
     }
 }
@@ -58,6 +65,7 @@ pub(crate) struct Edge<S> {
     inner: S,
     guard: Arc<Guard>,
     edge: Arc<EdgeSettings>,
+    on_request: RequestHook,
 }
 
 type EdgeFuture<F, E> = Either<Ready<Result<Response, E>>, EdgeAnswer<F>>;
@@ -142,6 +150,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        (self.on_request)();
         let admitted = self.edge.check_host(&request).and_then(|()| {
             self.guard
                 .limit_address(ClientAddress::of(request.extensions()).0)
