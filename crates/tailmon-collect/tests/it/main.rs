@@ -1,3 +1,6 @@
-//! The host collector against this real host: shapes, not this machine's values.
+//! The host collector against this real host: shapes, and numbers against a
+//! known load, not this machine's values.
 
 mod host_collector;
+#[cfg(target_os = "linux")]
+mod processes;
