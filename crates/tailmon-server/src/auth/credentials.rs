@@ -267,6 +267,15 @@ struct StoredUser {
     stamp: String,
 }
 
+impl StoredUser {
+    fn state(&self) -> UserState {
+        UserState {
+            role: self.role,
+            stamp: self.stamp.as_str().into(),
+        }
+    }
+}
+
 /// Who a user is now, as far as a session made earlier cares: their role,
 /// and the stamp of their credentials (see [`Credentials::user_state`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -551,10 +560,15 @@ impl Credentials {
     /// session remembers the stamp of its login; when it differs, the user
     /// was removed and made again, or their password or role changed.
     pub(crate) fn user_state(&self, username: &str) -> Option<UserState> {
-        self.snapshot().users.get(username).map(|u| UserState {
-            role: u.role,
-            stamp: u.stamp.as_str().into(),
-        })
+        self.snapshot().users.get(username).map(StoredUser::state)
+    }
+
+    /// The role of `username` if their credentials still bear `stamp`:
+    /// what every request of a session checks, without copying anything.
+    pub(crate) fn role_under_stamp(&self, username: &str, stamp: &str) -> Option<Role> {
+        let set = self.snapshot();
+        let user = set.users.get(username)?;
+        (user.stamp == stamp).then_some(user.role)
     }
 
     /// The role of `username` if `password` is theirs. Costs one argon2
@@ -575,10 +589,7 @@ impl Credentials {
     ) -> Option<UserState> {
         let set = self.snapshot();
         match set.users.get(username) {
-            Some(user) => password::verify(password, &user.password, memory).then(|| UserState {
-                role: user.role,
-                stamp: user.stamp.as_str().into(),
-            }),
+            Some(user) => password::verify(password, &user.password, memory).then(|| user.state()),
             None => {
                 password::verify_against_nothing(password, memory);
                 None

@@ -160,9 +160,7 @@ impl Guard {
         };
         // The user may have been removed since the login, or made again,
         // or had their password or role changed: each ends the session.
-        let current = credentials.user_state(&session.username);
-        let Some(UserState { role, .. }) = current.filter(|state| state.stamp == session.stamp)
-        else {
+        let Some(role) = credentials.role_under_stamp(&session.username, &session.stamp) else {
             self.sessions.end(session_id);
             return Ok(Principal::Anonymous);
         };
@@ -195,22 +193,10 @@ impl Guard {
         username: String,
         password: String,
     ) -> Result<Login, AuthError> {
-        let Some(credentials) = self.credentials.clone() else {
-            return Err(AuthError::Conflict(
-                "authentication is off on this server; there is nothing to log in to".into(),
-            ));
-        };
-        self.logins.before_attempt(address, &username)?;
-        let checked = username.clone();
-        let user = self
-            .password_checks
-            .run(move |memory| credentials.check_password(&checked, &password, memory))
-            .await?;
-        let Some(user) = user else {
-            self.logins.after_failure(address, &username);
-            return Err(AuthError::Unauthorized("wrong username or password".into()));
-        };
-        self.start_session(&username, user)
+        match self.throttled_check(address, &username, password).await? {
+            Some(user) => self.start_session(&username, user),
+            None => Err(AuthError::Unauthorized("wrong username or password".into())),
+        }
     }
 
     /// Checks `password` for the signed-in `username` (as a sign-in is
@@ -222,10 +208,26 @@ impl Guard {
         username: &str,
         password: String,
     ) -> Result<(), AuthError> {
-        let credentials = self
-            .credentials
-            .clone()
-            .ok_or_else(|| AuthError::Conflict("authentication is off on this server".into()))?;
+        match self.throttled_check(address, username, password).await? {
+            Some(_) => Ok(()),
+            None => Err(AuthError::Forbidden("the current password is wrong".into())),
+        }
+    }
+
+    /// Throttling first (see [`LoginThrottle`]), then the password, in one
+    /// of the bounded password-check slots (503 when none frees in time); a
+    /// failure counts against the address and the name. `None`: wrong.
+    async fn throttled_check(
+        &self,
+        address: Option<IpAddr>,
+        username: &str,
+        password: String,
+    ) -> Result<Option<UserState>, AuthError> {
+        let Some(credentials) = self.credentials.clone() else {
+            return Err(AuthError::Conflict(
+                "authentication is off on this server; there is nothing to log in to".into(),
+            ));
+        };
         self.logins.before_attempt(address, username)?;
         let checked = username.to_owned();
         let user = self
@@ -234,9 +236,8 @@ impl Guard {
             .await?;
         if user.is_none() {
             self.logins.after_failure(address, username);
-            return Err(AuthError::Forbidden("the current password is wrong".into()));
         }
-        Ok(())
+        Ok(user)
     }
 
     /// Runs `work` (which hashes a new password) in a password-check slot,

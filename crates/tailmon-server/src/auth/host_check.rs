@@ -38,15 +38,19 @@ impl AllowedHosts {
         if self.any {
             return true;
         }
-        let name = host_name(host).trim_end_matches('.').to_ascii_lowercase();
-        name == "localhost"
-            || name.ends_with(".localhost")
+        let name = host_name(host).trim_end_matches('.');
+        let suffix = name
+            .len()
+            .checked_sub(".localhost".len())
+            .and_then(|at| name.get(at..));
+        name.eq_ignore_ascii_case("localhost")
+            || suffix.is_some_and(|s| s.eq_ignore_ascii_case(".localhost"))
             || name
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .parse::<std::net::IpAddr>()
                 .is_ok()
-            || self.names.contains(&name)
+            || self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
     }
 }
 

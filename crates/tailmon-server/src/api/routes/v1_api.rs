@@ -203,21 +203,28 @@ pub(crate) async fn reports(
         });
     }
     // A token that may not write one of them gets the whole batch refused.
-    let claims = reports
-        .iter()
-        .map(|report| principal.claim_device(&report.device_id))
-        .collect::<Result<Vec<_>, _>>()?;
+    // The places held are those of devices new to the token.
+    let mut claims = Vec::new();
+    for report in &reports {
+        let claim = principal.claim_device(&report.device_id)?;
+        if claim.device().is_some() {
+            claims.push(claim);
+        }
+    }
+    if claims.is_empty() {
+        return Ok(Json(state.ingest.ingest_batch(reports).await?));
+    }
     // Which claim holds the place of each report's device, if it is new.
-    let first_claim: std::collections::HashMap<&str, usize> = claims
+    let claim_index: std::collections::HashMap<&str, usize> = claims
         .iter()
         .enumerate()
         .filter_map(|(index, claim)| Some((claim.device()?, index)))
         .collect();
     let claim_of: Vec<Option<usize>> = reports
         .iter()
-        .map(|report| first_claim.get(report.device_id.as_str()).copied())
+        .map(|report| claim_index.get(report.device_id.as_str()).copied())
         .collect();
-    drop(first_claim);
+    drop(claim_index);
     let result = state.ingest.ingest_batch(reports).await?;
     // A new device counts against the token's cap once a report of it is
     // stored; the places of devices with no report stored are given back.
