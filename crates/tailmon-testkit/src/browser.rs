@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -327,6 +328,63 @@ impl Browser {
         .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
     }
 
+    /// Runs a Chrome DevTools Protocol command (`cmd`, e.g.
+    /// `Emulation.setEmulatedMedia`) through ChromeDriver; its result.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Result<Value, String> {
+        self.command(
+            Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": cmd, "params": params })),
+        )
+        .await
+    }
+
+    /// Makes the page's viewport `width` × `height` CSS pixels; below 600
+    /// pixels wide it is emulated as a phone (touch, mobile viewport).
+    pub async fn set_viewport(&self, width: u32, height: u32) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({
+                "width": width,
+                "height": height,
+                "deviceScaleFactor": 1,
+                "mobile": width < 600,
+            }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("setting the viewport to {width}x{height}: {e}"));
+    }
+
+    /// Makes the page see `prefers-color-scheme: scheme` (`light` or `dark`).
+    pub async fn set_color_scheme(&self, scheme: &str) {
+        self.cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("emulating prefers-color-scheme: {scheme}: {e}"));
+    }
+
+    /// A PNG of the viewport, written to `target/screenshots/{name}.png` of
+    /// the workspace (kept as a test artefact); the path written.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let encoded = self
+            .command(Method::GET, "/screenshot", None)
+            .await
+            .unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+        let encoded = encoded
+            .as_str()
+            .unwrap_or_else(|| panic!("screenshot {name}: not a string"));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap_or_else(|e| panic!("screenshot {name}: not base64: {e}"));
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).expect("screenshot directory");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("screenshot written");
+        path
+    }
+
     /// Every cookie of the current page, HttpOnly ones included.
     pub async fn cookies(&self) -> Vec<Value> {
         match self.command(Method::GET, "/cookie", None).await {
@@ -378,4 +436,13 @@ impl Drop for Browser {
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Where [`Browser::screenshot`] writes: `target/screenshots` of the
+/// workspace, or of `CARGO_TARGET_DIR` when set.
+pub fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("screenshots")
 }

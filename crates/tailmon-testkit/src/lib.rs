@@ -21,7 +21,7 @@ mod forwarding_store;
 mod running_binary;
 mod test_certificates;
 
-pub use browser::{Browser, CHROMIUM_FLAGS, browser_tools, chromedriver, chromium};
+pub use browser::{Browser, CHROMIUM_FLAGS, browser_tools, chromedriver, chromium, screenshot_dir};
 pub use eventually::{DEADLINE, eventually};
 pub use forwarding_store::{Forwarding, StoreHooks};
 pub use running_binary::{Finished, RunningBinary, assert_no_panic, clean_command};

@@ -71,6 +71,11 @@ async fn dashboard_sign_in_and_out_in_a_real_browser() {
     // Without a session, the dashboard sends the browser to the login page.
     browser.goto(&format!("{site}/")).await;
     browser.wait_for("the login page", LOGIN_PAGE_READY).await;
+    browser.set_viewport(1280, 800).await;
+    browser.screenshot("login-desktop").await;
+    browser.set_viewport(360, 740).await;
+    browser.screenshot("login-phone").await;
+    browser.set_viewport(1280, 800).await;
 
     // A wrong password: an error on the page, still on the login page.
     browser.type_into("#username", "root").await;
