@@ -122,6 +122,17 @@ fn entries(top: &[ProcessInfo], pid: u32) -> Vec<&ProcessInfo> {
     top.iter().filter(|p| p.pid == pid).collect()
 }
 
+/// A burner may be missing from the list only on a machine so busy that
+/// the five heaviest by CPU each used more than the burner's least share.
+fn crowded_out(top: &[ProcessInfo], least_share: f64, what: &str) {
+    let mut shares: Vec<f64> = top.iter().map(|p| p.cpu_percent).collect();
+    shares.sort_by(|a, b| b.total_cmp(a));
+    assert!(
+        shares.len() >= 5 && shares[..5].iter().all(|&s| s >= least_share),
+        "{what} is missing though it used at least {least_share:.1} %: {top:?}"
+    );
+}
+
 #[tokio::test]
 async fn top_processes_match_a_known_load() {
     // The machine's logical CPUs, as the collector counts them.
@@ -158,54 +169,81 @@ async fn top_processes_match_a_known_load() {
         .process_scan_interval(SCAN)
         .build()
         .expect("sysinfo");
-    let old_cpu_before = cpu_seconds(old_pid);
-    let first_at = Instant::now();
+    // /proc's count of each burner's CPU time is read just before and just
+    // after each scan, so the scan's own span lies between an inner and an
+    // outer window whatever the machine's load: the share it reports is
+    // bounded by what /proc counted over them.
+    let tick = 1.0 / clock_ticks_per_second();
+    let before_first = (Instant::now(), cpu_seconds(old_pid));
     let first = top_processes(&mut collector).await;
+    let after_first = (Instant::now(), cpu_seconds(old_pid));
     assert!(
         first.iter().all(|p| p.cpu_percent == 0.0),
         "a baseline: {first:?}"
     );
 
+    let spawned_before = Instant::now();
     let new = spawn(Command::new("sh").args(["-c", "while :; do :; done"]));
     let new_pid = new.0.id();
-    let new_started = Instant::now();
-    let scanned = Instant::now();
+    let spawned_after = Instant::now();
     // A report between the scans, as the agent sends them: it must not
     // change the shares (they were scaled by scan / report interval).
     std::thread::sleep(SCAN / 2);
     let between = top_processes(&mut collector).await;
     assert_eq!(between, first, "no scan between scans");
-    std::thread::sleep(SCAN.saturating_sub(scanned.elapsed()));
+    std::thread::sleep(SCAN.saturating_sub(after_first.0.elapsed()));
+    let before_second = (Instant::now(), cpu_seconds(old_pid), cpu_seconds(new_pid));
     let second = top_processes(&mut collector).await;
-    let span = first_at.elapsed().as_secs_f64();
-    // What each burner really used, as a share of the machine: on a busy
-    // machine they get less than a core each, and the shares must say so.
-    let old_truth = (cpu_seconds(old_pid) - old_cpu_before) / span / cores as f64 * 100.0;
-    let new_truth =
-        cpu_seconds(new_pid) / new_started.elapsed().as_secs_f64() / cores as f64 * 100.0;
+    let after_second = (Instant::now(), cpu_seconds(old_pid), cpu_seconds(new_pid));
+    let percent =
+        |seconds: f64, span: Duration| seconds / span.as_secs_f64() / cores as f64 * 100.0;
 
     if std::env::var_os("TAILMON_PRINT_REPORT").is_some() {
         println!("{cores} cores, {expected:.1} % expected: {second:#?}");
     }
-    // Against /proc's own count, within timing tolerances. (Before the
-    // fix, a share was the scan's CPU over the last report interval: here
-    // twice what /proc says.)
-    let listed = entries(&second, old_pid);
-    assert_eq!(listed.len(), 1, "the child once: {second:?}");
-    let share = listed[0].cpu_percent;
-    assert!(
-        (0.8 * old_truth - 2.0..=1.15 * old_truth + 2.0).contains(&share),
-        "{share} % reported, {old_truth:.1} % used by /proc (one core of {cores} is {expected:.1} %): {second:?}"
+    // Against /proc's own count. (Before the fix, a share was the scan's
+    // CPU over the last report interval: here twice what /proc says.)
+    let low = percent(
+        (before_second.1 - after_first.1 - tick).max(0.0),
+        after_second.0 - before_first.0,
     );
+    let high = percent(
+        after_second.1 - before_first.1 + tick,
+        before_second.0 - after_first.0,
+    );
+    let listed = entries(&second, old_pid);
+    if listed.is_empty() {
+        crowded_out(&second, low, "the child");
+    } else {
+        assert_eq!(listed.len(), 1, "the child once: {second:?}");
+        let share = listed[0].cpu_percent;
+        assert!(
+            (0.95 * low - 0.5..=1.05 * high + 0.5).contains(&share),
+            "{share} % reported, /proc says {low:.1}..{high:.1} % (one core of {cores} is {expected:.1} %): {second:?}"
+        );
+    }
     // Since it started; a start time known only to the second can make it
     // read low, never high.
-    let listed = entries(&second, new_pid);
-    assert_eq!(listed.len(), 1, "started after the first scan: {second:?}");
-    let share = listed[0].cpu_percent;
-    assert!(
-        share > 0.0 && share <= 1.15 * new_truth + 2.0 && share >= 0.4 * new_truth - 2.0,
-        "{share} % reported, {new_truth:.1} % used by /proc since it started: {second:?}"
+    let high = percent(after_second.2 + tick, before_second.0 - spawned_after);
+    let low = percent(
+        (before_second.2 - tick).max(0.0),
+        after_second.0 - spawned_before,
     );
+    let listed = entries(&second, new_pid);
+    if listed.is_empty() {
+        crowded_out(
+            &second,
+            0.4 * low - 2.0,
+            "the burner started after the first scan",
+        );
+    } else {
+        assert_eq!(listed.len(), 1, "started after the first scan: {second:?}");
+        let share = listed[0].cpu_percent;
+        assert!(
+            share > 0.0 && share <= 1.05 * high + 0.5 && share >= 0.4 * low - 2.0,
+            "{share} % reported, /proc says {low:.1}..{high:.1} % since it started: {second:?}"
+        );
+    }
 
     // Processes only: none of the child's threads, and no thread of anything.
     for thread in old_threads.iter().filter(|&&t| t != old_pid) {
