@@ -187,5 +187,10 @@ mod tests {
             .unwrap();
         assert_eq!(out, body);
         assert!(br.len() < body.len() / 4);
+        #[cfg(feature = "sqlite")]
+        assert_eq!(
+            zstd::decode_all(&Encoding::Zstd.compress(&body).unwrap()[..]).unwrap(),
+            body
+        );
     }
 }
