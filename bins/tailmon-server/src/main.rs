@@ -236,6 +236,8 @@ async fn local_agent(
 ) {
     // Collectors logs a failing probe at most once every five minutes.
     let mut collector = Collectors::new().with(collector);
+    // Told apart from a separately started agent under the same device id.
+    let instance = tailmon_client::new_agent_instance();
     let mut ticks = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(1),
         interval,
@@ -244,6 +246,7 @@ async fn local_agent(
         ticks.tick().await;
         let mut report = Report::new(device_id.clone(), OffsetDateTime::now_utc());
         let _ = collector.collect(&mut report).await;
+        report.agent_instance = Some(instance.clone());
         if let Err(error) = ingest.ingest(report).await {
             tracing::warn!(%error, "local report refused");
         }
