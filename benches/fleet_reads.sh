@@ -59,7 +59,7 @@ EOF
 
 # Posts 2,000 reports a second (10 batches of 200 every second) until killed.
 changes() {
-  python3 - "$1" <<'EOF'
+  exec python3 - "$1" <<'EOF'
 import json, sys, time, datetime, urllib.request
 url = f"http://{sys.argv[1]}/api/v1/reports"
 n = 0
