@@ -7,35 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
 use tailmon_core::{Disk, LoadAvg, NetworkInterface, OffsetDateTime, Report, Temperature};
-use tailmon_server::{MemoryStore, ServerBuilder, Store, StoreError};
+use tailmon_server::{MemoryStore, ServerBuilder, Store};
 
-use tailmon_testkit::{CHROMIUM_FLAGS, Forwarding, StoreHooks, chromium};
+use tailmon_testkit::{CHROMIUM_FLAGS, chromium};
 
 use crate::support::{Running, report};
-
-/// A store that grows a device after the first read, to watch the page refresh.
-struct GrowingStore {
-    inner: MemoryStore,
-    reads: AtomicUsize,
-}
-
-#[async_trait]
-impl StoreHooks for GrowingStore {
-    type Inner = MemoryStore;
-
-    fn inner(&self) -> &MemoryStore {
-        &self.inner
-    }
-
-    async fn before_latest(&self) -> Result<(), StoreError> {
-        if self.reads.fetch_add(1, Ordering::SeqCst) == 1 {
-            self.inner.insert(report("late-device", 5.0, 100)).await?;
-        }
-        Ok(())
-    }
-}
 
 /// Loads `url` for `budget_ms` of virtual time and returns the DOM.
 async fn dump_dom(chromium: &PathBuf, url: &str, budget_ms: u32) -> String {
@@ -100,13 +77,16 @@ async fn dashboard_renders_every_device_safely_and_refreshes_every_3_s() {
         eprintln!("skipping: no Chromium found; install Debian's chromium or set TAILMON_CHROMIUM");
         return;
     };
-    let store = Arc::new(Forwarding(GrowingStore {
-        inner: MemoryStore::new(),
-        reads: AtomicUsize::new(0),
-    }));
+    let store = Arc::new(MemoryStore::new());
+    // Odd values straight into the store, as an older server might have kept
+    // them (the server reads what the store holds at start): NaN goes out as
+    // null, and a zero total.
+    let mut odd = report("odd", f64::NAN, 0);
+    odd.ram_total_mb = 0;
+    store.insert(odd).await.expect("store accepts");
     let server = ServerBuilder::new()
         .open_access()
-        .store(store.clone())
+        .store(store.clone() as Arc<dyn Store>)
         .build()
         .expect("valid");
     let ingest = server.ingest().clone();
@@ -124,13 +104,28 @@ async fn dashboard_renders_every_device_safely_and_refreshes_every_3_s() {
     let mut hostile = report("hostile", 1.0, 1);
     hostile.os_info = "<img src=x onerror=alert(1)>".into();
     ingest.ingest(hostile).await.expect("valid report");
-    // Odd values straight into the store, as an older server might have kept them:
-    // NaN goes out as null, and a zero total.
-    let mut odd = report("odd", f64::NAN, 0);
-    odd.ram_total_mb = 0;
-    store.0.inner.insert(odd).await.expect("store accepts");
 
-    let running = Running::start(server).await;
+    // On the page's second fetch of the list, a new device reports: the
+    // page must show it after a refresh.
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let router = server.router().layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let (ingest, fetches) = (ingest.clone(), fetches.clone());
+            async move {
+                if request.uri().path().starts_with("/api/")
+                    && request.uri().path() != "/api/v1/session"
+                    && fetches.fetch_add(1, Ordering::SeqCst) == 1
+                {
+                    ingest
+                        .ingest(report("late-device", 5.0, 100))
+                        .await
+                        .expect("valid report");
+                }
+                next.run(request).await
+            }
+        },
+    ));
+    let running = Running::start_router(router, tailmon_server::ServeOptions::new()).await;
     let dom = dump_dom(&chromium, &format!("{}/", running.url()), 9_500).await;
 
     assert!(
