@@ -122,7 +122,11 @@ fn space_of(disk: &sysinfo::Disk) -> Space {
     #[cfg(unix)]
     match rustix::fs::statvfs(disk.mount_point()) {
         Ok(s) => {
-            let fragment_size = if s.f_frsize > 0 { s.f_frsize } else { s.f_bsize };
+            let fragment_size = if s.f_frsize > 0 {
+                s.f_frsize
+            } else {
+                s.f_bsize
+            };
             return Space::from_blocks(s.f_blocks, s.f_bfree, s.f_bavail, fragment_size);
         }
         Err(error) => {
@@ -195,7 +199,10 @@ mod tests {
     #[test]
     fn odd_counts_never_give_more_than_the_size() {
         let space = Space::from_blocks(10, 20, 30, 1);
-        assert_eq!((space.total, space.used, space.available), (10, 0, Some(10)));
+        assert_eq!(
+            (space.total, space.used, space.available),
+            (10, 0, Some(10))
+        );
         let space = Space::from_blocks(10, 4, 9, 1);
         assert_eq!((space.used, space.available), (6, Some(4)));
         let space = Space::from_blocks(u64::MAX, 0, 0, 4096);

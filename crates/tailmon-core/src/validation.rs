@@ -115,7 +115,9 @@ pub enum ValidationError {
     /// A filesystem's used and available bytes together are more than its
     /// size (reserved blocks are counted in neither, so the sum is at most
     /// the size).
-    #[error("{field}: used ({used}) plus available ({available}) bytes must not exceed the total ({total})")]
+    #[error(
+        "{field}: used ({used}) plus available ({available}) bytes must not exceed the total ({total})"
+    )]
     SpaceExceedsTotal {
         /// The field, with its index in a list, e.g. `disks[0].available_bytes`.
         field: String,
