@@ -7,6 +7,7 @@ mod command_line;
 mod data_dir_permissions;
 mod durability;
 mod memory_attacks;
+mod preferences_binary;
 mod server_binary;
 mod server_process;
 mod tls_binary;
