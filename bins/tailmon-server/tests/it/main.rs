@@ -10,4 +10,5 @@ mod memory_attacks;
 mod preferences_binary;
 mod server_binary;
 mod server_process;
+mod systemd_unit;
 mod tls_binary;
