@@ -273,7 +273,12 @@
       const total = nonNegative(d.total_bytes);
       const used = nonNegative(d.used_bytes);
       if (total === null || used === null || total <= 0 || used > total) continue;
-      const pct = (used / total) * 100;
+      // As df: used ÷ (used + available) when the agent sends available
+      // (root's reserved blocks count as neither), else used ÷ total.
+      const available = nonNegative(d.available_bytes);
+      const known = available !== null && used + available > 0 && used + available <= total;
+      const whole = known ? used + available : total;
+      const pct = (used / whole) * 100;
       if (!Number.isFinite(pct)) continue;
       all.push({ mount: text(d.mount_point), fs: text(d.fs_type), used, total, pct });
     }

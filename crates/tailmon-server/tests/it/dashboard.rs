@@ -192,6 +192,7 @@ fn disk(mount_point: &str, total_gib: u64, used_gib: u64) -> Disk {
         fs_type: "ext4".into(),
         total_bytes: total_gib * GIB,
         used_bytes: used_gib * GIB,
+        available_bytes: None,
     }
 }
 
@@ -273,6 +274,14 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
     partial.disks = Some(vec![disk("/", 100, 80), disk("/boot/efi", 0, 0)]);
     partial.uptime_seconds = Some(12 * 60 + 5);
     ingest.ingest(partial).await.expect("valid report");
+    // A disk with a large reserve for root, as df counts it: 22 GiB used,
+    // 33 GiB available, so 40 % full (not 22 % of the size).
+    let mut reserved = report("reserved", 10.0, 1000);
+    reserved.disks = Some(vec![Disk {
+        available_bytes: Some(33 * GIB),
+        ..disk("/", 100, 22)
+    }]);
+    ingest.ingest(reserved).await.expect("valid report");
     // An older agent: only the original fields.
     ingest
         .ingest(report("plain", 10.0, 1000))
@@ -291,6 +300,7 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
         ("full-disk", "status-critical"),
         ("partial", "status-ok"),
         ("plain", "status-ok"),
+        ("reserved", "status-ok"),
     ] {
         assert!(
             card(&dom, id).contains(status),
@@ -300,8 +310,8 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
     }
     // The summary counts the disk rule too.
     for count in [
-        "data-total=\"4\"",
-        "data-ok=\"2\"",
+        "data-total=\"5\"",
+        "data-ok=\"3\"",
         "data-warning=\"1\"",
         "data-critical=\"1\"",
     ] {
@@ -359,6 +369,12 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
             "partial lacks {expected}:\n{partial}"
         );
     }
+
+    let reserved = card_body(&dom, "reserved");
+    assert!(
+        reserved.contains("class=\"disk-percent metric-percent\">40.0%<"),
+        "used ÷ (used + available), as df: {reserved}"
+    );
 
     // An older agent's card is as before: CPU and RAM, the new rows hidden.
     let plain = card_body(&dom, "plain");
