@@ -152,7 +152,7 @@ async fn request_for(
 ) -> Request<Body> {
     let reports_body = serde_json::to_value(vec![report("web-2", 1.0, 1)]).unwrap();
     let (uri, body) = match path {
-        "/{*path}" => ("/style.css".to_owned(), None),
+        "/{*path}" => ("/css/base.css".to_owned(), None),
         "/api/v1/devices/{id}" | "/api/v1/devices/{id}/export" => {
             (path.replace("{id}", "web-1"), None)
         }
@@ -721,7 +721,7 @@ async fn every_answer_carries_the_security_headers() {
     for path in [
         "/",
         "/login",
-        "/login.js",
+        "/js/login.js",
         "/api/v1/devices",
         "/healthz",
         "/api/nope",
@@ -742,7 +742,7 @@ async fn every_answer_carries_the_security_headers() {
 async fn the_dashboard_pages_have_no_inline_script() {
     let fixture = Fixture::new().await;
     let (cookie, _) = fixture.login("ann", VIEWER_PASSWORD).await;
-    for path in ["/", "/login"] {
+    for path in ["/", "/login", "/device.html"] {
         let mut request = Request::get(path).body(Body::empty()).unwrap();
         request
             .headers_mut()

@@ -1,14 +1,16 @@
-// Tailmon dashboard. Plain JS, no dependencies, CSP-friendly:
-// no inline code, no innerHTML; device-supplied text only via textContent.
+// Tailmon dashboard: the fleet view (index.html). Skeleton: the former
+// app.js as a module; rewritten in the next commits.
+//
+// Exports: nothing (it runs on load).
 'use strict';
+
+import { initShell } from './shell.js';
 
 (function () {
   const REFRESH_MS = 3000;
   const FETCH_TIMEOUT_MS = 10000;
   const METRICS_URL = 'api/all_metrics'; // relative: works under a path prefix
   const LOGIN_URL = 'login';
-  const SESSION_URL = 'api/v1/session';
-  const LOGOUT_URL = 'api/v1/logout';
   const STALE_AFTER_S = 120; // a card is dimmed when the last report is older
 
   const CPU_WARN = 60;
@@ -720,39 +722,6 @@
     }
   }
 
-  // ---------- session ----------
-
-  // Who is signed in, and the CSRF token that requests changing something repeat.
-  async function showUser() {
-    try {
-      const res = await fetch(SESSION_URL, {
-        credentials: 'same-origin',
-        headers: { Accept: 'application/json' },
-        cache: 'no-store',
-      });
-      if (!res.ok) return;
-      const info = await res.json();
-      if (!info || info.auth !== 'session') return;
-      const box = document.getElementById('user-box');
-      document.getElementById('user-name').textContent =
-        String(info.username || '') + (info.role ? ' (' + info.role + ')' : '');
-      document.getElementById('signout').addEventListener('click', async () => {
-        try {
-          await fetch(LOGOUT_URL, {
-            method: 'POST',
-            credentials: 'same-origin',
-            headers: { 'X-CSRF-Token': String(info.csrf_token || '') },
-          });
-        } finally {
-          window.location.assign(new URL(LOGIN_URL, document.baseURI).href);
-        }
-      });
-      box.hidden = false;
-    } catch (err) {
-      /* the dashboard works without it */
-    }
-  }
-
   function init() {
     els.devices = document.getElementById('devices');
     els.summary = document.getElementById('summary');
@@ -779,7 +748,7 @@
       /* cosmetic only */
     }
 
-    showUser();
+    initShell({ page: 'fleet' });
     tick();
     timer = setInterval(tick, REFRESH_MS);
     document.addEventListener('visibilitychange', () => {
@@ -787,9 +756,5 @@
     });
   }
 
-  if (document.readyState === 'loading') {
-    document.addEventListener('DOMContentLoaded', init);
-  } else {
-    init();
-  }
+  init();
 })();
