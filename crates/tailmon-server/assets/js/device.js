@@ -8,11 +8,24 @@
 // report goes in as text.
 
 import { initShell } from "./shell.js";
-import { getJSON, sendJSON, openLive } from "./api.js";
+import { getJSON, openLive, serverNow } from "./api.js";
+import { savePrefs } from "./prefs.js";
+import { setStale } from "./shell.js";
 import { TimeChart } from "./charts.js";
 import { CHART_IDS, CHART_NAMES, chartsFor, chosenCharts } from "./device-charts.js";
 import { reportMetrics } from "./report-metrics.js";
-import * as fmt from "./device-format.js";
+import {
+  DASH,
+  toNumber,
+  fmtPct,
+  fmtBytes,
+  fmtRate,
+  fmtCelsius,
+  fmtDuration,
+  parseTime,
+  fmtAge,
+  fmtDateTime,
+} from "./format.js";
 
 /** The preset ranges, in seconds. */
 const RANGES = {
@@ -32,6 +45,42 @@ const MAX_METRICS_PER_REQUEST = 256;
 const STATUSES = new Set(["ok", "warning", "critical", "offline"]);
 
 const $ = (id) => document.getElementById(id);
+
+/** Now by the server's clock, in Unix seconds. */
+const nowSeconds = () => Math.ceil(serverNow() / 1000);
+
+/** A plain number for charts and custom metrics: "1.5k", "0.25", "—". */
+function fmtNumber(v) {
+  const n = toNumber(v);
+  if (n === null) return DASH;
+  const abs = Math.abs(n);
+  if (abs >= 1e9) return `${(n / 1e9).toFixed(1)}G`;
+  if (abs >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (abs >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  if (abs >= 100 || Number.isInteger(n)) return String(Math.round(n));
+  return String(Number(n.toFixed(2)));
+}
+
+/** A process id: a whole number, or "—". */
+function fmtPid(v) {
+  const n = toNumber(v);
+  return n !== null && Number.isInteger(n) && n >= 0 ? String(n) : DASH;
+}
+
+/** Unix seconds as the value of a datetime-local input (local time). */
+function localInput(seconds) {
+  const d = new Date(seconds * 1000);
+  if (!Number.isFinite(d.getTime())) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** A datetime-local input's value as Unix seconds, or null. */
+function fromLocalInput(value) {
+  if (typeof value !== "string" || value === "") return null;
+  const ms = new Date(value).getTime();
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : null;
+}
 
 const state = {
   id: null,
@@ -91,7 +140,7 @@ function writeUrl() {
 /** The window shown now, in Unix seconds. */
 function currentWindow() {
   if (state.range === "custom") return { from: state.from, to: state.to };
-  const to = Math.ceil(Date.now() / 1000);
+  const to = nowSeconds();
   return { from: to - RANGES[state.range], to };
 }
 
@@ -148,8 +197,9 @@ async function fetchHistories(metrics, window) {
       }
       return metrics.map((_, i) => out[i] || null);
     } catch (error) {
-      if (statusOf(error) !== 404 || error.json) throw error;
-      // No such route on this server: one request per metric.
+      if (statusOf(error) !== 404) throw error;
+      // No such route on this server (or the device just went): one
+      // request per metric.
       state.batchHistories = false;
     }
   }
@@ -188,7 +238,7 @@ function setText(el, text) {
 
 /** A `<time>` for `iso`, or "—". */
 function setTime(el, iso, relative) {
-  const at = fmt.parseTime(iso);
+  const at = parseTime(iso);
   if (at === null) {
     el.textContent = "—";
     el.removeAttribute("datetime");
@@ -197,8 +247,8 @@ function setTime(el, iso, relative) {
   }
   const date = new Date(at);
   el.dateTime = date.toISOString();
-  el.title = date.toLocaleString();
-  el.textContent = relative ? fmt.ago(at) : date.toLocaleString();
+  el.title = fmtDateTime(at);
+  el.textContent = relative ? fmtAge(at, serverNow()) : fmtDateTime(at);
 }
 
 function renderSummary() {
@@ -210,7 +260,7 @@ function renderSummary() {
   badge.dataset.status = status;
   badge.textContent = status === "unknown" ? "—" : status;
   setText($("device-os"), typeof s.os_info === "string" ? s.os_info : null);
-  setText($("device-uptime"), fmt.duration(s.uptime_seconds));
+  setText($("device-uptime"), fmtDuration(s.uptime_seconds));
   setTime($("device-boot"), s.boot_time, false);
   setTime($("device-last-seen"), s.received_at ?? s.last_seen, true);
   const offline = $("device-offline-row");
@@ -225,14 +275,14 @@ function renderSummary() {
 function renderProcesses(list) {
   const rows = (Array.isArray(list) ? list : [])
     .filter((p) => p && typeof p === "object")
-    .sort((a, b) => (fmt.finite(b.cpu_percent) ?? -1) - (fmt.finite(a.cpu_percent) ?? -1))
+    .sort((a, b) => (toNumber(b.cpu_percent) ?? -1) - (toNumber(a.cpu_percent) ?? -1))
     .map((p) => {
       const tr = document.createElement("tr");
       const cells = [
         typeof p.name === "string" && p.name ? p.name : "—",
-        fmt.integer(p.pid),
-        fmt.percent(p.cpu_percent),
-        fmt.bytes(p.rss_bytes),
+        fmtPid(p.pid),
+        fmtPct(p.cpu_percent),
+        fmtBytes(p.rss_bytes),
       ];
       cells.forEach((text, i) => {
         const td = document.createElement(i === 0 ? "th" : "td");
@@ -248,11 +298,11 @@ function renderProcesses(list) {
 }
 
 const FORMATS = {
-  percent: fmt.percent,
-  bytes: fmt.bytes,
-  rate: fmt.rate,
-  celsius: fmt.celsius,
-  number: fmt.number,
+  percent: fmtPct,
+  bytes: fmtBytes,
+  rate: fmtRate,
+  celsius: fmtCelsius,
+  number: fmtNumber,
 };
 
 /** Rebuilds the charts for the chosen ids and the metrics the device has. */
@@ -267,7 +317,7 @@ function buildCharts() {
       id: spec.id,
       key: spec.key,
       title: spec.title,
-      format: FORMATS[spec.unit] || fmt.number,
+      format: FORMATS[spec.unit] || fmtNumber,
       yMax: spec.yMax,
       syncKey: "device",
       onZoom: zoomTo,
@@ -318,8 +368,8 @@ function renderRange(window) {
   }
   const fromInput = $("range-from");
   const toInput = $("range-to");
-  fromInput.value = fmt.localInput(window.from);
-  toInput.value = fmt.localInput(window.to);
+  fromInput.value = localInput(window.from);
+  toInput.value = localInput(window.to);
   const live = $("live-toggle");
   live.disabled = !LIVE_RANGES.has(state.range);
   live.checked = state.live;
@@ -374,8 +424,8 @@ function resetZoom() {
 
 function applyCustomRange(event) {
   event.preventDefault();
-  const from = fmt.fromLocalInput($("range-from").value);
-  const to = fmt.fromLocalInput($("range-to").value);
+  const from = fromLocalInput($("range-from").value);
+  const to = fromLocalInput($("range-to").value);
   if (from === null || to === null || to <= from) {
     showError("Choose a start before the end.");
     return;
@@ -397,11 +447,11 @@ function onDevice(summary) {
   state.summary = summary;
   renderSummary();
   if (!state.live || state.range === "custom") return;
-  const at = fmt.parseTime(summary.last_seen);
+  const at = parseTime(summary.last_seen);
   if (at === null || (previous && previous.last_seen === summary.last_seen)) return;
   const seconds = at / 1000;
   const values = new Map(reportMetrics(summary));
-  const to = Math.max(Math.ceil(Date.now() / 1000), Math.ceil(seconds));
+  const to = Math.max(nowSeconds(), Math.ceil(seconds));
   const window = { from: to - RANGES[state.range], to };
   for (const { spec, chart } of state.charts) {
     chart.append(
@@ -418,10 +468,14 @@ function startLive() {
     snapshot(list) {
       const mine = Array.isArray(list) ? list.find((d) => d && d.device_id === state.id) : null;
       if (mine) onDevice(mine);
+      else if (Array.isArray(list) && state.summary) showError("This device is no longer on the server.");
     },
     device: onDevice,
-    deleted(info) {
-      if (info && info.device_id === state.id) showError("This device was deleted.");
+    deleted(id) {
+      if (id === state.id) showError("This device was deleted.");
+    },
+    state(s) {
+      setStale(s && !s.ok ? s.staleSince : null);
     },
   });
 }
@@ -477,14 +531,8 @@ async function saveCustomize(event) {
   const message = $("customize-message");
   message.textContent = "Saving…";
   try {
-    let prefs = {};
-    try {
-      const current = await getJSON("api/v1/preferences");
-      if (current && typeof current === "object" && !Array.isArray(current)) prefs = current;
-    } catch {
-      // Nothing saved yet, or no preferences on this server: start afresh.
-    }
-    await sendJSON("PUT", "api/v1/preferences", { ...prefs, device_charts: ids });
+    // Merged into the saved object: the other choices stay as they are.
+    await savePrefs({ device_charts: ids });
     message.textContent = "";
     $("customize-dialog").close();
   } catch (error) {
@@ -541,13 +589,6 @@ async function main() {
   if (!DEVICE_ID.test(state.id)) {
     showMissing(`"${state.id}" is not a device id: ids are 1 to 128 letters, digits, '.', '_', '-' or ':'.`);
     return;
-  }
-  if (!prefs) {
-    try {
-      prefs = await getJSON("api/v1/preferences");
-    } catch {
-      prefs = null;
-    }
   }
   state.chartIds = chosenCharts(prefs);
   let names;

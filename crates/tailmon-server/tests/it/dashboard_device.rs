@@ -1,0 +1,739 @@
+//! The device page (`device.html?id=ID`) in a real headless Chromium,
+//! driven through ChromeDriver ([`tailmon_testkit::Browser`]), against a
+//! real server on 127.0.0.1:0 with a real SQLite store whose history spans
+//! a year of rollups, placed with a [`ManualClock`].
+//!
+//! Every wait polls the page up to a deadline; there are no fixed sleeps.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tailmon_core::{
+    CpuBreakdown, Disk, DiskIo, LoadAvg, NetworkInterface, OffsetDateTime, ProcessInfo, Report,
+    Temperature,
+};
+use tailmon_server::auth::Role;
+use tailmon_server::store::Durability;
+use tailmon_server::{Clock, Credentials, Ingest, ManualClock, Server, ServerBuilder, SqliteStore};
+use tailmon_testkit::{Browser, browser_tools};
+
+use crate::support::{Running, TestDirs};
+
+const DEVICE: &str = "db-1";
+const PASSWORD: &str = "correct-horse-battery-9";
+const HOUR: i64 = 3600;
+const DAY: i64 = 24 * HOUR;
+
+/// The page has drawn its charts for the range it shows.
+const CHARTS_READY: &str = "return document.body.dataset.loading === 'false' \
+    && document.querySelector('figure.chart[data-chart=\"cpu\"]') !== null \
+    && document.body.dataset.loaded";
+
+/// A full report of `device` at `at`, its values a function of the time
+/// (so a rollup bucket holds different values: its min and max differ).
+fn report_at(device: &str, at: OffsetDateTime) -> Report {
+    let t = at.unix_timestamp() as f64;
+    let wave = (t / 5400.0).sin();
+    let wiggle = ((t / 600.0).floor() % 7.0) * 3.0;
+    let cpu = (40.0 + 25.0 * wave + wiggle).clamp(0.0, 100.0);
+    let mut r = Report::new(device, at);
+    r.os_info = "Debian GNU/Linux 12 (Kernel: 6.1.0)".into();
+    r.cpu_usage = (cpu * 100.0).round() / 100.0;
+    r.ram_total_mb = 16_384;
+    r.ram_used_mb = 6_000 + (wiggle as u64) * 100;
+    r.cpu_per_core = Some(vec![r.cpu_usage, (r.cpu_usage / 2.0).round()]);
+    r.cpu_breakdown = Some(CpuBreakdown {
+        user: (r.cpu_usage * 0.6).round(),
+        system: (r.cpu_usage * 0.3).round(),
+        iowait: 1.0,
+        steal: 0.0,
+    });
+    r.load_avg = Some(LoadAvg {
+        one: 0.5 + wiggle / 10.0,
+        five: 0.5,
+        fifteen: 0.25,
+    });
+    r.swap_total_mb = Some(2_048);
+    r.swap_used_mb = Some(128);
+    r.disks = Some(vec![Disk {
+        mount_point: "/".into(),
+        fs_type: "ext4".into(),
+        total_bytes: 100 << 30,
+        used_bytes: (40 << 30) + (wiggle as u64) * (1 << 28),
+    }]);
+    r.disk_io = Some(vec![DiskIo {
+        device: "sda".into(),
+        read_bytes_per_sec: 1_000.0 * wiggle,
+        write_bytes_per_sec: 20_000.0,
+    }]);
+    r.networks = Some(vec![NetworkInterface {
+        interface: "eth0".into(),
+        rx_bytes_per_sec: Some(50_000.0 + 1_000.0 * wiggle),
+        tx_bytes_per_sec: Some(10_000.0),
+        rx_bytes_total: 1 << 30,
+        tx_bytes_total: 1 << 28,
+        rx_errors: 0,
+        tx_errors: 0,
+    }]);
+    r.temperatures = Some(vec![Temperature {
+        label: "cpu".into(),
+        celsius: 50.0 + wiggle,
+    }]);
+    r.uptime_seconds = Some(90_000);
+    r.boot_time = Some(at - time::Duration::seconds(90_000));
+    r.process_count = Some(120);
+    r.top_processes = Some(vec![
+        ProcessInfo {
+            pid: 4242,
+            name: "postgres".into(),
+            cpu_percent: 12.5,
+            rss_bytes: 512 << 20,
+        },
+        ProcessInfo {
+            pid: 7,
+            name: "nginx".into(),
+            cpu_percent: 1.5,
+            rss_bytes: 64 << 20,
+        },
+    ]);
+    r.custom = Some([("queue.depth".to_owned(), 3.0 + wiggle)].into());
+    r
+}
+
+/// A server on 127.0.0.1:0 with a SQLite store in a temporary directory,
+/// both on `clock`; open access unless `credentials` are given.
+async fn serve(
+    dir: &std::path::Path,
+    clock: &Arc<ManualClock>,
+    credentials: Option<Arc<Credentials>>,
+) -> (Running, Ingest) {
+    let store = SqliteStore::builder(dir)
+        .clock(clock.clone())
+        .durability(Durability::Process)
+        .open()
+        .expect("store opens");
+    let builder = ServerBuilder::new().clock(clock.clone()).store(store);
+    let builder = match credentials {
+        Some(credentials) => builder.credentials(credentials),
+        None => builder.open_access(),
+    };
+    let server: Server = builder.build().expect("valid server");
+    let ingest = server.ingest().clone();
+    (Running::start(server).await, ingest)
+}
+
+/// The times of the stored history, oldest first, ending at `now`: every
+/// 30 min over the year, every 10 min over the last 30 days, every minute
+/// over the last day and every 10 s over the last hour.
+fn history_times(now: OffsetDateTime) -> Vec<OffsetDateTime> {
+    let end = now.unix_timestamp();
+    let mut times = Vec::new();
+    let mut push_every = |from: i64, to: i64, step: i64| {
+        let mut t = from - from.rem_euclid(step);
+        while t < to {
+            if t >= from {
+                times.push(t);
+            }
+            t += step;
+        }
+    };
+    push_every(end - 365 * DAY, end - 30 * DAY, 30 * 60);
+    push_every(end - 30 * DAY, end - DAY, 10 * 60);
+    push_every(end - DAY, end - HOUR, 60);
+    push_every(end - HOUR, end + 1, 10);
+    times
+        .into_iter()
+        .map(|t| OffsetDateTime::from_unix_timestamp(t).unwrap())
+        .collect()
+}
+
+/// Stores a year of `DEVICE`'s history, in batches.
+async fn store_history(ingest: &Ingest, now: OffsetDateTime) -> usize {
+    let times = history_times(now);
+    for chunk in times.chunks(2_000) {
+        let reports = chunk.iter().map(|&at| report_at(DEVICE, at)).collect();
+        let result = ingest.ingest_batch(reports).await.expect("history stored");
+        assert!(result.rejected.is_empty(), "{:?}", result.rejected);
+    }
+    times.len()
+}
+
+/// The clock the server runs on: now, in whole seconds (the browser's
+/// clock decides the windows the page asks for).
+fn clock_now() -> Arc<ManualClock> {
+    let now = OffsetDateTime::now_utc();
+    Arc::new(ManualClock::new(
+        OffsetDateTime::from_unix_timestamp(now.unix_timestamp()).unwrap(),
+    ))
+}
+
+/// What the chart `figure[data-chart=ID]` holds: tier, point count, whether
+/// a band is drawn and whether some band is wider than a line, the x range
+/// of its data and of its scale.
+async fn chart_state(browser: &Browser, id: &str) -> Value {
+    browser
+        .script(&format!(
+            "const f = document.querySelector('figure.chart[data-chart=\"{id}\"]'); \
+             if (!f || !f.chart || !f.chart.uplot) return null; \
+             const u = f.chart.uplot; const xs = u.data[0]; \
+             const series = f.chart.labels.length; \
+             let wide = false; \
+             if (u.data.length > 1 + series) {{ \
+               const lo = u.data[1 + series], hi = u.data[2 + series]; \
+               for (let i = 0; i < xs.length; i++) if (lo[i] !== null && hi[i] !== null && hi[i] > lo[i]) wide = true; \
+             }} \
+             return {{ tier: f.dataset.tier, band: f.dataset.band, bands: u.bands.length, wide, \
+                       points: xs.filter((x, i) => u.data[1][i] !== null).length, \
+                       first: xs[0], last: xs[xs.length - 1], \
+                       min: u.scales.x.min, max: u.scales.x.max }};"
+        ))
+        .await
+        .expect("chart state")
+}
+
+/// Waits for the page to finish a fetch newer than `after` (the body's
+/// `data-loaded` counter).
+async fn wait_loaded_after(browser: &Browser, after: i64) -> i64 {
+    let value = browser
+        .wait_for(
+            "the charts to load again",
+            &format!(
+                "return document.body.dataset.loading === 'false' \
+                 && Number(document.body.dataset.loaded) > {after} \
+                 && Number(document.body.dataset.loaded)"
+            ),
+        )
+        .await;
+    value.as_i64().expect("a counter")
+}
+
+async fn loaded(browser: &Browser) -> i64 {
+    browser
+        .script("return Number(document.body.dataset.loaded || 0)")
+        .await
+        .expect("counter")
+        .as_i64()
+        .unwrap_or(0)
+}
+
+/// Drags across the plot of chart `id` from `from` to `to` (fractions of
+/// its width) with real mouse events (DevTools' Input domain).
+async fn drag(browser: &Browser, id: &str, from: f64, to: f64) {
+    let rect = browser
+        .script(&format!(
+            "const o = document.querySelector('figure.chart[data-chart=\"{id}\"] .u-over'); \
+             o.scrollIntoView({{block: 'center'}}); \
+             const r = o.getBoundingClientRect(); \
+             return {{x: r.left, y: r.top, w: r.width, h: r.height}};"
+        ))
+        .await
+        .expect("plot rectangle");
+    let x = |f: f64| rect["x"].as_f64().unwrap() + rect["w"].as_f64().unwrap() * f;
+    let y = rect["y"].as_f64().unwrap() + rect["h"].as_f64().unwrap() / 2.0;
+    let event = |kind: &str, at: f64, buttons: u32| {
+        json!({"type": kind, "x": at, "y": y, "button": "left", "buttons": buttons, "clickCount": 1})
+    };
+    browser
+        .cdp("Input.dispatchMouseEvent", event("mouseMoved", x(from), 0))
+        .await
+        .unwrap();
+    browser
+        .cdp("Input.dispatchMouseEvent", event("mousePressed", x(from), 1))
+        .await
+        .unwrap();
+    for step in 1..=8 {
+        let at = from + (to - from) * f64::from(step) / 8.0;
+        browser
+            .cdp("Input.dispatchMouseEvent", event("mouseMoved", x(at), 1))
+            .await
+            .unwrap();
+    }
+    browser
+        .cdp("Input.dispatchMouseEvent", event("mouseReleased", x(to), 0))
+        .await
+        .unwrap();
+}
+
+/// Console entries at error level (a script that threw, a CSP violation),
+/// leaving out the answers the page expects (an unknown device's 404).
+fn errors(entries: &[Value]) -> Vec<&Value> {
+    entries
+        .iter()
+        .filter(|e| {
+            e["level"] == "SEVERE"
+                && !e["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("Failed to load resource")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let dirs = TestDirs::new("dashboard_device_ranges");
+    let clock = clock_now();
+    let now = clock.now();
+    let (running, ingest) = serve(&dirs.fresh(), &clock, None).await;
+    let stored = store_history(&ingest, now).await;
+    assert!(stored > 20_000, "a year of history: {stored} reports");
+    let site = running.url();
+    let browser = Browser::start(&chromium, &chromedriver).await;
+    browser.set_viewport(1280, 800).await;
+
+    // 1 h by default, live, from raw reports: no band.
+    browser
+        .goto(&format!("{site}/device.html?id={DEVICE}"))
+        .await;
+    browser.wait_for("the charts", CHARTS_READY).await;
+    let pressed = browser
+        .script("return document.querySelector('[data-range][aria-pressed=\"true\"]').dataset.range")
+        .await
+        .unwrap();
+    assert_eq!(pressed, "1h");
+    assert_eq!(
+        browser.script("return document.getElementById('live-toggle').checked").await.unwrap(),
+        true,
+        "live mode is on for 1 h"
+    );
+    // Every chart the device's metrics allow, in the default order.
+    let charts = browser
+        .script(
+            "return [...document.querySelectorAll('figure.chart')].map(f => \
+             f.dataset.chart + (f.dataset.key ? ':' + f.dataset.key : ''))",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        charts,
+        json!([
+            "cpu", "cpu_cores", "cpu_breakdown", "memory", "swap", "load", "disk_usage",
+            "disk_io", "network:eth0", "temperatures", "custom:queue.depth"
+        ])
+    );
+
+    // Each range: points spanning it, raw up to a day, hourly rollups with
+    // their min-max band beyond.
+    let mut counter = loaded(&browser).await;
+    for (range, span, tier) in [
+        ("1h", HOUR, "raw"),
+        ("6h", 6 * HOUR, "raw"),
+        ("24h", DAY, "raw"),
+        ("7d", 7 * DAY, "hour"),
+        ("30d", 30 * DAY, "hour"),
+        ("1y", 365 * DAY, "hour"),
+    ] {
+        browser.click(&format!("[data-range=\"{range}\"]")).await;
+        counter = wait_loaded_after(&browser, counter).await;
+        for id in ["cpu", "memory", "disk_usage", "temperatures"] {
+            let chart = chart_state(&browser, id).await;
+            assert_eq!(chart["tier"], tier, "{range} {id}: {chart}");
+            let points = chart["points"].as_i64().unwrap();
+            assert!(points > 20, "{range} {id}: {chart}");
+            let first = chart["first"].as_f64().unwrap();
+            let last = chart["last"].as_f64().unwrap();
+            let span = span as f64;
+            assert!(last - first > span * 0.9, "{range} {id}: data spans the range: {chart}");
+            let window = chart["max"].as_f64().unwrap() - chart["min"].as_f64().unwrap();
+            assert!((window - span).abs() < 120.0, "{range} {id}: the axis shows the range: {chart}");
+            if tier == "raw" {
+                assert_eq!(chart["bands"], 0, "{range} {id}: {chart}");
+            } else {
+                assert_eq!(chart["band"], "true", "{range} {id}: {chart}");
+                assert!(chart["bands"].as_i64().unwrap() >= 1, "{range} {id}: {chart}");
+            }
+        }
+        let cpu = chart_state(&browser, "cpu").await;
+        if tier != "raw" {
+            assert_eq!(cpu["wide"], true, "{range}: some hour's min and max differ: {cpu}");
+        }
+        let url = browser.script("return location.search").await.unwrap();
+        assert!(
+            url.as_str().unwrap().contains(&format!("range={range}")),
+            "the range is in the address: {url}"
+        );
+        // Screen readers get the latest, smallest and largest value.
+        let summary = browser
+            .script(
+                "return [...document.querySelectorAll('figure.chart[data-chart=\"cpu\"] table.chart-summary td')]\
+                 .map(td => td.textContent)",
+            )
+            .await
+            .unwrap();
+        let summary: Vec<&str> = summary.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(summary.len(), 3, "{summary:?}");
+        assert!(summary.iter().all(|v| v.ends_with('%')), "{summary:?}");
+    }
+
+    // A link reproduces the view.
+    browser
+        .goto(&format!("{site}/device.html?id={DEVICE}&range=30d"))
+        .await;
+    browser.wait_for("the charts", CHARTS_READY).await;
+    let cpu = chart_state(&browser, "cpu").await;
+    assert_eq!(cpu["tier"], "hour", "{cpu}");
+    assert!((cpu["max"].as_f64().unwrap() - cpu["min"].as_f64().unwrap() - (30 * DAY) as f64).abs() < 120.0);
+
+    // Zoom: a drag across 7 days' hourly chart refetches the span at one
+    // minute per point, and says so in the address.
+    browser.click("[data-range=\"7d\"]").await;
+    let before_zoom = wait_loaded_after(&browser, loaded(&browser).await - 1).await;
+    let _ = wait_loaded_after(&browser, before_zoom - 1).await;
+    let hourly = chart_state(&browser, "cpu").await;
+    assert_eq!(hourly["tier"], "hour");
+    drag(&browser, "cpu", 0.40, 0.48).await;
+    let _ = wait_loaded_after(&browser, before_zoom).await;
+    let zoomed = chart_state(&browser, "cpu").await;
+    assert_eq!(zoomed["tier"], "minute", "a finer tier for the zoomed span: {zoomed}");
+    let zoom_span = zoomed["max"].as_f64().unwrap() - zoomed["min"].as_f64().unwrap();
+    assert!(
+        zoom_span < (DAY as f64) && zoom_span > (6 * HOUR) as f64,
+        "about 8 % of 7 days: {zoomed}"
+    );
+    assert!(zoomed["points"].as_i64().unwrap() > 300, "{zoomed}");
+    let search = browser.script("return location.search").await.unwrap();
+    let search = search.as_str().unwrap().to_owned();
+    assert!(search.contains("from=") && search.contains("to="), "{search}");
+    // Every chart followed.
+    let memory = chart_state(&browser, "memory").await;
+    assert_eq!(memory["tier"], "minute", "{memory}");
+    assert_eq!(memory["min"], zoomed["min"]);
+    // Reset zoom returns to the 7 days.
+    let counter = loaded(&browser).await;
+    browser.click("#reset-zoom").await;
+    wait_loaded_after(&browser, counter).await;
+    assert_eq!(chart_state(&browser, "cpu").await["tier"], "hour");
+
+    // The zoomed link, opened anew, shows the same span.
+    browser
+        .goto(&format!("{site}/device.html{search}"))
+        .await;
+    browser.wait_for("the charts", CHARTS_READY).await;
+    let again = chart_state(&browser, "cpu").await;
+    assert_eq!(again["tier"], "minute");
+    assert_eq!(again["min"], zoomed["min"]);
+    assert_eq!(again["max"], zoomed["max"]);
+
+    // Export links give the reports of the range shown (the last hour).
+    browser.click("[data-range=\"1h\"]").await;
+    wait_loaded_after(&browser, loaded(&browser).await - 1).await;
+    let links = browser
+        .script(
+            "return ['csv', 'json'].map(f => document.getElementById('export-' + f).href)",
+        )
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let csv_url = links[0].as_str().unwrap();
+    assert!(csv_url.starts_with(&format!("{site}/api/v1/devices/{DEVICE}/export?format=csv&from=")), "{csv_url}");
+    let csv = http.get(csv_url).send().await.unwrap();
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("device_id,timestamp,metric,value"));
+    let cpu_rows = lines.filter(|l| l.contains(",cpu_usage,")).count();
+    assert!((350..=362).contains(&cpu_rows), "one row per report of the hour: {cpu_rows}");
+    let json_url = links[1].as_str().unwrap();
+    let reports: Vec<Value> = http.get(json_url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(reports.len(), cpu_rows, "JSON: the same reports");
+    assert!(reports.iter().all(|r| r["device_id"] == DEVICE));
+
+    // Top processes, OS, uptime, boot time, status.
+    let facts = browser
+        .script(
+            "return { os: document.getElementById('device-os').textContent, \
+                      uptime: document.getElementById('device-uptime').textContent, \
+                      boot: document.getElementById('device-boot').textContent, \
+                      status: document.getElementById('device-status').textContent, \
+                      rows: [...document.querySelectorAll('#processes-body tr')].map(tr => \
+                         [...tr.children].map(c => c.textContent)) }",
+        )
+        .await
+        .unwrap();
+    assert_eq!(facts["os"], "Debian GNU/Linux 12 (Kernel: 6.1.0)");
+    assert_eq!(facts["uptime"], "1 d 1 h");
+    assert_ne!(facts["boot"], "—");
+    assert!(["ok", "warning", "critical"].contains(&facts["status"].as_str().unwrap()), "{facts}");
+    assert_eq!(
+        facts["rows"],
+        json!([["postgres", "4242", "12.5%", "512.0 MB"], ["nginx", "7", "1.5%", "64.0 MB"]])
+    );
+
+    // Screenshots: desktop and phone, light and dark; nothing wider than
+    // the phone's screen.
+    for scheme in ["light", "dark"] {
+        browser.set_color_scheme(scheme).await;
+        browser.set_viewport(1280, 800).await;
+        browser.wait_for("charts repainted", CHARTS_READY).await;
+        browser.screenshot(&format!("device-desktop-{scheme}")).await;
+        browser.set_viewport(360, 740).await;
+        browser
+            .wait_for(
+                "charts as wide as the phone",
+                "const f = document.querySelector('figure.chart'); \
+                 return f && f.chart.uplot && f.chart.uplot.width <= 360 && f.chart.uplot.width > 200",
+            )
+            .await;
+        let overflow = browser
+            .script("return document.documentElement.scrollWidth")
+            .await
+            .unwrap();
+        assert!(overflow.as_i64().unwrap() <= 360, "nothing wider than 360 px: {overflow}");
+        browser.screenshot(&format!("device-phone-{scheme}")).await;
+    }
+    let console = browser.console().await;
+    assert!(errors(&console).is_empty(), "{console:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_mode_grows_the_charts_without_a_reload() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let dirs = TestDirs::new("dashboard_device_live");
+    let clock = clock_now();
+    let now = clock.now();
+    let (running, ingest) = serve(&dirs.fresh(), &clock, None).await;
+    for step in (0..60).rev() {
+        ingest
+            .ingest(report_at(DEVICE, now - time::Duration::seconds(step * 10)))
+            .await
+            .unwrap();
+    }
+    let browser = Browser::start(&chromium, &chromedriver).await;
+    browser
+        .goto(&format!("{}/device.html?id={DEVICE}", running.url()))
+        .await;
+    browser.wait_for("the charts", CHARTS_READY).await;
+    browser.script("window.sameDocument = true; return true").await.unwrap();
+    let before = chart_state(&browser, "cpu").await;
+    assert_eq!(before["points"], 60, "{before}");
+
+    // Two new reports: each appears on the charts as it arrives.
+    for n in 1..=2 {
+        let at = now + time::Duration::seconds(10 * n);
+        clock.set(at);
+        let mut r = report_at(DEVICE, at);
+        r.cpu_usage = 99.0;
+        r.top_processes = Some(vec![ProcessInfo {
+            pid: 99,
+            name: format!("burner-{n}"),
+            cpu_percent: 99.0,
+            rss_bytes: 1 << 20,
+        }]);
+        ingest.ingest(r).await.unwrap();
+        let expected = at.unix_timestamp() as f64;
+        let grown = browser
+            .wait_for(
+                "the new report on the chart",
+                &format!(
+                    "const u = document.querySelector('figure.chart[data-chart=\"cpu\"]').chart.uplot; \
+                     const xs = u.data[0]; \
+                     return xs[xs.length - 1] === {expected} && u.data[1][xs.length - 1] === 99 \
+                       && {{points: xs.length, max: u.scales.x.max}}"
+                ),
+            )
+            .await;
+        assert_eq!(grown["points"], 60 + n, "{grown}");
+        assert!(grown["max"].as_f64().unwrap() >= expected);
+        browser
+            .wait_for(
+                "the new top process",
+                &format!(
+                    "return document.querySelector('#processes-body th').textContent === 'burner-{n}'"
+                ),
+            )
+            .await;
+    }
+    // The per-core and network charts grew too.
+    assert_eq!(chart_state(&browser, "cpu_cores").await["points"], 62);
+    assert_eq!(
+        browser.script("return window.sameDocument === true").await.unwrap(),
+        true,
+        "no reload"
+    );
+}
+
+/// Signs in as `ana` on the login page, then opens `page`.
+async fn sign_in(browser: &Browser, site: &str, page: &str) {
+    browser.goto(&format!("{site}/login")).await;
+    browser
+        .wait_for(
+            "the login form",
+            "return document.getElementById('login-form') !== null \
+             && document.readyState === 'complete'",
+        )
+        .await;
+    browser.type_into("#username", "ana").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+    browser
+        .wait_for("signed in", "return location.pathname === '/'")
+        .await;
+    browser.goto(page).await;
+    browser.wait_for("the charts", CHARTS_READY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chosen_charts_follow_the_user_to_a_new_browser() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let dirs = TestDirs::new("dashboard_device_prefs");
+    let clock = clock_now();
+    let now = clock.now();
+    let credentials = Arc::new(Credentials::in_memory());
+    credentials
+        .add_user("ana", PASSWORD, Role::Viewer)
+        .expect("user added");
+    let (running, ingest) = serve(&dirs.fresh(), &clock, Some(credentials)).await;
+    for step in (0..30).rev() {
+        ingest
+            .ingest(report_at(DEVICE, now - time::Duration::seconds(step * 10)))
+            .await
+            .unwrap();
+    }
+    let site = running.url();
+    let page = format!("{site}/device.html?id={DEVICE}");
+
+    let shown = "return [...document.querySelectorAll('figure.chart')].map(f => f.dataset.chart)";
+
+    let mut first = Browser::start(&chromium, &chromedriver).await;
+    sign_in(&first, &site, &page).await;
+    // Keep load, then memory, then CPU; nothing else.
+    first.click("#customize-open").await;
+    first
+        .wait_for("the dialog", "return document.getElementById('customize-dialog').open")
+        .await;
+    first
+        .script(
+            "for (const li of document.querySelectorAll('#customize-list li')) \
+               li.querySelector('input').checked = ['cpu', 'memory', 'load'].includes(li.dataset.chartId); \
+             return true",
+        )
+        .await
+        .unwrap();
+    // load up twice (above memory, above swap…): by keyboard-reachable buttons.
+    for _ in 0..8 {
+        first
+            .click("#customize-list li[data-chart-id=\"load\"] .move-up")
+            .await;
+    }
+    first
+        .click("#customize-list li[data-chart-id=\"memory\"] .move-up")
+        .await;
+    first
+        .click("#customize-list li[data-chart-id=\"memory\"] .move-up")
+        .await;
+    let counter = loaded(&first).await;
+    first.click("#customize-save").await;
+    wait_loaded_after(&first, counter).await;
+    first
+        .wait_for("the dialog closed", "return !document.getElementById('customize-dialog').open")
+        .await;
+    let order = first.script(shown).await.unwrap();
+    assert_eq!(order, json!(["load", "memory", "cpu"]));
+    first.quit().await;
+
+    // A new profile: nothing in its storage, the server has the choice.
+    let second = Browser::start(&chromium, &chromedriver).await;
+    sign_in(&second, &site, &page).await;
+    assert_eq!(second.script(shown).await.unwrap(), json!(["load", "memory", "cpu"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_strings_show_as_text_and_unknown_devices_get_a_page_saying_so() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let dirs = TestDirs::new("dashboard_device_hostile");
+    let clock = clock_now();
+    let now = clock.now();
+    let (running, ingest) = serve(&dirs.fresh(), &clock, None).await;
+    const OS: &str = "<img src=x onerror=\"window.pwned=1\">Linux";
+    const PROCESS: &str = "<script>window.pwned=2</script>";
+    const LABEL: &str = "<b onmouseover=\"window.pwned=3\">hot</b>";
+    const MOUNT: &str = "/mnt/<svg onload=window.pwned=4>";
+    const INTERFACE: &str = "eth\"><img src=y onerror=window.pwned=5>";
+    for step in (0..5).rev() {
+        let mut r = report_at(DEVICE, now - time::Duration::seconds(step * 10));
+        r.os_info = OS.into();
+        r.top_processes = Some(vec![ProcessInfo {
+            pid: 1,
+            name: PROCESS.into(),
+            cpu_percent: f64::from(5 - step as u8),
+            rss_bytes: 1,
+        }]);
+        r.temperatures = Some(vec![Temperature {
+            label: LABEL.into(),
+            celsius: 40.0,
+        }]);
+        r.disks.as_mut().unwrap()[0].mount_point = MOUNT.into();
+        r.networks.as_mut().unwrap()[0].interface = INTERFACE.into();
+        r.custom = Some([("q.1".to_owned(), 1.0)].into());
+        ingest.ingest(r).await.expect("valid report");
+    }
+    let site = running.url();
+    let browser = Browser::start(&chromium, &chromedriver).await;
+    browser
+        .goto(&format!("{site}/device.html?id={DEVICE}"))
+        .await;
+    browser.wait_for("the charts", CHARTS_READY).await;
+    let seen = browser
+        .script(
+            "const legend = (id) => [...document.querySelectorAll(`figure.chart[data-chart=\"${id}\"] .u-legend .u-label`)].map(e => e.textContent); \
+             return { os: document.getElementById('device-os').textContent, \
+                      process: document.querySelector('#processes-body th').textContent, \
+                      temperature: legend('temperatures'), \
+                      disk: legend('disk_usage'), \
+                      network: document.querySelector('figure.chart[data-chart=\"network\"] .chart-title').textContent, \
+                      networkKey: document.querySelector('figure.chart[data-chart=\"network\"]').dataset.key, \
+                      summary: document.querySelector('figure.chart[data-chart=\"temperatures\"] table.chart-summary tbody th').textContent, \
+                      injected: document.querySelectorAll('main img, main script, main svg, main b').length, \
+                      pwned: window.pwned === undefined ? null : window.pwned }",
+        )
+        .await
+        .unwrap();
+    assert_eq!(seen["os"], OS);
+    assert_eq!(seen["process"], PROCESS);
+    assert_eq!(seen["temperature"][1], LABEL, "after the time");
+    assert_eq!(seen["summary"], LABEL);
+    assert_eq!(seen["disk"][1], MOUNT);
+    assert_eq!(seen["network"], format!("Network: {INTERFACE}"));
+    assert_eq!(seen["networkKey"], INTERFACE);
+    assert_eq!(seen["injected"], 0, "{seen}");
+    assert_eq!(seen["pwned"], Value::Null);
+
+    // An unknown device, a bad id, no id: a page that says so.
+    for (query, says) in [
+        ("?id=nobody-here", "No device \"nobody-here\""),
+        ("?id=%3Cb%3Ebad%20id%3C%2Fb%3E", "\"<b>bad id</b>\" is not a device id"),
+        ("", "No device was named"),
+    ] {
+        browser.goto(&format!("{site}/device.html{query}")).await;
+        let text = browser
+            .wait_for(
+                "the missing-device page",
+                "const s = document.getElementById('device-missing'); \
+                 return s && !s.hidden && document.getElementById('device-missing-text').textContent",
+            )
+            .await;
+        assert!(text.as_str().unwrap().contains(says), "{query}: {text}");
+        assert_eq!(
+            browser.script("return document.querySelectorAll('main b').length").await.unwrap(),
+            0
+        );
+        assert_eq!(
+            browser
+                .script("return document.getElementById('device-view').hidden")
+                .await
+                .unwrap(),
+            true
+        );
+    }
+    let console = browser.console().await;
+    assert!(errors(&console).is_empty(), "{console:?}");
+}
