@@ -4,19 +4,21 @@ use std::sync::{Arc, OnceLock};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::Method;
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tokio::net::TcpListener;
 
 use crate::api::fleet_snapshot::FleetSnapshots;
 use crate::api::json_body::BodyLimit;
 use crate::api::routes::auth_api as auth;
 use crate::api::routes::dashboard;
+use crate::api::routes::preferences_api::{self as prefs, MAX_PREFERENCES_BYTES};
 use crate::api::routes::v1_api::{self as v1, V1State};
 use crate::auth::access::Access;
 use crate::auth::edge_layer::EdgeSettings;
 use crate::auth::guard::Guard;
 use crate::auth::{edge_layer, require_layer};
 use crate::http::connection_loop;
+use crate::views::PreferenceStore;
 use crate::{ApiError, Ingest, ServeOptions, api::routes};
 
 /// How often a built server applies its store's retention: every 10 minutes
@@ -30,6 +32,7 @@ pub struct Server {
     settings: ServerSettings,
     guard: Arc<Guard>,
     edge: Arc<EdgeSettings>,
+    preferences: Arc<PreferenceStore>,
     retention: Arc<Retention>,
     snapshots: Arc<FleetSnapshots>,
     /// Set when [`Server::serve_with`]'s shutdown comes: live streams end.
@@ -107,6 +110,7 @@ pub(crate) struct AppState {
     ingest: Ingest,
     v1: V1State,
     guard: Arc<Guard>,
+    preferences: Arc<PreferenceStore>,
 }
 
 impl FromRef<AppState> for Ingest {
@@ -127,6 +131,12 @@ impl FromRef<AppState> for Arc<Guard> {
     }
 }
 
+impl FromRef<AppState> for Arc<PreferenceStore> {
+    fn from_ref(state: &AppState) -> Self {
+        state.preferences.clone()
+    }
+}
+
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
@@ -142,6 +152,7 @@ impl Server {
         settings: ServerSettings,
         guard: Guard,
         edge: EdgeSettings,
+        preferences: Arc<PreferenceStore>,
     ) -> Self {
         Self {
             retention: Arc::new(Retention {
@@ -152,6 +163,7 @@ impl Server {
             settings,
             guard: Arc::new(guard),
             edge: Arc::new(edge),
+            preferences,
             snapshots: Arc::new(FleetSnapshots::default()),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
         }
@@ -180,6 +192,11 @@ impl Server {
             .layer::<_, std::convert::Infallible>(axum::Extension(BodyLimit(
                 self.settings.max_batch_bytes,
             )));
+        let put_preferences = put(prefs::put_preferences)
+            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_PREFERENCES_BYTES))
+            .layer::<_, std::convert::Infallible>(axum::Extension(BodyLimit(
+                MAX_PREFERENCES_BYTES,
+            )));
         vec![
             (M::GET, "/healthz", Public, get(routes::health::healthz)),
             (M::GET, "/login", Public, get(dashboard::login_page)),
@@ -195,6 +212,14 @@ impl Server {
                 Person,
                 post(auth::change_own_password),
             ),
+            (
+                M::GET,
+                "/api/v1/preferences",
+                Read,
+                get(prefs::get_preferences),
+            ),
+            // Read, not Person: a read token and open mode keep theirs too.
+            (M::PUT, "/api/v1/preferences", Read, put_preferences),
             (M::GET, "/api/v1/devices", Read, get(v1::devices)),
             (M::GET, "/api/v1/live", Read, get(routes::live_api::live)),
             (
@@ -279,6 +304,7 @@ impl Server {
                 closing: self.closing.subscribe(),
             },
             guard: self.guard.clone(),
+            preferences: self.preferences.clone(),
         };
         let mut router = Router::new();
         for (_, path, access, method_router) in self.routes() {

@@ -63,6 +63,7 @@ fn report_at(device: &str, at: OffsetDateTime) -> Report {
         fs_type: "ext4".into(),
         total_bytes: 100 << 30,
         used_bytes: (40 << 30) + (wiggle as u64) * (1 << 28),
+        available_bytes: Some(50 << 30),
     }]);
     r.disk_io = Some(vec![DiskIo {
         device: "sda".into(),

@@ -1,6 +1,7 @@
 //! Integration tests of the Tailmon server library.
 #![allow(clippy::unwrap_used)] // a test that fails should fail loudly
 
+mod admin_api;
 mod agent_backfill;
 mod architecture;
 mod auth;
@@ -17,6 +18,7 @@ mod fleet_reads;
 #[cfg(feature = "sqlite")]
 mod history_ground_truth;
 mod live;
+mod preferences;
 mod readme_embedding;
 mod retention;
 mod routes;

@@ -6,4 +6,5 @@ pub(crate) mod health;
 pub(crate) mod legacy_api;
 pub(crate) mod live_api;
 pub(crate) mod panic;
+pub(crate) mod preferences_api;
 pub(crate) mod v1_api;
