@@ -168,8 +168,12 @@ export class TimeChart {
     empty.className = "chart-empty";
     empty.textContent = "No data in this range";
     empty.hidden = true;
+    // In a wrapper: a table grows to its content whatever its width says.
+    const hidden = document.createElement("div");
+    hidden.className = "visually-hidden";
     const table = document.createElement("table");
-    table.className = "visually-hidden chart-summary";
+    table.className = "chart-summary";
+    hidden.append(table);
     const tcaption = document.createElement("caption");
     const thead = document.createElement("thead");
     const headRow = document.createElement("tr");
@@ -183,7 +187,7 @@ export class TimeChart {
     const tbody = document.createElement("tbody");
     table.append(tcaption, thead, tbody);
     figure.setAttribute("aria-labelledby", title.id);
-    figure.append(caption, plot, empty, table);
+    figure.append(caption, plot, empty, hidden);
     parent.append(figure);
 
     this.el = { figure, plot, empty, tierNote, tcaption, tbody };
