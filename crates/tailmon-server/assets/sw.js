@@ -19,6 +19,8 @@ const SHELL = [
   'js/admin.js',
   'js/charts.js',
   'js/device.js',
+  'js/device-charts.js',
+  'js/report-metrics.js',
   'js/dom.js',
   'js/fleet.js',
   'js/format.js',

@@ -600,6 +600,34 @@ async fn live_mode_grows_the_charts_without_a_reload() {
     // The per-core and network charts grew too.
     assert_eq!(chart_state(&browser, "cpu_cores").await["points"], 62);
     assert_eq!(
+        browser
+            .script("return document.getElementById('device-conflict').hidden")
+            .await
+            .unwrap(),
+        true,
+        "one agent: no warning"
+    );
+
+    // Two agents take turns under the id: the page warns, live.
+    for (n, instance) in [(3, "agent-a"), (4, "agent-b"), (5, "agent-a")] {
+        let at = now + time::Duration::seconds(10 * n);
+        clock.set(at);
+        let mut r = report_at(DEVICE, at);
+        r.agent_instance = Some(instance.into());
+        ingest.ingest(r).await.unwrap();
+    }
+    let warning = browser
+        .wait_for(
+            "the duplicate-id warning",
+            "const w = document.getElementById('device-conflict'); \
+             return !w.hidden && w.textContent",
+        )
+        .await;
+    assert!(
+        warning.as_str().unwrap().contains("Two agents are reporting as this device id"),
+        "{warning}"
+    );
+    assert_eq!(
         browser.script("return window.sameDocument === true").await.unwrap(),
         true,
         "no reload"
