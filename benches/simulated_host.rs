@@ -122,6 +122,8 @@ impl SimulatedHost {
             fs_type: "ext4".into(),
             total_bytes: 250_000_000_000,
             used_bytes: self.disk_used,
+            // 5 % reserved for root, as ext4 keeps by default.
+            available_bytes: Some(237_500_000_000u64.saturating_sub(self.disk_used)),
         }]);
         r.disk_io = Some(vec![DiskIo {
             device: "nvme0n1".into(),

@@ -17,6 +17,7 @@ use tailmon_core::{OffsetDateTime, Report};
 use tailmon_server::auth::RateLimit;
 use tailmon_server::http::TlsConfig;
 use tailmon_server::store::Durability;
+use tailmon_server::views::PreferenceStore;
 use tailmon_server::{Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteStore, Store};
 
 mod admin_command;
@@ -170,8 +171,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Arc::new(store)
     };
     let per_second = |n: u32| RateLimit::new(n, n.saturating_mul(10));
+    let preferences = PreferenceStore::open(&args.data_dir).context("the saved preferences")?;
     let mut builder = ServerBuilder::new()
         .store(store)
+        .preferences(Arc::new(preferences))
         .max_devices(args.max_devices)
         .max_devices_per_token(args.max_devices_per_token)
         .rate_limit_per_address(per_second(args.rate_limit_per_address))

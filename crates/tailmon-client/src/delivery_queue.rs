@@ -235,6 +235,7 @@ mod tests {
             fs_type: "ext4".into(),
             total_bytes: 1 << 40,
             used_bytes: 1 << 39,
+            available_bytes: Some(1 << 38),
         }]);
         r.networks = Some(vec![NetworkInterface {
             interface: "eth0".into(),

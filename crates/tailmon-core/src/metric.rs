@@ -10,7 +10,7 @@
 //! | `cpu_user`, `cpu_system`, `cpu_iowait`, `cpu_steal` | `cpu_breakdown` |
 //! | `load_one`, `load_five`, `load_fifteen` | `load_avg` |
 //! | `swap_used_mb`, `swap_total_mb` | swap |
-//! | `disk_used_percent:MOUNT`, `disk_used_bytes:MOUNT`, `disk_total_bytes:MOUNT` | each of `disks`, e.g. `disk_used_percent:/` |
+//! | `disk_used_percent:MOUNT`, `disk_used_bytes:MOUNT`, `disk_available_bytes:MOUNT`, `disk_total_bytes:MOUNT` | each of `disks`, e.g. `disk_used_percent:/`; the percentage is [`Disk::used_percent`](crate::Disk::used_percent), as `df` shows it; available bytes only from agents that send them |
 //! | `disk_read_bytes_per_sec:DEVICE`, `disk_write_bytes_per_sec:DEVICE` | each of `disk_io` |
 //! | `net_rx_bytes_per_sec:IF`, `net_tx_bytes_per_sec:IF`, `net_rx_errors:IF`, `net_tx_errors:IF` | each of `networks` |
 //! | `temperature:LABEL` | each of `temperatures` |
@@ -86,6 +86,14 @@ pub fn for_each(report: &Report, mut each: impl FnMut(&str, f64)) {
             d.used_bytes as f64,
             &mut each,
         );
+        if let Some(available) = d.available_bytes {
+            with_key(
+                "disk_available_bytes",
+                &d.mount_point,
+                available as f64,
+                &mut each,
+            );
+        }
         with_key(
             "disk_total_bytes",
             &d.mount_point,
@@ -182,6 +190,7 @@ pub fn is_known(name: &str) -> bool {
         "cpu_core",
         "disk_used_percent",
         "disk_used_bytes",
+        "disk_available_bytes",
         "disk_total_bytes",
         "disk_read_bytes_per_sec",
         "disk_write_bytes_per_sec",
@@ -214,6 +223,7 @@ mod tests {
             fs_type: "ext4".into(),
             total_bytes: 4,
             used_bytes: 1,
+            available_bytes: None,
         }]);
         r.networks = Some(vec![NetworkInterface {
             interface: "eth0".into(),
@@ -238,5 +248,39 @@ mod tests {
         assert_eq!(value(&r, "net_tx_bytes_per_sec:eth0"), Some(5.0));
         assert_eq!(value(&r, "custom:q"), Some(7.0));
         assert!(!is_known("cpu_core") && !is_known("disk_used_percent:") && !is_known("bogus"));
+        assert_eq!(value(&r, "disk_available_bytes:/"), None, "not sent");
+    }
+
+    #[test]
+    fn disk_percent_is_as_df_shows_it() {
+        // The disk: df says 22 % full; counting root's reserved
+        // blocks as used made it 70 %.
+        let mut r = Report::new("a", OffsetDateTime::UNIX_EPOCH);
+        r.disks = Some(vec![Disk {
+            mount_point: "/".into(),
+            fs_type: "ext4".into(),
+            total_bytes: 1000,
+            used_bytes: 220,
+            available_bytes: Some(780),
+        }]);
+        assert_eq!(value(&r, "disk_used_percent:/"), Some(22.0));
+        assert_eq!(value(&r, "disk_available_bytes:/"), Some(780.0));
+        assert!(is_known("disk_available_bytes:/"));
+        let mut names = Vec::new();
+        for_each(&r, |n, _| {
+            if n.starts_with("disk_") {
+                names.push(n.to_owned());
+            }
+        });
+        assert_eq!(
+            names,
+            [
+                "disk_used_percent:/",
+                "disk_used_bytes:/",
+                "disk_available_bytes:/",
+                "disk_total_bytes:/"
+            ]
+            .map(str::to_owned)
+        );
     }
 }

@@ -65,6 +65,16 @@ pub(crate) fn validate_parts(report: &Report, now: OffsetDateTime) -> Result {
                     d.total_bytes,
                 )?;
             }
+            if let Some(available) = d.available_bytes
+                && d.used_bytes.saturating_add(available) > d.total_bytes
+            {
+                return Err(ValidationError::SpaceExceedsTotal {
+                    field: format!("disks[{i}].available_bytes"),
+                    used: d.used_bytes,
+                    available,
+                    total: d.total_bytes,
+                });
+            }
         }
     }
     if let Some(io) = &report.disk_io {
@@ -247,6 +257,7 @@ mod tests {
             fs_type: "ext4".into(),
             total_bytes: 10,
             used_bytes: 10,
+            available_bytes: Some(0),
         }]);
         r.disk_io = Some(vec![DiskIo {
             device: "sda".into(),
@@ -353,6 +364,26 @@ mod tests {
 
     #[test]
     fn disk_parts() {
+        let error = broken(|r| {
+            let d = &mut r.disks.as_mut().unwrap()[0];
+            d.used_bytes = 6;
+            d.available_bytes = Some(5);
+        });
+        assert_eq!(error.field(), "disks[0].available_bytes");
+        assert_eq!(
+            error.to_string(),
+            "disks[0].available_bytes: used (6) plus available (5) bytes must not exceed the total (10)"
+        );
+        let mut r = full();
+        r.disks.as_mut().unwrap()[0].used_bytes = 3;
+        r.disks.as_mut().unwrap()[0].available_bytes = Some(7);
+        assert_eq!(r.validate(NOW), Ok(()), "used + available = total is fine");
+        r.disks.as_mut().unwrap()[0].available_bytes = Some(u64::MAX);
+        assert_eq!(
+            r.validate(NOW).map_err(|e| e.field().to_owned()),
+            Err("disks[0].available_bytes".to_owned()),
+            "no overflow"
+        );
         assert_eq!(
             broken(|r| r.disks.as_mut().unwrap()[0].used_bytes = 11).field(),
             "disks[0].used_bytes"

@@ -37,14 +37,43 @@ pub struct Disk {
     pub fs_type: String,
     /// Its size in bytes.
     pub total_bytes: u64,
-    /// Bytes in use.
+    /// Bytes in use: the size less the free blocks (`f_blocks − f_bfree`),
+    /// as `df` counts "Used".
     pub used_bytes: u64,
+    /// Bytes an unprivileged user may still write (`f_bavail`), as `df`
+    /// counts "Avail": the free blocks less those reserved for root.
+    /// Absent from agents that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_bytes: Option<u64>,
 }
 
 impl Disk {
-    /// Bytes in use as a percentage of the size; `None` for a zero size.
+    /// How full the filesystem is, in percent, as `df` shows it: used ÷
+    /// (used + available) when `available_bytes` is known, so blocks
+    /// reserved for root count as neither; else used ÷ total. `None` when
+    /// the divisor is zero.
+    ///
+    /// ```
+    /// use tailmon_core::Disk;
+    ///
+    /// // 100 GB, 22 GB used, 5 GB reserved for root: 73 GB available.
+    /// let mut disk = Disk {
+    ///     mount_point: "/".into(),
+    ///     fs_type: "ext4".into(),
+    ///     total_bytes: 100_000_000_000,
+    ///     used_bytes: 22_000_000_000,
+    ///     available_bytes: Some(73_000_000_000),
+    /// };
+    /// assert!((disk.used_percent().unwrap() - 23.157).abs() < 0.001);
+    /// disk.available_bytes = None;
+    /// assert_eq!(disk.used_percent(), Some(22.0));
+    /// ```
     pub fn used_percent(&self) -> Option<f64> {
-        (self.total_bytes > 0).then(|| self.used_bytes as f64 * 100.0 / self.total_bytes as f64)
+        let whole = match self.available_bytes {
+            Some(available) => self.used_bytes.saturating_add(available),
+            None => self.total_bytes,
+        };
+        (whole > 0).then(|| self.used_bytes as f64 * 100.0 / whole as f64)
     }
 }
 

@@ -112,6 +112,22 @@ pub enum ValidationError {
         /// The total sent.
         total: u64,
     },
+    /// A filesystem's used and available bytes together are more than its
+    /// size (reserved blocks are counted in neither, so the sum is at most
+    /// the size).
+    #[error(
+        "{field}: used ({used}) plus available ({available}) bytes must not exceed the total ({total})"
+    )]
+    SpaceExceedsTotal {
+        /// The field, with its index in a list, e.g. `disks[0].available_bytes`.
+        field: String,
+        /// The bytes in use sent.
+        used: u64,
+        /// The bytes available sent.
+        available: u64,
+        /// The total sent.
+        total: u64,
+    },
     /// A used amount came without its total.
     #[error("{field} must come with its total")]
     MissingTotal {
@@ -174,6 +190,7 @@ impl ValidationError {
             Self::NotFinite { field }
             | Self::OutOfRange { field, .. }
             | Self::UsedExceedsTotal { field, .. }
+            | Self::SpaceExceedsTotal { field, .. }
             | Self::MissingTotal { field }
             | Self::TooManyItems { field, .. }
             | Self::TextTooLong { field, .. }

@@ -14,6 +14,7 @@ use crate::auth::rate_limit::{
 use crate::http::security_headers;
 use crate::refusal_log::RefusalLog;
 use crate::server::ServerSettings;
+use crate::views::{Owner, PreferenceStore};
 use crate::{Clock, Credentials, Ingest, MemoryStore, Server, Store, SystemClock};
 
 pub use crate::api::json_body::DEFAULT_MAX_BODY_BYTES;
@@ -58,6 +59,7 @@ pub struct ServerBuilder {
     max_password_checks: usize,
     allowed_hosts: Vec<String>,
     hsts: Option<std::time::Duration>,
+    preferences: Option<Arc<PreferenceStore>>,
 }
 
 /// Whether and how callers are authenticated.
@@ -105,6 +107,7 @@ impl std::fmt::Debug for ServerBuilder {
             .field("max_password_checks", &self.max_password_checks)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("hsts", &self.hsts)
+            .field("preferences", &self.preferences)
             .finish_non_exhaustive()
     }
 }
@@ -135,7 +138,20 @@ impl ServerBuilder {
             max_password_checks: default_max_password_checks(),
             allowed_hosts: Vec::new(),
             hsts: None,
+            preferences: None,
         }
+    }
+
+    /// Where each user's dashboard preferences (`/api/v1/preferences`) are
+    /// kept: [`PreferenceStore::open`] of the data directory to keep them
+    /// across restarts. Defaults to [`PreferenceStore::in_memory`].
+    ///
+    /// When the [`credentials`](Self::credentials) are kept in a file, the
+    /// preferences of users and tokens they no longer hold (removed while
+    /// the server was down) are forgotten at [`build`](Self::build).
+    pub fn preferences(mut self, preferences: Arc<PreferenceStore>) -> Self {
+        self.preferences = Some(preferences);
+        self
     }
 
     /// Most password checks (sign-ins, and admins setting passwords) that
@@ -334,6 +350,7 @@ impl ServerBuilder {
             hsts: self.hsts.map(security_headers::strict_transport_security),
             refused_hosts: RefusalLog::default(),
         };
+        let credentials_in_a_file = credentials.as_ref().filter(|c| c.path().is_some()).cloned();
         let guard = Guard::new(GuardSettings {
             credentials,
             clock: self.clock.clone(),
@@ -344,6 +361,26 @@ impl ServerBuilder {
             per_token: self.rate_limit_per_token,
             max_password_checks: self.max_password_checks,
         });
+        let preferences = self
+            .preferences
+            .unwrap_or_else(|| Arc::new(PreferenceStore::in_memory()));
+        if let Some(credentials) = credentials_in_a_file {
+            let users: std::collections::HashSet<String> = credentials
+                .users()
+                .into_iter()
+                .map(|u| u.username)
+                .collect();
+            let tokens: std::collections::HashSet<String> =
+                credentials.tokens().into_iter().map(|t| t.id).collect();
+            let kept = preferences.retain(|owner| match owner {
+                Owner::User(name) => users.contains(name),
+                Owner::Token(id) => tokens.contains(id),
+                _ => true,
+            });
+            if let Err(error) = kept {
+                tracing::warn!(%error, "could not forget the preferences of removed users");
+            }
+        }
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let ingest = Ingest::new(store, self.clock, self.max_devices);
         Ok(Server::new(
@@ -356,6 +393,7 @@ impl ServerBuilder {
             },
             guard,
             edge,
+            preferences,
         ))
     }
 }

@@ -36,7 +36,8 @@
 //! - `DELETE /api/v1/devices/{id}`: a device and its history;
 //! - `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/session`: people signing in;
 //! - `POST /api/v1/session/password`: a signed-in user changes their own password;
-//! - `/api/v1/tokens…`, `/api/v1/users…`: tokens and users, for admins.
+//! - `/api/v1/tokens…`, `/api/v1/users…`: tokens and users, for admins;
+//! - `GET` and `PUT /api/v1/preferences`: the caller's saved dashboard choices.
 //!
 //! Errors are JSON `{"error": "...", "field": "..."}`; see [`ApiError`].
 //!
@@ -46,7 +47,8 @@
 //! [`ServeOptions`]. The rest lives in modules named for what they hold:
 //! [`auth`] (tokens, users, roles, sessions, rate limits), [`http`] (TLS and
 //! the serving loop's limits), [`store`] (the stores' settings, errors and
-//! file names) and [`limits`] (the server's own defaults).
+//! file names), [`views`] (each user's saved preferences) and [`limits`]
+//! (the server's own defaults).
 //!
 //! A built server applies its store's retention by itself, however it is
 //! served: see [`Server::router`].
@@ -70,6 +72,7 @@ mod private_dir;
 mod refusal_log;
 mod server;
 pub mod store;
+pub mod views;
 
 pub use api::api_error::ApiError;
 pub use auth::Credentials;

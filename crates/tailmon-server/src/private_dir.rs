@@ -53,6 +53,31 @@ pub(crate) fn private_file_options() -> std::fs::OpenOptions {
     options
 }
 
+/// Replaces the file `name` in `dir` with `bytes`, atomically: a reader,
+/// or a crash, sees the old file or the new one, never a part. The file is
+/// readable and writable by its owner only, and on disk (flushed, and the
+/// rename too) when this returns.
+pub(crate) fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let temp = dir.join(format!("{name}.tmp"));
+    match std::fs::remove_file(&temp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = private_file_options()
+        .write(true)
+        .create_new(true)
+        .open(&temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, dir.join(name))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 fn warn_if_open(dir: &Path) {
     #[cfg(unix)]
     {
@@ -116,6 +141,11 @@ mod tests {
             .open(&made)
             .expect("create");
         assert_eq!(mode(&made), 0o600);
+        replace_file(&dir, "h", b"one").expect("write");
+        replace_file(&dir, "h", b"two").expect("replace");
+        assert_eq!(std::fs::read(dir.join("h")).expect("read"), b"two");
+        assert_eq!(mode(&dir.join("h")), 0o600);
+        assert!(!dir.join("h.tmp").exists(), "no temporary file left");
         std::fs::remove_dir_all(&base).expect("clean up");
     }
 }

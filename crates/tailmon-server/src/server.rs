@@ -4,18 +4,20 @@ use std::sync::{Arc, OnceLock};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::Method;
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tokio::net::TcpListener;
 
 use crate::api::json_body::BodyLimit;
 use crate::api::routes::auth_api as auth;
 use crate::api::routes::dashboard;
+use crate::api::routes::preferences_api::{self as prefs, MAX_PREFERENCES_BYTES};
 use crate::api::routes::v1_api::{self as v1, V1State};
 use crate::auth::access::Access;
 use crate::auth::edge_layer::EdgeSettings;
 use crate::auth::guard::Guard;
 use crate::auth::{edge_layer, require_layer};
 use crate::http::connection_loop;
+use crate::views::PreferenceStore;
 use crate::{ApiError, Ingest, ServeOptions, api::routes};
 
 /// How often a built server applies its store's retention: every 10 minutes
@@ -29,6 +31,7 @@ pub struct Server {
     settings: ServerSettings,
     guard: Arc<Guard>,
     edge: Arc<EdgeSettings>,
+    preferences: Arc<PreferenceStore>,
     retention: Arc<Retention>,
 }
 
@@ -105,6 +108,7 @@ pub(crate) struct AppState {
     ingest: Ingest,
     v1: V1State,
     guard: Arc<Guard>,
+    preferences: Arc<PreferenceStore>,
 }
 
 impl FromRef<AppState> for Ingest {
@@ -125,6 +129,12 @@ impl FromRef<AppState> for Arc<Guard> {
     }
 }
 
+impl FromRef<AppState> for Arc<PreferenceStore> {
+    fn from_ref(state: &AppState) -> Self {
+        state.preferences.clone()
+    }
+}
+
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
@@ -140,6 +150,7 @@ impl Server {
         settings: ServerSettings,
         guard: Guard,
         edge: EdgeSettings,
+        preferences: Arc<PreferenceStore>,
     ) -> Self {
         Self {
             retention: Arc::new(Retention {
@@ -150,6 +161,7 @@ impl Server {
             settings,
             guard: Arc::new(guard),
             edge: Arc::new(edge),
+            preferences,
         }
     }
 
@@ -176,6 +188,11 @@ impl Server {
             .layer::<_, std::convert::Infallible>(axum::Extension(BodyLimit(
                 self.settings.max_batch_bytes,
             )));
+        let put_preferences = put(prefs::put_preferences)
+            .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_PREFERENCES_BYTES))
+            .layer::<_, std::convert::Infallible>(axum::Extension(BodyLimit(
+                MAX_PREFERENCES_BYTES,
+            )));
         vec![
             (M::GET, "/healthz", Public, get(routes::health::healthz)),
             (M::GET, "/login", Public, get(dashboard::login_page)),
@@ -196,6 +213,14 @@ impl Server {
                 Person,
                 post(auth::change_own_password),
             ),
+            (
+                M::GET,
+                "/api/v1/preferences",
+                Read,
+                get(prefs::get_preferences),
+            ),
+            // Read, not Person: a read token and open mode keep theirs too.
+            (M::PUT, "/api/v1/preferences", Read, put_preferences),
             (M::GET, "/api/v1/devices", Read, get(v1::devices)),
             (
                 M::GET,
@@ -267,6 +292,7 @@ impl Server {
                 thresholds: s.thresholds,
             },
             guard: self.guard.clone(),
+            preferences: self.preferences.clone(),
         };
         let mut router = Router::new();
         for (_, path, access, method_router) in self.routes() {

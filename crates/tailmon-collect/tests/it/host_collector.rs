@@ -203,3 +203,62 @@ async fn pseudo_filesystems_are_listed_only_when_asked() {
         assert!(all.iter().any(|d| d.fs_type == "tmpfs"), "{all:?}");
     }
 }
+
+/// `/` as `df -B1` shows it: used, available, and the percentage (which
+/// df rounds up).
+fn df_root() -> Option<(u64, u64, f64)> {
+    let out = std::process::Command::new("df")
+        .args(["-B1", "--output=used,avail,pcent", "/"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let mut fields = text.lines().nth(1)?.split_whitespace();
+    let used = fields.next()?.parse().ok()?;
+    let available = fields.next()?.parse().ok()?;
+    let percent = fields.next()?.trim_end_matches('%').parse().ok()?;
+    Some((used, available, percent))
+}
+
+#[tokio::test]
+async fn root_filesystem_matches_df() {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let mut collector = HostCollector::builder()
+        .subsystems("disks".parse().unwrap())
+        .build()
+        .expect("sysinfo");
+    let disks = collect(&mut collector).await.disks.expect("disks");
+    let Some((df_used, df_available, df_percent)) = df_root() else {
+        eprintln!("no GNU df here; skipped");
+        return;
+    };
+    let root = disks
+        .iter()
+        .find(|d| d.mount_point == "/")
+        .expect("a root filesystem");
+    let available = root.available_bytes.expect("statvfs gives available");
+    // Other processes write meanwhile: allow 1 % of the size.
+    let tolerance = root.total_bytes / 100;
+    assert!(
+        root.used_bytes.abs_diff(df_used) <= tolerance,
+        "used {} vs df {df_used}",
+        root.used_bytes
+    );
+    assert!(
+        available.abs_diff(df_available) <= tolerance,
+        "available {available} vs df {df_available}"
+    );
+    // df rounds its percentage up to a whole number.
+    let percent = root.used_percent().expect("a size");
+    assert!(
+        (percent - df_percent).abs() <= 2.0,
+        "{percent} % vs df's {df_percent} % ({root:?})"
+    );
+    let reserved = root.total_bytes - root.used_bytes - available;
+    eprintln!(
+        "/: {percent:.1} % as df ({df_percent} %); {reserved} bytes reserved or unaccounted; \
+         counting them as used would show {:.1} %",
+        (root.total_bytes - available) as f64 * 100.0 / root.total_bytes as f64
+    );
+}

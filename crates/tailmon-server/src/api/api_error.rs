@@ -202,6 +202,19 @@ impl From<crate::IngestError> for ApiError {
     }
 }
 
+impl From<crate::views::PreferencesError> for ApiError {
+    fn from(error: crate::views::PreferencesError) -> Self {
+        use crate::views::PreferencesError as E;
+        match error {
+            E::Invalid { field, message } => Self::MalformedJson {
+                message,
+                field: Some(field.to_owned()),
+            },
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<crate::auth::CredentialsError> for ApiError {
     fn from(error: crate::auth::CredentialsError) -> Self {
         use crate::auth::CredentialsError as E;

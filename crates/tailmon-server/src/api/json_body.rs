@@ -56,16 +56,7 @@ fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
 /// Decodes JSON, naming the field at fault on a shape error.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        let field = missing_field(&inner.to_string())
-            .or_else(|| (path != "." && path != "?").then_some(path));
-        ApiError::MalformedJson {
-            message: format!("invalid JSON body: {inner}"),
-            field,
-        }
-    })?;
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(malformed)?;
     deserializer
         .end()
         .map_err(|error| ApiError::MalformedJson {
@@ -73,6 +64,26 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             field: None,
         })?;
     Ok(value)
+}
+
+/// Decodes a JSON object already parsed, naming the field at fault. A
+/// struct decoded from an object this way never takes an array's form,
+/// which serde's derived structs otherwise accept.
+pub(crate) fn decode_object<T: DeserializeOwned>(
+    object: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(serde_json::Value::Object(object)).map_err(malformed)
+}
+
+fn malformed<E: std::fmt::Display>(error: serde_path_to_error::Error<E>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    let field =
+        missing_field(&inner.to_string()).or_else(|| (path != "." && path != "?").then_some(path));
+    ApiError::MalformedJson {
+        message: format!("invalid JSON body: {inner}"),
+        field,
+    }
 }
 
 /// serde reports a missing field in its message rather than its path.

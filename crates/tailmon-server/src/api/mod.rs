@@ -1,7 +1,7 @@
 //! The HTTP API and the dashboard: routes, request bodies and query
 //! parameters, and the JSON error type every route answers with.
 //!
-//! May use: `auth`, `ingest`, `store` and `http`.
+//! May use: `auth`, `ingest`, `store`, `views` and `http`.
 
 pub(crate) mod api_error;
 pub(crate) mod json_body;

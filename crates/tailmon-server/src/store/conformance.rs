@@ -158,6 +158,7 @@ pub async fn reports_round_trip_unchanged(store: &dyn Store) {
         fs_type: "xfs".into(),
         total_bytes: 1000,
         used_bytes: 250,
+        available_bytes: Some(700),
     }]);
     original.custom = Some([("queue.depth".to_owned(), 7.0)].into());
     store.insert(original.clone()).await.expect(STORE);

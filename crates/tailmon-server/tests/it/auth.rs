@@ -192,6 +192,9 @@ async fn request_for(
             let change = (method == Method::PATCH).then(|| json!({"role": "admin"}));
             ("/api/v1/users/leaving".to_owned(), change)
         }
+        "/api/v1/preferences" if method == Method::PUT => {
+            (path.to_owned(), Some(json!({"theme": "dark"})))
+        }
         "/api/v1/session/password" => (
             path.to_owned(),
             Some(json!({"current_password": password, "new_password": password})),

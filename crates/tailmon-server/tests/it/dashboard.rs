@@ -197,6 +197,7 @@ fn disk(mount_point: &str, total_gib: u64, used_gib: u64) -> Disk {
         fs_type: "ext4".into(),
         total_bytes: total_gib * GIB,
         used_bytes: used_gib * GIB,
+        available_bytes: None,
     }
 }
 

@@ -13,6 +13,7 @@ mod device_cap;
 mod end_to_end;
 #[cfg(feature = "sqlite")]
 mod history_ground_truth;
+mod preferences;
 mod readme_embedding;
 mod retention;
 mod routes;

@@ -224,6 +224,7 @@ async fn export_streams_csv_and_json() {
         fs_type: "ext4".into(),
         total_bytes: 4,
         used_bytes: 1,
+        available_bytes: None,
     }]);
     post_batch(&app, &[first, at("web", 5, 20.0)]).await;
 

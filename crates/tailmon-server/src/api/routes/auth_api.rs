@@ -18,6 +18,7 @@ use crate::auth::credentials::{Credentials, NewToken, Role, TokenInfo, TokenKind
 use crate::auth::csrf::check_origin;
 use crate::auth::guard::{Guard, Login};
 use crate::http::client_address::ClientAddress;
+use crate::views::{Owner, PreferenceStore};
 
 /// `POST /api/v1/login` body.
 #[derive(Deserialize)]
@@ -257,6 +258,7 @@ pub(crate) async fn create_token(
 /// `DELETE /api/v1/tokens/{id}`: revoked at once.
 pub(crate) async fn revoke_token(
     State(guard): State<Arc<Guard>>,
+    State(preferences): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -264,6 +266,7 @@ pub(crate) async fn revoke_token(
     let revoked_id = id.clone();
     if blocking(move || Ok(credentials.revoke_token(&revoked_id)?)).await? {
         guard.forget_revoked_grants();
+        forget_preferences(preferences, Owner::Token(id.clone())).await;
         tracing::info!(%id, by = %who(&principal), "token revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -291,6 +294,7 @@ pub(crate) struct CreateUser {
 /// `POST /api/v1/users`: 201.
 pub(crate) async fn create_user(
     State(guard): State<Arc<Guard>>,
+    State(preferences): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<StatusCode, ApiError> {
@@ -301,6 +305,9 @@ pub(crate) async fn create_user(
             Ok(credentials.add_user(&body.username, &body.password, body.role)?)
         })
         .await?;
+    // A namesake removed from the command line while the server ran left
+    // its choices behind: the new user starts afresh.
+    forget_preferences(preferences, Owner::User(username.clone())).await;
     tracing::info!(%username, by = %who(&principal), "user added");
     Ok(StatusCode::CREATED)
 }
@@ -355,6 +362,7 @@ pub(crate) async fn change_user(
 /// `DELETE /api/v1/users/{name}`: the user and their sessions.
 pub(crate) async fn delete_user(
     State(guard): State<Arc<Guard>>,
+    State(preferences): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
     Path(username): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -362,10 +370,24 @@ pub(crate) async fn delete_user(
     let removed = username.clone();
     if blocking(move || Ok(credentials.remove_user(&removed)?)).await? {
         guard.end_sessions_of(&username);
+        forget_preferences(preferences, Owner::User(username.clone())).await;
         tracing::info!(%username, by = %who(&principal), "user removed");
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::Missing(format!("no user {username:?}")))
+    }
+}
+
+/// Forgets what a removed user or revoked token saved. The removal has
+/// happened either way: a failure to save is logged, not answered.
+async fn forget_preferences(preferences: Arc<PreferenceStore>, owner: Owner) {
+    let result = tokio::task::spawn_blocking(move || preferences.remove(&owner)).await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "could not forget the preferences of a removed user or token")
+        }
+        Err(error) => tracing::warn!(%error, "preferences task failed"),
     }
 }
 

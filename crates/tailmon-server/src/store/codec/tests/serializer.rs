@@ -776,6 +776,8 @@ fn reports(n: usize, seed: u64) -> Vec<(i64, tailmon_core::Report)> {
                         fs_type: "ext4".into(),
                         total_bytes: 4 << 40,
                         used_bytes: *used,
+                        // 5 % reserved for root.
+                        available_bytes: Some(((4u64 << 40) / 20 * 19).saturating_sub(*used)),
                     })
                     .collect(),
             );
