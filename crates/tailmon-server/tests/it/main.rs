@@ -6,6 +6,7 @@ mod architecture;
 mod auth;
 mod bad_input;
 mod dashboard;
+mod dashboard_fleet;
 mod dashboard_login;
 #[cfg(feature = "sqlite")]
 mod database_from_main;
