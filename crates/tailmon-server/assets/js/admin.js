@@ -152,6 +152,8 @@ function copyButton(source, label) {
 export function openAddAgent(onCreated) {
   const { dialog, title } = dialogShell('add-agent-dialog', 'Add agent', true);
   const form = el('form', 'dialog-form');
+  // Checked here, with the message in the form's alert line.
+  form.noValidate = true;
   const hint = el('p', 'hint', 'Creates a token for one or more agents. The token is shown once.');
   const name = field(form, 'Name', input('text', 'name', { required: true, maxLength: 128, id: 'agent-name', placeholder: 'e.g. web servers' }));
   const device = field(form, 'Device pattern (optional: * and ? match; empty: any device id)', input('text', 'device', { id: 'agent-device', placeholder: 'e.g. web-*' }));
@@ -172,11 +174,17 @@ export function openAddAgent(onCreated) {
     event.preventDefault();
     showError(error, null);
     const body = { name: name.value.trim(), kind: 'agent' };
+    if (body.name === '') {
+      showError(error, new Error('Give the token a name.'));
+      name.focus();
+      return;
+    }
     if (device.value.trim() !== '') body.device = device.value.trim();
     if (max.value !== '') {
       const n = Number(max.value);
       if (!Number.isInteger(n) || n < 1) {
         showError(error, new Error('Most devices: a whole number, 1 or more.'));
+        max.focus();
         return;
       }
       body.max_devices = n;
@@ -261,6 +269,13 @@ async function tokensSection(box) {
     try {
       const list = await getJSON('api/v1/tokens');
       tbody.textContent = '';
+      if (!Array.isArray(list) || list.length === 0) {
+        const row = el('tr', 'empty-row');
+        const td = el('td', 'empty', 'No tokens yet: “Add agent” makes one.');
+        td.colSpan = 6;
+        row.append(td);
+        tbody.append(row);
+      }
       for (const t of Array.isArray(list) ? list : []) {
         if (!t || typeof t !== 'object') continue;
         const row = el('tr');
@@ -465,8 +480,7 @@ export function openAdmin(session) {
   const body = el('div', 'dialog-body');
   const close = button('Close', null, 'admin-close');
   close.addEventListener('click', () => dialog.close());
-  const head = el('div', 'dialog-actions');
-  head.style.justifyContent = 'space-between';
+  const head = el('div', 'dialog-actions dialog-head');
   head.append(title, close);
   body.append(head);
   dialog.append(body);

@@ -185,27 +185,24 @@ function buildBarMetric(key, label) {
 
 function buildStatMetric(key, label) {
   const wrap = el('div', 'stat stat-' + key);
-  const value = el('dd', 'stat-value ' + key + '-value', DASH);
-  wrap.append(el('dt', 'stat-label', label), value);
+  const value = el('span', 'stat-value ' + key + '-value', DASH);
+  wrap.append(el('span', 'stat-label', label), value);
   return { key, kind: 'stat', wrap, value };
 }
 
 const BAR_METRICS = new Set(['cpu', 'ram', 'disk', 'swap']);
 
+// The chosen metrics, in the user's order.
 function buildMetrics(card) {
-  const bars = el('div', 'card-metrics');
-  const statList = el('dl', 'stats');
+  const body = el('div', 'card-body');
   card.metrics = [];
   for (const key of metrics) {
     const label = (FLEET_METRICS.find((m) => m.key === key) || { label: key }).label;
     const m = BAR_METRICS.has(key) ? buildBarMetric(key, label) : buildStatMetric(key, label);
     card.metrics.push(m);
-    (m.kind === 'bar' ? bars : statList).append(m.wrap);
+    body.append(m.wrap);
   }
-  statList.hidden = statList.childElementCount === 0;
-  bars.hidden = bars.childElementCount === 0;
-  const body = el('div', 'card-body');
-  body.append(bars, statList);
+  body.hidden = card.metrics.length === 0;
   if (card.body) card.body.replaceWith(body);
   card.body = body;
 }
