@@ -260,12 +260,12 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
     let server = ServerBuilder::new().open_access().build().expect("valid");
     let ingest = server.ingest().clone();
 
-    // Disk at 85 %: warning although CPU and RAM are fine.
+    // Disk at 85 %, every optional part present.
     ingest
         .ingest(rich_report("rich", 85))
         .await
         .expect("valid report");
-    // Disk at 95 %: critical; no swap; a first sample without network rates.
+    // Disk at 95 %; no swap; a first sample without network rates.
     let mut full = rich_report("full-disk", 95);
     full.swap_used_mb = Some(0);
     full.swap_total_mb = Some(0);
@@ -273,7 +273,7 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
     full.temperatures = Some(Vec::new());
     full.uptime_seconds = Some(5 * 3_600 + 12 * 60 + 30);
     ingest.ingest(full).await.expect("valid report");
-    // Exactly 80 % is not over the threshold; a zero-size disk is ignored;
+    // A disk at 80 %; a zero-size disk is ignored;
     // parts an agent did not send are dashes.
     let mut partial = report("partial", 10.0, 1000);
     partial.disks = Some(vec![disk("/", 100, 80), disk("/boot/efi", 0, 0)]);
@@ -286,79 +286,84 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
         .expect("valid report");
 
     let running = Running::start(server).await;
+    // Every metric on the cards (open mode: one shared set of preferences).
+    let saved = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("HTTP client")
+        .put(format!("{}/api/v1/preferences", running.url()))
+        .json(&serde_json::json!({"fleet_metrics": [
+            "cpu", "ram", "disk", "swap", "load", "network", "temperature", "uptime", "processes"
+        ]}))
+        .send()
+        .await
+        .expect("server answers");
+    assert!(saved.status().is_success(), "{}", saved.status());
     let dom = dump_dom(&chromium, &format!("{}/", running.url()), 1_500).await;
     assert!(
         dom.contains("data-loaded=\"true\""),
         "page never loaded:\n{dom}"
     );
 
-    for (id, status) in [
-        ("rich", "status-warning"),
-        ("full-disk", "status-critical"),
-        ("partial", "status-ok"),
-        ("plain", "status-ok"),
-    ] {
+    // The status is the server's (its thresholds are on CPU and RAM).
+    for id in ["rich", "full-disk", "partial", "plain"] {
         assert!(
-            card(&dom, id).contains(status),
-            "{id} should be {status}: {}",
+            card(&dom, id).contains("status-ok"),
+            "{id} should be status-ok: {}",
             card(&dom, id)
         );
     }
-    // The summary counts the disk rule too.
     for count in [
         "data-total=\"4\"",
-        "data-ok=\"2\"",
-        "data-warning=\"1\"",
-        "data-critical=\"1\"",
+        "data-ok=\"4\"",
+        "data-warning=\"0\"",
+        "data-critical=\"0\"",
     ] {
         assert!(dom.contains(count), "summary lacks {count}:\n{dom}");
     }
 
     let rich = card_body(&dom, "rich");
     for expected in [
-        "class=\"load-value\">0.52 · 0.41 · 0.30<",
-        "class=\"swap-value\">512 MB / 2.0 GB<",
-        "class=\"swap-percent metric-percent\">25.0%<",
-        "class=\"disk-mount\">/srv/data<",
-        "class=\"disk-value\">85.0 GB / 100.0 GB<",
-        "class=\"disk-percent metric-percent\">85.0%<",
-        "metric metric-disk level-warning",
-        "class=\"net-value\">↓ 1.2 MB/s ↑ 300 KB/s<",
-        "class=\"uptime-value\">3 d 4 h<",
-        "class=\"temp-value\">54.3 °C<",
-        "class=\"proc-value\">312<",
+        "class=\"stat-value load-value\">0.52 · 0.41 · 0.30<",
+        "class=\"metric-value swap-value\">512 MB / 2.0 GB<",
+        "class=\"metric-percent swap-percent\">25.0%<",
+        "class=\"metric-sub\">/srv/data<",
+        "class=\"metric-value disk-value\">85.0 GB / 100.0 GB<",
+        "class=\"metric-percent disk-percent\">85.0%<",
+        "class=\"stat-value network-value\">↓ 1.2 MB/s ↑ 300 KB/s<",
+        "class=\"stat-value uptime-value\">3 d 4 h<",
+        "class=\"stat-value temperature-value\">54.3 °C<",
+        "class=\"stat-value processes-value\">312<",
     ] {
         assert!(rich.contains(expected), "rich lacks {expected}:\n{rich}");
     }
-    assert!(!rich.contains("card-extras\" hidden"), "{rich}");
 
     let full = card_body(&dom, "full-disk");
     for expected in [
-        "class=\"swap-value\">no swap<",
-        "class=\"disk-mount\">/srv/data<",
-        "class=\"disk-value\">95.0 GB / 100.0 GB<",
-        "metric metric-disk level-critical",
-        "class=\"net-value\">—<",
-        "class=\"uptime-value\">5 h 12 min<",
+        "class=\"metric-value swap-value\">no swap<",
+        "class=\"metric-percent swap-percent\"><",
+        "class=\"metric-sub\">/srv/data<",
+        "class=\"metric-value disk-value\">95.0 GB / 100.0 GB<",
+        "class=\"stat-value network-value\">—<",
+        "class=\"stat-value uptime-value\">5 h 12 min<",
+        // No sensors: a dash.
+        "class=\"stat-value temperature-value\">—<",
     ] {
         assert!(
             full.contains(expected),
             "full-disk lacks {expected}:\n{full}"
         );
     }
-    // No sensors: the temperature row is hidden.
-    assert!(full.contains("stat stat-temp\" hidden"), "{full}");
 
     let partial = card_body(&dom, "partial");
     for expected in [
-        "class=\"load-value\">—<",
-        "class=\"swap-value\">—<",
-        "class=\"disk-mount\">/<",
-        "class=\"disk-value\">80.0 GB / 100.0 GB<",
-        "metric metric-disk level-ok",
-        "class=\"net-value\">—<",
-        "class=\"uptime-value\">12 min<",
-        "stat stat-proc\" hidden",
+        "class=\"stat-value load-value\">—<",
+        "class=\"metric-value swap-value\">—<",
+        "class=\"metric-sub\">/<",
+        "class=\"metric-value disk-value\">80.0 GB / 100.0 GB<",
+        "class=\"stat-value network-value\">—<",
+        "class=\"stat-value uptime-value\">12 min<",
+        "class=\"stat-value processes-value\">—<",
     ] {
         assert!(
             partial.contains(expected),
@@ -366,9 +371,12 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
         );
     }
 
-    // An older agent's card is as before: CPU and RAM, the new rows hidden.
+    // An older agent's card: CPU and RAM, dashes for what it never sent.
     let plain = card_body(&dom, "plain");
-    assert!(plain.contains("class=\"card-extras\" hidden"), "{plain}");
     assert!(plain.contains("10.0%"), "{plain}");
+    assert!(
+        plain.contains("class=\"stat-value load-value\">—<"),
+        "{plain}"
+    );
     assert!(!plain.contains("is-broken"), "{plain}");
 }
