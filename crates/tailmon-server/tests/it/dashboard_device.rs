@@ -265,15 +265,16 @@ async fn drag(browser: &Browser, id: &str, from: f64, to: f64) {
         .expect("plot rectangle");
     let x = |f: f64| rect["x"].as_f64().unwrap() + rect["w"].as_f64().unwrap() * f;
     let y = rect["y"].as_f64().unwrap() + rect["h"].as_f64().unwrap() / 2.0;
-    let event = |kind: &str, at: f64, buttons: u32| {
-        json!({"type": kind, "x": at, "y": y, "button": "left", "buttons": buttons, "clickCount": 1})
-    };
+    let event = |kind: &str, at: f64, buttons: u32| json!({"type": kind, "x": at, "y": y, "button": "left", "buttons": buttons, "clickCount": 1});
     browser
         .cdp("Input.dispatchMouseEvent", event("mouseMoved", x(from), 0))
         .await
         .unwrap();
     browser
-        .cdp("Input.dispatchMouseEvent", event("mousePressed", x(from), 1))
+        .cdp(
+            "Input.dispatchMouseEvent",
+            event("mousePressed", x(from), 1),
+        )
         .await
         .unwrap();
     for step in 1..=8 {
@@ -326,12 +327,17 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
         .await;
     charts_ready(&browser).await;
     let pressed = browser
-        .script("return document.querySelector('[data-range][aria-pressed=\"true\"]').dataset.range")
+        .script(
+            "return document.querySelector('[data-range][aria-pressed=\"true\"]').dataset.range",
+        )
         .await
         .unwrap();
     assert_eq!(pressed, "1h");
     assert_eq!(
-        browser.script("return document.getElementById('live-toggle').checked").await.unwrap(),
+        browser
+            .script("return document.getElementById('live-toggle').checked")
+            .await
+            .unwrap(),
         true,
         "live mode is on for 1 h"
     );
@@ -346,8 +352,17 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
     assert_eq!(
         charts,
         json!([
-            "cpu", "cpu_cores", "cpu_breakdown", "memory", "swap", "load", "disk_usage",
-            "disk_io", "network:eth0", "temperatures", "custom:queue.depth"
+            "cpu",
+            "cpu_cores",
+            "cpu_breakdown",
+            "memory",
+            "swap",
+            "load",
+            "disk_usage",
+            "disk_io",
+            "network:eth0",
+            "temperatures",
+            "custom:queue.depth"
         ])
     );
 
@@ -372,19 +387,31 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
             let first = chart["first"].as_f64().unwrap();
             let last = chart["last"].as_f64().unwrap();
             let span = span as f64;
-            assert!(last - first > span * 0.9, "{range} {id}: data spans the range: {chart}");
+            assert!(
+                last - first > span * 0.9,
+                "{range} {id}: data spans the range: {chart}"
+            );
             let window = chart["max"].as_f64().unwrap() - chart["min"].as_f64().unwrap();
-            assert!((window - span).abs() < 120.0, "{range} {id}: the axis shows the range: {chart}");
+            assert!(
+                (window - span).abs() < 120.0,
+                "{range} {id}: the axis shows the range: {chart}"
+            );
             if tier == "raw" {
                 assert_eq!(chart["bands"], 0, "{range} {id}: {chart}");
             } else {
                 assert_eq!(chart["band"], "true", "{range} {id}: {chart}");
-                assert!(chart["bands"].as_i64().unwrap() >= 1, "{range} {id}: {chart}");
+                assert!(
+                    chart["bands"].as_i64().unwrap() >= 1,
+                    "{range} {id}: {chart}"
+                );
             }
         }
         let cpu = chart_state(&browser, "cpu").await;
         if tier != "raw" {
-            assert_eq!(cpu["wide"], true, "{range}: some hour's min and max differ: {cpu}");
+            assert_eq!(
+                cpu["wide"], true,
+                "{range}: some hour's min and max differ: {cpu}"
+            );
         }
         let url = browser.script("return location.search").await.unwrap();
         assert!(
@@ -399,7 +426,12 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
             )
             .await
             .unwrap();
-        let summary: Vec<&str> = summary.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let summary: Vec<&str> = summary
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         assert_eq!(summary.len(), 3, "{summary:?}");
         assert!(summary.iter().all(|v| v.ends_with('%')), "{summary:?}");
     }
@@ -411,7 +443,10 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
     charts_ready(&browser).await;
     let cpu = chart_state(&browser, "cpu").await;
     assert_eq!(cpu["tier"], "hour", "{cpu}");
-    assert!((cpu["max"].as_f64().unwrap() - cpu["min"].as_f64().unwrap() - (30 * DAY) as f64).abs() < 120.0);
+    assert!(
+        (cpu["max"].as_f64().unwrap() - cpu["min"].as_f64().unwrap() - (30 * DAY) as f64).abs()
+            < 120.0
+    );
 
     // Zoom: a drag across 7 days' hourly chart refetches the span at one
     // minute per point, and says so in the address.
@@ -423,7 +458,10 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
     drag(&browser, "cpu", 0.40, 0.48).await;
     let _ = wait_loaded_after(&browser, before_zoom).await;
     let zoomed = chart_state(&browser, "cpu").await;
-    assert_eq!(zoomed["tier"], "minute", "a finer tier for the zoomed span: {zoomed}");
+    assert_eq!(
+        zoomed["tier"], "minute",
+        "a finer tier for the zoomed span: {zoomed}"
+    );
     let zoom_span = zoomed["max"].as_f64().unwrap() - zoomed["min"].as_f64().unwrap();
     assert!(
         zoom_span < (DAY as f64) && zoom_span > (6 * HOUR) as f64,
@@ -437,7 +475,10 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
     );
     let search = browser.script("return location.search").await.unwrap();
     let search = search.as_str().unwrap().to_owned();
-    assert!(search.contains("from=") && search.contains("to="), "{search}");
+    assert!(
+        search.contains("from=") && search.contains("to="),
+        "{search}"
+    );
     // Every chart followed.
     let memory = chart_state(&browser, "memory").await;
     assert_eq!(memory["tier"], "minute", "{memory}");
@@ -449,9 +490,7 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
     assert_eq!(chart_state(&browser, "cpu").await["tier"], "hour");
 
     // The zoomed link, opened anew, shows the same span.
-    browser
-        .goto(&format!("{site}/device.html{search}"))
-        .await;
+    browser.goto(&format!("{site}/device.html{search}")).await;
     charts_ready(&browser).await;
     let again = chart_state(&browser, "cpu").await;
     assert_eq!(again["tier"], "minute");
@@ -462,23 +501,36 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
     browser.click("[data-range=\"1h\"]").await;
     wait_loaded_after(&browser, loaded(&browser).await - 1).await;
     let links = browser
-        .script(
-            "return ['csv', 'json'].map(f => document.getElementById('export-' + f).href)",
-        )
+        .script("return ['csv', 'json'].map(f => document.getElementById('export-' + f).href)")
         .await
         .unwrap();
     let http = reqwest::Client::new();
     let csv_url = links[0].as_str().unwrap();
-    assert!(csv_url.starts_with(&format!("{site}/api/v1/devices/{DEVICE}/export?format=csv&from=")), "{csv_url}");
+    assert!(
+        csv_url.starts_with(&format!(
+            "{site}/api/v1/devices/{DEVICE}/export?format=csv&from="
+        )),
+        "{csv_url}"
+    );
     let csv = http.get(csv_url).send().await.unwrap();
     assert_eq!(csv.status(), 200);
     let csv = csv.text().await.unwrap();
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("device_id,timestamp,metric,value"));
     let cpu_rows = lines.filter(|l| l.contains(",cpu_usage,")).count();
-    assert!((350..=362).contains(&cpu_rows), "one row per report of the hour: {cpu_rows}");
+    assert!(
+        (350..=362).contains(&cpu_rows),
+        "one row per report of the hour: {cpu_rows}"
+    );
     let json_url = links[1].as_str().unwrap();
-    let reports: Vec<Value> = http.get(json_url).send().await.unwrap().json().await.unwrap();
+    let reports: Vec<Value> = http
+        .get(json_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(reports.len(), cpu_rows, "JSON: the same reports");
     assert!(reports.iter().all(|r| r["device_id"] == DEVICE));
 
@@ -497,10 +549,16 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
     assert_eq!(facts["os"], "Debian GNU/Linux 12 (Kernel: 6.1.0)");
     assert_eq!(facts["uptime"], "1 d 1 h");
     assert_ne!(facts["boot"], "—");
-    assert!(["ok", "warning", "critical"].contains(&facts["status"].as_str().unwrap()), "{facts}");
+    assert!(
+        ["ok", "warning", "critical"].contains(&facts["status"].as_str().unwrap()),
+        "{facts}"
+    );
     assert_eq!(
         facts["rows"],
-        json!([["postgres", "4242", "12.5%", "512.0 MB"], ["nginx", "7", "1.5%", "64.0 MB"]])
+        json!([
+            ["postgres", "4242", "12.5%", "512.0 MB"],
+            ["nginx", "7", "1.5%", "64.0 MB"]
+        ])
     );
 
     // Screenshots: desktop and phone, light and dark; nothing wider than
@@ -509,7 +567,9 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
         browser.set_color_scheme(scheme).await;
         browser.set_viewport(1280, 800).await;
         browser.wait_for("charts repainted", CHARTS_READY).await;
-        browser.screenshot(&format!("device-desktop-{scheme}")).await;
+        browser
+            .screenshot(&format!("device-desktop-{scheme}"))
+            .await;
         browser.set_viewport(360, 740).await;
         browser
             .wait_for(
@@ -557,7 +617,10 @@ async fn live_mode_grows_the_charts_without_a_reload() {
         .goto(&format!("{}/device.html?id={DEVICE}", running.url()))
         .await;
     charts_ready(&browser).await;
-    browser.script("window.sameDocument = true; return true").await.unwrap();
+    browser
+        .script("window.sameDocument = true; return true")
+        .await
+        .unwrap();
     let before = chart_state(&browser, "cpu").await;
     assert_eq!(before["points"], 60, "{before}");
 
@@ -624,11 +687,17 @@ async fn live_mode_grows_the_charts_without_a_reload() {
         )
         .await;
     assert!(
-        warning.as_str().unwrap().contains("Two agents are reporting as this device id"),
+        warning
+            .as_str()
+            .unwrap()
+            .contains("Two agents are reporting as this device id"),
         "{warning}"
     );
     assert_eq!(
-        browser.script("return window.sameDocument === true").await.unwrap(),
+        browser
+            .script("return window.sameDocument === true")
+            .await
+            .unwrap(),
         true,
         "no reload"
     );
@@ -666,7 +735,8 @@ async fn chosen_charts_follow_the_user_to_a_new_browser() {
     credentials
         .add_user("ana", PASSWORD, Role::Viewer)
         .expect("user added");
-    let (running, ingest) = serve(open_store(&dirs.fresh(), &clock), &clock, Some(credentials)).await;
+    let (running, ingest) =
+        serve(open_store(&dirs.fresh(), &clock), &clock, Some(credentials)).await;
     for step in (0..30).rev() {
         ingest
             .ingest(report_at(DEVICE, now - time::Duration::seconds(step * 10)))
@@ -683,7 +753,10 @@ async fn chosen_charts_follow_the_user_to_a_new_browser() {
     // Keep load, then memory, then CPU; nothing else.
     first.click("#customize-open").await;
     first
-        .wait_for("the dialog", "return document.getElementById('customize-dialog').open")
+        .wait_for(
+            "the dialog",
+            "return document.getElementById('customize-dialog').open",
+        )
         .await;
     first
         .script(
@@ -708,7 +781,10 @@ async fn chosen_charts_follow_the_user_to_a_new_browser() {
     first.click("#customize-save").await;
     wait_loaded_after(&first, counter).await;
     first
-        .wait_for("the dialog closed", "return !document.getElementById('customize-dialog').open")
+        .wait_for(
+            "the dialog closed",
+            "return !document.getElementById('customize-dialog').open",
+        )
         .await;
     let order = first.script(shown).await.unwrap();
     assert_eq!(order, json!(["load", "memory", "cpu"]));
@@ -717,7 +793,10 @@ async fn chosen_charts_follow_the_user_to_a_new_browser() {
     // A new profile: nothing in its storage, the server has the choice.
     let second = Browser::start(&chromium, &chromedriver).await;
     sign_in(&second, &site, &page).await;
-    assert_eq!(second.script(shown).await.unwrap(), json!(["load", "memory", "cpu"]));
+    assert_eq!(
+        second.script(shown).await.unwrap(),
+        json!(["load", "memory", "cpu"])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -786,7 +865,10 @@ async fn hostile_strings_show_as_text_and_unknown_devices_get_a_page_saying_so()
     // An unknown device, a bad id, no id: a page that says so.
     for (query, says) in [
         ("?id=nobody-here", "No device \"nobody-here\""),
-        ("?id=%3Cb%3Ebad%20id%3C%2Fb%3E", "\"<b>bad id</b>\" is not a device id"),
+        (
+            "?id=%3Cb%3Ebad%20id%3C%2Fb%3E",
+            "\"<b>bad id</b>\" is not a device id",
+        ),
         ("", "No device was named"),
     ] {
         browser.goto(&format!("{site}/device.html{query}")).await;
@@ -799,7 +881,10 @@ async fn hostile_strings_show_as_text_and_unknown_devices_get_a_page_saying_so()
             .await;
         assert!(text.as_str().unwrap().contains(says), "{query}: {text}");
         assert_eq!(
-            browser.script("return document.querySelectorAll('main b').length").await.unwrap(),
+            browser
+                .script("return document.querySelectorAll('main b').length")
+                .await
+                .unwrap(),
             0
         );
         assert_eq!(
