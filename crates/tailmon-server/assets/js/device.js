@@ -463,6 +463,9 @@ function onDevice(summary) {
   document.body.dataset.liveAppends = String(Number(document.body.dataset.liveAppends || 0) + 1);
 }
 
+/** Whether the live stream broke since the charts were last fetched. */
+let streamBroken = false;
+
 function startLive() {
   openLive(`api/v1/live?device=${encodeURIComponent(state.id)}`, {
     snapshot(list) {
@@ -476,6 +479,12 @@ function startLive() {
     },
     state(s) {
       setStale(s && !s.ok ? s.staleSince : null);
+      // Back after a break: what came meanwhile is only in the store.
+      if (s && !s.ok) streamBroken = true;
+      else if (s && s.ok && streamBroken) {
+        streamBroken = false;
+        if (state.live) loadCharts();
+      }
     },
   });
 }

@@ -720,7 +720,7 @@ async fn sign_in(browser: &Browser, site: &str, page: &str) {
         .wait_for("signed in", "return location.pathname === '/'")
         .await;
     browser.goto(page).await;
-    charts_ready(&browser).await;
+    charts_ready(browser).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
