@@ -36,6 +36,14 @@ const RANGES = {
   "30d": 30 * 86400,
   "1y": 365 * 86400,
 };
+const RANGE_NAMES = {
+  "1h": "hour",
+  "6h": "6 hours",
+  "24h": "24 hours",
+  "7d": "7 days",
+  "30d": "30 days",
+  "1y": "year",
+};
 /** Live mode may be on for these presets (finer than hourly rollups). */
 const LIVE_RANGES = new Set(["1h", "6h", "24h"]);
 /** What the server accepts as a device id. */
@@ -377,7 +385,7 @@ function renderRange(window) {
   const label =
     state.range === "custom"
       ? `${new Date(window.from * 1000).toLocaleString()} – ${new Date(window.to * 1000).toLocaleString()}`
-      : `Last ${state.range}${state.live ? ", live" : ""}`;
+      : `Last ${RANGE_NAMES[state.range]}${state.live ? ", live" : ""}`;
   $("range-label").textContent = label;
   for (const format of ["csv", "json"]) {
     const q = new URLSearchParams({ format, from: String(window.from), to: String(window.to) });

@@ -561,8 +561,11 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
         ])
     );
 
-    // Screenshots: desktop and phone, light and dark; nothing wider than
-    // the phone's screen.
+    // Screenshots of the week (rollups, with their bands): desktop and
+    // phone, light and dark; nothing wider than the phone's screen.
+    let counter = loaded(&browser).await;
+    browser.click("[data-range=\"7d\"]").await;
+    wait_loaded_after(&browser, counter).await;
     for scheme in ["light", "dark"] {
         browser.set_color_scheme(scheme).await;
         browser.set_viewport(1280, 800).await;
@@ -592,6 +595,17 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
             "nothing wider than 360 px: {overflow}"
         );
         browser.screenshot(&format!("device-phone-{scheme}")).await;
+        browser
+            .script("document.getElementById('device-charts').scrollIntoView(); return true")
+            .await
+            .unwrap();
+        browser
+            .screenshot(&format!("device-phone-{scheme}-charts"))
+            .await;
+        browser
+            .script("window.scrollTo(0, 0); return true")
+            .await
+            .unwrap();
     }
     let console = browser.console().await;
     assert!(errors(&console).is_empty(), "{console:?}");
