@@ -205,9 +205,10 @@ async function fetchHistories(metrics, window) {
       }
       return metrics.map((_, i) => out[i] || null);
     } catch (error) {
-      if (statusOf(error) !== 404) throw error;
-      // No such route on this server (or the device just went): one
-      // request per metric.
+      // A 404 without the API's JSON error: no such route on this server
+      // (an older one), so one request per metric. A JSON 404 says the
+      // device went: that is for the page to show.
+      if (statusOf(error) !== 404 || error.message !== "HTTP 404") throw error;
       state.batchHistories = false;
     }
   }
@@ -341,8 +342,12 @@ async function loadCharts() {
   const window = currentWindow();
   renderRange(window);
   const metrics = state.charts.flatMap(({ spec }) => spec.series.map((s) => s.metric));
-  if (!metrics.length) return;
   const body = document.body;
+  if (!metrics.length) {
+    body.dataset.loading = "false";
+    body.dataset.loaded = String(seq);
+    return;
+  }
   body.dataset.loading = "true";
   try {
     const histories = await fetchHistories(metrics, window);
@@ -387,6 +392,11 @@ function renderRange(window) {
       ? `${new Date(window.from * 1000).toLocaleString()} – ${new Date(window.to * 1000).toLocaleString()}`
       : `Last ${RANGE_NAMES[state.range]}${state.live ? ", live" : ""}`;
   $("range-label").textContent = label;
+  renderExportLinks(window);
+}
+
+/** The export links, for `window`. */
+function renderExportLinks(window) {
   for (const format of ["csv", "json"]) {
     const q = new URLSearchParams({ format, from: String(window.from), to: String(window.to) });
     const link = $(`export-${format}`);
@@ -573,6 +583,11 @@ function wireControls() {
     loadCharts();
   });
   $("reset-zoom").addEventListener("click", resetZoom);
+  // A preset range moves on with time: the link takes the window of the
+  // moment it is followed.
+  for (const format of ["csv", "json"]) {
+    $(`export-${format}`).addEventListener("click", () => renderExportLinks(currentWindow()));
+  }
   $("customize-open").addEventListener("click", () => {
     renderCustomizeList(state.chartIds);
     $("customize-message").textContent = "";
