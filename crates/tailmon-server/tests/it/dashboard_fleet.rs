@@ -472,6 +472,19 @@ async fn the_theme_follows_the_system_and_the_toggle_is_kept() {
     let running = Running::start(server).await;
     let site = running.url();
     let mut browser = Browser::start(&chromium, &chromedriver).await;
+    // The login page in the dark, at both sizes.
+    browser.set_color_scheme("dark").await;
+    browser.goto(&format!("{site}/login")).await;
+    browser
+        .wait_for("the login page", "return document.readyState === 'complete'")
+        .await;
+    browser.set_viewport(1280, 800).await;
+    browser.screenshot("login-desktop-dark").await;
+    browser.set_viewport(360, 740).await;
+    assert_eq!(browser.script(SCROLLS_SIDEWAYS).await, Ok(json!(false)));
+    browser.screenshot("login-phone-dark").await;
+    browser.set_viewport(1280, 800).await;
+
     browser.set_color_scheme("light").await;
     sign_in(&browser, &site, "ann").await;
     let background = "return getComputedStyle(document.documentElement).backgroundColor";
@@ -820,6 +833,13 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
             "return location.pathname === '/login' && !window.tailmonBeforeNavigation",
         )
         .await;
+    assert_eq!(
+        browser
+            .script("return document.getElementById('signed-out').hidden")
+            .await,
+        Ok(json!(false)),
+        "the login page does not say the user signed out"
+    );
     sign_in(&browser, &site, "ann").await;
     let controls = browser
         .script(
@@ -877,5 +897,90 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
         credentials.verify_password("ann", "ann-new-password-42"),
         Some(Role::Viewer)
     );
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installable_and_opens_without_the_server_showing_stale_data() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let server = server_with_users();
+    server
+        .ingest()
+        .ingest(report("web-1", 12.0, 1000))
+        .await
+        .expect("valid report");
+    let running = Running::start(server).await;
+    let site = running.url();
+    let mut browser = Browser::start(&chromium, &chromedriver).await;
+    sign_in(&browser, &site, "ann").await;
+
+    // The manifest parses, with its icons.
+    let manifest = browser
+        .cdp("Page.getAppManifest", json!({}))
+        .await
+        .expect("the manifest");
+    assert_eq!(manifest["errors"], json!([]), "{manifest}");
+    let parsed: Value =
+        serde_json::from_str(manifest["data"].as_str().expect("manifest text")).expect("JSON");
+    let icons = parsed["icons"].as_array().expect("icons");
+    for (size, purpose) in [("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")] {
+        let icon = icons
+            .iter()
+            .find(|i| i["sizes"] == size && i["purpose"] == purpose)
+            .unwrap_or_else(|| panic!("no {size} {purpose} icon in {parsed}"));
+        let src = icon["src"].as_str().expect("src");
+        let fetched = browser
+            .script(&format!(
+                "return fetch({src:?}).then(r => r.blob()).then(b => createImageBitmap(b)).then(i => i.width + 'x' + i.height)"
+            ))
+            .await;
+        assert_eq!(fetched, Ok(json!(size)), "{src}");
+    }
+
+    // The service worker takes the page, then keeps what a reload fetched.
+    browser
+        .wait_for(
+            "the service worker in control",
+            "return navigator.serviceWorker.ready.then(() => navigator.serviceWorker.controller !== null)",
+        )
+        .await;
+    browser.goto(&format!("{site}/")).await;
+    fleet_loaded(&browser).await;
+    browser
+        .wait_for(
+            "the page kept in the service worker's cache",
+            "return caches.keys().then(k => Promise.all(k.map(n => caches.open(n).then(c => c.match(location.href))))) \
+             .then(hits => hits.some(h => h !== undefined))",
+        )
+        .await;
+
+    // The server goes away: the page still opens, with the last data and
+    // a banner saying how old it is.
+    drop(running);
+    browser.goto(&format!("{site}/")).await;
+    let banner = browser
+        .wait_for(
+            "the stale-data banner",
+            "const b = document.getElementById('stale-banner'); \
+             return b !== null && !b.hidden \
+                 && document.querySelector('article[data-device-id=\"web-1\"]') !== null \
+                 && b.textContent",
+        )
+        .await;
+    assert!(
+        banner.as_str().expect("text").starts_with("Stale data since "),
+        "{banner}"
+    );
+    let stamp = browser
+        .script("return document.querySelector('#stale-banner time').getAttribute('datetime')")
+        .await
+        .expect("runs");
+    assert!(
+        stamp.as_str().is_some_and(|s| s.ends_with('Z')),
+        "the banner's time is not a date: {stamp}"
+    );
+    browser.screenshot("fleet-offline-desktop").await;
     browser.quit().await;
 }
