@@ -984,3 +984,95 @@ async fn installable_and_opens_without_the_server_showing_stale_data() {
     browser.screenshot("fleet-offline-desktop").await;
     browser.quit().await;
 }
+
+/// A benchmark, not a check (a loaded 2-core machine makes any bound
+/// either loose or flaky): 1,000 devices drawn, then one report per device
+/// per second for 10 s. Prints the numbers BENCHMARKS.md records:
+///
+/// `cargo test -p tailmon-server --test it -- --ignored --nocapture fleet_view_with_1000_devices`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: prints numbers"]
+async fn fleet_view_with_1000_devices() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    const DEVICES: usize = 1000;
+    let server = ServerBuilder::new()
+        .open_access()
+        .max_devices(DEVICES * 2)
+        .build()
+        .expect("valid");
+    let ingest = server.ingest().clone();
+    let mut batch = Vec::new();
+    for i in 0..DEVICES {
+        let mut r = report(&format!("node-{i:04}"), (i % 100) as f64, 1000);
+        r.disks = Some(vec![root_disk(100, (i % 90) as u64)]);
+        batch.push(r);
+    }
+    ingest.ingest_batch(batch).await.expect("valid reports");
+    let running = Running::start(server).await;
+    let site = running.url();
+    let mut browser = Browser::start(&chromium, &chromedriver).await;
+    browser.set_viewport(1280, 800).await;
+    browser.goto(&format!("{site}/")).await;
+    let first = browser
+        .wait_for(
+            "1,000 cards",
+            &format!(
+                "const f = window.tailmonFleet; \
+                 return f && f.loadedAtMs !== null && document.querySelectorAll('article[data-device-id]').length === {DEVICES} \
+                     && [f.firstRenderMs, f.loadedAtMs, performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd]"
+            ),
+        )
+        .await;
+    println!(
+        "1,000 devices: first draw {:.0} ms (building and placing every card), page loaded to cards drawn {:.0} ms after navigation start (DOMContentLoaded at {:.0} ms)",
+        first[0].as_f64().unwrap_or(f64::NAN),
+        first[1].as_f64().unwrap_or(f64::NAN),
+        first[2].as_f64().unwrap_or(f64::NAN)
+    );
+
+    // Long tasks and frames while every device reports once a second.
+    browser
+        .script(
+            "window.benchLong = []; window.benchFrames = []; \
+             new PerformanceObserver(l => window.benchLong.push(...l.getEntries().map(e => e.duration))) \
+                 .observe({type: 'longtask'}); \
+             let last = performance.now(); \
+             (function tick(now) { window.benchFrames.push(now - last); last = now; requestAnimationFrame(tick); })(last); \
+             const f = window.tailmonFleet; window.benchStart = [f.flushes, f.totalFlushMs, f.updates]; \
+             f.maxFlushMs = 0; return null",
+        )
+        .await
+        .expect("runs");
+    let seconds = 10;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    for round in 0..seconds {
+        tick.tick().await;
+        let batch = (0..DEVICES)
+            .map(|i| {
+                report(
+                    &format!("node-{i:04}"),
+                    ((i + round + 1) % 100) as f64,
+                    1000,
+                )
+            })
+            .collect();
+        ingest.ingest_batch(batch).await.expect("valid reports");
+    }
+    tick.tick().await;
+    let numbers = browser
+        .script(
+            "const f = window.tailmonFleet; const s = window.benchStart; \
+             const frames = window.benchFrames.slice(1).sort((a, b) => a - b); \
+             const p = q => frames[Math.min(frames.length - 1, Math.floor(q * frames.length))]; \
+             return {mode: document.body.dataset.mode, flushes: f.flushes - s[0], updates: f.updates - s[2], \
+                     flushMs: (f.totalFlushMs - s[1]), maxFlushMs: f.maxFlushMs, \
+                     longTasks: window.benchLong.length, longestTaskMs: Math.max(0, ...window.benchLong), \
+                     frames: frames.length, frameP50: p(0.5), frameP99: p(0.99), frameMax: frames[frames.length - 1]}",
+        )
+        .await
+        .expect("runs");
+    println!("{seconds} s of one report per device per second: {numbers}");
+    browser.quit().await;
+}
