@@ -1,5 +1,6 @@
 //! A script over the typed client: list every device a Tailmon server knows,
-//! with its status under the default thresholds.
+//! with its status as the server computes it (`offline` since when, once it
+//! stopped reporting).
 //!
 //! ```text
 //! cargo run -p tailmon-examples --example client_script
@@ -16,11 +17,12 @@
 //! ```text
 //! DEVICE                   STATUS    CPU %    RAM MiB used/total  RECEIVED AT
 //! web-1                    warning    72.5           2048 / 8192  2025-07-10T14:30:01.52Z
+//! db-2                     offline    12.0           1024 / 4096  2025-07-10T09:12:44.1Z (offline since then)
 //! ```
 
 use anyhow::Context;
 use tailmon_client::Client;
-use tailmon_core::{Status, Thresholds};
+use tailmon_core::Status;
 use time::format_description::well_known::Rfc3339;
 
 /// The server asked when `TAILMON_SERVER_URL` is not set.
@@ -45,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         .build()
         .context("TAILMON_SERVER_URL, TAILMON_TOKEN or TAILMON_CA_CERT")?;
     let devices = client
-        .all_metrics()
+        .devices()
         .await
         .with_context(|| format!("listing devices at {url}"))?;
 
@@ -53,22 +55,27 @@ async fn main() -> anyhow::Result<()> {
         println!("no device has reported to {url} yet");
         return Ok(());
     }
-    let thresholds = Thresholds::default();
     println!(
         "{:<24} {:<8} {:>6}  {:>20}  RECEIVED AT",
         "DEVICE", "STATUS", "CPU %", "RAM MiB used/total"
     );
     for device in &devices {
-        let received_at = device
+        let report = &device.report;
+        let received_at = report
             .received_at
             .and_then(|at| at.format(&Rfc3339).ok())
             .unwrap_or_else(|| "-".to_owned());
+        // The server says since when a device is offline: its last report.
+        let since = match device.offline_since {
+            Some(_) => " (offline since then)",
+            None => "",
+        };
         println!(
-            "{:<24} {:<8} {:>6.1}  {:>20}  {received_at}",
-            device.device_id,
-            status_word(device.status(&thresholds)),
-            device.cpu_usage,
-            format!("{} / {}", device.ram_used_mb, device.ram_total_mb),
+            "{:<24} {:<8} {:>6.1}  {:>20}  {received_at}{since}",
+            report.device_id,
+            status_word(device.status),
+            report.cpu_usage,
+            format!("{} / {}", report.ram_used_mb, report.ram_total_mb),
         );
     }
     Ok(())
@@ -80,6 +87,7 @@ fn status_word(status: Status) -> &'static str {
         Status::Ok => "ok",
         Status::Warning => "warning",
         Status::Critical => "critical",
+        Status::Offline => "offline",
         // `Status` is non-exhaustive: a newer core may add states.
         _ => "unknown",
     }

@@ -239,6 +239,12 @@ async fn local_agent(
 ) {
     // Collectors logs a failing probe at most once every five minutes.
     let mut collector = Collectors::new().with(collector);
+    // Told apart from a separately started agent under the same device id:
+    // this process's id and start time, unique enough for that.
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let instance = format!("server-{:x}-{started:x}", std::process::id());
     let mut ticks = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(1),
         interval,
@@ -247,6 +253,7 @@ async fn local_agent(
         ticks.tick().await;
         let mut report = Report::new(device_id.clone(), OffsetDateTime::now_utc());
         let _ = collector.collect(&mut report).await;
+        report.agent_instance = Some(instance.clone());
         if let Err(error) = ingest.ingest(report).await {
             tracing::warn!(%error, "local report refused");
         }

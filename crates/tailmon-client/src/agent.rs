@@ -107,6 +107,16 @@ pub struct Agent {
     max_backoff: Duration,
     queue_capacity: Option<usize>,
     status: watch::Sender<AgentStatus>,
+    /// Drawn at start and sent with every report (see [`new_agent_instance`]).
+    instance: String,
+}
+
+/// A fresh random agent instance id (16 hex digits) for
+/// [`Report::agent_instance`]: an agent draws one at start, so the server
+/// can tell two agents reporting under one device id from one that
+/// restarted. [`Agent`] does this by itself.
+pub fn new_agent_instance() -> String {
+    format!("{:016x}", fastrand::u64(..))
 }
 
 /// Builds an [`Agent`]; every setting has a documented default.
@@ -124,6 +134,7 @@ impl std::fmt::Debug for Agent {
             .field("interval", &self.interval)
             .field("warmup", &self.warmup)
             .field("queue_capacity", &self.queue_capacity)
+            .field("instance", &self.instance)
             .finish_non_exhaustive()
     }
 }
@@ -151,6 +162,7 @@ impl Agent {
                 max_backoff: DEFAULT_MAX_BACKOFF,
                 queue_capacity: None,
                 status: watch::Sender::new(AgentStatus::default()),
+                instance: new_agent_instance(),
             },
         }
     }
@@ -174,6 +186,7 @@ impl Agent {
             max_backoff,
             queue_capacity,
             status,
+            instance,
         } = self;
         let capacity = queue_capacity.unwrap_or_else(|| default_queue_capacity(interval));
         let mut delivery = Delivery::new(client, capacity, retry_base, max_backoff, status);
@@ -188,7 +201,8 @@ impl Agent {
                 // The collection clock: every interval, whatever the server does.
                 () = sleep_until(next_collection) => {
                     next_collection = following_tick(next_collection, interval, Instant::now());
-                    let report = collect(&mut collector, &device_id).await;
+                    let mut report = collect(&mut collector, &device_id).await;
+                    report.agent_instance = Some(instance.clone());
                     delivery.offer(report, Instant::now());
                 }
                 outcome = delivery.sent() => delivery.finish(outcome, Instant::now()),
@@ -288,6 +302,69 @@ mod tests {
             default_queue_capacity(Duration::ZERO) >= 1,
             "no division by zero"
         );
+    }
+
+    struct Fixed;
+
+    #[async_trait::async_trait]
+    impl tailmon_collect::Collector for Fixed {
+        fn name(&self) -> &str {
+            "fixed"
+        }
+        async fn collect(
+            &mut self,
+            report: &mut Report,
+        ) -> Result<(), tailmon_collect::CollectError> {
+            report.ram_used_mb = 1;
+            report.ram_total_mb = 2;
+            Ok(())
+        }
+    }
+
+    /// The `agent_instance` of every report the server received.
+    fn instances(server: &crate::scripted_server::ScriptedServer) -> Vec<Option<String>> {
+        let mut out = Vec::new();
+        for request in server.received() {
+            let reports: Vec<Report> = serde_json::from_slice(&request.body)
+                .or_else(|_| serde_json::from_slice(&request.body).map(|r| vec![r]))
+                .expect("reports");
+            out.extend(reports.into_iter().map(|r| r.agent_instance));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn every_report_carries_the_instance_drawn_at_start() {
+        let server = crate::scripted_server::ScriptedServer::start(|_, body| {
+            let len = serde_json::from_slice::<Vec<serde_json::Value>>(body).map_or(1, |v| v.len());
+            (200, format!(r#"{{"accepted":{len},"rejected":[]}}"#))
+        })
+        .await;
+        let client = Client::builder(&server.url).build().expect("client");
+        let agent = Agent::builder(client, Box::new(Fixed))
+            .device_id("d")
+            .interval(Duration::from_millis(20))
+            .warmup(Duration::ZERO)
+            .build();
+        let drawn = agent.instance.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(agent.run(async {
+            let _ = stopped.await;
+        }));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while instances(&server).len() < 3 {
+            assert!(Instant::now() < deadline, "three reports within 20 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = stop.send(());
+        running.await.expect("agent stopped");
+        let seen = instances(&server);
+        assert!(
+            seen.iter().all(|i| i.as_deref() == Some(drawn.as_str())),
+            "{seen:?}"
+        );
+        assert_eq!(drawn.len(), 16);
+        assert_ne!(drawn, new_agent_instance(), "each agent draws its own");
     }
 
     #[test]

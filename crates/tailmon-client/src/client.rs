@@ -139,7 +139,9 @@ impl Client {
             .map_err(Error::from_transport)
     }
 
-    /// Every device with its latest report and status, from `GET /api/v1/devices`.
+    /// Every device with its latest report and its status as the server
+    /// computes it (`offline`, with `offline_since`, when it stopped
+    /// reporting), from `GET /api/v1/devices`.
     pub async fn devices(&self) -> Result<Vec<DeviceSummary>, Error> {
         self.get_json(self.devices_url.clone()).await
     }

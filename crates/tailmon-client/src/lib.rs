@@ -44,7 +44,7 @@ mod scripted_server;
 
 pub use agent::{
     Agent, AgentBuilder, AgentStatus, DEFAULT_INTERVAL, DEFAULT_MAX_BACKOFF, DEFAULT_QUEUE_SPAN,
-    DEFAULT_RETRY_BASE, DEFAULT_WARMUP,
+    DEFAULT_RETRY_BASE, DEFAULT_WARMUP, new_agent_instance,
 };
 pub use backoff::full_jitter;
 pub use client::{Client, ClientBuilder, DEFAULT_TIMEOUT};

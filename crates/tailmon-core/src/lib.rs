@@ -35,7 +35,7 @@ mod status;
 mod validation;
 
 pub use batch_result::{BatchResult, MAX_BATCH_REPORTS, RejectedReport};
-pub use device_summary::DeviceSummary;
+pub use device_summary::{DeviceSummary, ID_CONFLICT_KEPT};
 pub use error_body::ErrorBody;
 pub use history::{History, Point, Tier};
 pub use history_query::{DEFAULT_HISTORY_POINTS, HistoryQuery, MAX_HISTORY_POINTS};
@@ -49,7 +49,7 @@ pub use status::{
 };
 pub use time::OffsetDateTime;
 pub use validation::{
-    MAX_CORES, MAX_CUSTOM_METRICS, MAX_CUSTOM_VALUE, MAX_DEVICE_ID_LEN, MAX_DISK_IO, MAX_DISKS,
-    MAX_FUTURE_SKEW, MAX_INTERFACES, MAX_LABEL_LEN, MAX_MOUNT_POINT_LEN, MAX_OS_INFO_LEN,
-    MAX_SENSORS, MAX_TOP_PROCESSES, ValidationError, validate_device_id,
+    MAX_AGENT_INSTANCE_LEN, MAX_CORES, MAX_CUSTOM_METRICS, MAX_CUSTOM_VALUE, MAX_DEVICE_ID_LEN,
+    MAX_DISK_IO, MAX_DISKS, MAX_FUTURE_SKEW, MAX_INTERFACES, MAX_LABEL_LEN, MAX_MOUNT_POINT_LEN,
+    MAX_OS_INFO_LEN, MAX_SENSORS, MAX_TOP_PROCESSES, ValidationError, validate_device_id,
 };

@@ -90,6 +90,12 @@ pub struct Report {
     /// Values from custom collectors, by name (names follow the device id rules).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<BTreeMap<String, f64>>,
+    /// A random id the agent draws at start (1 to [`MAX_AGENT_INSTANCE_LEN`](crate::MAX_AGENT_INSTANCE_LEN)
+    /// characters of the device id alphabet), so that the server can tell
+    /// two agents reporting under one device id. The server takes it out
+    /// before it stores the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_instance: Option<String>,
 }
 
 impl Report {
@@ -117,6 +123,7 @@ impl Report {
             process_count: None,
             top_processes: None,
             custom: None,
+            agent_instance: None,
         }
     }
 
@@ -130,6 +137,9 @@ impl Report {
         validation::validate_cpu_usage(self.cpu_usage)?;
         validation::validate_ram(self.ram_used_mb, self.ram_total_mb)?;
         validation::validate_last_seen(self.last_seen, now)?;
+        if let Some(instance) = &self.agent_instance {
+            validation::validate_agent_instance(instance)?;
+        }
         validation::validate_parts(self, now)
     }
 
@@ -177,6 +187,33 @@ mod tests {
             "{json}"
         );
         assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+    }
+
+    #[test]
+    fn agent_instance_is_omitted_when_none_and_checked_when_set() {
+        let mut report = Report::new("a", datetime!(2025-07-10 14:30:00 UTC));
+        report.ram_total_mb = 1;
+        assert!(
+            !serde_json::to_string(&report)
+                .unwrap()
+                .contains("agent_instance")
+        );
+        let now = datetime!(2025-07-10 14:30:00 UTC);
+        report.agent_instance = Some("f00d-1".into());
+        assert_eq!(report.validate(now), Ok(()));
+        assert!(
+            serde_json::to_string(&report)
+                .unwrap()
+                .ends_with(r#""agent_instance":"f00d-1"}"#)
+        );
+        for bad in ["", "a b", &"a".repeat(65)] {
+            report.agent_instance = Some(bad.to_owned());
+            assert_eq!(
+                report.validate(now).unwrap_err().field(),
+                "agent_instance",
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@ use time::{Duration, OffsetDateTime};
 pub const MAX_DEVICE_ID_LEN: usize = 128;
 /// Longest accepted `os_info`, in characters.
 pub const MAX_OS_INFO_LEN: usize = 256;
+/// Longest accepted `agent_instance`, in characters.
+pub const MAX_AGENT_INSTANCE_LEN: usize = 64;
 /// How far ahead of the server's clock a report's `last_seen` may be.
 pub const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
 
@@ -199,6 +201,23 @@ impl ValidationError {
             Self::BadMetricName { .. } => "custom",
         }
     }
+}
+
+/// Checks an agent instance id: 1 to [`MAX_AGENT_INSTANCE_LEN`] characters
+/// of the device id alphabet.
+pub(crate) fn validate_agent_instance(instance: &str) -> Result<(), ValidationError> {
+    let field = || "agent_instance".to_owned();
+    if instance.len() > MAX_AGENT_INSTANCE_LEN {
+        return Err(ValidationError::TextTooLong {
+            field: field(),
+            len: instance.chars().count(),
+            max: MAX_AGENT_INSTANCE_LEN,
+        });
+    }
+    if validate_device_id(instance).is_err() {
+        return Err(ValidationError::BadText { field: field() });
+    }
+    Ok(())
 }
 
 /// Checks a device id: 1 to [`MAX_DEVICE_ID_LEN`] characters of ASCII letters,

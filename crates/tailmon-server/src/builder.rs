@@ -382,14 +382,18 @@ impl ServerBuilder {
             }
         }
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
-        let ingest = Ingest::new(store, self.clock, self.max_devices);
+        let ingest = Ingest::new(
+            store,
+            self.clock,
+            self.max_devices,
+            offline_after,
+            self.thresholds,
+        );
         Ok(Server::new(
             ingest,
             ServerSettings {
                 max_body_bytes: self.max_body_bytes,
                 max_batch_bytes: self.max_batch_bytes,
-                offline_after,
-                thresholds: self.thresholds,
             },
             guard,
             edge,

@@ -8,6 +8,10 @@
 #[cfg(doc)]
 use crate::ServerBuilder;
 
+pub use crate::api::devices_query::MAX_DEVICES_LIMIT;
+pub use crate::api::fleet_snapshot::MAX_COMPRESSED_STALENESS;
+pub use crate::api::routes::live_api::{LIVE_CHECK_EVERY, LIVE_PING_EVERY};
+pub use crate::api::routes::v1_api::MAX_HISTORIES_METRICS;
 pub use crate::builder::{
     DEFAULT_EXPECTED_INTERVAL, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEVICES,
 };

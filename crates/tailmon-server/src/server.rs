@@ -7,6 +7,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tokio::net::TcpListener;
 
+use crate::api::fleet_snapshot::FleetSnapshots;
 use crate::api::json_body::BodyLimit;
 use crate::api::routes::auth_api as auth;
 use crate::api::routes::dashboard;
@@ -33,6 +34,9 @@ pub struct Server {
     edge: Arc<EdgeSettings>,
     preferences: Arc<PreferenceStore>,
     retention: Arc<Retention>,
+    snapshots: Arc<FleetSnapshots>,
+    /// Set when [`Server::serve_with`]'s shutdown comes: live streams end.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// The store's retention, applied at start and every [`RETENTION_EVERY`] by
@@ -86,8 +90,6 @@ async fn retention_loop(ingest: Ingest) {
 pub(crate) struct ServerSettings {
     pub(crate) max_body_bytes: usize,
     pub(crate) max_batch_bytes: usize,
-    pub(crate) offline_after: time::Duration,
-    pub(crate) thresholds: tailmon_core::Thresholds,
 }
 
 /// One route of the HTTP surface and what it asks of its caller.
@@ -162,6 +164,8 @@ impl Server {
             guard: Arc::new(guard),
             edge: Arc::new(edge),
             preferences,
+            snapshots: Arc::new(FleetSnapshots::default()),
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 
@@ -200,12 +204,7 @@ impl Server {
             (M::POST, "/api/v1/login", Public, post(auth::login)),
             (M::POST, "/api/v1/logout", Public, post(auth::logout)),
             (M::GET, "/", Read, get(dashboard::index)),
-            (
-                M::GET,
-                "/api/all_metrics",
-                Read,
-                get(routes::legacy_api::all_metrics),
-            ),
+            (M::GET, "/api/all_metrics", Read, get(v1::all_metrics)),
             (M::GET, "/api/v1/session", Read, get(auth::session)),
             (
                 M::POST,
@@ -222,6 +221,19 @@ impl Server {
             // Read, not Person: a read token and open mode keep theirs too.
             (M::PUT, "/api/v1/preferences", Read, put_preferences),
             (M::GET, "/api/v1/devices", Read, get(v1::devices)),
+            (M::GET, "/api/v1/live", Read, get(routes::live_api::live)),
+            (
+                M::GET,
+                "/api/v1/devices/{id}/metrics",
+                Read,
+                get(v1::device_metrics),
+            ),
+            (
+                M::GET,
+                "/api/v1/devices/{id}/histories",
+                Read,
+                get(v1::histories),
+            ),
             (
                 M::GET,
                 "/api/v1/devices/{id}/history",
@@ -288,8 +300,8 @@ impl Server {
             ingest: self.ingest.clone(),
             v1: V1State {
                 ingest: self.ingest.clone(),
-                offline_after: s.offline_after,
-                thresholds: s.thresholds,
+                snapshots: self.snapshots.clone(),
+                closing: self.closing.subscribe(),
             },
             guard: self.guard.clone(),
             preferences: self.preferences.clone(),
@@ -366,6 +378,13 @@ impl Server {
         options: ServeOptions,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let closing = self.closing.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Live streams never end by themselves; they must for the
+            // connections to close.
+            closing.send_replace(true);
+        };
         connection_loop::serve_router(listener, self.router(), options, shutdown).await
     }
 }

@@ -26,6 +26,14 @@ pub(crate) struct SecureServer {
 impl SecureServer {
     /// Starts one, with its certificates in a fresh directory named after `test`.
     pub(crate) async fn start(test: &str) -> Self {
+        Self::start_with_clock(test, Arc::new(tailmon_server::SystemClock)).await
+    }
+
+    /// Starts one reading `clock`.
+    pub(crate) async fn start_with_clock(
+        test: &str,
+        clock: Arc<dyn tailmon_server::Clock>,
+    ) -> Self {
         let dir =
             std::env::temp_dir().join(format!("tailmon-examples-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -35,6 +43,7 @@ impl SecureServer {
         let credentials = Arc::new(Credentials::in_memory());
         let server = ServerBuilder::new()
             .credentials(credentials.clone())
+            .clock(clock)
             .build()
             .unwrap();
         let ingest = server.ingest().clone();

@@ -4,6 +4,9 @@
 //! May use: `auth`, `ingest`, `store`, `views` and `http`.
 
 pub(crate) mod api_error;
+pub(crate) mod content_encoding;
+pub(crate) mod devices_query;
+pub(crate) mod fleet_snapshot;
 pub(crate) mod json_body;
 pub(crate) mod routes;
 pub(crate) mod time_param;

@@ -4,7 +4,9 @@
 //!
 //! May use: `store`.
 
+mod agent_instances;
 pub(crate) mod device_admission;
+pub(crate) mod fleet;
 mod ingest_error;
 
 pub use ingest_error::IngestError;
@@ -14,7 +16,8 @@ use std::sync::Arc;
 use tailmon_core::{BatchResult, OffsetDateTime, RejectedReport, Report};
 
 use crate::ingest::device_admission::{Admission, DeviceAdmission};
-use crate::{Clock, Store};
+use crate::ingest::fleet::Fleet;
+use crate::{Clock, Store, StoreError};
 
 /// The one way reports enter the server, shared by the HTTP handlers and
 /// in-process agents: validate, stamp the receive time, admit the device,
@@ -41,6 +44,10 @@ struct IngestInner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     admission: DeviceAdmission,
+    /// Every device's latest state for readers; filled from the store's
+    /// latest reports on first use, then kept up to date here.
+    fleet: Fleet,
+    fleet_loaded: tokio::sync::OnceCell<()>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -52,22 +59,52 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
-    pub(crate) fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, max_devices: usize) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        max_devices: usize,
+        offline_after: time::Duration,
+        thresholds: tailmon_core::Thresholds,
+    ) -> Self {
         Self {
             inner: Arc::new(IngestInner {
                 store,
                 clock,
                 admission: DeviceAdmission::new(max_devices),
+                fleet: Fleet::new(offline_after, thresholds),
+                fleet_loaded: tokio::sync::OnceCell::new(),
             }),
         }
     }
 
     /// Validates and stores one report. `Ok` means the store has it.
     pub async fn ingest(&self, mut report: Report) -> Result<(), IngestError> {
-        self.admit(&mut report, self.inner.clock.now()).await?;
+        let now = self.inner.clock.now();
+        self.admit(&mut report, now).await?;
+        let fleet = self.fleet().await?;
+        let instance = report.agent_instance.take();
         tracing::debug!(device_id = %report.device_id, cpu = report.cpu_usage, "report accepted");
+        let prepared = fleet.prepare(&report);
         self.inner.store.insert(report).await?;
+        fleet.offer(prepared, instance.as_deref(), now);
         Ok(())
+    }
+
+    /// The fleet as readers see it, filled from the store's latest reports
+    /// on first use.
+    pub(crate) async fn fleet(&self) -> Result<&Fleet, StoreError> {
+        let inner = &self.inner;
+        inner
+            .fleet_loaded
+            .get_or_try_init(|| async {
+                let now = inner.clock.now();
+                for report in inner.store.latest().await? {
+                    inner.fleet.offer(inner.fleet.prepare(&report), None, now);
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+        Ok(&inner.fleet)
     }
 
     /// Validates every report and stores those that pass, all in one write.
@@ -101,7 +138,30 @@ impl Ingest {
             rejected,
         };
         if !accepted.is_empty() {
+            let fleet = self.fleet().await?;
+            let mut instances: Vec<Option<String>> = accepted
+                .iter_mut()
+                .map(|report| report.agent_instance.take())
+                .collect();
+            // The fleet takes the newest of each device; a copy of those only.
+            let mut newest: std::collections::HashMap<&str, usize> =
+                std::collections::HashMap::new();
+            for (index, report) in accepted.iter().enumerate() {
+                let slot = newest.entry(report.device_id.as_str()).or_insert(index);
+                if accepted[*slot].last_seen < report.last_seen {
+                    *slot = index;
+                }
+            }
+            let mut offers: Vec<usize> = newest.into_values().collect();
+            offers.sort_unstable();
+            let prepared: Vec<_> = offers
+                .into_iter()
+                .map(|index| (fleet.prepare(&accepted[index]), instances[index].take()))
+                .collect();
             self.inner.store.insert_many(accepted).await?;
+            for (report, instance) in prepared {
+                fleet.offer(report, instance.as_deref(), now);
+            }
         }
         tracing::debug!(
             accepted = result.accepted,
@@ -113,7 +173,9 @@ impl Ingest {
 
     /// Removes a device and its history; `false` if it was unknown.
     pub async fn delete_device(&self, device_id: &str) -> Result<bool, IngestError> {
+        let fleet = self.fleet().await?;
         let existed = self.inner.store.delete_device(device_id).await?;
+        fleet.remove(device_id);
         self.inner.admission.forget(device_id);
         Ok(existed)
     }

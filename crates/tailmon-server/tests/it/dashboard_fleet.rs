@@ -99,7 +99,9 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
         ingest.ingest(r).await.expect("valid report");
     }
     let mut hostile = report("x-hostile", 1.0, 1);
-    hostile.os_info = "<img src=x onerror=\"window.tailmonPwned=1\"><script>window.tailmonPwned=2</script>".into();
+    hostile.os_info =
+        "<img src=x onerror=\"window.tailmonPwned=1\"><script>window.tailmonPwned=2</script>"
+            .into();
     ingest.ingest(hostile).await.expect("valid report");
 
     let running = Running::start(server).await;
@@ -190,8 +192,10 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
 
     // A card is a real link to the device page, reachable by keyboard.
     let link = browser
-        .script("const a = document.querySelector('[data-device-id=\"busy\"] a.card-link'); a.focus(); \
-                 return [a.getAttribute('href'), document.activeElement === a, a.tabIndex]")
+        .script(
+            "const a = document.querySelector('[data-device-id=\"busy\"] a.card-link'); a.focus(); \
+                 return [a.getAttribute('href'), document.activeElement === a, a.tabIndex]",
+        )
         .await
         .expect("runs");
     assert_eq!(link, json!(["device.html?id=busy", true, 0]));
@@ -199,7 +203,10 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
     // Search, filter and sort, over the whole list.
     browser.type_into("#fleet-search", "BUS").await;
     browser
-        .wait_for("the search to leave one card", "return document.body.dataset.shown === '1'")
+        .wait_for(
+            "the search to leave one card",
+            "return document.body.dataset.shown === '1'",
+        )
         .await;
     browser
         .script("const s = document.getElementById('fleet-search'); s.value = ''; s.dispatchEvent(new Event('input')); return null")
@@ -225,7 +232,10 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
              return ids[0] === 'hot' && ids",
         )
         .await;
-    assert_eq!(order, json!(["hot", "busy", "calm", "gone-box", "x-hostile"]));
+    assert_eq!(
+        order,
+        json!(["hot", "busy", "calm", "gone-box", "x-hostile"])
+    );
     assert!(
         browser
             .script("return location.search")
@@ -255,7 +265,6 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
 
     browser.quit().await;
 }
-
 
 /// A server with one admin, `root`, and one viewer, `ann`.
 fn server_with_users() -> tailmon_server::Server {
@@ -332,7 +341,11 @@ async fn fleet_view_patches_a_card_in_place_when_a_report_arrives() {
         )
         .await
         .expect("runs");
-    assert_eq!(same, json!([true, true, "1"]), "the card was rebuilt or the page reloaded");
+    assert_eq!(
+        same,
+        json!([true, true, "1"]),
+        "the card was rebuilt or the page reloaded"
+    );
 
     // A new device appears; a deleted one goes; neither rebuilds the others.
     ingest
@@ -476,7 +489,10 @@ async fn the_theme_follows_the_system_and_the_toggle_is_kept() {
     browser.set_color_scheme("dark").await;
     browser.goto(&format!("{site}/login")).await;
     browser
-        .wait_for("the login page", "return document.readyState === 'complete'")
+        .wait_for(
+            "the login page",
+            "return document.readyState === 'complete'",
+        )
         .await;
     browser.set_viewport(1280, 800).await;
     browser.screenshot("login-desktop-dark").await;
@@ -546,10 +562,7 @@ fn agent_binary() -> PathBuf {
     build
         .args(["build", "--offline", "--quiet", "-p", "tailmon-agent"])
         .current_dir(workspace)
-        .env(
-            "CARGO_TARGET_DIR",
-            profile_dir.parent().expect("<target>"),
-        );
+        .env("CARGO_TARGET_DIR", profile_dir.parent().expect("<target>"));
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         build.arg("--release");
     }
@@ -597,7 +610,10 @@ async fn add_agent_gives_a_token_and_a_command_a_real_agent_runs() {
             "const e = document.querySelector('#add-agent-dialog .form-error'); return !e.hidden && e.textContent",
         )
         .await;
-    assert!(error.as_str().expect("text").contains("1 or more"), "{error}");
+    assert!(
+        error.as_str().expect("text").contains("1 or more"),
+        "{error}"
+    );
     browser.type_into("#agent-max", "3").await;
     browser.screenshot("fleet-add-agent-desktop").await;
     browser.click("#agent-create").await;
@@ -615,8 +631,14 @@ async fn add_agent_gives_a_token_and_a_command_a_real_agent_runs() {
         command,
         format!("TAILMON_SERVER_URL='{site}' TAILMON_TOKEN='{token}' tailmon-agent")
     );
-    assert!(unit.contains(&format!("Environment=TAILMON_TOKEN={token}")), "{unit}");
-    assert!(unit.contains(&format!("Environment=TAILMON_SERVER_URL={site}")), "{unit}");
+    assert!(
+        unit.contains(&format!("Environment=TAILMON_TOKEN={token}")),
+        "{unit}"
+    );
+    assert!(
+        unit.contains(&format!("Environment=TAILMON_SERVER_URL={site}")),
+        "{unit}"
+    );
     browser.screenshot("fleet-agent-token-desktop").await;
     browser.set_viewport(360, 740).await;
     browser.screenshot("fleet-agent-token-phone").await;
@@ -787,7 +809,9 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
         )
         .await
         .expect("runs");
-    browser.type_into("#user-new-password", "bob-new-password-42").await;
+    browser
+        .type_into("#user-new-password", "bob-new-password-42")
+        .await;
     browser.click("#user-new-password-save").await;
     browser
         .wait_for(
@@ -864,7 +888,9 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
         ))
         .await
         .expect("runs");
-    browser.click("#password-dialog button[type='submit']").await;
+    browser
+        .click("#password-dialog button[type='submit']")
+        .await;
     let error = browser
         .wait_for(
             "the wrong current password refused",
@@ -879,7 +905,9 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
         ))
         .await
         .expect("runs");
-    browser.click("#password-dialog button[type='submit']").await;
+    browser
+        .click("#password-dialog button[type='submit']")
+        .await;
     browser
         .wait_for(
             "the password changed",
@@ -888,9 +916,7 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
         .await;
     // Still signed in (the session was renewed), and writes still pass CSRF.
     let still = browser
-        .script(
-            "return fetch('api/v1/session').then(r => r.status)",
-        )
+        .script("return fetch('api/v1/session').then(r => r.status)")
         .await;
     assert_eq!(still, Ok(json!(200)));
     assert_eq!(
@@ -925,7 +951,11 @@ async fn installable_and_opens_without_the_server_showing_stale_data() {
     let parsed: Value =
         serde_json::from_str(manifest["data"].as_str().expect("manifest text")).expect("JSON");
     let icons = parsed["icons"].as_array().expect("icons");
-    for (size, purpose) in [("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")] {
+    for (size, purpose) in [
+        ("192x192", "any"),
+        ("512x512", "any"),
+        ("512x512", "maskable"),
+    ] {
         let icon = icons
             .iter()
             .find(|i| i["sizes"] == size && i["purpose"] == purpose)
@@ -970,7 +1000,10 @@ async fn installable_and_opens_without_the_server_showing_stale_data() {
         )
         .await;
     assert!(
-        banner.as_str().expect("text").starts_with("Stale data since "),
+        banner
+            .as_str()
+            .expect("text")
+            .starts_with("Stale data since "),
         "{banner}"
     );
     let stamp = browser

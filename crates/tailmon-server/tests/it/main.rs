@@ -12,8 +12,10 @@ mod dashboard_login;
 mod database_from_main;
 mod device_cap;
 mod end_to_end;
+mod fleet_reads;
 #[cfg(feature = "sqlite")]
 mod history_ground_truth;
+mod live;
 mod preferences;
 mod readme_embedding;
 mod retention;

@@ -1,8 +1,8 @@
 //! The original Tailmon's API: `POST /api/metrics`, `GET /api/all_metrics`.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 use tailmon_core::Report;
 
 use crate::api::json_body::JsonBody;
@@ -19,11 +19,4 @@ pub(crate) async fn post_metrics(
     ingest.ingest(report).await?;
     claim.keep();
     Ok(StatusCode::OK)
-}
-
-/// The latest report of every device, sorted by device id.
-pub(crate) async fn all_metrics(
-    State(ingest): State<Ingest>,
-) -> Result<Json<Vec<Report>>, ApiError> {
-    Ok(Json(ingest.store().latest().await?))
 }

@@ -2,16 +2,22 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+#[cfg(doc)]
+use tailmon_core::DeviceSummary;
 use tailmon_core::{
-    BatchResult, DEFAULT_HISTORY_POINTS, DeviceSummary, History, MAX_BATCH_REPORTS,
-    MAX_HISTORY_POINTS, OffsetDateTime, Report, Status, metric,
+    BatchResult, DEFAULT_HISTORY_POINTS, History, MAX_BATCH_REPORTS, MAX_HISTORY_POINTS,
+    OffsetDateTime, Report, metric,
 };
 
+use crate::api::devices_query::DevicesQuery;
+use crate::api::fleet_snapshot::{FleetSnapshots, FleetView, X_TOTAL_COUNT, answer_once};
 use crate::api::json_body::JsonBody;
 use crate::auth::access::Principal;
 use crate::{ApiError, HistoryQuery, Ingest, StoreError, api::time_param};
@@ -23,30 +29,166 @@ const DEFAULT_HISTORY_RANGE: time::Duration = time::Duration::HOUR;
 #[derive(Clone)]
 pub(crate) struct V1State {
     pub(crate) ingest: Ingest,
-    pub(crate) offline_after: time::Duration,
-    pub(crate) thresholds: tailmon_core::Thresholds,
+    pub(crate) snapshots: Arc<FleetSnapshots>,
+    /// Flips to `true` when the server shuts down: live streams end.
+    pub(crate) closing: tokio::sync::watch::Receiver<bool>,
 }
 
-/// `GET /api/v1/devices`: the latest report of each device and its status.
+/// `GET /api/v1/devices?status=&q=&sort=&order=&limit=&offset=`: each
+/// device's summary (the one status rule of [`DeviceSummary::new`]). With no
+/// query, from the cached body; `X-Total-Count` says how many matched
+/// before paging.
 pub(crate) async fn devices(
     State(state): State<V1State>,
-) -> Result<Json<Vec<DeviceSummary>>, ApiError> {
-    let now = state.ingest.clock().now();
-    let latest = state.ingest.store().latest().await?;
-    Ok(Json(
-        latest
-            .into_iter()
-            .map(|report| {
-                let seen = report.received_at.unwrap_or(report.last_seen);
-                let status = if now - seen > state.offline_after {
-                    Status::Offline
-                } else {
-                    report.status(&state.thresholds)
-                };
-                DeviceSummary { status, report }
+    Query(pairs): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = DevicesQuery::parse(&pairs)?;
+    let fleet = state.ingest.fleet().await?;
+    fleet.check_statuses(state.ingest.clock().now());
+    let answer = match query {
+        None => {
+            state
+                .snapshots
+                .answer(FleetView::Devices, fleet, &headers)
+                .await
+        }
+        Some(query) => {
+            let (total, body) = query.select(fleet);
+            answer_once(body, &headers, |h| {
+                h.insert(X_TOTAL_COUNT.clone(), HeaderValue::from(total));
             })
-            .collect(),
-    ))
+            .await
+        }
+    };
+    answer.map_err(answer_failed)
+}
+
+/// `GET /api/all_metrics`: the latest report of every device, sorted by
+/// device id, from the cached body.
+pub(crate) async fn all_metrics(
+    State(state): State<V1State>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let fleet = state.ingest.fleet().await?;
+    fleet.check_statuses(state.ingest.clock().now());
+    state
+        .snapshots
+        .answer(FleetView::AllMetrics, fleet, &headers)
+        .await
+        .map_err(answer_failed)
+}
+
+/// A body that could not be compressed: a 500, logged.
+fn answer_failed(error: std::io::Error) -> ApiError {
+    ApiError::Store(StoreError::Backend(Box::new(error)))
+}
+
+/// `GET /api/v1/devices/{id}/metrics`: the metric names the device's latest
+/// report has, in [`metric::for_each`] order.
+pub(crate) async fn device_metrics(
+    State(state): State<V1State>,
+    Path(device_id): Path<String>,
+) -> Result<Json<DeviceMetrics>, ApiError> {
+    let Some(report) = state.ingest.store().latest_of(&device_id).await? else {
+        return Err(ApiError::UnknownDevice(device_id));
+    };
+    let mut metrics = Vec::new();
+    metric::for_each(&report, |name, _| metrics.push(name.to_owned()));
+    Ok(Json(DeviceMetrics { device_id, metrics }))
+}
+
+/// The answer of `GET /api/v1/devices/{id}/metrics`.
+#[derive(Debug, Serialize)]
+pub(crate) struct DeviceMetrics {
+    device_id: String,
+    metrics: Vec<String>,
+}
+
+/// Most metrics one `/histories` request may ask for: 256.
+pub const MAX_HISTORIES_METRICS: usize = 256;
+
+/// `GET /api/v1/devices/{id}/histories?metric=A&metric=B&from=&to=&points=`:
+/// one [`History`] per metric, in the order asked.
+pub(crate) async fn histories(
+    State(state): State<V1State>,
+    Path(device_id): Path<String>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Json<Vec<History>>, ApiError> {
+    let mut metrics = Vec::new();
+    let (mut from, mut to, mut points) = (None, None, None);
+    for (name, value) in pairs {
+        let slot = match name.as_str() {
+            "metric" => {
+                if !metric::is_known(&value) {
+                    return Err(ApiError::BadParameter {
+                        message: format!(
+                            "unknown metric {:?}; GET /api/v1/devices/{{id}}/metrics lists a device's",
+                            value.chars().take(160).collect::<String>()
+                        ),
+                        field: "metric",
+                    });
+                }
+                metrics.push(value);
+                if metrics.len() > MAX_HISTORIES_METRICS {
+                    return Err(ApiError::BadParameter {
+                        message: format!("at most {MAX_HISTORIES_METRICS} metrics a request"),
+                        field: "metric",
+                    });
+                }
+                continue;
+            }
+            "from" => &mut from,
+            "to" => &mut to,
+            "points" => &mut points,
+            _ => {
+                return Err(ApiError::BadParameter {
+                    message: "known parameters: metric (repeated), from, to, points".into(),
+                    field: "query",
+                });
+            }
+        };
+        *slot = Some(value);
+    }
+    if metrics.is_empty() {
+        return Err(ApiError::BadParameter {
+            message: "at least one metric parameter is required, e.g. metric=cpu_usage".into(),
+            field: "metric",
+        });
+    }
+    let now = state.ingest.clock().now();
+    let (from, to) = range(
+        from.as_deref(),
+        to.as_deref(),
+        now,
+        now - DEFAULT_HISTORY_RANGE,
+    )?;
+    let max_points = points_param(points.as_deref())?;
+    let mut out = Vec::with_capacity(metrics.len());
+    for metric_name in metrics {
+        let query =
+            HistoryQuery::new(device_id.clone(), metric_name, from, to).with_max_points(max_points);
+        match state.ingest.store().history(&query).await? {
+            Some(history) => out.push(history),
+            None => return Err(ApiError::UnknownDevice(device_id)),
+        }
+    }
+    Ok(Json(out))
+}
+
+/// Parses `points`, defaulting to [`DEFAULT_HISTORY_POINTS`].
+fn points_param(points: Option<&str>) -> Result<usize, ApiError> {
+    match points {
+        None => Ok(DEFAULT_HISTORY_POINTS),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_HISTORY_POINTS).contains(n))
+            .ok_or(ApiError::BadParameter {
+                message: format!("points must be a whole number from 1 to {MAX_HISTORY_POINTS}"),
+                field: "points",
+            }),
+    }
 }
 
 /// The query of a history request; every field is checked by hand so that a
@@ -87,17 +229,7 @@ pub(crate) async fn history(
         now,
         now - DEFAULT_HISTORY_RANGE,
     )?;
-    let max_points = match params.points.as_deref() {
-        None => DEFAULT_HISTORY_POINTS,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_HISTORY_POINTS).contains(n))
-            .ok_or(ApiError::BadParameter {
-                message: format!("points must be a whole number from 1 to {MAX_HISTORY_POINTS}"),
-                field: "points",
-            })?,
-    };
+    let max_points = points_param(params.points.as_deref())?;
     let query =
         HistoryQuery::new(device_id.clone(), metric_name, from, to).with_max_points(max_points);
     match state.ingest.store().history(&query).await? {

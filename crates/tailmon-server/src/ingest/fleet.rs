@@ -1,0 +1,458 @@
+//! The fleet as readers see it: per device, its latest report already
+//! serialised, its status, and what to sort it by; kept up to date by
+//! ingest and deletions, so that listing 10,000 devices copies bytes
+//! instead of serialising reports. Changes are numbered (the generation)
+//! and broadcast to live readers.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::body::Bytes;
+use tailmon_core::{DeviceSummary, ID_CONFLICT_KEPT, OffsetDateTime, Report, Status, Thresholds};
+use tokio::sync::broadcast;
+
+use crate::ingest::agent_instances::AgentInstances;
+
+/// Events a live reader may miss before it is sent a fresh snapshot instead:
+/// 4,096 (two seconds of 10,000 agents reporting every 5 s).
+pub(crate) const LIVE_EVENT_BUFFER: usize = 4096;
+
+/// A change of the fleet, as live readers get it.
+#[derive(Debug, Clone)]
+pub(crate) enum FleetEvent {
+    /// A device's latest report or its status changed; its summary's JSON.
+    Device {
+        /// The device.
+        device_id: Arc<str>,
+        /// Its [`DeviceSummary`] as JSON.
+        summary: Bytes,
+    },
+    /// A device was deleted.
+    Deleted {
+        /// The device.
+        device_id: Arc<str>,
+    },
+}
+
+/// One device as the fleet keeps it: a few numbers and its report's JSON.
+#[derive(Debug)]
+pub(crate) struct DeviceEntry {
+    /// The latest report as JSON, as stored (no `agent_instance`).
+    report_json: Box<[u8]>,
+    /// The latest report's `last_seen`: an older report is a back-fill.
+    last_seen: OffsetDateTime,
+    /// When the device was last heard of: `received_at`, else `last_seen`.
+    seen: OffsetDateTime,
+    /// What the thresholds make of the latest report.
+    health: Status,
+    /// Whether it is offline, as of the last check.
+    offline: bool,
+    cpu: f64,
+    ram: Option<f64>,
+    disk: Option<f64>,
+    instances: AgentInstances,
+    /// The last time two agents alternated under this id, while kept.
+    id_conflict_at: Option<OffsetDateTime>,
+    /// When a warning of two agents was last logged.
+    warned_at: Option<OffsetDateTime>,
+}
+
+impl DeviceEntry {
+    /// Its status, the one rule of [`DeviceSummary::new`] as of the last check.
+    pub(crate) fn status(&self) -> Status {
+        if self.offline {
+            Status::Offline
+        } else {
+            self.health
+        }
+    }
+
+    /// CPU usage of the latest report, in percent.
+    pub(crate) fn cpu(&self) -> f64 {
+        self.cpu
+    }
+
+    /// Memory in use, in percent, when known.
+    pub(crate) fn ram(&self) -> Option<f64> {
+        self.ram
+    }
+
+    /// The fullest disk's use, in percent, when the report has disks.
+    pub(crate) fn disk(&self) -> Option<f64> {
+        self.disk
+    }
+
+    /// When the device was last heard of.
+    pub(crate) fn seen(&self) -> OffsetDateTime {
+        self.seen
+    }
+
+    /// The latest report's JSON.
+    pub(crate) fn report_json(&self) -> &[u8] {
+        &self.report_json
+    }
+
+    /// Appends its [`DeviceSummary`] JSON to `out`: the status fields, then
+    /// the report's own (as serde writes a `DeviceSummary`).
+    pub(crate) fn write_summary(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"status\":\"");
+        out.extend_from_slice(status_word(self.status()).as_bytes());
+        out.push(b'"');
+        if self.offline {
+            write_time(out, "offline_since", self.seen);
+        }
+        if let Some(at) = self.id_conflict_at {
+            write_time(out, "id_conflict_at", at);
+        }
+        // The report's JSON is an object that always holds `device_id`.
+        out.push(b',');
+        out.extend_from_slice(self.report_json.get(1..).unwrap_or_default());
+    }
+
+    /// The earliest time its status or conflict mark may change by itself.
+    fn next_change(&self, offline_after: time::Duration) -> Option<OffsetDateTime> {
+        let offline = (!self.offline).then(|| self.seen + offline_after);
+        let conflict = self.id_conflict_at.map(|at| at + ID_CONFLICT_KEPT);
+        match (offline, conflict) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Warning => "warning",
+        Status::Critical => "critical",
+        _ => "offline",
+    }
+}
+
+fn write_time(out: &mut Vec<u8>, name: &str, at: OffsetDateTime) {
+    let text = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":\"");
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+}
+
+/// A report made ready for [`Fleet::offer`] (see [`Fleet::prepare`]).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    device_id: String,
+    json: Box<[u8]>,
+    last_seen: OffsetDateTime,
+    seen: OffsetDateTime,
+    health: Status,
+    cpu: f64,
+    ram: Option<f64>,
+    disk: Option<f64>,
+}
+
+/// Every device's latest state, sorted by device id, with a change counter
+/// and a broadcast of changes. See the module documentation.
+#[derive(Debug)]
+pub(crate) struct Fleet {
+    offline_after: time::Duration,
+    thresholds: Thresholds,
+    devices: Mutex<BTreeMap<Arc<str>, DeviceEntry>>,
+    /// Bumped on every change a reader could see.
+    generation: AtomicU64,
+    /// Unix nanoseconds of the earliest time a status may change by itself.
+    next_check: AtomicI64,
+    events: broadcast::Sender<FleetEvent>,
+}
+
+impl Fleet {
+    /// An empty fleet whose devices go offline after `offline_after`.
+    pub(crate) fn new(offline_after: time::Duration, thresholds: Thresholds) -> Self {
+        Self {
+            offline_after,
+            thresholds,
+            devices: Mutex::new(BTreeMap::new()),
+            generation: AtomicU64::new(0),
+            next_check: AtomicI64::new(i64::MAX),
+            events: broadcast::channel(LIVE_EVENT_BUFFER).0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Arc<str>, DeviceEntry>> {
+        self.devices.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The change counter: equal numbers, equal contents (statuses included,
+    /// once [`check_statuses`](Self::check_statuses) ran).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Live changes from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<FleetEvent> {
+        self.events.subscribe()
+    }
+
+    /// What [`offer`](Self::offer) needs of `report` (as stored,
+    /// `agent_instance` taken out): one serialisation, a few numbers.
+    pub(crate) fn prepare(&self, report: &Report) -> Prepared {
+        Prepared {
+            device_id: report.device_id.clone(),
+            json: serde_json::to_vec(report)
+                .unwrap_or_default()
+                .into_boxed_slice(),
+            last_seen: report.last_seen,
+            seen: DeviceSummary::seen(report),
+            health: report.status(&self.thresholds),
+            cpu: report.cpu_usage,
+            ram: report.ram_used_percent(),
+            disk: report.disks.as_ref().and_then(|disks| {
+                disks
+                    .iter()
+                    .filter_map(|d| d.used_percent())
+                    .filter(|p| p.is_finite())
+                    .reduce(f64::max)
+            }),
+        }
+    }
+
+    /// Takes a prepared report as its device's latest unless that one is as
+    /// new or newer (a back-fill or a retry), noting `instance` for live
+    /// reports.
+    pub(crate) fn offer(&self, report: Prepared, instance: Option<&str>, now: OffsetDateTime) {
+        if report.json.first() != Some(&b'{') {
+            return;
+        }
+        let seen = report.seen;
+        let mut devices = self.lock();
+        let entry = match devices.get_mut(report.device_id.as_str()) {
+            Some(entry) if entry.last_seen >= report.last_seen => return,
+            Some(entry) => entry,
+            None => devices
+                .entry(Arc::from(report.device_id.as_str()))
+                .or_insert_with(|| DeviceEntry {
+                    report_json: Box::default(),
+                    last_seen: report.last_seen,
+                    seen,
+                    health: Status::Ok,
+                    offline: false,
+                    cpu: 0.0,
+                    ram: None,
+                    disk: None,
+                    instances: AgentInstances::default(),
+                    id_conflict_at: None,
+                    warned_at: None,
+                }),
+        };
+        entry.report_json = report.json;
+        entry.last_seen = report.last_seen;
+        entry.seen = seen;
+        entry.health = report.health;
+        entry.offline = now - seen > self.offline_after;
+        entry.cpu = report.cpu;
+        entry.ram = report.ram;
+        entry.disk = report.disk;
+        if let Some(instance) = instance
+            && entry.instances.note(instance, now)
+        {
+            entry.id_conflict_at = Some(now);
+            if entry
+                .warned_at
+                .is_none_or(|at| now - at >= ID_CONFLICT_KEPT)
+            {
+                entry.warned_at = Some(now);
+                tracing::warn!(
+                    device_id = %report.device_id,
+                    "two agents report under this device id (their reports alternate); \
+                     give each host its own device id"
+                );
+            }
+        }
+        if let Some(at) = entry.next_change(self.offline_after) {
+            self.next_check.fetch_min(nanos(at), Ordering::AcqRel);
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if self.events.receiver_count() > 0 {
+            let mut summary = Vec::with_capacity(entry.report_json.len() + 64);
+            entry.write_summary(&mut summary);
+            let device_id = devices
+                .get_key_value(report.device_id.as_str())
+                .map(|(id, _)| id.clone())
+                .unwrap_or_else(|| Arc::from(report.device_id.as_str()));
+            let _ = self.events.send(FleetEvent::Device {
+                device_id,
+                summary: summary.into(),
+            });
+        }
+    }
+
+    /// Forgets a device; `true` if it was known.
+    pub(crate) fn remove(&self, device_id: &str) -> bool {
+        let mut devices = self.lock();
+        let Some((device_id, _)) = devices.remove_entry(device_id) else {
+            return false;
+        };
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let _ = self.events.send(FleetEvent::Deleted { device_id });
+        true
+    }
+
+    /// Brings every status up to `now` if one may have changed by itself
+    /// since the last check (a device gone offline, a conflict mark
+    /// expired): bumps the generation and tells live readers of each change.
+    /// Cheap when nothing is due.
+    pub(crate) fn check_statuses(&self, now: OffsetDateTime) {
+        if nanos(now) <= self.next_check.load(Ordering::Acquire) {
+            return;
+        }
+        let mut devices = self.lock();
+        let mut next = i64::MAX;
+        let mut changed = false;
+        let live = self.events.receiver_count() > 0;
+        for (device_id, entry) in devices.iter_mut() {
+            let offline = now - entry.seen > self.offline_after;
+            let expired = entry
+                .id_conflict_at
+                .is_some_and(|at| now - at > ID_CONFLICT_KEPT);
+            if offline != entry.offline || expired {
+                entry.offline = offline;
+                if expired {
+                    entry.id_conflict_at = None;
+                }
+                changed = true;
+                if live {
+                    let mut summary = Vec::with_capacity(entry.report_json.len() + 64);
+                    entry.write_summary(&mut summary);
+                    let _ = self.events.send(FleetEvent::Device {
+                        device_id: device_id.clone(),
+                        summary: summary.into(),
+                    });
+                }
+            }
+            if let Some(at) = entry.next_change(self.offline_after) {
+                next = next.min(nanos(at));
+            }
+        }
+        self.next_check.store(next, Ordering::Release);
+        if changed {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Runs `read` over every device in device id order, under the lock:
+    /// keep it to copying.
+    pub(crate) fn read<T>(
+        &self,
+        read: impl FnOnce(&mut dyn Iterator<Item = (&str, &DeviceEntry)>) -> T,
+    ) -> T {
+        let devices = self.lock();
+        let mut all = devices.iter().map(|(id, entry)| (&**id, entry));
+        read(&mut all)
+    }
+
+    /// One device's summary as JSON, if it is known.
+    pub(crate) fn summary_of(&self, device_id: &str) -> Option<Vec<u8>> {
+        let devices = self.lock();
+        let entry = devices.get(device_id)?;
+        let mut out = Vec::with_capacity(entry.report_json.len() + 64);
+        entry.write_summary(&mut out);
+        Some(out)
+    }
+}
+
+/// `at` in Unix nanoseconds, saturated to an `i64`.
+fn nanos(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos()).unwrap_or(if at.year() < 1970 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn report(id: &str, at: OffsetDateTime, cpu: f64) -> Report {
+        let mut report = Report::new(id, at);
+        report.cpu_usage = cpu;
+        report.ram_used_mb = 1;
+        report.ram_total_mb = 4;
+        report.received_at = Some(at);
+        report
+    }
+
+    fn summary_json(fleet: &Fleet, id: &str) -> DeviceSummary {
+        serde_json::from_slice(&fleet.summary_of(id).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_summary_bytes_are_what_serde_writes() {
+        let t0 = datetime!(2025-07-10 14:30:00 UTC);
+        let fleet = Fleet::new(time::Duration::seconds(15), Thresholds::default());
+        let r = report("a", t0, 70.0);
+        fleet.offer(fleet.prepare(&r), Some("x"), t0);
+        fleet.offer(
+            fleet.prepare(&report("a", t0 + time::Duration::SECOND, 70.0)),
+            Some("y"),
+            t0,
+        );
+        let r = report("a", t0 + time::Duration::seconds(2), 70.0);
+        fleet.offer(
+            fleet.prepare(&r),
+            Some("x"),
+            t0 + time::Duration::seconds(2),
+        );
+        let now = t0 + time::Duration::seconds(30);
+        fleet.check_statuses(now);
+        let expected =
+            DeviceSummary::new(r, now, time::Duration::seconds(15), &Thresholds::default())
+                .with_id_conflict(Some(t0 + time::Duration::seconds(2)), now);
+        assert_eq!(expected.status, Status::Offline);
+        assert_eq!(
+            String::from_utf8(fleet.summary_of("a").unwrap()).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_back_fill_does_not_replace_the_latest() {
+        let t0 = datetime!(2025-07-10 14:30:00 UTC);
+        let fleet = Fleet::new(time::Duration::seconds(15), Thresholds::default());
+        fleet.offer(fleet.prepare(&report("a", t0, 10.0)), None, t0);
+        let generation = fleet.generation();
+        fleet.offer(
+            fleet.prepare(&report("a", t0 - time::Duration::MINUTE, 90.0)),
+            None,
+            t0,
+        );
+        assert_eq!(fleet.generation(), generation);
+        assert_eq!(summary_json(&fleet, "a").report.cpu_usage, 10.0);
+    }
+
+    #[test]
+    fn going_offline_is_a_change_seen_once() {
+        let t0 = datetime!(2025-07-10 14:30:00 UTC);
+        let fleet = Fleet::new(time::Duration::seconds(15), Thresholds::default());
+        fleet.offer(fleet.prepare(&report("a", t0, 10.0)), None, t0);
+        let mut live = fleet.subscribe();
+        let generation = fleet.generation();
+        fleet.check_statuses(t0 + time::Duration::seconds(15));
+        assert_eq!(fleet.generation(), generation, "not yet offline");
+        fleet.check_statuses(t0 + time::Duration::seconds(16));
+        assert_eq!(fleet.generation(), generation + 1);
+        fleet.check_statuses(t0 + time::Duration::seconds(17));
+        assert_eq!(fleet.generation(), generation + 1);
+        let Ok(FleetEvent::Device { summary, .. }) = live.try_recv() else {
+            panic!("a device event")
+        };
+        let summary: DeviceSummary = serde_json::from_slice(&summary).unwrap();
+        assert_eq!(summary.status, Status::Offline);
+        assert_eq!(summary.offline_since, Some(t0));
+        assert!(live.try_recv().is_err());
+    }
+}
