@@ -12,7 +12,7 @@
 //   setCsrfToken(token)             the token sendJSON sends (shell.js sets it from the session)
 //   serverNow()                     the server's clock in epoch ms (browser clock corrected
 //                                   by the Date header of the last answer)
-//   goToLogin()                     navigates to the login page
+//   goToLogin(signedOut)            navigates to the login page (saying "signed out")
 //   openLive(url, handlers, opts)   Server-Sent Events from `url` (e.g. "api/v1/live" or
 //                                   "api/v1/live?device=ID"); handlers:
 //                                     snapshot(list)  the whole list (array of DeviceSummary)
@@ -47,10 +47,10 @@ export function serverNow() {
   return Date.now() + clockOffsetMs;
 }
 
-export function goToLogin() {
+export function goToLogin(signedOut) {
   if (leaving) return;
   leaving = true;
-  window.location.assign(new URL('login', document.baseURI).href);
+  window.location.assign(new URL(signedOut ? 'login?signed_out=1' : 'login', document.baseURI).href);
 }
 
 function noteClock(res) {

@@ -7,7 +7,8 @@
 //
 // Exports: nothing; it runs on load. For tests and benchmarks it keeps
 // numbers in window.tailmonFleet: {renders, lastRenderMs, firstRenderMs,
-// flushes, lastFlushMs, maxFlushMs}.
+// loadedAtMs (performance.now() when the first data was drawn), flushes,
+// lastFlushMs, maxFlushMs, totalFlushMs, updates (device changes drawn)}.
 'use strict';
 
 import { initShell, setStale, isAdmin } from './shell.js';
@@ -36,7 +37,8 @@ const CACHE_EVERY_MS = 30000;
 const CACHE_MAX_CHARS = 2000000;
 
 const stats = (window.tailmonFleet = {
-  renders: 0, firstRenderMs: null, lastRenderMs: null, flushes: 0, lastFlushMs: null, maxFlushMs: 0,
+  renders: 0, firstRenderMs: null, lastRenderMs: null, loadedAtMs: null, flushes: 0, lastFlushMs: null,
+  maxFlushMs: 0, totalFlushMs: 0, updates: 0,
 });
 
 const els = {};
@@ -303,10 +305,14 @@ function isoOf(ms) {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-function patchAge(card, v) {
-  setText(card.seen, fmtAge(v.seen, serverNow()));
-  setAttr(card.seen, 'datetime', isoOf(v.seen));
-  setAttr(card.seen, 'title', v.seen === null ? null : fmtDateTime(v.seen));
+function patchAge(card, v, now) {
+  setText(card.seen, fmtAge(v.seen, now === undefined ? serverNow() : now));
+  // The absolute time only when it changed (toLocaleString is not cheap).
+  if (card.seenMs !== v.seen) {
+    card.seenMs = v.seen;
+    setAttr(card.seen, 'datetime', isoOf(v.seen));
+    setAttr(card.seen, 'title', v.seen === null ? null : fmtDateTime(v.seen));
+  }
 }
 
 function patchCard(card, v) {
@@ -318,8 +324,11 @@ function patchCard(card, v) {
   card.offline.hidden = !offline;
   if (offline) {
     const since = v.offlineSince !== null ? v.offlineSince : v.seen;
-    setText(card.offlineTime, fmtDateTime(since));
-    setAttr(card.offlineTime, 'datetime', isoOf(since));
+    if (card.offlineMs !== since) {
+      card.offlineMs = since;
+      setText(card.offlineTime, fmtDateTime(since));
+      setAttr(card.offlineTime, 'datetime', isoOf(since));
+    }
   }
   card.conflict.hidden = v.conflictAt === null;
   if (v.conflictAt !== null) {
@@ -436,6 +445,7 @@ function flush() {
   const t0 = performance.now();
   const first = !loaded;
   let created = null;
+  stats.updates += dirty.size;
   for (const id of dirty) {
     const entry = devices.get(id);
     if (!entry) continue;
@@ -465,7 +475,11 @@ function flush() {
   stats.flushes += 1;
   stats.lastFlushMs = ms;
   stats.maxFlushMs = Math.max(stats.maxFlushMs, ms);
-  if (first) stats.firstRenderMs = ms;
+  stats.totalFlushMs += ms;
+  if (first) {
+    stats.firstRenderMs = ms;
+    stats.loadedAtMs = performance.now();
+  }
 }
 
 // Orders and filters the cards, moving only those out of place.
@@ -517,8 +531,10 @@ function renderSummary() {
 }
 
 function refreshAges() {
+  if (document.hidden) return;
+  const now = serverNow();
   for (const entry of devices.values()) {
-    if (entry.card && entry.view && !entry.card.root.hidden) patchAge(entry.card, entry.view);
+    if (entry.card && entry.view && !entry.card.root.hidden) patchAge(entry.card, entry.view, now);
   }
   if (sortKey === 'last_seen') {
     orderDirty = true;

@@ -189,7 +189,7 @@ function userBox(session) {
     } catch (err) {
       /* signed out anyway */
     } finally {
-      goToLogin();
+      goToLogin(true);
     }
   });
   box.append(name, change, out);

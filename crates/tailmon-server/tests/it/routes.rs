@@ -172,7 +172,10 @@ async fn nests_inside_a_host_application() {
     let (status, page) = call(&app, get("/monitor")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&page).contains(r#"<base href="/monitor/">"#));
-    assert_eq!(call(&app, get("/monitor/js/fleet.js")).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, get("/monitor/js/fleet.js")).await.0,
+        StatusCode::OK
+    );
     // So does the device page, and the service worker may control the
     // prefix itself (the page at `/monitor` has no trailing slash).
     let (status, page) = call(&app, get("/monitor/device.html")).await;
@@ -205,7 +208,10 @@ async fn a_signed_out_browser_is_sent_to_the_nested_login_page() {
         );
     }
     assert_eq!(call(&app, get("/monitor/login")).await.0, StatusCode::OK);
-    assert_eq!(call(&app, get("/monitor/js/login.js")).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, get("/monitor/js/login.js")).await.0,
+        StatusCode::OK
+    );
 }
 
 #[test]
