@@ -561,6 +561,28 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
         ])
     );
 
+    // The shell's theme toggle repaints the charts in the theme's colours.
+    for (theme, text) in [("light", "#56607e"), ("dark", "#9aa4c2"), ("system", "")] {
+        browser
+            .script(&format!(
+                "const s = document.getElementById('theme-select'); s.value = '{theme}'; \
+                 s.dispatchEvent(new Event('change')); return true"
+            ))
+            .await
+            .unwrap();
+        if !text.is_empty() {
+            browser
+                .wait_for(
+                    &format!("the charts in the {theme} theme"),
+                    &format!(
+                        "const u = document.querySelector('figure.chart').chart.uplot; \
+                         return u.axes[0].stroke(u, 0) === '{text}'"
+                    ),
+                )
+                .await;
+        }
+    }
+
     // Screenshots of the week (rollups, with their bands): desktop and
     // phone, light and dark; nothing wider than the phone's screen.
     let counter = loaded(&browser).await;
@@ -706,6 +728,37 @@ async fn live_mode_grows_the_charts_without_a_reload() {
             .unwrap()
             .contains("Two agents are reporting as this device id"),
         "{warning}"
+    );
+
+    // No report for a minute by the server's clock: the status the server
+    // sends, offline, and since when.
+    assert_eq!(
+        browser
+            .script("return document.getElementById('device-offline-row').hidden")
+            .await
+            .unwrap(),
+        true
+    );
+    clock.advance(Duration::from_secs(60));
+    let offline = browser
+        .wait_for(
+            "the offline status",
+            "const b = document.getElementById('device-status'); \
+             return b.dataset.status === 'offline' \
+               && !document.getElementById('device-offline-row').hidden \
+               && document.getElementById('device-offline-since').dateTime",
+        )
+        .await;
+    let last = (now + time::Duration::seconds(50)).unix_timestamp();
+    let since = OffsetDateTime::parse(
+        offline.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(
+        since.unix_timestamp(),
+        last,
+        "offline since the last report"
     );
     assert_eq!(
         browser
