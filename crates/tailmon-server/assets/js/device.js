@@ -142,7 +142,9 @@ function writeUrl() {
     q.set("range", state.range);
     if (state.live !== (state.range === "1h")) q.set("live", state.live ? "1" : "0");
   }
-  history.replaceState(null, "", `?${q}`);
+  // The path in full: a bare "?…" would resolve against the <base> a
+  // nested server injects, not against this page.
+  history.replaceState(null, "", `${location.pathname}?${q}`);
 }
 
 /** The window shown now, in Unix seconds. */

@@ -965,3 +965,56 @@ async fn hostile_strings_show_as_text_and_unknown_devices_get_a_page_saying_so()
     let console = browser.console().await;
     assert!(errors(&console).is_empty(), "{console:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_page_works_nested_under_a_prefix() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let dirs = TestDirs::new("dashboard_device_nested");
+    let clock = clock_now();
+    let now = clock.now();
+    let server = ServerBuilder::new()
+        .open_access()
+        .clock(clock.clone())
+        .store(open_store(&dirs.fresh(), &clock))
+        .build()
+        .expect("valid server");
+    for step in (0..10).rev() {
+        server
+            .ingest()
+            .ingest(report_at(DEVICE, now - time::Duration::seconds(step * 10)))
+            .await
+            .unwrap();
+    }
+    let app = axum::Router::new().nest("/monitor", server.router());
+    let running = Running::start_router(app, tailmon_server::ServeOptions::new()).await;
+    let site = running.url();
+    let browser = Browser::start(&chromium, &chromedriver).await;
+    browser
+        .goto(&format!("{site}/monitor/device.html?id={DEVICE}&range=6h"))
+        .await;
+    charts_ready(&browser).await;
+    let cpu = chart_state(&browser, "cpu").await;
+    assert_eq!(cpu["points"], 10, "{cpu}");
+    let links = browser
+        .script(
+            "return { export: document.getElementById('export-csv').href, \
+                      back: document.querySelector('.back-link').href, \
+                      address: location.pathname + location.search }",
+        )
+        .await
+        .unwrap();
+    assert!(
+        links["export"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{site}/monitor/api/v1/devices/{DEVICE}/export?")),
+        "{links}"
+    );
+    assert_eq!(links["back"], format!("{site}/monitor/"));
+    assert_eq!(
+        links["address"],
+        format!("/monitor/device.html?id={DEVICE}&range=6h")
+    );
+}
