@@ -54,15 +54,6 @@ function num(value) {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
 
-/** The median of the gaps between successive `xs`, or null. */
-function medianStep(xs) {
-  if (xs.length < 2) return null;
-  const steps = [];
-  for (let i = 1; i < xs.length; i++) steps.push(xs[i] - xs[i - 1]);
-  steps.sort((a, b) => a - b);
-  return steps[Math.floor(steps.length / 2)] || null;
-}
-
 /** Seconds per bucket of a History tier (null for raw reports). */
 export function bucketSeconds(tier) {
   if (tier === "minute") return 60;
@@ -83,17 +74,21 @@ export function align(histories, tier) {
       if (Array.isArray(p) && num(p[0]) !== null) times.add(p[0]);
     }
   }
-  let xs = [...times].sort((a, b) => a - b);
-  const step = medianStep(xs);
-  const bucket = bucketSeconds(tier);
-  const tooFar = Math.max(step ? step * 3 : 0, bucket ? bucket * 2 : 0);
-  if (tooFar > 0) {
-    const withGaps = [];
-    for (let i = 0; i < xs.length; i++) {
-      if (i > 0 && xs[i] - xs[i - 1] > tooFar) withGaps.push(xs[i - 1] + (step || bucket));
-      withGaps.push(xs[i]);
+  const sorted = [...times].sort((a, b) => a - b);
+  // A gap: a step more than three times both steps beside it (and, for
+  // rollups, more than two buckets). Judged locally, as the spacing may
+  // change along a range (a report every minute, then every 10 s).
+  const bucket = bucketSeconds(tier) || 0;
+  const xs = [];
+  for (let i = 0; i < sorted.length; i++) {
+    if (i > 0) {
+      const step = sorted[i] - sorted[i - 1];
+      const before = i > 1 ? sorted[i - 1] - sorted[i - 2] : 0;
+      const after = i + 1 < sorted.length ? sorted[i + 1] - sorted[i] : 0;
+      const usual = Math.max(before, after);
+      if (usual > 0 && step > usual * 3 && step > bucket * 2) xs.push(sorted[i - 1] + usual);
     }
-    xs = withGaps;
+    xs.push(sorted[i]);
   }
   const index = new Map(xs.map((x, i) => [x, i]));
   const empty = () => new Array(xs.length).fill(null);

@@ -132,7 +132,8 @@ async fn serve(
 
 /// The times of the stored history, oldest first, ending at `now`: every
 /// 30 min over the year, every 10 min over the last 30 days, every minute
-/// over the last day and every 10 s over the last hour.
+/// over the last day and every 10 s over the last hour; but none for six
+/// hours three days ago.
 fn history_times(now: OffsetDateTime) -> Vec<OffsetDateTime> {
     let end = now.unix_timestamp();
     let mut times = Vec::new();
@@ -149,8 +150,11 @@ fn history_times(now: OffsetDateTime) -> Vec<OffsetDateTime> {
     push_every(end - 30 * DAY, end - DAY, 10 * 60);
     push_every(end - DAY, end - HOUR, 60);
     push_every(end - HOUR, end + 1, 10);
+    // The agent was down for six hours three days ago.
+    let (down, up) = (end - 3 * DAY - 6 * HOUR, end - 3 * DAY);
     times
         .into_iter()
+        .filter(|t| !(down..up).contains(t))
         .map(|t| OffsetDateTime::from_unix_timestamp(t).unwrap())
         .collect()
 }
@@ -219,6 +223,7 @@ async fn chart_state(browser: &Browser, id: &str) -> Value {
              }} \
              return {{ tier: f.dataset.tier, band: f.dataset.band, bands: u.bands.length, wide, \
                        points: xs.filter((x, i) => u.data[1][i] !== null).length, \
+                       gaps: u.data[1].filter(v => v === null).length, \
                        first: xs[0], last: xs[xs.length - 1], \
                        min: u.scales.x.min, max: u.scales.x.max }};"
         ))
@@ -407,6 +412,9 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
             }
         }
         let cpu = chart_state(&browser, "cpu").await;
+        // The six hours without reports break the line; nothing else does.
+        let gaps = if span > 3 * DAY { 1 } else { 0 };
+        assert_eq!(cpu["gaps"], gaps, "{range}: {cpu}");
         if tier != "raw" {
             assert_eq!(
                 cpu["wide"], true,
