@@ -220,6 +220,13 @@ export class TimeChart {
     if (num(at) === null) return;
     if (d.xs.length && at <= d.xs[d.xs.length - 1]) return; // seen, or out of order
     this.window = window;
+    const n = d.xs.length;
+    const usual = n > 1 ? d.xs[n - 1] - d.xs[n - 2] : 0;
+    if (usual > 0 && at - d.xs[n - 1] > usual * 3) {
+      // Reports stopped for a while: the line breaks, as in `align`.
+      d.xs.push(d.xs[n - 1] + usual);
+      for (const arr of [...d.avg, ...d.min, ...d.max]) arr.push(null);
+    }
     d.xs.push(at);
     this.labels.forEach((_, i) => {
       const v = num(values[i]);

@@ -768,6 +768,26 @@ async fn live_mode_grows_the_charts_without_a_reload() {
         last,
         "offline since the last report"
     );
+
+    // Back after the pause: the new point comes after a break in the line.
+    let back = clock.now();
+    ingest.ingest(report_at(DEVICE, back)).await.unwrap();
+    let tail = browser
+        .wait_for(
+            "the report after the pause",
+            &format!(
+                "const u = document.querySelector('figure.chart[data-chart=\"cpu\"]').chart.uplot; \
+                 const n = u.data[0].length; \
+                 return u.data[0][n - 1] === {} && u.data[1].slice(n - 3)",
+                back.unix_timestamp()
+            ),
+        )
+        .await;
+    let tail = tail.as_array().unwrap();
+    assert!(
+        tail[0].is_number() && tail[1].is_null() && tail[2].is_number(),
+        "a gap before it: {tail:?}"
+    );
     assert_eq!(
         browser
             .script("return window.sameDocument === true")
