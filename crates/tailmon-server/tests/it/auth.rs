@@ -153,9 +153,13 @@ async fn request_for(
     let reports_body = serde_json::to_value(vec![report("web-2", 1.0, 1)]).unwrap();
     let (uri, body) = match path {
         "/{*path}" => ("/css/base.css".to_owned(), None),
-        "/api/v1/devices/{id}" | "/api/v1/devices/{id}/export" => {
+        "/api/v1/devices/{id}" | "/api/v1/devices/{id}/export" | "/api/v1/devices/{id}/metrics" => {
             (path.replace("{id}", "web-1"), None)
         }
+        "/api/v1/devices/{id}/histories" => (
+            "/api/v1/devices/web-1/histories?metric=cpu_usage".to_owned(),
+            None,
+        ),
         "/api/v1/devices/{id}/history" => (
             "/api/v1/devices/web-1/history?metric=cpu_usage".to_owned(),
             None,
