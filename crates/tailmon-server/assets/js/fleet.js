@@ -359,9 +359,17 @@ function put(raw) {
     devices.set(id, entry);
     orderDirty = true;
   }
+  // Read in the next frame: of several reports in one frame only the
+  // last is worth the work.
   entry.raw = raw;
+  dirty.add(id);
+}
+
+// The entry's view from its latest raw report; notes when the order or
+// the filter may have changed.
+function refreshView(entry) {
   try {
-    const view = normalise(raw);
+    const view = normalise(entry.raw);
     if (entry.view === null || sortValue(entry.view) !== sortValue(view) || entry.view.status !== view.status) {
       orderDirty = true;
     }
@@ -369,7 +377,6 @@ function put(raw) {
   } catch (err) {
     entry.view = null;
   }
-  dirty.add(id);
 }
 
 function remove(id) {
@@ -449,6 +456,7 @@ function flush() {
   for (const id of dirty) {
     const entry = devices.get(id);
     if (!entry) continue;
+    refreshView(entry);
     if (!entry.card) {
       entry.card = buildCard(id);
       if (created === null) created = document.createDocumentFragment();

@@ -104,12 +104,27 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
             .into();
     ingest.ingest(hostile).await.expect("valid report");
 
+    // Two agents reporting under one name, alternating.
+    for instance in ["agent-a", "agent-b", "agent-a"] {
+        let mut twin = report("y-twin", 3.0, 1000);
+        twin.agent_instance = Some(instance.into());
+        ingest.ingest(twin).await.expect("valid report");
+    }
+
     let running = Running::start(server).await;
     let site = running.url();
     let mut browser = Browser::start(&chromium, &chromedriver).await;
     browser.set_viewport(1280, 800).await;
     browser.set_color_scheme("dark").await;
     sign_in(&browser, &site, "root").await;
+    let twin = browser
+        .script(
+            "const c = document.querySelector('[data-device-id=\"y-twin\"] .id-conflict'); \
+             return [c.hidden, c.textContent]",
+        )
+        .await
+        .expect("runs");
+    assert_eq!(twin, json!([false, "Two agents report under this name"]));
 
     let statuses = browser
         .script(
@@ -120,7 +135,7 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
         .expect("script runs");
     assert_eq!(
         statuses,
-        json!({"calm": "ok", "busy": "warning", "hot": "critical", "gone-box": "offline", "x-hostile": "ok"})
+        json!({"calm": "ok", "busy": "warning", "hot": "critical", "gone-box": "offline", "x-hostile": "ok", "y-twin": "ok"})
     );
     // Counted per status, offline apart.
     let counts = browser
@@ -130,7 +145,7 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
         )
         .await
         .expect("script runs");
-    assert_eq!(counts, json!(["5", "2", "1", "1", "1"]));
+    assert_eq!(counts, json!(["6", "3", "1", "1", "1"]));
     // The offline card says since when (the last report, two hours ago).
     let gone = browser.script(&card_text("gone-box")).await.expect("runs");
     let gone = gone.as_str().expect("the offline card");
@@ -234,7 +249,7 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
         .await;
     assert_eq!(
         order,
-        json!(["hot", "busy", "calm", "gone-box", "x-hostile"])
+        json!(["hot", "busy", "calm", "gone-box", "y-twin", "x-hostile"])
     );
     assert!(
         browser
@@ -337,14 +352,14 @@ async fn fleet_view_patches_a_card_in_place_when_a_report_arrives() {
         .script(
             "return [window.tailmonNoReload === true, \
              document.querySelector('article[data-device-id=\"live-1\"]') === window.tailmonMarked, \
-             document.getElementById('summary').dataset.critical]",
+             document.getElementById('summary').dataset.critical, document.body.dataset.mode]",
         )
         .await
         .expect("runs");
     assert_eq!(
         same,
-        json!([true, true, "1"]),
-        "the card was rebuilt or the page reloaded"
+        json!([true, true, "1", "live"]),
+        "the card was rebuilt, the page reloaded or the stream is not used"
     );
 
     // A new device appears; a deleted one goes; neither rebuilds the others.
