@@ -366,6 +366,8 @@ async function loadCharts() {
       });
       chart.setHistories(mine, spec.series.map((s) => s.label), window);
     }
+    // A report that came while the answer was on its way.
+    if (state.summary) appendLive(state.summary);
     showError("");
   } catch (error) {
     if (seq === state.fetchSeq) showError(`Could not load the history: ${error?.message || error}`);
@@ -466,21 +468,27 @@ function onDevice(summary) {
   const previous = state.summary;
   state.summary = summary;
   renderSummary();
+  if (previous && previous.last_seen === summary.last_seen) return; // a status change
+  appendLive(summary);
+}
+
+/** Live mode: the report `summary` carries goes onto every chart. */
+function appendLive(summary) {
   if (!state.live || state.range === "custom") return;
   const at = parseTime(summary.last_seen);
-  if (at === null || (previous && previous.last_seen === summary.last_seen)) return;
+  if (at === null) return;
   const seconds = at / 1000;
   const values = new Map(reportMetrics(summary));
   const to = Math.max(nowSeconds(), Math.ceil(seconds));
   const window = { from: to - RANGES[state.range], to };
   for (const { spec, chart } of state.charts) {
+    // A point the chart holds already is left alone.
     chart.append(
       seconds,
       spec.series.map((s) => (values.has(s.metric) ? values.get(s.metric) * s.scale : null)),
       window,
     );
   }
-  document.body.dataset.liveAppends = String(Number(document.body.dataset.liveAppends || 0) + 1);
 }
 
 /** Whether the live stream broke since the charts were last fetched. */
