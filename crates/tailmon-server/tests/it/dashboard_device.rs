@@ -295,6 +295,20 @@ async fn drag(browser: &Browser, id: &str, from: f64, to: f64) {
         .unwrap();
 }
 
+/// Presses and releases `key` (DevTools' Input domain: real key events).
+async fn press(browser: &Browser, key: &str, code: u32) {
+    // Enter types a carriage return: that is what activates a button.
+    let text = if key == "Enter" { "\r" } else { "" };
+    for kind in ["keyDown", "keyUp"] {
+        let mut event =
+            json!({"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code});
+        if kind == "keyDown" && !text.is_empty() {
+            event["text"] = json!(text);
+        }
+        browser.cdp("Input.dispatchKeyEvent", event).await.unwrap();
+    }
+}
+
 /// Console entries at error level (a script that threw, a CSP violation),
 /// leaving out the answers the page expects (an unknown device's 404).
 fn errors(entries: &[Value]) -> Vec<&Value> {
@@ -956,6 +970,55 @@ async fn hostile_strings_show_as_text_and_unknown_devices_get_a_page_saying_so()
     assert_eq!(seen["networkKey"], INTERFACE);
     assert_eq!(seen["injected"], 0, "{seen}");
     assert_eq!(seen["pwned"], Value::Null);
+
+    // Every control is reachable with the Tab key, and works from it.
+    let mut reached = Vec::new();
+    for _ in 0..60 {
+        press(&browser, "Tab", 9).await;
+        let at = browser
+            .script(
+                "const e = document.activeElement; \
+                 return e ? (e.dataset.range || e.id || e.tagName) : null",
+            )
+            .await
+            .unwrap();
+        let at = at.as_str().unwrap_or("").to_owned();
+        if at == "customize-open" {
+            reached.push(at);
+            break;
+        }
+        reached.push(at);
+    }
+    for control in [
+        "1h",
+        "6h",
+        "1y",
+        "range-from",
+        "range-to",
+        "live-toggle",
+        "export-csv",
+        "export-json",
+        "customize-open",
+    ] {
+        assert!(
+            reached.iter().any(|r| r == control),
+            "{control} not reached: {reached:?}"
+        );
+    }
+    press(&browser, "Enter", 13).await;
+    browser
+        .wait_for(
+            "the dialog, opened from the keyboard",
+            "return document.getElementById('customize-dialog').open",
+        )
+        .await;
+    press(&browser, "Escape", 27).await;
+    browser
+        .wait_for(
+            "the dialog closed with Escape",
+            "return !document.getElementById('customize-dialog').open",
+        )
+        .await;
 
     // An unknown device, a bad id, no id: a page that says so.
     for (query, says) in [
