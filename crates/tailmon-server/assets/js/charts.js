@@ -244,6 +244,11 @@ export class TimeChart {
       this.rebuild();
       return;
     }
+    if (values.some((v) => num(v) !== null)) {
+      this.el.empty.hidden = true;
+      this.el.figure.classList.remove("chart-no-data");
+    }
+    this.el.figure.dataset.points = String(d.xs.length);
     this.plot.setData(this.uplotData(), false);
     this.plot.setScale("x", { min: window.from, max: window.to });
     this.updateSummary();
@@ -311,7 +316,6 @@ export class TimeChart {
         width: 1.5,
         spanGaps: false,
         value: (u, v) => format(v),
-        points: { show: false },
       });
     });
     const bands = [];
