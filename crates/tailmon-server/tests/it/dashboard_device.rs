@@ -867,6 +867,8 @@ async fn chosen_charts_follow_the_user_to_a_new_browser() {
             "return document.getElementById('customize-dialog').open",
         )
         .await;
+    first.set_viewport(1280, 800).await;
+    first.screenshot("device-customize-desktop").await;
     first
         .script(
             "for (const li of document.querySelectorAll('#customize-list li')) \
