@@ -3,11 +3,13 @@
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 
-/// The Content-Security-Policy: scripts, styles and requests only from the
+/// The Content-Security-Policy: scripts (module scripts too), styles,
+/// requests, the service worker and the web app manifest only from the
 /// server itself, no inline script, never inside a frame.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
-base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+style-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; \
+manifest-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; \
+frame-ancestors 'none'";
 
 /// `Strict-Transport-Security` for `max_age`: browsers then reach the
 /// server over HTTPS only, for that long. Sub-domains are left alone.

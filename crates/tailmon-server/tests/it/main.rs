@@ -7,6 +7,9 @@ mod architecture;
 mod auth;
 mod bad_input;
 mod dashboard;
+#[cfg(feature = "sqlite")]
+mod dashboard_device;
+mod dashboard_fleet;
 mod dashboard_login;
 #[cfg(feature = "sqlite")]
 mod database_from_main;

@@ -118,8 +118,11 @@ async fn dashboard_assets_are_served_with_their_types() {
     let app = router();
     for (path, mime) in [
         ("/", "text/html; charset=utf-8"),
-        ("/app.js", "text/javascript; charset=utf-8"),
-        ("/style.css", "text/css; charset=utf-8"),
+        ("/js/fleet.js", "text/javascript; charset=utf-8"),
+        ("/css/base.css", "text/css; charset=utf-8"),
+        ("/device.html", "text/html; charset=utf-8"),
+        ("/manifest.webmanifest", "application/manifest+json"),
+        ("/icons/icon-192.png", "image/png"),
     ] {
         let response = app.clone().oneshot(get(path)).await.expect("infallible");
         assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -133,7 +136,7 @@ async fn dashboard_assets_are_served_with_their_types() {
     let (status, body) = call(&app, get("/")).await;
     assert_eq!(status, StatusCode::OK);
     let html = String::from_utf8(body).expect("utf-8");
-    assert!(html.contains("app.js"));
+    assert!(html.contains(r#"<script type="module" src="js/fleet.js">"#));
     assert_eq!(
         call(&app, get("/no-such-asset.js")).await.0,
         StatusCode::NOT_FOUND
@@ -169,7 +172,22 @@ async fn nests_inside_a_host_application() {
     let (status, page) = call(&app, get("/monitor")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&page).contains(r#"<base href="/monitor/">"#));
-    assert_eq!(call(&app, get("/monitor/app.js")).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, get("/monitor/js/fleet.js")).await.0,
+        StatusCode::OK
+    );
+    // So does the device page, and the service worker may control the
+    // prefix itself (the page at `/monitor` has no trailing slash).
+    let (status, page) = call(&app, get("/monitor/device.html")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&page).contains(r#"<base href="/monitor/">"#));
+    let response = app
+        .clone()
+        .oneshot(get("/monitor/sw.js"))
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["service-worker-allowed"], "/monitor");
 }
 
 #[tokio::test]
@@ -190,7 +208,10 @@ async fn a_signed_out_browser_is_sent_to_the_nested_login_page() {
         );
     }
     assert_eq!(call(&app, get("/monitor/login")).await.0, StatusCode::OK);
-    assert_eq!(call(&app, get("/monitor/login.js")).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app, get("/monitor/js/login.js")).await.0,
+        StatusCode::OK
+    );
 }
 
 #[test]

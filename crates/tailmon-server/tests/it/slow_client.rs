@@ -232,7 +232,7 @@ async fn clients_that_never_read_their_answers_are_dropped_and_free_their_slots(
             .send_timeout(Duration::from_millis(500)),
     )
     .await;
-    let pipeline = b"GET /app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(400);
+    let pipeline = b"GET /js/fleet.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(400);
     let mut stalled = Vec::new();
     for address in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
         let mut client = small_window_client(&running, address).await;

@@ -1,7 +1,7 @@
 //! The dashboard: static assets embedded in the binary.
 
 use axum::extract::{OriginalUri, Path};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
@@ -14,7 +14,7 @@ pub(crate) async fn login_page(headers: HeaderMap) -> Response {
     serve("login.html", &headers)
 }
 
-/// The page. When the router is nested (`/monitor`), the page gets a
+/// The fleet view. When the router is nested (`/monitor`), the page gets a
 /// `<base>` so its relative links resolve under the prefix: axum does not
 /// route the trailing-slash form (`/monitor/`) into a nested router.
 pub(crate) async fn index(OriginalUri(original): OriginalUri, headers: HeaderMap) -> Response {
@@ -22,17 +22,49 @@ pub(crate) async fn index(OriginalUri(original): OriginalUri, headers: HeaderMap
     if path == "/" {
         return serve("index.html", &headers);
     }
-    let Some(file) = Assets::get("index.html") else {
-        return (StatusCode::NOT_FOUND, "not found").into_response();
-    };
-    let html = String::from_utf8_lossy(&file.data);
-    let mut base = path
-        .replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;");
+    let mut base = path.to_owned();
     if !base.ends_with('/') {
         base.push('/');
     }
+    page_with_base("index.html", &base)
+}
+
+/// Any other asset. The HTML pages (`device.html`) get a `<base>` of their
+/// folder, as the fleet view does, so they work the same nested or not;
+/// the service worker may control its folder without the trailing slash
+/// (the nested fleet view's own address, `/monitor`).
+pub(crate) async fn asset(
+    OriginalUri(original): OriginalUri,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let full = original.path();
+    let folder = full.rsplit_once('/').map_or("/", |(dir, _)| dir);
+    if path.ends_with(".html") && full != format!("/{path}") {
+        return page_with_base(&path, &format!("{folder}/"));
+    }
+    let mut response = serve(&path, &headers);
+    if path == "sw.js" && response.status() == StatusCode::OK {
+        let scope = if folder.is_empty() { "/" } else { folder };
+        if let Ok(value) = HeaderValue::from_str(scope) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static("service-worker-allowed"), value);
+        }
+    }
+    response
+}
+
+/// The HTML asset `file` with `<base href="{base}">` added to its head.
+fn page_with_base(file: &str, base: &str) -> Response {
+    let Some(file) = Assets::get(file) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let html = String::from_utf8_lossy(&file.data);
+    let base = base
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
     let html = html.replacen("<head>", &format!("<head>\n  <base href=\"{base}\">"), 1);
     (
         [
@@ -42,10 +74,6 @@ pub(crate) async fn index(OriginalUri(original): OriginalUri, headers: HeaderMap
         html,
     )
         .into_response()
-}
-
-pub(crate) async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
-    serve(&path, &headers)
 }
 
 fn serve(path: &str, request: &HeaderMap) -> Response {

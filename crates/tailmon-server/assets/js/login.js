@@ -6,6 +6,9 @@
     const form = document.getElementById('login-form');
     const error = document.getElementById('login-error');
     const submit = document.getElementById('login-submit');
+    if (new URLSearchParams(window.location.search).has('signed_out')) {
+      document.getElementById('signed-out').hidden = false;
+    }
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       error.hidden = true;
