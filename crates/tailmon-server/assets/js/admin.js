@@ -7,7 +7,8 @@
 //                          users (add, role, new password, remove), devices (delete)
 //   openAddAgent()         "Add agent": name, optional device pattern and device
 //                          cap -> POST api/v1/tokens -> the token, shown once, with
-//                          the command line and the systemd unit that use it
+//                          the command line, and the environment file and systemd
+//                          unit, that use it
 //   deleteDevice(id)       asks, then DELETE api/v1/devices/{id}; resolves to true
 //                          when deleted
 //   confirmAction(title, message, actionLabel)  resolves to true when confirmed
@@ -109,6 +110,12 @@ function shellQuote(s) {
 function commandsFor(token) {
   const url = serverUrl();
   const oneLiner = 'TAILMON_SERVER_URL=' + shellQuote(url) + ' TAILMON_TOKEN=' + shellQuote(token) + ' tailmon-agent';
+  // The token goes in a file only root reads, not in the world-readable unit.
+  const env = [
+    '# /etc/tailmon/agent.env (chmod 600)',
+    'TAILMON_SERVER_URL=' + url,
+    'TAILMON_TOKEN=' + token,
+  ].join('\n');
   const unit = [
     '# /etc/systemd/system/tailmon-agent.service',
     '[Unit]',
@@ -117,8 +124,7 @@ function commandsFor(token) {
     'Wants=network-online.target',
     '',
     '[Service]',
-    'Environment=TAILMON_SERVER_URL=' + url,
-    'Environment=TAILMON_TOKEN=' + token,
+    'EnvironmentFile=/etc/tailmon/agent.env',
     'ExecStart=/usr/local/bin/tailmon-agent',
     'Restart=always',
     'RestartSec=5',
@@ -127,7 +133,7 @@ function commandsFor(token) {
     '[Install]',
     'WantedBy=multi-user.target',
   ].join('\n');
-  return { oneLiner, unit };
+  return { oneLiner, env, unit };
 }
 
 function copyButton(source, label) {
@@ -212,19 +218,22 @@ function showToken(dialog, title, token) {
   const once = el('p', 'hint', 'Copy it now: the server keeps only a hash and cannot show it again.');
   const tokenPre = el('pre', 'code secret', token);
   tokenPre.id = 'agent-token';
-  const { oneLiner, unit } = commandsFor(token);
+  const { oneLiner, env, unit } = commandsFor(token);
   const runTitle = el('h3', null, 'Run the agent');
   const run = el('pre', 'code', oneLiner);
   run.id = 'agent-command';
   const unitTitle = el('h3', null, 'Or as a systemd service');
+  const envPre = el('pre', 'code', env);
+  envPre.id = 'agent-env';
   const unitPre = el('pre', 'code', unit);
   unitPre.id = 'agent-unit';
-  const unitHint = el('p', 'hint', 'Then: systemctl daemon-reload && systemctl enable --now tailmon-agent. Set TAILMON_DEVICE_ID to name the device other than by its host name.');
+  const unitHint = el('p', 'hint', 'Then: sudo systemctl daemon-reload && sudo systemctl enable --now tailmon-agent. Set TAILMON_DEVICE_ID to name the device other than by its host name.');
   const actions = el('div', 'dialog-actions');
   const done = button('Done', 'primary', 'agent-done');
   done.addEventListener('click', () => dialog.close());
   actions.append(done);
-  body.append(title, once, tokenPre, copyButton(tokenPre, 'Copy token'), runTitle, run, copyButton(run, 'Copy command'), unitTitle, unitPre, copyButton(unitPre, 'Copy unit'), unitHint, actions);
+  body.append(title, once, tokenPre, copyButton(tokenPre, 'Copy token'), runTitle, run, copyButton(run, 'Copy command'),
+    unitTitle, envPre, copyButton(envPre, 'Copy file'), unitPre, copyButton(unitPre, 'Copy unit'), unitHint, actions);
   dialog.textContent = '';
   dialog.append(body);
   done.focus();

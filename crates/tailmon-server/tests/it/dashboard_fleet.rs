@@ -637,23 +637,27 @@ async fn add_agent_gives_a_token_and_a_command_a_real_agent_runs() {
             "the token and the commands",
             "const t = document.getElementById('agent-token'); \
              return t !== null && [t.textContent, document.getElementById('agent-command').textContent, \
+                                   document.getElementById('agent-env').textContent, \
                                    document.getElementById('agent-unit').textContent]",
         )
         .await;
-    let [token, command, unit] = [0, 1, 2].map(|i| shown[i].as_str().expect("text").to_owned());
+    let [token, command, env, unit] =
+        [0, 1, 2, 3].map(|i| shown[i].as_str().expect("text").to_owned());
     assert!(!token.is_empty());
     assert_eq!(
         command,
         format!("TAILMON_SERVER_URL='{site}' TAILMON_TOKEN='{token}' tailmon-agent")
     );
+    assert!(env.ends_with(&format!("\nTAILMON_TOKEN={token}")), "{env}");
     assert!(
-        unit.contains(&format!("Environment=TAILMON_TOKEN={token}")),
-        "{unit}"
+        env.contains(&format!("\nTAILMON_SERVER_URL={site}\n")),
+        "{env}"
     );
     assert!(
-        unit.contains(&format!("Environment=TAILMON_SERVER_URL={site}")),
+        unit.contains("EnvironmentFile=/etc/tailmon/agent.env"),
         "{unit}"
     );
+    assert!(!unit.contains(&token), "the token is in the unit: {unit}");
     browser.screenshot("fleet-agent-token-desktop").await;
     browser.set_viewport(360, 740).await;
     browser.screenshot("fleet-agent-token-phone").await;
