@@ -246,7 +246,7 @@ function table(headers) {
   const t = el('table', 'admin-table');
   const head = el('tr');
   for (const h of headers) {
-    const th = el('th', null, h);
+    const th = el('th', h === 'Created' ? 'col-created' : null, h);
     th.scope = 'col';
     head.append(th);
   }
@@ -293,7 +293,7 @@ async function tokensSection(box) {
         cell(row, t.kind);
         cell(row, t.device || 'any');
         cell(row, t.max_devices);
-        cell(row, fmtDateTime(parseTime(t.created_at)));
+        cell(row, fmtDateTime(parseTime(t.created_at))).className = 'col-created';
         const actions = el('td', 'actions');
         const revoke = button('Revoke', 'subtle');
         revoke.setAttribute('aria-label', 'Revoke token ' + String(t.name));
@@ -373,7 +373,7 @@ async function usersSection(box, session) {
         });
         roleCell.append(roleSelect);
         row.append(roleCell);
-        cell(row, fmtDateTime(parseTime(u.created_at)));
+        cell(row, fmtDateTime(parseTime(u.created_at))).className = 'col-created';
         const actions = el('td', 'actions');
         const pw = button('New password', 'subtle');
         pw.setAttribute('aria-label', 'Set a new password for ' + u.username);

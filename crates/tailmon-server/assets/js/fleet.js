@@ -224,9 +224,10 @@ function buildCard(id) {
   if (isAdmin(session)) {
     const menu = el('button', 'card-menu', '\u22ee');
     menu.type = 'button';
-    menu.setAttribute('aria-label', 'Delete device ' + id);
-    menu.title = 'Delete this device';
-    menu.dataset.action = 'delete';
+    menu.setAttribute('aria-label', 'Actions for ' + id);
+    menu.setAttribute('aria-haspopup', 'menu');
+    menu.setAttribute('aria-expanded', 'false');
+    menu.title = 'Actions';
     head.append(menu);
   }
   const os = el('p', 'os-info', DASH);
@@ -819,20 +820,73 @@ function setMetrics(next) {
   schedule();
 }
 
-// ---------- deleting a device (admins) ----------
+// ---------- a card's menu (admins) ----------
+
+let openMenu = null; // {button, list}
+
+function closeMenu(focusButton) {
+  if (!openMenu) return;
+  const { button, list } = openMenu;
+  openMenu = null;
+  list.remove();
+  button.setAttribute('aria-expanded', 'false');
+  if (focusButton) button.focus();
+}
+
+function toggleMenu(button, id) {
+  const wasOpen = openMenu && openMenu.button === button;
+  closeMenu(false);
+  if (wasOpen) return;
+  const list = el('div', 'card-menu-list');
+  list.setAttribute('role', 'menu');
+  list.setAttribute('aria-label', 'Actions for ' + id);
+  const open = el('a', 'card-menu-item', 'Open device page');
+  open.href = deviceHref(id);
+  open.setAttribute('role', 'menuitem');
+  const del = el('button', 'card-menu-item danger', 'Delete device\u2026');
+  del.type = 'button';
+  del.setAttribute('role', 'menuitem');
+  del.dataset.action = 'delete';
+  list.append(open, del);
+  list.addEventListener('keydown', (event) => {
+    const items = [open, del];
+    const at = items.indexOf(document.activeElement);
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      event.preventDefault();
+      const next = (at + (event.key === 'ArrowDown' ? 1 : items.length - 1)) % items.length;
+      items[next].focus();
+    }
+  });
+  button.after(list);
+  button.setAttribute('aria-expanded', 'true');
+  openMenu = { button, list };
+  open.focus();
+}
 
 async function onCardClick(event) {
-  const button = event.target.closest('button[data-action="delete"]');
-  if (!button) return;
-  const card = button.closest('article[data-device-id]');
+  const menuButton = event.target.closest('button.card-menu');
+  const card = event.target.closest('article[data-device-id]');
   if (!card) return;
+  const id = card.dataset.deviceId;
+  if (menuButton) {
+    toggleMenu(menuButton, id);
+    return;
+  }
+  if (!event.target.closest('[data-action="delete"]')) return;
+  closeMenu(false);
   const admin = await import('./admin.js');
-  const deleted = await admin.deleteDevice(card.dataset.deviceId);
-  if (deleted) {
-    remove(card.dataset.deviceId);
+  if (await admin.deleteDevice(id)) {
+    remove(id);
     schedule();
   }
 }
+
+document.addEventListener('click', (event) => {
+  if (openMenu && !openMenu.list.contains(event.target) && event.target !== openMenu.button) closeMenu(false);
+});
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && openMenu) closeMenu(true);
+});
 
 // ---------- start ----------
 

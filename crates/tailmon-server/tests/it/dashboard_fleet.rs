@@ -761,6 +761,19 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
     browser
         .click("article[data-device-id='old-box'] button.card-menu")
         .await;
+    let menu = browser
+        .wait_for(
+            "the card's menu",
+            "const b = document.querySelector('article[data-device-id=\"old-box\"] button.card-menu'); \
+             return b.getAttribute('aria-expanded') === 'true' \
+                 && Array.from(document.querySelectorAll('[role=menu] [role=menuitem]')).map(i => i.textContent)",
+        )
+        .await;
+    assert_eq!(menu, json!(["Open device page", "Delete device…"]));
+    browser.screenshot("fleet-card-menu-desktop").await;
+    browser
+        .click("article[data-device-id='old-box'] [data-action='delete']")
+        .await;
     browser
         .wait_for(
             "the confirmation",
