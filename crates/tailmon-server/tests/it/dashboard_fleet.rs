@@ -1141,3 +1141,145 @@ async fn fleet_view_with_1000_devices() {
     println!("{seconds} s of one report per device per second: {numbers}");
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_view_works_nested_under_a_prefix() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let server = server_with_users();
+    server
+        .ingest()
+        .ingest(report("web-1", 12.0, 1000))
+        .await
+        .expect("valid report");
+    let app = axum::Router::new().nest("/monitor", server.router());
+    let running = Running::start_router(app, tailmon_server::ServeOptions::new()).await;
+    let site = running.url();
+    let mut browser = Browser::start(&chromium, &chromedriver).await;
+
+    // Signed out: the nested login page, then back to the nested fleet view.
+    browser.goto(&format!("{site}/monitor")).await;
+    browser
+        .wait_for(
+            "the nested login page",
+            "return location.pathname === '/monitor/login' && document.readyState === 'complete' \
+             && document.getElementById('login-form') !== null",
+        )
+        .await;
+    browser.type_into("#username", "root").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+    let at = browser
+        .wait_for(
+            "the nested fleet view, live",
+            "return document.body.dataset.loaded === 'true' && document.body.dataset.mode === 'live' \
+             && document.querySelector('article[data-device-id=\"web-1\"]') !== null && location.pathname",
+        )
+        .await;
+    assert_eq!(at, json!("/monitor"));
+    let link = browser
+        .script(
+            "return document.querySelector('article[data-device-id=\"web-1\"] a.card-link').href",
+        )
+        .await;
+    assert_eq!(
+        link,
+        Ok(json!(format!("{site}/monitor/device.html?id=web-1")))
+    );
+
+    // The agent command names the prefix.
+    browser.click("#add-agent-open").await;
+    browser
+        .wait_for(
+            "the Add agent dialog",
+            "const d = document.getElementById('add-agent-dialog'); return d !== null && d.open",
+        )
+        .await;
+    browser.type_into("#agent-name", "nested").await;
+    browser.click("#agent-create").await;
+    let command = browser
+        .wait_for(
+            "the agent command",
+            "const c = document.getElementById('agent-command'); return c !== null && c.textContent",
+        )
+        .await;
+    assert!(
+        command
+            .as_str()
+            .expect("text")
+            .starts_with(&format!("TAILMON_SERVER_URL='{site}/monitor' ")),
+        "{command}"
+    );
+    browser.click("#agent-done").await;
+
+    // The service worker takes the nested page too.
+    browser
+        .wait_for(
+            "the service worker in control",
+            "return navigator.serviceWorker.ready.then(r => r.scope)",
+        )
+        .await;
+    let scope = browser
+        .script("return navigator.serviceWorker.ready.then(r => r.scope)")
+        .await;
+    assert_eq!(scope, Ok(json!(format!("{site}/monitor"))));
+    browser.goto(&format!("{site}/monitor")).await;
+    browser
+        .wait_for(
+            "the page under the service worker",
+            "return document.body.dataset.loaded === 'true' && navigator.serviceWorker.controller !== null",
+        )
+        .await;
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_stream_the_fleet_view_polls() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let server = server_with_users();
+    let ingest = server.ingest().clone();
+    ingest
+        .ingest(report("web-1", 12.0, 1000))
+        .await
+        .expect("valid report");
+    let running = Running::start(server).await;
+    let site = running.url();
+    let mut browser = Browser::start(&chromium, &chromedriver).await;
+    sign_in(&browser, &site, "ann").await;
+    // A proxy that refuses event streams, say.
+    browser
+        .cdp("Network.enable", json!({}))
+        .await
+        .expect("network domain");
+    browser
+        .cdp(
+            "Network.setBlockedURLs",
+            json!({ "urls": ["*/api/v1/live*"] }),
+        )
+        .await
+        .expect("blocked");
+    browser.goto(&format!("{site}/")).await;
+    browser
+        .wait_for(
+            "polling instead of the stream",
+            "return document.body.dataset.loaded === 'true' && document.body.dataset.mode === 'polling'",
+        )
+        .await;
+    assert_eq!(browser.script(&mark_card("web-1")).await, Ok(json!(true)));
+    ingest
+        .ingest(report("web-1", 88.5, 1000))
+        .await
+        .expect("valid report");
+    browser
+        .wait_for(
+            "the polled report on the same card",
+            "const c = document.querySelector('article[data-device-id=\"web-1\"]'); \
+             return c === window.tailmonMarked && c.innerText.includes('88.5%') \
+                 && document.getElementById('stale-banner').hidden",
+        )
+        .await;
+    browser.quit().await;
+}
