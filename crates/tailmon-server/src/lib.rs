@@ -26,10 +26,15 @@
 //!
 //! The HTTP surface:
 //! - `POST /api/metrics`: one [`tailmon_core::Report`], as the original Tailmon agent sends it;
-//! - `GET /api/all_metrics`: the latest report of every device;
+//! - `GET /api/all_metrics`: the latest report of every device (this and
+//!   the device list are cached and compressed, with `ETag`s);
 //! - `GET /`: the live dashboard;
 //! - `GET /healthz`: 200 while the server is up;
-//! - `GET /api/v1/devices`: the latest report of each device with its status;
+//! - `GET /api/v1/devices?status=&q=&sort=&order=&limit=&offset=`: the latest
+//!   report of each device with its status, filtered, sorted and paged;
+//! - `GET /api/v1/live`: the fleet's changes as Server-Sent Events;
+//! - `GET /api/v1/devices/{id}/metrics`: the metric names a device has;
+//! - `GET /api/v1/devices/{id}/histories?metric=…&metric=…`: several metrics at once;
 //! - `GET /api/v1/devices/{id}/history?metric=&from=&to=&points=`: one metric over time;
 //! - `GET /api/v1/devices/{id}/export?format=csv|json&from=&to=`: raw reports, streamed;
 //! - `POST /api/v1/reports`: a batch of up to 1,000 reports (agents' back-fill);

@@ -292,6 +292,11 @@ impl Server {
     /// its tiers no longer keep, however the router is served, nested or
     /// not. It runs once per server, however many routers are made, and
     /// stops when the server and every router it made are dropped.
+    ///
+    /// `GET /api/v1/live` streams never end by themselves: served with
+    /// [`serve`](Self::serve) or [`serve_with`](Self::serve_with), they end
+    /// at shutdown; an application serving the router its own way should
+    /// bound its graceful shutdown with a timeout.
     pub fn router(&self) -> Router {
         self.retention.ensure_running();
         let retention = self.retention.clone();

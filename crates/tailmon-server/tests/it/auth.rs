@@ -79,6 +79,13 @@ impl Fixture {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
+        // An event stream never ends: its head says enough.
+        if headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|t| t == "text/event-stream")
+        {
+            return (status, headers, Value::Null);
+        }
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, headers, body)
@@ -153,11 +160,15 @@ async fn request_for(
     let reports_body = serde_json::to_value(vec![report("web-2", 1.0, 1)]).unwrap();
     let (uri, body) = match path {
         "/{*path}" => ("/css/base.css".to_owned(), None),
-        "/api/v1/devices/{id}" | "/api/v1/devices/{id}/export" => {
+        "/api/v1/devices/{id}" | "/api/v1/devices/{id}/export" | "/api/v1/devices/{id}/metrics" => {
             (path.replace("{id}", "web-1"), None)
         }
         "/api/v1/devices/{id}/history" => (
             "/api/v1/devices/web-1/history?metric=cpu_usage".to_owned(),
+            None,
+        ),
+        "/api/v1/devices/{id}/histories" => (
+            "/api/v1/devices/web-1/histories?metric=cpu_usage&metric=ram_used_mb".to_owned(),
             None,
         ),
         "/api/metrics" => (
