@@ -102,7 +102,16 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
     hostile.os_info =
         "<img src=x onerror=\"window.tailmonPwned=1\"><script>window.tailmonPwned=2</script>"
             .into();
+    let mut disk = root_disk(10, 1);
+    disk.mount_point = "/mnt/<b onmouseover=alert(1)>".into();
+    hostile.disks = Some(vec![disk]);
     ingest.ingest(hostile).await.expect("valid report");
+    // Device ids are letters, digits and `._:-` only; the oddest of them
+    // still make a working link.
+    ingest
+        .ingest(report("z:odd..id-_", 1.0, 1))
+        .await
+        .expect("valid report");
 
     // Two agents reporting under one name, alternating.
     for instance in ["agent-a", "agent-b", "agent-a"] {
@@ -135,7 +144,7 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
         .expect("script runs");
     assert_eq!(
         statuses,
-        json!({"calm": "ok", "busy": "warning", "hot": "critical", "gone-box": "offline", "x-hostile": "ok", "y-twin": "ok"})
+        json!({"calm": "ok", "busy": "warning", "hot": "critical", "gone-box": "offline", "x-hostile": "ok", "y-twin": "ok", "z:odd..id-_": "ok"})
     );
     // Counted per status, offline apart.
     let counts = browser
@@ -145,7 +154,7 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
         )
         .await
         .expect("script runs");
-    assert_eq!(counts, json!(["6", "3", "1", "1", "1"]));
+    assert_eq!(counts, json!(["7", "4", "1", "1", "1"]));
     // The offline card says since when (the last report, two hours ago).
     let gone = browser.script(&card_text("gone-box")).await.expect("runs");
     let gone = gone.as_str().expect("the offline card");
@@ -199,8 +208,19 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
             .contains("<img src=x onerror=\"window.tailmonPwned=1\"><script>"),
         "{hostile}"
     );
+    assert!(
+        hostile
+            .as_str()
+            .expect("card")
+            .contains("/mnt/<b onmouseover=alert(1)>"),
+        "{hostile}"
+    );
+    let odd_link = browser
+        .script("return document.querySelector('[data-device-id=\"z:odd..id-_\"] a.card-link').getAttribute('href')")
+        .await;
+    assert_eq!(odd_link, Ok(json!("device.html?id=z%3Aodd..id-_")));
     let pwned = browser
-        .script("return [window.tailmonPwned === undefined, document.querySelectorAll('#devices img, #devices script').length]")
+        .script("return [window.tailmonPwned === undefined, document.querySelectorAll('#devices img, #devices script, #devices b').length]")
         .await
         .expect("runs");
     assert_eq!(pwned, json!([true, 0]));
@@ -249,7 +269,15 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
         .await;
     assert_eq!(
         order,
-        json!(["hot", "busy", "calm", "gone-box", "y-twin", "x-hostile"])
+        json!([
+            "hot",
+            "busy",
+            "calm",
+            "gone-box",
+            "y-twin",
+            "x-hostile",
+            "z:odd..id-_"
+        ])
     );
     assert!(
         browser
@@ -831,6 +859,19 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
     browser.set_color_scheme("light").await;
     browser.screenshot("fleet-admin-light-desktop").await;
     browser.set_viewport(360, 740).await;
+    let fits = browser
+        .wait_for(
+            "the admin dialog at 360 px",
+            "const d = document.getElementById('admin-dialog'); \
+             return window.innerWidth === 360 && [d.scrollWidth <= d.clientWidth, \
+                 d.getBoundingClientRect().right <= 360]",
+        )
+        .await;
+    assert_eq!(
+        fits,
+        json!([true, true]),
+        "the admin dialog is wider than a phone"
+    );
     browser.screenshot("fleet-admin-light-phone").await;
     browser.set_color_scheme("dark").await;
     browser.screenshot("fleet-admin-dark-phone").await;
