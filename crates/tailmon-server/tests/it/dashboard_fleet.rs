@@ -876,6 +876,7 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
     browser.set_color_scheme("dark").await;
     browser.screenshot("fleet-admin-dark-phone").await;
     browser.set_viewport(1280, 800).await;
+    browser.screenshot("fleet-admin-dark-desktop").await;
     browser
         .script(
             "document.querySelector('#admin-users tr[data-username=\"bob\"] button[aria-label^=\"Set a new password\"]').click(); return null",
