@@ -120,12 +120,7 @@ impl Encoding {
                 let mut out = Vec::with_capacity(body.len() / 8);
                 {
                     // A window no larger than the body (2^10 to 2^22 bytes).
-                    let window = body
-                        .len()
-                        .max(1024)
-                        .min(1 << 22)
-                        .next_power_of_two()
-                        .ilog2();
+                    let window = body.len().clamp(1024, 1 << 22).next_power_of_two().ilog2();
                     let mut encoder = brotli::CompressorWriter::new(&mut out, 64 * 1024, 4, window);
                     encoder.write_all(body)?;
                     encoder.flush()?;

@@ -255,3 +255,53 @@ async fn the_stream_needs_read_access_and_ends_at_shutdown() {
     let rest = crate::support::read_until_closed(&mut live.stream).await;
     assert!(rest.ends_with(b"0\r\n\r\n") || rest.is_empty(), "{rest:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_falls_behind_gets_a_fresh_snapshot() {
+    let clock = Arc::new(ManualClock::new(start()));
+    let server = ServerBuilder::new()
+        .open_access()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let ingest = server.ingest().clone();
+    let running = Running::start(server).await;
+    let mut live = LiveReader::open(running.addr, "/api/v1/live", None).await;
+    live.next().await;
+    let (name, _) = live.next_json().await;
+    assert_eq!(name, "snapshot");
+    // While the reader reads nothing, far more events than the buffer holds
+    // (4,096), and far more bytes than the sockets hold: the server stops
+    // writing and the reader falls behind.
+    let events = 12_000;
+    for i in 0..events {
+        let mut r = at(&format!("d{}", i % 50), i / 50, 1.0);
+        r.os_info = "x".repeat(250);
+        r.cpu_per_core = Some(vec![12.345_678; 128]);
+        ingest.ingest(r).await.unwrap();
+    }
+    ingest.ingest(at("last", events / 50, 1.0)).await.unwrap();
+    // Reading now: somewhere a fresh snapshot stands in for what was lost,
+    // and the stream goes on to the last change.
+    let mut snapshots = 0;
+    let mut received = 0;
+    loop {
+        let (name, data) = live.next_json().await;
+        received += 1;
+        if name == "snapshot" {
+            snapshots += 1;
+            if data
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["device_id"] == "last")
+            {
+                break;
+            }
+        } else if data["device_id"] == "last" {
+            break;
+        }
+    }
+    assert!(snapshots >= 1, "a fresh snapshot after falling behind");
+    assert!(received < events, "events were skipped: {received}");
+}
