@@ -470,7 +470,9 @@ function flush() {
       breakCard(entry.card);
     }
   }
+  const changed = dirty.size > 0;
   dirty.clear();
+  if (changed) markUpdated();
   if (created !== null) {
     els.devices.append(created);
     orderDirty = true;
@@ -515,6 +517,13 @@ function placeCards() {
   stats.renders += 1;
   stats.lastRenderMs = performance.now() - t0;
   document.body.dataset.shown = String(shown);
+}
+
+// "Updated 10:42:03": when the page last drew news from the server.
+function markUpdated() {
+  const now = new Date();
+  setText(els.updated, now.toLocaleTimeString());
+  els.updated.setAttribute('datetime', now.toISOString());
 }
 
 function renderSummary() {
@@ -949,9 +958,7 @@ async function init() {
       if (s.ok) {
         everLive = true;
         setStale(null);
-        const now = new Date();
-        setText(els.updated, now.toLocaleTimeString());
-        els.updated.setAttribute('datetime', now.toISOString());
+        markUpdated();
         const n = Number(document.body.dataset.refreshes || '0') + 1;
         document.body.dataset.refreshes = String(n);
       } else {

@@ -1325,3 +1325,103 @@ async fn without_the_stream_the_fleet_view_polls() {
         .await;
     browser.quit().await;
 }
+
+/// Presses `key` (a DevTools key name: `Tab`, `Enter`) as the user would.
+async fn press(browser: &Browser, key: &str, code: u32, shift: bool) {
+    for kind in ["rawKeyDown", "keyUp"] {
+        browser
+            .cdp(
+                "Input.dispatchKeyEvent",
+                json!({
+                    "type": kind,
+                    "key": key,
+                    "code": key,
+                    "windowsVirtualKeyCode": code,
+                    "modifiers": if shift { 8 } else { 0 },
+                }),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("pressing {key}: {e}"));
+    }
+    if key == "Enter" {
+        // Enter also types a carriage return, which activates links.
+        browser
+            .cdp(
+                "Input.dispatchKeyEvent",
+                json!({"type": "char", "key": "Enter", "text": "\r", "windowsVirtualKeyCode": 13}),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("pressing Enter: {e}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyboard_reaches_every_control_and_opens_a_device() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let server = server_with_users();
+    server
+        .ingest()
+        .ingest(report("web-1", 12.0, 1000))
+        .await
+        .expect("valid report");
+    let running = Running::start(server).await;
+    let site = running.url();
+    let mut browser = Browser::start(&chromium, &chromedriver).await;
+    browser.set_viewport(1280, 800).await;
+    sign_in(&browser, &site, "root").await;
+    browser
+        .script("document.activeElement.blur(); window.scrollTo(0, 0); return null")
+        .await
+        .expect("runs");
+
+    // Tab through the page, noting what gets focus and whether it shows.
+    let mut reached = Vec::new();
+    for _ in 0..30 {
+        press(&browser, "Tab", 9, false).await;
+        let now = browser
+            .script(
+                "const e = document.activeElement; \
+                 const s = getComputedStyle(e); const a = getComputedStyle(e, '::after'); \
+                 const ring = s.outlineStyle !== 'none' || a.outlineStyle !== 'none'; \
+                 return [e.id || e.className || e.tagName, ring]",
+            )
+            .await
+            .expect("runs");
+        let name = now[0].as_str().expect("name").to_owned();
+        assert_eq!(now[1], json!(true), "{name} has focus but no visible ring");
+        let done = name == "card-link";
+        reached.push(name);
+        if done {
+            break;
+        }
+    }
+    for control in [
+        "theme-select",
+        "admin-open",
+        "change-password",
+        "signout",
+        "fleet-search",
+        "fleet-sort",
+        "fleet-order",
+        "customize-open",
+        "add-agent-open",
+        "card-link",
+    ] {
+        assert!(
+            reached.iter().any(|r| r == control),
+            "Tab never reached {control}: {reached:?}"
+        );
+    }
+
+    // Enter on the card opens the device page.
+    press(&browser, "Enter", 13, false).await;
+    browser
+        .wait_for(
+            "the device page",
+            "return location.pathname === '/device.html' && location.search === '?id=web-1'",
+        )
+        .await;
+    browser.quit().await;
+}
