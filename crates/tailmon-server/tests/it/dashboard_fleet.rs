@@ -51,6 +51,24 @@ fn card_text(id: &str) -> String {
     )
 }
 
+/// Fails on any console entry of the page that reports a
+/// Content-Security-Policy violation or an uncaught error.
+async fn assert_clean_console(browser: &Browser) {
+    let bad: Vec<Value> = browser
+        .console()
+        .await
+        .into_iter()
+        .filter(|e| {
+            e["message"].as_str().is_some_and(|m| {
+                m.contains("Content Security Policy")
+                    || m.contains("Content-Security-Policy")
+                    || m.contains("Uncaught")
+            })
+        })
+        .collect();
+    assert!(bad.is_empty(), "the page broke a rule or threw: {bad:#?}");
+}
+
 /// A disk `used` of `total` GiB mounted at `/`.
 fn root_disk(total_gib: u64, used_gib: u64) -> Disk {
     const GIB: u64 = 1024 * 1024 * 1024;
@@ -305,6 +323,7 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
     browser.screenshot("fleet-phone-light").await;
     browser.set_viewport(1280, 800).await;
     browser.screenshot("fleet-desktop-light").await;
+    assert_clean_console(&browser).await;
 
     browser.quit().await;
 }
@@ -760,6 +779,7 @@ async fn add_agent_gives_a_token_and_a_command_a_real_agent_runs() {
         .await
         .expect("server answers");
     assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert_clean_console(&browser).await;
     browser.quit().await;
 }
 
@@ -997,6 +1017,7 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
         credentials.verify_password("ann", "ann-new-password-42"),
         Some(Role::Viewer)
     );
+    assert_clean_console(&browser).await;
     browser.quit().await;
 }
 
