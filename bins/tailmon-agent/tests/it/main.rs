@@ -6,3 +6,4 @@ mod agent_binary;
 mod command_line;
 mod in_process_server;
 mod secured_server;
+mod systemd_unit;

@@ -7,6 +7,8 @@ mod command_line;
 mod data_dir_permissions;
 mod durability;
 mod memory_attacks;
+mod preferences_binary;
 mod server_binary;
 mod server_process;
+mod systemd_unit;
 mod tls_binary;

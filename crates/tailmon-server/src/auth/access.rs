@@ -63,6 +63,12 @@ impl TokenGrant {
         }
     }
 
+    /// How many distinct devices the token has written since the server
+    /// started: what its cap counts.
+    pub(crate) fn device_count(&self) -> usize {
+        self.devices.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     fn allows_device(&self, device_id: &str) -> bool {
         self.pattern.as_ref().is_none_or(|p| p.matches(device_id))
     }

@@ -98,6 +98,13 @@ impl Guard {
         self.credentials.as_ref()
     }
 
+    /// How many distinct devices the token `id` has written since the
+    /// server started, and the most it may: its own cap, else the server's.
+    pub(crate) fn token_devices(&self, id: &str, own_cap: Option<usize>) -> (usize, usize) {
+        let written = self.grants.get(id).map_or(0, |g| g.device_count());
+        (written, own_cap.unwrap_or(self.max_devices_per_token))
+    }
+
     /// Takes one request from the bucket of the client's address.
     pub(crate) fn limit_address(&self, address: Option<IpAddr>) -> Result<(), AuthError> {
         match (&self.per_address, address) {

@@ -1,6 +1,7 @@
 //! Integration tests of the Tailmon server library.
 #![allow(clippy::unwrap_used)] // a test that fails should fail loudly
 
+mod admin_api;
 mod agent_backfill;
 mod architecture;
 mod auth;

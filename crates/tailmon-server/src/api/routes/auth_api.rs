@@ -191,10 +191,35 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("credentials task failed: {e}")))?
 }
 
-/// `GET /api/v1/tokens`. Never cached.
+/// One token as listed: what is kept of it, and what it has written.
+#[derive(Serialize)]
+pub(crate) struct ListedToken {
+    #[serde(flatten)]
+    info: TokenInfo,
+    /// Distinct devices it has written since the server started: what its
+    /// cap counts (agent tokens; 0 for read tokens).
+    devices: usize,
+    /// The most distinct devices it may write: its own `max_devices`, else
+    /// the server's default.
+    device_cap: usize,
+}
+
+/// `GET /api/v1/tokens`: every token, oldest first, with what it has
+/// written. Never cached.
 pub(crate) async fn tokens(State(guard): State<Arc<Guard>>) -> Result<Response, ApiError> {
     let credentials = credentials(&guard)?;
     let tokens = blocking(move || Ok(credentials.tokens())).await?;
+    let tokens: Vec<ListedToken> = tokens
+        .into_iter()
+        .map(|info| {
+            let (devices, device_cap) = guard.token_devices(&info.id, info.max_devices);
+            ListedToken {
+                info,
+                devices,
+                device_cap,
+            }
+        })
+        .collect();
     Ok((
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
         Json(tokens),
