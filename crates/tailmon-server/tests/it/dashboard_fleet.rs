@@ -684,25 +684,37 @@ async fn add_agent_gives_a_token_and_a_command_a_real_agent_runs() {
             "the token and the commands",
             "const t = document.getElementById('agent-token'); \
              return t !== null && [t.textContent, document.getElementById('agent-command').textContent, \
-                                   document.getElementById('agent-env').textContent, \
+                                   document.getElementById('agent-install').textContent, \
                                    document.getElementById('agent-unit').textContent]",
         )
         .await;
-    let [token, command, env, unit] =
+    let [token, command, install, unit] =
         [0, 1, 2, 3].map(|i| shown[i].as_str().expect("text").to_owned());
     assert!(!token.is_empty());
     assert_eq!(
         command,
         format!("TAILMON_SERVER_URL='{site}' TAILMON_TOKEN='{token}' tailmon-agent")
     );
-    assert!(env.ends_with(&format!("\nTAILMON_TOKEN={token}")), "{env}");
+    // The install lines write the URL and token to the unit's environment
+    // file; the unit is the packaged one, word for word.
     assert!(
-        env.contains(&format!("\nTAILMON_SERVER_URL={site}\n")),
-        "{env}"
+        install.contains(&format!(
+            "printf '%s\\n' 'TAILMON_SERVER_URL={site}' 'TAILMON_TOKEN={token}'"
+        )),
+        "{install}"
     );
     assert!(
-        unit.contains("EnvironmentFile=/etc/tailmon/agent.env"),
-        "{unit}"
+        install.ends_with("sudo systemctl enable --now tailmon-agent"),
+        "{install}"
+    );
+    let packaged = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/systemd/tailmon-agent.service"),
+    )
+    .expect("the packaged unit");
+    assert_eq!(
+        unit,
+        packaged.trim_end(),
+        "the dialog's unit is not the packaged one"
     );
     assert!(!unit.contains(&token), "the token is in the unit: {unit}");
     browser.screenshot("fleet-agent-token-desktop").await;
@@ -746,7 +758,8 @@ async fn add_agent_gives_a_token_and_a_command_a_real_agent_runs() {
         .wait_for(
             "the token list",
             "return document.querySelectorAll('#admin-tokens tbody tr[data-token-id]').length === 1 \
-             && document.querySelector('#admin-tokens tbody tr').innerText.includes('lab machines')",
+             && document.querySelector('#admin-tokens tbody tr').innerText.includes('lab machines') \
+             && document.querySelector('#admin-tokens tbody tr').innerText.includes('1 of 3')",
         )
         .await;
     browser.screenshot("fleet-admin-desktop").await;
