@@ -455,4 +455,28 @@ mod tests {
         assert_eq!(summary.offline_since, Some(t0));
         assert!(live.try_recv().is_err());
     }
+
+    #[test]
+    fn two_agents_are_warned_of_once_per_ten_minutes() {
+        let t0 = datetime!(2025-07-10 14:30:00 UTC);
+        let fleet = Fleet::new(time::Duration::hours(1), Thresholds::default());
+        let warned_at = |fleet: &Fleet| fleet.lock().get("a").and_then(|e| e.warned_at);
+        for (i, instance) in ["x", "y", "x", "y", "x"].iter().enumerate() {
+            let at = t0 + time::Duration::seconds(i as i64);
+            fleet.offer(fleet.prepare(&report("a", at, 1.0)), Some(instance), at);
+        }
+        let first = t0 + time::Duration::seconds(2);
+        assert_eq!(
+            warned_at(&fleet),
+            Some(first),
+            "warned at the first alternation only"
+        );
+        let later = first + ID_CONFLICT_KEPT;
+        fleet.offer(fleet.prepare(&report("a", later, 1.0)), Some("y"), later);
+        assert_eq!(
+            warned_at(&fleet),
+            Some(later),
+            "warned again ten minutes on"
+        );
+    }
 }
