@@ -966,10 +966,10 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
         .await;
     assert_eq!(
         browser
-            .script("return document.getElementById('signed-out').hidden")
+            .script("return [document.getElementById('signed-out').hidden, localStorage.getItem('tailmon-last-devices')]")
             .await,
-        Ok(json!(false)),
-        "the login page does not say the user signed out"
+        Ok(json!([false, null])),
+        "the login page does not say the user signed out, or the fleet was left in the browser"
     );
     sign_in(&browser, &site, "ann").await;
     let controls = browser
