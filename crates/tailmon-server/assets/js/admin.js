@@ -7,7 +7,8 @@
 //                          users (add, role, new password, remove), devices (delete)
 //   openAddAgent()         "Add agent": name, optional device pattern and device
 //                          cap -> POST api/v1/tokens -> the token, shown once, with
-//                          the command line and the systemd unit that use it
+//                          the command line, the install lines and the systemd unit
+//                          (packaging/systemd/tailmon-agent.service) that use it
 //   deleteDevice(id)       asks, then DELETE api/v1/devices/{id}; resolves to true
 //                          when deleted
 //   confirmAction(title, message, actionLabel)  resolves to true when confirmed
@@ -106,28 +107,56 @@ function shellQuote(s) {
   return "'" + String(s).replace(/'/g, "'\\''") + "'";
 }
 
+// packaging/systemd/tailmon-agent.service, word for word (a test compares
+// them): the token is read from /etc/tailmon/agent.env, which only root reads.
+const AGENT_UNIT = [
+  "# Tailmon agent as a systemd service.",
+  "#",
+  "# Install: the binary at /usr/local/bin/tailmon-agent; the server's URL and",
+  "# the agent's token in /etc/tailmon/agent.env (mode 0600, root's), e.g.",
+  "#   TAILMON_SERVER_URL=https://monitor.example:3000/",
+  "#   TAILMON_TOKEN=tmn_...",
+  "# then: systemctl daemon-reload && systemctl enable --now tailmon-agent",
+  "[Unit]",
+  "Description=Tailmon monitoring agent",
+  "Documentation=https://github.com/sadopc/tailmon#deploying-agents",
+  "Wants=network-online.target",
+  "After=network-online.target",
+  "",
+  "[Service]",
+  "Type=exec",
+  "EnvironmentFile=/etc/tailmon/agent.env",
+  "ExecStart=/usr/local/bin/tailmon-agent",
+  "Restart=always",
+  "RestartSec=10",
+  "# The agent only reads /proc, /sys and filesystem sizes: no account of its",
+  "# own, no privileges, a read-only view of the system.",
+  "DynamicUser=yes",
+  "NoNewPrivileges=yes",
+  "ProtectSystem=strict",
+  "ProtectHome=read-only",
+  "ProtectKernelTunables=yes",
+  "ProtectControlGroups=yes",
+  "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK",
+  "",
+  "[Install]",
+  "WantedBy=multi-user.target",
+].join('\n');
+
 function commandsFor(token) {
   const url = serverUrl();
   const oneLiner = 'TAILMON_SERVER_URL=' + shellQuote(url) + ' TAILMON_TOKEN=' + shellQuote(token) + ' tailmon-agent';
-  const unit = [
-    '# /etc/systemd/system/tailmon-agent.service',
-    '[Unit]',
-    'Description=Tailmon agent',
-    'After=network-online.target',
-    'Wants=network-online.target',
-    '',
-    '[Service]',
-    'Environment=TAILMON_SERVER_URL=' + url,
-    'Environment=TAILMON_TOKEN=' + token,
-    'ExecStart=/usr/local/bin/tailmon-agent',
-    'Restart=always',
-    'RestartSec=5',
-    'DynamicUser=yes',
-    '',
-    '[Install]',
-    'WantedBy=multi-user.target',
+  const install = [
+    'sudo install -m 0755 tailmon-agent /usr/local/bin/',
+    'sudo install -d -m 0755 /etc/tailmon',
+    'sudo install -m 0600 /dev/null /etc/tailmon/agent.env',
+    "printf '%s\\n' " + shellQuote('TAILMON_SERVER_URL=' + url) + ' ' + shellQuote('TAILMON_TOKEN=' + token) + ' \\',
+    '  | sudo tee /etc/tailmon/agent.env >/dev/null',
+    'sudo install -m 0644 tailmon-agent.service /etc/systemd/system/',
+    'sudo systemctl daemon-reload',
+    'sudo systemctl enable --now tailmon-agent',
   ].join('\n');
-  return { oneLiner, unit };
+  return { oneLiner, install, unit: AGENT_UNIT };
 }
 
 function copyButton(source, label) {
@@ -212,22 +241,29 @@ function showToken(dialog, title, token) {
   const once = el('p', 'hint', 'Copy it now: the server keeps only a hash and cannot show it again.');
   const tokenPre = el('pre', 'code secret', token);
   tokenPre.id = 'agent-token';
-  const { oneLiner, unit } = commandsFor(token);
+  const { oneLiner, install, unit } = commandsFor(token);
   const runTitle = el('h3', null, 'Run the agent');
   const run = el('pre', 'code', oneLiner);
   run.id = 'agent-command';
-  const unitTitle = el('h3', null, 'Or as a systemd service');
+  const unitTitle = el('h3', null, 'Or install it as a systemd service');
+  const installHint = el('p', 'hint', 'With tailmon-agent and tailmon-agent.service (below, or packaging/systemd/ of the source) in the current folder:');
+  const installPre = el('pre', 'code', install);
+  installPre.id = 'agent-install';
   const unitPre = el('pre', 'code', unit);
   unitPre.id = 'agent-unit';
-  const unitHint = el('p', 'hint', 'Then: systemctl daemon-reload && systemctl enable --now tailmon-agent. Set TAILMON_DEVICE_ID to name the device other than by its host name.');
+  const unitHint = el('p', 'hint', 'Add TAILMON_DEVICE_ID=\u2026 to /etc/tailmon/agent.env to name the device other than by its host name (needed when the token\u2019s device pattern does not match it).');
   const actions = el('div', 'dialog-actions');
   const done = button('Done', 'primary', 'agent-done');
   done.addEventListener('click', () => dialog.close());
   actions.append(done);
-  body.append(title, once, tokenPre, copyButton(tokenPre, 'Copy token'), runTitle, run, copyButton(run, 'Copy command'), unitTitle, unitPre, copyButton(unitPre, 'Copy unit'), unitHint, actions);
+  const copyToken = copyButton(tokenPre, 'Copy token');
+  body.append(title, once, tokenPre, copyToken, runTitle, run, copyButton(run, 'Copy command'),
+    unitTitle, installHint, installPre, copyButton(installPre, 'Copy commands'), unitPre, copyButton(unitPre, 'Copy unit'), unitHint, actions);
   dialog.textContent = '';
   dialog.append(body);
-  done.focus();
+  // The token first in view, with its copy button under the keyboard.
+  copyToken.focus();
+  dialog.scrollTop = 0;
 }
 
 // ---------- the admin dialog ----------
@@ -237,7 +273,7 @@ function table(headers) {
   const t = el('table', 'admin-table');
   const head = el('tr');
   for (const h of headers) {
-    const th = el('th', null, h);
+    const th = el('th', h === 'Created' ? 'col-created' : null, h);
     th.scope = 'col';
     head.append(th);
   }
@@ -261,7 +297,7 @@ async function tokensSection(box) {
   const h = el('h3', null, 'Agents and tokens');
   const add = button('Add agent', 'primary', 'admin-add-agent');
   const error = errorLine();
-  const { wrap, tbody } = table(['Name', 'Kind', 'Devices', 'Most', 'Created', '']);
+  const { wrap, tbody } = table(['Name', 'Kind', 'Device ids', 'Devices', 'Created', '']);
   section.append(h, add, error, wrap);
   box.append(section);
   async function load() {
@@ -282,9 +318,12 @@ async function tokensSection(box) {
         row.dataset.tokenId = String(t.id);
         cell(row, t.name);
         cell(row, t.kind);
-        cell(row, t.device || 'any');
-        cell(row, t.max_devices);
-        cell(row, fmtDateTime(parseTime(t.created_at)));
+        cell(row, t.kind === 'agent' ? (t.device || 'any') : null);
+        // Written since the server started, of its cap.
+        const n = Number.isInteger(t.devices) ? t.devices : null;
+        const cap = Number.isInteger(t.device_cap) ? t.device_cap : Number.isInteger(t.max_devices) ? t.max_devices : null;
+        cell(row, t.kind !== 'agent' ? null : (n === null ? '\u2014' : n) + ' of ' + (cap === null ? '\u2014' : cap));
+        cell(row, fmtDateTime(parseTime(t.created_at))).className = 'col-created';
         const actions = el('td', 'actions');
         const revoke = button('Revoke', 'subtle');
         revoke.setAttribute('aria-label', 'Revoke token ' + String(t.name));
@@ -364,7 +403,7 @@ async function usersSection(box, session) {
         });
         roleCell.append(roleSelect);
         row.append(roleCell);
-        cell(row, fmtDateTime(parseTime(u.created_at)));
+        cell(row, fmtDateTime(parseTime(u.created_at))).className = 'col-created';
         const actions = el('td', 'actions');
         const pw = button('New password', 'subtle');
         pw.setAttribute('aria-label', 'Set a new password for ' + u.username);

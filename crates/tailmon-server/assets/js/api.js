@@ -76,7 +76,9 @@ async function errorOf(res) {
 
 async function request(method, url, body) {
   const headers = { Accept: 'application/json' };
-  const init = { method, credentials: 'same-origin', cache: 'no-store', headers };
+  // no-cache: always asks, but with the ETag it holds, so an unchanged
+  // fleet costs a 304 and no body.
+  const init = { method, credentials: 'same-origin', cache: 'no-cache', headers };
   if (method !== 'GET' && method !== 'HEAD') {
     headers['X-CSRF-Token'] = csrfToken;
     if (body !== undefined) {

@@ -224,9 +224,10 @@ function buildCard(id) {
   if (isAdmin(session)) {
     const menu = el('button', 'card-menu', '\u22ee');
     menu.type = 'button';
-    menu.setAttribute('aria-label', 'Delete device ' + id);
-    menu.title = 'Delete this device';
-    menu.dataset.action = 'delete';
+    menu.setAttribute('aria-label', 'Actions for ' + id);
+    menu.setAttribute('aria-haspopup', 'menu');
+    menu.setAttribute('aria-expanded', 'false');
+    menu.title = 'Actions';
     head.append(menu);
   }
   const os = el('p', 'os-info', DASH);
@@ -469,7 +470,9 @@ function flush() {
       breakCard(entry.card);
     }
   }
+  const changed = dirty.size > 0;
   dirty.clear();
+  if (changed) markUpdated();
   if (created !== null) {
     els.devices.append(created);
     orderDirty = true;
@@ -514,6 +517,13 @@ function placeCards() {
   stats.renders += 1;
   stats.lastRenderMs = performance.now() - t0;
   document.body.dataset.shown = String(shown);
+}
+
+// "Updated 10:42:03": when the page last drew news from the server.
+function markUpdated() {
+  const now = new Date();
+  setText(els.updated, now.toLocaleTimeString());
+  els.updated.setAttribute('datetime', now.toISOString());
 }
 
 function renderSummary() {
@@ -819,20 +829,73 @@ function setMetrics(next) {
   schedule();
 }
 
-// ---------- deleting a device (admins) ----------
+// ---------- a card's menu (admins) ----------
+
+let openMenu = null; // {button, list}
+
+function closeMenu(focusButton) {
+  if (!openMenu) return;
+  const { button, list } = openMenu;
+  openMenu = null;
+  list.remove();
+  button.setAttribute('aria-expanded', 'false');
+  if (focusButton) button.focus();
+}
+
+function toggleMenu(button, id) {
+  const wasOpen = openMenu && openMenu.button === button;
+  closeMenu(false);
+  if (wasOpen) return;
+  const list = el('div', 'card-menu-list');
+  list.setAttribute('role', 'menu');
+  list.setAttribute('aria-label', 'Actions for ' + id);
+  const open = el('a', 'card-menu-item', 'Open device page');
+  open.href = deviceHref(id);
+  open.setAttribute('role', 'menuitem');
+  const del = el('button', 'card-menu-item danger', 'Delete device\u2026');
+  del.type = 'button';
+  del.setAttribute('role', 'menuitem');
+  del.dataset.action = 'delete';
+  list.append(open, del);
+  list.addEventListener('keydown', (event) => {
+    const items = [open, del];
+    const at = items.indexOf(document.activeElement);
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      event.preventDefault();
+      const next = (at + (event.key === 'ArrowDown' ? 1 : items.length - 1)) % items.length;
+      items[next].focus();
+    }
+  });
+  button.after(list);
+  button.setAttribute('aria-expanded', 'true');
+  openMenu = { button, list };
+  open.focus();
+}
 
 async function onCardClick(event) {
-  const button = event.target.closest('button[data-action="delete"]');
-  if (!button) return;
-  const card = button.closest('article[data-device-id]');
+  const menuButton = event.target.closest('button.card-menu');
+  const card = event.target.closest('article[data-device-id]');
   if (!card) return;
+  const id = card.dataset.deviceId;
+  if (menuButton) {
+    toggleMenu(menuButton, id);
+    return;
+  }
+  if (!event.target.closest('[data-action="delete"]')) return;
+  closeMenu(false);
   const admin = await import('./admin.js');
-  const deleted = await admin.deleteDevice(card.dataset.deviceId);
-  if (deleted) {
-    remove(card.dataset.deviceId);
+  if (await admin.deleteDevice(id)) {
+    remove(id);
     schedule();
   }
 }
+
+document.addEventListener('click', (event) => {
+  if (openMenu && !openMenu.list.contains(event.target) && event.target !== openMenu.button) closeMenu(false);
+});
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && openMenu) closeMenu(true);
+});
 
 // ---------- start ----------
 
@@ -895,9 +958,7 @@ async function init() {
       if (s.ok) {
         everLive = true;
         setStale(null);
-        const now = new Date();
-        setText(els.updated, now.toLocaleTimeString());
-        els.updated.setAttribute('datetime', now.toISOString());
+        markUpdated();
         const n = Number(document.body.dataset.refreshes || '0') + 1;
         document.body.dataset.refreshes = String(n);
       } else {

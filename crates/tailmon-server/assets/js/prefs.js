@@ -10,7 +10,7 @@
 //   THEMES                    ['system', 'light', 'dark']
 //   loadPrefs()               resolves to the saved object ({} when none)
 //   currentPrefs()            the last loaded/saved object
-//   savePrefs(patch)          merges patch into the saved object and PUTs it;
+//   savePrefs(patch)          merges patch into the latest saved object and PUTs it;
 //                             resolves to the saved object; throws ApiError
 //   fleetMetrics(prefs)       the valid fleet_metrics of prefs, or the default
 'use strict';
@@ -67,6 +67,14 @@ export function currentPrefs() {
 }
 
 export async function savePrefs(patch) {
+  // The latest saved set first: another page (the device page, another
+  // tab) may have changed other keys since this one loaded.
+  try {
+    const fresh = await getJSON('api/v1/preferences');
+    if (fresh && typeof fresh === 'object' && !Array.isArray(fresh)) current = fresh;
+  } catch (err) {
+    /* keep what we have */
+  }
   const next = Object.assign({}, current, patch);
   writeLocal(next);
   current = next;

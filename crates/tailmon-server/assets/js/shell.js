@@ -184,6 +184,13 @@ function userBox(session) {
   out.type = 'button';
   out.id = 'signout';
   out.addEventListener('click', async () => {
+    // What this browser kept of the fleet is not left behind for the next user.
+    try {
+      localStorage.removeItem('tailmon-last-devices');
+      localStorage.removeItem('tailmon-prefs');
+    } catch (err) {
+      /* nothing kept */
+    }
     try {
       await sendJSON('POST', 'api/v1/logout');
     } catch (err) {

@@ -234,6 +234,14 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
     partial.disks = Some(vec![disk("/", 100, 80), disk("/boot/efi", 0, 0)]);
     partial.uptime_seconds = Some(12 * 60 + 5);
     ingest.ingest(partial).await.expect("valid report");
+    // A disk with a large reserve for root, as df counts it: 22 GiB used,
+    // 33 GiB available, so 40 % full (not 22 % of the size).
+    let mut reserved = report("reserved", 10.0, 1000);
+    reserved.disks = Some(vec![Disk {
+        available_bytes: Some(33 * GIB),
+        ..disk("/", 100, 22)
+    }]);
+    ingest.ingest(reserved).await.expect("valid report");
     // An older agent: only the original fields.
     ingest
         .ingest(report("plain", 10.0, 1000))
@@ -263,7 +271,7 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
     );
 
     // The status is the server's (its thresholds are on CPU and RAM).
-    for id in ["rich", "full-disk", "partial", "plain"] {
+    for id in ["rich", "full-disk", "partial", "plain", "reserved"] {
         assert!(
             card(&dom, id).contains("status-ok"),
             "{id} should be status-ok: {}",
@@ -271,8 +279,8 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
         );
     }
     for count in [
-        "data-total=\"4\"",
-        "data-ok=\"4\"",
+        "data-total=\"5\"",
+        "data-ok=\"5\"",
         "data-warning=\"0\"",
         "data-critical=\"0\"",
     ] {
@@ -327,6 +335,12 @@ async fn dashboard_shows_load_swap_disk_network_and_uptime_of_newer_agents() {
             "partial lacks {expected}:\n{partial}"
         );
     }
+
+    let reserved = card_body(&dom, "reserved");
+    assert!(
+        reserved.contains("class=\"metric-percent disk-percent\">40.0%<"),
+        "used ÷ (used + available), as df: {reserved}"
+    );
 
     // An older agent's card: CPU and RAM, dashes for what it never sent.
     let plain = card_body(&dom, "plain");

@@ -51,6 +51,24 @@ fn card_text(id: &str) -> String {
     )
 }
 
+/// Fails on any console entry of the page that reports a
+/// Content-Security-Policy violation or an uncaught error.
+async fn assert_clean_console(browser: &Browser) {
+    let bad: Vec<Value> = browser
+        .console()
+        .await
+        .into_iter()
+        .filter(|e| {
+            e["message"].as_str().is_some_and(|m| {
+                m.contains("Content Security Policy")
+                    || m.contains("Content-Security-Policy")
+                    || m.contains("Uncaught")
+            })
+        })
+        .collect();
+    assert!(bad.is_empty(), "the page broke a rule or threw: {bad:#?}");
+}
+
 /// A disk `used` of `total` GiB mounted at `/`.
 fn root_disk(total_gib: u64, used_gib: u64) -> Disk {
     const GIB: u64 = 1024 * 1024 * 1024;
@@ -102,7 +120,16 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
     hostile.os_info =
         "<img src=x onerror=\"window.tailmonPwned=1\"><script>window.tailmonPwned=2</script>"
             .into();
+    let mut disk = root_disk(10, 1);
+    disk.mount_point = "/mnt/<b onmouseover=alert(1)>".into();
+    hostile.disks = Some(vec![disk]);
     ingest.ingest(hostile).await.expect("valid report");
+    // Device ids are letters, digits and `._:-` only; the oddest of them
+    // still make a working link.
+    ingest
+        .ingest(report("z:odd..id-_", 1.0, 1))
+        .await
+        .expect("valid report");
 
     // Two agents reporting under one name, alternating.
     for instance in ["agent-a", "agent-b", "agent-a"] {
@@ -135,7 +162,7 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
         .expect("script runs");
     assert_eq!(
         statuses,
-        json!({"calm": "ok", "busy": "warning", "hot": "critical", "gone-box": "offline", "x-hostile": "ok", "y-twin": "ok"})
+        json!({"calm": "ok", "busy": "warning", "hot": "critical", "gone-box": "offline", "x-hostile": "ok", "y-twin": "ok", "z:odd..id-_": "ok"})
     );
     // Counted per status, offline apart.
     let counts = browser
@@ -145,7 +172,7 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
         )
         .await
         .expect("script runs");
-    assert_eq!(counts, json!(["6", "3", "1", "1", "1"]));
+    assert_eq!(counts, json!(["7", "4", "1", "1", "1"]));
     // The offline card says since when (the last report, two hours ago).
     let gone = browser.script(&card_text("gone-box")).await.expect("runs");
     let gone = gone.as_str().expect("the offline card");
@@ -199,8 +226,19 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
             .contains("<img src=x onerror=\"window.tailmonPwned=1\"><script>"),
         "{hostile}"
     );
+    assert!(
+        hostile
+            .as_str()
+            .expect("card")
+            .contains("/mnt/<b onmouseover=alert(1)>"),
+        "{hostile}"
+    );
+    let odd_link = browser
+        .script("return document.querySelector('[data-device-id=\"z:odd..id-_\"] a.card-link').getAttribute('href')")
+        .await;
+    assert_eq!(odd_link, Ok(json!("device.html?id=z%3Aodd..id-_")));
     let pwned = browser
-        .script("return [window.tailmonPwned === undefined, document.querySelectorAll('#devices img, #devices script').length]")
+        .script("return [window.tailmonPwned === undefined, document.querySelectorAll('#devices img, #devices script, #devices b').length]")
         .await
         .expect("runs");
     assert_eq!(pwned, json!([true, 0]));
@@ -249,7 +287,15 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
         .await;
     assert_eq!(
         order,
-        json!(["hot", "busy", "calm", "gone-box", "y-twin", "x-hostile"])
+        json!([
+            "hot",
+            "busy",
+            "calm",
+            "gone-box",
+            "y-twin",
+            "x-hostile",
+            "z:odd..id-_"
+        ])
     );
     assert!(
         browser
@@ -277,6 +323,7 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
     browser.screenshot("fleet-phone-light").await;
     browser.set_viewport(1280, 800).await;
     browser.screenshot("fleet-desktop-light").await;
+    assert_clean_console(&browser).await;
 
     browser.quit().await;
 }
@@ -637,23 +684,39 @@ async fn add_agent_gives_a_token_and_a_command_a_real_agent_runs() {
             "the token and the commands",
             "const t = document.getElementById('agent-token'); \
              return t !== null && [t.textContent, document.getElementById('agent-command').textContent, \
+                                   document.getElementById('agent-install').textContent, \
                                    document.getElementById('agent-unit').textContent]",
         )
         .await;
-    let [token, command, unit] = [0, 1, 2].map(|i| shown[i].as_str().expect("text").to_owned());
+    let [token, command, install, unit] =
+        [0, 1, 2, 3].map(|i| shown[i].as_str().expect("text").to_owned());
     assert!(!token.is_empty());
     assert_eq!(
         command,
         format!("TAILMON_SERVER_URL='{site}' TAILMON_TOKEN='{token}' tailmon-agent")
     );
+    // The install lines write the URL and token to the unit's environment
+    // file; the unit is the packaged one, word for word.
     assert!(
-        unit.contains(&format!("Environment=TAILMON_TOKEN={token}")),
-        "{unit}"
+        install.contains(&format!(
+            "printf '%s\\n' 'TAILMON_SERVER_URL={site}' 'TAILMON_TOKEN={token}'"
+        )),
+        "{install}"
     );
     assert!(
-        unit.contains(&format!("Environment=TAILMON_SERVER_URL={site}")),
-        "{unit}"
+        install.ends_with("sudo systemctl enable --now tailmon-agent"),
+        "{install}"
     );
+    let packaged = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/systemd/tailmon-agent.service"),
+    )
+    .expect("the packaged unit");
+    assert_eq!(
+        unit,
+        packaged.trim_end(),
+        "the dialog's unit is not the packaged one"
+    );
+    assert!(!unit.contains(&token), "the token is in the unit: {unit}");
     browser.screenshot("fleet-agent-token-desktop").await;
     browser.set_viewport(360, 740).await;
     browser.screenshot("fleet-agent-token-phone").await;
@@ -695,7 +758,8 @@ async fn add_agent_gives_a_token_and_a_command_a_real_agent_runs() {
         .wait_for(
             "the token list",
             "return document.querySelectorAll('#admin-tokens tbody tr[data-token-id]').length === 1 \
-             && document.querySelector('#admin-tokens tbody tr').innerText.includes('lab machines')",
+             && document.querySelector('#admin-tokens tbody tr').innerText.includes('lab machines') \
+             && document.querySelector('#admin-tokens tbody tr').innerText.includes('1 of 3')",
         )
         .await;
     browser.screenshot("fleet-admin-desktop").await;
@@ -728,6 +792,7 @@ async fn add_agent_gives_a_token_and_a_command_a_real_agent_runs() {
         .await
         .expect("server answers");
     assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert_clean_console(&browser).await;
     browser.quit().await;
 }
 
@@ -756,6 +821,19 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
     // A device deleted from its card's menu, after a confirmation.
     browser
         .click("article[data-device-id='old-box'] button.card-menu")
+        .await;
+    let menu = browser
+        .wait_for(
+            "the card's menu",
+            "const b = document.querySelector('article[data-device-id=\"old-box\"] button.card-menu'); \
+             return b.getAttribute('aria-expanded') === 'true' \
+                 && Array.from(document.querySelectorAll('[role=menu] [role=menuitem]')).map(i => i.textContent)",
+        )
+        .await;
+    assert_eq!(menu, json!(["Open device page", "Delete device…"]));
+    browser.screenshot("fleet-card-menu-desktop").await;
+    browser
+        .click("article[data-device-id='old-box'] [data-action='delete']")
         .await;
     browser
         .wait_for(
@@ -814,10 +892,24 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
     browser.set_color_scheme("light").await;
     browser.screenshot("fleet-admin-light-desktop").await;
     browser.set_viewport(360, 740).await;
+    let fits = browser
+        .wait_for(
+            "the admin dialog at 360 px",
+            "const d = document.getElementById('admin-dialog'); \
+             return window.innerWidth === 360 && [d.scrollWidth <= d.clientWidth, \
+                 d.getBoundingClientRect().right <= 360]",
+        )
+        .await;
+    assert_eq!(
+        fits,
+        json!([true, true]),
+        "the admin dialog is wider than a phone"
+    );
     browser.screenshot("fleet-admin-light-phone").await;
     browser.set_color_scheme("dark").await;
     browser.screenshot("fleet-admin-dark-phone").await;
     browser.set_viewport(1280, 800).await;
+    browser.screenshot("fleet-admin-dark-desktop").await;
     browser
         .script(
             "document.querySelector('#admin-users tr[data-username=\"bob\"] button[aria-label^=\"Set a new password\"]').click(); return null",
@@ -874,10 +966,10 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
         .await;
     assert_eq!(
         browser
-            .script("return document.getElementById('signed-out').hidden")
+            .script("return [document.getElementById('signed-out').hidden, localStorage.getItem('tailmon-last-devices')]")
             .await,
-        Ok(json!(false)),
-        "the login page does not say the user signed out"
+        Ok(json!([false, null])),
+        "the login page does not say the user signed out, or the fleet was left in the browser"
     );
     sign_in(&browser, &site, "ann").await;
     let controls = browser
@@ -938,6 +1030,7 @@ async fn admins_manage_users_and_delete_devices_and_anyone_changes_their_passwor
         credentials.verify_password("ann", "ann-new-password-42"),
         Some(Role::Viewer)
     );
+    assert_clean_console(&browser).await;
     browser.quit().await;
 }
 
@@ -1122,5 +1215,247 @@ async fn fleet_view_with_1000_devices() {
         .await
         .expect("runs");
     println!("{seconds} s of one report per device per second: {numbers}");
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_view_works_nested_under_a_prefix() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let server = server_with_users();
+    server
+        .ingest()
+        .ingest(report("web-1", 12.0, 1000))
+        .await
+        .expect("valid report");
+    let app = axum::Router::new().nest("/monitor", server.router());
+    let running = Running::start_router(app, tailmon_server::ServeOptions::new()).await;
+    let site = running.url();
+    let mut browser = Browser::start(&chromium, &chromedriver).await;
+
+    // Signed out: the nested login page, then back to the nested fleet view.
+    browser.goto(&format!("{site}/monitor")).await;
+    browser
+        .wait_for(
+            "the nested login page",
+            "return location.pathname === '/monitor/login' && document.readyState === 'complete' \
+             && document.getElementById('login-form') !== null",
+        )
+        .await;
+    browser.type_into("#username", "root").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+    let at = browser
+        .wait_for(
+            "the nested fleet view, live",
+            "return document.body.dataset.loaded === 'true' && document.body.dataset.mode === 'live' \
+             && document.querySelector('article[data-device-id=\"web-1\"]') !== null && location.pathname",
+        )
+        .await;
+    assert_eq!(at, json!("/monitor"));
+    let link = browser
+        .script(
+            "return document.querySelector('article[data-device-id=\"web-1\"] a.card-link').href",
+        )
+        .await;
+    assert_eq!(
+        link,
+        Ok(json!(format!("{site}/monitor/device.html?id=web-1")))
+    );
+
+    // The agent command names the prefix.
+    browser.click("#add-agent-open").await;
+    browser
+        .wait_for(
+            "the Add agent dialog",
+            "const d = document.getElementById('add-agent-dialog'); return d !== null && d.open",
+        )
+        .await;
+    browser.type_into("#agent-name", "nested").await;
+    browser.click("#agent-create").await;
+    let command = browser
+        .wait_for(
+            "the agent command",
+            "const c = document.getElementById('agent-command'); return c !== null && c.textContent",
+        )
+        .await;
+    assert!(
+        command
+            .as_str()
+            .expect("text")
+            .starts_with(&format!("TAILMON_SERVER_URL='{site}/monitor' ")),
+        "{command}"
+    );
+    browser.click("#agent-done").await;
+
+    // The service worker takes the nested page too.
+    browser
+        .wait_for(
+            "the service worker in control",
+            "return navigator.serviceWorker.ready.then(r => r.scope)",
+        )
+        .await;
+    let scope = browser
+        .script("return navigator.serviceWorker.ready.then(r => r.scope)")
+        .await;
+    assert_eq!(scope, Ok(json!(format!("{site}/monitor"))));
+    browser.goto(&format!("{site}/monitor")).await;
+    browser
+        .wait_for(
+            "the page under the service worker",
+            "return document.body.dataset.loaded === 'true' && navigator.serviceWorker.controller !== null",
+        )
+        .await;
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_stream_the_fleet_view_polls() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let server = server_with_users();
+    let ingest = server.ingest().clone();
+    ingest
+        .ingest(report("web-1", 12.0, 1000))
+        .await
+        .expect("valid report");
+    let running = Running::start(server).await;
+    let site = running.url();
+    let mut browser = Browser::start(&chromium, &chromedriver).await;
+    sign_in(&browser, &site, "ann").await;
+    // A proxy that refuses event streams, say.
+    browser
+        .cdp("Network.enable", json!({}))
+        .await
+        .expect("network domain");
+    browser
+        .cdp(
+            "Network.setBlockedURLs",
+            json!({ "urls": ["*/api/v1/live*"] }),
+        )
+        .await
+        .expect("blocked");
+    browser.goto(&format!("{site}/")).await;
+    browser
+        .wait_for(
+            "polling instead of the stream",
+            "return document.body.dataset.loaded === 'true' && document.body.dataset.mode === 'polling'",
+        )
+        .await;
+    assert_eq!(browser.script(&mark_card("web-1")).await, Ok(json!(true)));
+    ingest
+        .ingest(report("web-1", 88.5, 1000))
+        .await
+        .expect("valid report");
+    browser
+        .wait_for(
+            "the polled report on the same card",
+            "const c = document.querySelector('article[data-device-id=\"web-1\"]'); \
+             return c === window.tailmonMarked && c.innerText.includes('88.5%') \
+                 && document.getElementById('stale-banner').hidden",
+        )
+        .await;
+    browser.quit().await;
+}
+
+/// Presses `key` (a DevTools key name: `Tab`, `Enter`) as the user would.
+async fn press(browser: &Browser, key: &str, code: u32, shift: bool) {
+    for kind in ["rawKeyDown", "keyUp"] {
+        browser
+            .cdp(
+                "Input.dispatchKeyEvent",
+                json!({
+                    "type": kind,
+                    "key": key,
+                    "code": key,
+                    "windowsVirtualKeyCode": code,
+                    "modifiers": if shift { 8 } else { 0 },
+                }),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("pressing {key}: {e}"));
+    }
+    if key == "Enter" {
+        // Enter also types a carriage return, which activates links.
+        browser
+            .cdp(
+                "Input.dispatchKeyEvent",
+                json!({"type": "char", "key": "Enter", "text": "\r", "windowsVirtualKeyCode": 13}),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("pressing Enter: {e}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyboard_reaches_every_control_and_opens_a_device() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    let server = server_with_users();
+    server
+        .ingest()
+        .ingest(report("web-1", 12.0, 1000))
+        .await
+        .expect("valid report");
+    let running = Running::start(server).await;
+    let site = running.url();
+    let mut browser = Browser::start(&chromium, &chromedriver).await;
+    browser.set_viewport(1280, 800).await;
+    sign_in(&browser, &site, "root").await;
+    browser
+        .script("document.activeElement.blur(); window.scrollTo(0, 0); return null")
+        .await
+        .expect("runs");
+
+    // Tab through the page, noting what gets focus and whether it shows.
+    let mut reached = Vec::new();
+    for _ in 0..30 {
+        press(&browser, "Tab", 9, false).await;
+        let now = browser
+            .script(
+                "const e = document.activeElement; \
+                 const s = getComputedStyle(e); const a = getComputedStyle(e, '::after'); \
+                 const ring = s.outlineStyle !== 'none' || a.outlineStyle !== 'none'; \
+                 return [e.id || e.className || e.tagName, ring]",
+            )
+            .await
+            .expect("runs");
+        let name = now[0].as_str().expect("name").to_owned();
+        assert_eq!(now[1], json!(true), "{name} has focus but no visible ring");
+        let done = name == "card-link";
+        reached.push(name);
+        if done {
+            break;
+        }
+    }
+    for control in [
+        "theme-select",
+        "admin-open",
+        "change-password",
+        "signout",
+        "fleet-search",
+        "fleet-sort",
+        "fleet-order",
+        "customize-open",
+        "add-agent-open",
+        "card-link",
+    ] {
+        assert!(
+            reached.iter().any(|r| r == control),
+            "Tab never reached {control}: {reached:?}"
+        );
+    }
+
+    // Enter on the card opens the device page.
+    press(&browser, "Enter", 13, false).await;
+    browser
+        .wait_for(
+            "the device page",
+            "return location.pathname === '/device.html' && location.search === '?id=web-1'",
+        )
+        .await;
     browser.quit().await;
 }
