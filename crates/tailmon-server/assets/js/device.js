@@ -154,9 +154,13 @@ function currentWindow() {
   return { from: to - RANGES[state.range], to };
 }
 
-/** Points to ask per series: enough for one-minute buckets where kept. */
+/**
+ * Points to ask per series: one-minute buckets where the range is short,
+ * at most 2,000 (a few per pixel of the widest chart), so a year's answer
+ * stays small; the server merges buckets into min-max bands to fit.
+ */
 function pointsFor(span) {
-  return Math.min(10000, Math.max(2000, Math.ceil(span / 60) + 1));
+  return Math.min(2000, Math.max(500, Math.ceil(span / 60) + 1));
 }
 
 // ---------- fetching ----------

@@ -385,13 +385,14 @@ async fn device_page_charts_every_range_zooms_exports_and_fits_phone_and_desktop
         ])
     );
 
-    // Each range: points spanning it, raw up to a day, hourly rollups with
-    // their min-max band beyond.
+    // Each range: points spanning it, at most 2,000 a series, so the server
+    // answers from the finest tier that fits: raw for an hour, minute
+    // rollups up to a day, hourly beyond, with their min-max band.
     let mut counter = loaded(&browser).await;
     for (range, span, tier) in [
         ("1h", HOUR, "raw"),
-        ("6h", 6 * HOUR, "raw"),
-        ("24h", DAY, "raw"),
+        ("6h", 6 * HOUR, "minute"),
+        ("24h", DAY, "minute"),
         ("7d", 7 * DAY, "hour"),
         ("30d", 30 * DAY, "hour"),
         ("1y", 365 * DAY, "hour"),
