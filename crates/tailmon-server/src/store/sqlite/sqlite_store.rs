@@ -669,11 +669,24 @@ fn raw_rows(
     limit: usize,
 ) -> Result<Option<Vec<(i64, Report)>>, StoreError> {
     let spans = block_spans(conn, device, from, to)?;
-    let inside: i64 = spans
+    let mut inside: i64 = spans
         .iter()
         .filter(|b| b.first >= from && b.last <= to)
         .map(|b| b.count)
         .sum();
+    // The open window counts too when it lies inside the range and shares
+    // no time with a block (so none of its reports is counted twice): a
+    // range longer than the points asked is then answered from rollups
+    // without decoding what memory holds first.
+    if let Some(w) = &window
+        && w.oldest >= from
+        && w.newest <= to
+        && !spans
+            .iter()
+            .any(|b| b.first <= w.newest && b.last >= w.oldest)
+    {
+        inside = inside.saturating_add(i64::try_from(w.count).unwrap_or(i64::MAX));
+    }
     if usize::try_from(inside).is_ok_and(|n| n > limit) {
         return Ok(None);
     }
