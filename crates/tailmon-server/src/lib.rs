@@ -36,7 +36,8 @@
 //! - `GET /api/v1/devices/{id}/metrics`: the metric names a device has;
 //! - `GET /api/v1/devices/{id}/histories?metric=…&metric=…`: several metrics at once;
 //! - `GET /api/v1/devices/{id}/history?metric=&from=&to=&points=`: one metric over time;
-//! - `GET /api/v1/devices/{id}/export?format=csv|json&from=&to=`: raw reports, streamed;
+//! - `GET /api/v1/devices/{id}/export?format=csv|json&from=&to=`: raw reports, streamed
+//!   (these three compressed with gzip or brotli as `Accept-Encoding` asks);
 //! - `POST /api/v1/reports`: a batch of up to 1,000 reports (agents' back-fill);
 //! - `DELETE /api/v1/devices/{id}`: a device and its history;
 //! - `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/session`: people signing in;

@@ -232,15 +232,20 @@ impl Server {
                 M::GET,
                 "/api/v1/devices/{id}/histories",
                 Read,
-                get(v1::histories),
+                compressed(get(v1::histories)),
             ),
             (
                 M::GET,
                 "/api/v1/devices/{id}/history",
                 Read,
-                get(v1::history),
+                compressed(get(v1::history)),
             ),
-            (M::GET, "/api/v1/devices/{id}/export", Read, get(v1::export)),
+            (
+                M::GET,
+                "/api/v1/devices/{id}/export",
+                Read,
+                compressed(get(v1::export)),
+            ),
             (
                 M::POST,
                 "/api/metrics",
@@ -400,4 +405,16 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// `route`'s answers compressed with gzip or brotli when the client's
+/// `Accept-Encoding` takes one (`Vary: Accept-Encoding` either way): the
+/// history answers, a megabyte or more for a long range, and the export,
+/// compressed as it streams, never gathered first.
+fn compressed(route: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    route.layer::<_, std::convert::Infallible>(
+        tower_http::compression::CompressionLayer::new()
+            .gzip(true)
+            .br(true),
+    )
 }

@@ -84,6 +84,20 @@ impl<H: StoreHooks> Store for Forwarding<H> {
         self.0.inner().history(query).await
     }
 
+    async fn histories(
+        &self,
+        device_id: &str,
+        metrics: &[String],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        max_points: usize,
+    ) -> Result<Option<Vec<History>>, StoreError> {
+        self.0
+            .inner()
+            .histories(device_id, metrics, from, to, max_points)
+            .await
+    }
+
     async fn reports(
         &self,
         device_id: &str,

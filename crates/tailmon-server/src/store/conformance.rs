@@ -304,6 +304,108 @@ pub async fn rollups_keep_avg_min_and_max(store: &dyn Store) {
     }
 }
 
+/// `histories` answers each metric as `history` does, point for point, in
+/// the order asked (a name asked twice answered twice), from every tier:
+/// raw, minute buckets, hour buckets, and a range where one sparse metric
+/// has fewer values than the points asked and the others more; an unknown
+/// device gives `None`.
+pub async fn histories_match_history(store: &dyn Store) {
+    // 50 minutes at 5 s, in five batches: per-core values, a disk listed
+    // twice under one mount (the first counts), a custom metric in one
+    // report of three.
+    for batch in 0u32..5 {
+        let reports: Vec<Report> = (0..120)
+            .map(|i| {
+                let step = batch * 120 + i;
+                let offset = -3000 + 5 * i64::from(step);
+                let mut r = at("many", offset, f64::from(step % 97) + 0.25);
+                r.cpu_per_core = Some(vec![f64::from(step % 13), f64::from(step % 7) / 4.0]);
+                let disk = |used| tailmon_core::Disk {
+                    mount_point: "/".into(),
+                    fs_type: "ext4".into(),
+                    total_bytes: 1000,
+                    used_bytes: used,
+                    available_bytes: Some(1000 - used),
+                };
+                r.disks = Some(vec![disk(u64::from(step % 500)), disk(999)]);
+                if step % 3 == 0 {
+                    r.custom = Some([("sometimes".to_owned(), f64::from(step))].into());
+                }
+                r
+            })
+            .collect();
+        store.insert_many(reports).await.expect(STORE);
+    }
+    let metrics: Vec<String> = [
+        "cpu_usage",
+        "cpu_core:0",
+        "cpu_core:1",
+        "disk_used_percent:/",
+        "disk_used_bytes:/",
+        "custom:sometimes",
+        "ram_used_percent",
+        "load_one",
+        "cpu_usage",
+    ]
+    .map(String::from)
+    .to_vec();
+    // (from, to, max_points, the tier cpu_usage comes from)
+    let ranges = [
+        (-600, 0, 1000, Tier::Raw),
+        (-3000, 0, 100, Tier::Minute),
+        (-3000, 0, 10, Tier::Hour),
+        (-3000, 0, 400, Tier::Minute),
+    ];
+    for (from, to, max_points, tier) in ranges {
+        let many = store
+            .histories(
+                "many",
+                &metrics,
+                now() + time::Duration::seconds(from),
+                now() + time::Duration::seconds(to),
+                max_points,
+            )
+            .await
+            .expect(STORE)
+            .expect("known");
+        assert_eq!(many.len(), metrics.len());
+        for (metric, got) in metrics.iter().zip(&many) {
+            let one = store
+                .history(&history_query("many", metric, from, to, max_points))
+                .await
+                .expect(STORE)
+                .expect("known");
+            assert_eq!(
+                got, &one,
+                "{metric} over {from}..={to}, {max_points} points"
+            );
+        }
+        assert_eq!(many[0].tier, tier, "{from}..={to}, {max_points} points");
+        if tier == Tier::Raw {
+            // Raw points are the reports' own values, the first of a name.
+            let reports = all_reports(store, "many", from, to).await;
+            for (metric, got) in metrics.iter().zip(&many) {
+                let want: Vec<(OffsetDateTime, f64)> = reports
+                    .iter()
+                    .filter_map(|r| Some((r.last_seen, tailmon_core::metric::value(r, metric)?)))
+                    .collect();
+                let got: Vec<(OffsetDateTime, f64)> =
+                    got.points.iter().map(|p| (p.at, p.avg)).collect();
+                assert_eq!(got, want, "{metric}");
+            }
+        }
+        assert!(!many[0].points.is_empty());
+        assert!(many[7].points.is_empty(), "load_one is never reported");
+    }
+    assert!(
+        store
+            .histories("nobody", &metrics, now() - time::Duration::HOUR, now(), 100)
+            .await
+            .expect(STORE)
+            .is_none()
+    );
+}
+
 /// `delete_device` removes a device, its latest report and all its history.
 /// Needs an empty store.
 pub async fn delete_removes_a_device_and_its_history(store: &dyn Store) {
@@ -481,6 +583,7 @@ pub async fn suite(make: impl Fn() -> Box<dyn Store>, raw_keep: Duration) {
     concurrent_inserts_all_land(Arc::from(make())).await;
     raw_history_comes_back_in_order(make().as_ref()).await;
     rollups_keep_avg_min_and_max(make().as_ref()).await;
+    histories_match_history(make().as_ref()).await;
     a_report_sent_twice_is_stored_once(make().as_ref()).await;
     delete_removes_a_device_and_its_history(make().as_ref()).await;
     retention_removes_what_is_old_and_nothing_else(make().as_ref(), raw_keep).await;

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
-use tailmon_core::{History, OffsetDateTime, Report, Tier, metric};
+use tailmon_core::{History, OffsetDateTime, Point, Report, Tier, metric};
 
 use crate::store::downsample::{bucket_start, bucket_tier, downsample};
+use crate::store::metric_set::{distinct_names, in_asked_order};
 use crate::{HistoryQuery, ReportStream, Store, StoreError};
 
 /// How much history the in-memory store keeps per device: 1 hour.
@@ -175,6 +176,63 @@ impl Store for MemoryStore {
             tier,
             points,
         }))
+    }
+
+    /// Walks the range once for every metric; a metric with more values
+    /// than `max_points` (answered from buckets over whole buckets) is
+    /// answered as [`history`](Store::history) answers it.
+    async fn histories(
+        &self,
+        device_id: &str,
+        metrics: &[String],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        max_points: usize,
+    ) -> Result<Option<Vec<History>>, StoreError> {
+        let (slots, of) = distinct_names(metrics);
+        let mut values: Vec<Vec<Point>> = vec![Vec::new(); slots.len()];
+        {
+            let Some(history) = self.devices.get(device_id) else {
+                return Ok(None);
+            };
+            // The last report each name was taken from: as with
+            // `metric::value`, the first value of a name in a report counts.
+            let mut taken = vec![usize::MAX; slots.len()];
+            for (row, report) in history.in_range(from, to).enumerate() {
+                metric::for_each(report, |name, value| {
+                    if let Some(&slot) = slots.get(name)
+                        && taken[slot] != row
+                    {
+                        taken[slot] = row;
+                        values[slot].push(Point {
+                            at: report.last_seen,
+                            avg: value,
+                            min: value,
+                            max: value,
+                        });
+                    }
+                });
+            }
+        }
+        let mut out = Vec::with_capacity(metrics.len());
+        for (metric, points) in metrics.iter().zip(in_asked_order(values, &of)) {
+            if points.len() <= max_points {
+                out.push(History {
+                    device_id: device_id.to_owned(),
+                    metric: metric.clone(),
+                    tier: Tier::Raw,
+                    points,
+                });
+                continue;
+            }
+            let query =
+                HistoryQuery::new(device_id, metric.as_str(), from, to).with_max_points(max_points);
+            match self.history(&query).await? {
+                Some(history) => out.push(history),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
     }
 
     async fn reports(

@@ -14,6 +14,7 @@ pub mod conformance;
 pub(crate) mod decimal;
 pub(crate) mod downsample;
 pub(crate) mod memory_store;
+pub(crate) mod metric_set;
 #[cfg(feature = "sqlite")]
 pub(crate) mod rollup_block;
 #[cfg(feature = "sqlite")]
@@ -92,6 +93,36 @@ pub trait Store: Send + Sync + 'static {
     /// checkpoint or a restart.
     async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError>;
 
+    /// Several metrics of one device over one range, one [`History`] per
+    /// name of `metrics`, in that order (a name asked twice is answered
+    /// twice); `None` for an unknown device. Each answer is the one
+    /// [`history`](Store::history) gives for that metric with the same
+    /// device, range and `max_points`, point for point.
+    ///
+    /// The default asks [`history`](Store::history) once per metric; a store
+    /// overrides it to read the range once for all of them (a device page
+    /// asks for some 20 to 60 series at a time). With no metric asked, the
+    /// default answers an empty list whether or not the device is known.
+    async fn histories(
+        &self,
+        device_id: &str,
+        metrics: &[String],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        max_points: usize,
+    ) -> Result<Option<Vec<History>>, StoreError> {
+        let mut out = Vec::with_capacity(metrics.len());
+        for metric in metrics {
+            let query =
+                HistoryQuery::new(device_id, metric.as_str(), from, to).with_max_points(max_points);
+            match self.history(&query).await? {
+                Some(history) => out.push(history),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// The raw reports of one device with `from <= last_seen <= to`, oldest
     /// first, streamed rather than gathered; `None` for an unknown device.
     async fn reports(
@@ -137,6 +168,19 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
         (**self).history(query).await
+    }
+
+    async fn histories(
+        &self,
+        device_id: &str,
+        metrics: &[String],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        max_points: usize,
+    ) -> Result<Option<Vec<History>>, StoreError> {
+        (**self)
+            .histories(device_id, metrics, from, to, max_points)
+            .await
     }
 
     async fn reports(

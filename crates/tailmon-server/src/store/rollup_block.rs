@@ -153,6 +153,16 @@ impl RollupBlock {
     /// A block from what [`RollupBlock::seal`] wrote, with only metric
     /// `wanted` when given (a history query needs no other).
     pub(crate) fn open_only(bytes: &[u8], wanted: Option<&str>) -> Result<Self, BlockError> {
+        Self::open_where(bytes, |name| wanted.is_none_or(|w| w == name))
+    }
+
+    /// A block from what [`RollupBlock::seal`] wrote, with only the metrics
+    /// whose name `wanted` accepts (those of a multi-metric history query):
+    /// the sections of the others are skipped undecoded.
+    pub(crate) fn open_where(
+        bytes: &[u8],
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Self, BlockError> {
         let raw = zstd::bulk::decompress(bytes, MAX_BLOCK_BYTES).map_err(BlockError::Zstd)?;
         let mut reader = Reader::new(&raw);
         let format = reader.byte()?;
@@ -173,7 +183,7 @@ impl RollupBlock {
                 .map_err(|_| BlockError::Malformed("metric name is not UTF-8"))?;
             let len = reader.length()?;
             let section = reader.bytes(len)?;
-            if wanted.is_some_and(|w| w != name) {
+            if !wanted(name) {
                 continue;
             }
             let mut section = Reader::new(section);

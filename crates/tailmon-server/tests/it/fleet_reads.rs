@@ -429,3 +429,58 @@ async fn metrics_lists_a_devices_names_and_histories_answers_them_in_order() {
     let (code, _) = call(&app, get(&format!("/api/v1/devices/m/histories?{many}"))).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn history_and_export_answers_are_compressed_as_accepted() {
+    let clock = Arc::new(ManualClock::new(start()));
+    let app = app(&clock);
+    let reports: Vec<Report> = (0..120)
+        .map(|i| {
+            let mut r = at("z", -600 + 5 * i, f64::from((i % 50) as u8));
+            r.cpu_per_core = Some(vec![1.5, 2.5]);
+            r
+        })
+        .collect();
+    post(&app, &reports).await;
+    let range = "from=1799999000&to=1800000000";
+    for path in [
+        format!("/api/v1/devices/z/histories?metric=cpu_usage&metric=cpu_core:1&{range}"),
+        format!("/api/v1/devices/z/history?metric=cpu_usage&{range}"),
+        format!("/api/v1/devices/z/export?format=json&{range}"),
+        format!("/api/v1/devices/z/export?format=csv&{range}"),
+    ] {
+        let vary = |headers: &axum::http::HeaderMap| {
+            headers.get_all(header::VARY).iter().any(|v| {
+                v.to_str()
+                    .unwrap()
+                    .to_ascii_lowercase()
+                    .contains("accept-encoding")
+            })
+        };
+        let (status, headers, identity) = fetch(&app, &path, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(headers.get(header::CONTENT_ENCODING).is_none(), "{path}");
+        assert!(vary(&headers), "{path}: {headers:?}");
+        assert!(identity.len() > 1000, "{path}: a body worth compressing");
+        if path.contains("format=json") || !path.contains("export") {
+            serde_json::from_slice::<Value>(&identity).unwrap();
+        }
+        for (accept, encoding) in [("gzip", "gzip"), ("br", "br"), ("gzip, br;q=0.1", "gzip")] {
+            let (status, headers, body) =
+                fetch(&app, &path, &[(header::ACCEPT_ENCODING, accept)]).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert_eq!(
+                headers[header::CONTENT_ENCODING],
+                encoding,
+                "{path} {accept}"
+            );
+            assert!(vary(&headers), "{path}");
+            assert!(body.len() < identity.len() / 2, "{path} {accept}");
+            assert_eq!(decode(encoding, &body), identity, "{path} {accept}");
+            if path.contains("export") {
+                // Streamed as it is read: no length known up front.
+                assert!(headers.get(header::CONTENT_LENGTH).is_none(), "{path}");
+            }
+        }
+    }
+}

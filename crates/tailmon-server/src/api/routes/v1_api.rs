@@ -164,15 +164,14 @@ pub(crate) async fn histories(
         now - DEFAULT_HISTORY_RANGE,
     )?;
     let max_points = points_param(points.as_deref())?;
-    let mut out = Vec::with_capacity(metrics.len());
-    for metric_name in metrics {
-        let query =
-            HistoryQuery::new(device_id.clone(), metric_name, from, to).with_max_points(max_points);
-        match state.ingest.store().history(&query).await? {
-            Some(history) => out.push(history),
-            None => return Err(ApiError::UnknownDevice(device_id)),
-        }
-    }
+    let answer = state
+        .ingest
+        .store()
+        .histories(&device_id, &metrics, from, to, max_points)
+        .await?;
+    let Some(out) = answer else {
+        return Err(ApiError::UnknownDevice(device_id));
+    };
     Ok(Json(out))
 }
 

@@ -120,6 +120,7 @@ impl RawWindow {
         Ok(Some(WindowSnapshot {
             oldest,
             newest,
+            count: self.len(),
             rows: self.encoder.encode(),
         }))
     }
@@ -196,6 +197,8 @@ thread_local! {
 pub(crate) struct WindowSnapshot {
     pub(crate) oldest: i64,
     pub(crate) newest: i64,
+    /// How many reports it holds.
+    pub(crate) count: usize,
     rows: Vec<u8>,
 }
 

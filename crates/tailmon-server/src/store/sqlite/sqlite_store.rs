@@ -9,6 +9,7 @@ use tailmon_core::{History, OffsetDateTime, Point, Report, Tier, metric};
 use tokio::sync::oneshot;
 
 use crate::store::downsample::bucket_start;
+use crate::store::metric_set::{distinct_names, in_asked_order};
 use crate::store::rollup_block::{RollupBlock, block_start};
 use crate::store::sqlite::device_state::Devices;
 use crate::store::sqlite::raw_window::{PreparedReport, WindowSnapshot, open_block};
@@ -426,60 +427,79 @@ impl Store for SqliteStore {
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
-        let Some(entry) = self.devices.get(&query.device_id) else {
+        let metrics = std::slice::from_ref(&query.metric);
+        let answer = self
+            .histories(
+                &query.device_id,
+                metrics,
+                query.from,
+                query.to,
+                query.max_points,
+            )
+            .await?;
+        Ok(answer.and_then(|histories| histories.into_iter().next()))
+    }
+
+    /// Reads the range once for every metric: each raw report is decoded
+    /// once and walked once, each rollup block opened once with the
+    /// sections of every metric asked. The single-metric
+    /// [`history`](Store::history) is this with one name, so the two answer
+    /// alike by construction.
+    async fn histories(
+        &self,
+        device_id: &str,
+        metrics: &[String],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        max_points: usize,
+    ) -> Result<Option<Vec<History>>, StoreError> {
+        let Some(entry) = self.devices.get(device_id) else {
             return Ok(None);
         };
-        let answer = |tier, points| {
-            Ok(Some(History {
-                device_id: query.device_id.clone(),
-                metric: query.metric.clone(),
-                tier,
-                points,
-            }))
+        let answer = |tier, points: Vec<Vec<Point>>| {
+            Ok(Some(
+                metrics
+                    .iter()
+                    .zip(points)
+                    .map(|(metric, points)| History {
+                        device_id: device_id.to_owned(),
+                        metric: metric.clone(),
+                        tier,
+                        points,
+                    })
+                    .collect(),
+            ))
         };
         let now = self.clock.now();
-        let (id, metric) = (entry.id, query.metric.clone());
-        if query.from >= now - self.retention.raw {
+        let id = entry.id;
+        let names: Arc<[String]> = metrics.into();
+        if from >= now - self.retention.raw {
             // What memory holds first, then the tables: a report sealed in
             // between is then seen twice (and merged), never missed.
             let window = entry.lock().window.snapshot()?.map(Arc::new);
-            let (from, to, limit) = (millis(query.from), millis(query.to), query.max_points);
-            let metric = metric.clone();
+            let range = (millis(from), millis(to));
+            let names = Arc::clone(&names);
             let points = self
                 .readers
                 .run(move |conn| {
-                    let Some(rows) = raw_rows(conn, id, (from, to), window, limit)? else {
-                        return Ok(None);
-                    };
-                    Ok(Some(
-                        rows.iter()
-                            .filter_map(|(_, report)| {
-                                let value = metric::value(report, &metric)?;
-                                Some(Point {
-                                    at: report.last_seen,
-                                    avg: value,
-                                    min: value,
-                                    max: value,
-                                })
-                            })
-                            .collect(),
-                    ))
+                    let rows = raw_rows(conn, id, range, window, max_points)?;
+                    Ok(rows.map(|rows| raw_points(&rows, &names)))
                 })
                 .await?;
             if let Some(points) = points {
                 return answer(Tier::Raw, points);
             }
         }
-        let minutes = (query.to - query.from).whole_seconds() / 60 + 1;
-        let tier = if query.from >= now - self.retention.minute
-            && usize::try_from(minutes).is_ok_and(|m| m <= query.max_points)
+        let minutes = (to - from).whole_seconds() / 60 + 1;
+        let tier = if from >= now - self.retention.minute
+            && usize::try_from(minutes).is_ok_and(|m| m <= max_points)
         {
             Tier::Minute
         } else {
             Tier::Hour
         };
-        let first = bucket_start(tier, query.from).unix_timestamp();
-        let last = query.to.unix_timestamp();
+        let first = bucket_start(tier, from).unix_timestamp();
+        let last = to.unix_timestamp();
         let code = tier_code(tier);
         let held: Vec<(i64, RollupBlock)> = entry
             .lock()
@@ -489,7 +509,7 @@ impl Store for SqliteStore {
             .collect();
         let points = self
             .readers
-            .run(move |conn| rollup_points(conn, id, tier, (first, last), held, &metric))
+            .run(move |conn| rollup_points(conn, id, tier, (first, last), held, &names))
             .await?;
         answer(tier, points)
     }
@@ -649,11 +669,24 @@ fn raw_rows(
     limit: usize,
 ) -> Result<Option<Vec<(i64, Report)>>, StoreError> {
     let spans = block_spans(conn, device, from, to)?;
-    let inside: i64 = spans
+    let mut inside: i64 = spans
         .iter()
         .filter(|b| b.first >= from && b.last <= to)
         .map(|b| b.count)
         .sum();
+    // The open window counts too when it lies inside the range and shares
+    // no time with a block (so none of its reports is counted twice): a
+    // range longer than the points asked is then answered from rollups
+    // without decoding what memory holds first.
+    if let Some(w) = &window
+        && w.oldest >= from
+        && w.newest <= to
+        && !spans
+            .iter()
+            .any(|b| b.first <= w.newest && b.last >= w.oldest)
+    {
+        inside = inside.saturating_add(i64::try_from(w.count).unwrap_or(i64::MAX));
+    }
     if usize::try_from(inside).is_ok_and(|n| n > limit) {
         return Ok(None);
     }
@@ -665,17 +698,50 @@ fn raw_rows(
     Ok((rows.len() <= limit).then_some(rows))
 }
 
-/// The points of `metric` from the rollup blocks of one tier whose buckets
-/// start within `first..=last`: the stored blocks, overridden by those
-/// `held` in memory.
+/// The raw points of each of `metrics` (in that order) in `rows`: every
+/// report walked once with [`metric::for_each`], taking, as
+/// [`metric::value`] does, the first value of a name in each report.
+fn raw_points(rows: &[(i64, Report)], metrics: &[String]) -> Vec<Vec<Point>> {
+    let (slots, of) = distinct_names(metrics);
+    let mut points: Vec<Vec<Point>> = vec![Vec::with_capacity(rows.len()); slots.len()];
+    // The last row each name was taken from: later values of it in the
+    // same report are not the metric's.
+    let mut taken = vec![usize::MAX; slots.len()];
+    for (row, (_, report)) in rows.iter().enumerate() {
+        metric::for_each(report, |name, value| {
+            if let Some(&slot) = slots.get(name)
+                && taken[slot] != row
+            {
+                taken[slot] = row;
+                points[slot].push(Point {
+                    at: report.last_seen,
+                    avg: value,
+                    min: value,
+                    max: value,
+                });
+            }
+        });
+    }
+    in_asked_order(points, &of)
+}
+
+/// The points of each of `metrics` (in that order) from the rollup blocks
+/// of one tier whose buckets start within `first..=last`: the stored
+/// blocks, each opened once with the sections of every metric asked,
+/// overridden by those `held` in memory.
 fn rollup_points(
     conn: &Connection,
     device: i64,
     tier: Tier,
     (first, last): (i64, i64),
     held: Vec<(i64, RollupBlock)>,
-    metric: &str,
-) -> Result<Vec<Point>, StoreError> {
+    metrics: &[String],
+) -> Result<Vec<Vec<Point>>, StoreError> {
+    let (slots, of) = distinct_names(metrics);
+    let mut names: Vec<&str> = vec![""; slots.len()];
+    for (&name, &slot) in &slots {
+        names[slot] = name;
+    }
     let mut stmt = conn
         .prepare_cached(
             "SELECT start, data FROM rollup_blocks \
@@ -688,21 +754,27 @@ fn rollup_points(
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
         )
         .map_err(backend)?;
-    let mut points = Vec::new();
+    let mut points: Vec<Vec<Point>> = vec![Vec::new(); names.len()];
     for row in rows {
         let (start, data) = row.map_err(backend)?;
         if held.iter().any(|(s, _)| *s == start) {
             continue;
         }
-        let block = RollupBlock::open_only(&data, Some(metric))
+        let block = RollupBlock::open_where(&data, |name| slots.contains_key(name))
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
-        points.extend(block.points(metric, first, last));
+        for (slot, name) in names.iter().enumerate() {
+            points[slot].extend(block.points(name, first, last));
+        }
     }
     for (_, block) in &held {
-        points.extend(block.points(metric, first, last));
+        for (slot, name) in names.iter().enumerate() {
+            points[slot].extend(block.points(name, first, last));
+        }
     }
-    points.sort_by_key(|p| p.at);
-    Ok(points)
+    for series in &mut points {
+        series.sort_by_key(|p| p.at);
+    }
+    Ok(in_asked_order(points, &of))
 }
 
 fn open_connection(path: &Path, create: bool) -> Result<Connection, OpenError> {
