@@ -19,10 +19,12 @@ mod browser;
 mod eventually;
 mod forwarding_store;
 mod running_binary;
+mod systemd_unit;
 mod test_certificates;
 
 pub use browser::{Browser, CHROMIUM_FLAGS, browser_tools, chromedriver, chromium, screenshot_dir};
 pub use eventually::{DEADLINE, eventually};
 pub use forwarding_store::{Forwarding, StoreHooks};
 pub use running_binary::{Finished, RunningBinary, assert_no_panic, clean_command};
+pub use systemd_unit::verify_systemd_unit;
 pub use test_certificates::TestCertificates;
