@@ -7,16 +7,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tailmon_server::auth::{CSRF_HEADER, NewToken, Role};
+use tailmon_server::auth::NewToken;
 use tailmon_server::{Credentials, ServerBuilder};
-use tower::ServiceExt;
 
+use crate::people::{self, ADMIN_PASSWORD, Session, VIEWER_PASSWORD, json_request, people};
 use crate::support::report;
-
-const ADMIN_PASSWORD: &str = "admin-password-1";
-const VIEWER_PASSWORD: &str = "viewer-password-1";
 
 struct Admin {
     router: Router,
@@ -25,13 +21,7 @@ struct Admin {
 
 impl Admin {
     fn new() -> Self {
-        let credentials = Arc::new(Credentials::in_memory());
-        credentials
-            .add_user("root", ADMIN_PASSWORD, Role::Admin)
-            .unwrap();
-        credentials
-            .add_user("ann", VIEWER_PASSWORD, Role::Viewer)
-            .unwrap();
+        let credentials = people();
         let router = ServerBuilder::new()
             .credentials(credentials.clone())
             .max_devices_per_token(7)
@@ -46,69 +36,22 @@ impl Admin {
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let (status, _, body) = people::send(&self.router, request).await;
+        (status, body)
     }
 
     /// Signs in: the session's cookie and the answer (the session info).
-    async fn login(&self, username: &str, password: &str) -> (String, Value) {
-        let request = Request::post("/api/v1/login")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(
-                json!({"username": username, "password": password}).to_string(),
-            ))
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let cookie = response.headers()[header::SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (cookie, serde_json::from_slice(&bytes).unwrap())
+    async fn login(&self, username: &str, password: &str) -> Session {
+        people::login(&self.router, username, password).await
     }
 }
 
-fn as_session(
-    method: Method,
-    uri: &str,
-    session: &(String, Value),
-    body: Option<Value>,
-) -> Request<Body> {
-    let builder = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::COOKIE, &session.0)
-        .header(CSRF_HEADER, session.1["csrf_token"].as_str().unwrap());
-    match body {
-        Some(body) => builder
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap(),
-        None => builder.body(Body::empty()).unwrap(),
-    }
+fn as_session(method: Method, uri: &str, session: &Session, body: Option<Value>) -> Request<Body> {
+    people::as_session(json_request(method, uri, body), session)
 }
 
 fn with_bearer(method: Method, uri: &str, token: &str, body: Option<Value>) -> Request<Body> {
-    let builder = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
-    match body {
-        Some(body) => builder
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap(),
-        None => builder.body(Body::empty()).unwrap(),
-    }
+    people::with_bearer(json_request(method, uri, body), token)
 }
 
 #[tokio::test]
@@ -122,10 +65,10 @@ async fn the_session_says_who_how_and_the_csrf_token() {
     assert_eq!(
         session,
         json!({"auth": "session", "username": "root", "role": "admin",
-               "csrf_token": root.1["csrf_token"]}),
+               "csrf_token": root.info["csrf_token"]}),
         "the login's answer and the session's agree"
     );
-    assert_eq!(session, root.1);
+    assert_eq!(session, root.info);
     let ann = admin.login("ann", VIEWER_PASSWORD).await;
     let (_, session) = admin
         .send(as_session(Method::GET, "/api/v1/session", &ann, None))
@@ -154,9 +97,7 @@ async fn the_session_says_who_how_and_the_csrf_token() {
         .header(header::HOST, "localhost")
         .body(Body::empty())
         .unwrap();
-    let response = open.oneshot(request).await.unwrap();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let session: Value = serde_json::from_slice(&bytes).unwrap();
+    let (_, _, session) = people::send(&open, request).await;
     assert_eq!(session, json!({"auth": "open", "role": "admin"}));
 }
 
@@ -282,7 +223,7 @@ async fn the_user_list_follows_role_and_password_changes() {
         .await;
     assert_eq!(users[0]["role"], "admin");
     let ann = admin.login("ann", "a new password").await;
-    assert_eq!(ann.1["role"], "admin");
+    assert_eq!(ann.info["role"], "admin");
 
     let (status, body) = admin
         .send(as_session(

@@ -17,10 +17,8 @@ use tailmon_server::auth::{Access, CSRF_HEADER, NewToken, RateLimit, Role};
 use tailmon_server::{Credentials, ManualClock, ServerBuilder};
 use tower::ServiceExt;
 
+use crate::people::{self, ADMIN_PASSWORD, VIEWER_PASSWORD, people, with_bearer};
 use crate::support::report;
-
-const ADMIN_PASSWORD: &str = "admin-password-1";
-const VIEWER_PASSWORD: &str = "viewer-password-1";
 
 /// A server with authentication on: an admin, a viewer, an agent token
 /// bound to `web-*`, a read token; one device already reporting.
@@ -38,13 +36,7 @@ impl Fixture {
     }
 
     async fn with(configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Self {
-        let credentials = Arc::new(Credentials::in_memory());
-        credentials
-            .add_user("root", ADMIN_PASSWORD, Role::Admin)
-            .unwrap();
-        credentials
-            .add_user("ann", VIEWER_PASSWORD, Role::Viewer)
-            .unwrap();
+        let credentials = people();
         let agent_token = credentials
             .create_token(NewToken::agent("web").device("web-*"))
             .unwrap()
@@ -76,35 +68,14 @@ impl Fixture {
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, headers, body)
+        people::send(&self.router, request).await
     }
 
     /// Signs in; returns the `Cookie` header value and the CSRF token.
     async fn login(&self, username: &str, password: &str) -> (String, String) {
-        let (status, headers, body) = self
-            .send(json_request(
-                Method::POST,
-                "/api/v1/login",
-                json!({"username": username, "password": password}),
-            ))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let set_cookie = headers
-            .get(header::SET_COOKIE)
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        for attribute in ["HttpOnly", "SameSite=Strict", "Max-Age="] {
-            assert!(set_cookie.contains(attribute), "{set_cookie}");
-        }
-        let cookie = set_cookie.split(';').next().unwrap().to_owned();
-        (cookie, body["csrf_token"].as_str().unwrap().to_owned())
+        let session = people::login(&self.router, username, password).await;
+        let csrf = session.csrf().to_owned();
+        (session.cookie, csrf)
     }
 }
 
@@ -115,14 +86,6 @@ fn json_request(method: Method, path: &str, body: Value) -> Request<Body> {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_string()))
         .unwrap()
-}
-
-fn with_bearer(mut request: Request<Body>, token: &str) -> Request<Body> {
-    request.headers_mut().insert(
-        header::AUTHORIZATION,
-        format!("Bearer {token}").parse().unwrap(),
-    );
-    request
 }
 
 fn with_session(mut request: Request<Body>, cookie: &str, csrf: &str) -> Request<Body> {

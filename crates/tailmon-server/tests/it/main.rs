@@ -19,6 +19,7 @@ mod fleet_reads;
 #[cfg(feature = "sqlite")]
 mod history_ground_truth;
 mod live;
+mod people;
 mod preferences;
 mod readme_embedding;
 mod retention;

@@ -4,19 +4,19 @@
 
 use std::sync::Arc;
 
+use tower::ServiceExt;
+
+use crate::people::{self, ADMIN_PASSWORD, VIEWER_PASSWORD, people};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tailmon_server::auth::{CSRF_HEADER, NewToken, Role};
+use tailmon_server::auth::{CSRF_HEADER, NewToken};
 use tailmon_server::views::{Owner, PreferenceStore};
 use tailmon_server::{Credentials, ServerBuilder};
-use tower::ServiceExt;
 
 const PATH: &str = "/api/v1/preferences";
-const ADMIN_PASSWORD: &str = "admin-password-1";
-const VIEWER_PASSWORD: &str = "viewer-password-1";
 
 /// Who a request comes from.
 #[derive(Clone)]
@@ -35,13 +35,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let credentials = Arc::new(Credentials::in_memory());
-        credentials
-            .add_user("root", ADMIN_PASSWORD, Role::Admin)
-            .unwrap();
-        credentials
-            .add_user("ann", VIEWER_PASSWORD, Role::Viewer)
-            .unwrap();
+        let credentials = people();
         let preferences = Arc::new(PreferenceStore::in_memory());
         let server = ServerBuilder::new()
             .credentials(credentials.clone())
@@ -57,36 +51,16 @@ impl Fixture {
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let (status, _, body) = people::send(&self.router, request).await;
+        (status, body)
     }
 
     async fn login(&self, username: &str, password: &str) -> Caller {
-        let request = Request::post("/api/v1/login")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(
-                json!({"username": username, "password": password}).to_string(),
-            ))
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let cookie = response.headers()[header::SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        let session = people::login(&self.router, username, password).await;
+        let csrf = session.csrf().to_owned();
         Caller::Session {
-            cookie,
-            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
+            cookie: session.cookie,
+            csrf,
         }
     }
 
