@@ -349,6 +349,18 @@ fn server_and_credentials() -> (tailmon_server::Server, Arc<Credentials>) {
     (server, credentials)
 }
 
+/// [`server_with_users`] with `reports` stored, served on 127.0.0.1: the
+/// running server and its address.
+async fn serve(reports: Vec<tailmon_core::Report>) -> (Running, String) {
+    let server = server_with_users();
+    for report in reports {
+        server.ingest().ingest(report).await.expect("valid report");
+    }
+    let running = Running::start(server).await;
+    let site = running.url();
+    (running, site)
+}
+
 /// Marks the card of `id` so that a later check can tell it is the same
 /// element (patched in place), not a new one.
 fn mark_card(id: &str) -> String {
@@ -538,14 +550,7 @@ async fn the_theme_follows_the_system_and_the_toggle_is_kept() {
     let Some((chromium, chromedriver)) = browser_tools() else {
         return;
     };
-    let server = server_with_users();
-    server
-        .ingest()
-        .ingest(report("web-1", 12.0, 1000))
-        .await
-        .expect("valid report");
-    let running = Running::start(server).await;
-    let site = running.url();
+    let (_running, site) = serve(vec![report("web-1", 12.0, 1000)]).await;
     let mut browser = Browser::start(&chromium, &chromedriver).await;
     // The login page in the dark, at both sizes.
     browser.set_color_scheme("dark").await;
@@ -1039,14 +1044,7 @@ async fn installable_and_opens_without_the_server_showing_stale_data() {
     let Some((chromium, chromedriver)) = browser_tools() else {
         return;
     };
-    let server = server_with_users();
-    server
-        .ingest()
-        .ingest(report("web-1", 12.0, 1000))
-        .await
-        .expect("valid report");
-    let running = Running::start(server).await;
-    let site = running.url();
+    let (running, site) = serve(vec![report("web-1", 12.0, 1000)]).await;
     let mut browser = Browser::start(&chromium, &chromedriver).await;
     sign_in(&browser, &site, "ann").await;
 
@@ -1394,14 +1392,7 @@ async fn the_keyboard_reaches_every_control_and_opens_a_device() {
     let Some((chromium, chromedriver)) = browser_tools() else {
         return;
     };
-    let server = server_with_users();
-    server
-        .ingest()
-        .ingest(report("web-1", 12.0, 1000))
-        .await
-        .expect("valid report");
-    let running = Running::start(server).await;
-    let site = running.url();
+    let (_running, site) = serve(vec![report("web-1", 12.0, 1000)]).await;
     let mut browser = Browser::start(&chromium, &chromedriver).await;
     browser.set_viewport(1280, 800).await;
     sign_in(&browser, &site, "root").await;
@@ -1454,7 +1445,8 @@ async fn the_keyboard_reaches_every_control_and_opens_a_device() {
     browser
         .wait_for(
             "the device page",
-            "return location.pathname === '/device.html' && location.search === '?id=web-1'",
+            "return location.pathname === '/device.html' \
+             && new URLSearchParams(location.search).get('id') === 'web-1'",
         )
         .await;
     browser.quit().await;
