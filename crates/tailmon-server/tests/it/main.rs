@@ -7,6 +7,7 @@ mod architecture;
 mod auth;
 mod bad_input;
 mod dashboard;
+mod dashboard_alerts;
 #[cfg(feature = "sqlite")]
 mod dashboard_device;
 mod dashboard_fleet;
