@@ -1045,7 +1045,13 @@ async fn the_alerts_page_acknowledges_silences_and_edits_rules_and_channels() {
         json!(false)
     );
     browser.screenshot("alerts-channel-form-phone").await;
-    // Light theme.
+    // Both themes.
+    browser.set_color_scheme("dark").await;
+    open_tab(&browser, "firing").await;
+    browser.screenshot("alerts-firing-phone-dark").await;
+    browser.set_viewport(1280, 900).await;
+    browser.screenshot("alerts-firing-desktop-dark").await;
+    browser.set_viewport(360, 740).await;
     browser.set_color_scheme("light").await;
     open_tab(&browser, "firing").await;
     browser.screenshot("alerts-firing-phone-light").await;
