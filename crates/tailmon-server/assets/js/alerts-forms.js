@@ -11,8 +11,9 @@
 //                            `rule` (its name fixed); opts.channels: known channel names;
 //                            body() answers the JSON to send, or throws Error(message)
 //   channelForm(ch)          {form, body()}: likewise for a channel; editing keeps its name
-//                            and type, and a secret left as the server showed it ("••••")
-//                            is sent back unchanged (the server keeps the stored one)
+//                            and type. The server shows secrets redacted ("••••") and
+//                            stores what it is sent whole, so a redacted field starts
+//                            empty and must be typed again
 //   channelTarget(ch)        where a channel sends to, in a few words (from its redacted config)
 'use strict';
 
@@ -20,6 +21,8 @@ import { el, field } from './dom.js';
 import { DASH, text, toNumber, isObject } from './format.js';
 
 export const RULE_KINDS = ['threshold', 'offline', 'disk_full'];
+/** What the server shows in place of a secret. */
+const REDACTED = '\u2022\u2022\u2022\u2022';
 const KIND_LABEL = { threshold: 'Threshold', offline: 'Offline', disk_full: 'Disk full (predicted)' };
 const METRICS = [
   'cpu_usage', 'ram_used_percent', 'disk_used_percent:*', 'disk_used_percent:/', 'load_one',
@@ -332,7 +335,9 @@ export function channelForm(raw) {
         const kindType = { url: 'url', secret: 'password', number: 'number' }[def.kind] || 'text';
         let value = def.kind === 'list' ? listOf(current).join(', ') : text(current);
         if ((value === null || value === '') && !editing && def.default) value = def.default;
-        node = input(kindType, def.key, value);
+        const redacted = typeof value === 'string' && value.includes(REDACTED);
+        node = input(kindType, def.key, redacted ? '' : value);
+        if (redacted) node.dataset.redacted = 'true';
         node.autocomplete = def.kind === 'secret' ? 'new-password' : 'off';
         if (def.default) node.placeholder = def.default;
       }
@@ -340,7 +345,7 @@ export function channelForm(raw) {
       node.dataset.key = def.key;
       field(box, def.label, node);
       hintFor(box, def.hint);
-      if (def.kind === 'secret' && editing && text(current)) hintFor(box, 'Leave as shown to keep the stored value.');
+      if (node.dataset.redacted) hintFor(box, 'The server does not show it back: type it again.');
       inputs.push({ def, node });
     }
   }
@@ -358,6 +363,7 @@ export function channelForm(raw) {
     for (const { def, node } of inputs) {
       const v = node.value.trim();
       if (v === '') {
+        if (node.dataset.redacted) throw new Error(def.label + ': type it again (the server does not show it back).');
         if (def.required) throw new Error(def.label + ' is required.');
         continue;
       }

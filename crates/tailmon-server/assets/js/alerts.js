@@ -440,14 +440,14 @@ async function loadChannels() {
     cell(row, name);
     cell(row, CHANNEL_TYPES[c.type] ? CHANNEL_TYPES[c.type].label : text(c.type));
     cell(row, channelTarget(c), 'mono');
-    cell(row, source === 'file' ? 'file (read-only)' : source);
+    cell(row, source === 'dashboard' ? 'dashboard' : source ? source + ' (read-only)' : null);
     const actions = cell(row, '', 'actions');
     actions.textContent = '';
     if (name !== null) {
       const test = button('Send test', null, 'test-channel');
       test.setAttribute('aria-label', 'Send a test through ' + name);
       actions.append(test);
-      if (source !== 'file') {
+      if (source === 'dashboard') {
         const edit = button('Edit', null, 'edit-channel');
         edit.setAttribute('aria-label', 'Edit channel ' + name);
         const del = button('Delete', 'danger', 'delete-channel');
