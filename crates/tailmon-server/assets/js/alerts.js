@@ -72,7 +72,18 @@ function button(label, className, action) {
   return b;
 }
 
+/** Each cell gets its column's name (data-label): phones show it before the value. */
+function labelCells(table) {
+  const names = [...table.tHead.rows[0].cells].map((th) => (th.querySelector('.visually-hidden') ? '' : th.textContent));
+  for (const row of table.tBodies[0].rows) {
+    [...row.cells].forEach((td, i) => {
+      if (names[i]) td.dataset.label = names[i];
+    });
+  }
+}
+
 function showTable(prefix, count) {
+  labelCells($(prefix + '-table'));
   $(prefix + '-table').hidden = count === 0;
   $(prefix + '-empty').hidden = count !== 0;
   $('panel-' + prefix).dataset.loaded = 'true';
