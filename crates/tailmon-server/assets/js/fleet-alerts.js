@@ -14,7 +14,7 @@
 
 import { watchAlerts, isFiring, condition, severityRank } from './alerts-data.js';
 import { el, setText } from './dom.js';
-import { DASH, fmtAge, fmtDateTime } from './format.js';
+import { DASH, fmtDuration, fmtDateTime } from './format.js';
 import { serverNow } from './api.js';
 
 const SHOWN = 10;
@@ -44,7 +44,9 @@ export function alertItem(a, withDevice) {
   }
   li.append(el('span', 'alert-rule', a.rule || DASH));
   li.append(el('span', 'alert-condition', condition(a)));
-  const since = el('time', 'alert-since', a.since === null ? DASH : 'since ' + fmtAge(a.since, serverNow()).replace(/ ago$/, ''));
+  // How long it has held: "for 12 min", "for < 1 min".
+  const held = a.since === null ? null : Math.max(0, (serverNow() - a.since) / 1000);
+  const since = el('time', 'alert-since', held === null ? DASH : 'for ' + fmtDuration(held));
   if (a.since !== null) {
     since.setAttribute('datetime', isoOf(a.since));
     since.title = fmtDateTime(a.since);
