@@ -385,3 +385,18 @@ fn the_config_types_are_what_the_file_says() {
     let _: Option<NamedChannel> = None;
     let _: Option<RuleConfig> = None;
 }
+
+#[test]
+fn the_readme_configuration_example_is_accepted() {
+    let readme = include_str!("../../../../README.md");
+    let (_, section) = readme
+        .split_once("### Configuration file")
+        .expect("the README has the section");
+    let (_, from_fence) = section.split_once("```toml\n").expect("a TOML example");
+    let (example, _) = from_fence.split_once("```").expect("closed");
+    let file = ConfigFile::from_toml(example).unwrap();
+    assert!(file.alerts.default_rules);
+    assert_eq!(file.alerts.rules.len(), 2);
+    assert_eq!(file.alerts.channels.len(), 2);
+    ServerBuilder::new().alerts(file.alerts).build().unwrap();
+}
