@@ -66,6 +66,7 @@
 //! - `conformance`: `store::conformance`, the test suite every [`Store`]
 //!   passes, for a store written outside this crate to run in its own tests.
 
+pub mod alerts;
 mod api;
 pub mod auth;
 mod builder;

@@ -16,8 +16,11 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ),
     (
         "api",
-        &["auth", "ingest", "store", "http", "clock", "views"],
+        &[
+            "auth", "ingest", "store", "http", "clock", "views", "alerts",
+        ],
     ),
+    ("alerts", &["store", "clock"]),
     ("ingest", &["store", "clock"]),
     ("store", &["clock", "private_dir"]),
     ("views", &["private_dir"]),

@@ -3,6 +3,7 @@
 
 mod admin_api;
 mod agent_backfill;
+mod alert_channels;
 mod architecture;
 mod auth;
 mod bad_input;
