@@ -472,6 +472,55 @@ async fn bad_settings_are_refused_when_the_channel_is_made() {
     }
 }
 
+/// The channels of every `toml` block of `text`, each checked by [`notifier`].
+fn channel_examples(text: &str) -> Vec<ChannelConfig> {
+    let client = http_client().unwrap();
+    let mut configs = Vec::new();
+    for block in text.split("```toml\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        let parsed: toml::Table = block.parse().unwrap_or_else(|e| panic!("{e}\n{block}"));
+        for channel in parsed["alerts"]["channels"].as_array().unwrap() {
+            let mut channel = channel.as_table().unwrap().clone();
+            assert!(channel.remove("name").is_some(), "no name in {block}");
+            let config: ChannelConfig = toml::Value::Table(channel)
+                .try_into()
+                .unwrap_or_else(|e| panic!("{e}\n{block}"));
+            if let Err(e) = notifier(&config, &client) {
+                panic!("{e}\n{block}");
+            }
+            configs.push(config);
+        }
+    }
+    configs
+}
+
+#[test]
+fn every_toml_example_of_the_channel_docs_makes_a_channel() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("docs/alert-channels.md")).unwrap();
+    let headings: Vec<&str> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("## `")?.strip_suffix('`'))
+        .collect();
+    let kinds: Vec<&str> = channel_examples(&doc)
+        .iter()
+        .map(ChannelConfig::kind)
+        .collect();
+    assert_eq!(
+        kinds, headings,
+        "one example a type, in the order of the sections"
+    );
+    assert_eq!(kinds.len(), 10);
+
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("## Alert channels\n")
+        .nth(1)
+        .expect("the README's section");
+    let section = section.split("\n## ").next().unwrap();
+    assert_eq!(channel_examples(section).len(), 2);
+}
+
 /// A port nobody listens on (bound then released).
 fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
