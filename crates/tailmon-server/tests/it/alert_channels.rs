@@ -202,7 +202,15 @@ async fn slack_gets_text_and_blocks() {
     );
     assert!(got.header("content-type").starts_with("application/json"));
     let body = got.json();
-    assert_names_everything(body["text"].as_str().unwrap());
+    // mrkdwn: `&`, `<` and `>` escaped.
+    let unescape = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .replace("&gt;", ">")
+            .replace("&lt;", "<")
+    };
+    assert!(body["text"].as_str().unwrap().contains("threshold &gt; 80"));
+    assert_names_everything(&unescape(&body["text"]));
     assert_eq!(body["blocks"][0]["type"], "header");
     assert_eq!(body["blocks"][0]["text"]["type"], "plain_text");
     assert_eq!(
@@ -210,7 +218,7 @@ async fn slack_gets_text_and_blocks() {
         "[FIRING] CRITICAL cpu-high on web-1"
     );
     assert_eq!(body["blocks"][1]["text"]["type"], "mrkdwn");
-    assert_names_everything(body["blocks"][1]["text"]["text"].as_str().unwrap());
+    assert_names_everything(&unescape(&body["blocks"][1]["text"]["text"]));
 }
 
 #[tokio::test]
@@ -450,6 +458,13 @@ async fn a_refusal_and_an_absent_receiver_are_errors_that_say_so() {
         .await
         .unwrap_err();
     assert!(matches!(err, NotifyError::Unreachable(_)), "{err:?}");
+
+    // A secret in the URL (here a bot token) never shows in the error.
+    let err = channel(json!({"type": "telegram", "bot_token": "123:S3CRET", "chat_id": 1, "api_url": format!("http://{closed}")}))
+        .send(&sample(NotificationKind::Firing))
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().contains("S3CRET"), "{err}");
 }
 
 #[tokio::test]

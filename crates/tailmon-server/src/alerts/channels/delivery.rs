@@ -34,6 +34,9 @@ pub fn join(base: &reqwest::Url, segments: &[&str]) -> reqwest::Url {
 /// all [`NotifyError::Unreachable`].
 pub async fn deliver(request: reqwest::RequestBuilder) -> Result<(), NotifyError> {
     let response = request.send().await.map_err(|e| {
+        // The URL may hold a secret (a bot token, a webhook's path): never
+        // in an error, which ends up in logs and API answers.
+        let e = e.without_url();
         let mut text = e.to_string();
         let mut source = e.source();
         while let Some(cause) = source {

@@ -28,14 +28,21 @@ impl Slack {
 /// `blocks` (a header, then the lines as `mrkdwn`).
 pub fn payload(n: &Notification) -> serde_json::Value {
     let title = message::title(n);
-    let lines = message::lines(n).join("\n");
+    let lines = escape(&message::lines(n).join("\n"));
     json!({
-        "text": message::truncate(&format!("{title}\n{lines}"), 3000),
+        "text": message::truncate(&format!("{}\n{lines}", escape(&title)), 3000),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": message::truncate(&title, 150)}},
             {"type": "section", "text": {"type": "mrkdwn", "text": message::truncate(&lines, 3000)}},
         ],
     })
+}
+
+/// Slack's `mrkdwn` escapes: `&`, `<` and `>` (which would start a link).
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 #[async_trait]
