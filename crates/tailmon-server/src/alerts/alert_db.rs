@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 pub const ALERTS_DATABASE_FILE: &str = "alerts.db";
 
 /// Alerts the database's history keeps: the newest 10,000.
-pub const HISTORY_ROWS: i64 = 10_000;
+pub(crate) const HISTORY_ROWS: i64 = 10_000;
 
 /// Why the alerts database failed.
 #[derive(Debug, thiserror::Error)]

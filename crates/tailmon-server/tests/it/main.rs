@@ -3,6 +3,7 @@
 
 mod admin_api;
 mod agent_backfill;
+mod alert_channels;
 mod alert_engine;
 mod alert_support;
 mod alerts;
