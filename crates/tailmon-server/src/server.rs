@@ -70,8 +70,11 @@ impl Retention {
                 .abort_handle()
         });
         self.alert_task.get_or_init(|| {
+            // Subscribed here, not in the task: every report stored once a
+            // router exists is evaluated.
+            let events = self.ingest.subscribe_fleet();
             runtime
-                .spawn(alert_loop(self.ingest.clone(), self.alerts.clone()))
+                .spawn(alert_loop(self.ingest.clone(), events, self.alerts.clone()))
                 .abort_handle()
         });
     }
@@ -103,17 +106,15 @@ async fn retention_loop(ingest: Ingest) {
 /// Feeds the alert engine: every change of the fleet (each stored live
 /// report, after ingest has answered) and a timer. Ingest only pays the
 /// broadcast it already makes; the parsing and the rules run here.
-async fn alert_loop(ingest: Ingest, alerts: AlertEngine) {
-    let fleet = loop {
-        match ingest.fleet().await {
-            Ok(fleet) => break fleet,
-            Err(error) => {
-                tracing::warn!(%error, "alerts wait for the store");
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            }
-        }
-    };
-    let mut events = fleet.subscribe();
+async fn alert_loop(
+    ingest: Ingest,
+    mut events: tokio::sync::broadcast::Receiver<FleetEvent>,
+    alerts: AlertEngine,
+) {
+    // Fills the fleet (its first offers arrive as events) if nobody has yet.
+    if let Err(error) = ingest.fleet().await {
+        tracing::warn!(%error, "alerts could not read the fleet; offline rules wait for reports");
+    }
     alerts.load_devices().await;
     let mut ticks = tokio::time::interval(alerts.evaluate_every());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

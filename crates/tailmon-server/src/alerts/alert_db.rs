@@ -12,6 +12,9 @@ use serde::de::DeserializeOwned;
 /// The database's file name in the data directory: `alerts.db`.
 pub const ALERTS_DATABASE_FILE: &str = "alerts.db";
 
+/// Alerts the database's history keeps: the newest 10,000.
+pub(crate) const HISTORY_ROWS: i64 = 10_000;
+
 /// Why the alerts database failed.
 #[derive(Debug, thiserror::Error)]
 #[error("the alerts database: {0}")]
@@ -93,8 +96,9 @@ impl AlertDb {
         if let Some(conn) = &self.conn {
             let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
             let sql = if table == Table::History {
-                "SELECT doc FROM (SELECT doc, seq FROM history ORDER BY seq DESC LIMIT 10000) ORDER BY seq"
-                    .to_owned()
+                format!(
+                    "SELECT doc FROM (SELECT doc, seq FROM history ORDER BY seq DESC LIMIT {HISTORY_ROWS}) ORDER BY seq"
+                )
             } else {
                 format!("SELECT doc FROM {} ORDER BY rowid", table.name())
             };
@@ -138,6 +142,13 @@ impl AlertDb {
                      ON CONFLICT(key) DO UPDATE SET doc = excluded.doc",
                     (key, &json),
                 )
+                .and_then(|_| {
+                    // The history keeps the newest HISTORY_ROWS alerts.
+                    conn.execute(
+                        "DELETE FROM history WHERE seq <= (SELECT MAX(seq) FROM history) - ?1",
+                        [HISTORY_ROWS],
+                    )
+                })
             } else {
                 conn.execute(
                     &format!(

@@ -202,11 +202,7 @@ impl AlertEngine {
         let public_url = config.public_url.as_deref().unwrap_or(FALLBACK_PUBLIC_URL);
         let public_url =
             reqwest::Url::parse(public_url).map_err(|e| format!("alerts.public_url: {e}"))?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("the HTTP client for channels: {e}"))?;
+        let http = channels::http_client().map_err(|e| e.to_string())?;
         let mut state = EngineState::default();
         if config.default_rules {
             for rule in default_rules() {

@@ -3,6 +3,10 @@
 
 mod admin_api;
 mod agent_backfill;
+mod alert_channels;
+mod alert_engine;
+mod alert_support;
+mod alerts;
 mod architecture;
 mod auth;
 mod bad_input;
