@@ -808,6 +808,102 @@ async fn the_alerts_page_acknowledges_silences_and_edits_rules_and_channels() {
         .find(|(path, _)| path == "/hook2")
         .unwrap_or_else(|| panic!("no test at the receiver: {got:?}"));
     assert_eq!(test.1["kind"], json!("test"));
+    // ntfy, through its own form: server, topic, token.
+    browser.click("#channel-new").await;
+    set_value(&browser, "#channel-type", "ntfy").await;
+    browser
+        .type_into("#channel-form input[name=name]", "phone")
+        .await;
+    browser
+        .type_into("#channel-form input[name=url]", &hooks)
+        .await;
+    browser
+        .type_into("#channel-form input[name=topic]", "ops-alerts")
+        .await;
+    browser
+        .type_into("#channel-form input[name=token]", "tk_1")
+        .await;
+    browser.click("#channel-form button[type=submit]").await;
+    browser
+        .wait_for(
+            "the ntfy channel listed",
+            "const r = document.querySelector('#channels-body tr[data-channel=\"phone\"]'); \
+             return r && r.cells[1].textContent === 'ntfy' && r.cells[2].textContent.endsWith(' \\u00b7 ops-alerts')",
+        )
+        .await;
+    browser
+        .click("#channels-body tr[data-channel=\"phone\"] button[data-action=\"test-channel\"]")
+        .await;
+    browser
+        .wait_for(
+            "the ntfy test",
+            "return document.getElementById('channel-test-result').textContent === 'Test sent through phone.'",
+        )
+        .await;
+    let got = received.lock().unwrap().clone();
+    assert!(
+        got.iter()
+            .any(|(_, body)| body["topic"] == json!("ops-alerts")),
+        "no ntfy publish at the receiver: {got:?}"
+    );
+    // Email, through its form: stored with the password redacted.
+    browser.click("#channel-new").await;
+    set_value(&browser, "#channel-type", "email").await;
+    browser
+        .type_into("#channel-form input[name=name]", "mail")
+        .await;
+    browser
+        .type_into("#channel-form input[name=host]", "smtp.example.net")
+        .await;
+    set_value(&browser, "#channel-form select[name=security]", "tls").await;
+    browser
+        .type_into("#channel-form input[name=port]", "465")
+        .await;
+    browser
+        .type_into("#channel-form input[name=username]", "tailmon")
+        .await;
+    browser
+        .type_into("#channel-form input[name=password]", "hunter2")
+        .await;
+    browser
+        .type_into(
+            "#channel-form input[name=from]",
+            "Tailmon <tailmon@example.net>",
+        )
+        .await;
+    browser
+        .type_into(
+            "#channel-form input[name=to]",
+            "ops@example.net, ana@example.net",
+        )
+        .await;
+    browser.click("#channel-form button[type=submit]").await;
+    browser
+        .wait_for(
+            "the email channel listed",
+            "return !!document.querySelector('#channels-body tr[data-channel=\"mail\"]')",
+        )
+        .await;
+    let channels = api_get(&format!("{site}/api/v1/alert-channels")).await;
+    let mail = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == json!("mail"))
+        .expect("the email channel stored")
+        .clone();
+    for (key, value) in [
+        ("type", json!("email")),
+        ("host", json!("smtp.example.net")),
+        ("port", json!(465)),
+        ("security", json!("tls")),
+        ("username", json!("tailmon")),
+        ("password", json!("\u{2022}\u{2022}\u{2022}\u{2022}")),
+        ("from", json!("Tailmon <tailmon@example.net>")),
+        ("to", json!(["ops@example.net", "ana@example.net"])),
+    ] {
+        assert_eq!(mail[key], value, "{key}: {mail}");
+    }
     // A channel whose receiver fails: the API's error, as text.
     browser.click("#channel-new").await;
     browser
