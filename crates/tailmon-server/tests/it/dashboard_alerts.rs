@@ -21,7 +21,8 @@ use axum::routing::any;
 use serde_json::{Value, json};
 use tailmon_core::OffsetDateTime;
 use tailmon_server::alerts::AlertsConfig;
-use tailmon_server::{ServeOptions, Server, ServerBuilder};
+use tailmon_server::auth::Role;
+use tailmon_server::{Credentials, ServeOptions, Server, ServerBuilder};
 use tailmon_testkit::{Browser, browser_tools};
 
 use crate::support::{Running, report};
@@ -1113,6 +1114,95 @@ async fn the_keyboard_reaches_the_tabs_and_acknowledges() {
              return r && r.cells[6].textContent.startsWith('Acknowledged by')",
         )
         .await;
+    let console = browser.console().await;
+    assert!(broken(&console).is_empty(), "{console:#?}");
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_acknowledges_but_gets_no_admin_forms() {
+    let Some((chromium, chromedriver)) = browser_tools() else {
+        return;
+    };
+    const PASSWORD: &str = "correct-horse-battery-9";
+    let credentials = Arc::new(Credentials::in_memory());
+    credentials
+        .add_user("ana", PASSWORD, Role::Viewer)
+        .expect("user added");
+    let alerts: AlertsConfig = serde_json::from_value(json!({
+        "default_rules": false,
+        "rules": [{"name": "cpu-high", "metric": "cpu_usage", "op": ">", "threshold": 80,
+                   "for": "0s", "severity": "warning"}],
+    }))
+    .expect("valid alerts config");
+    let server = ServerBuilder::new()
+        .credentials(credentials)
+        .alerts(alerts)
+        .build()
+        .expect("valid server");
+    let ingest = server.ingest().clone();
+    let running = Running::start(server).await;
+    let site = running.url();
+    let mut browser = Browser::start(&chromium, &chromedriver).await;
+    browser.set_viewport(1280, 900).await;
+    browser.goto(&format!("{site}/login")).await;
+    browser
+        .wait_for(
+            "the login page",
+            "return document.readyState === 'complete' && document.getElementById('login-form') !== null",
+        )
+        .await;
+    browser.type_into("#username", "ana").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+    browser
+        .wait_for("signed in", "return location.pathname === '/'")
+        .await;
+    browser.goto(&format!("{site}/alerts.html")).await;
+    browser
+        .wait_for(
+            "the firing tab",
+            "return document.getElementById('panel-firing').dataset.loaded === 'true'",
+        )
+        .await;
+    ingest.ingest(report("db-1", 95.0, 1000)).await.unwrap();
+    browser
+        .wait_for(
+            "the alert, with Acknowledge",
+            "return !!document.querySelector('#firing-body button[data-action=\"ack\"]')",
+        )
+        .await;
+    let page = browser
+        .script(
+            "return { admin: document.body.dataset.admin, \
+               channelsTab: document.getElementById('tab-channels').hidden, \
+               silenceForm: document.getElementById('silence-admin').hidden, \
+               newRule: document.getElementById('rules-admin-actions').hidden }",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page,
+        json!({"admin": "false", "channelsTab": true, "silenceForm": true, "newRule": true})
+    );
+    browser
+        .click("#firing-body button[data-action=\"ack\"]")
+        .await;
+    browser
+        .wait_for(
+            "acknowledged by the viewer",
+            "const r = document.querySelector('#firing-body tr'); \
+             return r && r.cells[6].textContent === 'Acknowledged by ana'",
+        )
+        .await;
+    open_tab(&browser, "rules").await;
+    assert_eq!(
+        browser
+            .script("return document.querySelectorAll('#rules-body button').length")
+            .await
+            .unwrap(),
+        json!(0)
+    );
     let console = browser.console().await;
     assert!(broken(&console).is_empty(), "{console:#?}");
     browser.quit().await;
