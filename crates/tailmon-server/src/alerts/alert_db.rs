@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 pub const ALERTS_DATABASE_FILE: &str = "alerts.db";
 
 /// Alerts the database's history keeps: the newest 10,000.
+#[cfg(feature = "sqlite")]
 pub(crate) const HISTORY_ROWS: i64 = 10_000;
 
 /// Why the alerts database failed.

@@ -1139,18 +1139,27 @@ impl AlertEngine {
         }
     }
 
-    /// Replaces a dashboard channel's settings; send them whole, secrets
-    /// included (the listing shows them redacted).
+    /// Replaces a dashboard channel's settings. A secret sent back as the
+    /// listing shows it (with `••••`) keeps the stored one, so that a form
+    /// can be saved without typing the secrets again.
     pub fn replace_channel(
         &self,
         name: &str,
-        channel: NamedChannel,
+        mut channel: NamedChannel,
     ) -> Result<ChannelView, AlertsError> {
         if channel.name != name {
             return Err(AlertsError::Invalid {
                 field: "name",
                 message: format!("must be {name:?}, the channel's name in the path"),
             });
+        }
+        let stored = {
+            let state = self.lock();
+            Self::dashboard_channel(&state, name)?;
+            state.channels.get(name).and_then(|c| c.config.clone())
+        };
+        if let Some(stored) = stored {
+            channel.config = keep_redacted(channel.config, &stored);
         }
         let notifier = self.make_notifier(&channel.config)?;
         let mut state = self.lock();
@@ -1256,6 +1265,29 @@ struct Condition<'a> {
     op: &'static str,
     threshold: f64,
     note: Option<String>,
+}
+
+/// `new` with each field that still holds the redaction mark taken from
+/// `stored` (same type only).
+fn keep_redacted(new: ChannelConfig, stored: &ChannelConfig) -> ChannelConfig {
+    let (Ok(serde_json::Value::Object(mut fields)), Ok(serde_json::Value::Object(old))) =
+        (serde_json::to_value(&new), serde_json::to_value(stored))
+    else {
+        return new;
+    };
+    if fields.get("type") != old.get("type") {
+        return new;
+    }
+    for (key, value) in fields.iter_mut() {
+        if value
+            .as_str()
+            .is_some_and(|v| v.contains(channels::REDACTED))
+            && let Some(kept) = old.get(key)
+        {
+            *value = kept.clone();
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(fields)).unwrap_or(new)
 }
 
 fn history_key(alert: &Alert) -> String {

@@ -290,6 +290,39 @@ async fn receiver(status: StatusCode) -> (String, Arc<Mutex<Vec<Value>>>) {
     (format!("http://{addr}/hook"), got)
 }
 
+/// A receiver that answers 200 only to bodies signed with `secret`.
+async fn signature_checker(secret: &'static str) -> (String, Arc<Mutex<usize>>) {
+    let good = Arc::new(Mutex::new(0));
+    let keep = good.clone();
+    let app = Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let keep = keep.clone();
+                async move {
+                    let expected =
+                        tailmon_server::alerts::channels::webhook::signature(secret, &body)
+                            .unwrap();
+                    let sent = headers
+                        .get("x-tailmon-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    if sent == expected {
+                        *keep.lock().unwrap() += 1;
+                        StatusCode::OK
+                    } else {
+                        StatusCode::UNAUTHORIZED
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), good)
+}
+
 #[tokio::test]
 async fn channels_are_redacted_checked_and_tested_against_a_receiver() {
     let (_server, router) = router_with_file();
@@ -358,6 +391,47 @@ async fn channels_are_redacted_checked_and_tested_against_a_receiver() {
     .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{error}");
     assert!(error["error"].as_str().unwrap().contains("503"), "{error}");
+
+    // Saved back as listed (secret redacted), the stored secret is kept:
+    // the receiver checks the signature made with it.
+    let (signed_url, signed_got) = signature_checker("first").await;
+    let body = json!({"name": "signed", "type": "webhook", "url": signed_url, "secret": "first"});
+    assert_eq!(
+        answer(&router, send(Method::POST, "/api/v1/alert-channels", body))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (_, list) = answer(&router, get("/api/v1/alert-channels")).await;
+    let mut listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "signed")
+        .unwrap()
+        .clone();
+    assert_ne!(listed["secret"], "first");
+    listed
+        .as_object_mut()
+        .unwrap()
+        .retain(|k, _| !matches!(k.as_str(), "source" | "delivery"));
+    let (status, body) = answer(
+        &router,
+        send(Method::PUT, "/api/v1/alert-channels/signed", listed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = answer(
+        &router,
+        send(
+            Method::POST,
+            "/api/v1/alert-channels/signed/test",
+            json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(*signed_got.lock().unwrap(), 1);
 
     // The file's channel is read-only; a channel a rule uses cannot go.
     let request = Request::delete("/api/v1/alert-channels/ops")
