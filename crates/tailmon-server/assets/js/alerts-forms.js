@@ -11,9 +11,9 @@
 //                            `rule` (its name fixed); opts.channels: known channel names;
 //                            body() answers the JSON to send, or throws Error(message)
 //   channelForm(ch)          {form, body()}: likewise for a channel; editing keeps its name
-//                            and type. The server shows secrets redacted ("••••") and
-//                            stores what it is sent whole, so a redacted field starts
-//                            empty and must be typed again
+//                            and type. The server shows secrets redacted ("••••"): such a
+//                            field starts empty, and left empty it sends the value as
+//                            listed, which tells the server to keep the stored secret
 //   channelTarget(ch)        where a channel sends to, in a few words (from its redacted config)
 'use strict';
 
@@ -337,7 +337,10 @@ export function channelForm(raw) {
         if ((value === null || value === '') && !editing && def.default) value = def.default;
         const redacted = typeof value === 'string' && value.includes(REDACTED);
         node = input(kindType, def.key, redacted ? '' : value);
-        if (redacted) node.dataset.redacted = 'true';
+        if (redacted) {
+          node.dataset.listed = value;
+          node.placeholder = 'Stored \u2014 leave empty to keep it';
+        }
         node.autocomplete = def.kind === 'secret' ? 'new-password' : 'off';
         if (def.default) node.placeholder = def.default;
       }
@@ -345,7 +348,7 @@ export function channelForm(raw) {
       node.dataset.key = def.key;
       field(box, def.label, node);
       hintFor(box, def.hint);
-      if (node.dataset.redacted) hintFor(box, 'The server does not show it back: type it again.');
+      if (node.dataset.listed) hintFor(box, 'The server keeps it secret; type a new one to replace it.');
       inputs.push({ def, node });
     }
   }
@@ -363,7 +366,10 @@ export function channelForm(raw) {
     for (const { def, node } of inputs) {
       const v = node.value.trim();
       if (v === '') {
-        if (node.dataset.redacted) throw new Error(def.label + ': type it again (the server does not show it back).');
+        if (node.dataset.listed) {
+          out[def.key] = node.dataset.listed;
+          continue;
+        }
         if (def.required) throw new Error(def.label + ' is required.');
         continue;
       }

@@ -950,20 +950,28 @@ async fn the_alerts_page_acknowledges_silences_and_edits_rules_and_channels() {
             .unwrap(),
         json!(1)
     );
-    // Editing: the secret, redacted by the server, must be typed again.
+    // Editing: the secret, redacted by the server, starts empty; left
+    // empty, the server keeps the stored one.
     browser
         .click("#channels-body tr[data-channel=\"hook2\"] button[data-action=\"edit-channel\"]")
         .await;
-    browser.click("#channel-form button[type=submit]").await;
-    browser
-        .wait_for(
-            "the form asks for the secret",
-            "const e = document.getElementById('channel-form-error'); \
-             return !e.hidden && e.textContent.startsWith('Signing secret (optional): type it again')",
+    let secret = browser
+        .script(
+            "const i = document.querySelector('#channel-form input[name=secret]'); \
+             return [i.value, i.placeholder, document.querySelector('#channel-form input[name=url]').value]",
         )
-        .await;
+        .await
+        .unwrap();
+    assert_eq!(
+        secret,
+        json!([
+            "",
+            "Stored \u{2014} leave empty to keep it",
+            format!("{hooks}/hook2")
+        ])
+    );
     browser
-        .type_into("#channel-form input[name=secret]", "n3w")
+        .type_into("#channel-form input[name=url]", &format!("{hooks}/hook3"))
         .await;
     browser.click("#channel-form button[type=submit]").await;
     browser
@@ -972,6 +980,16 @@ async fn the_alerts_page_acknowledges_silences_and_edits_rules_and_channels() {
             "return document.getElementById('channel-form-box').hidden",
         )
         .await;
+    let channels = api_get(&format!("{site}/api/v1/alert-channels")).await;
+    let hook2 = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == json!("hook2"))
+        .expect("the channel kept")
+        .clone();
+    assert_eq!(hook2["url"], json!(format!("{hooks}/hook3")));
+    assert_eq!(hook2["secret"], json!("\u{2022}\u{2022}\u{2022}\u{2022}"));
     // Deleting a dashboard channel.
     for _ in 0..2 {
         browser
