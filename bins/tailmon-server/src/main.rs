@@ -18,7 +18,9 @@ use tailmon_server::auth::RateLimit;
 use tailmon_server::http::TlsConfig;
 use tailmon_server::store::Durability;
 use tailmon_server::views::PreferenceStore;
-use tailmon_server::{Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteStore, Store};
+use tailmon_server::{
+    ConfigFile, Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteStore, Store,
+};
 
 mod admin_command;
 mod first_start;
@@ -40,6 +42,10 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "TAILMON_LISTEN", default_value = "0.0.0.0:3000")]
     listen: SocketAddr,
+    /// The configuration file (TOML): alert rules and channels, in its
+    /// `[alerts]` section. Without it, the default alert rules and no channel.
+    #[arg(long, env = "TAILMON_CONFIG")]
+    config: Option<PathBuf>,
     /// Serve HTTPS with this PEM certificate chain (the server's certificate
     /// first); needs --tls-key.
     #[arg(long, env = "TAILMON_TLS_CERT", requires = "tls_key")]
@@ -146,6 +152,14 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     open_file_limit::raise_for(args.max_connections);
+    let config = match &args.config {
+        Some(path) => {
+            let file = ConfigFile::load(path)?;
+            tracing::info!(config = %path.display(), "configuration read");
+            file
+        }
+        None => ConfigFile::default(),
+    };
     let serve_options = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => ServeOptions::new()
             .tls(TlsConfig::from_pem_files(cert, key).context("loading --tls-cert and --tls-key")?),
@@ -170,6 +184,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!(database = %store.path().display(), "history kept in SQLite");
         Arc::new(store)
     };
+    // Bound before the server is built: alert links need the real port.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let mut alerts = config.alerts;
+    if alerts.public_url.is_none() {
+        alerts.public_url = Some(default_public_url(serve_options.scheme(), local));
+    }
     let per_second = |n: u32| RateLimit::new(n, n.saturating_mul(10));
     let preferences = PreferenceStore::open(&args.data_dir).context("the saved preferences")?;
     let mut builder = ServerBuilder::new()
@@ -182,7 +205,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         // Under TLS the session cookie travels over HTTPS only.
         .secure_cookies(args.tls_cert.is_some())
         .allowed_hosts(args.allowed_hosts.clone())
-        .strict_transport_security(args.hsts.then_some(HSTS_MAX_AGE));
+        .strict_transport_security(args.hsts.then_some(HSTS_MAX_AGE))
+        .alerts(alerts)
+        .alerts_database(
+            args.data_dir
+                .join(tailmon_server::alerts::ALERTS_DATABASE_FILE),
+        );
     if args.auth == "none" {
         if !open_access_is_exposed(args.listen) {
             tracing::info!("authentication is off (--auth none); listening on loopback only");
@@ -211,10 +239,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         tracing::info!("local agent disabled: only agents' reports are shown");
     }
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
-    let local = listener.local_addr()?;
     let scheme = serve_options.scheme();
     tracing::info!(address = %local, data_dir = %args.data_dir.display(), "serving the dashboard on {scheme}://{local}/");
     server
@@ -222,6 +246,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// The dashboard's address in alert links when the file sets no
+/// `public_url`: `scheme://host:port/` of the listen address, `localhost`
+/// for an unspecified address (`0.0.0.0`, `::`).
+fn default_public_url(scheme: &str, listen: SocketAddr) -> String {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() => "localhost".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("{scheme}://{host}:{}/", listen.port())
 }
 
 /// Whether a server without authentication on `listen` can be reached by
@@ -263,6 +299,23 @@ async fn local_agent(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alert_links_default_to_the_listen_address() {
+        let at = |a: &str| a.parse::<SocketAddr>().expect("an address");
+        assert_eq!(
+            default_public_url("http", at("0.0.0.0:3000")),
+            "http://localhost:3000/"
+        );
+        assert_eq!(
+            default_public_url("https", at("10.0.0.2:443")),
+            "https://10.0.0.2:443/"
+        );
+        assert_eq!(
+            default_public_url("http", at("[::1]:80")),
+            "http://[::1]:80/"
+        );
+    }
 
     #[test]
     fn open_access_warns_unless_on_loopback() {

@@ -7,22 +7,29 @@
 // by their address once they loaded while signed in.
 'use strict';
 
-const CACHE = 'tailmon-shell-v1';
+const CACHE = 'tailmon-shell-v2';
 const SHELL = [
   'index.html',
   'device.html',
+  'alerts.html',
   'login.html',
   'manifest.webmanifest',
   'css/base.css',
   'css/device.css',
+  'css/alerts.css',
   'js/api.js',
   'js/admin.js',
+  'js/alerts.js',
+  'js/alerts-data.js',
+  'js/alerts-forms.js',
   'js/charts.js',
   'js/device.js',
+  'js/device-alerts.js',
   'js/device-charts.js',
   'js/report-metrics.js',
   'js/dom.js',
   'js/fleet.js',
+  'js/fleet-alerts.js',
   'js/format.js',
   'js/login.js',
   'js/prefs.js',

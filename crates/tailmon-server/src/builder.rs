@@ -1,5 +1,8 @@
 use std::sync::Arc;
 
+use crate::alerts::alert_db::AlertDb;
+use crate::alerts::engine::{AlertEngine, EngineParts};
+use crate::alerts::{AlertsConfig, Notifier};
 use crate::auth::edge_layer::EdgeSettings;
 use crate::auth::guard::{
     DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL, Guard, GuardSettings,
@@ -60,6 +63,9 @@ pub struct ServerBuilder {
     allowed_hosts: Vec<String>,
     hsts: Option<std::time::Duration>,
     preferences: Option<Arc<PreferenceStore>>,
+    alerts: AlertsConfig,
+    alert_channels: Vec<(String, Arc<dyn Notifier>)>,
+    alerts_database: Option<std::path::PathBuf>,
 }
 
 /// Whether and how callers are authenticated.
@@ -82,6 +88,9 @@ pub enum BuildError {
         /// Why the value is refused.
         reason: &'static str,
     },
+    /// The alerting settings are wrong, or its database cannot be opened.
+    #[error("alerts: {0}")]
+    Alerts(String),
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -108,6 +117,8 @@ impl std::fmt::Debug for ServerBuilder {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("hsts", &self.hsts)
             .field("preferences", &self.preferences)
+            .field("alerts", &self.alerts)
+            .field("alerts_database", &self.alerts_database)
             .finish_non_exhaustive()
     }
 }
@@ -139,7 +150,38 @@ impl ServerBuilder {
             allowed_hosts: Vec::new(),
             hsts: None,
             preferences: None,
+            alerts: AlertsConfig::default(),
+            alert_channels: Vec::new(),
+            alerts_database: None,
         }
+    }
+
+    /// Alerting: rules, channels, repeat interval, the dashboard's public
+    /// address for links (usually the `[alerts]` section of a
+    /// [`ConfigFile`](crate::ConfigFile)). Checked at [`build`](Self::build).
+    /// Defaults to [`AlertsConfig::default`]: the default rules (CPU 60/80 %,
+    /// RAM 70/90 %, disks 80/90 %, offline), no channel, a 4 h repeat, links
+    /// to `http://localhost:3000/`.
+    pub fn alerts(mut self, config: AlertsConfig) -> Self {
+        self.alerts = config;
+        self
+    }
+
+    /// A channel of the application's own, named `name` for rules: any
+    /// [`Notifier`]. Read-only in the dashboard. Defaults to none.
+    pub fn alert_channel(mut self, name: impl Into<String>, notifier: Arc<dyn Notifier>) -> Self {
+        self.alert_channels.push((name.into(), notifier));
+        self
+    }
+
+    /// Where alerting keeps its state (alerts under way, history, silences,
+    /// acknowledgements, dashboard rules and channels) across restarts:
+    /// usually `<data-dir>/`[`alerts.db`](crate::alerts::ALERTS_DATABASE_FILE).
+    /// Defaults to `None`: kept in memory only.
+    #[cfg(feature = "sqlite")]
+    pub fn alerts_database(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.alerts_database = Some(path.into());
+        self
     }
 
     /// Where each user's dashboard preferences (`/api/v1/preferences`) are
@@ -382,6 +424,20 @@ impl ServerBuilder {
             }
         }
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let db = match &self.alerts_database {
+            #[cfg(feature = "sqlite")]
+            Some(path) => AlertDb::open(path).map_err(|e| BuildError::Alerts(e.to_string()))?,
+            _ => AlertDb::in_memory(),
+        };
+        let alerts = AlertEngine::new(EngineParts {
+            config: self.alerts,
+            app_channels: self.alert_channels,
+            clock: self.clock.clone(),
+            store: store.clone(),
+            offline_after,
+            db,
+        })
+        .map_err(BuildError::Alerts)?;
         let ingest = Ingest::new(
             store,
             self.clock,
@@ -398,6 +454,7 @@ impl ServerBuilder {
             guard,
             edge,
             preferences,
+            alerts,
         ))
     }
 }

@@ -43,7 +43,9 @@
 //! - `POST /api/v1/login`, `POST /api/v1/logout`, `GET /api/v1/session`: people signing in;
 //! - `POST /api/v1/session/password`: a signed-in user changes their own password;
 //! - `/api/v1/tokens…`, `/api/v1/users…`: tokens and users, for admins;
-//! - `GET` and `PUT /api/v1/preferences`: the caller's saved dashboard choices.
+//! - `GET` and `PUT /api/v1/preferences`: the caller's saved dashboard choices;
+//! - `/api/v1/alerts…`, `/api/v1/silences…`, `/api/v1/alert-rules…`,
+//!   `/api/v1/alert-channels…`: alerting ([`alerts`], [`ServerBuilder::alerts`]).
 //!
 //! Errors are JSON `{"error": "...", "field": "..."}`; see [`ApiError`].
 //!
@@ -53,7 +55,8 @@
 //! [`ServeOptions`]. The rest lives in modules named for what they hold:
 //! [`auth`] (tokens, users, roles, sessions, rate limits), [`http`] (TLS and
 //! the serving loop's limits), [`store`] (the stores' settings, errors and
-//! file names), [`views`] (each user's saved preferences) and [`limits`]
+//! file names), [`views`] (each user's saved preferences), [`alerts`]
+//! (rules, the engine, channels; [`ConfigFile`] reads its settings) and [`limits`]
 //! (the server's own defaults).
 //!
 //! A built server applies its store's retention by itself, however it is
@@ -67,10 +70,12 @@
 //! - `conformance`: `store::conformance`, the test suite every [`Store`]
 //!   passes, for a store written outside this crate to run in its own tests.
 
+pub mod alerts;
 mod api;
 pub mod auth;
 mod builder;
 mod clock;
+mod config_file;
 pub mod http;
 mod ingest;
 pub mod limits;
@@ -84,6 +89,7 @@ pub use api::api_error::ApiError;
 pub use auth::Credentials;
 pub use builder::{BuildError, ServerBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config_file::{ConfigError, ConfigFile};
 pub use http::{ServeOptions, serve_router};
 pub use ingest::{Ingest, IngestError};
 pub use server::{RouteEntry, Server};

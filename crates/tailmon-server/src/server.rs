@@ -7,8 +7,10 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tokio::net::TcpListener;
 
+use crate::alerts::AlertEngine;
 use crate::api::fleet_snapshot::FleetSnapshots;
 use crate::api::json_body::BodyLimit;
+use crate::api::routes::alerts_api as alerts;
 use crate::api::routes::auth_api as auth;
 use crate::api::routes::dashboard;
 use crate::api::routes::preferences_api::{self as prefs, MAX_PREFERENCES_BYTES};
@@ -18,6 +20,7 @@ use crate::auth::edge_layer::EdgeSettings;
 use crate::auth::guard::Guard;
 use crate::auth::{edge_layer, require_layer};
 use crate::http::connection_loop;
+use crate::ingest::fleet::FleetEvent;
 use crate::views::PreferenceStore;
 use crate::{ApiError, Ingest, ServeOptions, api::routes};
 
@@ -37,6 +40,7 @@ pub struct Server {
     snapshots: Arc<FleetSnapshots>,
     /// Set when [`Server::serve_with`]'s shutdown comes: live streams end.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
+    alerts: AlertEngine,
 }
 
 /// The store's retention, applied at start and every [`RETENTION_EVERY`] by
@@ -45,6 +49,9 @@ pub struct Server {
 struct Retention {
     ingest: Ingest,
     task: OnceLock<tokio::task::AbortHandle>,
+    /// The alert engine's task, started and stopped with the retention's.
+    alerts: AlertEngine,
+    alert_task: OnceLock<tokio::task::AbortHandle>,
 }
 
 impl Retention {
@@ -62,12 +69,23 @@ impl Retention {
                 .spawn(retention_loop(self.ingest.clone()))
                 .abort_handle()
         });
+        self.alert_task.get_or_init(|| {
+            // Subscribed here, not in the task: every report stored once a
+            // router exists is evaluated.
+            let events = self.ingest.subscribe_fleet();
+            runtime
+                .spawn(alert_loop(self.ingest.clone(), events, self.alerts.clone()))
+                .abort_handle()
+        });
     }
 }
 
 impl Drop for Retention {
     fn drop(&mut self) {
         if let Some(task) = self.task.get() {
+            task.abort();
+        }
+        if let Some(task) = self.alert_task.get() {
             task.abort();
         }
     }
@@ -81,6 +99,41 @@ async fn retention_loop(ingest: Ingest) {
         let now = ingest.clock().now();
         if let Err(error) = ingest.store().apply_retention(now).await {
             tracing::warn!(%error, "retention failed; it is retried later");
+        }
+    }
+}
+
+/// Feeds the alert engine: every change of the fleet (each stored live
+/// report, after ingest has answered) and a timer. Ingest only pays the
+/// broadcast it already makes; the parsing and the rules run here.
+async fn alert_loop(
+    ingest: Ingest,
+    mut events: tokio::sync::broadcast::Receiver<FleetEvent>,
+    alerts: AlertEngine,
+) {
+    // Fills the fleet (its first offers arrive as events) if nobody has yet.
+    if let Err(error) = ingest.fleet().await {
+        tracing::warn!(%error, "alerts could not read the fleet; offline rules wait for reports");
+    }
+    alerts.load_devices().await;
+    let mut ticks = tokio::time::interval(alerts.evaluate_every());
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(FleetEvent::Device { summary, .. }) => {
+                    match serde_json::from_slice::<tailmon_core::DeviceSummary>(&summary) {
+                        Ok(summary) => alerts.observe(&summary.report),
+                        Err(error) => tracing::warn!(%error, "alerts could not read a fleet change"),
+                    }
+                }
+                Ok(FleetEvent::Deleted { device_id }) => alerts.forget_device(&device_id),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "alerts fell behind the reports; the next ones are evaluated");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            _ = ticks.tick() => alerts.evaluate().await,
         }
     }
 }
@@ -111,6 +164,13 @@ pub(crate) struct AppState {
     v1: V1State,
     guard: Arc<Guard>,
     preferences: Arc<PreferenceStore>,
+    alerts: AlertEngine,
+}
+
+impl FromRef<AppState> for AlertEngine {
+    fn from_ref(state: &AppState) -> Self {
+        state.alerts.clone()
+    }
 }
 
 impl FromRef<AppState> for Ingest {
@@ -153,12 +213,16 @@ impl Server {
         guard: Guard,
         edge: EdgeSettings,
         preferences: Arc<PreferenceStore>,
+        alerts: AlertEngine,
     ) -> Self {
         Self {
             retention: Arc::new(Retention {
                 ingest: ingest.clone(),
                 task: OnceLock::new(),
+                alerts: alerts.clone(),
+                alert_task: OnceLock::new(),
             }),
+            alerts,
             ingest,
             settings,
             guard: Arc::new(guard),
@@ -281,6 +345,76 @@ impl Server {
                 Admin,
                 delete(auth::delete_user),
             ),
+            (M::GET, "/api/v1/alerts", Read, get(alerts::list)),
+            (M::GET, "/api/v1/alerts/history", Read, get(alerts::history)),
+            (
+                M::POST,
+                "/api/v1/alerts/{id}/ack",
+                Person,
+                post(alerts::acknowledge),
+            ),
+            (M::GET, "/api/v1/silences", Read, get(alerts::silences)),
+            (
+                M::POST,
+                "/api/v1/silences",
+                Admin,
+                post(alerts::add_silence),
+            ),
+            (
+                M::DELETE,
+                "/api/v1/silences/{id}",
+                Admin,
+                delete(alerts::remove_silence),
+            ),
+            (M::GET, "/api/v1/alert-rules", Read, get(alerts::rules)),
+            (
+                M::POST,
+                "/api/v1/alert-rules",
+                Admin,
+                post(alerts::create_rule),
+            ),
+            (
+                M::PUT,
+                "/api/v1/alert-rules/{name}",
+                Admin,
+                put(alerts::replace_rule),
+            ),
+            (
+                M::DELETE,
+                "/api/v1/alert-rules/{name}",
+                Admin,
+                delete(alerts::delete_rule),
+            ),
+            (
+                M::GET,
+                "/api/v1/alert-channels",
+                Admin,
+                get(alerts::channels),
+            ),
+            (
+                M::POST,
+                "/api/v1/alert-channels",
+                Admin,
+                post(alerts::create_channel),
+            ),
+            (
+                M::PUT,
+                "/api/v1/alert-channels/{name}",
+                Admin,
+                put(alerts::replace_channel),
+            ),
+            (
+                M::DELETE,
+                "/api/v1/alert-channels/{name}",
+                Admin,
+                delete(alerts::delete_channel),
+            ),
+            (
+                M::POST,
+                "/api/v1/alert-channels/{name}/test",
+                Admin,
+                post(alerts::test_channel),
+            ),
         ]
     }
 
@@ -315,6 +449,7 @@ impl Server {
             },
             guard: self.guard.clone(),
             preferences: self.preferences.clone(),
+            alerts: self.alerts.clone(),
         };
         let mut router = Router::new();
         for (_, path, access, method_router) in self.routes() {
@@ -341,6 +476,13 @@ impl Server {
                 // starts it if the router was made outside a runtime.
                 on_request: Arc::new(move || retention.ensure_running()),
             })
+    }
+
+    /// The alert engine: its alerts, rules and channels, and
+    /// [`evaluate_now`](AlertEngine::evaluate_now) for tests and tools. It
+    /// runs beside the retention (see [`router`](Self::router)).
+    pub fn alerts(&self) -> &AlertEngine {
+        &self.alerts
     }
 
     /// The handle in-process agents hand reports to, skipping HTTP.

@@ -2,6 +2,7 @@
 //! started as a child process on 127.0.0.1, read back with the typed client.
 
 mod agent_through_a_crash;
+mod alerts_binary;
 mod auth_binary;
 mod command_line;
 mod data_dir_permissions;

@@ -9,6 +9,7 @@
 
 import { initShell } from "./shell.js";
 import { getJSON, openLive, serverNow } from "./api.js";
+import { startDeviceAlerts } from "./device-alerts.js";
 import { savePrefs } from "./prefs.js";
 import { setStale } from "./shell.js";
 import { TimeChart } from "./charts.js";
@@ -495,6 +496,9 @@ function appendLive(summary) {
   }
 }
 
+/** The device's firing alerts (device-alerts.js), once the page shows the device. */
+let deviceAlerts = null;
+
 /** Whether the live stream broke since the charts were last fetched. */
 let streamBroken = false;
 
@@ -505,7 +509,10 @@ function startLive() {
       if (mine) onDevice(mine);
       else if (Array.isArray(list) && state.summary) showError("This device is no longer on the server.");
     },
-    device: onDevice,
+    device(d) {
+      onDevice(d);
+      if (deviceAlerts) deviceAlerts.refresh();
+    },
     deleted(id) {
       if (id === state.id) showError("This device was deleted.");
     },
@@ -654,6 +661,7 @@ async function main() {
   wireControls();
   buildCharts();
   writeUrl();
+  deviceAlerts = startDeviceAlerts(state.id);
   try {
     state.summary = await fetchSummary();
     renderSummary();

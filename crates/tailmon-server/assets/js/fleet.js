@@ -19,6 +19,7 @@ import {
   fmtRate, fmtDuration, fmtLoad, fmtCelsius, fmtCount, parseTime, fmtAge, fmtDateTime,
 } from './format.js';
 import { FLEET_METRICS, fleetMetrics, savePrefs, currentPrefs } from './prefs.js';
+import { startFleetAlerts } from './fleet-alerts.js';
 
 const STATUSES = ['ok', 'warning', 'critical', 'offline'];
 const STATUS_LABEL = { ok: 'OK', warning: 'Warning', critical: 'Critical', offline: 'Offline', unknown: DASH };
@@ -54,6 +55,7 @@ let orderDirty = true;
 let scheduled = false;
 let loaded = false;
 let cachedAt = 0;
+let fleetAlerts = null; // the firing-alerts panel and card marks (fleet-alerts.js)
 
 // ---------- normalising one DeviceSummary ----------
 
@@ -476,6 +478,7 @@ function flush() {
   if (created !== null) {
     els.devices.append(created);
     orderDirty = true;
+    if (fleetAlerts) fleetAlerts.markCards();
   }
   if (orderDirty) placeCards();
   renderSummary();
@@ -925,7 +928,12 @@ async function init() {
   metrics = fleetMetrics(shell.prefs);
   document.body.dataset.metrics = metrics.join(',');
   readUrlState();
-  els.summary.after(buildToolbar());
+  const toolbar = buildToolbar();
+  els.summary.after(toolbar);
+  fleetAlerts = startFleetAlerts(toolbar, (id) => {
+    const entry = devices.get(id);
+    return entry && entry.card ? entry.card.root : null;
+  });
   wireSummary();
   syncControls();
   els.devices.addEventListener('click', onCardClick);
@@ -945,6 +953,7 @@ async function init() {
       try {
         put(d);
         schedule();
+        fleetAlerts.refresh();
       } catch (err) {
         console.warn('tailmon: skipping a malformed device', err);
       }

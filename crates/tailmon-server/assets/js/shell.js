@@ -8,7 +8,8 @@
 //                        session  GET api/v1/session ({auth, username, role, csrf_token})
 //                                 or {auth: 'unknown'} when it failed
 //                        prefs    GET api/v1/preferences ({} when none)
-//                      `page` is 'fleet' or 'device' (marks the nav link as current).
+//                      `page` is 'fleet', 'device' or 'alerts' (marks the nav link as
+//                      current); the header links to the alerts page (#nav-alerts).
 //   setStale(sinceMs)  shows "Stale data since …" (sinceMs: epoch ms of the last good
 //                      data), or hides the banner for null
 //   isAdmin(session)   whether the session may administer (role admin)
@@ -258,7 +259,11 @@ export async function initShell({ page }) {
     const tools = el('div', 'topbar-tools');
     const slot = el('div', 'topbar-slot');
     slot.id = 'topbar-slot';
-    tools.append(themeControl(), adminButton(session), userBox(session));
+    const alerts = el('a', 'button subtle nav-link', 'Alerts');
+    alerts.id = 'nav-alerts';
+    alerts.href = 'alerts.html';
+    if (page === 'alerts') alerts.setAttribute('aria-current', 'page');
+    tools.append(alerts, themeControl(), adminButton(session), userBox(session));
     header.append(brand, slot, tools);
     header.after(buildBanner());
     applyTheme(document.documentElement.dataset.theme || 'system');

@@ -100,6 +100,9 @@ pub enum ApiError {
     /// admin). 409.
     #[error("{0}")]
     Conflict(String),
+    /// A service the server relies on failed (an alert channel's receiver). 502.
+    #[error("{0}")]
+    BadGateway(String),
     /// Something on the server's side failed (no randomness, an unwritable
     /// credentials file). 500; the details are logged, not sent.
     #[error("{0}")]
@@ -129,6 +132,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Store(StoreError::Unavailable(_)) | Self::Busy { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -180,6 +180,12 @@ impl Ingest {
         Ok(existed)
     }
 
+    /// The fleet's changes from now on (the fleet is filled from the store
+    /// on first use, and those first offers are changes too).
+    pub(crate) fn subscribe_fleet(&self) -> tokio::sync::broadcast::Receiver<fleet::FleetEvent> {
+        self.inner.fleet.subscribe()
+    }
+
     /// The clock the server reads.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock

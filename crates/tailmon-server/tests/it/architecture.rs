@@ -16,9 +16,13 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ),
     (
         "api",
-        &["auth", "ingest", "store", "http", "clock", "views"],
+        &[
+            "auth", "ingest", "store", "http", "clock", "views", "alerts",
+        ],
     ),
+    ("alerts", &["store", "clock"]),
     ("ingest", &["store", "clock"]),
+    ("config_file", &["alerts"]),
     ("store", &["clock", "private_dir"]),
     ("views", &["private_dir"]),
     ("clock", &[]),

@@ -13,6 +13,8 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tailmon_core::OffsetDateTime;
+use tailmon_server::alerts::engine::NewSilence;
+use tailmon_server::alerts::{AlertEngine, AlertsConfig, RuleConfig};
 use tailmon_server::auth::{Access, CSRF_HEADER, NewToken, RateLimit, Role};
 use tailmon_server::{Credentials, ManualClock, ServerBuilder};
 use tower::ServiceExt;
@@ -28,6 +30,7 @@ struct Fixture {
     clock: Arc<ManualClock>,
     agent_token: String,
     read_token: String,
+    alerts: AlertEngine,
 }
 
 impl Fixture {
@@ -46,10 +49,21 @@ impl Fixture {
             .unwrap()
             .token;
         let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+        let hot = RuleConfig::threshold(
+            "hot",
+            "cpu_usage",
+            tailmon_server::alerts::comparison::Op::Above,
+            90.0,
+        );
         let server = configure(
             ServerBuilder::new()
                 .credentials(credentials.clone())
-                .clock(clock.clone()),
+                .clock(clock.clone())
+                .alerts(AlertsConfig {
+                    rules: vec![hot],
+                    ..AlertsConfig::default()
+                })
+                .alert_channel("app", crate::alert_support::Recorder::new()),
         )
         .build()
         .unwrap();
@@ -64,6 +78,7 @@ impl Fixture {
             clock,
             agent_token,
             read_token,
+            alerts: server.alerts().clone(),
         }
     }
 
@@ -166,6 +181,58 @@ async fn request_for(
             path.to_owned(),
             Some(json!({"current_password": password, "new_password": password})),
         ),
+        "/api/v1/alerts/{id}/ack" => {
+            fixture.alerts.observe(&report("web-9", 99.0, 1));
+            let id = fixture.alerts.alerts()[0].id.clone();
+            (path.replace("{id}", &id), None)
+        }
+        "/api/v1/silences" if method == Method::POST => (
+            path.to_owned(),
+            Some(json!({"rule": "hot", "until": "2999-01-01T00:00:00Z"})),
+        ),
+        "/api/v1/silences/{id}" => {
+            let silence = fixture
+                .alerts
+                .add_silence(
+                    serde_json::from_value::<NewSilence>(
+                        json!({"device": "web-*", "until": "2999-01-01T00:00:00Z"}),
+                    )
+                    .unwrap(),
+                    None,
+                )
+                .unwrap();
+            (path.replace("{id}", &silence.id), None)
+        }
+        "/api/v1/alert-rules" if method == Method::POST => (
+            path.to_owned(),
+            Some(json!({"name": "new-rule", "metric": "load_one", "op": ">", "threshold": 8})),
+        ),
+        "/api/v1/alert-rules/{name}" => {
+            let rule = json!({"name": "mine", "kind": "offline", "for": "5m"});
+            fixture
+                .alerts
+                .create_rule(serde_json::from_value(rule.clone()).unwrap())
+                .ok();
+            let body = (method == Method::PUT).then_some(rule);
+            ("/api/v1/alert-rules/mine".to_owned(), body)
+        }
+        "/api/v1/alert-channels" if method == Method::POST => (
+            path.to_owned(),
+            Some(json!({"name": "new-channel", "type": "webhook", "url": "http://127.0.0.1:9/"})),
+        ),
+        "/api/v1/alert-channels/{name}" => {
+            let channel = json!({"name": "mine", "type": "webhook", "url": "http://127.0.0.1:9/"});
+            fixture
+                .alerts
+                .create_channel(serde_json::from_value(channel.clone()).unwrap())
+                .ok();
+            let body = (method == Method::PUT).then_some(channel);
+            ("/api/v1/alert-channels/mine".to_owned(), body)
+        }
+        // The application's channel, which always delivers.
+        "/api/v1/alert-channels/{name}/test" => {
+            ("/api/v1/alert-channels/app/test".to_owned(), None)
+        }
         other => (other.to_owned(), None),
     };
     match body {

@@ -1445,6 +1445,7 @@ async fn the_keyboard_reaches_every_control_and_opens_a_device() {
     browser
         .wait_for(
             "the device page",
+            // The device page adds its range to the address once loaded.
             "return location.pathname === '/device.html' \
              && new URLSearchParams(location.search).get('id') === 'web-1'",
         )

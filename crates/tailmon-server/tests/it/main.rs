@@ -3,10 +3,15 @@
 
 mod admin_api;
 mod agent_backfill;
+mod alert_channels;
+mod alert_engine;
+mod alert_support;
+mod alerts;
 mod architecture;
 mod auth;
 mod bad_input;
 mod dashboard;
+mod dashboard_alerts;
 #[cfg(feature = "sqlite")]
 mod dashboard_device;
 mod dashboard_fleet;

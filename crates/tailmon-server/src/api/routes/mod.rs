@@ -1,5 +1,6 @@
 //! HTTP handlers, one file per part of the surface.
 
+pub(crate) mod alerts_api;
 pub(crate) mod auth_api;
 pub(crate) mod dashboard;
 pub(crate) mod health;

@@ -1,0 +1,75 @@
+//! Prometheus Alertmanager: its API v2, `POST /api/v2/alerts`.
+
+use async_trait::async_trait;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+
+use crate::alerts::channels::delivery::{deliver, join, parse_url};
+use crate::alerts::channels::message;
+use crate::alerts::notification::{
+    Notification, NotificationKind, Notifier, NotifyError, Severity,
+};
+
+/// Posts alerts to one Alertmanager.
+#[derive(Debug)]
+pub struct Alertmanager {
+    http: reqwest::Client,
+    url: reqwest::Url,
+}
+
+impl Alertmanager {
+    /// The Alertmanager whose base URL is `url` (e.g. `http://am:9093`).
+    pub fn new(http: reqwest::Client, url: &str) -> Result<Self, NotifyError> {
+        let base = parse_url("the Alertmanager url", url)?;
+        Ok(Self {
+            http,
+            url: join(&base, &["api", "v2", "alerts"]),
+        })
+    }
+}
+
+/// The list of one alert Alertmanager's API v2 takes: labels `alertname`
+/// (the rule), `device`, `severity`, `metric` (they identify it), the
+/// annotations `summary`, `description` and `url`, `startsAt`, and `endsAt`
+/// when resolved. A firing alert carries no `endsAt`: Alertmanager keeps it
+/// for its `resolve_timeout`, so keep the rule's repeat interval shorter.
+pub fn payload(n: &Notification) -> serde_json::Value {
+    let severity = match n.severity {
+        Severity::Critical => "critical",
+        Severity::Warning => "warning",
+    };
+    let mut alert = json!({
+        "labels": {
+            "alertname": n.rule,
+            "device": n.device_id,
+            "severity": severity,
+            "metric": n.metric,
+        },
+        "annotations": {
+            "summary": n.summary,
+            "description": message::lines(n).join("\n"),
+            "url": n.url,
+        },
+        "startsAt": n.since.format(&Rfc3339).unwrap_or_default(),
+        "generatorURL": n.url,
+    });
+    if n.kind == NotificationKind::Test {
+        alert["labels"]["tailmon_test"] = json!("true");
+    }
+    if n.kind == NotificationKind::Resolved {
+        alert["endsAt"] = json!(n.at.format(&Rfc3339).unwrap_or_default());
+    }
+    json!([alert])
+}
+
+#[async_trait]
+impl Notifier for Alertmanager {
+    async fn send(&self, notification: &Notification) -> Result<(), NotifyError> {
+        deliver(
+            self.http
+                .post(self.url.clone())
+                .json(&payload(notification)),
+        )
+        .await
+    }
+}

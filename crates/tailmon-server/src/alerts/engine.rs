@@ -1,0 +1,1315 @@
+//! The alert engine: rules evaluated on every live report and on a timer,
+//! alerts' states, notifications through the queue, and the changes the API
+//! makes (acks, silences, dashboard rules and channels).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::Serialize;
+use tailmon_core::{DeviceSummary, HistoryQuery, OffsetDateTime, ProcessInfo, Report};
+use wildmatch::WildMatch;
+
+use crate::Clock;
+use crate::Store;
+use crate::alerts::alert_db::{AlertDb, Table};
+use crate::alerts::alert_state::{Alert, AlertState, alert_id};
+use crate::alerts::alerts_error::AlertsError;
+use crate::alerts::channels::{self, ChannelConfig};
+use crate::alerts::config::{AlertsConfig, NamedChannel};
+use crate::alerts::duration_text;
+use crate::alerts::notification::{Notification, NotificationKind, Notifier};
+use crate::alerts::notify_queue::{DeliveryStats, NotifyQueue};
+use crate::alerts::predict::LinearFit;
+use crate::alerts::rule::{
+    DEFAULT_DISK_FULL_WINDOW, DEFAULT_DISK_FULL_WITHIN, RuleConfig, RuleKind, RuleSource,
+    default_rules, valid_name,
+};
+use crate::alerts::silence::Silence;
+
+/// How often offline and predictive rules are checked by default: 5 s.
+pub const DEFAULT_EVALUATE_EVERY: Duration = Duration::from_secs(5);
+/// Predictive rules are checked at most this often: 1 minute.
+pub const PREDICT_EVERY: Duration = Duration::from_secs(60);
+/// Alerts of the history kept in memory (and answered): 10,000.
+pub const HISTORY_KEPT: usize = 10_000;
+/// The public URL used when none is set: `http://localhost:3000/`.
+pub const FALLBACK_PUBLIC_URL: &str = "http://localhost:3000/";
+
+/// A rule as the API lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleView {
+    /// `file`, `default` or `dashboard`.
+    pub source: RuleSource,
+    /// The rule.
+    #[serde(flatten)]
+    pub rule: RuleConfig,
+}
+
+/// Where a channel comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelSource {
+    /// The configuration file: read-only.
+    File,
+    /// Made in the dashboard: stored in the database.
+    Dashboard,
+    /// Given by the embedding application in code: read-only.
+    Application,
+}
+
+/// A channel as the API lists it: secrets redacted.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelView {
+    /// Its name.
+    pub name: String,
+    /// Where it comes from.
+    pub source: ChannelSource,
+    /// Its settings, redacted; absent for an application's own channel.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ChannelConfig>,
+    /// What was delivered through it since the server started.
+    pub delivery: DeliveryStats,
+}
+
+/// A new silence, as `POST /api/v1/silences` takes it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSilence {
+    /// The rule; every rule when absent.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// A glob on device ids; every device when absent.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// Until when.
+    #[serde(with = "time::serde::rfc3339")]
+    pub until: OffsetDateTime,
+    /// Why.
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// The engine's counters.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineStats {
+    /// Live reports evaluated.
+    pub reports_seen: u64,
+    /// Notification delivery, every channel together.
+    pub delivery: DeliveryStats,
+}
+
+struct RuleEntry {
+    config: RuleConfig,
+    source: RuleSource,
+    devices: WildMatch,
+    metric: Option<WildMatch>,
+}
+
+impl RuleEntry {
+    fn new(config: RuleConfig, source: RuleSource) -> Self {
+        Self {
+            devices: WildMatch::new(&config.devices),
+            metric: config.metric.as_deref().map(WildMatch::new),
+            config,
+            source,
+        }
+    }
+}
+
+struct ChannelEntry {
+    config: Option<ChannelConfig>,
+    source: ChannelSource,
+    notifier: Arc<dyn Notifier>,
+}
+
+#[derive(Default)]
+struct DeviceSeen {
+    seen: Option<OffsetDateTime>,
+    disks: Vec<String>,
+    top_processes: Option<Vec<ProcessInfo>>,
+}
+
+#[derive(Default)]
+struct EngineState {
+    rules: Vec<RuleEntry>,
+    channels: BTreeMap<String, ChannelEntry>,
+    alerts: HashMap<String, Alert>,
+    history: VecDeque<Alert>,
+    silences: Vec<Silence>,
+    devices: HashMap<String, DeviceSeen>,
+    last_prediction: Option<OffsetDateTime>,
+}
+
+/// Evaluates the rules and tells the channels. Cheap to clone; built by
+/// [`ServerBuilder::alerts`](crate::ServerBuilder::alerts) and reached
+/// through [`Server::alerts`](crate::Server::alerts).
+#[derive(Clone)]
+pub struct AlertEngine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn Store>,
+    offline_after: time::Duration,
+    repeat: Duration,
+    evaluate_every: Duration,
+    public_url: reqwest::Url,
+    http: reqwest::Client,
+    db: AlertDb,
+    queue: NotifyQueue,
+    state: Mutex<EngineState>,
+    reports_seen: AtomicU64,
+    loaded: tokio::sync::OnceCell<()>,
+}
+
+impl std::fmt::Debug for AlertEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertEngine").finish_non_exhaustive()
+    }
+}
+
+/// What the engine is built from (the builder's settings).
+pub(crate) struct EngineParts {
+    pub(crate) config: AlertsConfig,
+    pub(crate) app_channels: Vec<(String, Arc<dyn Notifier>)>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) offline_after: time::Duration,
+    pub(crate) db: AlertDb,
+}
+
+fn storage(error: impl std::fmt::Display) -> AlertsError {
+    AlertsError::Storage(error.to_string())
+}
+
+impl AlertEngine {
+    /// Checks the configuration, loads what the database keeps, and makes
+    /// the channels' notifiers.
+    pub(crate) fn new(parts: EngineParts) -> Result<Self, String> {
+        let EngineParts {
+            config,
+            app_channels,
+            clock,
+            store,
+            offline_after,
+            db,
+        } = parts;
+        let names: Vec<&str> = app_channels.iter().map(|(n, _)| n.as_str()).collect();
+        config.check_with(&names).map_err(|e| e.to_string())?;
+        let public_url = config.public_url.as_deref().unwrap_or(FALLBACK_PUBLIC_URL);
+        let public_url =
+            reqwest::Url::parse(public_url).map_err(|e| format!("alerts.public_url: {e}"))?;
+        let http = channels::http_client().map_err(|e| e.to_string())?;
+        let mut state = EngineState::default();
+        if config.default_rules {
+            for rule in default_rules() {
+                state.rules.push(RuleEntry::new(rule, RuleSource::Default));
+            }
+        }
+        for rule in &config.rules {
+            state
+                .rules
+                .push(RuleEntry::new(rule.clone(), RuleSource::File));
+        }
+        for (name, notifier) in app_channels {
+            state.channels.insert(
+                name,
+                ChannelEntry {
+                    config: None,
+                    source: ChannelSource::Application,
+                    notifier,
+                },
+            );
+        }
+        for channel in &config.channels {
+            let notifier = channels::notifier(&channel.config, &http)
+                .map_err(|e| format!("alerts.channels {:?}: {e}", channel.name))?;
+            state.channels.insert(
+                channel.name.clone(),
+                ChannelEntry {
+                    config: Some(channel.config.clone()),
+                    source: ChannelSource::File,
+                    notifier,
+                },
+            );
+        }
+        let load = |e: crate::alerts::alert_db::AlertDbError| e.to_string();
+        for channel in db.load::<NamedChannel>(Table::Channels).map_err(load)? {
+            if state.channels.contains_key(&channel.name) {
+                tracing::warn!(channel = %channel.name, "a dashboard channel has the name of a file channel; the file's is used");
+                continue;
+            }
+            match channels::notifier(&channel.config, &http) {
+                Ok(notifier) => {
+                    state.channels.insert(
+                        channel.name.clone(),
+                        ChannelEntry {
+                            config: Some(channel.config),
+                            source: ChannelSource::Dashboard,
+                            notifier,
+                        },
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(channel = %channel.name, %error, "a stored channel is unusable; skipped");
+                }
+            }
+        }
+        for rule in db.load::<RuleConfig>(Table::Rules).map_err(load)? {
+            if state.rules.iter().any(|r| r.config.name == rule.name) {
+                tracing::warn!(rule = %rule.name, "a dashboard rule has the name of a file rule; the file's is used");
+                continue;
+            }
+            state
+                .rules
+                .push(RuleEntry::new(rule, RuleSource::Dashboard));
+        }
+        for alert in db.load::<Alert>(Table::Alerts).map_err(load)? {
+            state.alerts.insert(alert.id.clone(), alert);
+        }
+        state.history = db.load::<Alert>(Table::History).map_err(load)?.into();
+        state.silences = db.load::<Silence>(Table::Silences).map_err(load)?;
+        Ok(Self {
+            inner: Arc::new(EngineInner {
+                clock,
+                store,
+                offline_after,
+                repeat: config.repeat,
+                evaluate_every: config.evaluate_every.unwrap_or(DEFAULT_EVALUATE_EVERY),
+                public_url,
+                http,
+                db,
+                queue: NotifyQueue::new(),
+                state: Mutex::new(state),
+                reports_seen: AtomicU64::new(0),
+                loaded: tokio::sync::OnceCell::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, EngineState> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How often the timer evaluates.
+    pub fn evaluate_every(&self) -> Duration {
+        self.inner.evaluate_every
+    }
+
+    /// Learns every device's latest report from the store, once, so that
+    /// a device silent since before a restart still goes offline.
+    pub(crate) async fn load_devices(&self) {
+        let _ = self
+            .inner
+            .loaded
+            .get_or_init(|| async {
+                match self.inner.store.latest().await {
+                    Ok(reports) => {
+                        let mut state = self.lock();
+                        for report in &reports {
+                            remember(&mut state, report);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "alerts could not read the latest reports")
+                    }
+                }
+            })
+            .await;
+    }
+
+    /// Evaluates the threshold rules on a device's latest report, as it
+    /// arrives (on the engine's own task, never ingest's).
+    pub fn observe(&self, report: &Report) {
+        self.inner.reports_seen.fetch_add(1, Ordering::Relaxed);
+        let now = self.inner.clock.now();
+        let mut state = self.lock();
+        remember(&mut state, report);
+        let device = report.device_id.as_str();
+        let mut found: Vec<(usize, String, f64)> = Vec::new();
+        for (index, rule) in state.rules.iter().enumerate() {
+            if rule.config.kind != RuleKind::Threshold || !rule.devices.matches(device) {
+                continue;
+            }
+            let Some(metric) = &rule.config.metric else {
+                continue;
+            };
+            let pattern = rule.metric.as_ref();
+            if metric.contains(['*', '?']) {
+                tailmon_core::metric::for_each(report, |name, value| {
+                    if pattern.is_some_and(|p| p.matches(name)) {
+                        found.push((index, name.to_owned(), value));
+                    }
+                });
+            } else if let Some(value) = tailmon_core::metric::value(report, metric) {
+                found.push((index, metric.clone(), value));
+            }
+        }
+        for (index, metric, value) in found {
+            let rule = &state.rules[index].config;
+            let (Some(op), Some(threshold)) = (rule.op, rule.threshold) else {
+                continue;
+            };
+            let id = alert_id(&rule.name, device, &metric);
+            let holds = match state.alerts.get(&id) {
+                Some(_) => op.still_holds(value, threshold, rule.hysteresis_or_default()),
+                None => op.breaks(value, threshold),
+            };
+            let rule = rule.clone();
+            self.condition(
+                &mut state,
+                &rule,
+                Condition {
+                    id,
+                    device,
+                    metric: &metric,
+                    value: Some(value),
+                    op: op.symbol(),
+                    threshold,
+                    note: None,
+                },
+                holds,
+                now,
+            );
+        }
+        // Back from offline.
+        let back = DeviceSummary::seen(report) + self.inner.offline_after > now;
+        if back {
+            let offline: Vec<RuleConfig> = state
+                .rules
+                .iter()
+                .filter(|r| r.config.kind == RuleKind::Offline)
+                .map(|r| r.config.clone())
+                .collect();
+            for rule in offline {
+                let id = alert_id(&rule.name, device, "offline");
+                if state.alerts.contains_key(&id) {
+                    self.condition(
+                        &mut state,
+                        &rule,
+                        self.offline_condition(id, device),
+                        false,
+                        now,
+                    );
+                }
+            }
+        }
+    }
+
+    /// A device was deleted: its alerts end without a notification.
+    pub fn forget_device(&self, device_id: &str) {
+        let mut state = self.lock();
+        state.devices.remove(device_id);
+        let ids: Vec<String> = state
+            .alerts
+            .values()
+            .filter(|a| a.device_id == device_id)
+            .map(|a| a.id.clone())
+            .collect();
+        for id in ids {
+            state.alerts.remove(&id);
+            self.write_delete(Table::Alerts, &id);
+        }
+    }
+
+    fn offline_condition<'a>(&self, id: String, device: &'a str) -> Condition<'a> {
+        Condition {
+            id,
+            device,
+            metric: "offline",
+            value: None,
+            op: ">",
+            threshold: self.inner.offline_after.whole_seconds() as f64,
+            note: None,
+        }
+    }
+
+    /// The timer's work: offline rules, pending alerts whose `for` has
+    /// passed, repeats, escalations, and (at most once a minute) the
+    /// predictive rules.
+    pub async fn evaluate(&self) {
+        self.evaluate_with(false).await;
+    }
+
+    /// [`evaluate`](Self::evaluate), the predictive rules included whenever
+    /// it is called: for tests and tools.
+    pub async fn evaluate_now(&self) {
+        self.evaluate_with(true).await;
+    }
+
+    async fn evaluate_with(&self, predict_now: bool) {
+        self.load_devices().await;
+        let now = self.inner.clock.now();
+        {
+            let mut state = self.lock();
+            // Offline rules.
+            let offline: Vec<RuleConfig> = state
+                .rules
+                .iter()
+                .filter(|r| r.config.kind == RuleKind::Offline)
+                .map(|r| r.config.clone())
+                .collect();
+            for rule in &offline {
+                let devices = WildMatch::new(&rule.devices);
+                let silent: Vec<(String, bool)> = state
+                    .devices
+                    .iter()
+                    .filter(|(id, _)| devices.matches(id))
+                    .filter_map(|(id, d)| {
+                        d.seen
+                            .map(|seen| (id.clone(), seen + self.inner.offline_after <= now))
+                    })
+                    .collect();
+                for (device, is_offline) in silent {
+                    let id = alert_id(&rule.name, &device, "offline");
+                    if is_offline || state.alerts.contains_key(&id) {
+                        let condition = self.offline_condition(id, &device);
+                        self.condition(&mut state, rule, condition, is_offline, now);
+                    }
+                }
+            }
+            // Time passing: pending alerts, repeats, escalations.
+            let ids: Vec<String> = state.alerts.keys().cloned().collect();
+            for id in ids {
+                self.advance(&mut state, &id, now);
+            }
+            state.silences.retain(|s| {
+                s.until > now || {
+                    let _ = self.inner.db.delete(Table::Silences, &s.id);
+                    false
+                }
+            });
+        }
+        let due = {
+            let state = self.lock();
+            predict_now
+                || state
+                    .last_prediction
+                    .is_none_or(|at| now - at >= PREDICT_EVERY)
+        };
+        if due {
+            self.predict(now).await;
+        }
+    }
+
+    /// The predictive rules: a least-squares fit over each disk's history.
+    async fn predict(&self, now: OffsetDateTime) {
+        let work: Vec<(RuleConfig, String, String)> = {
+            let mut state = self.lock();
+            state.last_prediction = Some(now);
+            let mut work = Vec::new();
+            for rule in state
+                .rules
+                .iter()
+                .filter(|r| r.config.kind == RuleKind::DiskFull)
+            {
+                for (device, seen) in &state.devices {
+                    if rule.devices.matches(device) {
+                        for disk in &seen.disks {
+                            work.push((rule.config.clone(), device.clone(), disk.clone()));
+                        }
+                    }
+                }
+            }
+            work
+        };
+        for (rule, device, metric) in work {
+            let window = rule.window.unwrap_or(DEFAULT_DISK_FULL_WINDOW);
+            let within = rule.within.unwrap_or(DEFAULT_DISK_FULL_WITHIN);
+            let Ok(window) = time::Duration::try_from(window) else {
+                continue;
+            };
+            let query = HistoryQuery::new(&device, &metric, now - window, now).with_max_points(500);
+            let points: Vec<(OffsetDateTime, f64)> = match self.inner.store.history(&query).await {
+                Ok(Some(history)) => history.points.iter().map(|p| (p.at, p.avg)).collect(),
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, device, metric, "the predictive rule could not read history");
+                    continue;
+                }
+            };
+            let fit = LinearFit::of(&points);
+            let left = fit.and_then(|f| f.time_to(100.0, now));
+            let id = alert_id(&rule.name, &device, &metric);
+            let mut state = self.lock();
+            let under_way = state.alerts.contains_key(&id);
+            // Hysteresis: once under way, it holds until the fit says 10 % later.
+            let limit = if under_way {
+                within.mul_f64(1.1)
+            } else {
+                within
+            };
+            let holds = left.is_some_and(|left| left <= limit);
+            if !holds && !under_way {
+                continue;
+            }
+            let value = points.last().map(|(_, v)| *v);
+            let note = left.map(|left| {
+                format!(
+                    "full in about {}",
+                    duration_text::format(Duration::from_secs(left.as_secs() / 60 * 60))
+                )
+            });
+            self.condition(
+                &mut state,
+                &rule,
+                Condition {
+                    id,
+                    device: &device,
+                    metric: &metric,
+                    value,
+                    op: ">=",
+                    threshold: 100.0,
+                    note,
+                },
+                holds,
+                now,
+            );
+        }
+    }
+
+    /// Applies one evaluation of `rule`'s condition.
+    fn condition(
+        &self,
+        state: &mut EngineState,
+        rule: &RuleConfig,
+        c: Condition<'_>,
+        holds: bool,
+        now: OffsetDateTime,
+    ) {
+        if holds {
+            if let Some(alert) = state.alerts.get_mut(&c.id) {
+                alert.value = c.value;
+                if c.note.is_some() {
+                    alert.note = c.note;
+                }
+            } else {
+                let alert = Alert {
+                    id: c.id.clone(),
+                    rule: rule.name.clone(),
+                    severity: rule.severity,
+                    device_id: c.device.to_owned(),
+                    metric: c.metric.to_owned(),
+                    value: c.value,
+                    op: c.op.to_owned(),
+                    threshold: c.threshold,
+                    state: AlertState::Pending,
+                    since: now,
+                    started_at: None,
+                    resolved_at: None,
+                    acknowledged_by: None,
+                    silenced_until: None,
+                    last_notified: None,
+                    escalations_sent: 0,
+                    note: c.note,
+                    top_processes: None,
+                };
+                self.write(Table::Alerts, &alert.id, &alert);
+                state.alerts.insert(c.id.clone(), alert);
+            }
+            self.advance(state, &c.id, now);
+            return;
+        }
+        let Some(mut alert) = state.alerts.remove(&c.id) else {
+            return;
+        };
+        self.write_delete(Table::Alerts, &alert.id);
+        if alert.state != AlertState::Firing {
+            return;
+        }
+        alert.value = c.value;
+        alert.state = AlertState::Resolved;
+        alert.resolved_at = Some(now);
+        let mut told: Vec<String> = rule.channels.clone();
+        for step in rule.escalate.iter().take(alert.escalations_sent) {
+            told.extend(step.channels.iter().cloned());
+        }
+        self.notify(state, &alert, NotificationKind::Resolved, &told, now);
+        self.record_history(state, &alert);
+    }
+
+    /// Moves one alert on with time: pending to firing once `for` has
+    /// passed; repeats and escalations while firing.
+    fn advance(&self, state: &mut EngineState, id: &str, now: OffsetDateTime) {
+        let Some(alert) = state.alerts.get(id) else {
+            return;
+        };
+        let Some(rule) = state
+            .rules
+            .iter()
+            .find(|r| r.config.name == alert.rule)
+            .map(|r| r.config.clone())
+        else {
+            // Its rule is gone: the alert ends quietly.
+            state.alerts.remove(id);
+            self.write_delete(Table::Alerts, id);
+            return;
+        };
+        let mut alert = alert.clone();
+        let mut changed = false;
+        let hold_for = time::Duration::try_from(rule.hold_for).unwrap_or(time::Duration::MAX);
+        if alert.state == AlertState::Pending && now - alert.since >= hold_for {
+            alert.state = AlertState::Firing;
+            alert.started_at = Some(now);
+            alert.last_notified = Some(now);
+            alert.top_processes = state
+                .devices
+                .get(&alert.device_id)
+                .and_then(|d| d.top_processes.clone());
+            self.notify(state, &alert, NotificationKind::Firing, &rule.channels, now);
+            self.record_history(state, &alert);
+            changed = true;
+        } else if alert.state == AlertState::Firing && alert.acknowledged_by.is_none() {
+            let repeat = rule.repeat.unwrap_or(self.inner.repeat);
+            let repeat = time::Duration::try_from(repeat).unwrap_or(time::Duration::MAX);
+            if alert.last_notified.is_none_or(|at| now - at >= repeat) {
+                alert.last_notified = Some(now);
+                self.notify(state, &alert, NotificationKind::Repeat, &rule.channels, now);
+                changed = true;
+            }
+            let started = alert.started_at.unwrap_or(alert.since);
+            while let Some(step) = rule.escalate.get(alert.escalations_sent) {
+                let after = time::Duration::try_from(step.after).unwrap_or(time::Duration::MAX);
+                if now - started < after {
+                    break;
+                }
+                alert.escalations_sent += 1;
+                self.notify(
+                    state,
+                    &alert,
+                    NotificationKind::Escalation,
+                    &step.channels,
+                    now,
+                );
+                changed = true;
+            }
+        }
+        if changed {
+            self.write(Table::Alerts, &alert.id, &alert);
+            state.alerts.insert(alert.id.clone(), alert);
+        }
+    }
+
+    fn record_history(&self, state: &mut EngineState, alert: &Alert) {
+        let mut entry = alert.clone();
+        entry.top_processes = None;
+        entry.silenced_until = None;
+        let key = history_key(&entry);
+        if let Some(slot) = state
+            .history
+            .iter_mut()
+            .rev()
+            .find(|h| history_key(h) == key)
+        {
+            *slot = entry.clone();
+        } else {
+            state.history.push_back(entry.clone());
+            while state.history.len() > HISTORY_KEPT {
+                state.history.pop_front();
+            }
+        }
+        self.write(Table::History, &key, &entry);
+    }
+
+    /// Queues `kind` about `alert` for `names` (every channel when empty),
+    /// unless a silence covers it.
+    fn notify(
+        &self,
+        state: &EngineState,
+        alert: &Alert,
+        kind: NotificationKind,
+        names: &[String],
+        now: OffsetDateTime,
+    ) {
+        if let Some(silence) = state
+            .silences
+            .iter()
+            .find(|s| s.covers(&alert.rule, &alert.device_id, now))
+        {
+            tracing::debug!(alert = %alert.id, silence = %silence.id, "notification held back by a silence");
+            return;
+        }
+        let notification = self.notification(alert, kind, now);
+        let every: Vec<String>;
+        let names = if names.is_empty() {
+            every = state.channels.keys().cloned().collect();
+            &every
+        } else {
+            names
+        };
+        for name in names {
+            match state.channels.get(name) {
+                Some(channel) => {
+                    self.inner
+                        .queue
+                        .send(name, channel.notifier.clone(), notification.clone());
+                }
+                None => {
+                    tracing::warn!(channel = %name, rule = %alert.rule, "a rule names a channel that no longer exists")
+                }
+            }
+        }
+    }
+
+    fn notification(
+        &self,
+        alert: &Alert,
+        kind: NotificationKind,
+        now: OffsetDateTime,
+    ) -> Notification {
+        let held = duration_text::format(Duration::from_secs(
+            (now - alert.since).whole_seconds().max(0) as u64,
+        ));
+        let value = alert
+            .value
+            .map(|v| format!("{} {v}", alert.metric))
+            .unwrap_or_else(|| "no report".to_owned());
+        let severity = match alert.severity {
+            crate::alerts::notification::Severity::Warning => "WARNING",
+            crate::alerts::notification::Severity::Critical => "CRITICAL",
+        };
+        let mut summary = match kind {
+            NotificationKind::Resolved => format!(
+                "RESOLVED {} on {}: {value} (was {} {} for {held})",
+                alert.rule, alert.device_id, alert.op, alert.threshold
+            ),
+            NotificationKind::Test => format!("TEST from Tailmon: {} channel check", alert.rule),
+            _ => format!(
+                "{severity} {} on {}: {value} {} {} for {held}",
+                alert.rule, alert.device_id, alert.op, alert.threshold
+            ),
+        };
+        if let Some(note) = &alert.note
+            && kind != NotificationKind::Resolved
+        {
+            summary.push_str(" (");
+            summary.push_str(note);
+            summary.push(')');
+        }
+        Notification {
+            kind,
+            alert_id: alert.id.clone(),
+            rule: alert.rule.clone(),
+            severity: alert.severity,
+            device_id: alert.device_id.clone(),
+            metric: alert.metric.clone(),
+            value: alert.value,
+            op: alert.op.clone(),
+            threshold: alert.threshold,
+            since: alert.since,
+            at: now,
+            url: self.device_url(&alert.device_id),
+            top_processes: alert.top_processes.clone(),
+            summary,
+        }
+    }
+
+    /// The device's page on the dashboard.
+    pub fn device_url(&self, device_id: &str) -> String {
+        let mut url = self
+            .inner
+            .public_url
+            .join("device.html")
+            .unwrap_or_else(|_| self.inner.public_url.clone());
+        url.query_pairs_mut().append_pair("id", device_id);
+        url.to_string()
+    }
+
+    fn write<T: Serialize>(&self, table: Table, key: &str, doc: &T) {
+        if let Err(error) = self.inner.db.put(table, key, doc) {
+            tracing::warn!(%error, "alerts: a change could not be saved");
+        }
+    }
+
+    fn write_delete(&self, table: Table, key: &str) {
+        if let Err(error) = self.inner.db.delete(table, key) {
+            tracing::warn!(%error, "alerts: a change could not be saved");
+        }
+    }
+
+    // ---- What the API reads and changes. ----
+
+    /// The alerts pending or firing, the most serious and oldest first.
+    pub fn alerts(&self) -> Vec<Alert> {
+        let now = self.inner.clock.now();
+        let state = self.lock();
+        let mut alerts: Vec<Alert> = state
+            .alerts
+            .values()
+            .map(|a| {
+                let mut a = a.clone();
+                a.silenced_until = state
+                    .silences
+                    .iter()
+                    .filter(|s| s.covers(&a.rule, &a.device_id, now))
+                    .map(|s| s.until)
+                    .max();
+                a
+            })
+            .collect();
+        alerts.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.since.cmp(&b.since))
+                .then(a.id.cmp(&b.id))
+        });
+        alerts
+    }
+
+    /// Alerts that fired, newest first: at most `limit`, started before `before`.
+    pub fn history(&self, limit: usize, before: Option<OffsetDateTime>) -> Vec<Alert> {
+        let state = self.lock();
+        let mut all: Vec<&Alert> = state
+            .history
+            .iter()
+            .filter(|a| before.is_none_or(|b| a.started_at.unwrap_or(a.since) < b))
+            .collect();
+        all.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
+        all.into_iter().take(limit).cloned().collect()
+    }
+
+    /// Acknowledges a pending or firing alert: no more repeats nor escalations.
+    pub fn acknowledge(&self, id: &str, by: &str) -> Result<Alert, AlertsError> {
+        let mut state = self.lock();
+        let alert = state.alerts.get_mut(id).ok_or_else(|| {
+            AlertsError::NotFound(format!("no alert {id:?} is pending or firing"))
+        })?;
+        alert.acknowledged_by = Some(by.to_owned());
+        let alert = alert.clone();
+        self.write(Table::Alerts, id, &alert);
+        if alert.state == AlertState::Firing {
+            self.record_history(&mut state, &alert);
+        }
+        Ok(alert)
+    }
+
+    /// The silences in force.
+    pub fn silences(&self) -> Vec<Silence> {
+        let now = self.inner.clock.now();
+        self.lock()
+            .silences
+            .iter()
+            .filter(|s| s.until > now)
+            .cloned()
+            .collect()
+    }
+
+    /// Adds a silence.
+    pub fn add_silence(&self, new: NewSilence, by: Option<&str>) -> Result<Silence, AlertsError> {
+        let now = self.inner.clock.now();
+        if new.until <= now {
+            return Err(AlertsError::Invalid {
+                field: "until",
+                message: "must be in the future".into(),
+            });
+        }
+        if new.rule.as_deref().is_some_and(|r| !valid_name(r)) {
+            return Err(AlertsError::Invalid {
+                field: "rule",
+                message: "not a rule name".into(),
+            });
+        }
+        if new
+            .device
+            .as_deref()
+            .is_some_and(|d| d.is_empty() || d.len() > 256)
+        {
+            return Err(AlertsError::Invalid {
+                field: "device",
+                message: "a glob of 1 to 256 characters".into(),
+            });
+        }
+        if new.comment.as_deref().is_some_and(|c| c.len() > 1000) {
+            return Err(AlertsError::Invalid {
+                field: "comment",
+                message: "at most 1,000 characters".into(),
+            });
+        }
+        let mut id_bytes = [0u8; 8];
+        getrandom::fill(&mut id_bytes).map_err(storage)?;
+        let silence = Silence {
+            id: id_bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            rule: new.rule,
+            device: new.device,
+            until: new.until,
+            comment: new.comment,
+            created_by: by.map(str::to_owned),
+        };
+        self.inner
+            .db
+            .put(Table::Silences, &silence.id, &silence)
+            .map_err(storage)?;
+        self.lock().silences.push(silence.clone());
+        Ok(silence)
+    }
+
+    /// Removes a silence.
+    pub fn remove_silence(&self, id: &str) -> Result<(), AlertsError> {
+        let mut state = self.lock();
+        let at = state
+            .silences
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or_else(|| AlertsError::NotFound(format!("no silence {id:?}")))?;
+        self.inner.db.delete(Table::Silences, id).map_err(storage)?;
+        state.silences.remove(at);
+        Ok(())
+    }
+
+    /// Every rule, with where it comes from.
+    pub fn rules(&self) -> Vec<RuleView> {
+        self.lock()
+            .rules
+            .iter()
+            .map(|r| RuleView {
+                source: r.source,
+                rule: r.config.clone(),
+            })
+            .collect()
+    }
+
+    fn check_rule(state: &EngineState, rule: &RuleConfig) -> Result<(), AlertsError> {
+        rule.check().map_err(|e| AlertsError::Invalid {
+            field: e.field,
+            message: e.message,
+        })?;
+        if let Some(missing) = rule
+            .channel_names()
+            .find(|c| !state.channels.contains_key(*c))
+        {
+            return Err(AlertsError::Invalid {
+                field: "channels",
+                message: format!("no channel is named {missing:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds a dashboard rule.
+    pub fn create_rule(&self, rule: RuleConfig) -> Result<RuleView, AlertsError> {
+        let mut state = self.lock();
+        Self::check_rule(&state, &rule)?;
+        if state.rules.iter().any(|r| r.config.name == rule.name) {
+            return Err(AlertsError::Conflict(format!(
+                "a rule is named {:?} already",
+                rule.name
+            )));
+        }
+        self.inner
+            .db
+            .put(Table::Rules, &rule.name, &rule)
+            .map_err(storage)?;
+        state
+            .rules
+            .push(RuleEntry::new(rule.clone(), RuleSource::Dashboard));
+        Ok(RuleView {
+            source: RuleSource::Dashboard,
+            rule,
+        })
+    }
+
+    fn dashboard_rule(state: &EngineState, name: &str) -> Result<usize, AlertsError> {
+        let at = state
+            .rules
+            .iter()
+            .position(|r| r.config.name == name)
+            .ok_or_else(|| AlertsError::NotFound(format!("no rule {name:?}")))?;
+        if state.rules[at].source != RuleSource::Dashboard {
+            return Err(AlertsError::Conflict(format!(
+                "rule {name:?} comes from the configuration file or the defaults; change it there"
+            )));
+        }
+        Ok(at)
+    }
+
+    /// Replaces a dashboard rule (its alerts under way end quietly when the
+    /// rule changes what it watches).
+    pub fn replace_rule(&self, name: &str, rule: RuleConfig) -> Result<RuleView, AlertsError> {
+        let mut state = self.lock();
+        let at = Self::dashboard_rule(&state, name)?;
+        if rule.name != name {
+            return Err(AlertsError::Invalid {
+                field: "name",
+                message: format!("must be {name:?}, the rule's name in the path"),
+            });
+        }
+        Self::check_rule(&state, &rule)?;
+        self.inner
+            .db
+            .put(Table::Rules, name, &rule)
+            .map_err(storage)?;
+        state.rules[at] = RuleEntry::new(rule.clone(), RuleSource::Dashboard);
+        Ok(RuleView {
+            source: RuleSource::Dashboard,
+            rule,
+        })
+    }
+
+    /// Removes a dashboard rule and its alerts under way.
+    pub fn delete_rule(&self, name: &str) -> Result<(), AlertsError> {
+        let mut state = self.lock();
+        let at = Self::dashboard_rule(&state, name)?;
+        self.inner.db.delete(Table::Rules, name).map_err(storage)?;
+        state.rules.remove(at);
+        let ids: Vec<String> = state
+            .alerts
+            .values()
+            .filter(|a| a.rule == name)
+            .map(|a| a.id.clone())
+            .collect();
+        for id in ids {
+            state.alerts.remove(&id);
+            self.write_delete(Table::Alerts, &id);
+        }
+        Ok(())
+    }
+
+    /// Every channel, secrets redacted.
+    pub fn channels(&self) -> Vec<ChannelView> {
+        self.lock()
+            .channels
+            .iter()
+            .map(|(name, c)| ChannelView {
+                name: name.clone(),
+                source: c.source,
+                config: c.config.as_ref().map(ChannelConfig::redacted),
+                delivery: self.inner.queue.channel_stats(name),
+            })
+            .collect()
+    }
+
+    fn channel_view(&self, name: &str, config: &ChannelConfig) -> ChannelView {
+        ChannelView {
+            name: name.to_owned(),
+            source: ChannelSource::Dashboard,
+            config: Some(config.redacted()),
+            delivery: self.inner.queue.channel_stats(name),
+        }
+    }
+
+    fn make_notifier(&self, config: &ChannelConfig) -> Result<Arc<dyn Notifier>, AlertsError> {
+        channels::notifier(config, &self.inner.http).map_err(|e| AlertsError::Invalid {
+            field: "type",
+            message: e.to_string(),
+        })
+    }
+
+    /// Adds a dashboard channel.
+    pub fn create_channel(&self, channel: NamedChannel) -> Result<ChannelView, AlertsError> {
+        if !valid_name(&channel.name) {
+            return Err(AlertsError::Invalid {
+                field: "name",
+                message: "1 to 64 letters, digits, '-', '_' or '.'".into(),
+            });
+        }
+        let notifier = self.make_notifier(&channel.config)?;
+        let mut state = self.lock();
+        if state.channels.contains_key(&channel.name) {
+            return Err(AlertsError::Conflict(format!(
+                "a channel is named {:?} already",
+                channel.name
+            )));
+        }
+        self.inner
+            .db
+            .put(Table::Channels, &channel.name, &channel)
+            .map_err(storage)?;
+        let view = self.channel_view(&channel.name, &channel.config);
+        state.channels.insert(
+            channel.name,
+            ChannelEntry {
+                config: Some(channel.config),
+                source: ChannelSource::Dashboard,
+                notifier,
+            },
+        );
+        Ok(view)
+    }
+
+    fn dashboard_channel(state: &EngineState, name: &str) -> Result<(), AlertsError> {
+        match state.channels.get(name) {
+            None => Err(AlertsError::NotFound(format!("no channel {name:?}"))),
+            Some(c) if c.source != ChannelSource::Dashboard => Err(AlertsError::Conflict(format!(
+                "channel {name:?} comes from the configuration file or the application; change it there"
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Replaces a dashboard channel's settings. A secret sent back as the
+    /// listing shows it (with `••••`) keeps the stored one, so that a form
+    /// can be saved without typing the secrets again.
+    pub fn replace_channel(
+        &self,
+        name: &str,
+        mut channel: NamedChannel,
+    ) -> Result<ChannelView, AlertsError> {
+        if channel.name != name {
+            return Err(AlertsError::Invalid {
+                field: "name",
+                message: format!("must be {name:?}, the channel's name in the path"),
+            });
+        }
+        let stored = {
+            let state = self.lock();
+            Self::dashboard_channel(&state, name)?;
+            state.channels.get(name).and_then(|c| c.config.clone())
+        };
+        if let Some(stored) = stored {
+            channel.config = keep_redacted(channel.config, &stored);
+        }
+        let notifier = self.make_notifier(&channel.config)?;
+        let mut state = self.lock();
+        Self::dashboard_channel(&state, name)?;
+        self.inner
+            .db
+            .put(Table::Channels, name, &channel)
+            .map_err(storage)?;
+        let view = self.channel_view(name, &channel.config);
+        state.channels.insert(
+            channel.name,
+            ChannelEntry {
+                config: Some(channel.config),
+                source: ChannelSource::Dashboard,
+                notifier,
+            },
+        );
+        Ok(view)
+    }
+
+    /// Removes a dashboard channel; refused while a rule names it.
+    pub fn delete_channel(&self, name: &str) -> Result<(), AlertsError> {
+        let mut state = self.lock();
+        Self::dashboard_channel(&state, name)?;
+        if let Some(rule) = state
+            .rules
+            .iter()
+            .find(|r| r.config.channel_names().any(|c| c == name))
+        {
+            return Err(AlertsError::Conflict(format!(
+                "rule {:?} uses channel {name:?}; change the rule first",
+                rule.config.name
+            )));
+        }
+        self.inner
+            .db
+            .delete(Table::Channels, name)
+            .map_err(storage)?;
+        state.channels.remove(name);
+        Ok(())
+    }
+
+    /// Sends a `Test` notification through a channel, now, without the queue.
+    pub async fn test_channel(&self, name: &str) -> Result<(), AlertsError> {
+        let notifier = self
+            .lock()
+            .channels
+            .get(name)
+            .map(|c| c.notifier.clone())
+            .ok_or_else(|| AlertsError::NotFound(format!("no channel {name:?}")))?;
+        let now = self.inner.clock.now();
+        let alert = Alert {
+            id: alert_id("test", "tailmon", name),
+            rule: "test".into(),
+            severity: crate::alerts::notification::Severity::Warning,
+            device_id: "tailmon".into(),
+            metric: "cpu_usage".into(),
+            value: Some(0.0),
+            op: ">".into(),
+            threshold: 0.0,
+            state: AlertState::Firing,
+            since: now,
+            started_at: Some(now),
+            resolved_at: None,
+            acknowledged_by: None,
+            silenced_until: None,
+            last_notified: None,
+            escalations_sent: 0,
+            note: None,
+            top_processes: None,
+        };
+        let notification = self.notification(&alert, NotificationKind::Test, now);
+        match tokio::time::timeout(
+            crate::alerts::notify_queue::SEND_TIMEOUT,
+            notifier.send(&notification),
+        )
+        .await
+        {
+            Ok(result) => result.map_err(AlertsError::Delivery),
+            Err(_) => Err(AlertsError::Delivery(
+                crate::alerts::notification::NotifyError::Unreachable(
+                    "no answer within 30s".into(),
+                ),
+            )),
+        }
+    }
+
+    /// The engine's counters.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            reports_seen: self.inner.reports_seen.load(Ordering::Relaxed),
+            delivery: self.inner.queue.stats(),
+        }
+    }
+}
+
+/// One evaluation's facts.
+struct Condition<'a> {
+    id: String,
+    device: &'a str,
+    metric: &'a str,
+    value: Option<f64>,
+    op: &'static str,
+    threshold: f64,
+    note: Option<String>,
+}
+
+/// `new` with each field that still holds the redaction mark taken from
+/// `stored` (same type only).
+fn keep_redacted(new: ChannelConfig, stored: &ChannelConfig) -> ChannelConfig {
+    let (Ok(serde_json::Value::Object(mut fields)), Ok(serde_json::Value::Object(old))) =
+        (serde_json::to_value(&new), serde_json::to_value(stored))
+    else {
+        return new;
+    };
+    if fields.get("type") != old.get("type") {
+        return new;
+    }
+    for (key, value) in fields.iter_mut() {
+        if value
+            .as_str()
+            .is_some_and(|v| v.contains(channels::REDACTED))
+            && let Some(kept) = old.get(key)
+        {
+            *value = kept.clone();
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(fields)).unwrap_or(new)
+}
+
+fn history_key(alert: &Alert) -> String {
+    let started = alert.started_at.unwrap_or(alert.since);
+    format!("{}@{}", alert.id, started.unix_timestamp_nanos())
+}
+
+/// Keeps what the timer needs of a device's latest report.
+fn remember(state: &mut EngineState, report: &Report) {
+    let seen = DeviceSummary::seen(report);
+    let entry = state.devices.entry(report.device_id.clone()).or_default();
+    if entry.seen.is_some_and(|s| s > seen) {
+        return;
+    }
+    entry.seen = Some(seen);
+    entry.disks.clear();
+    if let Some(disks) = &report.disks {
+        for disk in disks {
+            entry
+                .disks
+                .push(format!("disk_used_percent:{}", disk.mount_point));
+        }
+    }
+    entry.top_processes.clone_from(&report.top_processes);
+}
