@@ -643,9 +643,15 @@ impl AlertEngine {
             .find(|r| r.config.name == alert.rule)
             .map(|r| r.config.clone())
         else {
-            // Its rule is gone: the alert ends quietly.
-            state.alerts.remove(id);
-            self.write_delete(Table::Alerts, id);
+            // Its rule is gone: the alert ends quietly (its history says so).
+            if let Some(mut gone) = state.alerts.remove(id) {
+                self.write_delete(Table::Alerts, id);
+                if gone.state == AlertState::Firing {
+                    gone.state = AlertState::Resolved;
+                    gone.resolved_at = Some(now);
+                    self.record_history(state, &gone);
+                }
+            }
             return;
         };
         let mut alert = alert.clone();
@@ -1060,9 +1066,10 @@ impl AlertEngine {
             .filter(|a| a.rule == name)
             .map(|a| a.id.clone())
             .collect();
+        let now = self.inner.clock.now();
         for id in ids {
-            state.alerts.remove(&id);
-            self.write_delete(Table::Alerts, &id);
+            // No rule, no alert: ended quietly, its history says so.
+            self.advance(&mut state, &id, now);
         }
         Ok(())
     }

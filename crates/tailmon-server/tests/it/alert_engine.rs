@@ -444,3 +444,21 @@ async fn a_firing_alert_is_not_announced_again_after_a_restart() {
     assert_eq!(second.server.alerts().history(10, None).len(), 1);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn removing_a_rule_ends_its_alerts_in_the_history() {
+    let bench = Bench::new(Vec::new());
+    let alerts = bench.server.alerts();
+    alerts
+        .create_rule(RuleConfig {
+            channels: vec!["ops".into()],
+            ..cpu_rule(Duration::ZERO)
+        })
+        .unwrap();
+    bench.report("web-1", 95.0).await;
+    assert_eq!(bench.states(), [("web-1".into(), AlertState::Firing)]);
+    alerts.delete_rule("cpu-high").unwrap();
+    assert!(bench.states().is_empty());
+    let history = alerts.history(10, None);
+    assert_eq!(history[0].state, AlertState::Resolved);
+}
