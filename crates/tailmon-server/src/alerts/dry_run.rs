@@ -1,7 +1,8 @@
 //! A rule's dry run: which devices it would match now, without storing the
 //! rule or notifying anyone (`POST /api/v1/alert-rules/test`). It uses the
-//! engine's own evaluation: [`metric_values`] and [`Op::breaks`](crate::alerts::comparison::Op::breaks)
-//! for threshold rules, the engine's offline test, and its disk fit.
+//! engine's own evaluation: the engine's metric lookup and
+//! [`Op::breaks`](crate::alerts::comparison::Op::breaks) for threshold
+//! rules, its offline test, and its disk fit.
 
 use serde::Serialize;
 use tailmon_core::DeviceSummary;
