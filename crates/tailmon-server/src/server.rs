@@ -374,6 +374,26 @@ impl Server {
                 post(alerts::create_rule),
             ),
             (
+                M::POST,
+                "/api/v1/alert-rules/test",
+                Admin,
+                post(alerts::test_rule),
+            ),
+            // The dry run's static path hides `{name}` = "test" from the
+            // routes below; these keep such a rule editable.
+            (
+                M::PUT,
+                "/api/v1/alert-rules/test",
+                Admin,
+                put(alerts::replace_rule_named_test),
+            ),
+            (
+                M::DELETE,
+                "/api/v1/alert-rules/test",
+                Admin,
+                delete(alerts::delete_rule_named_test),
+            ),
+            (
                 M::PUT,
                 "/api/v1/alert-rules/{name}",
                 Admin,

@@ -9,7 +9,8 @@
 //   RULE_KINDS               ['threshold', 'offline', 'disk_full']
 //   ruleForm(rule, opts)     {form, body()}: a form for a new rule (rule null) or for editing
 //                            `rule` (its name fixed); opts.channels: known channel names;
-//                            body() answers the JSON to send, or throws Error(message)
+//                            body() answers the JSON to send, or throws Error(message);
+//                            test: its "Test" button, testResult: the box for the dry run
 //   channelForm(ch)          {form, body()}: likewise for a channel; editing keeps its name
 //                            and type. The server shows secrets redacted ("••••"): such a
 //                            field starts empty, and left empty it sends the value as
@@ -227,7 +228,17 @@ export function ruleForm(rule, opts) {
   const error = el('p', 'form-error');
   error.id = 'rule-form-error';
   error.hidden = true;
-  form.append(error, actions(editing ? 'Save rule' : 'Create rule'));
+  const row = actions(editing ? 'Save rule' : 'Create rule');
+  const test = el('button', 'button', 'Test');
+  test.type = 'button';
+  test.dataset.action = 'test';
+  test.title = 'Which devices this rule matches now (nothing is saved or sent)';
+  row.insertBefore(test, row.lastElementChild);
+  const testResult = el('div', 'rule-test-result');
+  testResult.id = 'rule-test-result';
+  testResult.setAttribute('aria-live', 'polite');
+  testResult.hidden = true;
+  form.append(error, row, testResult);
 
   function showKind() {
     thresholdBox.hidden = kind.value !== 'threshold';
@@ -266,7 +277,7 @@ export function ruleForm(rule, opts) {
     }
     return out;
   }
-  return { form, body, error };
+  return { form, body, error, test, testResult };
 }
 
 // ---------- channels ----------

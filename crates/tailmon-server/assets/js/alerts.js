@@ -5,6 +5,8 @@
 //   Silences  api/v1/silences; admins add (rule and/or device, until) and delete
 //   Rules     api/v1/alert-rules with their source; admins create, edit and
 //             delete the dashboard's rules (file and default rules are read-only)
+//             and "Test" a form's rule (api/v1/alert-rules/test: the devices it
+//             matches now, as a table, or the API's error)
 //   Channels  admins only: api/v1/alert-channels, a form per channel type,
 //             edit, delete and "Send test" (the API's error shown as it says)
 // The tab shown follows the address's #hash (#history, #rules, …). A server
@@ -393,13 +395,63 @@ async function loadRules() {
   }
 }
 
+/** Draws a rule's dry run (POST api/v1/alert-rules/test), or its error, as text. */
+function showDryRun(box, run, err) {
+  box.textContent = '';
+  box.hidden = false;
+  if (err || !isObject(run)) {
+    const p = el('p', 'form-error', err && err.message ? String(err.message) : 'No answer.');
+    p.setAttribute('role', 'alert');
+    box.append(p);
+    return;
+  }
+  const matches = Array.isArray(run.matches) ? run.matches.filter(isObject) : [];
+  const holding = matches.filter((m) => m.holds === true).length;
+  const checked = Number(run.devices_checked) || 0;
+  box.append(el('p', 'hint', checked + (checked === 1 ? ' device' : ' devices') + ' checked; '
+    + holding + ' of ' + matches.length + ' holding now (ignoring "Holds for").'));
+  if (!matches.length) return;
+  const table = el('table', 'admin-table alerts-table');
+  const head = el('tr');
+  for (const h of ['Device', 'Metric', 'Value', 'Holds']) head.append(el('th', null, h));
+  table.append(el('thead'), el('tbody'));
+  table.tHead.append(head);
+  for (const m of matches) {
+    const row = el('tr');
+    row.dataset.device = text(m.device_id) || '';
+    cell(row, text(m.device_id));
+    cell(row, text(m.metric));
+    const v = typeof m.value === 'number' ? Math.round(m.value * 100) / 100 : null;
+    cell(row, v);
+    let holds = m.holds === true ? 'Yes' : 'No';
+    if (typeof m.status === 'string') holds += ' (' + m.status + ')';
+    if ('hours_to_full' in m) {
+      holds += typeof m.hours_to_full === 'number'
+        ? ' (full in ' + Math.round(m.hours_to_full * 10) / 10 + ' h)' : ' (not filling)';
+    }
+    cell(row, holds);
+    table.tBodies[0].append(row);
+  }
+  box.append(table);
+}
+
 function openRuleForm(rule) {
   const box = $('rule-form-box');
   box.textContent = '';
   const known = channels.map((c) => text(c.name)).filter(Boolean);
-  const { form, body, error } = ruleForm(rule, { channels: known });
+  const { form, body, error, test, testResult } = ruleForm(rule, { channels: known });
   box.append(form);
   box.hidden = false;
+  test.addEventListener('click', async () => {
+    test.disabled = true;
+    try {
+      showDryRun(testResult, await sendJSON('POST', 'api/v1/alert-rules/test', body()));
+    } catch (err) {
+      showDryRun(testResult, null, err);
+    } finally {
+      test.disabled = false;
+    }
+  });
   form.querySelector('[data-action="cancel"]').addEventListener('click', () => {
     box.hidden = true;
     box.textContent = '';

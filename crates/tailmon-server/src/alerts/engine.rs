@@ -337,15 +337,8 @@ impl AlertEngine {
             let Some(metric) = &rule.config.metric else {
                 continue;
             };
-            let pattern = rule.metric.as_ref();
-            if metric.contains(['*', '?']) {
-                tailmon_core::metric::for_each(report, |name, value| {
-                    if pattern.is_some_and(|p| p.matches(name)) {
-                        found.push((index, name.to_owned(), value));
-                    }
-                });
-            } else if let Some(value) = tailmon_core::metric::value(report, metric) {
-                found.push((index, metric.clone(), value));
+            for (name, value) in metric_values(metric, rule.metric.as_ref(), report) {
+                found.push((index, name, value));
             }
         }
         for (index, metric, value) in found {
@@ -459,8 +452,7 @@ impl AlertEngine {
                     .iter()
                     .filter(|(id, _)| devices.matches(id))
                     .filter_map(|(id, d)| {
-                        d.seen
-                            .map(|seen| (id.clone(), seen + self.inner.offline_after <= now))
+                        d.seen.map(|seen| (id.clone(), self.is_offline(seen, now)))
                     })
                     .collect();
                 for (device, is_offline) in silent {
@@ -517,22 +509,12 @@ impl AlertEngine {
             work
         };
         for (rule, device, metric) in work {
-            let window = rule.window.unwrap_or(DEFAULT_DISK_FULL_WINDOW);
             let within = rule.within.unwrap_or(DEFAULT_DISK_FULL_WITHIN);
-            let Ok(window) = time::Duration::try_from(window) else {
+            let Some(DiskForecast { value, left }) =
+                self.disk_forecast(&rule, &device, &metric, now).await
+            else {
                 continue;
             };
-            let query = HistoryQuery::new(&device, &metric, now - window, now).with_max_points(500);
-            let points: Vec<(OffsetDateTime, f64)> = match self.inner.store.history(&query).await {
-                Ok(Some(history)) => history.points.iter().map(|p| (p.at, p.avg)).collect(),
-                Ok(None) => continue,
-                Err(error) => {
-                    tracing::warn!(%error, device, metric, "the predictive rule could not read history");
-                    continue;
-                }
-            };
-            let fit = LinearFit::of(&points);
-            let left = fit.and_then(|f| f.time_to(100.0, now));
             let id = alert_id(&rule.name, &device, &metric);
             let mut state = self.lock();
             let under_way = state.alerts.contains_key(&id);
@@ -546,7 +528,6 @@ impl AlertEngine {
             if !holds && !under_way {
                 continue;
             }
-            let value = points.last().map(|(_, v)| *v);
             let note = left.map(|left| {
                 format!(
                     "full in about {}",
@@ -569,6 +550,55 @@ impl AlertEngine {
                 now,
             );
         }
+    }
+
+    /// Whether a device last seen at `seen` is offline at `now` (no report
+    /// for three reporting intervals).
+    pub(super) fn is_offline(&self, seen: OffsetDateTime, now: OffsetDateTime) -> bool {
+        seen + self.inner.offline_after <= now
+    }
+
+    /// The engine's clock's time.
+    pub(super) fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    /// The store the engine reads.
+    pub(super) fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Checks a rule as [`create_rule`](Self::create_rule) does (its
+    /// fields and the channels it names), without adding it.
+    pub(super) fn check_new_rule(&self, rule: &RuleConfig) -> Result<(), AlertsError> {
+        Self::check_rule(&self.lock(), rule)
+    }
+
+    /// A `disk_full` rule's fit over one disk's history: `None` when the
+    /// history cannot be read.
+    pub(super) async fn disk_forecast(
+        &self,
+        rule: &RuleConfig,
+        device: &str,
+        metric: &str,
+        now: OffsetDateTime,
+    ) -> Option<DiskForecast> {
+        let window = rule.window.unwrap_or(DEFAULT_DISK_FULL_WINDOW);
+        let window = time::Duration::try_from(window).ok()?;
+        let query = HistoryQuery::new(device, metric, now - window, now).with_max_points(500);
+        let points: Vec<(OffsetDateTime, f64)> = match self.inner.store.history(&query).await {
+            Ok(Some(history)) => history.points.iter().map(|p| (p.at, p.avg)).collect(),
+            Ok(None) => return None,
+            Err(error) => {
+                tracing::warn!(%error, device, metric, "the predictive rule could not read history");
+                return None;
+            }
+        };
+        let left = LinearFit::of(&points).and_then(|f| f.time_to(100.0, now));
+        Some(DiskForecast {
+            value: points.last().map(|(_, v)| *v),
+            left,
+        })
     }
 
     /// Applies one evaluation of `rule`'s condition.
@@ -1303,6 +1333,44 @@ fn history_key(alert: &Alert) -> String {
 }
 
 /// Keeps what the timer needs of a device's latest report.
+/// What a `disk_full` rule's fit says of one disk.
+pub(super) struct DiskForecast {
+    /// The disk's latest use, in percent.
+    pub(super) value: Option<f64>,
+    /// How long until it is full; `None` when it is not filling.
+    pub(super) left: Option<Duration>,
+}
+
+/// The values a threshold rule's `metric` picks from a report: one for a
+/// plain name, each matching key for a glob (`pattern` is its matcher).
+pub(super) fn metric_values(
+    metric: &str,
+    pattern: Option<&WildMatch>,
+    report: &Report,
+) -> Vec<(String, f64)> {
+    let mut found = Vec::new();
+    if metric.contains(['*', '?']) {
+        tailmon_core::metric::for_each(report, |name, value| {
+            if pattern.is_some_and(|p| p.matches(name)) {
+                found.push((name.to_owned(), value));
+            }
+        });
+    } else if let Some(value) = tailmon_core::metric::value(report, metric) {
+        found.push((metric.to_owned(), value));
+    }
+    found
+}
+
+/// The history metric of each of a report's disks (`disk_used_percent:/`).
+pub(super) fn disk_metrics(report: &Report) -> Vec<String> {
+    report
+        .disks
+        .iter()
+        .flatten()
+        .map(|disk| format!("disk_used_percent:{}", disk.mount_point))
+        .collect()
+}
+
 fn remember(state: &mut EngineState, report: &Report) {
     let seen = DeviceSummary::seen(report);
     let entry = state.devices.entry(report.device_id.clone()).or_default();
@@ -1310,13 +1378,6 @@ fn remember(state: &mut EngineState, report: &Report) {
         return;
     }
     entry.seen = Some(seen);
-    entry.disks.clear();
-    if let Some(disks) = &report.disks {
-        for disk in disks {
-            entry
-                .disks
-                .push(format!("disk_used_percent:{}", disk.mount_point));
-        }
-    }
+    entry.disks = disk_metrics(report);
     entry.top_processes.clone_from(&report.top_processes);
 }

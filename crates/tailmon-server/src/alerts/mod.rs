@@ -5,7 +5,7 @@
 //!
 //! - [`config`]: the `[alerts]` section of the configuration file;
 //! - [`rule`], [`comparison`], [`duration_text`]: rules and their parts;
-//! - [`engine`]: the [`AlertEngine`];
+//! - [`engine`]: the [`AlertEngine`]; [`dry_run`]: a rule tested without storing it;
 //! - [`alert_state`], [`silence`]: what the engine keeps and the API shows;
 //! - [`predict`]: the least-squares fit behind the `disk_full` rule;
 //! - [`notify_queue`]: delivery, per channel, with backoff;
@@ -20,6 +20,7 @@ pub mod alerts_error;
 pub mod channels;
 pub mod comparison;
 pub mod config;
+pub mod dry_run;
 pub mod duration_text;
 pub mod engine;
 pub mod notification;

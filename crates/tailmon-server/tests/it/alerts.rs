@@ -474,3 +474,106 @@ fn the_readme_configuration_example_is_accepted() {
     assert_eq!(file.alerts.channels.len(), 2);
     ServerBuilder::new().alerts(file.alerts).build().unwrap();
 }
+
+#[tokio::test]
+async fn a_rule_test_answers_which_devices_match_and_changes_nothing() {
+    use crate::people::{self, ADMIN_PASSWORD, VIEWER_PASSWORD, as_session, json_request};
+    let ops = crate::alert_support::Recorder::new();
+    let server = ServerBuilder::new()
+        .credentials(people::people())
+        .alerts(AlertsConfig {
+            default_rules: false,
+            ..AlertsConfig::default()
+        })
+        .alert_channel("ops", ops.clone())
+        .build()
+        .unwrap();
+    let router = server.router();
+    for (device, cpu) in [("web-1", 95.0), ("web-2", 10.0)] {
+        server
+            .ingest()
+            .ingest(crate::support::report(device, cpu, 1000))
+            .await
+            .unwrap();
+    }
+    let root = people::login(&router, "root", ADMIN_PASSWORD).await;
+    let dry_run = |body: Value| {
+        as_session(
+            json_request(Method::POST, "/api/v1/alert-rules/test", Some(body)),
+            &root,
+        )
+    };
+    let rule = json!({"name": "cpu-hot", "metric": "cpu_usage", "op": ">", "threshold": 80,
+                      "for": "10m", "channels": ["ops"]});
+    let (status, run) = answer(&router, dry_run(rule.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(
+        run,
+        json!({"rule": "cpu-hot", "devices_checked": 2, "matches": [
+            {"device_id": "web-1", "metric": "cpu_usage", "value": 95.0, "holds": true},
+            {"device_id": "web-2", "metric": "cpu_usage", "value": 10.0, "holds": false},
+        ]}),
+        "`for` is not waited for"
+    );
+    let (_, run) = answer(
+        &router,
+        dry_run(json!({"name": "gone", "kind": "offline", "devices": "web-2"})),
+    )
+    .await;
+    assert_eq!(
+        (
+            run["devices_checked"].clone(),
+            run["matches"][0]["status"].clone()
+        ),
+        (json!(1), json!("online")),
+        "{run}"
+    );
+    for (bad, field) in [
+        (
+            json!({"name": "x", "metric": "cpu_usag", "op": ">", "threshold": 1}),
+            "metric",
+        ),
+        (
+            json!({"name": "x", "kind": "offline", "channels": ["nobody"]}),
+            "channels",
+        ),
+    ] {
+        let (status, error) = answer(&router, dry_run(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+        assert_eq!(error["field"], field, "{error}");
+    }
+    // Nothing stored, no alert, nobody told.
+    let (_, rules) = answer(&router, as_session(get("/api/v1/alert-rules"), &root)).await;
+    assert_eq!(rules, json!([]));
+    assert!(server.alerts().alerts().is_empty());
+    let delivery = server.alerts().stats().delivery;
+    assert_eq!((delivery.sent, delivery.pending), (0, 0));
+    assert!(ops.sent().is_empty());
+    // Admins only.
+    let ann = people::login(&router, "ann", VIEWER_PASSWORD).await;
+    let request = as_session(
+        json_request(Method::POST, "/api/v1/alert-rules/test", Some(rule)),
+        &ann,
+    );
+    let (status, _) = answer(&router, request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_rule_named_test_stays_editable() {
+    let (_server, router) = router_with_file();
+    let rule = json!({"name": "test", "kind": "offline"});
+    let (status, _) = answer(&router, send(Method::POST, "/api/v1/alert-rules", rule)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let changed = json!({"name": "test", "kind": "offline", "for": "5m"});
+    let (status, body) = answer(
+        &router,
+        send(Method::PUT, "/api/v1/alert-rules/test", changed),
+    )
+    .await;
+    assert_eq!((status, body["for"].clone()), (StatusCode::OK, json!("5m")));
+    let request = Request::delete("/api/v1/alert-rules/test")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&router, request).await.0, StatusCode::NO_CONTENT);
+}

@@ -207,6 +207,18 @@ async fn request_for(
             path.to_owned(),
             Some(json!({"name": "new-rule", "metric": "load_one", "op": ">", "threshold": 8})),
         ),
+        "/api/v1/alert-rules/test" if method == Method::POST => (
+            path.to_owned(),
+            Some(json!({"name": "try", "kind": "offline"})),
+        ),
+        "/api/v1/alert-rules/test" => {
+            let rule = json!({"name": "test", "kind": "offline"});
+            fixture
+                .alerts
+                .create_rule(serde_json::from_value(rule.clone()).unwrap())
+                .ok();
+            (path.to_owned(), (method == Method::PUT).then_some(rule))
+        }
         "/api/v1/alert-rules/{name}" => {
             let rule = json!({"name": "mine", "kind": "offline", "for": "5m"});
             fixture

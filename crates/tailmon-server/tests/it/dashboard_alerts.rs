@@ -616,6 +616,33 @@ async fn the_alerts_page_acknowledges_silences_and_edits_rules_and_channels() {
         .type_into("#rule-form input[name=escalate_channels]", "ops")
         .await;
     browser.screenshot("alerts-rule-form-desktop").await;
+    // "Test": the devices the form's rule matches now, nothing stored.
+    browser.click("#rule-form button[data-action=test]").await;
+    let tested = browser
+        .wait_for(
+            "the rule's dry run",
+            "const rows = document.querySelectorAll('#rule-test-result tbody tr');              return rows.length > 0 && [...rows].map(r => [...r.cells].map(c => c.textContent))",
+        )
+        .await;
+    let rows = tested.as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "only web-* devices: {tested}");
+    let row: Vec<&str> = rows[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (row[0], row[1], row[3]),
+        ("web-1", "ram_used_percent", "No")
+    );
+    assert!(row[2].parse::<f64>().is_ok_and(|v| v < 50.0), "{row:?}");
+    let stored = api_get(&format!("{site}/api/v1/alert-rules")).await;
+    assert_eq!(
+        stored.as_array().map(Vec::len),
+        Some(1),
+        "not stored: {stored}"
+    );
     browser.click("#rule-form button[type=submit]").await;
     browser
         .wait_for(

@@ -123,6 +123,34 @@ pub(crate) async fn create_rule(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
+/// `POST /api/v1/alert-rules/test`: a rule's dry run, stored nowhere.
+pub(crate) async fn test_rule(
+    State(alerts): State<AlertEngine>,
+    JsonBody(rule): JsonBody<RuleConfig>,
+) -> Result<Response, ApiError> {
+    Ok(Json(alerts.dry_run(&rule).await?).into_response())
+}
+
+/// The name whose path the dry run takes: `PUT` and `DELETE` of
+/// `/api/v1/alert-rules/test` still reach a rule named `test`.
+const DRY_RUN_SEGMENT: &str = "test";
+
+/// `PUT /api/v1/alert-rules/test`: [`replace_rule`] of the rule named `test`.
+pub(crate) async fn replace_rule_named_test(
+    State(alerts): State<AlertEngine>,
+    JsonBody(rule): JsonBody<RuleConfig>,
+) -> Result<Response, ApiError> {
+    Ok(Json(alerts.replace_rule(DRY_RUN_SEGMENT, rule)?).into_response())
+}
+
+/// `DELETE /api/v1/alert-rules/test`: [`delete_rule`] of the rule named `test`.
+pub(crate) async fn delete_rule_named_test(
+    State(alerts): State<AlertEngine>,
+) -> Result<Response, ApiError> {
+    alerts.delete_rule(DRY_RUN_SEGMENT)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// `PUT /api/v1/alert-rules/{name}`.
 pub(crate) async fn replace_rule(
     State(alerts): State<AlertEngine>,
