@@ -32,19 +32,20 @@ struct Event {
     data: String,
 }
 
-/// A raw HTTP/1.1 reader of an event stream, decoding chunked framing.
-struct LiveReader {
+/// A raw HTTP/1.1 reader of an event stream, decoding chunked framing
+/// (the reload tests use it too).
+pub(crate) struct LiveReader {
     stream: TcpStream,
     /// Received, not yet decoded.
     raw: Vec<u8>,
     /// Decoded body, not yet split into events.
     body: String,
-    status: u16,
+    pub(crate) status: u16,
     head: String,
 }
 
 impl LiveReader {
-    async fn open(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> Self {
+    pub(crate) async fn open(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> Self {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
         let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}\r\n");
@@ -117,7 +118,7 @@ impl LiveReader {
     }
 
     /// The next event that is not a comment, with its data as JSON.
-    async fn next_json(&mut self) -> (String, Value) {
+    pub(crate) async fn next_json(&mut self) -> (String, Value) {
         loop {
             let event = self.next().await;
             if event.name != "comment" {

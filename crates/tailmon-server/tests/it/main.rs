@@ -27,6 +27,7 @@ mod live;
 mod people;
 mod preferences;
 mod readme_embedding;
+mod reload;
 mod retention;
 mod routes;
 mod serve_router;
