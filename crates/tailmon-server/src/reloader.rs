@@ -196,10 +196,12 @@ impl Reloader {
     ///   retention pass runs soon after (with a router in use).
     /// - **Rate limits**: a changed limit starts afresh, with full buckets
     ///   of the new quota.
-    /// - **Alerting**: rules and channels are swapped; alerts of rules that
-    ///   remain keep their state, the others end (see the alert engine's
-    ///   documentation in docs/architecture.md); `evaluate_every` takes
-    ///   effect at the next tick.
+    /// - **Alerting**: rules and channels are swapped. An alert pending or
+    ///   firing keeps its state (acknowledgement included) while a rule of
+    ///   its name still watches its device and metric; any other ends: a
+    ///   firing one is resolved and its channels told, a pending one is
+    ///   dropped. Silences and history stay; notifications already queued
+    ///   are delivered. `evaluate_every` takes effect at the next tick.
     /// - **Tokens and users**: the credentials file is read again, so a
     ///   token added or revoked there counts from the next request.
     ///
