@@ -327,10 +327,12 @@ async fn alert_rules_swap_and_those_that_remain_keep_their_alerts() {
 }
 
 #[tokio::test]
-async fn a_lowered_rate_limit_holds_from_the_next_request() {
+async fn lowered_rate_limits_hold_from_the_next_request() {
     let clock = Arc::new(ManualClock::new(start()));
+    let credentials = Arc::new(Credentials::in_memory());
+    let token = credentials.create_token(NewToken::read("reader")).unwrap().token;
     let server = ServerBuilder::new()
-        .open_access()
+        .credentials(credentials)
         .clock(clock.clone())
         .build()
         .unwrap();
@@ -340,6 +342,15 @@ async fn a_lowered_rate_limit_holds_from_the_next_request() {
     let healthz = async || {
         client
             .get(format!("{}/healthz", running.url()))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let devices = async || {
+        client
+            .get(format!("{}/api/v1/devices", running.url()))
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap()
@@ -360,11 +371,21 @@ async fn a_lowered_rate_limit_holds_from_the_next_request() {
     clock.advance(Duration::from_secs(1));
     assert_eq!(healthz().await, 200);
 
-    // Turned off: no limit at all.
+    // Per address off, per token lowered: the token is held back, a
+    // request without one is not.
     config.rate_limit_per_address = None;
-    reloader.reload(config).await.unwrap();
+    config.rate_limit_per_token = RateLimit::new(1, 3);
+    let summary = reloader.reload(config).await.unwrap();
+    assert_eq!(
+        summary.to_string(),
+        "rate limit per address, rate limit per token"
+    );
+    for _ in 0..3 {
+        assert_eq!(devices().await, 200);
+    }
+    assert_eq!(devices().await, 429);
     for _ in 0..10 {
-        assert_eq!(healthz().await, 200);
+        assert_eq!(healthz().await, 200, "no limit per address");
     }
 }
 
