@@ -102,7 +102,14 @@ fn a_reload_adds_no_allocation_per_report_nor_per_request() {
         config.rate_limit_per_address = RateLimit::new(2000, 100_000);
         let summary = ingesting.reloader().reload(config.clone()).await.unwrap();
         assert_eq!(summary.statuses_changed, 1);
-        assert!(serving.reloader().reload(config).await.unwrap().rate_limit_per_address);
+        assert!(
+            serving
+                .reloader()
+                .reload(config)
+                .await
+                .unwrap()
+                .rate_limit_per_address
+        );
         // Warm up again: the new limiter's map holds the address once.
         per_request(&router).await;
         let report_after = per_report(&ingesting, &clock).await;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tailmon_core::{OffsetDateTime, Report};
 use tailmon_server::alerts::comparison::Op;
+use tailmon_server::alerts::rule::RuleKind;
 use tailmon_server::alerts::{AlertState, AlertsConfig, NotificationKind, RuleConfig, Severity};
 use tailmon_server::auth::{NewToken, RateLimit};
 use tailmon_server::{
@@ -326,11 +327,49 @@ async fn alert_rules_swap_and_those_that_remain_keep_their_alerts() {
     assert_eq!(names, ["kept", "added"]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_shorter_evaluation_period_takes_effect_at_once() {
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let mut config = RuntimeConfig::default();
+    config.alerts = AlertsConfig {
+        evaluate_every: Some(Duration::from_secs(3600)),
+        ..only(vec![RuleConfig::of_kind("down", RuleKind::Offline)])
+    };
+    let server = ServerBuilder::new()
+        .open_access()
+        .clock(clock.clone())
+        .runtime_config(config.clone())
+        .build()
+        .unwrap();
+    let _router = server.router();
+    report_to_alerts(&server, &clock, "a", 10.0).await;
+    // Offline by the server's clock; the timer, once an hour, has not seen it.
+    clock.advance(Duration::from_secs(60));
+
+    config.alerts.evaluate_every = Some(Duration::from_secs(1));
+    let summary = server.reloader().reload(config).await.unwrap();
+    assert!(summary.alerts.settings);
+    assert_eq!(summary.to_string(), "alert settings");
+    assert_eq!(server.alerts().evaluate_every(), Duration::from_secs(1));
+    let alerts = server.alerts();
+    eventually(
+        "the timer, now every second, finds a offline",
+        async || match alerts.alerts().as_slice() {
+            [alert] if alert.rule == "down" => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn lowered_rate_limits_hold_from_the_next_request() {
     let clock = Arc::new(ManualClock::new(start()));
     let credentials = Arc::new(Credentials::in_memory());
-    let token = credentials.create_token(NewToken::read("reader")).unwrap().token;
+    let token = credentials
+        .create_token(NewToken::read("reader"))
+        .unwrap()
+        .token;
     let server = ServerBuilder::new()
         .credentials(credentials)
         .clock(clock.clone())
