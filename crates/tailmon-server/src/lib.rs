@@ -51,8 +51,10 @@
 //!
 //! The root holds the entry points: [`ServerBuilder`] and the [`Server`] it
 //! builds, the [`Ingest`] handle for in-process agents, the [`Store`] trait
-//! with its two stores, [`Credentials`], and [`serve_router`] with its
-//! [`ServeOptions`]. The rest lives in modules named for what they hold:
+//! with its two stores, [`Credentials`], [`serve_router`] with its
+//! [`ServeOptions`], and the [`RuntimeConfig`] a running server changes
+//! through its [`Reloader`] (thresholds, retention, rate limits, alerting,
+//! and the credentials file read anew) without a restart. The rest lives in modules named for what they hold:
 //! [`auth`] (tokens, users, roles, sessions, rate limits), [`http`] (TLS and
 //! the serving loop's limits), [`store`] (the stores' settings, errors and
 //! file names), [`views`] (each user's saved preferences), [`alerts`]
