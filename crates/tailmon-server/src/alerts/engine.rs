@@ -136,8 +136,6 @@ pub(crate) struct PreparedAlerts {
     config: AlertsConfig,
     public_url: reqwest::Url,
     file_channels: Vec<(NamedChannel, Arc<dyn Notifier>)>,
-    stored_rules: Vec<RuleConfig>,
-    stored_channels: Vec<NamedChannel>,
 }
 
 struct ChannelEntry {
@@ -914,8 +912,8 @@ impl AlertEngine {
     }
 
     /// Checks `config` as [`ServerBuilder::build`](crate::ServerBuilder::build)
-    /// does, makes its channels' notifiers and reads the dashboard's rules
-    /// and channels, without changing anything: `Err` says what is wrong.
+    /// does and makes its channels' notifiers, without changing anything:
+    /// `Err` says what is wrong.
     pub(crate) fn prepare(&self, config: AlertsConfig) -> Result<PreparedAlerts, String> {
         let names = self.application_channels();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -929,23 +927,10 @@ impl AlertEngine {
                 .map_err(|e| format!("alerts.channels {:?}: {e}", channel.name))?;
             file_channels.push((channel.clone(), notifier));
         }
-        let load = |e: crate::alerts::alert_db::AlertDbError| e.to_string();
-        let stored_rules = self
-            .inner
-            .db
-            .load::<RuleConfig>(Table::Rules)
-            .map_err(load)?;
-        let stored_channels = self
-            .inner
-            .db
-            .load::<NamedChannel>(Table::Channels)
-            .map_err(load)?;
         Ok(PreparedAlerts {
             config,
             public_url,
             file_channels,
-            stored_rules,
-            stored_channels,
         })
     }
 
@@ -970,11 +955,58 @@ impl AlertEngine {
             config,
             public_url,
             file_channels,
-            stored_rules,
-            stored_channels,
         } = prepared;
         let now = self.inner.clock.now();
         let mut state = self.lock();
+        // The dashboard's rules and channels: those in use, then those of
+        // the database that a file rule or channel of the same name hid
+        // (read under the lock, which the API's changes hold while they
+        // write them, so both agree).
+        let mut stored_rules: Vec<RuleConfig> = state
+            .rules
+            .iter()
+            .filter(|r| r.source == RuleSource::Dashboard)
+            .map(|r| r.config.clone())
+            .collect();
+        match self.inner.db.load::<RuleConfig>(Table::Rules) {
+            Ok(rules) => {
+                for rule in rules {
+                    if !stored_rules.iter().any(|r| r.name == rule.name) {
+                        stored_rules.push(rule);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "alerts: the dashboard's hidden rules could not be read")
+            }
+        }
+        let mut stored_channels: Vec<(NamedChannel, Option<Arc<dyn Notifier>>)> = state
+            .channels
+            .iter()
+            .filter(|(_, c)| c.source == ChannelSource::Dashboard)
+            .filter_map(|(name, c)| {
+                let config = c.config.clone()?;
+                Some((
+                    NamedChannel {
+                        name: name.clone(),
+                        config,
+                    },
+                    Some(c.notifier.clone()),
+                ))
+            })
+            .collect();
+        match self.inner.db.load::<NamedChannel>(Table::Channels) {
+            Ok(channels) => {
+                for channel in channels {
+                    if !stored_channels.iter().any(|(c, _)| c.name == channel.name) {
+                        stored_channels.push((channel, None));
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "alerts: the dashboard's hidden channels could not be read")
+            }
+        }
         // The rules, as `new` makes them.
         let mut rules: Vec<RuleEntry> = Vec::new();
         if config.default_rules {
@@ -1063,11 +1095,15 @@ impl AlertEngine {
                 },
             );
         }
-        for channel in stored_channels {
+        for (channel, notifier) in stored_channels {
             if channels.contains_key(&channel.name) {
                 continue;
             }
-            match channels::notifier(&channel.config, &self.inner.http) {
+            let notifier = match notifier {
+                Some(notifier) => Ok(notifier),
+                None => channels::notifier(&channel.config, &self.inner.http),
+            };
+            match notifier {
                 Ok(notifier) => {
                     channels.insert(
                         channel.name,

@@ -270,6 +270,11 @@ async fn alert_rules_swap_and_those_that_remain_keep_their_alerts() {
         .find(|a| a.rule == "kept")
         .unwrap();
     server.alerts().acknowledge(&kept.id, "ann").unwrap();
+    // A rule made in the dashboard, which the file's reload leaves alone.
+    server
+        .alerts()
+        .create_rule(cpu_rule("dashboard", 99.0))
+        .unwrap();
 
     clock.advance(Duration::from_secs(60));
     config.alerts = only(vec![cpu_rule("kept", 80.0), cpu_rule("added", 85.0)]);
@@ -324,7 +329,55 @@ async fn alert_rules_swap_and_those_that_remain_keep_their_alerts() {
         .into_iter()
         .map(|r| r.rule.name)
         .collect();
-    assert_eq!(names, ["kept", "added"]);
+    assert_eq!(names, ["kept", "added", "dashboard"]);
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn a_file_rule_hides_a_dashboard_rule_of_its_name_only_while_it_is_there() {
+    use tailmon_server::alerts::rule::RuleSource;
+
+    let dirs = TestDirs::new("reload_hidden_rule");
+    let dir = dirs.fresh();
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = RuntimeConfig::default();
+    config.alerts = only(Vec::new());
+    let server = ServerBuilder::new()
+        .open_access()
+        .runtime_config(config.clone())
+        .alerts_database(dir.join("alerts.db"))
+        .build()
+        .unwrap();
+    let reloader = server.reloader();
+    let rules = || {
+        server
+            .alerts()
+            .rules()
+            .into_iter()
+            .map(|r| (r.rule.name, r.source, r.rule.threshold))
+            .collect::<Vec<_>>()
+    };
+    let mine = RuleConfig::threshold("shared", "cpu_usage", Op::Above, 95.0);
+    server.alerts().create_rule(mine).unwrap();
+
+    config.alerts = only(vec![RuleConfig::threshold(
+        "shared",
+        "cpu_usage",
+        Op::Above,
+        50.0,
+    )]);
+    let summary = reloader.reload(config.clone()).await.unwrap();
+    assert_eq!(summary.alerts.rules.changed, ["shared"]);
+    assert_eq!(rules(), [("shared".into(), RuleSource::File, Some(50.0))]);
+
+    config.alerts = only(Vec::new());
+    let summary = reloader.reload(config).await.unwrap();
+    assert_eq!(summary.alerts.rules.changed, ["shared"]);
+    assert_eq!(
+        rules(),
+        [("shared".into(), RuleSource::Dashboard, Some(95.0))],
+        "the dashboard's rule, kept in alerts.db, is back"
+    );
 }
 
 #[tokio::test(start_paused = true)]
