@@ -5,7 +5,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
+use serde::Deserialize;
 use tailmon_collect::CollectionArgs;
+use tailmon_collect::plugins::{PluginConfig, PluginSettings};
 
 use crate::layered_config::{self, Layered, LoadError, Problem, Spec};
 use crate::log_format::LogFormat;
@@ -57,11 +59,24 @@ pub(crate) struct Args {
     /// collectors.
     #[arg(long, env = "TAILMON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
+    /// A directory of node_exporter textfile collector files (`*.prom`)
+    /// read at each collection, as custom metrics.
+    #[arg(long, env = "TAILMON_TEXTFILE_DIR")]
+    pub(crate) textfile_dir: Option<PathBuf>,
 }
 
-/// The file-only tables of `tailmon-agent.toml`: none yet.
-fn check_tables(_text: &str) -> Result<(), toml::de::Error> {
-    Ok(())
+/// The file-only tables of `tailmon-agent.toml`.
+#[derive(Debug, Default, Deserialize)]
+struct Tables {
+    /// Commands run on their own intervals, whose output becomes custom
+    /// metrics.
+    #[serde(default)]
+    plugins: Vec<PluginConfig>,
+}
+
+/// Checks one file's tables on their own: types and unknown keys, with lines.
+fn check_tables(text: &str) -> Result<(), toml::de::Error> {
+    toml::from_str::<Tables>(text).map(drop)
 }
 
 /// The agent's whole configuration, layered and checked.
@@ -71,6 +86,8 @@ pub(crate) struct AgentSettings {
     pub(crate) args: Args,
     /// The token, from `token` or read from `token_file`.
     pub(crate) token: Option<String>,
+    /// The plugins and the textfile directory.
+    pub(crate) plugins: PluginSettings,
     layered: Layered,
 }
 
@@ -79,7 +96,7 @@ impl AgentSettings {
     pub(crate) fn load(argv: &[OsString]) -> Result<Self, LoadError> {
         let spec = Spec {
             command: Args::command(),
-            tables: &[],
+            tables: &["plugins"],
             check_tables,
         };
         let layered = layered_config::load(&spec, argv)?;
@@ -87,47 +104,85 @@ impl AgentSettings {
             LoadError::Problems(vec![Problem::new("configuration", error.to_string())])
         })?;
         let mut found = Vec::new();
-        let token = match (&args.token, &args.token_file) {
-            (Some(_), Some(_)) => {
-                found.push(layered.problem("token_file", "set token or token_file, not both"));
-                None
+        let tables = match Tables::deserialize(toml::Value::Table(layered.tables.clone())) {
+            Ok(tables) => tables,
+            Err(error) => {
+                found.push(table_problem(&layered, "plugins", error.message()));
+                Tables::default()
             }
-            (Some(token), None) => Some(token.clone()),
-            (None, Some(path)) => match std::fs::read_to_string(path) {
-                Ok(text) => match text.lines().next().map(str::trim) {
-                    Some(token) if !token.is_empty() => Some(token.to_owned()),
-                    _ => {
+        };
+        let mut plugins = PluginSettings::default();
+        plugins.plugins = tables.plugins;
+        plugins.textfile_dir = args.textfile_dir.clone();
+        for problem in plugins.validate() {
+            found.push(table_problem(&layered, "plugins", &problem.to_string()));
+        }
+        let token =
+            match (&args.token, &args.token_file) {
+                (Some(_), Some(_)) => {
+                    found.push(layered.problem("token_file", "set token or token_file, not both"));
+                    None
+                }
+                (Some(token), None) => Some(token.clone()),
+                (None, Some(path)) => match std::fs::read_to_string(path) {
+                    Ok(text) => match text.lines().next().map(str::trim) {
+                        Some(token) if !token.is_empty() => Some(token.to_owned()),
+                        _ => {
+                            found.push(layered.problem(
+                                "token_file",
+                                format!("{} holds no token", path.display()),
+                            ));
+                            None
+                        }
+                    },
+                    Err(error) => {
                         found.push(layered.problem(
                             "token_file",
-                            format!("{} holds no token", path.display()),
+                            format!("cannot read {}: {error}", path.display()),
                         ));
                         None
                     }
                 },
-                Err(error) => {
-                    found.push(layered.problem(
-                        "token_file",
-                        format!("cannot read {}: {error}", path.display()),
-                    ));
-                    None
-                }
-            },
-            (None, None) => None,
-        };
+                (None, None) => None,
+            };
         if !found.is_empty() {
             return Err(LoadError::Problems(found));
         }
         Ok(Self {
             args,
             token,
+            plugins,
             layered,
         })
     }
 
     /// The effective settings as TOML, for `--print-config`.
     pub(crate) fn describe(&self) -> String {
-        layered_config::describe(&Args::command(), &self.layered)
+        let mut out = layered_config::describe(&Args::command(), &self.layered);
+        #[derive(serde::Serialize)]
+        struct PluginTables<'a> {
+            plugins: &'a [PluginConfig],
+        }
+        if !self.plugins.plugins.is_empty() {
+            out.push('\n');
+            out.push_str(
+                &toml::to_string(&PluginTables {
+                    plugins: &self.plugins.plugins,
+                })
+                .unwrap_or_default(),
+            );
+        }
+        out
     }
+}
+
+/// A problem with a table, located at the last file that set it.
+fn table_problem(layered: &Layered, table: &str, message: &str) -> Problem {
+    let location = layered
+        .table_origins
+        .get(table)
+        .map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+    Problem::new(location, format!("{table}: {}", message.trim()))
 }
 
 #[cfg(test)]

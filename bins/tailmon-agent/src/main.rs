@@ -17,6 +17,8 @@ use layered_config::{LoadError, print_problems};
 use log_format::init_logging;
 use shutdown_signal::shutdown_signal;
 use tailmon_client::{Agent, Client};
+use tailmon_collect::Collectors;
+use tailmon_collect::plugins::PluginCollector;
 
 fn main() -> anyhow::Result<()> {
     let argv: Vec<OsString> = std::env::args_os().collect();
@@ -55,7 +57,17 @@ fn main() -> anyhow::Result<()> {
             .context("the server settings (TAILMON_SERVER_URL, TAILMON_TOKEN, TAILMON_CA_CERT)")?;
         let c = &args.collection;
         let collector = c.host_collector().context("reading this host's health")?;
-        let mut agent = Agent::builder(client, Box::new(collector))
+        let mut collectors = Collectors::new().with(collector);
+        if !settings.plugins.is_empty() {
+            let plugins = PluginCollector::start(&settings.plugins).context("starting the plugins")?;
+            tracing::info!(
+                plugins = settings.plugins.plugins.len(),
+                textfile_dir = ?settings.plugins.textfile_dir,
+                "custom metrics from plugins"
+            );
+            collectors = collectors.with(plugins);
+        }
+        let mut agent = Agent::builder(client, Box::new(collectors))
             .interval(c.interval)
             .device_id(c.device_id());
         if let Some(capacity) = args.queue_capacity {
