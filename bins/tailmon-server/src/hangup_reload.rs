@@ -5,6 +5,8 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 
+use tailmon_server::Reloader;
+
 use crate::layered_config::LoadError;
 use crate::server_settings::ServerSettings;
 
@@ -14,6 +16,7 @@ use crate::server_settings::ServerSettings;
 pub(crate) async fn reload_on_hangup(
     argv: Vec<OsString>,
     mut current: ServerSettings,
+    reloader: Reloader,
     scheme: &'static str,
     local: SocketAddr,
 ) {
@@ -25,19 +28,21 @@ pub(crate) async fn reload_on_hangup(
             return;
         };
         while hangups.recv().await.is_some() {
-            if let Some(newer) = reload(&argv, &current, scheme, local) {
+            if let Some(newer) = reload(&argv, &current, &reloader, scheme, local).await {
                 current = newer;
             }
         }
     }
     #[cfg(not(unix))]
-    let _ = (argv, &mut current, scheme, local);
+    let _ = (argv, &mut current, reloader, scheme, local);
 }
 
-/// Reads the configuration again; the new settings when valid.
-fn reload(
+/// Reads the configuration again and applies it; the new settings when
+/// valid and applied.
+async fn reload(
     argv: &[OsString],
     current: &ServerSettings,
+    reloader: &Reloader,
     scheme: &'static str,
     local: SocketAddr,
 ) -> Option<ServerSettings> {
@@ -46,7 +51,7 @@ fn reload(
         Ok(newer) => newer,
         Err(LoadError::Problems(problems)) => {
             for problem in &problems {
-                tracing::error!(%problem, "invalid configuration");
+                tracing::error!("invalid configuration: {problem}");
             }
             tracing::error!("configuration not reloaded: the running one is kept");
             return None;
@@ -63,12 +68,14 @@ fn reload(
             "changed settings that apply only after a restart"
         );
     }
-    let changed = current.reloaded(&newer);
-    let _alerts = newer.alerts_linking_to(scheme, local);
-    if changed.is_empty() {
-        tracing::info!("configuration reloaded: nothing that applies at run time changed");
-    } else {
-        tracing::info!(changed = %changed.join(", "), "configuration reloaded");
+    match reloader.reload(newer.runtime_config(scheme, local)).await {
+        Ok(summary) => {
+            tracing::info!("configuration reloaded: {summary}");
+            Some(newer)
+        }
+        Err(error) => {
+            tracing::error!(%error, "configuration not reloaded: the running one is kept");
+            None
+        }
     }
-    Some(newer)
 }

@@ -84,9 +84,7 @@ async fn run(settings: ServerSettings, argv: Vec<OsString>) -> anyhow::Result<()
             } else {
                 Durability::Disk
             })
-            .raw_retention(args.raw_retention)
-            .minute_retention(args.minute_retention)
-            .hour_retention(args.hour_retention);
+            .retention(settings.retention());
         if let Some(mb) = args.max_db_mb {
             builder = builder.max_size_bytes(mb.saturating_mul(1024 * 1024));
         }
@@ -99,21 +97,17 @@ async fn run(settings: ServerSettings, argv: Vec<OsString>) -> anyhow::Result<()
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
-    let alerts = settings.alerts_linking_to(serve_options.scheme(), local);
     let preferences = PreferenceStore::open(&args.data_dir).context("the saved preferences")?;
     let mut builder = ServerBuilder::new()
         .store(store)
         .preferences(Arc::new(preferences))
         .max_devices(args.max_devices)
         .max_devices_per_token(args.max_devices_per_token)
-        .rate_limit_per_address(settings.rate_limit_per_address())
-        .rate_limit_per_token(settings.rate_limit_per_token())
-        .thresholds(settings.thresholds())
+        .runtime_config(settings.runtime_config(serve_options.scheme(), local))
         // Under TLS the session cookie travels over HTTPS only.
         .secure_cookies(args.tls_cert.is_some())
         .allowed_hosts(args.allowed_hosts.clone())
         .strict_transport_security(args.hsts.then_some(HSTS_MAX_AGE))
-        .alerts(alerts)
         .alerts_database(
             args.data_dir
                 .join(tailmon_server::alerts::ALERTS_DATABASE_FILE),
@@ -149,7 +143,11 @@ async fn run(settings: ServerSettings, argv: Vec<OsString>) -> anyhow::Result<()
     let scheme = serve_options.scheme();
     tracing::info!(address = %local, data_dir = %args.data_dir.display(), "serving the dashboard on {scheme}://{local}/");
     tokio::spawn(hangup_reload::reload_on_hangup(
-        argv, settings, scheme, local,
+        argv,
+        settings,
+        server.reloader(),
+        scheme,
+        local,
     ));
     server
         .serve_with(listener, serve_options, shutdown_signal())

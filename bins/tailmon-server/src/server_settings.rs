@@ -14,8 +14,10 @@ use tailmon_core::{
     DEFAULT_CPU_CRITICAL, DEFAULT_CPU_WARNING, DEFAULT_RAM_CRITICAL, DEFAULT_RAM_WARNING,
     Thresholds,
 };
+use tailmon_server::RuntimeConfig;
 use tailmon_server::alerts::AlertsConfig;
 use tailmon_server::auth::RateLimit;
+use tailmon_server::store::Retention;
 
 use crate::admin_command::AdminCommand;
 use crate::layered_config::{self, Layered, LoadError, Problem, Spec};
@@ -220,6 +222,14 @@ impl ServerSettings {
             found.push(table_problem(&layered, "alerts", &error.to_string()));
         }
         found.extend(cross_key_problems(&args, &layered));
+        let retention = Retention {
+            raw: args.raw_retention,
+            minute: args.minute_retention,
+            hour: args.hour_retention,
+        };
+        if let Err((tier, message)) = retention.check() {
+            found.push(layered.problem(tier, message));
+        }
         if !found.is_empty() {
             return Err(LoadError::Problems(found));
         }
@@ -241,24 +251,29 @@ impl ServerSettings {
         thresholds
     }
 
-    /// The rate limit per client address; `None` when off (0).
-    pub(crate) fn rate_limit_per_address(&self) -> Option<RateLimit> {
-        per_second(self.args.rate_limit_per_address)
+    /// The retention tiers.
+    pub(crate) fn retention(&self) -> Retention {
+        Retention {
+            raw: self.args.raw_retention,
+            minute: self.args.minute_retention,
+            hour: self.args.hour_retention,
+        }
     }
 
-    /// The rate limit per token; `None` when off (0).
-    pub(crate) fn rate_limit_per_token(&self) -> Option<RateLimit> {
-        per_second(self.args.rate_limit_per_token)
-    }
-
-    /// The alert settings, with links to `local` when the files set no
-    /// `public_url`.
-    pub(crate) fn alerts_linking_to(&self, scheme: &str, local: SocketAddr) -> AlertsConfig {
+    /// What a running server can change, with alert links to `local` when
+    /// the files set no `public_url`.
+    pub(crate) fn runtime_config(&self, scheme: &str, local: SocketAddr) -> RuntimeConfig {
         let mut alerts = self.alerts.clone();
         if alerts.public_url.is_none() {
             alerts.public_url = Some(crate::default_public_url(scheme, local));
         }
-        alerts
+        let mut config = RuntimeConfig::default();
+        config.thresholds = self.thresholds();
+        config.retention = self.retention();
+        config.rate_limit_per_address = per_second(self.args.rate_limit_per_address);
+        config.rate_limit_per_token = per_second(self.args.rate_limit_per_token);
+        config.alerts = alerts;
+        config
     }
 
     /// The effective settings as TOML, for `--print-config`.
@@ -280,20 +295,6 @@ impl ServerSettings {
             .filter(|id| !RELOADABLE.contains(&id.as_str()))
             .filter(|id| raw(&self.layered, id) != raw(&newer.layered, id))
             .collect()
-    }
-
-    /// Reloadable settings that differ in `newer` (the `[alerts]` table as
-    /// `alerts`).
-    pub(crate) fn reloaded(&self, newer: &Self) -> Vec<String> {
-        let mut changed: Vec<String> = RELOADABLE
-            .iter()
-            .filter(|id| raw(&self.layered, id) != raw(&newer.layered, id))
-            .map(|id| (*id).to_owned())
-            .collect();
-        if self.alerts != newer.alerts {
-            changed.push("alerts".to_owned());
-        }
-        changed
     }
 }
 
