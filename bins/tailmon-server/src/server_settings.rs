@@ -329,12 +329,19 @@ fn table_problem(layered: &Layered, table: &str, message: &str) -> Problem {
 fn cross_key_problems(args: &Args, layered: &Layered) -> Vec<Problem> {
     let mut found = Vec::new();
     match (&args.tls_cert, &args.tls_key) {
-        (Some(_), None) => found.push(layered.problem("tls_cert", "needs tls_key as well")),
-        (None, Some(_)) => found.push(layered.problem("tls_key", "needs tls_cert as well")),
+        (Some(_), None) => {
+            found.push(layered.problem("tls_cert", "needs tls_key (--tls-key) as well"))
+        }
+        (None, Some(_)) => {
+            found.push(layered.problem("tls_key", "needs tls_cert (--tls-cert) as well"))
+        }
         _ => {}
     }
     if args.hsts && args.tls_cert.is_none() {
-        found.push(layered.problem("hsts", "needs tls_cert and tls_key (HTTPS)"));
+        found.push(layered.problem(
+            "hsts",
+            "needs tls_cert and tls_key (--tls-cert, --tls-key): HTTPS",
+        ));
     }
     for (warning, critical, w, c) in [
         (
