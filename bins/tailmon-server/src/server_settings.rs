@@ -219,7 +219,12 @@ impl ServerSettings {
             }
         };
         if let Err(error) = tables.alerts.check() {
-            found.push(table_problem(&layered, "alerts", &error.to_string()));
+            // The message names its part of [alerts] itself.
+            let location = layered
+                .table_origins
+                .get("alerts")
+                .map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+            found.push(Problem::new(location, error.to_string()));
         }
         found.extend(cross_key_problems(&args, &layered));
         let retention = Retention {

@@ -242,7 +242,7 @@ async fn a_bad_configuration_yields_every_problem_with_its_location() {
     assert_eq!(problems.trim(), "prod.toml:3: unknown key `max_device`");
     let problems = check(&["--config", "rules.toml"]).await;
     assert!(
-        problems.starts_with("rules.toml: alerts: ") && problems.contains("\"ops\""),
+        problems.starts_with("rules.toml: alerts.rules \"x\": ") && problems.contains("\"ops\""),
         "{problems}"
     );
     let problems = check(&["--config", "typo.toml"]).await;
