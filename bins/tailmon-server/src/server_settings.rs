@@ -248,12 +248,12 @@ impl ServerSettings {
     /// The status thresholds.
     pub(crate) fn thresholds(&self) -> Thresholds {
         let a = &self.args;
-        let mut thresholds = Thresholds::default();
-        thresholds.cpu_warning = a.cpu_warning;
-        thresholds.cpu_critical = a.cpu_critical;
-        thresholds.ram_warning = a.ram_warning;
-        thresholds.ram_critical = a.ram_critical;
-        thresholds
+        Thresholds {
+            cpu_warning: a.cpu_warning,
+            cpu_critical: a.cpu_critical,
+            ram_warning: a.ram_warning,
+            ram_critical: a.ram_critical,
+        }
     }
 
     /// The retention tiers.
