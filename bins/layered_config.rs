@@ -203,7 +203,11 @@ pub(crate) fn load(spec: &Spec, argv: &[OsString]) -> Result<Layered, LoadError>
                 continue;
             }
             let Some(arg) = settings(&spec.command).find(|arg| arg.get_id() == key.as_str()) else {
-                problems.push(Problem::new(location, format!("unknown key `{key}`")));
+                let hint = closest(&key, settings(&spec.command).map(|a| a.get_id().as_str()))
+                    .or_else(|| closest(&key, spec.tables.iter().copied()))
+                    .map(|name| format!(" (did you mean `{name}`?)"))
+                    .unwrap_or_default();
+                problems.push(Problem::new(location, format!("unknown key `{key}`{hint}")));
                 continue;
             };
             match check_value(arg, &value) {
@@ -308,6 +312,34 @@ fn toml_scalar(value: &str, flag: bool) -> String {
     } else {
         toml::Value::String(value.to_owned()).to_string()
     }
+}
+
+/// The name among `names` closest to `key`, if it is a likely typo (at
+/// most two edits away).
+fn closest<'a>(key: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    names
+        .map(|name| (edit_distance(key, name), name))
+        .filter(|(distance, _)| *distance <= 2)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance between `a` and `b`, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// The 1-based line of byte `offset` in `text`.
@@ -436,6 +468,18 @@ pub(crate) fn print_problems(problems: &[Problem]) {
 #[cfg(test)]
 mod layering_tests {
     use super::*;
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        let names = ["listen", "max_devices", "max_devices_per_token"];
+        assert_eq!(closest("lisen", names.into_iter()), Some("listen"));
+        assert_eq!(
+            closest("max_device", names.into_iter()),
+            Some("max_devices")
+        );
+        assert_eq!(closest("colour", names.into_iter()), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn lines_count_from_one() {

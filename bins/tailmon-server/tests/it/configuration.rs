@@ -230,7 +230,7 @@ async fn a_bad_configuration_yields_every_problem_with_its_location() {
     let problems = check(&["--config", "bad.toml"]).await;
     for expected in [
         "bad.toml:1: listen: invalid socket address syntax",
-        "bad.toml:2: unknown key `lisen`",
+        "bad.toml:2: unknown key `lisen` (did you mean `listen`?)",
         "bad.toml:3: max_devices: invalid digit found in string",
         "bad.toml:4: no_local_agent: expected true or false, found string",
         "bad.toml:5: raw_retention: \"two days\" is not a duration",
@@ -239,7 +239,10 @@ async fn a_bad_configuration_yields_every_problem_with_its_location() {
         assert!(problems.contains(expected), "{expected}:\n{problems}");
     }
     let problems = check(&["--config", "base.toml", "--config", "prod.toml"]).await;
-    assert_eq!(problems.trim(), "prod.toml:3: unknown key `max_device`");
+    assert_eq!(
+        problems.trim(),
+        "prod.toml:3: unknown key `max_device` (did you mean `max_devices`?)"
+    );
     let problems = check(&["--config", "rules.toml"]).await;
     assert!(
         problems.starts_with("rules.toml: alerts.rules \"x\": ") && problems.contains("\"ops\""),
