@@ -281,13 +281,15 @@ impl ServerSettings {
         config
     }
 
-    /// The effective settings as TOML, for `--print-config`.
+    /// The effective settings as TOML, for `--print-config`, secrets hidden.
     pub(crate) fn describe(&self) -> String {
         let mut out = layered_config::describe(&Args::command(), &self.layered);
-        let alerts = toml::to_string(&ConfigTables {
-            alerts: &self.alerts,
-        })
-        .unwrap_or_default();
+        // Channels' secrets (tokens, passwords, webhook secrets) hidden.
+        let mut alerts = self.alerts.clone();
+        for channel in &mut alerts.channels {
+            channel.config = channel.config.redacted();
+        }
+        let alerts = toml::to_string(&ConfigTables { alerts: &alerts }).unwrap_or_default();
         out.push('\n');
         out.push_str(&alerts);
         out

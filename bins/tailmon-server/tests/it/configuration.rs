@@ -80,6 +80,7 @@ public_url = "https://tailmon.example.com/"
 name = "ops"
 type = "webhook"
 url = "https://hooks.example.com/tailmon"
+secret = "s3cret-hmac-key"
 
 [[alerts.rules]]
 name = "round-trip-rule"
@@ -131,6 +132,11 @@ async fn every_key_round_trips_from_a_file() {
             out.stdout
         );
     }
+    assert!(
+        !out.stdout.contains("s3cret"),
+        "secrets are never printed:\n{}",
+        out.stdout
+    );
     let check = run_in(&dir, &["--config", "every.toml", "--check-config"], &[]).await;
     assert_eq!(check.status.code(), Some(0), "{check:?}");
     assert_eq!(check.stdout.trim(), "configuration OK");
