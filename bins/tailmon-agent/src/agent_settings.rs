@@ -156,6 +156,22 @@ impl AgentSettings {
         })
     }
 
+    /// What only trying shows, for `--check-config`: the server URL and
+    /// the CA file.
+    pub(crate) fn deep_check(&self) -> Vec<Problem> {
+        let url = &self.args.server_url;
+        if let Err(error) = tailmon_client::Client::builder(url).build() {
+            return vec![self.layered.problem("server_url", error)];
+        }
+        if let Some(ca_cert) = &self.args.ca_cert {
+            let client = tailmon_client::Client::builder(url).ca_cert_file(ca_cert);
+            if let Err(error) = client.build() {
+                return vec![self.layered.problem("ca_cert", error)];
+            }
+        }
+        Vec::new()
+    }
+
     /// The effective settings as TOML, for `--print-config`.
     pub(crate) fn describe(&self) -> String {
         let mut out = layered_config::describe(&Args::command(), &self.layered);

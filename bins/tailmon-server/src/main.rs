@@ -46,6 +46,11 @@ fn main() -> anyhow::Result<()> {
         }
     };
     if settings.args.check_config {
+        let problems = settings.deep_check();
+        if !problems.is_empty() {
+            print_problems(&problems);
+            std::process::exit(2);
+        }
         println!("configuration OK");
         return Ok(());
     }

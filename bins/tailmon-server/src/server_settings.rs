@@ -295,6 +295,17 @@ impl ServerSettings {
         out
     }
 
+    /// What only trying shows, for `--check-config`: the TLS certificate
+    /// and key load and match.
+    pub(crate) fn deep_check(&self) -> Vec<Problem> {
+        if let (Some(cert), Some(key)) = (&self.args.tls_cert, &self.args.tls_key)
+            && let Err(error) = tailmon_server::http::TlsConfig::from_pem_files(cert, key)
+        {
+            return vec![self.layered.problem("tls_cert", error)];
+        }
+        Vec::new()
+    }
+
     /// Settings that differ in `newer` and that only a restart applies.
     pub(crate) fn restart_needed(&self, newer: &Self) -> Vec<String> {
         layered_config::settings(&Args::command())

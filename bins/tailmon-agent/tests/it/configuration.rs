@@ -220,6 +220,24 @@ async fn a_bad_configuration_yields_every_problem_with_its_location() {
         "{problems}"
     );
 
+    let out = run_in(&dir, &["--check-config", "--server-url", "ftp://x/"], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        out.stderr.starts_with("--server-url: server_url: "),
+        "{out:?}"
+    );
+    let out = run_in(
+        &dir,
+        &["--check-config"],
+        &[("TAILMON_CA_CERT", "bad.toml")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        out.stderr.starts_with("TAILMON_CA_CERT: ca_cert: "),
+        "{out:?}"
+    );
+
     let ok = run_in(&dir, &["--check-config"], &[]).await;
     assert_eq!(ok.status.code(), Some(0), "{ok:?}");
     assert_eq!(ok.stdout.trim(), "configuration OK");
