@@ -35,6 +35,7 @@ mod load;
 mod memory;
 mod network;
 mod os_info;
+pub mod plugins;
 mod processes;
 mod rate;
 mod subsystems;

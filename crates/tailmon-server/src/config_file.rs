@@ -1,5 +1,8 @@
-//! The server's configuration file (TOML): for now its `[alerts]` section.
-//! The library parses it; the binary only passes the path (`--config`).
+//! The library's part of a configuration file (TOML): the `[alerts]`
+//! section, for programs that embed the server. The `tailmon-server`
+//! binary layers its own files, flags and environment (flat settings plus
+//! this `[alerts]` table; see docs/configuration.md) and hands the result
+//! over as a [`RuntimeConfig`](crate::RuntimeConfig).
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +10,7 @@ use serde::Deserialize;
 
 use crate::alerts::AlertsConfig;
 
-/// The whole file. Unknown keys are refused, with their line.
+/// A file holding only `[alerts]`. Unknown keys are refused, with their line.
 ///
 /// ```
 /// let file = tailmon_server::ConfigFile::from_toml(r#"

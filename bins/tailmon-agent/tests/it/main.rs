@@ -4,6 +4,7 @@
 
 mod agent_binary;
 mod command_line;
+mod configuration;
 mod in_process_server;
 mod secured_server;
 mod systemd_unit;

@@ -2,5 +2,7 @@
 //! known load, not this machine's values.
 
 mod host_collector;
+#[cfg(unix)]
+mod plugins;
 #[cfg(target_os = "linux")]
 mod processes;
