@@ -1,57 +1,52 @@
 //! `tailmon-agent`: reports this host's health to a Tailmon server.
 
+#[path = "../../layered_config.rs"]
+mod layered_config;
+#[path = "../../log_format.rs"]
+mod log_format;
 #[path = "../../shutdown_signal.rs"]
 mod shutdown_signal;
 
+mod agent_settings;
+
+use std::ffi::OsString;
+
+use agent_settings::AgentSettings;
 use anyhow::Context;
-use clap::Parser;
+use layered_config::{LoadError, print_problems};
+use log_format::init_logging;
 use shutdown_signal::shutdown_signal;
 use tailmon_client::{Agent, Client};
-use tailmon_collect::CollectionArgs;
-
-/// Reports this host's CPU, memory and OS to a Tailmon server every interval.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Args {
-    /// The server's ingest endpoint (or its base URL).
-    #[arg(
-        long,
-        env = "TAILMON_SERVER_URL",
-        default_value = "http://127.0.0.1:3000/api/metrics"
-    )]
-    server_url: String,
-    /// The token the server gave this agent, sent as `Authorization: Bearer`.
-    #[arg(long, env = "TAILMON_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// A PEM file of the CA that signed the server's certificate, trusted
-    /// beside the system's roots (for a private CA or a self-signed server).
-    #[arg(long, env = "TAILMON_CA_CERT")]
-    ca_cert: Option<std::path::PathBuf>,
-    #[command(flatten)]
-    collection: CollectionArgs,
-    /// Most undelivered reports kept while the server is unreachable; when
-    /// full, the oldest is dropped, counted and logged (at most once a
-    /// minute). 0 keeps none. Defaults to 24 hours' worth at the interval.
-    #[arg(long, env = "TAILMON_QUEUE_CAPACITY")]
-    queue_capacity: Option<usize>,
-}
+use tailmon_collect::Collectors;
+use tailmon_collect::plugins::PluginCollector;
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let settings = match AgentSettings::load(&argv) {
+        Ok(settings) => settings,
+        Err(LoadError::Clap(error)) => error.exit(),
+        Err(LoadError::Problems(problems)) => {
+            print_problems(&problems);
+            std::process::exit(2);
+        }
+    };
+    if settings.args.check_config {
+        println!("configuration OK");
+        return Ok(());
+    }
+    if settings.args.print_config {
+        print!("{}", settings.describe());
+        return Ok(());
+    }
+    init_logging(settings.args.log_format);
+    let args = &settings.args;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
         let mut client = Client::builder(&args.server_url);
-        if let Some(token) = &args.token {
+        if let Some(token) = &settings.token {
             client = client.token(token);
         }
         if let Some(ca_cert) = &args.ca_cert {
@@ -62,14 +57,41 @@ fn main() -> anyhow::Result<()> {
             .context("the server settings (TAILMON_SERVER_URL, TAILMON_TOKEN, TAILMON_CA_CERT)")?;
         let c = &args.collection;
         let collector = c.host_collector().context("reading this host's health")?;
-        let mut agent = Agent::builder(client, Box::new(collector))
+        let mut collectors = Collectors::new().with(collector);
+        if !settings.plugins.is_empty() {
+            let plugins = PluginCollector::start(&settings.plugins).context("starting the plugins")?;
+            tracing::info!(
+                plugins = settings.plugins.plugins.len(),
+                textfile_dir = ?settings.plugins.textfile_dir,
+                "custom metrics from plugins"
+            );
+            collectors = collectors.with(plugins);
+        }
+        let mut agent = Agent::builder(client, Box::new(collectors))
             .interval(c.interval)
             .device_id(c.device_id());
         if let Some(capacity) = args.queue_capacity {
             agent = agent.queue_capacity(capacity);
         }
+        tokio::spawn(ignore_hangups());
         tracing::info!(server = %args.server_url, interval_s = args.collection.interval.as_secs_f64(), "agent started");
         agent.build().run(shutdown_signal()).await;
         Ok(())
     })
+}
+
+/// SIGHUP would end the process: the agent reads its configuration only at
+/// start, so it says so and keeps running.
+async fn ignore_hangups() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hangups) = signal(SignalKind::hangup()) {
+            while hangups.recv().await.is_some() {
+                tracing::warn!(
+                    "SIGHUP: the agent reads its configuration only at start; restart it to apply changes"
+                );
+            }
+        }
+    }
 }

@@ -1,165 +1,72 @@
 //! `tailmon-server`: the Tailmon server, with this host monitored in-process.
 
+#[path = "../../layered_config.rs"]
+mod layered_config;
+#[path = "../../log_format.rs"]
+mod log_format;
 #[path = "../../shutdown_signal.rs"]
 mod shutdown_signal;
 
 use shutdown_signal::shutdown_signal;
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 use std::sync::Arc;
-use tailmon_collect::{CollectionArgs, Collector, Collectors, HostCollector};
+use tailmon_collect::{Collector, Collectors, HostCollector};
 use tailmon_core::{OffsetDateTime, Report};
 
-use tailmon_server::auth::RateLimit;
 use tailmon_server::http::TlsConfig;
 use tailmon_server::store::Durability;
 use tailmon_server::views::PreferenceStore;
-use tailmon_server::{
-    ConfigFile, Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteStore, Store,
-};
+use tailmon_server::{Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteStore, Store};
 
 mod admin_command;
 mod first_start;
+mod hangup_reload;
 mod open_file_limit;
+mod server_settings;
 
-use admin_command::AdminCommand;
+use layered_config::{LoadError, print_problems};
+use log_format::init_logging;
+use server_settings::ServerSettings;
 
 /// How long browsers keep to HTTPS after `--hsts`: a year.
 const HSTS_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// Receives agents' reports and serves the dashboard and the API.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Args {
-    /// Manage agent tokens or users instead of serving (run beside a
-    /// running server: changes take effect at once).
-    #[command(subcommand)]
-    command: Option<AdminCommand>,
-    /// Address to listen on.
-    #[arg(long, env = "TAILMON_LISTEN", default_value = "0.0.0.0:3000")]
-    listen: SocketAddr,
-    /// The configuration file (TOML): alert rules and channels, in its
-    /// `[alerts]` section. Without it, the default alert rules and no channel.
-    #[arg(long, env = "TAILMON_CONFIG")]
-    config: Option<PathBuf>,
-    /// Serve HTTPS with this PEM certificate chain (the server's certificate
-    /// first); needs --tls-key.
-    #[arg(long, env = "TAILMON_TLS_CERT", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert.
-    #[arg(long, env = "TAILMON_TLS_KEY", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Where the server keeps its state: the SQLite database `tailmon.db`.
-    #[arg(
-        long,
-        env = "TAILMON_DATA_DIR",
-        default_value = "./tailmon-data",
-        global = true
-    )]
-    data_dir: PathBuf,
-    /// Where reports are kept: `sqlite` (in the data directory) or `memory`
-    /// (the last hour only, lost at exit).
-    #[arg(long, env = "TAILMON_STORE", default_value = "sqlite", value_parser = ["sqlite", "memory"])]
-    store: String,
-    /// The most the database may grow to, in MiB; beyond it reports are
-    /// refused with 503 (agents keep them and retry). No limit by default.
-    #[arg(long, env = "TAILMON_MAX_DB_MB")]
-    max_db_mb: Option<u64>,
-    /// When a report is acknowledged: `disk` (after fsync: survives a power
-    /// loss) or `process` (no fsync per commit: survives a crash of the
-    /// server, not a power loss).
-    #[arg(long, env = "TAILMON_SYNC", default_value = "disk", value_parser = ["disk", "process"])]
-    sync: String,
-    /// Do not monitor this host from inside the server (the environment
-    /// variable takes 1/0, true/false, yes/no, on/off).
-    #[arg(
-        long,
-        env = "TAILMON_NO_LOCAL_AGENT",
-        action = clap::ArgAction::SetTrue,
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
-    no_local_agent: bool,
-    /// Most devices tracked; reports of further new devices get 429.
-    #[arg(long, env = "TAILMON_MAX_DEVICES", default_value_t = tailmon_server::limits::DEFAULT_MAX_DEVICES)]
-    max_devices: usize,
-    /// `required`: every request needs a token or a signed-in user (the
-    /// first start creates `admin`). `none`: anybody who reaches the server
-    /// may read, write and delete, as in the original Tailmon; for trusted
-    /// networks only.
-    #[arg(long, env = "TAILMON_AUTH", default_value = "required", value_parser = ["required", "none"])]
-    auth: String,
-    /// With `--auth none`: host names the server answers to besides
-    /// localhost and IP addresses, comma-separated (`*`: any). Requests for
-    /// other names get 403, so that a web page cannot reach the server
-    /// through DNS rebinding.
-    #[arg(long, env = "TAILMON_ALLOWED_HOSTS", value_delimiter = ',')]
-    allowed_hosts: Vec<String>,
-    /// Under TLS, send Strict-Transport-Security (one year): browsers then
-    /// reach this host name over HTTPS only.
-    #[arg(
-        long,
-        env = "TAILMON_HSTS",
-        requires = "tls_cert",
-        action = clap::ArgAction::SetTrue,
-        value_parser = clap::builder::BoolishValueParser::new()
-    )]
-    hsts: bool,
-    /// Requests a second allowed per client address, with bursts of ten
-    /// times as many; beyond it, 429 with Retry-After. 0 turns it off.
-    #[arg(long, env = "TAILMON_RATE_LIMIT_PER_ADDRESS", default_value_t = tailmon_server::auth::DEFAULT_RATE_LIMIT_PER_ADDRESS.per_second.get())]
-    rate_limit_per_address: u32,
-    /// Requests a second allowed per token, with bursts of ten times as
-    /// many. 0 turns it off.
-    #[arg(long, env = "TAILMON_RATE_LIMIT_PER_TOKEN", default_value_t = tailmon_server::auth::DEFAULT_RATE_LIMIT_PER_TOKEN.per_second.get())]
-    rate_limit_per_token: u32,
-    /// Most distinct devices one agent token may write, unless the token
-    /// sets its own cap (`token create --max-devices`).
-    #[arg(long, env = "TAILMON_MAX_DEVICES_PER_TOKEN", default_value_t = tailmon_server::auth::DEFAULT_MAX_DEVICES_PER_TOKEN)]
-    max_devices_per_token: usize,
-    /// Most connections open at once (agents keep theirs open between
-    /// reports); at the cap the server accepts no more until one closes.
-    /// The open-file limit is raised to fit at start.
-    #[arg(long, env = "TAILMON_MAX_CONNECTIONS", default_value_t = tailmon_server::http::DEFAULT_MAX_CONNECTIONS)]
-    max_connections: usize,
-    /// Most connections one client address may hold at once; further ones
-    /// from it are closed. Agents behind one NAT address share it.
-    #[arg(long, env = "TAILMON_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = tailmon_server::http::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
-    max_connections_per_address: usize,
-    /// What the in-process agent collects, and how often.
-    #[command(flatten)]
-    collection: CollectionArgs,
-}
-
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    if let Some(command) = args.command {
-        return admin_command::run(command, &args.data_dir);
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let mut settings = match ServerSettings::load(&argv) {
+        Ok(settings) => settings,
+        Err(LoadError::Clap(error)) => error.exit(),
+        Err(LoadError::Problems(problems)) => {
+            print_problems(&problems);
+            std::process::exit(2);
+        }
+    };
+    if settings.args.check_config {
+        println!("configuration OK");
+        return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    if settings.args.print_config {
+        print!("{}", settings.describe());
+        return Ok(());
+    }
+    if let Some(command) = settings.args.command.take() {
+        return admin_command::run(command, &settings.args.data_dir);
+    }
+    init_logging(settings.args.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(run(args))
+    runtime.block_on(run(settings, argv))
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(settings: ServerSettings, argv: Vec<OsString>) -> anyhow::Result<()> {
+    let args = &settings.args;
     open_file_limit::raise_for(args.max_connections);
-    let config = match &args.config {
-        Some(path) => {
-            let file = ConfigFile::load(path)?;
-            tracing::info!(config = %path.display(), "configuration read");
-            file
-        }
-        None => ConfigFile::default(),
-    };
+    for path in &args.config {
+        tracing::info!(config = %path.display(), "configuration read");
+    }
     let serve_options = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => ServeOptions::new()
             .tls(TlsConfig::from_pem_files(cert, key).context("loading --tls-cert and --tls-key")?),
@@ -171,12 +78,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!("memory store: history is kept for an hour and lost at exit");
         Arc::new(MemoryStore::new())
     } else {
-        let mut builder =
-            SqliteStore::builder(&args.data_dir).durability(if args.sync == "process" {
+        let mut builder = SqliteStore::builder(&args.data_dir)
+            .durability(if args.sync == "process" {
                 Durability::Process
             } else {
                 Durability::Disk
-            });
+            })
+            .retention(settings.retention());
         if let Some(mb) = args.max_db_mb {
             builder = builder.max_size_bytes(mb.saturating_mul(1024 * 1024));
         }
@@ -189,24 +97,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
-    let mut alerts = config.alerts;
-    if alerts.public_url.is_none() {
-        alerts.public_url = Some(default_public_url(serve_options.scheme(), local));
-    }
-    let per_second = |n: u32| RateLimit::new(n, n.saturating_mul(10));
     let preferences = PreferenceStore::open(&args.data_dir).context("the saved preferences")?;
     let mut builder = ServerBuilder::new()
         .store(store)
         .preferences(Arc::new(preferences))
         .max_devices(args.max_devices)
         .max_devices_per_token(args.max_devices_per_token)
-        .rate_limit_per_address(per_second(args.rate_limit_per_address))
-        .rate_limit_per_token(per_second(args.rate_limit_per_token))
+        .runtime_config(settings.runtime_config(serve_options.scheme(), local))
         // Under TLS the session cookie travels over HTTPS only.
         .secure_cookies(args.tls_cert.is_some())
         .allowed_hosts(args.allowed_hosts.clone())
         .strict_transport_security(args.hsts.then_some(HSTS_MAX_AGE))
-        .alerts(alerts)
         .alerts_database(
             args.data_dir
                 .join(tailmon_server::alerts::ALERTS_DATABASE_FILE),
@@ -241,6 +142,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let scheme = serve_options.scheme();
     tracing::info!(address = %local, data_dir = %args.data_dir.display(), "serving the dashboard on {scheme}://{local}/");
+    tokio::spawn(hangup_reload::reload_on_hangup(
+        argv,
+        settings,
+        server.reloader(),
+        scheme,
+        local,
+    ));
     server
         .serve_with(listener, serve_options, shutdown_signal())
         .await?;
@@ -251,7 +159,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// The dashboard's address in alert links when the file sets no
 /// `public_url`: `scheme://host:port/` of the listen address, `localhost`
 /// for an unspecified address (`0.0.0.0`, `::`).
-fn default_public_url(scheme: &str, listen: SocketAddr) -> String {
+pub(crate) fn default_public_url(scheme: &str, listen: SocketAddr) -> String {
     let host = match listen.ip() {
         ip if ip.is_unspecified() => "localhost".to_owned(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),

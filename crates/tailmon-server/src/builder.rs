@@ -1,5 +1,7 @@
 use std::sync::Arc;
 
+#[cfg(doc)]
+use crate::Reloader;
 use crate::alerts::alert_db::AlertDb;
 use crate::alerts::engine::{AlertEngine, EngineParts};
 use crate::alerts::{AlertsConfig, Notifier};
@@ -17,8 +19,12 @@ use crate::auth::rate_limit::{
 use crate::http::security_headers;
 use crate::refusal_log::RefusalLog;
 use crate::server::ServerSettings;
+use crate::store::Retention;
 use crate::views::{Owner, PreferenceStore};
-use crate::{Clock, Credentials, Ingest, MemoryStore, Server, Store, SystemClock};
+use crate::{
+    Clock, Credentials, Ingest, MemoryStore, RuntimeConfig, RuntimeConfigError, Server, Store,
+    SystemClock,
+};
 
 pub use crate::api::json_body::DEFAULT_MAX_BODY_BYTES;
 /// Most devices the server tracks; reports of further new devices get 429: 10,000.
@@ -66,6 +72,8 @@ pub struct ServerBuilder {
     alerts: AlertsConfig,
     alert_channels: Vec<(String, Arc<dyn Notifier>)>,
     alerts_database: Option<std::path::PathBuf>,
+    /// Set by [`ServerBuilder::runtime_config`]: handed to the store at build.
+    retention: Option<Retention>,
 }
 
 /// Whether and how callers are authenticated.
@@ -91,6 +99,9 @@ pub enum BuildError {
     /// The alerting settings are wrong, or its database cannot be opened.
     #[error("alerts: {0}")]
     Alerts(String),
+    /// A setting of the [`RuntimeConfig`] is wrong (thresholds, retention).
+    #[error("invalid setting {0}")]
+    RuntimeConfig(RuntimeConfigError),
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -119,6 +130,7 @@ impl std::fmt::Debug for ServerBuilder {
             .field("preferences", &self.preferences)
             .field("alerts", &self.alerts)
             .field("alerts_database", &self.alerts_database)
+            .field("retention", &self.retention)
             .finish_non_exhaustive()
     }
 }
@@ -153,7 +165,33 @@ impl ServerBuilder {
             alerts: AlertsConfig::default(),
             alert_channels: Vec::new(),
             alerts_database: None,
+            retention: None,
         }
+    }
+
+    /// Every setting a running server can change (see [`Reloader`]) at
+    /// once: [`thresholds`](Self::thresholds),
+    /// [`rate_limit_per_address`](Self::rate_limit_per_address),
+    /// [`rate_limit_per_token`](Self::rate_limit_per_token),
+    /// [`alerts`](Self::alerts), and the store's retention, handed to it at
+    /// [`build`](Self::build) ([`Store::set_retention`]). The single
+    /// setters called after it change their part. Checked at `build`.
+    ///
+    /// Without it, the store keeps the retention it was opened with.
+    pub fn runtime_config(mut self, config: RuntimeConfig) -> Self {
+        let RuntimeConfig {
+            thresholds,
+            retention,
+            rate_limit_per_address,
+            rate_limit_per_token,
+            alerts,
+        } = config;
+        self.thresholds = thresholds;
+        self.retention = Some(retention);
+        self.rate_limit_per_address = rate_limit_per_address;
+        self.rate_limit_per_token = rate_limit_per_token;
+        self.alerts = alerts;
+        self
     }
 
     /// Alerting: rules, channels, repeat interval, the dashboard's public
@@ -374,6 +412,21 @@ impl ServerBuilder {
                 setting: "session_ttl",
                 reason: "must be more than zero and at most a year",
             })?;
+        let runtime = RuntimeConfig {
+            thresholds: self.thresholds,
+            retention: self.retention.unwrap_or_default(),
+            rate_limit_per_address: self.rate_limit_per_address,
+            rate_limit_per_token: self.rate_limit_per_token,
+            alerts: self.alerts.clone(),
+        };
+        // The alerting settings are checked with the application's channels
+        // below, by the engine.
+        RuntimeConfig {
+            alerts: AlertsConfig::default(),
+            ..runtime.clone()
+        }
+        .check()
+        .map_err(BuildError::RuntimeConfig)?;
         if self.max_password_checks == 0 {
             return Err(BuildError::InvalidSetting {
                 setting: "max_password_checks",
@@ -424,6 +477,9 @@ impl ServerBuilder {
             }
         }
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        if let Some(retention) = self.retention {
+            store.set_retention(retention);
+        }
         let db = match &self.alerts_database {
             #[cfg(feature = "sqlite")]
             Some(path) => AlertDb::open(path).map_err(|e| BuildError::Alerts(e.to_string()))?,
@@ -455,6 +511,7 @@ impl ServerBuilder {
             edge,
             preferences,
             alerts,
+            (runtime, self.retention.is_some()),
         ))
     }
 }

@@ -81,6 +81,8 @@ mod ingest;
 pub mod limits;
 mod private_dir;
 mod refusal_log;
+mod reloader;
+mod runtime_config;
 mod server;
 pub mod store;
 pub mod views;
@@ -92,6 +94,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config_file::{ConfigError, ConfigFile};
 pub use http::{ServeOptions, serve_router};
 pub use ingest::{Ingest, IngestError};
+pub use reloader::{ReloadError, ReloadSummary, Reloader};
+pub use runtime_config::{RuntimeConfig, RuntimeConfigError};
 pub use server::{RouteEntry, Server};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;

@@ -21,8 +21,9 @@ use crate::auth::guard::Guard;
 use crate::auth::{edge_layer, require_layer};
 use crate::http::connection_loop;
 use crate::ingest::fleet::FleetEvent;
+use crate::reloader::ReloaderParts;
 use crate::views::PreferenceStore;
-use crate::{ApiError, Ingest, ServeOptions, api::routes};
+use crate::{ApiError, Ingest, Reloader, RuntimeConfig, ServeOptions, api::routes};
 
 /// How often a built server applies its store's retention: every 10 minutes
 /// (see [`Server::router`]).
@@ -41,6 +42,7 @@ pub struct Server {
     /// Set when [`Server::serve_with`]'s shutdown comes: live streams end.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
     alerts: AlertEngine,
+    reloader: Reloader,
 }
 
 /// The store's retention, applied at start and every [`RETENTION_EVERY`] by
@@ -48,6 +50,8 @@ pub struct Server {
 /// and every router it made hold it; the task stops when the last is dropped.
 struct Retention {
     ingest: Ingest,
+    /// Asks the task for a pass now (the retention changed).
+    pass_now: Arc<tokio::sync::Notify>,
     task: OnceLock<tokio::task::AbortHandle>,
     /// The alert engine's task, started and stopped with the retention's.
     alerts: AlertEngine,
@@ -66,7 +70,7 @@ impl Retention {
         };
         self.task.get_or_init(|| {
             runtime
-                .spawn(retention_loop(self.ingest.clone()))
+                .spawn(retention_loop(self.ingest.clone(), self.pass_now.clone()))
                 .abort_handle()
         });
         self.alert_task.get_or_init(|| {
@@ -91,11 +95,15 @@ impl Drop for Retention {
     }
 }
 
-/// Applies the store's retention now and every [`RETENTION_EVERY`]; never returns.
-async fn retention_loop(ingest: Ingest) {
+/// Applies the store's retention now, every [`RETENTION_EVERY`] and when
+/// `pass_now` is notified (a reload changed it); never returns.
+async fn retention_loop(ingest: Ingest, pass_now: Arc<tokio::sync::Notify>) {
     let mut ticks = tokio::time::interval(RETENTION_EVERY);
     loop {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = pass_now.notified() => {}
+        }
         let now = ingest.clock().now();
         if let Err(error) = ingest.store().apply_retention(now).await {
             tracing::warn!(%error, "retention failed; it is retried later");
@@ -116,10 +124,18 @@ async fn alert_loop(
         tracing::warn!(%error, "alerts could not read the fleet; offline rules wait for reports");
     }
     alerts.load_devices().await;
-    let mut ticks = tokio::time::interval(alerts.evaluate_every());
+    let mut period = alerts.evaluate_every_changes();
+    let mut ticks = tokio::time::interval(*period.borrow_and_update());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            Ok(()) = period.changed() => {
+                // A reload changed the period: the next tick comes one new
+                // period from now.
+                let every = *period.borrow_and_update();
+                ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            }
             event = events.recv() => match event {
                 Ok(FleetEvent::Device { summary, .. }) => {
                     match serde_json::from_slice::<tailmon_core::DeviceSummary>(&summary) {
@@ -214,10 +230,23 @@ impl Server {
         edge: EdgeSettings,
         preferences: Arc<PreferenceStore>,
         alerts: AlertEngine,
+        runtime: (RuntimeConfig, bool),
     ) -> Self {
+        let guard = Arc::new(guard);
+        let pass_now = Arc::new(tokio::sync::Notify::new());
+        let (config, retention_given) = runtime;
+        let reloader = Reloader::new(ReloaderParts {
+            ingest: ingest.clone(),
+            guard: guard.clone(),
+            alerts: alerts.clone(),
+            retention_pass: pass_now.clone(),
+            config,
+            retention_given,
+        });
         Self {
             retention: Arc::new(Retention {
                 ingest: ingest.clone(),
+                pass_now,
                 task: OnceLock::new(),
                 alerts: alerts.clone(),
                 alert_task: OnceLock::new(),
@@ -225,8 +254,9 @@ impl Server {
             alerts,
             ingest,
             settings,
-            guard: Arc::new(guard),
+            guard,
             edge: Arc::new(edge),
+            reloader,
             preferences,
             snapshots: Arc::new(FleetSnapshots::default()),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
@@ -503,6 +533,14 @@ impl Server {
     /// runs beside the retention (see [`router`](Self::router)).
     pub fn alerts(&self) -> &AlertEngine {
         &self.alerts
+    }
+
+    /// The handle that changes this server's [`RuntimeConfig`] while it
+    /// runs (thresholds, retention, rate limits, alerting, and the
+    /// credentials file read anew); take it before [`serve`](Self::serve),
+    /// which consumes the server. See [`Reloader::reload`].
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// The handle in-process agents hand reports to, skipping HTTP.

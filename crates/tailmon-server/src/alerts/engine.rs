@@ -18,6 +18,7 @@ use crate::alerts::alert_state::{Alert, AlertState, alert_id};
 use crate::alerts::alerts_error::AlertsError;
 use crate::alerts::channels::{self, ChannelConfig};
 use crate::alerts::config::{AlertsConfig, NamedChannel};
+use crate::alerts::config_change::{ConfigChange, NameChanges};
 use crate::alerts::duration_text;
 use crate::alerts::notification::{Notification, NotificationKind, Notifier};
 use crate::alerts::notify_queue::{DeliveryStats, NotifyQueue};
@@ -116,6 +117,27 @@ impl RuleEntry {
             source,
         }
     }
+
+    /// Whether an alert of this rule's name on `device` and `metric` is
+    /// one this rule raises.
+    fn watches(&self, device: &str, metric: &str) -> bool {
+        self.devices.matches(device)
+            && match self.config.kind {
+                RuleKind::Threshold => self.metric.as_ref().is_some_and(|m| m.matches(metric)),
+                RuleKind::Offline => metric == "offline",
+                RuleKind::DiskFull => metric.starts_with("disk_used_percent:"),
+            }
+    }
+}
+
+/// An `[alerts]` section checked and ready to swap in (see
+/// [`AlertEngine::prepare`] and [`AlertEngine::reconfigure`]).
+pub(crate) struct PreparedAlerts {
+    config: AlertsConfig,
+    public_url: reqwest::Url,
+    file_channels: Vec<(NamedChannel, Arc<dyn Notifier>)>,
+    stored_rules: Vec<RuleConfig>,
+    stored_channels: Vec<NamedChannel>,
 }
 
 struct ChannelEntry {
@@ -140,6 +162,10 @@ struct EngineState {
     silences: Vec<Silence>,
     devices: HashMap<String, DeviceSeen>,
     last_prediction: Option<OffsetDateTime>,
+    /// How often a firing alert is told again, unless its rule says.
+    repeat: Duration,
+    /// Whether the default rules are in force.
+    default_rules: bool,
 }
 
 /// Evaluates the rules and tells the channels. Cheap to clone; built by
@@ -154,9 +180,9 @@ struct EngineInner {
     clock: Arc<dyn Clock>,
     store: Arc<dyn Store>,
     offline_after: time::Duration,
-    repeat: Duration,
-    evaluate_every: Duration,
-    public_url: reqwest::Url,
+    /// The timer's period; the alert task follows its changes.
+    evaluate_every: tokio::sync::watch::Sender<Duration>,
+    public_url: arc_swap::ArcSwap<reqwest::Url>,
     http: reqwest::Client,
     db: AlertDb,
     queue: NotifyQueue,
@@ -203,7 +229,11 @@ impl AlertEngine {
         let public_url =
             reqwest::Url::parse(public_url).map_err(|e| format!("alerts.public_url: {e}"))?;
         let http = channels::http_client().map_err(|e| e.to_string())?;
-        let mut state = EngineState::default();
+        let mut state = EngineState {
+            repeat: config.repeat,
+            default_rules: config.default_rules,
+            ..EngineState::default()
+        };
         if config.default_rules {
             for rule in default_rules() {
                 state.rules.push(RuleEntry::new(rule, RuleSource::Default));
@@ -277,9 +307,10 @@ impl AlertEngine {
                 clock,
                 store,
                 offline_after,
-                repeat: config.repeat,
-                evaluate_every: config.evaluate_every.unwrap_or(DEFAULT_EVALUATE_EVERY),
-                public_url,
+                evaluate_every: tokio::sync::watch::Sender::new(
+                    config.evaluate_every.unwrap_or(DEFAULT_EVALUATE_EVERY),
+                ),
+                public_url: arc_swap::ArcSwap::from_pointee(public_url),
                 http,
                 db,
                 queue: NotifyQueue::new(),
@@ -296,7 +327,12 @@ impl AlertEngine {
 
     /// How often the timer evaluates.
     pub fn evaluate_every(&self) -> Duration {
-        self.inner.evaluate_every
+        *self.inner.evaluate_every.borrow()
+    }
+
+    /// The timer's period and its changes, for the alert task.
+    pub(crate) fn evaluate_every_changes(&self) -> tokio::sync::watch::Receiver<Duration> {
+        self.inner.evaluate_every.subscribe()
     }
 
     /// Learns every device's latest report from the store, once, so that
@@ -699,7 +735,7 @@ impl AlertEngine {
             self.record_history(state, &alert);
             changed = true;
         } else if alert.state == AlertState::Firing && alert.acknowledged_by.is_none() {
-            let repeat = rule.repeat.unwrap_or(self.inner.repeat);
+            let repeat = rule.repeat.unwrap_or(state.repeat);
             let repeat = time::Duration::try_from(repeat).unwrap_or(time::Duration::MAX);
             if alert.last_notified.is_none_or(|at| now - at >= repeat) {
                 alert.last_notified = Some(now);
@@ -845,11 +881,10 @@ impl AlertEngine {
 
     /// The device's page on the dashboard.
     pub fn device_url(&self, device_id: &str) -> String {
-        let mut url = self
-            .inner
-            .public_url
+        let public_url = self.inner.public_url.load();
+        let mut url = public_url
             .join("device.html")
-            .unwrap_or_else(|_| self.inner.public_url.clone());
+            .unwrap_or_else(|_| (**public_url).clone());
         url.query_pairs_mut().append_pair("id", device_id);
         url.to_string()
     }
@@ -864,6 +899,225 @@ impl AlertEngine {
         if let Err(error) = self.inner.db.delete(table, key) {
             tracing::warn!(%error, "alerts: a change could not be saved");
         }
+    }
+
+    // ---- Reloading the `[alerts]` section. ----
+
+    /// The names of the application's own channels.
+    pub(crate) fn application_channels(&self) -> Vec<String> {
+        self.lock()
+            .channels
+            .iter()
+            .filter(|(_, c)| c.source == ChannelSource::Application)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Checks `config` as [`ServerBuilder::build`](crate::ServerBuilder::build)
+    /// does, makes its channels' notifiers and reads the dashboard's rules
+    /// and channels, without changing anything: `Err` says what is wrong.
+    pub(crate) fn prepare(&self, config: AlertsConfig) -> Result<PreparedAlerts, String> {
+        let names = self.application_channels();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        config.check_with(&names).map_err(|e| e.to_string())?;
+        let public_url = config.public_url.as_deref().unwrap_or(FALLBACK_PUBLIC_URL);
+        let public_url =
+            reqwest::Url::parse(public_url).map_err(|e| format!("alerts.public_url: {e}"))?;
+        let mut file_channels = Vec::with_capacity(config.channels.len());
+        for channel in &config.channels {
+            let notifier = channels::notifier(&channel.config, &self.inner.http)
+                .map_err(|e| format!("alerts.channels {:?}: {e}", channel.name))?;
+            file_channels.push((channel.clone(), notifier));
+        }
+        let load = |e: crate::alerts::alert_db::AlertDbError| e.to_string();
+        let stored_rules = self
+            .inner
+            .db
+            .load::<RuleConfig>(Table::Rules)
+            .map_err(load)?;
+        let stored_channels = self
+            .inner
+            .db
+            .load::<NamedChannel>(Table::Channels)
+            .map_err(load)?;
+        Ok(PreparedAlerts {
+            config,
+            public_url,
+            file_channels,
+            stored_rules,
+            stored_channels,
+        })
+    }
+
+    /// Swaps in a prepared `[alerts]` section, at once for every later
+    /// report and timer tick:
+    ///
+    /// - the rules become the default ones (if on), the file's, then the
+    ///   dashboard's whose names the others leave free, as at start;
+    /// - an alert pending or firing keeps its state (since, acknowledgement,
+    ///   repeats and escalations sent) while a rule of its name still
+    ///   watches its device and metric; a changed threshold or severity is
+    ///   shown on it and applies at its next evaluation;
+    /// - any other alert ends: a firing one is resolved, its channels told
+    ///   (`resolved`, as when its condition clears) and its history entry
+    ///   closed; a pending one, never told, is dropped;
+    /// - the channels become the application's, the file's, then the
+    ///   dashboard's whose names are free; notifications already queued are
+    ///   delivered through the channel as it was when they were queued;
+    /// - silences and the alert history are kept as they are.
+    pub(crate) fn reconfigure(&self, prepared: PreparedAlerts) -> ConfigChange {
+        let PreparedAlerts {
+            config,
+            public_url,
+            file_channels,
+            stored_rules,
+            stored_channels,
+        } = prepared;
+        let now = self.inner.clock.now();
+        let mut state = self.lock();
+        // The rules, as `new` makes them.
+        let mut rules: Vec<RuleEntry> = Vec::new();
+        if config.default_rules {
+            for rule in default_rules() {
+                rules.push(RuleEntry::new(rule, RuleSource::Default));
+            }
+        }
+        for rule in &config.rules {
+            rules.push(RuleEntry::new(rule.clone(), RuleSource::File));
+        }
+        for rule in stored_rules {
+            if !rules.iter().any(|r| r.config.name == rule.name) {
+                rules.push(RuleEntry::new(rule, RuleSource::Dashboard));
+            }
+        }
+        // Alerts whose rule no longer watches them end, told through the
+        // channels as they were.
+        let mut ended = 0;
+        let ids: Vec<String> = state.alerts.keys().cloned().collect();
+        for id in ids {
+            let Some(alert) = state.alerts.get(&id) else {
+                continue;
+            };
+            if let Some(rule) = rules.iter().find(|r| r.config.name == alert.rule)
+                && rule.watches(&alert.device_id, &alert.metric)
+            {
+                let mut kept = alert.clone();
+                kept.severity = rule.config.severity;
+                if rule.config.kind == RuleKind::Threshold
+                    && let Some(threshold) = rule.config.threshold
+                {
+                    kept.threshold = threshold;
+                }
+                if kept != *alert {
+                    self.write(Table::Alerts, &id, &kept);
+                    state.alerts.insert(id, kept);
+                }
+                continue;
+            }
+            ended += 1;
+            let Some(mut alert) = state.alerts.remove(&id) else {
+                continue;
+            };
+            self.write_delete(Table::Alerts, &id);
+            if alert.state != AlertState::Firing {
+                continue;
+            }
+            alert.state = AlertState::Resolved;
+            alert.resolved_at = Some(now);
+            let old_rule = state
+                .rules
+                .iter()
+                .find(|r| r.config.name == alert.rule)
+                .map(|r| r.config.clone());
+            let mut told: Vec<String> = Vec::new();
+            if let Some(rule) = &old_rule {
+                told.extend(rule.channels.iter().cloned());
+                for step in rule.escalate.iter().take(alert.escalations_sent) {
+                    told.extend(step.channels.iter().cloned());
+                }
+            }
+            self.notify(&state, &alert, NotificationKind::Resolved, &told, now);
+            self.record_history(&mut state, &alert);
+        }
+        // The channels, as `new` makes them.
+        let mut channels: BTreeMap<String, ChannelEntry> = BTreeMap::new();
+        for (name, channel) in &state.channels {
+            if channel.source == ChannelSource::Application {
+                channels.insert(
+                    name.clone(),
+                    ChannelEntry {
+                        config: None,
+                        source: ChannelSource::Application,
+                        notifier: channel.notifier.clone(),
+                    },
+                );
+            }
+        }
+        for (channel, notifier) in file_channels {
+            channels.insert(
+                channel.name,
+                ChannelEntry {
+                    config: Some(channel.config),
+                    source: ChannelSource::File,
+                    notifier,
+                },
+            );
+        }
+        for channel in stored_channels {
+            if channels.contains_key(&channel.name) {
+                continue;
+            }
+            match channels::notifier(&channel.config, &self.inner.http) {
+                Ok(notifier) => {
+                    channels.insert(
+                        channel.name,
+                        ChannelEntry {
+                            config: Some(channel.config),
+                            source: ChannelSource::Dashboard,
+                            notifier,
+                        },
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(channel = %channel.name, %error, "a stored channel is unusable; skipped");
+                }
+            }
+        }
+        let change = ConfigChange {
+            rules: NameChanges::between(
+                state
+                    .rules
+                    .iter()
+                    .map(|r| (r.config.name.as_str(), (&r.config, r.source))),
+                rules
+                    .iter()
+                    .map(|r| (r.config.name.as_str(), (&r.config, r.source))),
+            ),
+            channels: NameChanges::between(
+                state
+                    .channels
+                    .iter()
+                    .map(|(n, c)| (n.as_str(), (&c.config, c.source))),
+                channels
+                    .iter()
+                    .map(|(n, c)| (n.as_str(), (&c.config, c.source))),
+            ),
+            settings: state.repeat != config.repeat
+                || state.default_rules != config.default_rules
+                || **self.inner.public_url.load() != public_url
+                || self.evaluate_every() != config.evaluate_every.unwrap_or(DEFAULT_EVALUATE_EVERY),
+            alerts_ended: ended,
+        };
+        state.rules = rules;
+        state.channels = channels;
+        state.repeat = config.repeat;
+        state.default_rules = config.default_rules;
+        self.inner.public_url.store(Arc::new(public_url));
+        self.inner.evaluate_every.send_if_modified(|period| {
+            let new = config.evaluate_every.unwrap_or(DEFAULT_EVALUATE_EVERY);
+            std::mem::replace(period, new) != new
+        });
+        change
     }
 
     // ---- What the API reads and changes. ----

@@ -4,6 +4,7 @@
 //! with retries, and the channels that deliver them.
 //!
 //! - [`config`]: the `[alerts]` section of the configuration file;
+//!   [`config_change`]: what swapping it in a running engine changed;
 //! - [`rule`], [`comparison`], [`duration_text`]: rules and their parts;
 //! - [`engine`]: the [`AlertEngine`]; [`dry_run`]: a rule tested without storing it;
 //! - [`alert_state`], [`silence`]: what the engine keeps and the API shows;
@@ -20,6 +21,7 @@ pub mod alerts_error;
 pub mod channels;
 pub mod comparison;
 pub mod config;
+pub mod config_change;
 pub mod dry_run;
 pub mod duration_text;
 pub mod engine;
@@ -33,6 +35,7 @@ pub use alert_db::{ALERTS_DATABASE_FILE, AlertDbError};
 pub use alert_state::{Alert, AlertState};
 pub use alerts_error::AlertsError;
 pub use config::{AlertsConfig, AlertsConfigError, NamedChannel};
+pub use config_change::{ConfigChange, NameChanges};
 pub use engine::AlertEngine;
 pub use notification::{Notification, NotificationKind, Notifier, NotifyError, Severity};
 pub use rule::RuleConfig;

@@ -294,6 +294,12 @@ struct FileStamp {
     inode: u64,
 }
 
+/// The credentials file read anew, not yet in use (see `Credentials::install`).
+pub(crate) struct CredentialsReading {
+    stamp: FileStamp,
+    set: Arc<CredentialSet>,
+}
+
 /// Tokens and users, in a file of the data directory or only in memory.
 ///
 /// The server reads the file again whenever another process replaced it
@@ -620,6 +626,44 @@ impl Credentials {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Reads the file again now, even when it looks unchanged (same size,
+    /// time and inode, as an edit within the same second may leave it),
+    /// and uses what it holds from the next request on. `Ok(true)` when
+    /// that differs from what was in use; always `Ok(false)` for
+    /// credentials in memory. An unreadable or damaged file is an error
+    /// and changes nothing: the last good set stays in use.
+    ///
+    /// The server calls it at each reload ([`Reloader`](crate::Reloader)).
+    pub fn reload(&self) -> Result<bool, CredentialsError> {
+        match self.read_now()? {
+            Some(reading) => Ok(self.install(reading)),
+            None => Ok(false),
+        }
+    }
+
+    /// The file as it is now, read but not yet in use; `None` in memory.
+    pub(crate) fn read_now(&self) -> Result<Option<CredentialsReading>, CredentialsError> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        let (stamp, set) = read_file(&dir.join(CREDENTIALS_FILE))?;
+        Ok(Some(CredentialsReading {
+            stamp,
+            set: Arc::new(set),
+        }))
+    }
+
+    /// Puts a reading in use; `true` when it differs from the set in use.
+    /// A change made since the reading was taken replaced the file, whose
+    /// stamp then differs, so the next request reads the file again.
+    pub(crate) fn install(&self, reading: CredentialsReading) -> bool {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let changed =
+            serde_json::to_vec(&*current.1).ok() != serde_json::to_vec(&*reading.set).ok();
+        *current = (reading.stamp, reading.set);
+        changed
     }
 
     /// The current set, read again first if another process replaced the file.

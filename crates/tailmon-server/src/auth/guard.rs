@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use arc_swap::ArcSwapOption;
 use axum::http::{HeaderMap, HeaderValue, header};
 use dashmap::DashMap;
 
@@ -48,8 +49,10 @@ pub(crate) struct Guard {
     session_ttl: time::Duration,
     secure_cookies: bool,
     max_devices_per_token: usize,
-    per_address: Option<KeyedLimiter<IpAddr>>,
-    per_token: Option<KeyedLimiter<String>>,
+    /// Swapped whole at a reload ([`set_rate_limit_per_address`](Self::set_rate_limit_per_address));
+    /// read without a lock.
+    per_address: ArcSwapOption<KeyedLimiter<IpAddr>>,
+    per_token: ArcSwapOption<KeyedLimiter<String>>,
     logins: LoginThrottle,
     password_checks: PasswordChecks,
     /// Token requests since the start; every so often the grants of
@@ -77,12 +80,16 @@ impl Guard {
             session_ttl: settings.session_ttl,
             secure_cookies: settings.secure_cookies,
             max_devices_per_token: settings.max_devices_per_token,
-            per_address: settings
-                .per_address
-                .map(|l| KeyedLimiter::new(l, clock.clone())),
-            per_token: settings
-                .per_token
-                .map(|l| KeyedLimiter::new(l, clock.clone())),
+            per_address: ArcSwapOption::new(
+                settings
+                    .per_address
+                    .map(|l| Arc::new(KeyedLimiter::new(l, clock.clone()))),
+            ),
+            per_token: ArcSwapOption::new(
+                settings
+                    .per_token
+                    .map(|l| Arc::new(KeyedLimiter::new(l, clock.clone()))),
+            ),
             logins: LoginThrottle::new(clock.clone()),
             password_checks: PasswordChecks::new(
                 settings.max_password_checks,
@@ -105,9 +112,22 @@ impl Guard {
         (written, own_cap.unwrap_or(self.max_devices_per_token))
     }
 
+    /// Replaces the limit per client address: requests from now on are
+    /// counted against new, full buckets of the new quota (`None`: no limit).
+    pub(crate) fn set_rate_limit_per_address(&self, limit: Option<RateLimit>) {
+        self.per_address
+            .store(limit.map(|l| Arc::new(KeyedLimiter::new(l, self.clock.clone()))));
+    }
+
+    /// Replaces the limit per token, as [`set_rate_limit_per_address`](Self::set_rate_limit_per_address).
+    pub(crate) fn set_rate_limit_per_token(&self, limit: Option<RateLimit>) {
+        self.per_token
+            .store(limit.map(|l| Arc::new(KeyedLimiter::new(l, self.clock.clone()))));
+    }
+
     /// Takes one request from the bucket of the client's address.
     pub(crate) fn limit_address(&self, address: Option<IpAddr>) -> Result<(), AuthError> {
-        match (&self.per_address, address) {
+        match (self.per_address.load().as_deref(), address) {
             (Some(limiter), Some(address)) => {
                 limiter.check(&limit_key(address)).map_err(rate_limited)
             }
@@ -153,7 +173,7 @@ impl Guard {
                         .clone()
                 }
             };
-            if let Some(limiter) = &self.per_token {
+            if let Some(limiter) = self.per_token.load().as_deref() {
                 limiter.check(&grant.info.id).map_err(rate_limited)?;
             }
             return Ok(Principal::Token(grant));

@@ -148,7 +148,6 @@ pub(crate) struct Prepared {
     json: Box<[u8]>,
     last_seen: OffsetDateTime,
     seen: OffsetDateTime,
-    health: Status,
     cpu: f64,
     ram: Option<f64>,
     disk: Option<f64>,
@@ -159,7 +158,9 @@ pub(crate) struct Prepared {
 #[derive(Debug)]
 pub(crate) struct Fleet {
     offline_after: time::Duration,
-    thresholds: Thresholds,
+    /// Read under the `devices` lock only, so that a status is always what
+    /// the thresholds in force make of it (see [`set_thresholds`](Self::set_thresholds)).
+    thresholds: arc_swap::ArcSwap<Thresholds>,
     devices: Mutex<BTreeMap<Arc<str>, DeviceEntry>>,
     /// Bumped on every change a reader could see.
     generation: AtomicU64,
@@ -173,7 +174,7 @@ impl Fleet {
     pub(crate) fn new(offline_after: time::Duration, thresholds: Thresholds) -> Self {
         Self {
             offline_after,
-            thresholds,
+            thresholds: arc_swap::ArcSwap::from_pointee(thresholds),
             devices: Mutex::new(BTreeMap::new()),
             generation: AtomicU64::new(0),
             next_check: AtomicI64::new(i64::MAX),
@@ -206,7 +207,6 @@ impl Fleet {
                 .into_boxed_slice(),
             last_seen: report.last_seen,
             seen: DeviceSummary::seen(report),
-            health: report.status(&self.thresholds),
             cpu: report.cpu_usage,
             ram: report.ram_used_percent(),
             disk: report.disks.as_ref().and_then(|disks| {
@@ -250,7 +250,8 @@ impl Fleet {
         entry.report_json = report.json;
         entry.last_seen = report.last_seen;
         entry.seen = seen;
-        entry.health = report.health;
+        // As `Report::status` does, with the thresholds in force now.
+        entry.health = self.thresholds.load().classify(report.cpu, report.ram);
         entry.offline = now - seen > self.offline_after;
         entry.cpu = report.cpu;
         entry.ram = report.ram;
@@ -287,6 +288,41 @@ impl Fleet {
                 summary: summary.into(),
             });
         }
+    }
+
+    /// Makes `thresholds` those in force and brings every device's status
+    /// in line at once: live readers are told of each device whose status
+    /// changed, and the generation moves on (so cached answers are made
+    /// again) whenever the thresholds differ. Returns how many statuses
+    /// changed.
+    pub(crate) fn set_thresholds(&self, thresholds: Thresholds) -> usize {
+        let mut devices = self.lock();
+        if **self.thresholds.load() == thresholds {
+            return 0;
+        }
+        // Stored under the lock: an offer holding it now classified with
+        // the old ones, and is reclassified below.
+        self.thresholds.store(Arc::new(thresholds));
+        let live = self.events.receiver_count() > 0;
+        let mut changed = 0;
+        for (device_id, entry) in devices.iter_mut() {
+            let health = thresholds.classify(entry.cpu, entry.ram);
+            if health == entry.health {
+                continue;
+            }
+            entry.health = health;
+            changed += 1;
+            if live {
+                let mut summary = Vec::with_capacity(entry.report_json.len() + 64);
+                entry.write_summary(&mut summary);
+                let _ = self.events.send(FleetEvent::Device {
+                    device_id: device_id.clone(),
+                    summary: summary.into(),
+                });
+            }
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        changed
     }
 
     /// Forgets a device; `true` if it was known.
@@ -432,6 +468,42 @@ mod tests {
         );
         assert_eq!(fleet.generation(), generation);
         assert_eq!(summary_json(&fleet, "a").report.cpu_usage, 10.0);
+    }
+
+    #[test]
+    fn new_thresholds_change_every_status_at_once() {
+        let t0 = datetime!(2025-07-10 14:30:00 UTC);
+        let fleet = Fleet::new(time::Duration::seconds(15), Thresholds::default());
+        fleet.offer(fleet.prepare(&report("a", t0, 50.0)), None, t0);
+        fleet.offer(fleet.prepare(&report("b", t0, 10.0)), None, t0);
+        let mut live = fleet.subscribe();
+        let generation = fleet.generation();
+        let lower = Thresholds {
+            cpu_warning: 40.0,
+            ..Thresholds::default()
+        };
+        assert_eq!(fleet.set_thresholds(lower), 1, "only a crosses 40 %");
+        assert_eq!(fleet.generation(), generation + 1);
+        assert_eq!(summary_json(&fleet, "a").status, Status::Warning);
+        assert_eq!(summary_json(&fleet, "b").status, Status::Ok);
+        let Ok(FleetEvent::Device { device_id, .. }) = live.try_recv() else {
+            panic!("a device event")
+        };
+        assert_eq!(&*device_id, "a");
+        assert!(live.try_recv().is_err(), "b did not change");
+        assert_eq!(fleet.set_thresholds(lower), 0);
+        assert_eq!(
+            fleet.generation(),
+            generation + 1,
+            "the same ones: no change"
+        );
+        // Later reports are classified with the thresholds in force.
+        fleet.offer(
+            fleet.prepare(&report("b", t0 + time::Duration::SECOND, 45.0)),
+            None,
+            t0,
+        );
+        assert_eq!(summary_json(&fleet, "b").status, Status::Warning);
     }
 
     #[test]

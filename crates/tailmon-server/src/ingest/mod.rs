@@ -186,6 +186,12 @@ impl Ingest {
         self.inner.fleet.subscribe()
     }
 
+    /// Makes `thresholds` those behind every device's status, at once (see
+    /// `Fleet::set_thresholds`); returns how many statuses changed.
+    pub(crate) fn set_thresholds(&self, thresholds: tailmon_core::Thresholds) -> usize {
+        self.inner.fleet.set_thresholds(thresholds)
+    }
+
     /// The clock the server reads.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.inner.clock

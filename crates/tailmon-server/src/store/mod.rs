@@ -15,6 +15,7 @@ pub(crate) mod decimal;
 pub(crate) mod downsample;
 pub(crate) mod memory_store;
 pub(crate) mod metric_set;
+pub mod retention;
 #[cfg(feature = "sqlite")]
 pub(crate) mod rollup_block;
 #[cfg(feature = "sqlite")]
@@ -26,10 +27,13 @@ use async_trait::async_trait;
 use tailmon_core::{History, OffsetDateTime, Report};
 
 pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
+pub use retention::{
+    DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION, MAX_RETENTION,
+    Retention,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::sqlite_store::{
-    DATABASE_FILE, DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
-    Durability, OpenError, SqliteStore, SqliteStoreBuilder,
+    DATABASE_FILE, Durability, OpenError, SqliteStore, SqliteStoreBuilder,
 };
 pub use tailmon_core::HistoryQuery;
 
@@ -140,6 +144,20 @@ pub trait Store: Send + Sync + 'static {
     /// they arrive (see the rules above); a later call with an earlier
     /// `now` does not move that cutoff back.
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Changes how long each tier is kept, from the next
+    /// [`apply_retention`](Store::apply_retention) on (a running server
+    /// calls it on a reload, then applies retention soon after). The
+    /// caller has checked `retention` ([`Retention::check`]).
+    ///
+    /// The default does nothing: a store whose retention is not made of
+    /// these three tiers (such as [`MemoryStore`], which keeps a number of
+    /// reports per device) keeps its own. A raw cutoff already applied is
+    /// never moved back: a longer raw retention keeps more from then on,
+    /// it does not bring back what was dropped.
+    fn set_retention(&self, retention: Retention) {
+        let _ = retention;
+    }
 }
 
 /// A shared store is a store: hand [`ServerBuilder::store`](crate::ServerBuilder::store)
@@ -198,6 +216,10 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
         (**self).apply_retention(now).await
+    }
+
+    fn set_retention(&self, retention: Retention) {
+        (**self).set_retention(retention);
     }
 }
 

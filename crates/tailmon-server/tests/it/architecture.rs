@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// What each folder (or leaf module at the root) may use of the others.
-/// `lib`, `builder` and `server` assemble everything and may use anything;
-/// so does `limits`, which only re-exports the server's defaults.
+/// `lib`, `builder`, `server` and `reloader` (which changes a running
+/// server's parts) assemble everything and may use anything; so does
+/// `limits`, which only re-exports the server's defaults.
 const MAY_USE: &[(&str, &[&str])] = &[
     ("http", &["refusal_log"]),
     (
@@ -23,13 +24,14 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("alerts", &["store", "clock"]),
     ("ingest", &["store", "clock"]),
     ("config_file", &["alerts"]),
+    ("runtime_config", &["alerts", "auth", "store"]),
     ("store", &["clock", "private_dir"]),
     ("views", &["private_dir"]),
     ("clock", &[]),
     ("refusal_log", &[]),
     ("private_dir", &[]),
 ];
-const ASSEMBLY: &[&str] = &["lib", "builder", "server", "limits"];
+const ASSEMBLY: &[&str] = &["lib", "builder", "server", "reloader", "limits"];
 
 fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read src") {

@@ -7,13 +7,30 @@ use tailmon_core::{OffsetDateTime, Tier};
 
 use crate::StoreError;
 
-/// How long each tier keeps its data.
+/// How long each tier keeps its data, as the store computes with it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Retention {
+pub(crate) struct TierKeep {
     pub(crate) raw: time::Duration,
     pub(crate) minute: time::Duration,
     pub(crate) hour: time::Duration,
 }
+
+impl From<crate::store::Retention> for TierKeep {
+    fn from(retention: crate::store::Retention) -> Self {
+        let duration = |keep: std::time::Duration| {
+            time::Duration::try_from(keep).unwrap_or(time::Duration::MAX)
+        };
+        Self {
+            raw: duration(retention.raw),
+            minute: duration(retention.minute),
+            hour: duration(retention.hour),
+        }
+    }
+}
+
+/// The retention the store reads and its writer applies, swapped whole by
+/// `Store::set_retention`.
+pub(crate) type SharedKeep = std::sync::Arc<arc_swap::ArcSwap<TierKeep>>;
 
 /// A SQLite error as a store error: a full disk or a busy database is
 /// temporary (503, agents retry); anything else is a backend fault.

@@ -8,12 +8,13 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use tailmon_core::{History, OffsetDateTime, Point, Report, Tier, metric};
 use tokio::sync::oneshot;
 
+use crate::store::Retention;
 use crate::store::downsample::bucket_start;
 use crate::store::metric_set::{distinct_names, in_asked_order};
 use crate::store::rollup_block::{RollupBlock, block_start};
 use crate::store::sqlite::device_state::Devices;
 use crate::store::sqlite::raw_window::{PreparedReport, WindowSnapshot, open_block};
-use crate::store::sqlite::sql_values::{Retention, backend, millis, tier_code};
+use crate::store::sqlite::sql_values::{SharedKeep, TierKeep, backend, millis, tier_code};
 use crate::store::sqlite::sqlite_applier::{self, Progress};
 use crate::store::sqlite::sqlite_writer::{Write, Writer};
 use crate::store::sqlite::wal_sync::WalSync;
@@ -21,12 +22,8 @@ use crate::{
     Clock, HistoryQuery, ReportStream, Store, StoreError, SystemClock, store::sqlite::sqlite_schema,
 };
 
-/// How long raw reports are kept: 48 hours.
-pub const DEFAULT_RAW_RETENTION: Duration = Duration::from_secs(48 * 3600);
-/// How long one-minute buckets are kept: 30 days.
-pub const DEFAULT_MINUTE_RETENTION: Duration = Duration::from_secs(30 * 86_400);
-/// How long one-hour buckets are kept: one year.
-pub const DEFAULT_HOUR_RETENTION: Duration = Duration::from_secs(365 * 86_400);
+#[cfg(doc)]
+use crate::store::{DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION};
 /// The database's file name inside the data directory.
 pub const DATABASE_FILE: &str = "tailmon.db";
 
@@ -80,7 +77,9 @@ pub struct SqliteStore {
     writer_thread: Option<std::thread::JoinHandle<()>>,
     devices: Arc<Devices>,
     readers: Arc<ReaderPool>,
-    retention: Retention,
+    /// Read by history queries (which tier covers a range) and by the
+    /// writer's retention passes; swapped by [`Store::set_retention`].
+    retention: SharedKeep,
     clock: Arc<dyn Clock>,
 }
 
@@ -125,21 +124,29 @@ pub struct SqliteStoreBuilder {
 }
 
 impl SqliteStoreBuilder {
+    /// How long each tier is kept, all three at once. Defaults to
+    /// [`Retention::default`]; a running store changes it with
+    /// [`Store::set_retention`].
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
     /// How long raw reports are kept. Defaults to [`DEFAULT_RAW_RETENTION`].
     pub fn raw_retention(mut self, keep: Duration) -> Self {
-        self.retention.raw = duration(keep);
+        self.retention.raw = keep;
         self
     }
 
     /// How long one-minute buckets are kept. Defaults to [`DEFAULT_MINUTE_RETENTION`].
     pub fn minute_retention(mut self, keep: Duration) -> Self {
-        self.retention.minute = duration(keep);
+        self.retention.minute = keep;
         self
     }
 
     /// How long one-hour buckets are kept. Defaults to [`DEFAULT_HOUR_RETENTION`].
     pub fn hour_retention(mut self, keep: Duration) -> Self {
-        self.retention.hour = duration(keep);
+        self.retention.hour = keep;
         self
     }
 
@@ -223,6 +230,9 @@ impl SqliteStoreBuilder {
             Err(error) => return Err(open_error(&path, &error)),
         }
         let devices = Arc::new(Devices::default());
+        let retention: SharedKeep = Arc::new(arc_swap::ArcSwap::from_pointee(TierKeep::from(
+            self.retention,
+        )));
         let progress = Arc::new(Progress::default());
         let (applier, applies) = mpsc::channel();
         let applier_conn = open_connection(&path, false)?;
@@ -233,7 +243,7 @@ impl SqliteStoreBuilder {
         let worker = Writer::recover(
             conn,
             Arc::clone(&devices),
-            self.retention,
+            Arc::clone(&retention),
             applier,
             Arc::clone(&progress),
             writer_wal,
@@ -270,7 +280,7 @@ impl SqliteStoreBuilder {
             writer,
             writer_thread: Some(writer_thread),
             devices,
-            retention: self.retention,
+            retention,
             clock: self.clock,
         })
     }
@@ -280,7 +290,7 @@ impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
-            .field("retention", &self.retention)
+            .field("retention", &**self.retention.load())
             .finish_non_exhaustive()
     }
 }
@@ -306,11 +316,7 @@ impl SqliteStore {
     pub fn builder(dir: impl AsRef<Path>) -> SqliteStoreBuilder {
         SqliteStoreBuilder {
             dir: dir.as_ref().to_path_buf(),
-            retention: Retention {
-                raw: duration(DEFAULT_RAW_RETENTION),
-                minute: duration(DEFAULT_MINUTE_RETENTION),
-                hour: duration(DEFAULT_HOUR_RETENTION),
-            },
+            retention: Retention::default(),
             clock: Arc::new(SystemClock),
             max_size_bytes: None,
             durability: Durability::Disk,
@@ -471,9 +477,10 @@ impl Store for SqliteStore {
             ))
         };
         let now = self.clock.now();
+        let keep = **self.retention.load();
         let id = entry.id;
         let names: Arc<[String]> = metrics.into();
-        if from >= now - self.retention.raw {
+        if from >= now - keep.raw {
             // What memory holds first, then the tables: a report sealed in
             // between is then seen twice (and merged), never missed.
             let window = entry.lock().window.snapshot()?.map(Arc::new);
@@ -491,7 +498,7 @@ impl Store for SqliteStore {
             }
         }
         let minutes = (to - from).whole_seconds() / 60 + 1;
-        let tier = if from >= now - self.retention.minute
+        let tier = if from >= now - keep.minute
             && usize::try_from(minutes).is_ok_and(|m| m <= max_points)
         {
             Tier::Minute
@@ -559,6 +566,12 @@ impl Store for SqliteStore {
 
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
         self.write(|done| Write::Retention { now, done }).await
+    }
+
+    /// Takes effect at once for reads (which tier answers a range) and at
+    /// the next [`apply_retention`](Store::apply_retention) for what is kept.
+    fn set_retention(&self, retention: Retention) {
+        self.retention.store(Arc::new(TierKeep::from(retention)));
     }
 }
 
@@ -804,8 +817,4 @@ fn open_error(path: &Path, error: &rusqlite::Error) -> OpenError {
             detail: error.to_string(),
         },
     }
-}
-
-fn duration(keep: Duration) -> time::Duration {
-    time::Duration::try_from(keep).unwrap_or(time::Duration::MAX)
 }

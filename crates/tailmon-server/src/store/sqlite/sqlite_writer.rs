@@ -26,7 +26,7 @@ use crate::StoreError;
 use crate::store::rollup_block::{RollupBlock, block_start, span_seconds};
 use crate::store::sqlite::device_state::{DeviceEntry, DeviceState, Devices};
 use crate::store::sqlite::raw_window::{PreparedReport, RawWindow, block_timestamps, open_block};
-use crate::store::sqlite::sql_values::{Retention, backend, millis, tier_code};
+use crate::store::sqlite::sql_values::{SharedKeep, backend, millis, tier_code};
 use crate::store::sqlite::sqlite_applier::{Apply, Committed, Progress, apply, load_rollup};
 use crate::store::sqlite::sqlite_schema;
 use crate::store::sqlite::wal_sync::WalSync;
@@ -73,7 +73,7 @@ pub(crate) enum Write {
 pub(crate) struct Writer {
     conn: Connection,
     devices: Arc<Devices>,
-    retention: Retention,
+    retention: SharedKeep,
     /// Timestamps of sealed raw blocks, by block id, for duplicate checks.
     sealed_timestamps: HashMap<i64, Vec<i64>>,
     /// The newest raw retention cutoff applied (ms): raw reports older than
@@ -132,7 +132,7 @@ impl Writer {
     pub(crate) fn recover(
         conn: Connection,
         devices: Arc<Devices>,
-        retention: Retention,
+        retention: SharedKeep,
         applier: Sender<Apply>,
         progress: Arc<Progress>,
         wal: Option<WalSync>,
@@ -510,10 +510,11 @@ impl Writer {
         // Everything into blocks first, so only blocks need trimming.
         self.checkpoint_all()?;
         self.sealed_timestamps.clear();
-        let raw_cutoff = millis(now - self.retention.raw).max(self.raw_horizon);
+        let keep = **self.retention.load();
+        let raw_cutoff = millis(now - keep.raw).max(self.raw_horizon);
         let cutoffs = [
-            (Tier::Minute, (now - self.retention.minute).unix_timestamp()),
-            (Tier::Hour, (now - self.retention.hour).unix_timestamp()),
+            (Tier::Minute, (now - keep.minute).unix_timestamp()),
+            (Tier::Hour, (now - keep.hour).unix_timestamp()),
         ];
         let entries = self.devices.all();
         let tx = self.conn.transaction().map_err(backend)?;

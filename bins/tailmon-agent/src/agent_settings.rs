@@ -1,0 +1,200 @@
+//! The agent's settings: flags, environment and `--config` files layered
+//! (see `layered_config.rs`) and checked across keys.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use serde::Deserialize;
+use tailmon_collect::CollectionArgs;
+use tailmon_collect::plugins::{PluginConfig, PluginSettings};
+
+use crate::layered_config::{self, Layered, LoadError, Problem, Spec};
+use crate::log_format::LogFormat;
+
+/// Reports this host's CPU, memory and OS to a Tailmon server every interval.
+#[derive(Parser, Debug)]
+#[command(name = "tailmon-agent", version, about)]
+pub(crate) struct Args {
+    /// A configuration file (TOML, see packaging/tailmon-agent.toml): any
+    /// setting below by its key (`server_url = "…"`). Repeatable: later
+    /// files override earlier ones key by key (the variable takes a
+    /// comma-separated list). Flags and environment variables override
+    /// the files.
+    #[arg(long, env = "TAILMON_CONFIG", value_delimiter = ',')]
+    pub(crate) config: Vec<PathBuf>,
+    /// Check the configuration (files, environment, flags), print
+    /// "configuration OK" and exit 0; else print every problem and exit 2.
+    #[arg(long)]
+    pub(crate) check_config: bool,
+    /// Print the effective settings, each with where it came from, and exit.
+    #[arg(long)]
+    pub(crate) print_config: bool,
+    /// The server's ingest endpoint (or its base URL).
+    #[arg(
+        long,
+        env = "TAILMON_SERVER_URL",
+        default_value = "http://127.0.0.1:3000/api/metrics"
+    )]
+    pub(crate) server_url: String,
+    /// The token the server gave this agent, sent as `Authorization: Bearer`.
+    #[arg(long, env = "TAILMON_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// A file holding the token (its first line), instead of --token: keeps
+    /// the secret out of the process list and of shared configuration.
+    #[arg(long, env = "TAILMON_TOKEN_FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// A PEM file of the CA that signed the server's certificate, trusted
+    /// beside the system's roots (for a private CA or a self-signed server).
+    #[arg(long, env = "TAILMON_CA_CERT")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) collection: CollectionArgs,
+    /// Most undelivered reports kept while the server is unreachable; when
+    /// full, the oldest is dropped, counted and logged (at most once a
+    /// minute). 0 keeps none. Defaults to 24 hours' worth at the interval.
+    #[arg(long, env = "TAILMON_QUEUE_CAPACITY")]
+    pub(crate) queue_capacity: Option<usize>,
+    /// How log lines look on stderr: `text` for people, `json` for log
+    /// collectors.
+    #[arg(long, env = "TAILMON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+    /// A directory of node_exporter textfile collector files (`*.prom`)
+    /// read at each collection, as custom metrics.
+    #[arg(long, env = "TAILMON_TEXTFILE_DIR")]
+    pub(crate) textfile_dir: Option<PathBuf>,
+}
+
+/// The file-only tables of `tailmon-agent.toml`.
+#[derive(Debug, Default, Deserialize)]
+struct Tables {
+    /// Commands run on their own intervals, whose output becomes custom
+    /// metrics.
+    #[serde(default)]
+    plugins: Vec<PluginConfig>,
+}
+
+/// Checks one file's tables on their own: types and unknown keys, with lines.
+fn check_tables(text: &str) -> Result<(), toml::de::Error> {
+    toml::from_str::<Tables>(text).map(drop)
+}
+
+/// The agent's whole configuration, layered and checked.
+#[derive(Debug)]
+pub(crate) struct AgentSettings {
+    /// Every flat setting.
+    pub(crate) args: Args,
+    /// The token, from `token` or read from `token_file`.
+    pub(crate) token: Option<String>,
+    /// The plugins and the textfile directory.
+    pub(crate) plugins: PluginSettings,
+    layered: Layered,
+}
+
+impl AgentSettings {
+    /// Layers `argv`, the environment and the files it names.
+    pub(crate) fn load(argv: &[OsString]) -> Result<Self, LoadError> {
+        let spec = Spec {
+            command: Args::command(),
+            tables: &["plugins"],
+            check_tables,
+        };
+        let layered = layered_config::load(&spec, argv)?;
+        let args = Args::from_arg_matches(&layered.matches).map_err(|error| {
+            LoadError::Problems(vec![Problem::new("configuration", error.to_string())])
+        })?;
+        let mut found = Vec::new();
+        let tables = match Tables::deserialize(toml::Value::Table(layered.tables.clone())) {
+            Ok(tables) => tables,
+            Err(error) => {
+                found.push(table_problem(&layered, "plugins", error.message()));
+                Tables::default()
+            }
+        };
+        let mut plugins = PluginSettings::default();
+        plugins.plugins = tables.plugins;
+        plugins.textfile_dir = args.textfile_dir.clone();
+        for problem in plugins.validate() {
+            found.push(table_problem(&layered, "plugins", &problem.to_string()));
+        }
+        let token =
+            match (&args.token, &args.token_file) {
+                (Some(_), Some(_)) => {
+                    found.push(layered.problem("token_file", "set token or token_file, not both"));
+                    None
+                }
+                (Some(token), None) => Some(token.clone()),
+                (None, Some(path)) => match std::fs::read_to_string(path) {
+                    Ok(text) => match text.lines().next().map(str::trim) {
+                        Some(token) if !token.is_empty() => Some(token.to_owned()),
+                        _ => {
+                            found.push(layered.problem(
+                                "token_file",
+                                format!("{} holds no token", path.display()),
+                            ));
+                            None
+                        }
+                    },
+                    Err(error) => {
+                        found.push(layered.problem(
+                            "token_file",
+                            format!("cannot read {}: {error}", path.display()),
+                        ));
+                        None
+                    }
+                },
+                (None, None) => None,
+            };
+        if !found.is_empty() {
+            return Err(LoadError::Problems(found));
+        }
+        Ok(Self {
+            args,
+            token,
+            plugins,
+            layered,
+        })
+    }
+
+    /// The effective settings as TOML, for `--print-config`.
+    pub(crate) fn describe(&self) -> String {
+        let mut out = layered_config::describe(&Args::command(), &self.layered);
+        #[derive(serde::Serialize)]
+        struct PluginTables<'a> {
+            plugins: &'a [PluginConfig],
+        }
+        if !self.plugins.plugins.is_empty() {
+            out.push('\n');
+            out.push_str(
+                &toml::to_string(&PluginTables {
+                    plugins: &self.plugins.plugins,
+                })
+                .unwrap_or_default(),
+            );
+        }
+        out
+    }
+}
+
+/// A problem with a table, located at the last file that set it.
+fn table_problem(layered: &Layered, table: &str, message: &str) -> Problem {
+    let location = layered
+        .table_origins
+        .get(table)
+        .map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+    Problem::new(location, format!("{table}: {}", message.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_has_one_name_for_flag_environment_and_file() {
+        assert_eq!(
+            layered_config::misnamed_settings(&Args::command()),
+            Vec::<String>::new()
+        );
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,417 @@
+//! The server's settings: flags, environment and `--config` files layered
+//! (see `layered_config.rs`), checked across keys, turned into what the
+//! library takes.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use serde::Deserialize;
+use tailmon_collect::CollectionArgs;
+use tailmon_core::{
+    DEFAULT_CPU_CRITICAL, DEFAULT_CPU_WARNING, DEFAULT_RAM_CRITICAL, DEFAULT_RAM_WARNING,
+    Thresholds,
+};
+use tailmon_server::RuntimeConfig;
+use tailmon_server::alerts::AlertsConfig;
+use tailmon_server::auth::RateLimit;
+use tailmon_server::store::Retention;
+
+use crate::admin_command::AdminCommand;
+use crate::layered_config::{self, Layered, LoadError, Problem, Spec};
+use crate::log_format::LogFormat;
+
+/// Receives agents' reports and serves the dashboard and the API.
+#[derive(Parser, Debug)]
+#[command(name = "tailmon-server", version, about)]
+pub(crate) struct Args {
+    /// Manage agent tokens or users instead of serving (run beside a
+    /// running server: changes take effect at once).
+    #[command(subcommand)]
+    pub(crate) command: Option<AdminCommand>,
+    /// Address to listen on.
+    #[arg(long, env = "TAILMON_LISTEN", default_value = "0.0.0.0:3000")]
+    pub(crate) listen: SocketAddr,
+    /// A configuration file (TOML, see packaging/tailmon-server.toml): any
+    /// setting below by its key (`listen = "…"`), and the alert rules and
+    /// channels in `[alerts]`. Repeatable: later files override earlier
+    /// ones key by key (the variable takes a comma-separated list). Flags
+    /// and environment variables override the files.
+    #[arg(long, env = "TAILMON_CONFIG", value_delimiter = ',')]
+    pub(crate) config: Vec<PathBuf>,
+    /// Check the configuration (files, environment, flags), print
+    /// "configuration OK" and exit 0; else print every problem and exit 2.
+    #[arg(long)]
+    pub(crate) check_config: bool,
+    /// Print the effective settings, each with where it came from, and exit.
+    #[arg(long)]
+    pub(crate) print_config: bool,
+    /// Serve HTTPS with this PEM certificate chain (the server's certificate
+    /// first); needs --tls-key.
+    #[arg(long, env = "TAILMON_TLS_CERT")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TAILMON_TLS_KEY")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Where the server keeps its state: the SQLite database `tailmon.db`.
+    #[arg(
+        long,
+        env = "TAILMON_DATA_DIR",
+        default_value = "./tailmon-data",
+        global = true
+    )]
+    pub(crate) data_dir: PathBuf,
+    /// Where reports are kept: `sqlite` (in the data directory) or `memory`
+    /// (the last hour only, lost at exit).
+    #[arg(long, env = "TAILMON_STORE", default_value = "sqlite", value_parser = ["sqlite", "memory"])]
+    pub(crate) store: String,
+    /// The most the database may grow to, in MiB; beyond it reports are
+    /// refused with 503 (agents keep them and retry). No limit by default.
+    #[arg(long, env = "TAILMON_MAX_DB_MB")]
+    pub(crate) max_db_mb: Option<u64>,
+    /// When a report is acknowledged: `disk` (after fsync: survives a power
+    /// loss) or `process` (no fsync per commit: survives a crash of the
+    /// server, not a power loss).
+    #[arg(long, env = "TAILMON_SYNC", default_value = "disk", value_parser = ["disk", "process"])]
+    pub(crate) sync: String,
+    /// Do not monitor this host from inside the server (the environment
+    /// variable takes 1/0, true/false, yes/no, on/off).
+    #[arg(
+        long,
+        env = "TAILMON_NO_LOCAL_AGENT",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub(crate) no_local_agent: bool,
+    /// Most devices tracked; reports of further new devices get 429.
+    #[arg(long, env = "TAILMON_MAX_DEVICES", default_value_t = tailmon_server::limits::DEFAULT_MAX_DEVICES)]
+    pub(crate) max_devices: usize,
+    /// `required`: every request needs a token or a signed-in user (the
+    /// first start creates `admin`). `none`: anybody who reaches the server
+    /// may read, write and delete, as in the original Tailmon; for trusted
+    /// networks only.
+    #[arg(long, env = "TAILMON_AUTH", default_value = "required", value_parser = ["required", "none"])]
+    pub(crate) auth: String,
+    /// With `--auth none`: host names the server answers to besides
+    /// localhost and IP addresses, comma-separated (`*`: any). Requests for
+    /// other names get 403, so that a web page cannot reach the server
+    /// through DNS rebinding.
+    #[arg(long, env = "TAILMON_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub(crate) allowed_hosts: Vec<String>,
+    /// Under TLS, send Strict-Transport-Security (one year): browsers then
+    /// reach this host name over HTTPS only.
+    #[arg(
+        long,
+        env = "TAILMON_HSTS",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub(crate) hsts: bool,
+    /// Requests a second allowed per client address, with bursts of ten
+    /// times as many; beyond it, 429 with Retry-After. 0 turns it off.
+    #[arg(long, env = "TAILMON_RATE_LIMIT_PER_ADDRESS", default_value_t = tailmon_server::auth::DEFAULT_RATE_LIMIT_PER_ADDRESS.per_second.get())]
+    pub(crate) rate_limit_per_address: u32,
+    /// Requests a second allowed per token, with bursts of ten times as
+    /// many. 0 turns it off.
+    #[arg(long, env = "TAILMON_RATE_LIMIT_PER_TOKEN", default_value_t = tailmon_server::auth::DEFAULT_RATE_LIMIT_PER_TOKEN.per_second.get())]
+    pub(crate) rate_limit_per_token: u32,
+    /// Most distinct devices one agent token may write, unless the token
+    /// sets its own cap (`token create --max-devices`).
+    #[arg(long, env = "TAILMON_MAX_DEVICES_PER_TOKEN", default_value_t = tailmon_server::auth::DEFAULT_MAX_DEVICES_PER_TOKEN)]
+    pub(crate) max_devices_per_token: usize,
+    /// Most connections open at once (agents keep theirs open between
+    /// reports); at the cap the server accepts no more until one closes.
+    /// The open-file limit is raised to fit at start.
+    #[arg(long, env = "TAILMON_MAX_CONNECTIONS", default_value_t = tailmon_server::http::DEFAULT_MAX_CONNECTIONS)]
+    pub(crate) max_connections: usize,
+    /// Most connections one client address may hold at once; further ones
+    /// from it are closed. Agents behind one NAT address share it.
+    #[arg(long, env = "TAILMON_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = tailmon_server::http::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS)]
+    pub(crate) max_connections_per_address: usize,
+    /// Above this CPU use (percent) a device shows as warning.
+    #[arg(long, env = "TAILMON_CPU_WARNING", default_value_t = DEFAULT_CPU_WARNING, value_parser = parse_percent)]
+    pub(crate) cpu_warning: f64,
+    /// Above this CPU use (percent) a device shows as critical.
+    #[arg(long, env = "TAILMON_CPU_CRITICAL", default_value_t = DEFAULT_CPU_CRITICAL, value_parser = parse_percent)]
+    pub(crate) cpu_critical: f64,
+    /// Above this memory use (percent) a device shows as warning.
+    #[arg(long, env = "TAILMON_RAM_WARNING", default_value_t = DEFAULT_RAM_WARNING, value_parser = parse_percent)]
+    pub(crate) ram_warning: f64,
+    /// Above this memory use (percent) a device shows as critical.
+    #[arg(long, env = "TAILMON_RAM_CRITICAL", default_value_t = DEFAULT_RAM_CRITICAL, value_parser = parse_percent)]
+    pub(crate) ram_critical: f64,
+    /// How long every report is kept as sent (`90m`, `48h`, `2d`…), in
+    /// the SQLite store.
+    #[arg(long, env = "TAILMON_RAW_RETENTION", default_value = "48h", value_parser = parse_retention)]
+    pub(crate) raw_retention: Duration,
+    /// How long one-minute averages are kept.
+    #[arg(long, env = "TAILMON_MINUTE_RETENTION", default_value = "30d", value_parser = parse_retention)]
+    pub(crate) minute_retention: Duration,
+    /// How long one-hour averages are kept.
+    #[arg(long, env = "TAILMON_HOUR_RETENTION", default_value = "365d", value_parser = parse_retention)]
+    pub(crate) hour_retention: Duration,
+    /// How log lines look on stderr: `text` for people, `json` for log
+    /// collectors.
+    #[arg(long, env = "TAILMON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+    /// What the in-process agent collects, and how often.
+    #[command(flatten)]
+    pub(crate) collection: CollectionArgs,
+}
+
+/// Settings a SIGHUP applies to the running server; any other needs a
+/// restart.
+pub(crate) const RELOADABLE: &[&str] = &[
+    "cpu_warning",
+    "cpu_critical",
+    "ram_warning",
+    "ram_critical",
+    "raw_retention",
+    "minute_retention",
+    "hour_retention",
+    "rate_limit_per_address",
+    "rate_limit_per_token",
+];
+
+/// The file-only tables of `tailmon-server.toml`.
+#[derive(Debug, Default, Deserialize)]
+struct Tables {
+    /// Alert rules and channels.
+    #[serde(default)]
+    alerts: AlertsConfig,
+}
+
+/// Checks one file's tables on their own: types and unknown keys, with lines.
+fn check_tables(text: &str) -> Result<(), toml::de::Error> {
+    toml::from_str::<Tables>(text).map(drop)
+}
+
+/// The server's whole configuration, layered and checked.
+#[derive(Debug)]
+pub(crate) struct ServerSettings {
+    /// Every flat setting.
+    pub(crate) args: Args,
+    /// The `[alerts]` table (rules and channels).
+    pub(crate) alerts: AlertsConfig,
+    layered: Layered,
+}
+
+impl ServerSettings {
+    /// Layers `argv`, the environment and the files it names.
+    pub(crate) fn load(argv: &[OsString]) -> Result<Self, LoadError> {
+        let spec = Spec {
+            command: Args::command(),
+            tables: &["alerts"],
+            check_tables,
+        };
+        let layered = layered_config::load(&spec, argv)?;
+        let problems =
+            |message: String| LoadError::Problems(vec![Problem::new("configuration", message)]);
+        let args = Args::from_arg_matches(&layered.matches).map_err(|e| problems(e.to_string()))?;
+        let mut found = Vec::new();
+        let tables = match Tables::deserialize(toml::Value::Table(layered.tables.clone())) {
+            Ok(tables) => tables,
+            Err(error) => {
+                found.push(table_problem(&layered, "alerts", error.message()));
+                Tables::default()
+            }
+        };
+        if let Err(error) = tables.alerts.check() {
+            found.push(table_problem(&layered, "alerts", &error.to_string()));
+        }
+        found.extend(cross_key_problems(&args, &layered));
+        let retention = Retention {
+            raw: args.raw_retention,
+            minute: args.minute_retention,
+            hour: args.hour_retention,
+        };
+        if let Err((tier, message)) = retention.check() {
+            found.push(layered.problem(tier, message));
+        }
+        if !found.is_empty() {
+            return Err(LoadError::Problems(found));
+        }
+        Ok(Self {
+            args,
+            alerts: tables.alerts,
+            layered,
+        })
+    }
+
+    /// The status thresholds.
+    pub(crate) fn thresholds(&self) -> Thresholds {
+        let a = &self.args;
+        let mut thresholds = Thresholds::default();
+        thresholds.cpu_warning = a.cpu_warning;
+        thresholds.cpu_critical = a.cpu_critical;
+        thresholds.ram_warning = a.ram_warning;
+        thresholds.ram_critical = a.ram_critical;
+        thresholds
+    }
+
+    /// The retention tiers.
+    pub(crate) fn retention(&self) -> Retention {
+        Retention {
+            raw: self.args.raw_retention,
+            minute: self.args.minute_retention,
+            hour: self.args.hour_retention,
+        }
+    }
+
+    /// What a running server can change, with alert links to `local` when
+    /// the files set no `public_url`.
+    pub(crate) fn runtime_config(&self, scheme: &str, local: SocketAddr) -> RuntimeConfig {
+        let mut alerts = self.alerts.clone();
+        if alerts.public_url.is_none() {
+            alerts.public_url = Some(crate::default_public_url(scheme, local));
+        }
+        let mut config = RuntimeConfig::default();
+        config.thresholds = self.thresholds();
+        config.retention = self.retention();
+        config.rate_limit_per_address = per_second(self.args.rate_limit_per_address);
+        config.rate_limit_per_token = per_second(self.args.rate_limit_per_token);
+        config.alerts = alerts;
+        config
+    }
+
+    /// The effective settings as TOML, for `--print-config`.
+    pub(crate) fn describe(&self) -> String {
+        let mut out = layered_config::describe(&Args::command(), &self.layered);
+        let alerts = toml::to_string(&ConfigTables {
+            alerts: &self.alerts,
+        })
+        .unwrap_or_default();
+        out.push('\n');
+        out.push_str(&alerts);
+        out
+    }
+
+    /// Settings that differ in `newer` and that only a restart applies.
+    pub(crate) fn restart_needed(&self, newer: &Self) -> Vec<String> {
+        layered_config::settings(&Args::command())
+            .map(|arg| arg.get_id().to_string())
+            .filter(|id| !RELOADABLE.contains(&id.as_str()))
+            .filter(|id| raw(&self.layered, id) != raw(&newer.layered, id))
+            .collect()
+    }
+}
+
+/// Serializes the tables for `--print-config`.
+#[derive(serde::Serialize)]
+struct ConfigTables<'a> {
+    alerts: &'a AlertsConfig,
+}
+
+/// The raw values of setting `id`.
+fn raw(layered: &Layered, id: &str) -> Vec<OsString> {
+    layered
+        .matches
+        .get_raw(id)
+        .into_iter()
+        .flatten()
+        .map(OsString::from)
+        .collect()
+}
+
+/// A problem with a table, located at the last file that set it.
+fn table_problem(layered: &Layered, table: &str, message: &str) -> Problem {
+    let location = layered
+        .table_origins
+        .get(table)
+        .map_or_else(|| "configuration".to_owned(), |p| p.display().to_string());
+    Problem::new(location, format!("{table}: {}", message.trim()))
+}
+
+/// Checks between settings: TLS certificate and key together, warning
+/// thresholds at most the critical ones.
+fn cross_key_problems(args: &Args, layered: &Layered) -> Vec<Problem> {
+    let mut found = Vec::new();
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(_), None) => found.push(layered.problem("tls_cert", "needs tls_key as well")),
+        (None, Some(_)) => found.push(layered.problem("tls_key", "needs tls_cert as well")),
+        _ => {}
+    }
+    if args.hsts && args.tls_cert.is_none() {
+        found.push(layered.problem("hsts", "needs tls_cert and tls_key (HTTPS)"));
+    }
+    for (warning, critical, w, c) in [
+        (
+            "cpu_warning",
+            "cpu_critical",
+            args.cpu_warning,
+            args.cpu_critical,
+        ),
+        (
+            "ram_warning",
+            "ram_critical",
+            args.ram_warning,
+            args.ram_critical,
+        ),
+    ] {
+        if w > c {
+            found.push(layered.problem(warning, format!("{w} is above {critical} ({c})")));
+        }
+    }
+    found
+}
+
+/// `n` requests a second with bursts of ten times as many; 0 is off.
+fn per_second(n: u32) -> Option<RateLimit> {
+    RateLimit::new(n, n.saturating_mul(10))
+}
+
+/// Parses a percentage from 0 to 100.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{text:?} is not a percentage from 0 to 100")),
+    }
+}
+
+/// Parses a retention (`48h`, `30d`, `1h30m`), longer than zero.
+fn parse_retention(text: &str) -> Result<Duration, String> {
+    match tailmon_server::alerts::duration_text::parse(text) {
+        Some(d) if !d.is_zero() => Ok(d),
+        Some(_) => Err("must be longer than 0s".to_owned()),
+        None => Err(format!(
+            "{text:?} is not a duration such as \"90m\", \"48h\" or \"30d\""
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_has_one_name_for_flag_environment_and_file() {
+        assert_eq!(
+            layered_config::misnamed_settings(&Args::command()),
+            Vec::<String>::new()
+        );
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn retention_defaults_are_the_stores() {
+        use tailmon_server::store::{
+            DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION,
+        };
+        let args = Args::try_parse_from(["tailmon-server"]).expect("defaults");
+        assert_eq!(args.raw_retention, DEFAULT_RAW_RETENTION);
+        assert_eq!(args.minute_retention, DEFAULT_MINUTE_RETENTION);
+        assert_eq!(args.hour_retention, DEFAULT_HOUR_RETENTION);
+    }
+
+    #[test]
+    fn retentions_and_percentages_are_checked() {
+        assert_eq!(parse_retention("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_retention("0s").is_err());
+        assert!(parse_retention("soon").is_err());
+        assert_eq!(parse_percent("95.5"), Ok(95.5));
+        assert!(parse_percent("101").is_err());
+        assert!(parse_percent("-1").is_err());
+    }
+}
