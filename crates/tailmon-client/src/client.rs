@@ -26,6 +26,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Client {
     http: reqwest::Client,
     has_token: bool,
+    timeout: Duration,
     metrics_url: reqwest::Url,
     all_metrics_url: reqwest::Url,
     reports_url: reqwest::Url,
@@ -73,6 +74,16 @@ impl Client {
     /// Whether requests carry a token (`Authorization: Bearer …`).
     pub(crate) fn has_token(&self) -> bool {
         self.has_token
+    }
+
+    /// The ingest endpoint, `…/api/metrics`.
+    pub(crate) fn metrics_url(&self) -> &reqwest::Url {
+        &self.metrics_url
+    }
+
+    /// How long one request may take.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Sends one report to `POST /api/metrics`. `Ok` means the server stored it.
@@ -341,6 +352,7 @@ impl ClientBuilder {
         Ok(Client {
             http,
             has_token: self.token.is_some(),
+            timeout: self.timeout,
             metrics_url: join("api/metrics")?,
             all_metrics_url: join("api/all_metrics")?,
             reports_url: join("api/v1/reports")?,

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use tokio::time::Instant;
 use crate::batch_size::BatchSize;
 use crate::delivery_queue::DeliveryQueue;
 use crate::drops::{DropLog, Drops};
+use crate::error::FailureCause;
 use crate::log_throttle::LogThrottle;
 use crate::{AgentStatus, Client, Error, full_jitter};
 
@@ -53,18 +55,6 @@ enum Route {
     /// 404 or 405: the server has no batch endpoint (an older Tailmon).
     /// Single reports until then.
     Singles { until: Instant },
-}
-
-/// The kinds of failed attempts, each logged at most once per [`LOG_EVERY`].
-#[derive(Debug, Clone, Copy)]
-enum Trouble {
-    /// No answer, a timeout, 408, 429, 5xx, or an answer the agent cannot read.
-    Transient,
-    /// 401 or 403: the agent's token.
-    Credentials,
-    /// Another 4xx that does not blame the report (404, 405, 400 without a
-    /// Tailmon error body…): a proxy's page, or a server being deployed.
-    Unexpected,
 }
 
 /// An outage under way: since the first failed attempt after a success.
@@ -112,8 +102,9 @@ pub(crate) struct Delivery {
     /// The server's reason for the latest report it refused.
     last_refusal: Option<String>,
     drop_log: DropLog,
-    /// One throttle per [`Trouble`].
-    trouble_logs: [LogThrottle; 3],
+    /// One throttle per cause of failure: a repeated identical failure is
+    /// logged at most once per [`LOG_EVERY`], a new one at once.
+    failure_logs: HashMap<FailureCause, LogThrottle>,
     outage: Option<Outage>,
     status: watch::Sender<AgentStatus>,
 }
@@ -138,7 +129,7 @@ impl Delivery {
             drops: Drops::default(),
             last_refusal: None,
             drop_log: DropLog::new(LOG_EVERY),
-            trouble_logs: std::array::from_fn(|_| LogThrottle::new(LOG_EVERY)),
+            failure_logs: HashMap::new(),
             outage: None,
             status,
         }
@@ -340,12 +331,15 @@ impl Delivery {
         if self.queue.is_empty()
             && let Some(outage) = self.outage.take()
         {
+            let down_for_s = now.saturating_duration_since(outage.since).as_secs();
             tracing::info!(
-                down_for_s = now.saturating_duration_since(outage.since).as_secs(),
+                down_for_s,
                 failed_attempts = outage.failed_attempts,
                 sent_from_queue = outage.sent,
                 dropped_meanwhile = self.drops().total().saturating_sub(outage.drops_before),
-                "delivery recovered: the server takes reports again and the queue is empty"
+                "delivery recovered after {down_for_s} s: {} queued report{} sent; the server takes reports again and the queue is empty",
+                outage.sent,
+                if outage.sent == 1 { "" } else { "s" }
             );
         }
     }
@@ -374,22 +368,24 @@ impl Delivery {
         self.log_failure(error, attempt, delay, now);
     }
 
-    /// Says why reports are kept and retried, at most once per
-    /// [`LOG_EVERY`] for each kind of trouble.
+    /// Says why reports are kept and retried, each cause in its own words,
+    /// and a repeated cause at most once per [`LOG_EVERY`].
     fn log_failure(&mut self, error: &Error, attempt: u32, delay: Duration, now: Instant) {
-        let trouble = if error.is_unauthorized() {
-            Trouble::Credentials
-        } else if error.is_retryable() || error.is_decode() {
-            Trouble::Transient
-        } else {
-            Trouble::Unexpected
-        };
-        let Some(not_logged) = self.trouble_logs[trouble as usize].allow(now) else {
+        let cause = error.failure_cause();
+        let Some(not_logged) = self
+            .failure_logs
+            .entry(cause)
+            .or_insert_with(|| LogThrottle::new(LOG_EVERY))
+            .allow(now)
+        else {
             return;
         };
         let (queued, retry_in_ms) = (self.queue.len(), delay.as_millis() as u64);
-        let problem = match trouble {
-            Trouble::Transient => {
+        let url = self.client.metrics_url();
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or_default();
+        let problem = match cause {
+            FailureCause::Transient => {
                 tracing::warn!(
                     %error,
                     attempt,
@@ -400,10 +396,48 @@ impl Delivery {
                 );
                 return;
             }
-            Trouble::Credentials if self.client.has_token() => "server refused the agent's token",
-            Trouble::Credentials => "server wants a token and the agent has none",
-            Trouble::Unexpected => {
-                "the ingest endpoint answered an error that does not blame the reports (a proxy's page? a deploy under way?)"
+            FailureCause::ConnectionRefused => {
+                tracing::warn!(
+                    %error,
+                    attempt,
+                    queued,
+                    retry_in_ms,
+                    failed_attempts_not_logged = not_logged,
+                    "connection refused by {host}:{port}: is tailmon-server running and listening there? (check TAILMON_SERVER_URL); reports are kept and retried"
+                );
+                return;
+            }
+            FailureCause::Timeout => {
+                tracing::warn!(
+                    %error,
+                    attempt,
+                    queued,
+                    retry_in_ms,
+                    failed_attempts_not_logged = not_logged,
+                    "the server at {host}:{port} did not answer within {} s (overloaded, or a firewall dropping packets?); reports are kept and retried",
+                    self.client.timeout().as_secs_f64()
+                );
+                return;
+            }
+            FailureCause::UnknownHost => format!(
+                "unknown host: the server's name {host:?} does not resolve (DNS); check TAILMON_SERVER_URL"
+            ),
+            FailureCause::NotTls => "TLS mismatch: TAILMON_SERVER_URL starts with https:// but the server speaks plain HTTP; use http://, or serve TLS on the server".to_owned(),
+            FailureCause::Certificate => format!(
+                "TLS mismatch: the server's certificate is not trusted or not valid ({}); give the CA that signed it with TAILMON_CA_CERT, or fix the certificate (its host names must include {host:?})",
+                error.tls_problem().unwrap_or_default()
+            ),
+            FailureCause::ServerWantsTls => "TLS mismatch: TAILMON_SERVER_URL starts with http:// but the server does not answer plain HTTP (it speaks TLS?); use https://".to_owned(),
+            FailureCause::OtherTls => "TLS handshake with the server failed".to_owned(),
+            FailureCause::NotFound => format!(
+                "the server has no ingest endpoint at this URL ({url}); check TAILMON_SERVER_URL, e.g. http://host:3000/api/metrics"
+            ),
+            FailureCause::Credentials if self.client.has_token() => {
+                "server refused the agent's token".to_owned()
+            }
+            FailureCause::Credentials => "server wants a token and the agent has none".to_owned(),
+            FailureCause::Unexpected => {
+                "the ingest endpoint answered an error that does not blame the reports (a proxy's page? a deploy under way?)".to_owned()
             }
         };
         tracing::error!(

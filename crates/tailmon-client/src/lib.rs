@@ -32,11 +32,15 @@
 mod agent;
 mod backoff;
 mod batch_size;
+#[cfg(test)]
+mod captured_logs;
 mod client;
 mod delivery;
 mod delivery_queue;
 mod drops;
 mod error;
+#[cfg(test)]
+mod failure_peers;
 mod log_throttle;
 mod retry_after;
 #[cfg(test)]

@@ -6,5 +6,6 @@ mod agent_binary;
 mod command_line;
 mod configuration;
 mod in_process_server;
+mod plugins;
 mod secured_server;
 mod systemd_unit;

@@ -6,6 +6,7 @@ use tailmon_core::{OffsetDateTime, ProcessInfo};
 use super::*;
 use crate::scripted_server::{Answer, ScriptedServer};
 
+mod failure_causes;
 mod scenarios;
 
 /// Report number `n`: its `last_seen` is `n` seconds after a fixed time.

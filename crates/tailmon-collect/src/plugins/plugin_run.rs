@@ -58,17 +58,7 @@ pub(crate) async fn run_plugin(config: &PluginConfig) -> PluginRun {
         run.ended = Ended::NotStarted(std::io::Error::other("no command"));
         return run;
     };
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    // Its own process group, so that a timeout kills what it started too.
-    #[cfg(unix)]
-    command.process_group(0);
-    let mut child = match command.spawn() {
+    let mut child = match plugin_command(program, args).spawn() {
         Ok(child) => child,
         Err(error) => {
             run.ended = Ended::NotStarted(error);
@@ -119,6 +109,30 @@ pub(crate) async fn run_plugin(config: &PluginConfig) -> PluginRun {
     drop(child);
     drop(group);
     run
+}
+
+/// Environment variables a plugin does not inherit from the agent: its
+/// token.
+pub(crate) const WITHHELD_ENV: [&str; 1] = ["TAILMON_TOKEN"];
+
+/// The command of a run: `program` with `args`, no shell, standard input
+/// empty, the agent's environment but for [`WITHHELD_ENV`], in a process
+/// group of its own (so that a timeout kills what it started too), killed
+/// if the run is dropped.
+fn plugin_command(program: &str, args: &[String]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for name in WITHHELD_ENV {
+        command.env_remove(name);
+    }
+    #[cfg(unix)]
+    command.process_group(0);
+    command
 }
 
 /// Reads at most `limit` bytes; `true` when there was more. With `drain`,
@@ -205,6 +219,16 @@ mod tests {
         assert_eq!(run.stdout, "");
     }
 
+    #[test]
+    fn the_token_is_not_passed_on() {
+        let command = plugin_command("/bin/true", &[]);
+        let envs: Vec<_> = command.as_std().get_envs().collect();
+        assert!(
+            envs.contains(&(std::ffi::OsStr::new("TAILMON_TOKEN"), None)),
+            "{envs:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_failing_or_missing_command_is_told() {
         let run = run_plugin(&sh("echo 'a 1'; echo 'no database' >&2; exit 3")).await;
@@ -248,10 +272,10 @@ mod tests {
             "sleep 1000 & echo $! > {}; wait",
             pid_file.display()
         ))
-        .with_timeout(Duration::from_millis(500));
+        .with_timeout(Duration::from_secs(2));
         let run = run_plugin(&plugin).await;
         assert!(
-            matches!(run.ended, Ended::TimedOut(t) if t == Duration::from_millis(500)),
+            matches!(run.ended, Ended::TimedOut(t) if t == Duration::from_secs(2)),
             "{:?}",
             run.ended
         );

@@ -108,6 +108,7 @@ async fn client_reports_an_unreachable_server_as_connect_error() {
         .expect("valid URL");
     let error = client.all_metrics().await.expect_err("nothing listens");
     assert!(error.is_connect(), "{error:?}");
+    assert!(error.is_connection_refused(), "{error:?}");
     assert!(error.is_retryable());
     assert!(!error.is_timeout());
 }

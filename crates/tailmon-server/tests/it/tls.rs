@@ -73,6 +73,7 @@ async fn a_client_that_does_not_trust_the_ca_fails_to_connect() {
         .await
         .expect_err("the certificate is not trusted");
     assert!(error.is_connect(), "a transport error, got {error:?}");
+    assert!(error.is_tls(), "a TLS mismatch, got {error:?}");
     assert_eq!(error.status(), None);
 
     // The failed handshake did not take the server down.
@@ -101,6 +102,8 @@ async fn plain_http_to_the_tls_port_is_not_served() {
         .expect("valid client");
     let error = plain.all_metrics().await.expect_err("not served");
     assert_eq!(error.status(), None, "{error:?}");
+    // The agent tells this mistake apart: plain http:// to a TLS server.
+    assert!(error.is_tls(), "{error:?}");
 
     assert_still_serving(&running, &certs).await;
 }
