@@ -140,6 +140,15 @@ pub trait Store: Send + Sync + 'static {
     /// they arrive (see the rules above); a later call with an earlier
     /// `now` does not move that cutoff back.
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Whether the store answers now: `Ok` when it is open (its migrations
+    /// done, as opening does them) and a cheap read succeeds in time.
+    /// `GET /readyz` asks it. The default is `Ok`: a store that is built is
+    /// ready. A store with a backend it may lose (a file, a network) checks
+    /// it here, cheaply: load balancers ask every few seconds.
+    async fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A shared store is a store: hand [`ServerBuilder::store`](crate::ServerBuilder::store)
@@ -198,6 +207,10 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
         (**self).apply_retention(now).await
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        (**self).ready().await
     }
 }
 
