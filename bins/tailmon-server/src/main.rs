@@ -23,10 +23,21 @@ use tailmon_server::{
 };
 
 mod admin_command;
+mod backup_command;
 mod first_start;
 mod open_file_limit;
 
 use admin_command::AdminCommand;
+use backup_command::BackupCommand;
+
+/// What to do instead of serving.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    #[command(flatten)]
+    Admin(AdminCommand),
+    #[command(flatten)]
+    Backup(BackupCommand),
+}
 
 /// How long browsers keep to HTTPS after `--hsts`: a year.
 const HSTS_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -36,9 +47,10 @@ const HSTS_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 #[command(version, about)]
 struct Args {
     /// Manage agent tokens or users instead of serving (run beside a
-    /// running server: changes take effect at once).
+    /// running server: changes take effect at once), or back up or restore
+    /// the data directory.
     #[command(subcommand)]
-    command: Option<AdminCommand>,
+    command: Option<Command>,
     /// Address to listen on.
     #[arg(long, env = "TAILMON_LISTEN", default_value = "0.0.0.0:3000")]
     listen: SocketAddr,
@@ -136,8 +148,10 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Some(command) = args.command {
-        return admin_command::run(command, &args.data_dir);
+    match args.command {
+        Some(Command::Admin(command)) => return admin_command::run(command, &args.data_dir),
+        Some(Command::Backup(command)) => return backup_command::run(command, &args.data_dir),
+        None => {}
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -167,7 +181,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     .max_connections(args.max_connections)
     .max_connections_per_address(args.max_connections_per_address);
+    // The SQLite store locks the data directory itself; with the memory
+    // store the credentials, preferences and alerts there are locked here,
+    // so that `restore` cannot replace them under a running server.
+    let mut _data_dir_lock = None;
     let store: Arc<dyn Store> = if args.store == "memory" {
+        _data_dir_lock = Some(tailmon_server::backup::lock_data_dir(&args.data_dir)?);
         tracing::warn!("memory store: history is kept for an hour and lost at exit");
         Arc::new(MemoryStore::new())
     } else {

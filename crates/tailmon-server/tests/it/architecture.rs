@@ -23,6 +23,10 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("alerts", &["store", "clock"]),
     ("ingest", &["store", "clock"]),
     ("config_file", &["alerts"]),
+    (
+        "backup",
+        &["store", "private_dir", "alerts", "auth", "views"],
+    ),
     ("store", &["clock", "private_dir"]),
     ("views", &["private_dir"]),
     ("clock", &[]),

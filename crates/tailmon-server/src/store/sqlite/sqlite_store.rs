@@ -27,6 +27,9 @@ pub const DEFAULT_RAW_RETENTION: Duration = Duration::from_secs(48 * 3600);
 pub const DEFAULT_MINUTE_RETENTION: Duration = Duration::from_secs(30 * 86_400);
 /// How long one-hour buckets are kept: one year.
 pub const DEFAULT_HOUR_RETENTION: Duration = Duration::from_secs(365 * 86_400);
+/// How long `ready` waits for its probe read before saying the store does
+/// not answer: two seconds.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// The database's file name inside the data directory.
 pub const DATABASE_FILE: &str = "tailmon.db";
 
@@ -171,28 +174,13 @@ impl SqliteStoreBuilder {
             path: dir.clone(),
             detail: e.to_string(),
         })?;
-        let lock_path = dir.join("tailmon.lock");
-        let lock = private_dir::private_file_options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| OpenError::Unwritable {
-                path: lock_path.clone(),
+        let lock = private_dir::lock(&dir).map_err(|e| match e {
+            private_dir::LockError::Held(path) => OpenError::Locked { path },
+            private_dir::LockError::Io(path, e) => OpenError::Unwritable {
+                path,
                 detail: e.to_string(),
-            })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(OpenError::Locked { path: lock_path });
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(OpenError::Unwritable {
-                    path: lock_path,
-                    detail: e.to_string(),
-                });
-            }
-        }
+            },
+        })?;
         let path = dir.join(DATABASE_FILE);
         let conn = open_connection(&path, true)?;
         // SQLite creates its files as the umask allows; the WAL and shared
@@ -559,6 +547,40 @@ impl Store for SqliteStore {
 
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
         self.write(|done| Write::Retention { now, done }).await
+    }
+
+    /// Ready when the writer thread runs and a read of the schema version
+    /// on a reader connection answers within [`READY_TIMEOUT`]. The
+    /// migrations ran when the store opened.
+    async fn ready(&self) -> Result<(), StoreError> {
+        if self
+            .writer_thread
+            .as_ref()
+            .is_none_or(std::thread::JoinHandle::is_finished)
+        {
+            return Err(StoreError::Unavailable(
+                "the database writer has stopped".into(),
+            ));
+        }
+        let probe = self.readers.run(|conn| {
+            conn.query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        });
+        match tokio::time::timeout(READY_TIMEOUT, probe).await {
+            Ok(Ok(version)) if version == sqlite_schema::SCHEMA_VERSION => Ok(()),
+            Ok(Ok(version)) => Err(StoreError::Unavailable(format!(
+                "the database has schema version {version}"
+            ))),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the database did not answer within {} s",
+                READY_TIMEOUT.as_secs()
+            ))),
+        }
     }
 }
 
