@@ -83,6 +83,7 @@ pub(crate) const LOCK_FILE: &str = "tailmon.lock";
 
 /// Why the data directory's lock could not be taken.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
 pub(crate) enum LockError {
     /// Another process (a running server) holds it.
     Held(PathBuf),

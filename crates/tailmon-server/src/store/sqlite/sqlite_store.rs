@@ -550,7 +550,7 @@ impl Store for SqliteStore {
     }
 
     /// Ready when the writer thread runs and a read of the schema version
-    /// on a reader connection answers within [`READY_TIMEOUT`]. The
+    /// on a reader connection answers within two seconds. The
     /// migrations ran when the store opened.
     async fn ready(&self) -> Result<(), StoreError> {
         if self
