@@ -26,10 +26,14 @@ pub(crate) fn beyond_allowance(
 
 /// Moves `report` back by `skew`: its `last_seen`, and its `boot_time`,
 /// which the same clock stamped.
+/// A time that cannot move that far (before the year -9999) is left as it
+/// is, and a `boot_time` dropped: never a panic on input.
 pub(crate) fn move_back(report: &mut Report, skew: time::Duration) {
-    report.last_seen -= skew;
-    if let Some(boot) = &mut report.boot_time {
-        *boot -= skew;
+    if let Some(at) = report.last_seen.checked_sub(skew) {
+        report.last_seen = at;
+    }
+    if let Some(boot) = report.boot_time {
+        report.boot_time = boot.checked_sub(skew);
     }
 }
 
@@ -99,6 +103,22 @@ mod tests {
             "within the allowance nothing moves"
         );
         assert_eq!(reports[1].boot_time, Some(now - time::Duration::hours(1)));
+    }
+
+    #[test]
+    fn the_extremes_of_time_move_without_a_panic() {
+        let now = datetime!(2026-01-01 12:00:00 UTC);
+        let far = datetime!(+9999-12-31 23:59:59 UTC);
+        let mut reports = vec![
+            Report::new("x", far),
+            Report::new("x", datetime!(-9999-01-01 00:00:00 UTC)),
+        ];
+        reports[0].boot_time = Some(datetime!(-9999-01-01 00:00:00 UTC));
+        let skews = correct_batch(&mut reports, now);
+        assert_eq!(skews["x"], far - now);
+        assert_eq!(reports[0].last_seen, now);
+        assert_eq!(reports[0].boot_time, None);
+        assert_eq!(reports[1].last_seen, datetime!(-9999-01-01 00:00:00 UTC));
     }
 
     #[test]
