@@ -25,7 +25,8 @@
 //! checks the whole file first (SQLite's integrity check, the backup
 //! format, the history's schema version, every enclosed file), writes each
 //! file under a temporary name in the data directory, and only then moves
-//! the current files into `pre-restore-<time>/` and the new ones into
+//! the current files (with `initial-admin-password`, which belongs to the
+//! credentials replaced) into `pre-restore-<time>/` and the new ones into
 //! place; a failure before that leaves the data directory as it was.
 
 use std::fs::File;
@@ -37,7 +38,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::alerts::ALERTS_DATABASE_FILE;
-use crate::auth::CREDENTIALS_FILE;
+use crate::auth::{CREDENTIALS_FILE, INITIAL_ADMIN_PASSWORD_FILE};
 use crate::private_dir;
 use crate::store::DATABASE_FILE;
 use crate::store::sqlite::backup::{
@@ -485,6 +486,8 @@ pub fn restore(file: &Path, data_dir: &Path) -> Result<RestoreSummary, BackupErr
         }
     }
     current.push(CREDENTIALS_FILE.to_owned());
+    // The first start's password belongs to the credentials replaced.
+    current.push(INITIAL_ADMIN_PASSWORD_FILE.to_owned());
     current.push(PREFERENCES_FILE.to_owned());
     current.retain(|name| data_dir.join(name).exists());
     let previous = if current.is_empty() {

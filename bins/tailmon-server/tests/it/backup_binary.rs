@@ -282,6 +282,9 @@ async fn a_backup_under_load_restores_and_reads() {
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert!(aside[0].join("tailmon.db").is_file());
     assert!(aside[0].join("auth.json").is_file());
+    assert!(aside[0].join("initial-admin-password").is_file());
+    assert!(!data.join("initial-admin-password").exists());
+    assert!(data.join("tailmon.db").is_file() && data.join("auth.json").is_file());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -504,6 +504,35 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_ahead_is_warned_of_once_per_ten_minutes() {
+        let t0 = datetime!(2025-07-10 14:30:00 UTC);
+        let fleet = Fleet::new(time::Duration::hours(1), Thresholds::default());
+        let warned_at = |fleet: &Fleet| fleet.lock().get("a").and_then(|e| e.skew_warned_at);
+        for s in 0..5 {
+            let at = t0 + time::Duration::seconds(s * 5);
+            let skewed = fleet
+                .prepare(&report("a", at, 1.0))
+                .with_clock_skew(Some(612));
+            fleet.offer(skewed, None, at);
+        }
+        assert_eq!(
+            warned_at(&fleet),
+            Some(t0),
+            "warned at the first report only"
+        );
+        let later = t0 + CLOCK_SKEW_WARN_EVERY;
+        let skewed = fleet
+            .prepare(&report("a", later, 1.0))
+            .with_clock_skew(Some(612));
+        fleet.offer(skewed, None, later);
+        assert_eq!(
+            warned_at(&fleet),
+            Some(later),
+            "warned again ten minutes on"
+        );
+    }
+
+    #[test]
     fn a_back_fill_does_not_replace_the_latest() {
         let t0 = datetime!(2025-07-10 14:30:00 UTC);
         let fleet = Fleet::new(time::Duration::seconds(15), Thresholds::default());
