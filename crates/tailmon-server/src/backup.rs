@@ -237,6 +237,23 @@ fn fresh_private_file(path: &Path) -> Result<Temporary, BackupError> {
     Ok(Temporary(Some(path.to_path_buf())))
 }
 
+/// Gives `path` the owner of `dir` when they differ (a restore run as root
+/// into a service's data directory), so that the server can open it.
+/// Without the right to (not root), the file keeps its owner.
+fn own_like(path: &Path, dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(want), Ok(has)) = (std::fs::metadata(dir), std::fs::metadata(path))
+            && (want.uid(), want.gid()) != (has.uid(), has.gid())
+        {
+            let _ = std::os::unix::fs::chown(path, Some(want.uid()), Some(want.gid()));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, dir);
+}
+
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
@@ -478,6 +495,11 @@ pub fn restore(file: &Path, data_dir: &Path) -> Result<RestoreSummary, BackupErr
         }
         temps.push((name.clone(), temp));
     }
+    for (_, temp) in &temps {
+        if let Some(path) = &temp.0 {
+            own_like(path, data_dir);
+        }
+    }
     // Everything is ready: move the current files aside, then the new ones in.
     let mut current = Vec::new();
     for name in [DATABASE_FILE, ALERTS_DATABASE_FILE] {
@@ -504,6 +526,7 @@ pub fn restore(file: &Path, data_dir: &Path) -> Result<RestoreSummary, BackupErr
             stamp.second()
         ));
         private_dir::create(&dir).map_err(io(&dir))?;
+        own_like(&dir, data_dir);
         Some(dir)
     };
     let mut moved_aside = Vec::new();

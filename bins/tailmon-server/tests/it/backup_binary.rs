@@ -202,6 +202,22 @@ async fn a_backup_under_load_restores_and_reads() {
     // Restored into a fresh data directory, the server reads it all.
     let fresh = scratch_dir("backup-load-restored");
     let restored = fresh.join("data");
+    // Run as root into a service's directory, the files go to its owner.
+    #[cfg(unix)]
+    let service_user = {
+        use std::os::unix::fs::MetadataExt;
+        let as_root = std::fs::metadata(&fresh).unwrap().uid() == 0;
+        if as_root {
+            std::fs::create_dir(&restored).unwrap();
+            std::fs::set_permissions(
+                &restored,
+                std::os::unix::fs::PermissionsExt::from_mode(0o700),
+            )
+            .unwrap();
+            std::os::unix::fs::chown(&restored, Some(65534), Some(65534)).unwrap();
+        }
+        as_root
+    };
     let output = run(&restored, &["restore", file.to_str().unwrap()]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -215,6 +231,11 @@ async fn a_backup_under_load_restores_and_reads() {
         assert_eq!(mode(&restored), 0o700);
         for name in ["tailmon.db", "alerts.db", "auth.json", "preferences.json"] {
             assert_eq!(mode(&restored.join(name)), 0o600, "{name}");
+            if service_user {
+                use std::os::unix::fs::MetadataExt;
+                let meta = std::fs::metadata(restored.join(name)).unwrap();
+                assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "{name}");
+            }
         }
     }
     let server = start_in(&fresh, &args, &[]);
