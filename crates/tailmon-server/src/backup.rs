@@ -304,7 +304,10 @@ pub fn backup(data_dir: &Path, file: &Path) -> Result<BackupSummary, BackupError
          CREATE TABLE tailmon_backup_files (name TEXT PRIMARY KEY, data BLOB NOT NULL);",
     )
     .map_err(sql(&partial_path))?;
-    let created_at = OffsetDateTime::now_utc()
+    let now = OffsetDateTime::now_utc();
+    let created_at = now
+        .replace_nanosecond(0)
+        .unwrap_or(now)
         .format(&Rfc3339)
         .unwrap_or_default();
     for (key, value) in [
