@@ -23,6 +23,7 @@ use tailmon_server::views::PreferenceStore;
 use tailmon_server::{Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteStore, Store};
 
 mod admin_command;
+mod backup_command;
 mod first_start;
 mod hangup_reload;
 mod open_file_limit;
@@ -30,7 +31,7 @@ mod server_settings;
 
 use layered_config::{LoadError, print_problems};
 use log_format::init_logging;
-use server_settings::ServerSettings;
+use server_settings::{Command, ServerSettings};
 
 /// How long browsers keep to HTTPS after `--hsts`: a year.
 const HSTS_MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -58,8 +59,14 @@ fn main() -> anyhow::Result<()> {
         print!("{}", settings.describe());
         return Ok(());
     }
-    if let Some(command) = settings.args.command.take() {
-        return admin_command::run(command, &settings.args.data_dir);
+    match settings.args.command.take() {
+        Some(Command::Admin(command)) => {
+            return admin_command::run(command, &settings.args.data_dir);
+        }
+        Some(Command::Backup(command)) => {
+            return backup_command::run(command, &settings.args.data_dir);
+        }
+        None => {}
     }
     init_logging(settings.args.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -79,7 +86,12 @@ async fn run(settings: ServerSettings, argv: Vec<OsString>) -> anyhow::Result<()
     }
     .max_connections(args.max_connections)
     .max_connections_per_address(args.max_connections_per_address);
+    // The SQLite store locks the data directory itself; with the memory
+    // store the credentials, preferences and alerts there are locked here,
+    // so that `restore` cannot replace them under a running server.
+    let mut _data_dir_lock = None;
     let store: Arc<dyn Store> = if args.store == "memory" {
+        _data_dir_lock = Some(tailmon_server::backup::lock_data_dir(&args.data_dir)?);
         tracing::warn!("memory store: history is kept for an hour and lost at exit");
         Arc::new(MemoryStore::new())
     } else {

@@ -20,17 +20,28 @@ use tailmon_server::auth::RateLimit;
 use tailmon_server::store::Retention;
 
 use crate::admin_command::AdminCommand;
+use crate::backup_command::BackupCommand;
 use crate::layered_config::{self, Layered, LoadError, Problem, Spec};
 use crate::log_format::LogFormat;
+
+/// What to do instead of serving.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum Command {
+    #[command(flatten)]
+    Admin(AdminCommand),
+    #[command(flatten)]
+    Backup(BackupCommand),
+}
 
 /// Receives agents' reports and serves the dashboard and the API.
 #[derive(Parser, Debug)]
 #[command(name = "tailmon-server", version, about)]
 pub(crate) struct Args {
     /// Manage agent tokens or users instead of serving (run beside a
-    /// running server: changes take effect at once).
+    /// running server: changes take effect at once), or back up or restore
+    /// the data directory.
     #[command(subcommand)]
-    pub(crate) command: Option<AdminCommand>,
+    pub(crate) command: Option<Command>,
     /// Address to listen on.
     #[arg(long, env = "TAILMON_LISTEN", default_value = "0.0.0.0:3000")]
     pub(crate) listen: SocketAddr,

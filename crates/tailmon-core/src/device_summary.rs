@@ -9,8 +9,8 @@ pub const ID_CONFLICT_KEPT: time::Duration = time::Duration::minutes(10);
 
 /// One device as `GET /api/v1/devices` lists it: its latest report and its status.
 ///
-/// Its JSON is the report's fields with `status` (and, when set,
-/// `offline_since` and `id_conflict_at`) beside them.
+/// Its JSON is the report's fields with `status`, `clock_skew_seconds`
+/// (and, when set, `offline_since` and `id_conflict_at`) beside them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceSummary {
     /// How healthy it looks, or `offline` when it has not reported for
@@ -33,6 +33,13 @@ pub struct DeviceSummary {
         skip_serializing_if = "Option::is_none"
     )]
     pub id_conflict_at: Option<OffsetDateTime>,
+    /// How many seconds the device's clock was ahead of the server's when
+    /// its latest report arrived, when that was beyond
+    /// [`MAX_FUTURE_SKEW`](crate::MAX_FUTURE_SKEW): that report (and the
+    /// batch it came in) was stored at the server's receive time instead.
+    /// `None` (`null`) within the allowance. Signed: positive is ahead.
+    #[serde(default)]
+    pub clock_skew_seconds: Option<i64>,
     /// Its latest report.
     #[serde(flatten)]
     pub report: Report,
@@ -70,6 +77,7 @@ impl DeviceSummary {
             status,
             offline_since,
             id_conflict_at: None,
+            clock_skew_seconds: None,
             report,
         }
     }
@@ -94,6 +102,13 @@ impl DeviceSummary {
     /// `received_at`, else its `last_seen`.
     pub fn seen(report: &Report) -> OffsetDateTime {
         report.received_at.unwrap_or(report.last_seen)
+    }
+
+    /// This summary with `clock_skew_seconds` set to `seconds`.
+    #[must_use]
+    pub fn with_clock_skew(mut self, seconds: Option<i64>) -> Self {
+        self.clock_skew_seconds = seconds;
+        self
     }
 
     /// This summary with `id_conflict_at` set to `at` unless it is older
@@ -144,7 +159,7 @@ mod tests {
         );
         let json = serde_json::to_string(&s).unwrap();
         assert!(
-            json.starts_with(r#"{"status":"ok","device_id":"a""#),
+            json.starts_with(r#"{"status":"ok","clock_skew_seconds":null,"device_id":"a""#),
             "{json}"
         );
         let gone = DeviceSummary::new(
@@ -160,11 +175,26 @@ mod tests {
         let json = serde_json::to_string(&gone).unwrap();
         assert!(
             json.starts_with(
-                r#"{"status":"offline","offline_since":"2025-07-10T14:30:00Z","id_conflict_at":"2025-07-10T14:55:00Z","device_id""#
+                r#"{"status":"offline","offline_since":"2025-07-10T14:30:00Z","id_conflict_at":"2025-07-10T14:55:00Z","clock_skew_seconds":null,"device_id""#
             ),
             "{json}"
         );
         assert_eq!(serde_json::from_str::<DeviceSummary>(&json).unwrap(), gone);
+        let skewed = gone.with_clock_skew(Some(612));
+        let json = serde_json::to_string(&skewed).unwrap();
+        assert!(json.contains(r#","clock_skew_seconds":612,"#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<DeviceSummary>(&json).unwrap(),
+            skewed
+        );
+        // Written before the field existed: read as within the allowance.
+        let old = json.replace(r#""clock_skew_seconds":612,"#, "");
+        assert_eq!(
+            serde_json::from_str::<DeviceSummary>(&old)
+                .unwrap()
+                .clock_skew_seconds,
+            None
+        );
     }
 
     #[test]

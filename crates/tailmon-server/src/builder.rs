@@ -265,7 +265,7 @@ impl ServerBuilder {
         self
     }
 
-    /// Who may use the server: every route but `/healthz`, the login page
+    /// Who may use the server: every route but `/healthz`, `/readyz`, the login page
     /// and its assets then needs a token or a signed-in user (see
     /// [`Access`](crate::auth::Access)). Defaults to authentication on with
     /// [`Credentials::in_memory`], empty: nobody gets in until tokens or

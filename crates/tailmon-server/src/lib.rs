@@ -19,7 +19,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Every route but `/healthz`, the login page and its assets needs
+//! Every route but `/healthz`, `/readyz`, the login page and its assets needs
 //! credentials: an agent token to send reports, a read-only token or a
 //! signed-in viewer to read, an admin to change things ([`auth::Access`],
 //! [`Server::route_table`]). [`ServerBuilder::open_access`] turns that off.
@@ -30,6 +30,7 @@
 //!   the device list are cached and compressed, with `ETag`s);
 //! - `GET /`: the live dashboard;
 //! - `GET /healthz`: 200 while the server is up;
+//! - `GET /readyz`: 200 when the store answers, 503 otherwise ([`Store::ready`]);
 //! - `GET /api/v1/devices?status=&q=&sort=&order=&limit=&offset=`: the latest
 //!   report of each device with its status, filtered, sorted and paged;
 //! - `GET /api/v1/live`: the fleet's changes as Server-Sent Events;
@@ -75,6 +76,8 @@
 pub mod alerts;
 mod api;
 pub mod auth;
+#[cfg(feature = "sqlite")]
+pub mod backup;
 mod builder;
 mod clock;
 mod config_file;

@@ -78,6 +78,38 @@ pub(crate) fn replace_file(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(
     Ok(())
 }
 
+/// The lock file a server holds in its data directory while it runs.
+pub(crate) const LOCK_FILE: &str = "tailmon.lock";
+
+/// Why the data directory's lock could not be taken.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) enum LockError {
+    /// Another process (a running server) holds it.
+    Held(PathBuf),
+    /// The lock file cannot be created or locked.
+    Io(PathBuf, io::Error),
+}
+
+/// Takes the data directory's exclusive advisory lock ([`LOCK_FILE`],
+/// created 0600 if missing), held until the returned file is closed (by
+/// the OS too when the process dies, so a crash leaves no stale lock).
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+pub(crate) fn lock(dir: &Path) -> Result<std::fs::File, LockError> {
+    let path = dir.join(LOCK_FILE);
+    let file = private_file_options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| LockError::Io(path.clone(), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Held(path)),
+        Err(std::fs::TryLockError::Error(e)) => Err(LockError::Io(path, e)),
+    }
+}
+
 fn warn_if_open(dir: &Path) {
     #[cfg(unix)]
     {

@@ -293,6 +293,7 @@ impl Server {
             )));
         vec![
             (M::GET, "/healthz", Public, get(routes::health::healthz)),
+            (M::GET, "/readyz", Public, get(routes::health::readyz)),
             (M::GET, "/login", Public, get(dashboard::login_page)),
             (M::GET, "/{*path}", Public, get(dashboard::asset)),
             (M::POST, "/api/v1/login", Public, post(auth::login)),

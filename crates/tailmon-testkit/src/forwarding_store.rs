@@ -26,6 +26,11 @@ pub trait StoreHooks: Send + Sync + 'static {
     async fn before_latest(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// Called before every `ready`; an error here is the answer.
+    async fn before_ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A [`Store`] that forwards every call to `hooks.inner()`, calling the
@@ -113,5 +118,10 @@ impl<H: StoreHooks> Store for Forwarding<H> {
 
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
         self.0.inner().apply_retention(now).await
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.0.before_ready().await?;
+        self.0.inner().ready().await
     }
 }

@@ -4,6 +4,7 @@
 mod agent_through_a_crash;
 mod alerts_binary;
 mod auth_binary;
+mod backup_binary;
 mod command_line;
 mod configuration;
 mod data_dir_permissions;

@@ -285,6 +285,12 @@ function renderSummary() {
   const conflict = $("device-conflict");
   conflict.hidden = !s.id_conflict_at;
   if (s.id_conflict_at) setTime($("device-conflict-at"), s.id_conflict_at, true);
+  const skew = typeof s.clock_skew_seconds === "number" && Number.isFinite(s.clock_skew_seconds)
+    ? Math.round(s.clock_skew_seconds) : 0;
+  $("device-clock-row").hidden = skew === 0;
+  if (skew !== 0) {
+    setText($("device-clock-skew"), `clock ${Math.abs(skew)} s ${skew > 0 ? "ahead" : "behind"}`);
+  }
   renderProcesses(s.top_processes);
 }
 

@@ -157,7 +157,19 @@ function normalise(raw) {
     seen,
     offlineSince: parseTime(raw.offline_since),
     conflictAt: parseTime(raw.id_conflict_at),
+    clockSkew: skewSeconds(raw.clock_skew_seconds),
   };
+}
+
+// Whole seconds a device's clock runs ahead (negative: behind), or null.
+function skewSeconds(value) {
+  const n = toNumber(value);
+  return n === null || n === 0 ? null : Math.round(n);
+}
+
+// "clock 612 s ahead", "clock 30 s behind".
+function clockSkewText(seconds) {
+  return 'clock ' + Math.abs(seconds) + ' s ' + (seconds > 0 ? 'ahead' : 'behind');
 }
 
 // ---------- building and patching a card ----------
@@ -240,12 +252,14 @@ function buildCard(id) {
   const conflict = el('p', 'id-conflict');
   conflict.hidden = true;
   conflict.textContent = 'Two agents report under this name';
+  const skew = el('p', 'clock-skew');
+  skew.hidden = true;
   const foot = el('footer', 'card-foot');
   const seen = el('time', 'last-seen', DASH);
   foot.append(el('span', 'last-seen-label', 'Last seen'), seen);
-  Object.assign(card, { os, offline, offlineTime, conflict, seen });
+  Object.assign(card, { os, offline, offlineTime, conflict, skew, seen });
   buildMetrics(card);
-  root.append(head, os, offline, conflict, card.body, foot);
+  root.append(head, os, offline, conflict, skew, card.body, foot);
   return card;
 }
 
@@ -337,6 +351,12 @@ function patchCard(card, v) {
   if (v.conflictAt !== null) {
     setAttr(card.conflict, 'title', 'Last seen ' + fmtDateTime(v.conflictAt) +
       ': two agents send reports with this device id; give one another id (TAILMON_DEVICE_ID).');
+  }
+  card.skew.hidden = v.clockSkew === null;
+  if (v.clockSkew !== null) {
+    setText(card.skew, clockSkewText(v.clockSkew));
+    setAttr(card.skew, 'title', 'Its reports are stored at the time the server received them: ' +
+      'set its clock right (NTP).');
   }
   for (const m of card.metrics) patchMetric(m, v);
   patchAge(card, v);

@@ -239,7 +239,7 @@ impl FleetSnapshots {
                     out.push(b',');
                 }
                 match view {
-                    FleetView::AllMetrics => out.extend_from_slice(entry.report_json()),
+                    FleetView::AllMetrics => entry.write_report(&mut out),
                     FleetView::Devices => entry.write_summary(&mut out),
                 }
                 count += 1;

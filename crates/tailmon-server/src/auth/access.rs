@@ -13,7 +13,7 @@ use crate::auth::credentials::{Role, TokenInfo, TokenKind};
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Access {
-    /// Anybody: `/healthz`, the login page and its assets, the login itself.
+    /// Anybody: `/healthz`, `/readyz`, the login page and its assets, the login itself.
     Public,
     /// Viewers, admins and read tokens.
     Read,

@@ -18,6 +18,9 @@ use crate::ingest::agent_instances::AgentInstances;
 /// 4,096 (two seconds of 10,000 agents reporting every 5 s).
 pub(crate) const LIVE_EVENT_BUFFER: usize = 4096;
 
+/// A device's clock running ahead is logged at most this often: 10 minutes.
+pub(crate) const CLOCK_SKEW_WARN_EVERY: time::Duration = time::Duration::minutes(10);
+
 /// A change of the fleet, as live readers get it.
 #[derive(Debug, Clone)]
 pub(crate) enum FleetEvent {
@@ -56,6 +59,11 @@ pub(crate) struct DeviceEntry {
     id_conflict_at: Option<OffsetDateTime>,
     /// When a warning of two agents was last logged.
     warned_at: Option<OffsetDateTime>,
+    /// How far ahead the device's clock was at its latest report, in
+    /// seconds, when beyond the allowance.
+    clock_skew_seconds: Option<i64>,
+    /// When a warning of its clock was last logged.
+    skew_warned_at: Option<OffsetDateTime>,
 }
 
 impl DeviceEntry {
@@ -88,11 +96,6 @@ impl DeviceEntry {
         self.seen
     }
 
-    /// The latest report's JSON.
-    pub(crate) fn report_json(&self) -> &[u8] {
-        &self.report_json
-    }
-
     /// Appends its [`DeviceSummary`] JSON to `out`: the status fields, then
     /// the report's own (as serde writes a `DeviceSummary`).
     pub(crate) fn write_summary(&self, out: &mut Vec<u8>) {
@@ -105,9 +108,29 @@ impl DeviceEntry {
         if let Some(at) = self.id_conflict_at {
             write_time(out, "id_conflict_at", at);
         }
+        out.extend_from_slice(b",\"clock_skew_seconds\":");
+        match self.clock_skew_seconds {
+            Some(seconds) => out.extend_from_slice(seconds.to_string().as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
         // The report's JSON is an object that always holds `device_id`.
         out.push(b',');
         out.extend_from_slice(self.report_json.get(1..).unwrap_or_default());
+    }
+
+    /// Appends its latest report's JSON to `out`, as `/api/all_metrics`
+    /// lists it: with `clock_skew_seconds` at the end when the device's
+    /// clock runs ahead (an extra field old clients ignore).
+    pub(crate) fn write_report(&self, out: &mut Vec<u8>) {
+        match (self.clock_skew_seconds, self.report_json.strip_suffix(b"}")) {
+            (Some(seconds), Some(open)) => {
+                out.extend_from_slice(open);
+                out.extend_from_slice(b",\"clock_skew_seconds\":");
+                out.extend_from_slice(seconds.to_string().as_bytes());
+                out.push(b'}');
+            }
+            _ => out.extend_from_slice(&self.report_json),
+        }
     }
 
     /// The earliest time its status or conflict mark may change by itself.
@@ -151,6 +174,16 @@ pub(crate) struct Prepared {
     cpu: f64,
     ram: Option<f64>,
     disk: Option<f64>,
+    clock_skew_seconds: Option<i64>,
+}
+
+impl Prepared {
+    /// The report as measured with its device's clock `seconds` ahead
+    /// (see `ingest/clock_skew.rs`); `None` within the allowance.
+    pub(crate) fn with_clock_skew(mut self, seconds: Option<i64>) -> Self {
+        self.clock_skew_seconds = seconds;
+        self
+    }
 }
 
 /// Every device's latest state, sorted by device id, with a change counter
@@ -216,6 +249,7 @@ impl Fleet {
                     .filter(|p| p.is_finite())
                     .reduce(f64::max)
             }),
+            clock_skew_seconds: None,
         }
     }
 
@@ -245,6 +279,8 @@ impl Fleet {
                     instances: AgentInstances::default(),
                     id_conflict_at: None,
                     warned_at: None,
+                    clock_skew_seconds: None,
+                    skew_warned_at: None,
                 }),
         };
         entry.report_json = report.json;
@@ -256,6 +292,19 @@ impl Fleet {
         entry.cpu = report.cpu;
         entry.ram = report.ram;
         entry.disk = report.disk;
+        entry.clock_skew_seconds = report.clock_skew_seconds;
+        if let Some(seconds) = report.clock_skew_seconds
+            && entry
+                .skew_warned_at
+                .is_none_or(|at| now - at >= CLOCK_SKEW_WARN_EVERY)
+        {
+            entry.skew_warned_at = Some(now);
+            tracing::warn!(
+                device_id = %report.device_id,
+                clock_skew_seconds = seconds,
+                "the device's clock is {seconds} s ahead of the server's; its reports are stored at the server's receive time: set its clock right (NTP)"
+            );
+        }
         if let Some(instance) = instance
             && entry.instances.note(instance, now)
         {
@@ -452,6 +501,70 @@ mod tests {
         assert_eq!(
             String::from_utf8(fleet.summary_of("a").unwrap()).unwrap(),
             serde_json::to_string(&expected).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_clock_skew_is_in_both_answers_and_cleared_by_a_report_within_the_allowance() {
+        let t0 = datetime!(2025-07-10 14:30:00 UTC);
+        let fleet = Fleet::new(time::Duration::seconds(15), Thresholds::default());
+        let r = report("a", t0, 5.0);
+        fleet.offer(fleet.prepare(&r).with_clock_skew(Some(612)), None, t0);
+        let expected = DeviceSummary::new(
+            r.clone(),
+            t0,
+            time::Duration::seconds(15),
+            &Thresholds::default(),
+        )
+        .with_clock_skew(Some(612));
+        assert_eq!(
+            String::from_utf8(fleet.summary_of("a").unwrap()).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+        let all_metrics = |fleet: &Fleet| {
+            fleet.read(|all| {
+                let mut out = Vec::new();
+                for (_, entry) in all {
+                    entry.write_report(&mut out);
+                }
+                serde_json::from_slice::<serde_json::Value>(&out).unwrap()
+            })
+        };
+        let listed = all_metrics(&fleet);
+        assert_eq!(listed["clock_skew_seconds"], 612);
+        assert_eq!(listed["device_id"], "a");
+        let later = t0 + time::Duration::seconds(5);
+        fleet.offer(fleet.prepare(&report("a", later, 5.0)), None, later);
+        assert_eq!(summary_json(&fleet, "a").clock_skew_seconds, None);
+        assert!(all_metrics(&fleet).get("clock_skew_seconds").is_none());
+    }
+
+    #[test]
+    fn a_clock_ahead_is_warned_of_once_per_ten_minutes() {
+        let t0 = datetime!(2025-07-10 14:30:00 UTC);
+        let fleet = Fleet::new(time::Duration::hours(1), Thresholds::default());
+        let warned_at = |fleet: &Fleet| fleet.lock().get("a").and_then(|e| e.skew_warned_at);
+        for s in 0..5 {
+            let at = t0 + time::Duration::seconds(s * 5);
+            let skewed = fleet
+                .prepare(&report("a", at, 1.0))
+                .with_clock_skew(Some(612));
+            fleet.offer(skewed, None, at);
+        }
+        assert_eq!(
+            warned_at(&fleet),
+            Some(t0),
+            "warned at the first report only"
+        );
+        let later = t0 + CLOCK_SKEW_WARN_EVERY;
+        let skewed = fleet
+            .prepare(&report("a", later, 1.0))
+            .with_clock_skew(Some(612));
+        fleet.offer(skewed, None, later);
+        assert_eq!(
+            warned_at(&fleet),
+            Some(later),
+            "warned again ten minutes on"
         );
     }
 

@@ -5,6 +5,7 @@
 //! May use: `store`.
 
 mod agent_instances;
+pub(crate) mod clock_skew;
 pub(crate) mod device_admission;
 pub(crate) mod fleet;
 mod ingest_error;
@@ -77,14 +78,22 @@ impl Ingest {
         }
     }
 
-    /// Validates and stores one report. `Ok` means the store has it.
+    /// Validates and stores one report. `Ok` means the store has it. A
+    /// report stamped beyond the allowed clock skew ahead is stored at the
+    /// receive time and its device flagged (`clock_skew_seconds`).
     pub async fn ingest(&self, mut report: Report) -> Result<(), IngestError> {
         let now = self.inner.clock.now();
+        let skew = clock_skew::beyond_allowance(report.last_seen, now);
+        if let Some(skew) = skew {
+            clock_skew::move_back(&mut report, skew);
+        }
         self.admit(&mut report, now).await?;
         let fleet = self.fleet().await?;
         let instance = report.agent_instance.take();
         tracing::debug!(device_id = %report.device_id, cpu = report.cpu_usage, "report accepted");
-        let prepared = fleet.prepare(&report);
+        let prepared = fleet
+            .prepare(&report)
+            .with_clock_skew(skew.map(clock_skew::seconds));
         self.inner.store.insert(report).await?;
         fleet.offer(prepared, instance.as_deref(), now);
         Ok(())
@@ -111,9 +120,13 @@ impl Ingest {
     /// `Ok` means the accepted ones are stored; the answer says why the
     /// others were refused (for good). A new device over the device cap
     /// refuses the whole batch with [`IngestError::TooManyDevices`] (429), so
-    /// that the agent keeps its reports and retries.
-    pub async fn ingest_batch(&self, reports: Vec<Report>) -> Result<BatchResult, IngestError> {
+    /// that the agent keeps its reports and retries. A device whose newest
+    /// report in the batch is stamped beyond the allowed clock skew ahead
+    /// has all its reports of the batch moved back by that skew (order and
+    /// spacing kept, the newest at the receive time) and is flagged.
+    pub async fn ingest_batch(&self, mut reports: Vec<Report>) -> Result<BatchResult, IngestError> {
         let now = self.inner.clock.now();
+        let skews = clock_skew::correct_batch(&mut reports, now);
         let mut accepted = Vec::with_capacity(reports.len());
         let mut rejected = Vec::new();
         for (index, mut report) in reports.into_iter().enumerate() {
@@ -156,7 +169,16 @@ impl Ingest {
             offers.sort_unstable();
             let prepared: Vec<_> = offers
                 .into_iter()
-                .map(|index| (fleet.prepare(&accepted[index]), instances[index].take()))
+                .map(|index| {
+                    let report = &accepted[index];
+                    let skew = skews.get(&report.device_id).copied();
+                    (
+                        fleet
+                            .prepare(report)
+                            .with_clock_skew(skew.map(clock_skew::seconds)),
+                        instances[index].take(),
+                    )
+                })
                 .collect();
             self.inner.store.insert_many(accepted).await?;
             for (report, instance) in prepared {

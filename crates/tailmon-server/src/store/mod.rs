@@ -158,6 +158,15 @@ pub trait Store: Send + Sync + 'static {
     fn set_retention(&self, retention: Retention) {
         let _ = retention;
     }
+
+    /// Whether the store answers now: `Ok` when it is open (its migrations
+    /// done, as opening does them) and a cheap read succeeds in time.
+    /// `GET /readyz` asks it. The default is `Ok`: a store that is built is
+    /// ready. A store with a backend it may lose (a file, a network) checks
+    /// it here, cheaply: load balancers ask every few seconds.
+    async fn ready(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A shared store is a store: hand [`ServerBuilder::store`](crate::ServerBuilder::store)
@@ -220,6 +229,10 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     fn set_retention(&self, retention: Retention) {
         (**self).set_retention(retention);
+    }
+
+    async fn ready(&self) -> Result<(), StoreError> {
+        (**self).ready().await
     }
 }
 

@@ -25,6 +25,10 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("ingest", &["store", "clock"]),
     ("config_file", &["alerts"]),
     ("runtime_config", &["alerts", "auth", "store"]),
+    (
+        "backup",
+        &["store", "private_dir", "alerts", "auth", "views"],
+    ),
     ("store", &["clock", "private_dir"]),
     ("views", &["private_dir"]),
     ("clock", &[]),

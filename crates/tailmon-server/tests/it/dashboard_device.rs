@@ -736,8 +736,20 @@ async fn live_mode_grows_the_charts_without_a_reload() {
         clock.set(at);
         let mut r = report_at(DEVICE, at);
         r.agent_instance = Some(instance.into());
+        if n == 5 {
+            // Its clock 612 s ahead: stored at `at`, and said so.
+            r.last_seen = at + time::Duration::seconds(612);
+        }
         ingest.ingest(r).await.unwrap();
     }
+    let skew = browser
+        .wait_for(
+            "the clock skew line",
+            "return !document.getElementById('device-clock-row').hidden \
+               && document.getElementById('device-clock-skew').textContent",
+        )
+        .await;
+    assert_eq!(skew, "clock 612 s ahead");
     let warning = browser
         .wait_for(
             "the duplicate-id warning",

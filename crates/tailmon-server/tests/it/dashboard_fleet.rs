@@ -114,6 +114,10 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
     ] {
         let mut r = report(id, cpu, ram);
         r.disks = Some(vec![root_disk(100, 40)]);
+        if id == "calm" {
+            // Its clock runs 612 s ahead: stored at the receive time, flagged.
+            r.last_seen = now + time::Duration::seconds(612);
+        }
         ingest.ingest(r).await.expect("valid report");
     }
     let mut hostile = report("x-hostile", 1.0, 1);
@@ -152,6 +156,15 @@ async fn fleet_view_shows_status_counts_offline_and_hostile_text_as_text() {
         .await
         .expect("runs");
     assert_eq!(twin, json!([false, "Two agents report under this name"]));
+    let skews = browser
+        .script(
+            "return ['calm', 'busy'].map(id => { \
+               const c = document.querySelector(`[data-device-id=\"${id}\"] .clock-skew`); \
+               return [c.hidden, c.textContent]; })",
+        )
+        .await
+        .expect("runs");
+    assert_eq!(skews, json!([[false, "clock 612 s ahead"], [true, ""]]));
 
     let statuses = browser
         .script(

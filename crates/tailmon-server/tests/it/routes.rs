@@ -87,7 +87,7 @@ async fn receive_time_comes_from_the_server_clock_not_the_agent() {
     let all = json(&call(&app, get("/api/all_metrics")).await.1);
     assert_eq!(all[0]["received_at"], "2027-01-15T08:00:00Z");
 
-    // Five minutes ahead is tolerated skew; a second more is refused.
+    // Five minutes ahead is tolerated skew, stored as stamped.
     let mut ahead = report("ahead", 5.0, 100);
     ahead.last_seen = server_now + time::Duration::seconds(300);
     let (status, _) = call(
@@ -96,14 +96,122 @@ async fn receive_time_comes_from_the_server_clock_not_the_agent() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    ahead.last_seen = server_now + time::Duration::seconds(301);
+    let all = json(&call(&app, get("/api/all_metrics")).await.1);
+    assert_eq!(all[0]["device_id"], "ahead");
+    assert_eq!(all[0]["last_seen"], "2027-01-15T08:05:00Z");
+    assert!(all[0].get("clock_skew_seconds").is_none(), "{all}");
+}
+
+#[tokio::test]
+async fn a_report_from_a_clock_ahead_is_stored_at_receive_time_and_flagged() {
+    let server_now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("valid");
+    let clock = Arc::new(ManualClock::new(server_now));
+    let server = ServerBuilder::new()
+        .open_access()
+        .clock(clock.clone())
+        .build()
+        .expect("valid");
+    let store = server.ingest().store().clone();
+    let app = server.router();
+    let cpu_history = |device: &'static str| {
+        let store = store.clone();
+        async move {
+            let query = tailmon_server::store::HistoryQuery::new(
+                device,
+                "cpu_usage",
+                server_now - time::Duration::hours(1),
+                server_now + time::Duration::hours(1),
+            );
+            store
+                .history(&query)
+                .await
+                .expect("history")
+                .expect("a known device")
+                .points
+                .iter()
+                .map(|p| (p.at, p.avg))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // One report, 612 s ahead: stored at the receive time, not refused.
+    let mut fast = report("fast", 42.0, 100);
+    fast.last_seen = server_now + time::Duration::seconds(612);
     let (status, body) = call(
         &app,
-        post_json("/api/metrics", serde_json::to_vec(&ahead).expect("json")),
+        post_json("/api/metrics", serde_json::to_vec(&fast).expect("json")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(cpu_history("fast").await, [(server_now, 42.0)]);
+    let all = json(&call(&app, get("/api/all_metrics")).await.1);
+    assert_eq!(all[0]["last_seen"], "2027-01-15T08:00:00Z");
+    assert_eq!(all[0]["clock_skew_seconds"], 612);
+    let devices = json(&call(&app, get("/api/v1/devices")).await.1);
+    assert_eq!(devices[0]["device_id"], "fast");
+    assert_eq!(devices[0]["clock_skew_seconds"], 612);
+
+    // A batch (back-fill) from the same clock: every report moved back by
+    // the newest one's skew, so order and spacing survive.
+    clock.advance(std::time::Duration::from_secs(60));
+    let now = server_now + time::Duration::seconds(60);
+    let batch: Vec<_> = [20, 10, 0]
+        .iter()
+        .map(|before| {
+            let mut r = report("fast", 50.0 + f64::from(*before), 100);
+            r.last_seen = now + time::Duration::seconds(700 - i64::from(*before));
+            r
+        })
+        .collect();
+    let (status, body) = call(
+        &app,
+        post_json("/api/v1/reports", serde_json::to_vec(&batch).expect("json")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["accepted"], 3);
+    assert_eq!(
+        cpu_history("fast").await,
+        [
+            (server_now, 42.0),
+            (now - time::Duration::seconds(20), 70.0),
+            (now - time::Duration::seconds(10), 60.0),
+            (now, 50.0),
+        ]
+    );
+    let devices = json(&call(&app, get("/api/v1/devices")).await.1);
+    assert_eq!(devices[0]["clock_skew_seconds"], 700);
+
+    // Other rules still refuse, with 422.
+    let mut bad = report("fast", -1.0, 100);
+    bad.last_seen = now + time::Duration::seconds(900);
+    let (status, body) = call(
+        &app,
+        post_json("/api/metrics", serde_json::to_vec(&bad).expect("json")),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(json(&body)["field"], "last_seen");
+    assert_eq!(json(&body)["field"], "cpu_usage");
+
+    // Once its clock is right, the flag goes.
+    clock.advance(std::time::Duration::from_secs(5));
+    let right = report_at("fast", now + time::Duration::seconds(5));
+    let (status, _) = call(
+        &app,
+        post_json("/api/metrics", serde_json::to_vec(&right).expect("json")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let devices = json(&call(&app, get("/api/v1/devices")).await.1);
+    assert_eq!(devices[0]["clock_skew_seconds"], serde_json::Value::Null);
+    let all = json(&call(&app, get("/api/all_metrics")).await.1);
+    assert!(all[0].get("clock_skew_seconds").is_none(), "{all}");
+}
+
+fn report_at(device: &str, at: OffsetDateTime) -> tailmon_core::Report {
+    let mut r = report(device, 1.0, 100);
+    r.last_seen = at;
+    r
 }
 
 #[tokio::test]
@@ -111,6 +219,70 @@ async fn healthz_answers_ok() {
     let (status, body) = call(&router(), get("/healthz")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json(&body)["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_answers_ready_when_the_store_answers() {
+    let (status, body) = call(&router(), get("/readyz")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body), serde_json::json!({"status": "ready"}));
+}
+
+/// A memory store whose readiness probe fails while `down` is set.
+struct FlakyStore {
+    inner: tailmon_server::MemoryStore,
+    down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl tailmon_testkit::StoreHooks for FlakyStore {
+    type Inner = tailmon_server::MemoryStore;
+    fn inner(&self) -> &Self::Inner {
+        &self.inner
+    }
+    async fn before_ready(&self) -> Result<(), tailmon_server::StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(tailmon_server::StoreError::Unavailable("disk gone".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn readyz_answers_503_while_the_store_does_not_answer() {
+    let store = Arc::new(tailmon_testkit::Forwarding(FlakyStore {
+        inner: tailmon_server::MemoryStore::new(),
+        down: true.into(),
+    }));
+    // Under authentication too: probes carry no credentials.
+    let app = ServerBuilder::new()
+        .store(Arc::clone(&store))
+        .build()
+        .expect("valid")
+        .router();
+    let answer = app
+        .clone()
+        .oneshot(get("/readyz"))
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers()[header::RETRY_AFTER], "5");
+    let (status, body) = call(&app, get("/readyz")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let body = json(&body);
+    assert_eq!(body["error"], "not ready: the store does not answer");
+    assert!(
+        !body.to_string().contains("disk gone"),
+        "the cause is logged, not sent: {body}"
+    );
+    // Liveness is not readiness.
+    assert_eq!(call(&app, get("/healthz")).await.0, StatusCode::OK);
+    store
+        .0
+        .down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(call(&app, get("/readyz")).await.0, StatusCode::OK);
 }
 
 #[tokio::test]

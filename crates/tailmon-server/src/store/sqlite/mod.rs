@@ -2,6 +2,7 @@
 //! that keeps the latest reports and open windows in memory, the schema and
 //! its migrations, and the flush that makes a commit durable.
 
+pub(crate) mod backup;
 pub(crate) mod device_state;
 pub(crate) mod raw_window;
 pub(crate) mod sql_values;

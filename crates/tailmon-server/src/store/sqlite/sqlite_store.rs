@@ -24,6 +24,9 @@ use crate::{
 
 #[cfg(doc)]
 use crate::store::{DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION};
+/// How long `ready` waits for its probe read before saying the store does
+/// not answer: two seconds.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
 /// The database's file name inside the data directory.
 pub const DATABASE_FILE: &str = "tailmon.db";
 
@@ -178,28 +181,13 @@ impl SqliteStoreBuilder {
             path: dir.clone(),
             detail: e.to_string(),
         })?;
-        let lock_path = dir.join("tailmon.lock");
-        let lock = private_dir::private_file_options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| OpenError::Unwritable {
-                path: lock_path.clone(),
+        let lock = private_dir::lock(&dir).map_err(|e| match e {
+            private_dir::LockError::Held(path) => OpenError::Locked { path },
+            private_dir::LockError::Io(path, e) => OpenError::Unwritable {
+                path,
                 detail: e.to_string(),
-            })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(OpenError::Locked { path: lock_path });
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(OpenError::Unwritable {
-                    path: lock_path,
-                    detail: e.to_string(),
-                });
-            }
-        }
+            },
+        })?;
         let path = dir.join(DATABASE_FILE);
         let conn = open_connection(&path, true)?;
         // SQLite creates its files as the umask allows; the WAL and shared
@@ -572,6 +560,40 @@ impl Store for SqliteStore {
     /// the next [`apply_retention`](Store::apply_retention) for what is kept.
     fn set_retention(&self, retention: Retention) {
         self.retention.store(Arc::new(TierKeep::from(retention)));
+    }
+
+    /// Ready when the writer thread runs and a read of the schema version
+    /// on a reader connection answers within two seconds. The
+    /// migrations ran when the store opened.
+    async fn ready(&self) -> Result<(), StoreError> {
+        if self
+            .writer_thread
+            .as_ref()
+            .is_none_or(std::thread::JoinHandle::is_finished)
+        {
+            return Err(StoreError::Unavailable(
+                "the database writer has stopped".into(),
+            ));
+        }
+        let probe = self.readers.run(|conn| {
+            conn.query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        });
+        match tokio::time::timeout(READY_TIMEOUT, probe).await {
+            Ok(Ok(version)) if version == sqlite_schema::SCHEMA_VERSION => Ok(()),
+            Ok(Ok(version)) => Err(StoreError::Unavailable(format!(
+                "the database has schema version {version}"
+            ))),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the database did not answer within {} s",
+                READY_TIMEOUT.as_secs()
+            ))),
+        }
     }
 }
 
