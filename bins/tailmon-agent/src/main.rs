@@ -1,5 +1,6 @@
 //! `tailmon-agent`: reports this host's health to a Tailmon server.
 
+mod metrics_listen;
 #[path = "../../shutdown_signal.rs"]
 mod shutdown_signal;
 
@@ -34,6 +35,11 @@ struct Args {
     /// minute). 0 keeps none. Defaults to 24 hours' worth at the interval.
     #[arg(long, env = "TAILMON_QUEUE_CAPACITY")]
     queue_capacity: Option<usize>,
+    /// Serve the latest report on `GET /metrics` at this address (e.g.
+    /// `127.0.0.1:9101`), in the server's Prometheus names, for a Prometheus
+    /// that scrapes agents directly. Off unless given.
+    #[arg(long, env = "TAILMON_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,8 +74,15 @@ fn main() -> anyhow::Result<()> {
         if let Some(capacity) = args.queue_capacity {
             agent = agent.queue_capacity(capacity);
         }
+        let agent = agent.build();
+        if let Some(addr) = args.metrics_listen {
+            let bound = metrics_listen::serve(addr, agent.latest_report())
+                .await
+                .with_context(|| format!("listening for Prometheus on {addr} (TAILMON_METRICS_LISTEN)"))?;
+            tracing::info!(%bound, "serving the latest report on GET /metrics");
+        }
         tracing::info!(server = %args.server_url, interval_s = args.collection.interval.as_secs_f64(), "agent started");
-        agent.build().run(shutdown_signal()).await;
+        agent.run(shutdown_signal()).await;
         Ok(())
     })
 }

@@ -83,6 +83,7 @@ mod private_dir;
 mod refusal_log;
 mod server;
 pub mod store;
+mod telemetry;
 pub mod views;
 
 pub use api::api_error::ApiError;

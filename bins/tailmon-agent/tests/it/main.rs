@@ -5,5 +5,6 @@
 mod agent_binary;
 mod command_line;
 mod in_process_server;
+mod metrics_listen;
 mod secured_server;
 mod systemd_unit;
