@@ -51,11 +51,24 @@ struct Kept {
 }
 
 /// The cached devices' part and each device's samples. One per server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct MetricsExposition {
+    /// [`MIN_REMAKE_EVERY`], but in tests.
+    min_remake_every: Duration,
     made: Mutex<Option<Arc<Made>>>,
     making: tokio::sync::Mutex<()>,
     kept: Arc<Mutex<HashMap<Arc<str>, Kept>>>,
+}
+
+impl Default for MetricsExposition {
+    fn default() -> Self {
+        Self {
+            min_remake_every: MIN_REMAKE_EVERY,
+            made: Mutex::default(),
+            making: tokio::sync::Mutex::default(),
+            kept: Arc::default(),
+        }
+    }
 }
 
 /// What is read of one device under the fleet's lock.
@@ -107,7 +120,7 @@ impl MetricsExposition {
     /// older than [`MIN_REMAKE_EVERY`]).
     async fn made(&self, fleet: &Fleet) -> std::io::Result<Arc<Made>> {
         let fresh = |made: &Made| {
-            made.generation == fleet.generation() || made.at.elapsed() < MIN_REMAKE_EVERY
+            made.generation == fleet.generation() || made.at.elapsed() < self.min_remake_every
         };
         if let Some(made) = self.current()
             && fresh(&made)
@@ -339,4 +352,84 @@ fn accepts_gzip(request: &HeaderMap) -> bool {
             })
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tailmon_core::Thresholds;
+
+    fn report(id: &str, at: OffsetDateTime, cpu: f64) -> Report {
+        let mut r = Report::new(id, at);
+        r.cpu_usage = cpu;
+        r.ram_total_mb = 1;
+        r
+    }
+
+    fn samples_of(exposition: &MetricsExposition, id: &str) -> Arc<DeviceSamples> {
+        exposition.kept.lock().unwrap()[id].samples.clone()
+    }
+
+    #[tokio::test]
+    async fn made_once_per_change_and_only_changed_devices_again() {
+        let t0 = OffsetDateTime::now_utc();
+        let fleet = Fleet::new(time::Duration::hours(1), Thresholds::default());
+        for id in ["a", "b"] {
+            fleet.offer(fleet.prepare(&report(id, t0, 10.0)), None, t0);
+        }
+        let exposition = MetricsExposition {
+            min_remake_every: Duration::ZERO,
+            ..MetricsExposition::default()
+        };
+        let first = exposition.made(&fleet).await.unwrap();
+        let again = exposition.made(&fleet).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "nothing changed: not made again"
+        );
+        let (a, b) = (samples_of(&exposition, "a"), samples_of(&exposition, "b"));
+
+        let t1 = t0 + time::Duration::SECOND;
+        fleet.offer(fleet.prepare(&report("a", t1, 55.0)), None, t1);
+        let changed = exposition.made(&fleet).await.unwrap();
+        assert!(!Arc::ptr_eq(&first, &changed));
+        let text = std::str::from_utf8(&changed.plain).unwrap();
+        assert!(
+            text.contains("tailmon_cpu_usage_percent{device_id=\"a\"} 55\n"),
+            "{text}"
+        );
+        assert!(
+            !Arc::ptr_eq(&a, &samples_of(&exposition, "a")),
+            "a made again"
+        );
+        assert!(
+            Arc::ptr_eq(&b, &samples_of(&exposition, "b")),
+            "b's lines reused"
+        );
+
+        fleet.remove("b");
+        let gone = exposition.made(&fleet).await.unwrap();
+        let text = std::str::from_utf8(&gone.plain).unwrap();
+        assert!(!text.contains("device_id=\"b\""), "{text}");
+        assert!(
+            !exposition.kept.lock().unwrap().contains_key("b"),
+            "forgotten"
+        );
+    }
+
+    #[tokio::test]
+    async fn within_the_remake_interval_a_change_waits() {
+        let t0 = OffsetDateTime::now_utc();
+        let fleet = Fleet::new(time::Duration::hours(1), Thresholds::default());
+        fleet.offer(fleet.prepare(&report("a", t0, 10.0)), None, t0);
+        let exposition = MetricsExposition::default();
+        let first = exposition.made(&fleet).await.unwrap();
+        let t1 = t0 + time::Duration::SECOND;
+        fleet.offer(fleet.prepare(&report("a", t1, 55.0)), None, t1);
+        let second = exposition.made(&fleet).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "made less than {MIN_REMAKE_EVERY:?} ago"
+        );
+    }
 }
