@@ -30,6 +30,10 @@
 //!   the device list are cached and compressed, with `ETag`s);
 //! - `GET /`: the live dashboard;
 //! - `GET /healthz`: 200 while the server is up;
+//! - `GET /metrics`: every device's latest values and the server's own
+//!   health (reports received and refused by reason, latencies, alerts,
+//!   notifications, process) for Prometheus, in the text format of
+//!   [`tailmon_core::exposition`];
 //! - `GET /api/v1/devices?status=&q=&sort=&order=&limit=&offset=`: the latest
 //!   report of each device with its status, filtered, sorted and paged;
 //! - `GET /api/v1/live`: the fleet's changes as Server-Sent Events;

@@ -27,6 +27,9 @@ const MAX_THROTTLED_SOURCES: usize = 10_000;
 /// process (an in-process agent, or a host application without addresses).
 pub(crate) type Source = Option<IpAddr>;
 
+/// Per source and reason: when a line was last written, refusals since.
+type Lines = HashMap<(Source, RefusalReason), (Option<OffsetDateTime>, u64)>;
+
 /// The server's own counters. One per server, shared by ingest, the guard
 /// and the API.
 pub(crate) struct ServerMetrics {
@@ -37,8 +40,7 @@ pub(crate) struct ServerMetrics {
     pub(crate) ingest: Histogram,
     /// Time the store took to write one report or batch.
     pub(crate) store_write: Histogram,
-    /// Per source and reason: when a line was last written, refusals since.
-    lines: Mutex<HashMap<(Source, RefusalReason), (Option<OffsetDateTime>, u64)>>,
+    lines: Mutex<Lines>,
 }
 
 impl std::fmt::Debug for ServerMetrics {
