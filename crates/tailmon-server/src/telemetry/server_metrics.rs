@@ -226,4 +226,69 @@ mod tests {
             "the count since the last line"
         );
     }
+
+    /// The lines `write` produces, as the log shows them.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_log_says_what_to_do_once_a_minute_with_the_count() {
+        let start = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let clock = Arc::new(ManualClock::new(start));
+        let metrics = ServerMetrics::new(clock.clone());
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let source: Source = Some("192.0.2.9".parse().unwrap());
+        let message = crate::auth::require_layer::NO_TOKEN_TO_REPORT;
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..3 {
+                metrics.refused(RefusalReason::Unauthenticated, source, 1, message);
+            }
+            clock.advance(Duration::from_secs(60));
+            metrics.refused(RefusalReason::Unauthenticated, source, 1, message);
+            for _ in 0..5 {
+                metrics.refused(
+                    RefusalReason::StoreUnavailable,
+                    source,
+                    2,
+                    "the disk is full",
+                );
+            }
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[0].contains("WARN") && lines[0].contains("source=192.0.2.9"),
+            "{text}"
+        );
+        assert!(
+            lines[0].contains("tailmon-server token create") && lines[0].contains("--auth none")
+        );
+        assert!(lines[0].contains("refused_since_last_line=1"), "{text}");
+        assert!(
+            lines[1].contains("refused_since_last_line=3"),
+            "two more, then this one: {text}"
+        );
+        assert!(
+            lines[2].contains("ERROR") && lines[2].contains("refused_since_last_line=2"),
+            "{text}"
+        );
+        assert_eq!(metrics.refused_total(RefusalReason::Unauthenticated), 4);
+        assert_eq!(metrics.refused_total(RefusalReason::StoreUnavailable), 10);
+    }
 }
