@@ -63,6 +63,11 @@ pub(crate) struct Args {
     /// read at each collection, as custom metrics.
     #[arg(long, env = "TAILMON_TEXTFILE_DIR")]
     pub(crate) textfile_dir: Option<PathBuf>,
+    /// Serve the latest report on `GET /metrics` at this address (e.g.
+    /// `127.0.0.1:9101`), in the server's Prometheus names, for a Prometheus
+    /// that scrapes agents directly. Off unless given.
+    #[arg(long, env = "TAILMON_METRICS_LISTEN")]
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The file-only tables of `tailmon-agent.toml`.

@@ -4,6 +4,7 @@
 mod layered_config;
 #[path = "../../log_format.rs"]
 mod log_format;
+mod metrics_listen;
 #[path = "../../shutdown_signal.rs"]
 mod shutdown_signal;
 
@@ -79,8 +80,15 @@ fn main() -> anyhow::Result<()> {
             agent = agent.queue_capacity(capacity);
         }
         tokio::spawn(ignore_hangups());
+        let agent = agent.build();
+        if let Some(addr) = args.metrics_listen {
+            let bound = metrics_listen::serve(addr, agent.latest_report())
+                .await
+                .with_context(|| format!("listening for Prometheus on {addr} (TAILMON_METRICS_LISTEN)"))?;
+            tracing::info!(%bound, "serving the latest report on GET /metrics");
+        }
         tracing::info!(server = %args.server_url, interval_s = args.collection.interval.as_secs_f64(), "agent started");
-        agent.build().run(shutdown_signal()).await;
+        agent.run(shutdown_signal()).await;
         Ok(())
     })
 }

@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tailmon_collect::{Collector, Collectors};
@@ -107,6 +108,8 @@ pub struct Agent {
     max_backoff: Duration,
     queue_capacity: Option<usize>,
     status: watch::Sender<AgentStatus>,
+    /// The latest report collected, for [`Agent::latest_report`].
+    latest: watch::Sender<Option<Arc<Report>>>,
     /// Drawn at start and sent with every report (see [`new_agent_instance`]).
     instance: String,
 }
@@ -162,6 +165,7 @@ impl Agent {
                 max_backoff: DEFAULT_MAX_BACKOFF,
                 queue_capacity: None,
                 status: watch::Sender::new(AgentStatus::default()),
+                latest: watch::Sender::new(None),
                 instance: new_agent_instance(),
             },
         }
@@ -170,6 +174,12 @@ impl Agent {
     /// A live view of what the agent has sent, failed to send and queued.
     pub fn status(&self) -> watch::Receiver<AgentStatus> {
         self.status.subscribe()
+    }
+
+    /// The latest report collected (delivered or not), for a local reader
+    /// such as the agent's Prometheus endpoint; `None` before the first.
+    pub fn latest_report(&self) -> watch::Receiver<Option<Arc<Report>>> {
+        self.latest.subscribe()
     }
 
     /// Runs until `shutdown` completes, then stops at once: a request under
@@ -186,6 +196,7 @@ impl Agent {
             max_backoff,
             queue_capacity,
             status,
+            latest,
             instance,
         } = self;
         let capacity = queue_capacity.unwrap_or_else(|| default_queue_capacity(interval));
@@ -203,6 +214,9 @@ impl Agent {
                     next_collection = following_tick(next_collection, interval, Instant::now());
                     let mut report = collect(&mut collector, &device_id).await;
                     report.agent_instance = Some(instance.clone());
+                    if latest.receiver_count() > 0 {
+                        latest.send_replace(Some(Arc::new(report.clone())));
+                    }
                     delivery.offer(report, Instant::now());
                 }
                 outcome = delivery.sent() => delivery.finish(outcome, Instant::now()),

@@ -25,6 +25,7 @@
 mod batch_result;
 mod device_summary;
 mod error_body;
+pub mod exposition;
 mod history;
 mod history_query;
 pub mod metric;

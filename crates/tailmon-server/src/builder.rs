@@ -494,12 +494,14 @@ impl ServerBuilder {
             db,
         })
         .map_err(BuildError::Alerts)?;
+        let metrics = Arc::new(crate::telemetry::ServerMetrics::new(self.clock.clone()));
         let ingest = Ingest::new(
             store,
             self.clock,
             self.max_devices,
             offline_after,
             self.thresholds,
+            metrics,
         );
         Ok(Server::new(
             ingest,

@@ -31,6 +31,10 @@
 //! - `GET /`: the live dashboard;
 //! - `GET /healthz`: 200 while the server is up;
 //! - `GET /readyz`: 200 when the store answers, 503 otherwise ([`Store::ready`]);
+//! - `GET /metrics`: every device's latest values and the server's own
+//!   health (reports received and refused by reason, latencies, alerts,
+//!   notifications, process) for Prometheus, in the text format of
+//!   [`tailmon_core::exposition`];
 //! - `GET /api/v1/devices?status=&q=&sort=&order=&limit=&offset=`: the latest
 //!   report of each device with its status, filtered, sorted and paged;
 //! - `GET /api/v1/live`: the fleet's changes as Server-Sent Events;
@@ -90,6 +94,7 @@ mod reloader;
 mod runtime_config;
 mod server;
 pub mod store;
+mod telemetry;
 pub mod views;
 
 pub use api::api_error::ApiError;

@@ -10,9 +10,11 @@ use tokio::net::TcpListener;
 use crate::alerts::AlertEngine;
 use crate::api::fleet_snapshot::FleetSnapshots;
 use crate::api::json_body::BodyLimit;
+use crate::api::metrics_exposition::MetricsExposition;
 use crate::api::routes::alerts_api as alerts;
 use crate::api::routes::auth_api as auth;
 use crate::api::routes::dashboard;
+use crate::api::routes::metrics_api::MetricsState;
 use crate::api::routes::preferences_api::{self as prefs, MAX_PREFERENCES_BYTES};
 use crate::api::routes::v1_api::{self as v1, V1State};
 use crate::auth::access::Access;
@@ -39,6 +41,8 @@ pub struct Server {
     preferences: Arc<PreferenceStore>,
     retention: Arc<Retention>,
     snapshots: Arc<FleetSnapshots>,
+    /// `GET /metrics`'s cached devices' part.
+    exposition: Arc<MetricsExposition>,
     /// Set when [`Server::serve_with`]'s shutdown comes: live streams end.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
     alerts: AlertEngine,
@@ -181,6 +185,13 @@ pub(crate) struct AppState {
     guard: Arc<Guard>,
     preferences: Arc<PreferenceStore>,
     alerts: AlertEngine,
+    metrics: MetricsState,
+}
+
+impl FromRef<AppState> for MetricsState {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
 }
 
 impl FromRef<AppState> for AlertEngine {
@@ -259,6 +270,7 @@ impl Server {
             reloader,
             preferences,
             snapshots: Arc::new(FleetSnapshots::default()),
+            exposition: Arc::new(MetricsExposition::default()),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
@@ -300,6 +312,7 @@ impl Server {
             (M::POST, "/api/v1/logout", Public, post(auth::logout)),
             (M::GET, "/", Read, get(dashboard::index)),
             (M::GET, "/api/all_metrics", Read, get(v1::all_metrics)),
+            (M::GET, "/metrics", Read, get(routes::metrics_api::metrics)),
             (M::GET, "/api/v1/session", Read, get(auth::session)),
             (
                 M::POST,
@@ -501,6 +514,11 @@ impl Server {
             guard: self.guard.clone(),
             preferences: self.preferences.clone(),
             alerts: self.alerts.clone(),
+            metrics: MetricsState {
+                ingest: self.ingest.clone(),
+                alerts: self.alerts.clone(),
+                exposition: self.exposition.clone(),
+            },
         };
         let mut router = Router::new();
         for (_, path, access, method_router) in self.routes() {
@@ -527,6 +545,11 @@ impl Server {
                 // starts it if the router was made outside a runtime.
                 on_request: Arc::new(move || retention.ensure_running()),
             })
+            // Outermost: sees every refusal of a report, the rate limit's too.
+            .layer(axum::middleware::from_fn_with_state(
+                self.ingest.metrics().clone(),
+                crate::api::report_refusals::count_refusals,
+            ))
     }
 
     /// The alert engine: its alerts, rules and channels, and

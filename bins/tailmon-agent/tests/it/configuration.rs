@@ -54,6 +54,7 @@ collectors = "cpu,disks"
 all_filesystems = true
 log_format = "json"
 textfile_dir = "/var/lib/tailmon/textfile"
+metrics_listen = "127.0.0.1:9101"
 
 [[plugins]]
 name = "queue"

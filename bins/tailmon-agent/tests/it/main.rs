@@ -7,5 +7,6 @@ mod command_line;
 mod configuration;
 mod in_process_server;
 mod plugins;
+mod metrics_listen;
 mod secured_server;
 mod systemd_unit;

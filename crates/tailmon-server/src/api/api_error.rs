@@ -5,6 +5,8 @@ use tailmon_core::{ErrorBody, ValidationError};
 use crate::StoreError;
 use crate::auth::auth_error::AuthError;
 use crate::http::error_answer::{ErrorHeaders, error_answer};
+use crate::refusal_log::RefusalLog;
+use crate::telemetry::RefusalReason;
 
 /// Every error the API answers with, as `{"error": "...", "field": "..."}`.
 /// 4xx say what the client got wrong; 5xx say little and are logged.
@@ -161,13 +163,38 @@ impl ApiError {
     }
 }
 
+/// 503s for an unavailable store (a full disk, `--max-db-mb`): one line a
+/// minute, with their count, however many requests meet it.
+static STORE_UNAVAILABLE: std::sync::LazyLock<RefusalLog> =
+    std::sync::LazyLock::new(RefusalLog::default);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        // Busy is counted and logged, throttled, where it is decided.
-        if status.is_server_error() && !matches!(self, Self::Busy { .. }) {
-            tracing::error!(error = %self, "request failed");
+        match &self {
+            // Counted and logged, throttled, where it is decided.
+            Self::Busy { .. } => {}
+            // One condition met by every request while it lasts.
+            Self::Store(StoreError::Unavailable(_)) => {
+                if let Some(since_last_line) = STORE_UNAVAILABLE.count() {
+                    tracing::error!(
+                        error = %self,
+                        since_last_line,
+                        total = STORE_UNAVAILABLE.total(),
+                        "the store cannot take requests now; they are answered 503"
+                    );
+                }
+            }
+            _ if status.is_server_error() => tracing::error!(error = %self, "request failed"),
+            _ => {}
         }
+        let reason = match &self {
+            Self::TooManyDevices { .. } => Some(RefusalReason::DeviceLimit),
+            Self::Invalid(ValidationError::LastSeenInFuture { .. }) => {
+                Some(RefusalReason::ClockSkew)
+            }
+            _ => None,
+        };
         let headers = ErrorHeaders {
             retry_after_secs: match self {
                 Self::Store(StoreError::Unavailable(_)) | Self::TooManyDevices { .. } => Some(30),
@@ -178,7 +205,11 @@ impl IntoResponse for ApiError {
             },
             bearer_challenge: matches!(self, Self::Unauthorized(_)),
         };
-        error_answer(status, self.body(), headers)
+        let mut response = error_answer(status, self.body(), headers);
+        if let Some(reason) = reason {
+            response.extensions_mut().insert(reason);
+        }
+        response
     }
 }
 

@@ -89,6 +89,11 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// The 401's message to a report sent without credentials: what to do.
+pub(crate) const NO_TOKEN_TO_REPORT: &str = "this server takes reports only from agents with a token: \
+     create one with `tailmon-server token create` and give it to the agent (TAILMON_TOKEN, sent as \
+     Authorization: Bearer ...), or run the server with --auth none to take reports from anybody";
+
 /// The caller of `request` if it may use a route asking `access`; else why not.
 fn check(guard: &Guard, access: Access, request: &Request) -> Result<Principal, Refusal> {
     if access == Access::Public {
@@ -100,6 +105,10 @@ fn check(guard: &Guard, access: Access, request: &Request) -> Result<Principal, 
         if matches!(principal, Principal::Anonymous) {
             if wants_html(request) {
                 return Err(Refusal::SignIn(Box::new(login_redirect(request))));
+            }
+            if access == Access::Report && !request.headers().contains_key(header::AUTHORIZATION) {
+                // Most likely an agent without a token, the original's among them.
+                return Err(AuthError::Unauthorized(NO_TOKEN_TO_REPORT.into()).into());
             }
             return Err(AuthError::Unauthorized(
                 "sign in or send a token (Authorization: Bearer ...)".into(),

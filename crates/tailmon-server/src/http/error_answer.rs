@@ -15,9 +15,16 @@ pub(crate) struct ErrorHeaders {
     pub(crate) bearer_challenge: bool,
 }
 
+/// The message of an error answer, kept in the response's extensions for
+/// the layers that log refusals.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorMessage(pub(crate) String);
+
 /// An error answer: `status`, `body` as JSON, and `headers`.
 pub(crate) fn error_answer(status: StatusCode, body: ErrorBody, headers: ErrorHeaders) -> Response {
+    let message = ErrorMessage(body.error.clone());
     let mut response = (status, Json(body)).into_response();
+    response.extensions_mut().insert(message);
     if let Some(secs) = headers.retry_after_secs {
         response
             .headers_mut()

@@ -91,6 +91,16 @@ impl DeviceEntry {
         self.disk
     }
 
+    /// The latest report's JSON.
+    pub(crate) fn report_json(&self) -> &[u8] {
+        &self.report_json
+    }
+
+    /// The latest report's `last_seen`: a new report, a new value.
+    pub(crate) fn last_seen(&self) -> OffsetDateTime {
+        self.last_seen
+    }
+
     /// When the device was last heard of.
     pub(crate) fn seen(&self) -> OffsetDateTime {
         self.seen

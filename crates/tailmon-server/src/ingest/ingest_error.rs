@@ -1,6 +1,7 @@
 use tailmon_core::ValidationError;
 
 use crate::StoreError;
+use crate::telemetry::RefusalReason;
 
 /// Why [`Ingest`](crate::Ingest) did not take a report. The HTTP API
 /// answers these as 422, 429 (with `Retry-After`) and 503 or 500.
@@ -37,6 +38,17 @@ impl IngestError {
             Self::Invalid(_) => false,
             Self::TooManyDevices { .. } => true,
             Self::Store(error) => matches!(error, StoreError::Unavailable(_)),
+        }
+    }
+
+    /// The reason it is counted under in `tailmon_reports_refused_total`.
+    pub(crate) fn refusal_reason(&self) -> RefusalReason {
+        match self {
+            Self::Invalid(ValidationError::LastSeenInFuture { .. }) => RefusalReason::ClockSkew,
+            Self::Invalid(_) => RefusalReason::Invalid,
+            Self::TooManyDevices { .. } => RefusalReason::DeviceLimit,
+            Self::Store(StoreError::Unavailable(_)) => RefusalReason::StoreUnavailable,
+            Self::Store(_) => RefusalReason::Internal,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! agents alike: validate, stamp the receive time, admit the device under
 //! the device cap, store.
 //!
-//! May use: `store`.
+//! May use: `store`, `clock`, `telemetry` (counts and timings).
 
 mod agent_instances;
 pub(crate) mod clock_skew;
@@ -18,6 +18,8 @@ use tailmon_core::{BatchResult, OffsetDateTime, RejectedReport, Report};
 
 use crate::ingest::device_admission::{Admission, DeviceAdmission};
 use crate::ingest::fleet::Fleet;
+use crate::telemetry::ServerMetrics;
+use crate::telemetry::server_metrics::Source;
 use crate::{Clock, Store, StoreError};
 
 /// The one way reports enter the server, shared by the HTTP handlers and
@@ -49,6 +51,8 @@ struct IngestInner {
     /// latest reports on first use, then kept up to date here.
     fleet: Fleet,
     fleet_loaded: tokio::sync::OnceCell<()>,
+    /// Reports received and refused, ingest and store-write timings.
+    metrics: Arc<ServerMetrics>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -66,6 +70,7 @@ impl Ingest {
         max_devices: usize,
         offline_after: time::Duration,
         thresholds: tailmon_core::Thresholds,
+        metrics: Arc<ServerMetrics>,
     ) -> Self {
         Self {
             inner: Arc::new(IngestInner {
@@ -74,6 +79,7 @@ impl Ingest {
                 admission: DeviceAdmission::new(max_devices),
                 fleet: Fleet::new(offline_after, thresholds),
                 fleet_loaded: tokio::sync::OnceCell::new(),
+                metrics,
             }),
         }
     }
@@ -81,7 +87,23 @@ impl Ingest {
     /// Validates and stores one report. `Ok` means the store has it. A
     /// report stamped beyond the allowed clock skew ahead is stored at the
     /// receive time and its device flagged (`clock_skew_seconds`).
-    pub async fn ingest(&self, mut report: Report) -> Result<(), IngestError> {
+    ///
+    /// A refusal is counted in `GET /metrics` and logged (at most once a
+    /// minute per reason) as coming from the server's own process.
+    pub async fn ingest(&self, report: Report) -> Result<(), IngestError> {
+        let result = self.take(report).await;
+        if let Err(error) = &result {
+            self.inner
+                .metrics
+                .refused(error.refusal_reason(), None, 1, &error.to_string());
+        }
+        result
+    }
+
+    /// [`ingest`](Self::ingest) for the HTTP handlers, whose refusals the
+    /// API counts with the client's address.
+    pub(crate) async fn take(&self, mut report: Report) -> Result<(), IngestError> {
+        let started = std::time::Instant::now();
         let now = self.inner.clock.now();
         let skew = clock_skew::beyond_allowance(report.last_seen, now);
         if let Some(skew) = skew {
@@ -94,9 +116,18 @@ impl Ingest {
         let prepared = fleet
             .prepare(&report)
             .with_clock_skew(skew.map(clock_skew::seconds));
+        let writing = std::time::Instant::now();
         self.inner.store.insert(report).await?;
+        self.inner.metrics.store_write.observe(writing.elapsed());
         fleet.offer(prepared, instance.as_deref(), now);
+        self.inner.metrics.received(1);
+        self.inner.metrics.ingest.observe(started.elapsed());
         Ok(())
+    }
+
+    /// The server's own counters.
+    pub(crate) fn metrics(&self) -> &Arc<ServerMetrics> {
+        &self.inner.metrics
     }
 
     /// The fleet as readers see it, filled from the store's latest reports
@@ -124,7 +155,29 @@ impl Ingest {
     /// report in the batch is stamped beyond the allowed clock skew ahead
     /// has all its reports of the batch moved back by that skew (order and
     /// spacing kept, the newest at the receive time) and is flagged.
-    pub async fn ingest_batch(&self, mut reports: Vec<Report>) -> Result<BatchResult, IngestError> {
+    ///
+    /// Refusals are counted in `GET /metrics` and logged (at most once a
+    /// minute per reason) as coming from the server's own process.
+    pub async fn ingest_batch(&self, reports: Vec<Report>) -> Result<BatchResult, IngestError> {
+        let len = reports.len() as u64;
+        let result = self.take_batch(reports, None).await;
+        if let Err(error) = &result {
+            self.inner
+                .metrics
+                .refused(error.refusal_reason(), None, len, &error.to_string());
+        }
+        result
+    }
+
+    /// [`ingest_batch`](Self::ingest_batch) for the HTTP handler: the
+    /// reports refused one by one are counted here, from `source`; a
+    /// refusal of the whole batch is the API's to count.
+    pub(crate) async fn take_batch(
+        &self,
+        mut reports: Vec<Report>,
+        source: Source,
+    ) -> Result<BatchResult, IngestError> {
+        let started = std::time::Instant::now();
         let now = self.inner.clock.now();
         let skews = clock_skew::correct_batch(&mut reports, now);
         let mut accepted = Vec::with_capacity(reports.len());
@@ -136,14 +189,22 @@ impl Ingest {
                 Err(error @ (IngestError::Store(_) | IngestError::TooManyDevices { .. })) => {
                     return Err(error);
                 }
-                Err(error) => rejected.push(RejectedReport {
-                    index,
-                    field: match &error {
-                        IngestError::Invalid(rule) => Some(rule.field().to_owned()),
-                        _ => None,
-                    },
-                    error: error.to_string(),
-                }),
+                Err(error) => {
+                    self.inner.metrics.refused(
+                        error.refusal_reason(),
+                        source,
+                        1,
+                        &format!("report {index} of a batch: {error}"),
+                    );
+                    rejected.push(RejectedReport {
+                        index,
+                        field: match &error {
+                            IngestError::Invalid(rule) => Some(rule.field().to_owned()),
+                            _ => None,
+                        },
+                        error: error.to_string(),
+                    });
+                }
             }
         }
         let result = BatchResult {
@@ -180,11 +241,15 @@ impl Ingest {
                     )
                 })
                 .collect();
+            let writing = std::time::Instant::now();
             self.inner.store.insert_many(accepted).await?;
+            self.inner.metrics.store_write.observe(writing.elapsed());
             for (report, instance) in prepared {
                 fleet.offer(report, instance.as_deref(), now);
             }
+            self.inner.metrics.received(result.accepted as u64);
         }
+        self.inner.metrics.ingest.observe(started.elapsed());
         tracing::debug!(
             accepted = result.accepted,
             rejected = result.rejected.len(),

@@ -18,11 +18,20 @@ const MAY_USE: &[(&str, &[&str])] = &[
     (
         "api",
         &[
-            "auth", "ingest", "store", "http", "clock", "views", "alerts",
+            "auth",
+            "ingest",
+            "store",
+            "http",
+            "clock",
+            "views",
+            "alerts",
+            "telemetry",
+            "refusal_log",
         ],
     ),
     ("alerts", &["store", "clock"]),
-    ("ingest", &["store", "clock"]),
+    ("ingest", &["store", "clock", "telemetry"]),
+    ("telemetry", &["clock"]),
     ("config_file", &["alerts"]),
     ("runtime_config", &["alerts", "auth", "store"]),
     (

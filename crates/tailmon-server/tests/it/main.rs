@@ -26,6 +26,7 @@ mod history_ground_truth;
 mod live;
 mod people;
 mod preferences;
+mod prometheus;
 mod readme_embedding;
 mod reload;
 mod retention;

@@ -16,7 +16,7 @@ pub(crate) async fn post_metrics(
     JsonBody(report): JsonBody<Report>,
 ) -> Result<StatusCode, ApiError> {
     let claim = principal.claim_device(&report.device_id)?;
-    ingest.ingest(report).await?;
+    ingest.take(report).await?;
     claim.keep();
     Ok(StatusCode::OK)
 }

@@ -6,6 +6,7 @@ pub(crate) mod dashboard;
 pub(crate) mod health;
 pub(crate) mod legacy_api;
 pub(crate) mod live_api;
+pub(crate) mod metrics_api;
 pub(crate) mod panic;
 pub(crate) mod preferences_api;
 pub(crate) mod v1_api;

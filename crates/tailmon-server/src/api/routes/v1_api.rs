@@ -19,7 +19,9 @@ use tailmon_core::{
 use crate::api::devices_query::DevicesQuery;
 use crate::api::fleet_snapshot::{FleetSnapshots, FleetView, X_TOTAL_COUNT, answer_once};
 use crate::api::json_body::JsonBody;
+use crate::api::report_refusals::ReportsRefused;
 use crate::auth::access::Principal;
+use crate::http::client_address::ClientAddress;
 use crate::{ApiError, HistoryQuery, Ingest, StoreError, api::time_param};
 
 /// The range a history covers unless asked otherwise: the last hour.
@@ -321,11 +323,32 @@ fn csv_rows(report: &Report) -> Vec<u8> {
     writer.into_inner().unwrap_or_default()
 }
 
-/// `POST /api/v1/reports`: a JSON array of reports, each validated.
+/// `POST /api/v1/reports`: a JSON array of reports, each validated. A
+/// refusal of the whole batch counts each of its reports as refused.
 pub(crate) async fn reports(
     State(state): State<V1State>,
     Extension(principal): Extension<Principal>,
+    ClientAddress(source): ClientAddress,
     JsonBody(reports): JsonBody<Vec<Report>>,
+) -> Response {
+    let len = reports.len();
+    match take_reports(state, principal, source, reports).await {
+        Ok(result) => result.into_response(),
+        Err(error) => {
+            let mut response = error.into_response();
+            response
+                .extensions_mut()
+                .insert(ReportsRefused(len.max(1) as u64));
+            response
+        }
+    }
+}
+
+async fn take_reports(
+    state: V1State,
+    principal: Principal,
+    source: Option<std::net::IpAddr>,
+    reports: Vec<Report>,
 ) -> Result<Json<BatchResult>, ApiError> {
     if reports.len() > MAX_BATCH_REPORTS {
         return Err(ApiError::TooManyReports {
@@ -343,7 +366,7 @@ pub(crate) async fn reports(
         }
     }
     if claims.is_empty() {
-        return Ok(Json(state.ingest.ingest_batch(reports).await?));
+        return Ok(Json(state.ingest.take_batch(reports, source).await?));
     }
     // Which claim holds the place of each report's device, if it is new.
     let claim_index: std::collections::HashMap<&str, usize> = claims
@@ -356,7 +379,7 @@ pub(crate) async fn reports(
         .map(|report| claim_index.get(report.device_id.as_str()).copied())
         .collect();
     drop(claim_index);
-    let result = state.ingest.ingest_batch(reports).await?;
+    let result = state.ingest.take_batch(reports, source).await?;
     // A new device counts against the token's cap once a report of it is
     // stored; the places of devices with no report stored are given back.
     let refused: std::collections::HashSet<usize> =

@@ -1,0 +1,33 @@
+//! `GET /metrics`: Prometheus's view of the fleet and of the server.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use crate::alerts::AlertEngine;
+use crate::api::metrics_exposition::MetricsExposition;
+use crate::{ApiError, Ingest};
+use std::sync::Arc;
+
+/// What `GET /metrics` reads.
+#[derive(Clone)]
+pub(crate) struct MetricsState {
+    pub(crate) ingest: Ingest,
+    pub(crate) alerts: AlertEngine,
+    pub(crate) exposition: Arc<MetricsExposition>,
+}
+
+/// The latest value of every device's metrics and the server's own health,
+/// in the text exposition format 0.0.4 (see `docs/prometheus.md`).
+pub(crate) async fn metrics(
+    State(state): State<MetricsState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let fleet = state.ingest.fleet().await?;
+    fleet.check_statuses(state.ingest.clock().now());
+    state
+        .exposition
+        .answer(fleet, state.ingest.metrics(), &state.alerts, &headers)
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))
+}
