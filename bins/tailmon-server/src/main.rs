@@ -23,6 +23,7 @@ use tailmon_server::{
 };
 
 mod admin_command;
+mod data_dir;
 mod first_start;
 mod open_file_limit;
 
@@ -54,13 +55,10 @@ struct Args {
     #[arg(long, env = "TAILMON_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Where the server keeps its state: the SQLite database `tailmon.db`.
-    #[arg(
-        long,
-        env = "TAILMON_DATA_DIR",
-        default_value = "./tailmon-data",
-        global = true
-    )]
-    data_dir: PathBuf,
+    /// Without it: systemd's $STATE_DIRECTORY, else ./tailmon-data if it can
+    /// be made, else $XDG_STATE_HOME/tailmon (~/.local/state/tailmon).
+    #[arg(long, env = "TAILMON_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
     /// Where reports are kept: `sqlite` (in the data directory) or `memory`
     /// (the last hour only, lost at exit).
     #[arg(long, env = "TAILMON_STORE", default_value = "sqlite", value_parser = ["sqlite", "memory"])]
@@ -136,8 +134,13 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let data_dir = data_dir::choose(
+        args.data_dir.as_deref(),
+        &data_dir::Environment::of_this_process(),
+    )?;
     if let Some(command) = args.command {
-        return admin_command::run(command, &args.data_dir);
+        data_dir::check_admin_user(&data_dir.path)?;
+        return admin_command::run(command, &data_dir.path);
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -147,10 +150,12 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(run(args))
+    runtime.block_on(run(args, data_dir))
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(args: Args, data_dir: data_dir::DataDir) -> anyhow::Result<()> {
+    tracing::info!(data_dir = %data_dir.path.display(), from = %data_dir.source, "data directory");
+    let data_dir = data_dir.path;
     open_file_limit::raise_for(args.max_connections);
     let config = match &args.config {
         Some(path) => {
@@ -171,12 +176,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::warn!("memory store: history is kept for an hour and lost at exit");
         Arc::new(MemoryStore::new())
     } else {
-        let mut builder =
-            SqliteStore::builder(&args.data_dir).durability(if args.sync == "process" {
-                Durability::Process
-            } else {
-                Durability::Disk
-            });
+        let mut builder = SqliteStore::builder(&data_dir).durability(if args.sync == "process" {
+            Durability::Process
+        } else {
+            Durability::Disk
+        });
         if let Some(mb) = args.max_db_mb {
             builder = builder.max_size_bytes(mb.saturating_mul(1024 * 1024));
         }
@@ -194,7 +198,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         alerts.public_url = Some(default_public_url(serve_options.scheme(), local));
     }
     let per_second = |n: u32| RateLimit::new(n, n.saturating_mul(10));
-    let preferences = PreferenceStore::open(&args.data_dir).context("the saved preferences")?;
+    let preferences = PreferenceStore::open(&data_dir).context("the saved preferences")?;
     let mut builder = ServerBuilder::new()
         .store(store)
         .preferences(Arc::new(preferences))
@@ -207,10 +211,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .allowed_hosts(args.allowed_hosts.clone())
         .strict_transport_security(args.hsts.then_some(HSTS_MAX_AGE))
         .alerts(alerts)
-        .alerts_database(
-            args.data_dir
-                .join(tailmon_server::alerts::ALERTS_DATABASE_FILE),
-        );
+        .alerts_database(data_dir.join(tailmon_server::alerts::ALERTS_DATABASE_FILE));
     if args.auth == "none" {
         if !open_access_is_exposed(args.listen) {
             tracing::info!("authentication is off (--auth none); listening on loopback only");
@@ -222,7 +223,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         builder = builder.open_access();
     } else {
-        builder = builder.credentials(first_start::credentials(&args.data_dir)?);
+        builder = builder.credentials(first_start::credentials(&data_dir)?);
     }
     let server = builder.build()?;
     if !args.no_local_agent {
@@ -240,7 +241,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("local agent disabled: only agents' reports are shown");
     }
     let scheme = serve_options.scheme();
-    tracing::info!(address = %local, data_dir = %args.data_dir.display(), "serving the dashboard on {scheme}://{local}/");
+    tracing::info!(address = %local, data_dir = %data_dir.display(), "serving the dashboard on {scheme}://{local}/");
     server
         .serve_with(listener, serve_options, shutdown_signal())
         .await?;

@@ -5,6 +5,7 @@ mod agent_through_a_crash;
 mod alerts_binary;
 mod auth_binary;
 mod command_line;
+mod data_dir_choice;
 mod data_dir_permissions;
 mod durability;
 mod memory_attacks;
