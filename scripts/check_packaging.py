@@ -206,6 +206,7 @@ def check_compose():
         "compose server: its data is not on the volume tailmon-data",
     )
     check(server.get("environment", {}).get("TAILMON_DATA_DIR") == "/var/lib/tailmon", "compose server: TAILMON_DATA_DIR")
+    check("/tmp" in server.get("tmpfs", []), "compose server: no writable /tmp for SQLite")
     check(agent.get("pid") == "host", "compose agent: not pid: host")
     check("/sys:/sys:ro" in agent.get("volumes", []), "compose agent: /sys not mounted read-only")
     check(
@@ -281,6 +282,10 @@ def check_manifests(objects, label):
     data_dir = env_of(server)["TAILMON_DATA_DIR"]["value"]
     mounts = [m["mountPath"] for m in server["volumeMounts"] if claim and m["name"] == claim[0]["name"]]
     check(mounts and data_dir.startswith(mounts[0]), f"{label}: data dir {data_dir} not on the volume {mounts}")
+    check(
+        any(m["mountPath"] == "/tmp" for m in server["volumeMounts"]),
+        f"{label}: no writable /tmp for SQLite under a read-only root filesystem",
+    )
     # The Service reaches the server's pods on its named port.
     labels = spec["template"]["metadata"]["labels"]
     check(
