@@ -57,7 +57,10 @@ fn the_unit_is_hardened_and_still_reads_proc_and_sys() {
         "InaccessiblePaths=",
         "StateDirectory=",
     ] {
-        assert!(!text.contains(forbidden), "{forbidden} in the unit");
+        assert!(
+            !text.lines().any(|l| l.starts_with(forbidden)),
+            "{forbidden} in the unit"
+        );
     }
     if let Some(exposure) = systemd_exposure(&unit(), &scratch) {
         assert!(
