@@ -14,6 +14,9 @@
 //! tried and the fix (`--data-dir`), rather than failing on a path that
 //! says nothing (`./tailmon-data` in `/` under a service manager, which
 //! restarts it again and again).
+//!
+//! Also here: [`check_admin_user`], which keeps root's admin commands from
+//! leaving files the service's own user cannot read.
 
 use std::ffi::OsString;
 use std::fmt;
