@@ -24,6 +24,7 @@ use tailmon_server::{Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteSto
 
 mod admin_command;
 mod backup_command;
+mod data_dir;
 mod first_start;
 mod hangup_reload;
 mod open_file_limit;
@@ -59,22 +60,33 @@ fn main() -> anyhow::Result<()> {
         print!("{}", settings.describe());
         return Ok(());
     }
+    let data_dir = data_dir::choose(
+        settings.args.data_dir.as_deref(),
+        &data_dir::Environment::of_this_process(),
+    )?;
     match settings.args.command.take() {
         Some(Command::Admin(command)) => {
-            return admin_command::run(command, &settings.args.data_dir);
+            data_dir::check_admin_user(&data_dir.path)?;
+            return admin_command::run(command, &data_dir.path);
         }
         Some(Command::Backup(command)) => {
-            return backup_command::run(command, &settings.args.data_dir);
+            return backup_command::run(command, &data_dir.path);
         }
         None => {}
     }
     init_logging(settings.args.log_format);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(run(settings, argv))
+    runtime.block_on(run(settings, argv, data_dir))
 }
 
-async fn run(settings: ServerSettings, argv: Vec<OsString>) -> anyhow::Result<()> {
+async fn run(
+    settings: ServerSettings,
+    argv: Vec<OsString>,
+    data_dir: data_dir::DataDir,
+) -> anyhow::Result<()> {
     let args = &settings.args;
+    tracing::info!(data_dir = %data_dir.path.display(), from = %data_dir.source, "data directory");
+    let data_dir = data_dir.path;
     open_file_limit::raise_for(args.max_connections);
     for path in &args.config {
         tracing::info!(config = %path.display(), "configuration read");
@@ -91,11 +103,11 @@ async fn run(settings: ServerSettings, argv: Vec<OsString>) -> anyhow::Result<()
     // so that `restore` cannot replace them under a running server.
     let mut _data_dir_lock = None;
     let store: Arc<dyn Store> = if args.store == "memory" {
-        _data_dir_lock = Some(tailmon_server::backup::lock_data_dir(&args.data_dir)?);
+        _data_dir_lock = Some(tailmon_server::backup::lock_data_dir(&data_dir)?);
         tracing::warn!("memory store: history is kept for an hour and lost at exit");
         Arc::new(MemoryStore::new())
     } else {
-        let mut builder = SqliteStore::builder(&args.data_dir)
+        let mut builder = SqliteStore::builder(&data_dir)
             .durability(if args.sync == "process" {
                 Durability::Process
             } else {
@@ -114,7 +126,7 @@ async fn run(settings: ServerSettings, argv: Vec<OsString>) -> anyhow::Result<()
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let local = listener.local_addr()?;
-    let preferences = PreferenceStore::open(&args.data_dir).context("the saved preferences")?;
+    let preferences = PreferenceStore::open(&data_dir).context("the saved preferences")?;
     let mut builder = ServerBuilder::new()
         .store(store)
         .preferences(Arc::new(preferences))
@@ -126,7 +138,7 @@ async fn run(settings: ServerSettings, argv: Vec<OsString>) -> anyhow::Result<()
         .allowed_hosts(args.allowed_hosts.clone())
         .strict_transport_security(args.hsts.then_some(HSTS_MAX_AGE))
         .alerts_database(
-            args.data_dir
+            data_dir
                 .join(tailmon_server::alerts::ALERTS_DATABASE_FILE),
         );
     if args.auth == "none" {
@@ -140,7 +152,7 @@ async fn run(settings: ServerSettings, argv: Vec<OsString>) -> anyhow::Result<()
         }
         builder = builder.open_access();
     } else {
-        builder = builder.credentials(first_start::credentials(&args.data_dir)?);
+        builder = builder.credentials(first_start::credentials(&data_dir)?);
     }
     let server = builder.build()?;
     if !args.no_local_agent {
@@ -158,7 +170,7 @@ async fn run(settings: ServerSettings, argv: Vec<OsString>) -> anyhow::Result<()
         tracing::info!("local agent disabled: only agents' reports are shown");
     }
     let scheme = serve_options.scheme();
-    tracing::info!(address = %local, data_dir = %args.data_dir.display(), "serving the dashboard on {scheme}://{local}/");
+    tracing::info!(address = %local, data_dir = %data_dir.display(), "serving the dashboard on {scheme}://{local}/");
     tokio::spawn(hangup_reload::reload_on_hangup(
         argv,
         settings,

@@ -67,13 +67,10 @@ pub(crate) struct Args {
     #[arg(long, env = "TAILMON_TLS_KEY")]
     pub(crate) tls_key: Option<PathBuf>,
     /// Where the server keeps its state: the SQLite database `tailmon.db`.
-    #[arg(
-        long,
-        env = "TAILMON_DATA_DIR",
-        default_value = "./tailmon-data",
-        global = true
-    )]
-    pub(crate) data_dir: PathBuf,
+    /// Without it: systemd's $STATE_DIRECTORY, else ./tailmon-data if it can
+    /// be made, else $XDG_STATE_HOME/tailmon (~/.local/state/tailmon).
+    #[arg(long, env = "TAILMON_DATA_DIR", global = true)]
+    pub(crate) data_dir: Option<PathBuf>,
     /// Where reports are kept: `sqlite` (in the data directory) or `memory`
     /// (the last hour only, lost at exit).
     #[arg(long, env = "TAILMON_STORE", default_value = "sqlite", value_parser = ["sqlite", "memory"])]

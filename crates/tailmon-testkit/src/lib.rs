@@ -26,5 +26,5 @@ pub use browser::{Browser, CHROMIUM_FLAGS, browser_tools, chromedriver, chromium
 pub use eventually::{DEADLINE, eventually};
 pub use forwarding_store::{Forwarding, StoreHooks};
 pub use running_binary::{Finished, RunningBinary, assert_no_panic, clean_command};
-pub use systemd_unit::verify_systemd_unit;
+pub use systemd_unit::{systemd_exposure, unit_has_line, verify_systemd_unit};
 pub use test_certificates::TestCertificates;
