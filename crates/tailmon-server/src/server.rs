@@ -10,11 +10,13 @@ use tokio::net::TcpListener;
 use crate::alerts::AlertEngine;
 use crate::api::fleet_snapshot::FleetSnapshots;
 use crate::api::json_body::BodyLimit;
+use crate::api::openapi_document;
 use crate::api::routes::alerts_api as alerts;
 use crate::api::routes::auth_api as auth;
 use crate::api::routes::dashboard;
 use crate::api::routes::preferences_api::{self as prefs, MAX_PREFERENCES_BYTES};
 use crate::api::routes::v1_api::{self as v1, V1State};
+use crate::api::served_document::ServedDocument;
 use crate::auth::access::Access;
 use crate::auth::edge_layer::EdgeSettings;
 use crate::auth::guard::Guard;
@@ -41,6 +43,8 @@ pub struct Server {
     /// Set when [`Server::serve_with`]'s shutdown comes: live streams end.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
     alerts: AlertEngine,
+    /// `GET /api/openapi.json`'s document, built on its first request.
+    openapi: Arc<ServedDocument>,
 }
 
 /// The store's retention, applied at start and every [`RETENTION_EVERY`] by
@@ -165,6 +169,13 @@ pub(crate) struct AppState {
     guard: Arc<Guard>,
     preferences: Arc<PreferenceStore>,
     alerts: AlertEngine,
+    openapi: Arc<ServedDocument>,
+}
+
+impl FromRef<AppState> for Arc<ServedDocument> {
+    fn from_ref(state: &AppState) -> Self {
+        state.openapi.clone()
+    }
 }
 
 impl FromRef<AppState> for AlertEngine {
@@ -215,7 +226,7 @@ impl Server {
         preferences: Arc<PreferenceStore>,
         alerts: AlertEngine,
     ) -> Self {
-        Self {
+        let mut server = Self {
             retention: Arc::new(Retention {
                 ingest: ingest.clone(),
                 task: OnceLock::new(),
@@ -229,8 +240,22 @@ impl Server {
             edge: Arc::new(edge),
             preferences,
             snapshots: Arc::new(FleetSnapshots::default()),
+            openapi: Arc::new(ServedDocument::new(Vec::new)),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
-        }
+        };
+        // The document covers the very table the router is built from.
+        let table: Vec<_> = server
+            .route_table()
+            .into_iter()
+            .map(|route| (route.method, route.path, route.access))
+            .collect();
+        server.openapi = Arc::new(ServedDocument::new(move || {
+            serde_json::to_vec(&openapi_document::build(&table)).unwrap_or_else(|error| {
+                tracing::error!(%error, "the OpenAPI document could not be written");
+                b"{}".to_vec()
+            })
+        }));
+        server
     }
 
     /// Every route, with the method and the access it asks; the router is
@@ -263,6 +288,14 @@ impl Server {
             )));
         vec![
             (M::GET, "/healthz", Public, get(routes::health::healthz)),
+            // Public: it describes the code, not this server (see
+            // api/openapi_document.rs).
+            (
+                M::GET,
+                "/api/openapi.json",
+                Public,
+                get(routes::openapi_api::openapi_json),
+            ),
             (M::GET, "/login", Public, get(dashboard::login_page)),
             (M::GET, "/{*path}", Public, get(dashboard::asset)),
             (M::POST, "/api/v1/login", Public, post(auth::login)),
@@ -470,6 +503,7 @@ impl Server {
             guard: self.guard.clone(),
             preferences: self.preferences.clone(),
             alerts: self.alerts.clone(),
+            openapi: self.openapi.clone(),
         };
         let mut router = Router::new();
         for (_, path, access, method_router) in self.routes() {

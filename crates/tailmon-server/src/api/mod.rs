@@ -8,5 +8,7 @@ pub(crate) mod content_encoding;
 pub(crate) mod devices_query;
 pub(crate) mod fleet_snapshot;
 pub(crate) mod json_body;
+pub(crate) mod openapi_document;
 pub(crate) mod routes;
+pub(crate) mod served_document;
 pub(crate) mod time_param;

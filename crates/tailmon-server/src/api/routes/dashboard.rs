@@ -10,6 +10,10 @@ use rust_embed::RustEmbed;
 struct Assets;
 
 /// `GET /login`: the sign-in page.
+#[utoipa::path(
+    get, path = "/login", tag = "dashboard",
+    responses((status = 200, description = "The sign-in page.", content_type = "text/html", body = String))
+)]
 pub(crate) async fn login_page(headers: HeaderMap) -> Response {
     serve("login.html", &headers)
 }
@@ -17,6 +21,11 @@ pub(crate) async fn login_page(headers: HeaderMap) -> Response {
 /// The fleet view. When the router is nested (`/monitor`), the page gets a
 /// `<base>` so its relative links resolve under the prefix: axum does not
 /// route the trailing-slash form (`/monitor/`) into a nested router.
+#[utoipa::path(
+    get, path = "/", tag = "dashboard",
+    responses((status = 200, description = "The dashboard's fleet view; a signed-out browser is sent to `/login`.", content_type = "text/html", body = String),
+        (status = 303, description = "A signed-out browser, sent to `/login`."))
+)]
 pub(crate) async fn index(OriginalUri(original): OriginalUri, headers: HeaderMap) -> Response {
     let path = original.path();
     if path == "/" {
