@@ -19,7 +19,6 @@ use crate::auth::csrf::check_origin;
 use crate::auth::guard::{Guard, Login};
 use crate::http::client_address::ClientAddress;
 use crate::views::{Owner, PreferenceStore};
-#[allow(unused_imports)] // named by the OpenAPI annotations
 use tailmon_core::ErrorBody;
 
 /// `POST /api/v1/login` body.

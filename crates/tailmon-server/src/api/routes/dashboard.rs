@@ -4,6 +4,7 @@ use axum::extract::{OriginalUri, Path};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
+use tailmon_core::ErrorBody;
 
 #[derive(RustEmbed)]
 #[folder = "assets/"]
@@ -23,8 +24,14 @@ pub(crate) async fn login_page(headers: HeaderMap) -> Response {
 /// route the trailing-slash form (`/monitor/`) into a nested router.
 #[utoipa::path(
     get, path = "/", tag = "dashboard",
-    responses((status = 200, description = "The dashboard's fleet view; a signed-out browser is sent to `/login`.", content_type = "text/html", body = String),
-        (status = 303, description = "A signed-out browser, sent to `/login`."))
+    responses(
+        (status = 200, description = "The dashboard's fleet view.", content_type = "text/html", body = String),
+        (status = 401, description = "Signed out: a browser (`Accept: text/html`) gets a page that leads to `/login`; other clients the JSON error.",
+            content(
+                (String = "text/html"),
+                (ErrorBody = "application/json"),
+            )),
+    )
 )]
 pub(crate) async fn index(OriginalUri(original): OriginalUri, headers: HeaderMap) -> Response {
     let path = original.path();

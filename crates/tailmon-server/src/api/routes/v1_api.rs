@@ -152,7 +152,7 @@ pub const MAX_HISTORIES_METRICS: usize = 256;
         ("metric" = Vec<String>, Query, style = Form, explode, description = "A metric name (`cpu_usage`, `disk_used_percent:/`, `custom:queue` …), repeated: 1 to 256."),
         ("from" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds; default an hour before `to`."),
         ("to" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds; default now."),
-        ("points" = Option<u32>, Query, description = "Most points per metric, 1 to the server's maximum; default 300."),
+        ("points" = Option<u32>, Query, description = "Most points per metric, 1 to 10000; default 1000."),
     ),
     responses(
         (status = 200, description = "One history per metric, in the order asked. Compressed (gzip, br) when `Accept-Encoding` asks.", body = Vec<History>),
@@ -266,7 +266,7 @@ pub(crate) struct ExportParams {
         ("metric" = String, Query, description = "The metric name, e.g. `cpu_usage`."),
         ("from" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds; default an hour before `to`."),
         ("to" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds; default now."),
-        ("points" = Option<u32>, Query, description = "Most points, 1 to the server's maximum; default 300."),
+        ("points" = Option<u32>, Query, description = "Most points, 1 to 10000; default 1000."),
     ),
     responses(
         (status = 200, description = "The metric's points, from the finest tier that covers the range. Compressed (gzip, br) when `Accept-Encoding` asks.", body = History),
