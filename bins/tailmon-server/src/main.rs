@@ -137,10 +137,7 @@ async fn run(
         .secure_cookies(args.tls_cert.is_some())
         .allowed_hosts(args.allowed_hosts.clone())
         .strict_transport_security(args.hsts.then_some(HSTS_MAX_AGE))
-        .alerts_database(
-            data_dir
-                .join(tailmon_server::alerts::ALERTS_DATABASE_FILE),
-        );
+        .alerts_database(data_dir.join(tailmon_server::alerts::ALERTS_DATABASE_FILE));
     if args.auth == "none" {
         if !open_access_is_exposed(args.listen) {
             tracing::info!("authentication is off (--auth none); listening on loopback only");

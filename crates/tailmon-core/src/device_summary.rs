@@ -12,6 +12,7 @@ pub const ID_CONFLICT_KEPT: time::Duration = time::Duration::minutes(10);
 /// Its JSON is the report's fields with `status`, `clock_skew_seconds`
 /// (and, when set, `offline_since` and `id_conflict_at`) beside them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceSummary {
     /// How healthy it looks, or `offline` when it has not reported for
     /// longer than the server's offline delay (see [`DeviceSummary::new`]).

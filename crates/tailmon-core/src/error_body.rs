@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// `field` names the part of the request to blame, where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What went wrong, in words meant for the person who sent the request.
     pub error: String,

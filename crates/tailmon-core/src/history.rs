@@ -3,6 +3,7 @@ use time::OffsetDateTime;
 
 /// Where a history answer's points come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// Every report as received (kept 48 h by default).
@@ -55,6 +56,37 @@ impl<'de> Deserialize<'de> for Point {
     }
 }
 
+/// In the OpenAPI document: `[at, avg, min, max]`, four numbers.
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Point {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let number = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .description(Some(description))
+                .build()
+        };
+        ArrayBuilder::new()
+            .description(Some(
+                "One point: [time in Unix seconds (fractions for sub-second times), average, minimum, maximum].",
+            ))
+            .prefix_items([
+                number("time, Unix seconds"),
+                number("average"),
+                number("minimum"),
+                number("maximum"),
+            ])
+            .min_items(Some(4))
+            .max_items(Some(4))
+            .build()
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Point {}
+
 /// `at` in Unix seconds: the whole seconds and the fraction converted apart,
 /// so that a fraction a binary number holds exactly (`.25`, `.5`) comes out
 /// exactly, and any other is off by no more than the last bit. Dividing the
@@ -89,6 +121,7 @@ fn from_unix_seconds(seconds: f64) -> Option<OffsetDateTime> {
 
 /// The answer to a history query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct History {
     /// The device.
     pub device_id: String,

@@ -19,6 +19,7 @@ use crate::{
 /// collect it (an older agent, a disabled collector, a probe that failed, or a
 /// rate on the first sample), and left out of the JSON then.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     /// Which device this report describes: 1 to 128 characters of letters,
     /// digits, `.`, `_`, `-` and `:`.

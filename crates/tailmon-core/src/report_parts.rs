@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Where CPU time went since the previous sample, in percent of all cores
 /// (Linux only).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CpuBreakdown {
     /// Time in user space, including niced processes.
     pub user: f64,
@@ -19,6 +20,7 @@ pub struct CpuBreakdown {
 
 /// The run-queue load averaged over 1, 5 and 15 minutes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoadAvg {
     /// Over the last minute.
     pub one: f64,
@@ -30,6 +32,7 @@ pub struct LoadAvg {
 
 /// One mounted filesystem.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Disk {
     /// Where it is mounted, e.g. `/`.
     pub mount_point: String,
@@ -79,6 +82,7 @@ impl Disk {
 
 /// Throughput of one block device since the previous sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DiskIo {
     /// The device's kernel name, e.g. `sda` or `nvme0n1`.
     pub device: String,
@@ -90,6 +94,7 @@ pub struct DiskIo {
 
 /// One network interface (loopback is left out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NetworkInterface {
     /// The interface name, e.g. `eth0`.
     pub interface: String,
@@ -111,6 +116,7 @@ pub struct NetworkInterface {
 
 /// One temperature sensor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Temperature {
     /// The sensor's label, e.g. `coretemp Package id 0`.
     pub label: String,
@@ -120,6 +126,7 @@ pub struct Temperature {
 
 /// One process among the heaviest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProcessInfo {
     /// Its process id.
     pub pid: u32,

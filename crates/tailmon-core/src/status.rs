@@ -11,6 +11,7 @@ pub const DEFAULT_RAM_CRITICAL: f64 = 90.0;
 
 /// How healthy a device looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Status {
@@ -27,6 +28,7 @@ pub enum Status {
 /// The thresholds that turn a report into a [`Status`]; a value strictly above
 /// a threshold crosses it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Thresholds {
     /// Defaults to [`DEFAULT_CPU_WARNING`].
     pub cpu_warning: f64,

@@ -11,12 +11,14 @@ use crate::alerts::AlertEngine;
 use crate::api::fleet_snapshot::FleetSnapshots;
 use crate::api::json_body::BodyLimit;
 use crate::api::metrics_exposition::MetricsExposition;
+use crate::api::openapi_document;
 use crate::api::routes::alerts_api as alerts;
 use crate::api::routes::auth_api as auth;
 use crate::api::routes::dashboard;
 use crate::api::routes::metrics_api::MetricsState;
 use crate::api::routes::preferences_api::{self as prefs, MAX_PREFERENCES_BYTES};
 use crate::api::routes::v1_api::{self as v1, V1State};
+use crate::api::served_document::ServedDocument;
 use crate::auth::access::Access;
 use crate::auth::edge_layer::EdgeSettings;
 use crate::auth::guard::Guard;
@@ -47,6 +49,8 @@ pub struct Server {
     closing: Arc<tokio::sync::watch::Sender<bool>>,
     alerts: AlertEngine,
     reloader: Reloader,
+    /// `GET /api/openapi.json`'s document, built on its first request.
+    openapi: Arc<ServedDocument>,
 }
 
 /// The store's retention, applied at start and every [`RETENTION_EVERY`] by
@@ -186,11 +190,18 @@ pub(crate) struct AppState {
     preferences: Arc<PreferenceStore>,
     alerts: AlertEngine,
     metrics: MetricsState,
+    openapi: Arc<ServedDocument>,
 }
 
 impl FromRef<AppState> for MetricsState {
     fn from_ref(state: &AppState) -> Self {
         state.metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<ServedDocument> {
+    fn from_ref(state: &AppState) -> Self {
+        state.openapi.clone()
     }
 }
 
@@ -254,7 +265,7 @@ impl Server {
             config,
             retention_given,
         });
-        Self {
+        let mut server = Self {
             retention: Arc::new(Retention {
                 ingest: ingest.clone(),
                 pass_now,
@@ -271,8 +282,22 @@ impl Server {
             preferences,
             snapshots: Arc::new(FleetSnapshots::default()),
             exposition: Arc::new(MetricsExposition::default()),
+            openapi: Arc::new(ServedDocument::new(Vec::new)),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
-        }
+        };
+        // The document covers the very table the router is built from.
+        let table: Vec<_> = server
+            .route_table()
+            .into_iter()
+            .map(|route| (route.method, route.path, route.access))
+            .collect();
+        server.openapi = Arc::new(ServedDocument::new(move || {
+            serde_json::to_vec(&openapi_document::build(&table)).unwrap_or_else(|error| {
+                tracing::error!(%error, "the OpenAPI document could not be written");
+                b"{}".to_vec()
+            })
+        }));
+        server
     }
 
     /// Every route, with the method and the access it asks; the router is
@@ -306,6 +331,14 @@ impl Server {
         vec![
             (M::GET, "/healthz", Public, get(routes::health::healthz)),
             (M::GET, "/readyz", Public, get(routes::health::readyz)),
+            // Public: it describes the code, not this server (see
+            // api/openapi_document.rs).
+            (
+                M::GET,
+                "/api/openapi.json",
+                Public,
+                get(routes::openapi_api::openapi_json),
+            ),
             (M::GET, "/login", Public, get(dashboard::login_page)),
             (M::GET, "/{*path}", Public, get(dashboard::asset)),
             (M::POST, "/api/v1/login", Public, post(auth::login)),
@@ -519,6 +552,7 @@ impl Server {
                 alerts: self.alerts.clone(),
                 exposition: self.exposition.clone(),
             },
+            openapi: self.openapi.clone(),
         };
         let mut router = Router::new();
         for (_, path, access, method_router) in self.routes() {

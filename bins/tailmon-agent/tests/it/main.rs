@@ -6,7 +6,7 @@ mod agent_binary;
 mod command_line;
 mod configuration;
 mod in_process_server;
-mod plugins;
 mod metrics_listen;
+mod plugins;
 mod secured_server;
 mod systemd_unit;

@@ -8,7 +8,7 @@ use tailmon_core::{OffsetDateTime, ProcessInfo};
 use crate::alerts::notification::Severity;
 
 /// Where an alert is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertState {
     /// The condition holds, not yet for the rule's `for`.
@@ -20,7 +20,7 @@ pub enum AlertState {
 }
 
 /// One alert, as the API answers it and the database keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// Stable for a rule, a device and a metric.
     pub id: String,

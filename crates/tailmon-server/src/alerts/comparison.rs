@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How a value is compared to a rule's threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Op {
     /// Fires above the threshold.
     #[serde(rename = ">")]

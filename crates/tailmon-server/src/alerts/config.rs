@@ -12,7 +12,7 @@ use crate::alerts::rule::{RuleConfig, RuleError, valid_name};
 pub const DEFAULT_REPEAT: Duration = Duration::from_secs(4 * 3600);
 
 /// A channel with its name, as in `[[alerts.channels]]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NamedChannel {
     /// The name rules use, e.g. `ops`.
     pub name: String,

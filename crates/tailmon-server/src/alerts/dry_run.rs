@@ -13,7 +13,7 @@ use crate::alerts::engine::{AlertEngine, DiskForecast, disk_metrics, metric_valu
 use crate::alerts::rule::{DEFAULT_DISK_FULL_WITHIN, RuleConfig, RuleKind};
 
 /// One device (and metric) a rule looks at.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DryRunMatch {
     /// The device.
     pub device_id: String,
@@ -34,7 +34,7 @@ pub struct DryRunMatch {
 }
 
 /// What a dry run answers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DryRun {
     /// The rule's name.
     pub rule: String,

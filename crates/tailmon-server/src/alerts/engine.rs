@@ -39,7 +39,7 @@ pub const HISTORY_KEPT: usize = 10_000;
 pub const FALLBACK_PUBLIC_URL: &str = "http://localhost:3000/";
 
 /// A rule as the API lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RuleView {
     /// `file`, `default` or `dashboard`.
     pub source: RuleSource,
@@ -49,7 +49,7 @@ pub struct RuleView {
 }
 
 /// Where a channel comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelSource {
     /// The configuration file: read-only.
@@ -61,7 +61,7 @@ pub enum ChannelSource {
 }
 
 /// A channel as the API lists it: secrets redacted.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChannelView {
     /// Its name.
     pub name: String,
@@ -75,7 +75,7 @@ pub struct ChannelView {
 }
 
 /// A new silence, as `POST /api/v1/silences` takes it.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSilence {
     /// The rule; every rule when absent.

@@ -28,7 +28,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// What the queue has done, since the server started.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeliveryStats {
     /// Delivered.
     pub sent: u64,

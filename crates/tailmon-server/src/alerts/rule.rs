@@ -13,7 +13,7 @@ use crate::alerts::notification::Severity;
 pub const MAX_NAME_LEN: usize = 64;
 
 /// What a rule watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     /// A metric compared to a threshold (the default).
@@ -27,11 +27,12 @@ pub enum RuleKind {
 
 /// A further step of notifications for an alert still firing and not
 /// acknowledged after `after`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Escalation {
     /// How long after the alert fired.
     #[serde(with = "serde_text")]
+    #[schema(value_type = String, example = "30m")]
     pub after: Duration,
     /// The channels told then.
     pub channels: Vec<String>,
@@ -39,7 +40,7 @@ pub struct Escalation {
 
 /// One rule, as written in `[[alerts.rules]]` or sent to
 /// `POST /api/v1/alert-rules`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Its unique name, e.g. `cpu-high`: letters, digits, `-`, `_` and `.`.
@@ -60,6 +61,7 @@ pub struct RuleConfig {
     pub threshold: Option<f64>,
     /// How long the condition must hold before the alert fires; defaults to `0s`.
     #[serde(rename = "for", default, with = "serde_text")]
+    #[schema(value_type = String, example = "1m")]
     pub hold_for: Duration,
     /// `warning` (the default) or `critical`.
     #[serde(default = "default_severity")]
@@ -80,6 +82,7 @@ pub struct RuleConfig {
         with = "serde_text_opt",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>, example = "1h")]
     pub repeat: Option<Duration>,
     /// Further channels told while the alert fires unacknowledged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -90,6 +93,7 @@ pub struct RuleConfig {
         with = "serde_text_opt",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>, example = "1h")]
     pub within: Option<Duration>,
     /// For a `disk_full` rule: how much history the fit uses; defaults to `6h`.
     #[serde(
@@ -97,6 +101,7 @@ pub struct RuleConfig {
         with = "serde_text_opt",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>, example = "1h")]
     pub window: Option<Duration>,
 }
 
@@ -272,7 +277,7 @@ impl RuleConfig {
 }
 
 /// Where a rule comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleSource {
     /// The configuration file: read-only in the dashboard.

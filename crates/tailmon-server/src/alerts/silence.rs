@@ -5,7 +5,7 @@ use tailmon_core::OffsetDateTime;
 
 /// One silence. Alerts still change state while silenced; only their
 /// notifications are held back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Silence {
     /// Its id.
     pub id: String,

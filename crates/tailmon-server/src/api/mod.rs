@@ -10,6 +10,8 @@ pub(crate) mod devices_query;
 pub(crate) mod fleet_snapshot;
 pub(crate) mod json_body;
 pub(crate) mod metrics_exposition;
+pub(crate) mod openapi_document;
 pub(crate) mod report_refusals;
 pub(crate) mod routes;
+pub(crate) mod served_document;
 pub(crate) mod time_param;

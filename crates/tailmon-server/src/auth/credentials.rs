@@ -30,7 +30,7 @@ const USER_STAMP_BYTES: usize = 8;
 const LOCK_FILE: &str = "auth.lock";
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
     /// Sends reports (`POST /api/metrics`, `POST /api/v1/reports`) for the
@@ -41,7 +41,7 @@ pub enum TokenKind {
 }
 
 /// A person's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Reads the dashboard and the API.
@@ -74,7 +74,7 @@ impl std::fmt::Display for Role {
 }
 
 /// A token as listed: everything but its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct TokenInfo {
@@ -186,7 +186,7 @@ impl std::fmt::Debug for CreatedToken {
 }
 
 /// A user as listed: everything but the password hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct UserInfo {
     /// The login name.

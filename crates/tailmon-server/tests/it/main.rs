@@ -24,6 +24,7 @@ mod fleet_reads;
 #[cfg(feature = "sqlite")]
 mod history_ground_truth;
 mod live;
+mod openapi;
 mod people;
 mod preferences;
 mod prometheus;

@@ -8,7 +8,7 @@ pub const REDACTED: &str = "••••";
 
 /// One channel's settings, tagged by `type`. Every provider address has a
 /// default and can be overridden (a proxy, a self-hosted ntfy, tests).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum ChannelConfig {
@@ -113,7 +113,7 @@ pub enum ChannelConfig {
 }
 
 /// How the e-mail channel protects its SMTP connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EmailSecurity {
     /// Plain connection upgraded with STARTTLS, which must succeed.

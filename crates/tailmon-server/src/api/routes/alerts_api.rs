@@ -7,11 +7,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::ApiError;
+use crate::alerts::dry_run::DryRun;
 use crate::alerts::engine::NewSilence;
-use crate::alerts::{AlertEngine, AlertsError, NamedChannel, RuleConfig};
+use crate::alerts::engine::{ChannelView, RuleView};
+use crate::alerts::silence::Silence;
+use crate::alerts::{Alert, AlertEngine, AlertsError, NamedChannel, RuleConfig};
 use crate::api::json_body::JsonBody;
 use crate::api::time_param;
 use crate::auth::access::Principal;
+use tailmon_core::ErrorBody;
 
 /// Default and largest `limit` of the history: 100 and 1,000.
 const HISTORY_LIMIT: (usize, usize) = (100, 1000);
@@ -38,6 +42,10 @@ fn who(principal: &Principal) -> Option<String> {
 }
 
 /// `GET /api/v1/alerts`: alerts pending or firing.
+#[utoipa::path(
+    get, path = "/api/v1/alerts", tag = "alerts",
+    responses((status = 200, description = "Alerts pending or firing.", body = Vec<Alert>))
+)]
 pub(crate) async fn list(State(alerts): State<AlertEngine>) -> Response {
     Json(alerts.alerts()).into_response()
 }
@@ -50,6 +58,17 @@ pub(crate) struct HistoryParams {
 }
 
 /// `GET /api/v1/alerts/history?limit=&before=`: alerts that fired, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/alerts/history", tag = "alerts", operation_id = "alert_history",
+    params(
+        ("limit" = Option<u32>, Query, description = "Most alerts answered, 1 to 1000; default 100."),
+        ("before" = Option<String>, Query, description = "Only alerts before this time (RFC 3339 or Unix seconds): the next page."),
+    ),
+    responses(
+        (status = 200, description = "Alerts that fired, newest first.", body = Vec<Alert>),
+        (status = 400, description = "A parameter is wrong (`field` names it).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn history(
     State(alerts): State<AlertEngine>,
     Query(params): Query<HistoryParams>,
@@ -76,6 +95,14 @@ pub(crate) async fn history(
 }
 
 /// `POST /api/v1/alerts/{id}/ack`: acknowledges an alert.
+#[utoipa::path(
+    post, path = "/api/v1/alerts/{id}/ack", tag = "alerts",
+    params(("id" = String, Path, description = "The alert's id.")),
+    responses(
+        (status = 200, description = "Acknowledged: no more repeats nor escalations.", body = Alert),
+        (status = 404, description = "No such alert.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn acknowledge(
     State(alerts): State<AlertEngine>,
     Extension(principal): Extension<Principal>,
@@ -86,11 +113,23 @@ pub(crate) async fn acknowledge(
 }
 
 /// `GET /api/v1/silences`.
+#[utoipa::path(
+    get, path = "/api/v1/silences", tag = "silences",
+    responses((status = 200, description = "Silences in force.", body = Vec<Silence>))
+)]
 pub(crate) async fn silences(State(alerts): State<AlertEngine>) -> Response {
     Json(alerts.silences()).into_response()
 }
 
 /// `POST /api/v1/silences`: `{"rule"?,"device"?,"until","comment"?}`.
+#[utoipa::path(
+    post, path = "/api/v1/silences", tag = "silences",
+    request_body(content = NewSilence),
+    responses(
+        (status = 201, description = "Added.", body = Silence),
+        (status = 400, description = "A field is refused (`field` names it).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn add_silence(
     State(alerts): State<AlertEngine>,
     Extension(principal): Extension<Principal>,
@@ -101,6 +140,14 @@ pub(crate) async fn add_silence(
 }
 
 /// `DELETE /api/v1/silences/{id}`.
+#[utoipa::path(
+    delete, path = "/api/v1/silences/{id}", tag = "silences",
+    params(("id" = String, Path, description = "The silence's id.")),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 404, description = "No such silence.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn remove_silence(
     State(alerts): State<AlertEngine>,
     Path(id): Path<String>,
@@ -110,11 +157,24 @@ pub(crate) async fn remove_silence(
 }
 
 /// `GET /api/v1/alert-rules`: every rule with its `source`.
+#[utoipa::path(
+    get, path = "/api/v1/alert-rules", tag = "alert-rules",
+    responses((status = 200, description = "Every rule, with where it comes from.", body = Vec<RuleView>))
+)]
 pub(crate) async fn rules(State(alerts): State<AlertEngine>) -> Response {
     Json(alerts.rules()).into_response()
 }
 
 /// `POST /api/v1/alert-rules`: a dashboard rule.
+#[utoipa::path(
+    post, path = "/api/v1/alert-rules", tag = "alert-rules",
+    request_body(content = RuleConfig),
+    responses(
+        (status = 201, description = "Created.", body = RuleView),
+        (status = 400, description = "A field is refused (`field` names it).", body = ErrorBody),
+        (status = 409, description = "A rule of that name exists.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_rule(
     State(alerts): State<AlertEngine>,
     JsonBody(rule): JsonBody<RuleConfig>,
@@ -124,6 +184,14 @@ pub(crate) async fn create_rule(
 }
 
 /// `POST /api/v1/alert-rules/test`: a rule's dry run, stored nowhere.
+#[utoipa::path(
+    post, path = "/api/v1/alert-rules/test", tag = "alert-rules",
+    request_body(content = RuleConfig),
+    responses(
+        (status = 200, description = "The rule's dry run over the fleet's latest reports and recent history; nothing is stored.", body = DryRun),
+        (status = 400, description = "A field is refused (`field` names it).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn test_rule(
     State(alerts): State<AlertEngine>,
     JsonBody(rule): JsonBody<RuleConfig>,
@@ -136,6 +204,16 @@ pub(crate) async fn test_rule(
 const DRY_RUN_SEGMENT: &str = "test";
 
 /// `PUT /api/v1/alert-rules/test`: [`replace_rule`] of the rule named `test`.
+#[utoipa::path(
+    put, path = "/api/v1/alert-rules/test", tag = "alert-rules",
+    request_body(content = RuleConfig),
+    responses(
+        (status = 200, description = "The rule named `test`, replaced (the dry run's path hides it from `/api/v1/alert-rules/{name}`).", body = RuleView),
+        (status = 400, description = "A field is refused (`field` names it).", body = ErrorBody),
+        (status = 404, description = "No dashboard rule named `test`.", body = ErrorBody),
+        (status = 409, description = "The rule comes from the file or the defaults: read-only.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn replace_rule_named_test(
     State(alerts): State<AlertEngine>,
     JsonBody(rule): JsonBody<RuleConfig>,
@@ -144,6 +222,14 @@ pub(crate) async fn replace_rule_named_test(
 }
 
 /// `DELETE /api/v1/alert-rules/test`: [`delete_rule`] of the rule named `test`.
+#[utoipa::path(
+    delete, path = "/api/v1/alert-rules/test", tag = "alert-rules",
+    responses(
+        (status = 204, description = "The rule named `test`, deleted."),
+        (status = 404, description = "No dashboard rule named `test`.", body = ErrorBody),
+        (status = 409, description = "The rule comes from the file or the defaults: read-only.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn delete_rule_named_test(
     State(alerts): State<AlertEngine>,
 ) -> Result<Response, ApiError> {
@@ -152,6 +238,17 @@ pub(crate) async fn delete_rule_named_test(
 }
 
 /// `PUT /api/v1/alert-rules/{name}`.
+#[utoipa::path(
+    put, path = "/api/v1/alert-rules/{name}", tag = "alert-rules",
+    params(("name" = String, Path, description = "The rule's name.")),
+    request_body(content = RuleConfig),
+    responses(
+        (status = 200, description = "Replaced.", body = RuleView),
+        (status = 400, description = "A field is refused (`field` names it).", body = ErrorBody),
+        (status = 404, description = "No such dashboard rule.", body = ErrorBody),
+        (status = 409, description = "The rule comes from the file or the defaults: read-only.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn replace_rule(
     State(alerts): State<AlertEngine>,
     Path(name): Path<String>,
@@ -161,6 +258,15 @@ pub(crate) async fn replace_rule(
 }
 
 /// `DELETE /api/v1/alert-rules/{name}`.
+#[utoipa::path(
+    delete, path = "/api/v1/alert-rules/{name}", tag = "alert-rules",
+    params(("name" = String, Path, description = "The rule's name.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such dashboard rule.", body = ErrorBody),
+        (status = 409, description = "The rule comes from the file or the defaults: read-only.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn delete_rule(
     State(alerts): State<AlertEngine>,
     Path(name): Path<String>,
@@ -170,11 +276,24 @@ pub(crate) async fn delete_rule(
 }
 
 /// `GET /api/v1/alert-channels`: redacted.
+#[utoipa::path(
+    get, path = "/api/v1/alert-channels", tag = "alert-channels",
+    responses((status = 200, description = "Every channel, secrets redacted, with its delivery counts.", body = Vec<ChannelView>))
+)]
 pub(crate) async fn channels(State(alerts): State<AlertEngine>) -> Response {
     Json(alerts.channels()).into_response()
 }
 
 /// `POST /api/v1/alert-channels`.
+#[utoipa::path(
+    post, path = "/api/v1/alert-channels", tag = "alert-channels",
+    request_body(content = NamedChannel),
+    responses(
+        (status = 201, description = "Created (secrets redacted in the answer).", body = ChannelView),
+        (status = 400, description = "A field is refused (`field` names it).", body = ErrorBody),
+        (status = 409, description = "A channel of that name exists.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_channel(
     State(alerts): State<AlertEngine>,
     JsonBody(channel): JsonBody<NamedChannel>,
@@ -184,6 +303,17 @@ pub(crate) async fn create_channel(
 }
 
 /// `PUT /api/v1/alert-channels/{name}`.
+#[utoipa::path(
+    put, path = "/api/v1/alert-channels/{name}", tag = "alert-channels",
+    params(("name" = String, Path, description = "The channel's name.")),
+    request_body(content = NamedChannel),
+    responses(
+        (status = 200, description = "Replaced (secrets redacted in the answer).", body = ChannelView),
+        (status = 400, description = "A field is refused (`field` names it).", body = ErrorBody),
+        (status = 404, description = "No such dashboard channel.", body = ErrorBody),
+        (status = 409, description = "The channel comes from the file or the application: read-only.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn replace_channel(
     State(alerts): State<AlertEngine>,
     Path(name): Path<String>,
@@ -193,6 +323,15 @@ pub(crate) async fn replace_channel(
 }
 
 /// `DELETE /api/v1/alert-channels/{name}`.
+#[utoipa::path(
+    delete, path = "/api/v1/alert-channels/{name}", tag = "alert-channels",
+    params(("name" = String, Path, description = "The channel's name.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such dashboard channel.", body = ErrorBody),
+        (status = 409, description = "The channel comes from the file or the application: read-only, or a rule names it.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn delete_channel(
     State(alerts): State<AlertEngine>,
     Path(name): Path<String>,
@@ -202,6 +341,15 @@ pub(crate) async fn delete_channel(
 }
 
 /// `POST /api/v1/alert-channels/{name}/test`: `{"ok":true}` or 502.
+#[utoipa::path(
+    post, path = "/api/v1/alert-channels/{name}/test", tag = "alert-channels",
+    params(("name" = String, Path, description = "The channel's name.")),
+    responses(
+        (status = 200, description = "A test notification was delivered.", body = Object, example = json!({"ok": true})),
+        (status = 404, description = "No such channel.", body = ErrorBody),
+        (status = 502, description = "The channel's receiver refused or failed; the message says how.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn test_channel(
     State(alerts): State<AlertEngine>,
     Path(name): Path<String>,

@@ -19,9 +19,10 @@ use crate::auth::csrf::check_origin;
 use crate::auth::guard::{Guard, Login};
 use crate::http::client_address::ClientAddress;
 use crate::views::{Owner, PreferenceStore};
+use tailmon_core::ErrorBody;
 
 /// `POST /api/v1/login` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginRequest {
     username: String,
@@ -29,7 +30,7 @@ pub(crate) struct LoginRequest {
 }
 
 /// Who the caller is: the answer of login and of `GET /api/v1/session`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct SessionInfo {
     /// `open`, `session` or `token`.
     auth: &'static str,
@@ -45,6 +46,19 @@ pub(crate) struct SessionInfo {
 }
 
 /// `POST /api/v1/login`: checks the password, sets the session cookie.
+#[utoipa::path(
+    post, path = "/api/v1/login", tag = "session",
+    request_body(content = LoginRequest),
+    responses(
+        (status = 200, description = "Signed in: the `tailmon_session` cookie is set; repeat `csrf_token` in `X-CSRF-Token` on requests that change things.", body = SessionInfo,
+            headers(("Set-Cookie" = String, description = "`tailmon_session=…; HttpOnly; SameSite=Strict`"))),
+        (status = 401, description = "Wrong user name or password.", body = ErrorBody),
+        (status = 403, description = "A cross-site request (`Origin` of another site).", body = ErrorBody),
+        (status = 409, description = "Authentication is off (`--auth none`).", body = ErrorBody),
+        (status = 429, description = "Too many attempts (`Retry-After`).", body = ErrorBody),
+        (status = 503, description = "Every password check slot is busy (`Retry-After`).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn login(
     State(guard): State<Arc<Guard>>,
     ClientAddress(address): ClientAddress,
@@ -87,7 +101,7 @@ fn signed_in(username: String, login: Login) -> Response {
 }
 
 /// `POST /api/v1/session/password` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChangeOwnPassword {
     current_password: String,
@@ -97,6 +111,16 @@ pub(crate) struct ChangeOwnPassword {
 /// `POST /api/v1/session/password`: a signed-in user changes their own
 /// password, giving the current one. Every session of theirs ends but this
 /// one, which is renewed: the answer sets a new cookie and CSRF token.
+#[utoipa::path(
+    post, path = "/api/v1/session/password", tag = "session",
+    request_body(content = ChangeOwnPassword),
+    responses(
+        (status = 200, description = "Changed; the caller's other sessions ended and this one is renewed (new cookie and CSRF token).", body = SessionInfo),
+        (status = 400, description = "The new password is refused (too short …).", body = ErrorBody),
+        (status = 429, description = "Too many attempts (`Retry-After`).", body = ErrorBody),
+        (status = 503, description = "Every password check slot is busy (`Retry-After`).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn change_own_password(
     State(guard): State<Arc<Guard>>,
     Extension(principal): Extension<Principal>,
@@ -130,6 +154,13 @@ pub(crate) async fn change_own_password(
 }
 
 /// `POST /api/v1/logout`: ends the session and clears the cookie.
+#[utoipa::path(
+    post, path = "/api/v1/logout", tag = "session",
+    responses(
+        (status = 204, description = "The session ended; the cookie is cleared.", headers(("Set-Cookie" = String))),
+        (status = 403, description = "A cross-site request (`Origin` of another site).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn logout(
     State(guard): State<Arc<Guard>>,
     headers: HeaderMap,
@@ -141,6 +172,10 @@ pub(crate) async fn logout(
 
 /// `GET /api/v1/session`: who the caller is. Never cached: it carries the
 /// CSRF token.
+#[utoipa::path(
+    get, path = "/api/v1/session", tag = "session",
+    responses((status = 200, description = "Who the caller is: `auth` is `open`, `session` or `token`.", body = SessionInfo))
+)]
 pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Response {
     let info = match principal {
         Principal::Open | Principal::Anonymous => SessionInfo {
@@ -192,7 +227,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// One token as listed: what is kept of it, and what it has written.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ListedToken {
     #[serde(flatten)]
     info: TokenInfo,
@@ -206,6 +241,13 @@ pub(crate) struct ListedToken {
 
 /// `GET /api/v1/tokens`: every token, oldest first, with what it has
 /// written. Never cached.
+#[utoipa::path(
+    get, path = "/api/v1/tokens", tag = "tokens",
+    responses(
+        (status = 200, description = "Every token (never its secret), oldest first, with the devices it wrote.", body = Vec<ListedToken>),
+        (status = 409, description = "Authentication is off (`--auth none`).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn tokens(State(guard): State<Arc<Guard>>) -> Result<Response, ApiError> {
     let credentials = credentials(&guard)?;
     let tokens = blocking(move || Ok(credentials.tokens())).await?;
@@ -228,7 +270,7 @@ pub(crate) async fn tokens(State(guard): State<Arc<Guard>>) -> Result<Response, 
 }
 
 /// `POST /api/v1/tokens` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateToken {
     name: String,
@@ -245,7 +287,7 @@ fn agent() -> TokenKind {
 }
 
 /// The answer to a token creation: the only time the token is shown.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CreatedTokenBody {
     token: String,
     #[serde(flatten)]
@@ -253,6 +295,14 @@ pub(crate) struct CreatedTokenBody {
 }
 
 /// `POST /api/v1/tokens`: 201 with the token, shown only this once.
+#[utoipa::path(
+    post, path = "/api/v1/tokens", tag = "tokens",
+    request_body(content = CreateToken),
+    responses(
+        (status = 201, description = "Created: `token` is shown this once.", body = CreatedTokenBody),
+        (status = 409, description = "Authentication is off (`--auth none`).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_token(
     State(guard): State<Arc<Guard>>,
     Extension(principal): Extension<Principal>,
@@ -281,6 +331,15 @@ pub(crate) async fn create_token(
 }
 
 /// `DELETE /api/v1/tokens/{id}`: revoked at once.
+#[utoipa::path(
+    delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+    params(("id" = String, Path, description = "The token's public id.")),
+    responses(
+        (status = 204, description = "Revoked at once."),
+        (status = 404, description = "No such token.", body = ErrorBody),
+        (status = 409, description = "Authentication is off (`--auth none`).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn revoke_token(
     State(guard): State<Arc<Guard>>,
     State(preferences): State<Arc<PreferenceStore>>,
@@ -300,6 +359,13 @@ pub(crate) async fn revoke_token(
 }
 
 /// `GET /api/v1/users`.
+#[utoipa::path(
+    get, path = "/api/v1/users", tag = "users",
+    responses(
+        (status = 200, description = "Every user (never a password hash).", body = Vec<UserInfo>),
+        (status = 409, description = "Authentication is off (`--auth none`).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn users(
     State(guard): State<Arc<Guard>>,
 ) -> Result<Json<Vec<UserInfo>>, ApiError> {
@@ -308,7 +374,7 @@ pub(crate) async fn users(
 }
 
 /// `POST /api/v1/users` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateUser {
     username: String,
@@ -317,6 +383,15 @@ pub(crate) struct CreateUser {
 }
 
 /// `POST /api/v1/users`: 201.
+#[utoipa::path(
+    post, path = "/api/v1/users", tag = "users",
+    request_body(content = CreateUser),
+    responses(
+        (status = 201, description = "Created."),
+        (status = 409, description = "The user exists, or authentication is off.", body = ErrorBody),
+        (status = 503, description = "Every password check slot is busy (`Retry-After`).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_user(
     State(guard): State<Arc<Guard>>,
     State(preferences): State<Arc<PreferenceStore>>,
@@ -338,7 +413,7 @@ pub(crate) async fn create_user(
 }
 
 /// `PATCH /api/v1/users/{name}` body: what to change.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChangeUser {
     #[serde(default)]
@@ -351,6 +426,17 @@ pub(crate) struct ChangeUser {
 /// Every session of that user ends (the caller's own too, when it is them:
 /// to stay signed in, change your own password through
 /// `POST /api/v1/session/password`).
+#[utoipa::path(
+    patch, path = "/api/v1/users/{name}", tag = "users",
+    params(("name" = String, Path, description = "The user name.")),
+    request_body(content = ChangeUser),
+    responses(
+        (status = 204, description = "Changed; every session of that user ended."),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 409, description = "The last admin would be lost, or authentication is off.", body = ErrorBody),
+        (status = 503, description = "Every password check slot is busy (`Retry-After`).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn change_user(
     State(guard): State<Arc<Guard>>,
     Extension(principal): Extension<Principal>,
@@ -385,6 +471,15 @@ pub(crate) async fn change_user(
 }
 
 /// `DELETE /api/v1/users/{name}`: the user and their sessions.
+#[utoipa::path(
+    delete, path = "/api/v1/users/{name}", tag = "users",
+    params(("name" = String, Path, description = "The user name.")),
+    responses(
+        (status = 204, description = "Removed, with their sessions and preferences."),
+        (status = 404, description = "No such user.", body = ErrorBody),
+        (status = 409, description = "The last admin, or authentication is off.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn delete_user(
     State(guard): State<Arc<Guard>>,
     State(preferences): State<Arc<PreferenceStore>>,

@@ -4,12 +4,17 @@ use axum::extract::{OriginalUri, Path};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
+use tailmon_core::ErrorBody;
 
 #[derive(RustEmbed)]
 #[folder = "assets/"]
 struct Assets;
 
 /// `GET /login`: the sign-in page.
+#[utoipa::path(
+    get, path = "/login", tag = "dashboard",
+    responses((status = 200, description = "The sign-in page.", content_type = "text/html", body = String))
+)]
 pub(crate) async fn login_page(headers: HeaderMap) -> Response {
     serve("login.html", &headers)
 }
@@ -17,6 +22,17 @@ pub(crate) async fn login_page(headers: HeaderMap) -> Response {
 /// The fleet view. When the router is nested (`/monitor`), the page gets a
 /// `<base>` so its relative links resolve under the prefix: axum does not
 /// route the trailing-slash form (`/monitor/`) into a nested router.
+#[utoipa::path(
+    get, path = "/", tag = "dashboard",
+    responses(
+        (status = 200, description = "The dashboard's fleet view.", content_type = "text/html", body = String),
+        (status = 401, description = "Signed out: a browser (`Accept: text/html`) gets a page that leads to `/login`; other clients the JSON error.",
+            content(
+                (String = "text/html"),
+                (ErrorBody = "application/json"),
+            )),
+    )
+)]
 pub(crate) async fn index(OriginalUri(original): OriginalUri, headers: HeaderMap) -> Response {
     let path = original.path();
     if path == "/" {

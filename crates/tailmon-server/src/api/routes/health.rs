@@ -18,6 +18,10 @@ use crate::ingest::Ingest;
 const NOT_READY_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// 200 while the server is up.
+#[utoipa::path(
+    get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The server is up.", body = Object, example = json!({"status": "ok"})))
+)]
 pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -25,6 +29,13 @@ pub(crate) async fn healthz() -> Json<Value> {
 /// 200 `{"status":"ready"}` when the store answers (its migrations ran
 /// when it opened); 503 with the JSON error shape and `Retry-After`
 /// otherwise.
+#[utoipa::path(
+    get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "The store answers and its migrations are done.", body = Object, example = json!({"status": "ready"})),
+        (status = 503, description = "The store does not answer (`Retry-After`); the cause is in the server's log.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn readyz(State(ingest): State<Ingest>) -> Response {
     match ingest.store().ready().await {
         Ok(()) => Json(json!({ "status": "ready" })).into_response(),

@@ -33,6 +33,7 @@ use crate::api::fleet_snapshot::FleetView;
 use crate::ingest::fleet::FleetEvent;
 #[cfg(doc)]
 use crate::ingest::fleet::LIVE_EVENT_BUFFER;
+use tailmon_core::ErrorBody;
 
 /// How often a live stream sends a `: ping` comment: every 15 s.
 pub const LIVE_PING_EVERY: Duration = Duration::from_secs(15);
@@ -58,6 +59,16 @@ struct Live {
 }
 
 /// `GET /api/v1/live[?device=ID]`.
+#[utoipa::path(
+    get, path = "/api/v1/live", tag = "live",
+    params(("device" = Option<String>, Query, description = "Keep one device's events only.")),
+    responses(
+        (status = 200, description = "Server-Sent Events: `event: snapshot` (the array `/api/v1/devices` answers), then `event: device` (one device's summary) on each change, `event: deleted` (`{\"device_id\": …}`), and a `: ping` comment every 15 s. Never ends by itself.",
+            content_type = "text/event-stream", body = String),
+        (status = 400, description = "A parameter is unknown or wrong.", body = ErrorBody),
+        (status = 503, description = "The store cannot be read now.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn live(
     State(state): State<V1State>,
     params: Result<Query<LiveParams>, axum::extract::rejection::QueryRejection>,

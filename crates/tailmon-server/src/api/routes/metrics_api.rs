@@ -19,6 +19,13 @@ pub(crate) struct MetricsState {
 
 /// The latest value of every device's metrics and the server's own health,
 /// in the text exposition format 0.0.4 (see `docs/prometheus.md`).
+#[utoipa::path(
+    get, path = "/metrics", tag = "health",
+    description = "The latest value of every device's metrics and the server's own health (reports received and refused by reason, ingest and store latencies, devices by status, alerts firing, notifications, process), in Prometheus's text exposition format 0.0.4; gzip when asked. The names are listed in docs/prometheus.md.",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4.", content_type = "text/plain; version=0.0.4", body = String),
+    )
+)]
 pub(crate) async fn metrics(
     State(state): State<MetricsState>,
     headers: HeaderMap,

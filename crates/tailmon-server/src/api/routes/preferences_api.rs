@@ -38,6 +38,10 @@ fn answer(prefs: &Preferences) -> Response {
 }
 
 /// `GET /api/v1/preferences`: the caller's saved choices, `{}` when none.
+#[utoipa::path(
+    get, path = "/api/v1/preferences", tag = "preferences",
+    responses((status = 200, description = "The caller's saved choices; `{}` when none.", body = Preferences))
+)]
 pub(crate) async fn get_preferences(
     State(store): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
@@ -48,6 +52,11 @@ pub(crate) async fn get_preferences(
 
 /// `PUT /api/v1/preferences`: replaces the caller's choices with the body
 /// and answers what is saved; a refused body (400) changes nothing.
+#[utoipa::path(
+    put, path = "/api/v1/preferences", tag = "preferences",
+    request_body(content = Preferences, description = "The whole set of choices (at most 4 KiB)."),
+    responses((status = 200, description = "What is saved.", body = Preferences))
+)]
 pub(crate) async fn put_preferences(
     State(store): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,

@@ -9,11 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-#[cfg(doc)]
-use tailmon_core::DeviceSummary;
 use tailmon_core::{
-    BatchResult, DEFAULT_HISTORY_POINTS, History, MAX_BATCH_REPORTS, MAX_HISTORY_POINTS,
-    OffsetDateTime, Report, metric,
+    BatchResult, DEFAULT_HISTORY_POINTS, DeviceSummary, ErrorBody, History, MAX_BATCH_REPORTS,
+    MAX_HISTORY_POINTS, OffsetDateTime, Report, metric,
 };
 
 use crate::api::devices_query::DevicesQuery;
@@ -40,6 +38,25 @@ pub(crate) struct V1State {
 /// device's summary (the one status rule of [`DeviceSummary::new`]). With no
 /// query, from the cached body; `X-Total-Count` says how many matched
 /// before paging.
+#[utoipa::path(
+    get, path = "/api/v1/devices", tag = "devices",
+    params(
+        ("status" = Option<String>, Query, description = "A comma list of `ok`, `warning`, `critical`, `offline`: the statuses kept.", example = "warning,critical"),
+        ("q" = Option<String>, Query, description = "Text the device id must hold (case-insensitive), at most 128 characters."),
+        ("sort" = Option<String>, Query, description = "`name` (default), `status`, `cpu`, `ram`, `disk` or `last_seen`."),
+        ("order" = Option<String>, Query, description = "`asc` (default) or `desc`."),
+        ("limit" = Option<u32>, Query, description = "Most devices answered, 1 to 10000; all when absent."),
+        ("offset" = Option<u32>, Query, description = "Devices skipped before the page, from 0."),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: 304 when nothing changed."),
+    ),
+    responses(
+        (status = 200, description = "Each device's summary; `X-Total-Count` says how many matched before paging. Compressed (gzip, br) when `Accept-Encoding` asks.", body = Vec<DeviceSummary>,
+            headers(("ETag" = String, description = "Changes with the answer."), ("X-Total-Count" = u64, description = "Devices that matched, before `limit` and `offset` (with a query)."))),
+        (status = 304, description = "Not modified since the `ETag` in `If-None-Match`."),
+        (status = 400, description = "A query parameter is unknown, repeated or wrong (`field` names it).", body = ErrorBody),
+        (status = 503, description = "The store cannot be read now.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn devices(
     State(state): State<V1State>,
     Query(pairs): Query<Vec<(String, String)>>,
@@ -68,6 +85,16 @@ pub(crate) async fn devices(
 
 /// `GET /api/all_metrics`: the latest report of every device, sorted by
 /// device id, from the cached body.
+#[utoipa::path(
+    get, path = "/api/all_metrics", tag = "devices",
+    params(("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: 304 when nothing changed.")),
+    responses(
+        (status = 200, description = "Every device's latest report with its status, sorted by device id (the original Tailmon's answer, with extra fields). Compressed (gzip, br) when `Accept-Encoding` asks.", body = Vec<DeviceSummary>,
+            headers(("ETag" = String, description = "Changes with the answer."))),
+        (status = 304, description = "Not modified since the `ETag` in `If-None-Match`."),
+        (status = 503, description = "The store cannot be read now.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn all_metrics(
     State(state): State<V1State>,
     headers: HeaderMap,
@@ -88,6 +115,14 @@ fn answer_failed(error: std::io::Error) -> ApiError {
 
 /// `GET /api/v1/devices/{id}/metrics`: the metric names the device's latest
 /// report has, in [`metric::for_each`] order.
+#[utoipa::path(
+    get, path = "/api/v1/devices/{id}/metrics", tag = "devices",
+    params(("id" = String, Path, description = "The device id.")),
+    responses(
+        (status = 200, description = "The metric names of the device's latest report.", body = DeviceMetrics),
+        (status = 404, description = "No such device.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn device_metrics(
     State(state): State<V1State>,
     Path(device_id): Path<String>,
@@ -101,7 +136,7 @@ pub(crate) async fn device_metrics(
 }
 
 /// The answer of `GET /api/v1/devices/{id}/metrics`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct DeviceMetrics {
     device_id: String,
     metrics: Vec<String>,
@@ -112,6 +147,21 @@ pub const MAX_HISTORIES_METRICS: usize = 256;
 
 /// `GET /api/v1/devices/{id}/histories?metric=A&metric=B&from=&to=&points=`:
 /// one [`History`] per metric, in the order asked.
+#[utoipa::path(
+    get, path = "/api/v1/devices/{id}/histories", tag = "history",
+    params(
+        ("id" = String, Path, description = "The device id."),
+        ("metric" = Vec<String>, Query, style = Form, explode, description = "A metric name (`cpu_usage`, `disk_used_percent:/`, `custom:queue` …), repeated: 1 to 256."),
+        ("from" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds; default an hour before `to`."),
+        ("to" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds; default now."),
+        ("points" = Option<u32>, Query, description = "Most points per metric, 1 to 10000; default 1000."),
+    ),
+    responses(
+        (status = 200, description = "One history per metric, in the order asked. Compressed (gzip, br) when `Accept-Encoding` asks.", body = Vec<History>),
+        (status = 400, description = "A parameter is missing, unknown or wrong (`field` names it).", body = ErrorBody),
+        (status = 404, description = "No such device.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn histories(
     State(state): State<V1State>,
     Path(device_id): Path<String>,
@@ -211,6 +261,21 @@ pub(crate) struct ExportParams {
 }
 
 /// `GET /api/v1/devices/{id}/history?metric=&from=&to=&points=`.
+#[utoipa::path(
+    get, path = "/api/v1/devices/{id}/history", tag = "history", operation_id = "device_history",
+    params(
+        ("id" = String, Path, description = "The device id."),
+        ("metric" = String, Query, description = "The metric name, e.g. `cpu_usage`."),
+        ("from" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds; default an hour before `to`."),
+        ("to" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds; default now."),
+        ("points" = Option<u32>, Query, description = "Most points, 1 to 10000; default 1000."),
+    ),
+    responses(
+        (status = 200, description = "The metric's points, from the finest tier that covers the range. Compressed (gzip, br) when `Accept-Encoding` asks.", body = History),
+        (status = 400, description = "A parameter is missing or wrong (`field` names it).", body = ErrorBody),
+        (status = 404, description = "No such device, or no such metric.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn history(
     State(state): State<V1State>,
     Path(device_id): Path<String>,
@@ -241,6 +306,25 @@ pub(crate) async fn history(
 
 /// `GET /api/v1/devices/{id}/export?format=csv|json&from=&to=`: the raw
 /// reports, streamed as they are read.
+#[utoipa::path(
+    get, path = "/api/v1/devices/{id}/export", tag = "history",
+    params(
+        ("id" = String, Path, description = "The device id."),
+        ("format" = Option<String>, Query, description = "`json` (default) or `csv`."),
+        ("from" = Option<String>, Query, description = "Start: RFC 3339 or Unix seconds; default the oldest."),
+        ("to" = Option<String>, Query, description = "End: RFC 3339 or Unix seconds; default now."),
+    ),
+    responses(
+        (status = 200, description = "The raw reports kept, streamed as an attachment. Compressed (gzip, br) when `Accept-Encoding` asks.",
+            content(
+                (Vec<Report> = "application/json"),
+                (String = "text/csv", example = "device_id,timestamp,metric,value\nweb-1,2026-11-28T08:00:00Z,cpu_usage,12.5\n"),
+            ),
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"ID.json\"` or `.csv`."))),
+        (status = 400, description = "A parameter is wrong (`field` names it).", body = ErrorBody),
+        (status = 404, description = "No such device.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn export(
     State(state): State<V1State>,
     Path(device_id): Path<String>,
@@ -325,6 +409,16 @@ fn csv_rows(report: &Report) -> Vec<u8> {
 
 /// `POST /api/v1/reports`: a JSON array of reports, each validated. A
 /// refusal of the whole batch counts each of its reports as refused.
+#[utoipa::path(
+    post, path = "/api/v1/reports", tag = "reports",
+    request_body(content = Vec<Report>, description = "At most 1000 reports, e.g. an agent's backlog."),
+    responses(
+        (status = 200, description = "How many were stored, and why any were refused.", body = BatchResult),
+        (status = 422, description = "More reports than allowed.", body = ErrorBody),
+        (status = 429, description = "A new device would pass the device cap (`Retry-After`).", body = ErrorBody),
+        (status = 503, description = "The store cannot take reports now (`Retry-After`).", body = ErrorBody),
+    )
+)]
 pub(crate) async fn reports(
     State(state): State<V1State>,
     Extension(principal): Extension<Principal>,
@@ -399,6 +493,14 @@ async fn take_reports(
 }
 
 /// `DELETE /api/v1/devices/{id}`: the device and all its history.
+#[utoipa::path(
+    delete, path = "/api/v1/devices/{id}", tag = "devices",
+    params(("id" = String, Path, description = "The device id.")),
+    responses(
+        (status = 204, description = "Deleted, with all its history."),
+        (status = 404, description = "No such device.", body = ErrorBody),
+    )
+)]
 pub(crate) async fn delete_device(
     State(state): State<V1State>,
     Path(device_id): Path<String>,
