@@ -519,11 +519,16 @@ async fn chosen_card_metrics_follow_the_user_to_a_new_browser() {
     browser.screenshot("fleet-customize-desktop").await;
     browser.click("#customize-save").await;
     let wanted = json!(["CPU", "RAM", "Uptime", "Load"]);
+    // The labels change at once, the values at the next animation frame:
+    // wait for both.
     browser
         .wait_for(
-            "the cards with the new metrics",
+            "the cards with the new metrics and their values",
             &format!(
-                "const l = (function () {{ {labels} }})(); return JSON.stringify(l) === {:?}",
+                "const l = (function () {{ {labels} }})(); \
+                 const t = (function () {{ {} }})(); \
+                 return JSON.stringify(l) === {:?} && t !== null && t.includes('3 h 5 min')",
+                card_text("web-1"),
                 wanted.to_string()
             ),
         )
