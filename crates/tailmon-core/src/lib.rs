@@ -24,6 +24,7 @@
 
 mod batch_result;
 mod device_summary;
+pub mod duration_text;
 mod error_body;
 pub mod exposition;
 mod history;

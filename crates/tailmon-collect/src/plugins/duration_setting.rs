@@ -29,28 +29,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     if let Ok(secs) = number.parse::<f64>() {
         return seconds(secs);
     }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit: u64 = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        let n: u64 = digits.parse().ok()?;
-        digits.clear();
-        total = total.checked_add(n.checked_mul(unit)?)?;
-    }
-    if !digits.is_empty() {
-        return None;
-    }
-    Some(Duration::from_secs(total))
+    tailmon_core::duration_text::parse(text)
 }
 
 /// Writes a duration the way [`parse_duration`] reads it: `"1h30m"`, `"0s"`,
@@ -59,19 +38,7 @@ pub fn format_duration(duration: Duration) -> String {
     if duration.subsec_nanos() != 0 {
         return format!("{}s", duration.as_secs_f64());
     }
-    let mut secs = duration.as_secs();
-    if secs == 0 {
-        return "0s".to_owned();
-    }
-    let mut out = String::new();
-    for (unit, name) in [(86_400, 'd'), (3600, 'h'), (60, 'm'), (1, 's')] {
-        if secs >= unit {
-            out.push_str(&(secs / unit).to_string());
-            out.push(name);
-            secs %= unit;
-        }
-    }
-    out
+    tailmon_core::duration_text::format(duration)
 }
 
 fn seconds(secs: f64) -> Option<Duration> {
