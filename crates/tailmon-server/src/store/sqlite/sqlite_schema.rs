@@ -1,7 +1,9 @@
 //! The SQLite store's tables.
 //!
-//! - `devices`: one row per device, with its latest report (zstd JSON) and
-//!   the newest inbox sequence number whose effects the other tables hold;
+//! - `devices`: one row per device, with its organisation and name (unique
+//!   together), its latest report (zstd JSON) and the newest inbox sequence
+//!   number whose effects the other tables hold. The other tables name a
+//!   device by its row id, so only this one knows organisations;
 //! - `inbox`: each acknowledged report (JSON) in arrival order, until a
 //!   checkpoint has put it into a raw block and the rollups. Appending here
 //!   is all a report costs before it is acknowledged;
@@ -13,13 +15,25 @@
 //!   cutoff applied (Unix ms): reports stamped before it are dropped. A
 //!   database without it (written before it existed) gets it at the next
 //!   retention pass.
+//!
+//! Versions: 2 had no organisations (`devices.name` unique on its own).
+//! Opening a version 2 database moves it to version 3 in one transaction:
+//! the devices table is rebuilt with every device in the `default`
+//! organisation, row ids kept, so nothing else moves.
 
 use rusqlite::{Connection, OptionalExtension};
+use tailmon_core::DEFAULT_ORG;
 
 /// The schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
-/// Creates the tables if they do not exist, and checks the version.
+/// The oldest schema version this build opens (and moves to
+/// [`SCHEMA_VERSION`] when it does).
+pub(crate) const OLDEST_SCHEMA_VERSION: i64 = 2;
+
+/// Creates the tables if they do not exist, moves an older schema to this
+/// one, and checks the version: `Ok(Err)` says why the database cannot be
+/// used (a version this build does not know).
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;",
@@ -33,9 +47,10 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>>
         .optional()?;
     match version {
         None | Some(SCHEMA_VERSION) => {}
+        Some(2) => from_2_to_3(conn)?,
         Some(other) => {
             return Ok(Err(format!(
-                "the database has schema version {other}; this server reads version {SCHEMA_VERSION}"
+                "the database has schema version {other}; this server reads versions {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}"
             )));
         }
     }
@@ -43,9 +58,11 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>>
         "BEGIN;
          CREATE TABLE IF NOT EXISTS devices (
              id INTEGER PRIMARY KEY,
-             name TEXT NOT NULL UNIQUE,
+             org TEXT NOT NULL,
+             name TEXT NOT NULL,
              latest BLOB,
-             sealed_seq INTEGER NOT NULL DEFAULT 0
+             sealed_seq INTEGER NOT NULL DEFAULT 0,
+             UNIQUE (org, name)
          );
          CREATE TABLE IF NOT EXISTS inbox (
              seq INTEGER PRIMARY KEY,
@@ -68,10 +85,40 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>>
              data BLOB NOT NULL,
              PRIMARY KEY (tier, device, start)
          ) WITHOUT ROWID;
-         INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 2);
+         INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 3);
          COMMIT;",
     )?;
     Ok(Ok(()))
+}
+
+/// Version 2 to 3, in one transaction: the devices table gains `org`
+/// (every device goes to the default organisation) and its names are
+/// unique per organisation. Row ids are kept, so the inbox and the blocks,
+/// which name devices by id, stay as they are.
+fn from_2_to_3(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         CREATE TABLE devices_v3 (
+             id INTEGER PRIMARY KEY,
+             org TEXT NOT NULL,
+             name TEXT NOT NULL,
+             latest BLOB,
+             sealed_seq INTEGER NOT NULL DEFAULT 0,
+             UNIQUE (org, name)
+         );
+         INSERT INTO devices_v3 (id, org, name, latest, sealed_seq)
+             SELECT id, '{DEFAULT_ORG}', name, latest, sealed_seq FROM devices;
+         DROP TABLE devices;
+         ALTER TABLE devices_v3 RENAME TO devices;
+         UPDATE meta SET value = 3 WHERE key = 'schema_version';
+         COMMIT;"
+    ))
+    .inspect_err(|_| {
+        // Nothing of a failed step is kept.
+        let _ = conn.execute_batch("ROLLBACK");
+    })?;
+    tracing::info!("history database moved to schema version 3 (organisations)");
+    Ok(())
 }
 
 /// The newest raw retention cutoff applied (Unix ms), if any.
