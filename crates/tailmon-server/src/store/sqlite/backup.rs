@@ -146,6 +146,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn history_of_a_known_schema_version_is_accepted_and_a_newer_one_refused() {
+        for (version, accepted) in [(1, false), (2, true), (3, true), (4, false)] {
+            let conn = Connection::open_in_memory().expect("in memory");
+            conn.execute_batch(&format!(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                 INSERT INTO meta VALUES ('schema_version', {version});
+                 CREATE TABLE devices (id INTEGER PRIMARY KEY);
+                 CREATE TABLE inbox (seq INTEGER PRIMARY KEY);
+                 CREATE TABLE raw_blocks (id INTEGER PRIMARY KEY);
+                 CREATE TABLE rollup_blocks (id INTEGER PRIMARY KEY);"
+            ))
+            .expect("tables");
+            let checked = check_history_schema(&conn);
+            assert_eq!(checked.is_ok(), accepted, "version {version}: {checked:?}");
+            if let Err(refused) = checked {
+                assert!(
+                    refused.contains(&format!("schema version {version}")),
+                    "{refused}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_copy_made_while_another_connection_writes_is_of_one_moment() {
         let dir = std::env::temp_dir().join(format!("tailmon-online-copy-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

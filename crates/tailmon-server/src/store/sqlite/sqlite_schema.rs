@@ -141,3 +141,127 @@ pub(crate) fn set_raw_horizon(conn: &Connection, cutoff: i64) -> rusqlite::Resul
     )
     .map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tables as version 2 made them, with three devices (one deleted,
+    /// so the ids have a gap) and an inbox row of the last one.
+    fn version_2() -> Connection {
+        let conn = Connection::open_in_memory().expect("in memory");
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE devices (
+                 id INTEGER PRIMARY KEY,
+                 name TEXT NOT NULL UNIQUE,
+                 latest BLOB,
+                 sealed_seq INTEGER NOT NULL DEFAULT 0
+             );
+             CREATE TABLE inbox (seq INTEGER PRIMARY KEY, device INTEGER NOT NULL, report BLOB NOT NULL);
+             CREATE TABLE raw_blocks (
+                 id INTEGER PRIMARY KEY, device INTEGER NOT NULL, first_ts INTEGER NOT NULL,
+                 last_ts INTEGER NOT NULL, count INTEGER NOT NULL, data BLOB NOT NULL
+             );
+             CREATE TABLE rollup_blocks (
+                 tier INTEGER NOT NULL, device INTEGER NOT NULL, start INTEGER NOT NULL,
+                 data BLOB NOT NULL, PRIMARY KEY (tier, device, start)
+             ) WITHOUT ROWID;
+             INSERT INTO meta VALUES ('schema_version', 2), ('raw_horizon', 42);
+             INSERT INTO devices VALUES (1, 'web-1', x'01', 7), (3, 'db-1', NULL, 0);
+             INSERT INTO inbox VALUES (8, 3, x'02');",
+        )
+        .expect("version 2");
+        conn
+    }
+
+    fn devices(conn: &Connection) -> Vec<(i64, String, String, Option<Vec<u8>>, i64)> {
+        let mut statement = conn
+            .prepare("SELECT id, org, name, latest, sealed_seq FROM devices ORDER BY id")
+            .expect("devices");
+        statement
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .and_then(Iterator::collect)
+            .expect("rows")
+    }
+
+    fn version(conn: &Connection) -> i64 {
+        conn.query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("version")
+    }
+
+    #[test]
+    fn version_2_moves_to_3_with_every_device_in_the_default_organisation() {
+        let conn = version_2();
+        migrate(&conn).expect("sqlite").expect("migrated");
+        assert_eq!(version(&conn), 3);
+        assert_eq!(
+            devices(&conn),
+            [
+                (1, "default".into(), "web-1".into(), Some(vec![1]), 7),
+                (3, "default".into(), "db-1".into(), None, 0),
+            ],
+            "ids, latest reports and sequence numbers kept"
+        );
+        assert_eq!(raw_horizon(&conn).expect("horizon"), Some(42));
+        // Names are unique per organisation, no longer across them.
+        conn.execute(
+            "INSERT INTO devices (org, name) VALUES ('acme', 'web-1')",
+            [],
+        )
+        .expect("web-1 of another organisation");
+        assert!(
+            conn.execute(
+                "INSERT INTO devices (org, name) VALUES ('default', 'web-1')",
+                []
+            )
+            .is_err()
+        );
+        // Opening again changes nothing.
+        migrate(&conn).expect("sqlite").expect("at version 3");
+        assert_eq!(devices(&conn).len(), 3);
+    }
+
+    #[test]
+    fn a_failed_move_leaves_version_2_as_it_was() {
+        let conn = version_2();
+        // In the way of the rebuild.
+        conn.execute_batch("CREATE TABLE devices_v3 (x INTEGER);")
+            .expect("obstacle");
+        assert!(migrate(&conn).is_err());
+        assert!(conn.is_autocommit(), "no transaction left open");
+        assert_eq!(version(&conn), 2);
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM devices ORDER BY id")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("names");
+        assert_eq!(names, ["web-1", "db-1"]);
+        assert!(
+            conn.prepare("SELECT org FROM devices").is_err(),
+            "no org column"
+        );
+    }
+
+    #[test]
+    fn a_newer_or_older_version_is_refused() {
+        for other in [1, 4] {
+            let conn = Connection::open_in_memory().expect("in memory");
+            conn.execute_batch(&format!(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                 INSERT INTO meta VALUES ('schema_version', {other});"
+            ))
+            .expect("meta");
+            let refused = migrate(&conn).expect("sqlite").expect_err("refused");
+            assert!(
+                refused.contains(&format!("schema version {other}")),
+                "{refused}"
+            );
+        }
+    }
+}
