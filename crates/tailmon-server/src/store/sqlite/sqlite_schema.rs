@@ -175,7 +175,10 @@ mod tests {
         conn
     }
 
-    fn devices(conn: &Connection) -> Vec<(i64, String, String, Option<Vec<u8>>, i64)> {
+    /// A devices row: id, org, name, latest, sealed_seq.
+    type DeviceRow = (i64, String, String, Option<Vec<u8>>, i64);
+
+    fn devices(conn: &Connection) -> Vec<DeviceRow> {
         let mut statement = conn
             .prepare("SELECT id, org, name, latest, sealed_seq FROM devices ORDER BY id")
             .expect("devices");
