@@ -78,6 +78,20 @@ impl MemoryStore {
             .insert(report, self.keep);
     }
 
+    /// Keeps `reports` in `org`'s devices.
+    fn insert_all(&self, org: &OrgId, reports: impl IntoIterator<Item = Report>) {
+        if let Some(devices) = self.orgs.get(org) {
+            for report in reports {
+                self.insert_one(&devices, report);
+            }
+            return;
+        }
+        let devices = self.orgs.entry(org.clone()).or_default().downgrade();
+        for report in reports {
+            self.insert_one(&devices, report);
+        }
+    }
+
     /// One device's [`Store::history`] answer.
     fn history_of(history: &DeviceHistory, query: &HistoryQuery) -> History {
         let values: Vec<(OffsetDateTime, f64)> = history
@@ -156,17 +170,13 @@ impl DeviceHistory {
 
 #[async_trait]
 impl Store for MemoryStore {
+    async fn insert(&self, org: &OrgId, report: Report) -> Result<(), StoreError> {
+        self.insert_all(org, std::iter::once(report));
+        Ok(())
+    }
+
     async fn insert_many(&self, org: &OrgId, reports: Vec<Report>) -> Result<(), StoreError> {
-        if let Some(devices) = self.orgs.get(org) {
-            for report in reports {
-                self.insert_one(&devices, report);
-            }
-            return Ok(());
-        }
-        let devices = self.orgs.entry(org.clone()).or_default().downgrade();
-        for report in reports {
-            self.insert_one(&devices, report);
-        }
+        self.insert_all(org, reports);
         Ok(())
     }
 
