@@ -9,17 +9,24 @@
 //! as version 2 at its next change.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tailmon_core::OffsetDateTime;
 
+pub(crate) use crate::auth::credential_set::UserState;
+use crate::auth::credential_set::{
+    CredentialSet, FileStamp, StoredToken, StoredUser, empty_set, read_file, read_raw, stamp_of,
+    write_private,
+};
+pub use crate::auth::credentials_error::CredentialsError;
 use crate::auth::org_id::OrgId;
 use crate::auth::organisation::{OrgInfo, OrgLimits, StoredOrg};
 use crate::auth::password::{self, HashMemory};
+pub use crate::auth::role::Role;
 use crate::auth::secret;
+pub use crate::auth::token_info::{TokenInfo, TokenKind};
 
 /// The file, in the data directory, that holds tokens and users.
 pub const CREDENTIALS_FILE: &str = "auth.json";
@@ -37,88 +44,6 @@ const TOKEN_SECRET_BYTES: usize = 24;
 /// Random bytes in a user's credential stamp.
 const USER_STAMP_BYTES: usize = 8;
 const LOCK_FILE: &str = "auth.lock";
-/// The version of the file this code writes.
-const FILE_VERSION: u32 = 2;
-
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenKind {
-    /// Sends reports (`POST /api/metrics`, `POST /api/v1/reports`) for the
-    /// devices its pattern allows; reads nothing.
-    Agent,
-    /// Reads everything a viewer reads, for scripts; changes nothing.
-    Read,
-}
-
-/// A person's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Reads the dashboard and the API.
-    Viewer,
-    /// Also deletes devices and manages tokens and users.
-    Admin,
-}
-
-impl std::str::FromStr for Role {
-    type Err = CredentialsError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "admin" => Ok(Self::Admin),
-            "viewer" => Ok(Self::Viewer),
-            other => Err(CredentialsError::Invalid(format!(
-                "role must be admin or viewer; got {other:?}"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Viewer => "viewer",
-            Self::Admin => "admin",
-        })
-    }
-}
-
-/// A token as listed: everything but its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct TokenInfo {
-    /// Public id, used to revoke it; also the token's second part.
-    pub id: String,
-    /// What the operator called it.
-    pub name: String,
-    /// What it may do.
-    pub kind: TokenKind,
-    /// For agent tokens, the device ids it may write: a pattern where `*`
-    /// matches any run of characters and `?` one character. `None`: any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
-    /// The most distinct devices it may write; `None`: the server's default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_devices: Option<usize>,
-    /// When it was created.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    /// The organisation it reads or writes in; left out for `default`.
-    #[serde(default, skip_serializing_if = "OrgId::is_default")]
-    #[schema(value_type = Option<String>)]
-    pub org: OrgId,
-}
-
-impl TokenInfo {
-    /// Whether this token's pattern admits `device_id`.
-    pub fn allows_device(&self, device_id: &str) -> bool {
-        self.device
-            .as_deref()
-            .is_none_or(|pattern| wildmatch::WildMatch::new(pattern).matches(device_id))
-    }
-}
 
 /// What to create: [`Credentials::create_token`].
 ///
@@ -229,217 +154,6 @@ pub struct UserInfo {
     /// Whether they are an owner of the server (see [`Credentials::is_owner`]).
     #[serde(skip)]
     pub owner: bool,
-}
-
-/// Why a credentials operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CredentialsError {
-    /// The file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the system said.
-        source: std::io::Error,
-    },
-    /// The file is not valid.
-    #[error("{path} is not a valid credentials file: {message}")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A value given is refused (a short password, a bad name).
-    #[error("{0}")]
-    Invalid(String),
-    /// The user already exists.
-    #[error("user {0:?} already exists")]
-    UserExists(String),
-    /// The change would leave no admin (of `default`, or of an
-    /// organisation the user administers).
-    #[error("the last admin cannot be removed or demoted")]
-    LastAdmin,
-    /// There is no such organisation.
-    #[error("no organisation {0:?}")]
-    NoSuchOrg(String),
-    /// The organisation already exists.
-    #[error("organisation {0:?} already exists")]
-    OrgExists(String),
-    /// There is no such user.
-    #[error("no user {0:?}")]
-    NoSuchUser(String),
-    /// The operating system gave no randomness, or hashing failed.
-    #[error("could not generate a secret: {0}")]
-    Secret(String),
-}
-
-/// The organisations, tokens and users, loaded.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CredentialSet {
-    version: u32,
-    #[serde(default)]
-    organisations: BTreeMap<OrgId, StoredOrg>,
-    #[serde(default)]
-    tokens: Vec<StoredToken>,
-    #[serde(default)]
-    users: BTreeMap<String, StoredUser>,
-}
-
-impl CredentialSet {
-    /// Brings a set read from a file of any version to the current shape:
-    /// users of version 1 become members of `default` with their role, and
-    /// `default` exists, made at the earliest token or user (else at
-    /// `otherwise`), so that reading the same file twice gives the same set.
-    fn normalise(&mut self, otherwise: OffsetDateTime) {
-        for user in self.users.values_mut() {
-            if let Some(role) = user.role.take() {
-                user.memberships.entry(OrgId::default()).or_insert(role);
-            }
-        }
-        if !self.organisations.contains_key(&OrgId::default()) {
-            let earliest = self
-                .tokens
-                .iter()
-                .map(|t| t.info.created_at)
-                .chain(self.users.values().map(|u| u.created_at))
-                .min()
-                .unwrap_or(otherwise);
-            self.organisations.insert(
-                OrgId::default(),
-                StoredOrg {
-                    created_at: earliest,
-                    limits: OrgLimits::none(),
-                },
-            );
-        }
-        self.version = FILE_VERSION;
-    }
-
-    /// Whether `username` owns the server: flagged so, or, while nobody is,
-    /// an admin of `default`.
-    fn is_owner(&self, username: &str) -> bool {
-        let Some(user) = self.users.get(username) else {
-            return false;
-        };
-        if self.users.values().any(|u| u.owner) {
-            return user.owner;
-        }
-        user.memberships.get(&OrgId::default()) == Some(&Role::Admin)
-    }
-
-    /// How many admins `org` has.
-    fn admins_of(&self, org: &OrgId) -> usize {
-        self.users
-            .values()
-            .filter(|u| u.memberships.get(org) == Some(&Role::Admin))
-            .count()
-    }
-
-    /// Refuses a change that takes `username`'s admin role in `org` away
-    /// when they are its last admin.
-    fn check_not_last_admin(&self, username: &str, org: &OrgId) -> Result<(), CredentialsError> {
-        let is_admin = self
-            .users
-            .get(username)
-            .is_some_and(|u| u.memberships.get(org) == Some(&Role::Admin));
-        if is_admin && self.admins_of(org) == 1 {
-            return Err(CredentialsError::LastAdmin);
-        }
-        Ok(())
-    }
-
-    fn check_org(&self, org: &OrgId) -> Result<(), CredentialsError> {
-        if self.organisations.contains_key(org) {
-            Ok(())
-        } else {
-            Err(CredentialsError::NoSuchOrg(org.to_string()))
-        }
-    }
-
-    fn user_info(&self, name: &str, user: &StoredUser, role: Role) -> UserInfo {
-        UserInfo {
-            username: name.to_owned(),
-            role,
-            created_at: user.created_at,
-            memberships: user.memberships.clone(),
-            owner: self.is_owner(name),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredToken {
-    #[serde(flatten)]
-    info: TokenInfo,
-    /// SHA-256 of the secret part, hex.
-    sha256: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredUser {
-    /// The one role of version 1, read into `memberships` at once.
-    #[serde(default, skip_serializing)]
-    role: Option<Role>,
-    /// Their role in each organisation they belong to.
-    #[serde(default)]
-    memberships: BTreeMap<OrgId, Role>,
-    /// Owns the server: creates and removes organisations.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    owner: bool,
-    /// Argon2id PHC string.
-    password: String,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-    /// Drawn anew whenever the user is created, their password or one of
-    /// their roles changes: a session made under another stamp has ended.
-    /// Empty in files written before stamps existed.
-    #[serde(default)]
-    stamp: String,
-}
-
-impl StoredUser {
-    /// The organisation a new session of theirs starts in: `default` if
-    /// they belong to it, else the first of theirs by name.
-    fn first_org(&self) -> Option<(&OrgId, Role)> {
-        self.memberships
-            .get_key_value(&OrgId::default())
-            .or_else(|| self.memberships.iter().next())
-            .map(|(org, role)| (org, *role))
-    }
-
-    fn state(&self) -> Option<UserState> {
-        let (org, role) = self.first_org()?;
-        Some(UserState {
-            role,
-            org: org.clone(),
-            stamp: self.stamp.as_str().into(),
-        })
-    }
-}
-
-/// Who a user is now, as far as a session made earlier cares: the
-/// organisation a session starts in and their role there, and the stamp of
-/// their credentials (see [`Credentials::user_state`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct UserState {
-    pub(crate) role: Role,
-    pub(crate) org: OrgId,
-    pub(crate) stamp: Arc<str>,
-}
-
-/// What identifies one version of the file: a change made by another
-/// process (`tailmon-server token revoke`) replaces the file, so one of
-/// these changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-struct FileStamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    inode: u64,
 }
 
 /// The credentials file read anew, not yet in use (see `Credentials::install`).
@@ -784,7 +498,7 @@ impl Credentials {
         let set = self.snapshot();
         set.users
             .iter()
-            .filter_map(|(name, u)| Some(set.user_info(name, u, *u.memberships.get(org)?)))
+            .filter_map(|(name, u)| Some(user_info(&set, name, u, *u.memberships.get(org)?)))
             .collect()
     }
 
@@ -803,7 +517,7 @@ impl Credentials {
                         Role::Viewer
                     },
                 );
-                set.user_info(name, u, role)
+                user_info(&set, name, u, role)
             })
             .collect()
     }
@@ -1124,11 +838,15 @@ impl Credentials {
     }
 }
 
-/// An empty set: `default` only, made now.
-fn empty_set() -> CredentialSet {
-    let mut set = CredentialSet::default();
-    set.normalise(OffsetDateTime::now_utc());
-    set
+/// How `user`, called `name`, is listed with `role`.
+fn user_info(set: &CredentialSet, name: &str, user: &StoredUser, role: Role) -> UserInfo {
+    UserInfo {
+        username: name.to_owned(),
+        role,
+        created_at: user.created_at,
+        memberships: user.memberships.clone(),
+        owner: set.is_owner(name),
+    }
 }
 
 /// The id and the secret of a presented token.
@@ -1173,85 +891,6 @@ fn check_password(password: &str) -> Result<(), CredentialsError> {
         ));
     }
     Ok(())
-}
-
-fn stamp_of(file: &Path) -> FileStamp {
-    match std::fs::metadata(file) {
-        Ok(meta) => FileStamp {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            #[cfg(unix)]
-            inode: std::os::unix::fs::MetadataExt::ino(&meta),
-            #[cfg(not(unix))]
-            inode: 0,
-        },
-        Err(_) => FileStamp::default(),
-    }
-}
-
-/// [`read_raw`], brought to the current shape; a missing file reads as
-/// `default` only, made at the epoch, until something is written.
-fn read_file(file: &Path) -> Result<(FileStamp, CredentialSet), CredentialsError> {
-    let (stamp, mut set) = read_raw(file)?;
-    set.normalise(OffsetDateTime::UNIX_EPOCH);
-    Ok((stamp, set))
-}
-
-/// The file as written (any version), checked; empty when missing.
-fn read_raw(file: &Path) -> Result<(FileStamp, CredentialSet), CredentialsError> {
-    let stamp = stamp_of(file);
-    let bytes = match std::fs::read(file) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((stamp, CredentialSet::default()));
-        }
-        Err(source) => {
-            return Err(CredentialsError::Io {
-                path: file.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let set: CredentialSet =
-        serde_json::from_slice(&bytes).map_err(|e| CredentialsError::Corrupt {
-            path: file.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    if !(1..=FILE_VERSION).contains(&set.version) {
-        return Err(CredentialsError::Corrupt {
-            path: file.to_path_buf(),
-            message: format!("unknown version {}", set.version),
-        });
-    }
-    let unknown_org = set
-        .tokens
-        .iter()
-        .map(|t| &t.info.org)
-        .chain(set.users.values().flat_map(|u| u.memberships.keys()))
-        .find(|org| !org.is_default() && !set.organisations.contains_key(*org));
-    if let Some(org) = unknown_org {
-        return Err(CredentialsError::Corrupt {
-            path: file.to_path_buf(),
-            message: format!("organisation {org:?} is used but not listed"),
-        });
-    }
-    Ok((stamp, set))
-}
-
-/// Writes `bytes` to a new `path` readable and writable by the owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CredentialsError> {
-    let io = |source| CredentialsError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let _ = std::fs::remove_file(path);
-    let mut file = crate::private_dir::private_file_options()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)
 }
 
 #[cfg(test)]

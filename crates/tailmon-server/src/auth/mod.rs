@@ -13,7 +13,9 @@
 
 pub(crate) mod access;
 pub(crate) mod auth_error;
+pub(crate) mod credential_set;
 pub(crate) mod credentials;
+pub(crate) mod credentials_error;
 pub(crate) mod csrf;
 pub(crate) mod edge_layer;
 pub(crate) mod guard;
@@ -25,8 +27,10 @@ pub(crate) mod password;
 pub(crate) mod password_checks;
 pub(crate) mod rate_limit;
 pub(crate) mod require_layer;
+pub(crate) mod role;
 pub(crate) mod secret;
 pub(crate) mod sessions;
+pub(crate) mod token_info;
 
 pub use access::Access;
 pub use credentials::{
