@@ -13,7 +13,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tailmon_benches::simulated_host::SimulatedHost;
-use tailmon_core::{OffsetDateTime, Report, metric};
+use tailmon_core::{OffsetDateTime, OrgId, Report, metric};
 use tailmon_server::store::HistoryQuery;
 use tailmon_server::{ManualClock, ServerBuilder, SqliteStore, Store};
 use tower::ServiceExt;
@@ -76,13 +76,16 @@ async fn main() {
         batch.push(r);
         if batch.len() == CHECKPOINT_REPORTS {
             store
-                .insert_many(std::mem::take(&mut batch))
+                .insert_many(&OrgId::default(), std::mem::take(&mut batch))
                 .await
                 .expect("insert");
             store.checkpoint().await.expect("checkpoint");
         }
     }
-    store.insert_many(batch).await.expect("insert");
+    store
+        .insert_many(&OrgId::default(), batch)
+        .await
+        .expect("insert");
     let mut metrics = Vec::new();
     metric::for_each(&last.expect("reports"), |name, _| {
         metrics.push(name.to_owned())
@@ -110,7 +113,7 @@ async fn main() {
                 let query =
                     HistoryQuery::new("web-1", name.as_str(), from, now).with_max_points(points);
                 store
-                    .history(&query)
+                    .history(&OrgId::default(), &query)
                     .await
                     .expect("history")
                     .expect("known");
@@ -119,7 +122,7 @@ async fn main() {
         .await;
         let (together, together_worst) = time(|| async {
             store
-                .histories("web-1", &metrics, from, now, points)
+                .histories(&OrgId::default(), "web-1", &metrics, from, now, points)
                 .await
                 .expect("histories")
                 .expect("known");

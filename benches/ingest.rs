@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, header};
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
-use tailmon_core::{OffsetDateTime, Report};
+use tailmon_core::{OffsetDateTime, OrgId, Report};
 
 use tailmon_server::auth::NewToken;
 use tailmon_server::{Credentials, MemoryStore, ServerBuilder, Store};
@@ -62,10 +62,11 @@ fn ingest(c: &mut Criterion) {
     });
 
     let store = MemoryStore::new();
+    let org = OrgId::default();
     c.bench_function("store_insert_known_device", |b| {
         b.iter(|| {
             runtime
-                .block_on(store.insert(black_box(report.clone())))
+                .block_on(store.insert(&org, black_box(report.clone())))
                 .expect("stored")
         })
     });

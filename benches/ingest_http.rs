@@ -22,7 +22,7 @@ use axum::body::Bytes;
 use axum::routing::post;
 use tailmon_benches::log_store::LogStore;
 use tailmon_benches::simulated_host::SimulatedHost;
-use tailmon_core::OffsetDateTime;
+use tailmon_core::{OffsetDateTime, OrgId};
 use tailmon_server::store::Durability;
 use tailmon_server::{MemoryStore, ServerBuilder, SqliteStore, Store};
 
@@ -114,7 +114,10 @@ async fn store_alone(
     let cpu0 = cpu_ticks();
     let started = Instant::now();
     for batch in batches {
-        store.insert_many(batch).await.expect("insert");
+        store
+            .insert_many(&OrgId::default(), batch)
+            .await
+            .expect("insert");
     }
     if let Some(store) = sqlite {
         store.checkpoint().await.expect("checkpoint");

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
 use async_trait::async_trait;
-use tailmon_core::{History, OffsetDateTime, Report};
+use tailmon_core::{History, OffsetDateTime, OrgId, Report};
 use tailmon_server::store::{HistoryQuery, ReportStream};
 use tailmon_server::{Store, StoreError};
 use tokio::sync::oneshot;
@@ -73,7 +73,7 @@ fn write_groups(mut file: File, sync: bool, pending: Receiver<Pending>) {
 
 #[async_trait]
 impl Store for LogStore {
-    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
+    async fn insert_many(&self, _org: &OrgId, reports: Vec<Report>) -> Result<(), StoreError> {
         let mut lines = Vec::with_capacity(2048 * reports.len());
         for report in &reports {
             serde_json::to_writer(&mut lines, report)
@@ -86,24 +86,33 @@ impl Store for LogStore {
         answer.await.map_err(|_| stopped())?
     }
 
-    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
+    async fn latest(&self) -> Result<Vec<(OrgId, Report)>, StoreError> {
         Ok(Vec::new())
     }
 
-    async fn latest_of(&self, _device_id: &str) -> Result<Option<Report>, StoreError> {
+    async fn latest_of(
+        &self,
+        _org: &OrgId,
+        _device_id: &str,
+    ) -> Result<Option<Report>, StoreError> {
         Ok(None)
     }
 
-    async fn devices(&self) -> Result<Vec<String>, StoreError> {
+    async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError> {
         Ok(Vec::new())
     }
 
-    async fn history(&self, _query: &HistoryQuery) -> Result<Option<History>, StoreError> {
+    async fn history(
+        &self,
+        _org: &OrgId,
+        _query: &HistoryQuery,
+    ) -> Result<Option<History>, StoreError> {
         Ok(None)
     }
 
     async fn reports(
         &self,
+        _org: &OrgId,
         _device_id: &str,
         _from: OffsetDateTime,
         _to: OffsetDateTime,
@@ -111,7 +120,7 @@ impl Store for LogStore {
         Ok(None)
     }
 
-    async fn delete_device(&self, _device_id: &str) -> Result<bool, StoreError> {
+    async fn delete_device(&self, _org: &OrgId, _device_id: &str) -> Result<bool, StoreError> {
         Ok(false)
     }
 
@@ -135,9 +144,12 @@ mod tests {
         let reports: Vec<Report> = (0..3)
             .map(|_| host.next(OffsetDateTime::now_utc()))
             .collect();
-        store.insert(reports[0].clone()).await.expect("insert");
         store
-            .insert_many(reports[1..].to_vec())
+            .insert(&OrgId::default(), reports[0].clone())
+            .await
+            .expect("insert");
+        store
+            .insert_many(&OrgId::default(), reports[1..].to_vec())
             .await
             .expect("insert");
         let text = std::fs::read_to_string(&path).expect("read");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tailmon_benches::simulated_host::SimulatedHost;
-use tailmon_core::OffsetDateTime;
+use tailmon_core::{OffsetDateTime, OrgId};
 use tailmon_server::store::HistoryQuery;
 use tailmon_server::{SqliteStore, Store};
 
@@ -78,7 +78,7 @@ async fn fill_in_batches(
         batch.push(host.next(at));
         if batch.len() == batch_size {
             store
-                .insert_many(std::mem::take(&mut batch))
+                .insert_many(&OrgId::default(), std::mem::take(&mut batch))
                 .await
                 .expect("insert");
             if checkpoint {
@@ -86,7 +86,10 @@ async fn fill_in_batches(
             }
         }
     }
-    store.insert_many(batch).await.expect("insert");
+    store
+        .insert_many(&OrgId::default(), batch)
+        .await
+        .expect("insert");
     store.checkpoint().await.expect("checkpoint");
     count as u64
 }
@@ -183,7 +186,7 @@ async fn main() {
     for _ in 0..21 {
         let started = Instant::now();
         let history = store
-            .history(&query)
+            .history(&OrgId::default(), &query)
             .await
             .expect("history")
             .expect("known");
@@ -193,7 +196,12 @@ async fn main() {
     times.sort();
     println!(
         "30-day history query ({points} points, {:?} tier): median {:.2} ms, max {:.2} ms",
-        store.history(&query).await.expect("h").expect("k").tier,
+        store
+            .history(&OrgId::default(), &query)
+            .await
+            .expect("h")
+            .expect("k")
+            .tier,
         times[10].as_secs_f64() * 1e3,
         times[20].as_secs_f64() * 1e3
     );

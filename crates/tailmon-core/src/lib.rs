@@ -29,6 +29,7 @@ pub mod exposition;
 mod history;
 mod history_query;
 pub mod metric;
+mod org_id;
 mod part_validation;
 mod report;
 mod report_parts;
@@ -40,6 +41,7 @@ pub use device_summary::{DeviceSummary, ID_CONFLICT_KEPT};
 pub use error_body::ErrorBody;
 pub use history::{History, Point, Tier};
 pub use history_query::{DEFAULT_HISTORY_POINTS, HistoryQuery, MAX_HISTORY_POINTS};
+pub use org_id::{DEFAULT_ORG, OrgId};
 pub use report::Report;
 pub use report_parts::{
     CpuBreakdown, Disk, DiskIo, LoadAvg, NetworkInterface, ProcessInfo, Temperature,

@@ -168,6 +168,13 @@ pub enum ValidationError {
         /// The name sent (cut to 128 characters).
         name: String,
     },
+    /// An organisation name breaks the device id rules (see
+    /// [`OrgId`](crate::OrgId)).
+    #[error("organisation name {name:?} must be 1 to 128 letters, digits, '.', '_', '-' or ':'")]
+    OrgIdInvalid {
+        /// The name given (cut to 128 characters).
+        name: String,
+    },
     /// A time is more than [`MAX_FUTURE_SKEW`] ahead of the server's clock.
     #[error("{field} is in the future")]
     InFuture {
@@ -199,6 +206,7 @@ impl ValidationError {
             | Self::BadText { field }
             | Self::InFuture { field } => field,
             Self::BadMetricName { .. } => "custom",
+            Self::OrgIdInvalid { .. } => "organisation",
         }
     }
 }

@@ -2,10 +2,10 @@
 //! wants to step in: the one way tests wrap a store.
 
 use async_trait::async_trait;
-use tailmon_core::{History, HistoryQuery, OffsetDateTime, Report};
+use tailmon_core::{History, HistoryQuery, OffsetDateTime, OrgId, Report};
 use tailmon_server::Store;
 use tailmon_server::StoreError;
-use tailmon_server::store::ReportStream;
+use tailmon_server::store::{ReportStream, Retention};
 
 /// What a test adds to a store it wraps in [`Forwarding`]: every hook does
 /// nothing unless overridden.
@@ -62,35 +62,40 @@ pub struct Forwarding<H>(pub H);
 
 #[async_trait]
 impl<H: StoreHooks> Store for Forwarding<H> {
-    async fn insert(&self, report: Report) -> Result<(), StoreError> {
-        self.0.inner().insert(report).await?;
+    async fn insert(&self, org: &OrgId, report: Report) -> Result<(), StoreError> {
+        self.0.inner().insert(org, report).await?;
         self.0.after_insert().await
     }
 
-    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
-        self.0.inner().insert_many(reports).await?;
+    async fn insert_many(&self, org: &OrgId, reports: Vec<Report>) -> Result<(), StoreError> {
+        self.0.inner().insert_many(org, reports).await?;
         self.0.after_insert().await
     }
 
-    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
+    async fn latest(&self) -> Result<Vec<(OrgId, Report)>, StoreError> {
         self.0.before_latest().await?;
         self.0.inner().latest().await
     }
 
-    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
-        self.0.inner().latest_of(device_id).await
+    async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError> {
+        self.0.inner().latest_of(org, device_id).await
     }
 
-    async fn devices(&self) -> Result<Vec<String>, StoreError> {
+    async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError> {
         self.0.inner().devices().await
     }
 
-    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
-        self.0.inner().history(query).await
+    async fn history(
+        &self,
+        org: &OrgId,
+        query: &HistoryQuery,
+    ) -> Result<Option<History>, StoreError> {
+        self.0.inner().history(org, query).await
     }
 
     async fn histories(
         &self,
+        org: &OrgId,
         device_id: &str,
         metrics: &[String],
         from: OffsetDateTime,
@@ -99,25 +104,30 @@ impl<H: StoreHooks> Store for Forwarding<H> {
     ) -> Result<Option<Vec<History>>, StoreError> {
         self.0
             .inner()
-            .histories(device_id, metrics, from, to, max_points)
+            .histories(org, device_id, metrics, from, to, max_points)
             .await
     }
 
     async fn reports(
         &self,
+        org: &OrgId,
         device_id: &str,
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Option<ReportStream>, StoreError> {
-        self.0.inner().reports(device_id, from, to).await
+        self.0.inner().reports(org, device_id, from, to).await
     }
 
-    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
-        self.0.inner().delete_device(device_id).await
+    async fn delete_device(&self, org: &OrgId, device_id: &str) -> Result<bool, StoreError> {
+        self.0.inner().delete_device(org, device_id).await
     }
 
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
         self.0.inner().apply_retention(now).await
+    }
+
+    fn set_retention(&self, retention: Retention) {
+        self.0.inner().set_retention(retention);
     }
 
     async fn ready(&self) -> Result<(), StoreError> {

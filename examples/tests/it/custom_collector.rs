@@ -3,6 +3,7 @@
 //! included; without a token it says why nothing is delivered.
 
 use tailmon_server::auth::NewToken;
+use tailmon_server::store::OrgId;
 use tailmon_testkit::{RunningBinary, clean_command};
 
 use crate::example_binary::example_binary;
@@ -26,7 +27,7 @@ async fn reports_with_its_own_collectors_through_a_token_and_a_private_ca() {
     let report = server
         .ingest
         .store()
-        .latest_of("collector-1")
+        .latest_of(&OrgId::default(), "collector-1")
         .await
         .unwrap()
         .expect("the example's report is stored");

@@ -54,9 +54,10 @@ impl InProcessServer {
             .latest()
             .await
             .map_err(|e| e.to_string())?;
-        let ids: Vec<String> = latest.iter().map(|r| r.device_id.clone()).collect();
+        let ids: Vec<String> = latest.iter().map(|(_, r)| r.device_id.clone()).collect();
         latest
             .into_iter()
+            .map(|(_, r)| r)
             .find(|r| r.device_id == device_id)
             .ok_or_else(|| format!("the store holds {ids:?}"))
     }

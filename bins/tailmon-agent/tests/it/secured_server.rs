@@ -65,7 +65,7 @@ async fn an_agent_with_its_token_reports_over_tls_and_a_wrong_token_is_refused()
 
     eventually("the agent's reports stored", async || {
         let devices = ingest.store().devices().await.map_err(|e| e.to_string())?;
-        if devices.iter().any(|d| d == "secure-1") {
+        if devices.iter().any(|(_, d)| d == "secure-1") {
             Ok(())
         } else {
             Err(format!("devices {devices:?}; agent:\n{}", agent.stderr()))
@@ -78,7 +78,7 @@ async fn an_agent_with_its_token_reports_over_tls_and_a_wrong_token_is_refused()
         .await;
     assert!(!line.contains(&other), "the token is never logged: {line}");
     let devices = ingest.store().devices().await.expect("devices");
-    assert!(!devices.iter().any(|d| d == "secure-2"), "{devices:?}");
+    assert!(!devices.iter().any(|(_, d)| d == "secure-2"), "{devices:?}");
     for (process, token) in [(&agent, &good), (&intruder, &other)] {
         let log = process.stderr();
         assert!(!log.contains(token.as_str()), "a token in the log:\n{log}");

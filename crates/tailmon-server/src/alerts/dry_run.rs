@@ -53,7 +53,11 @@ impl AlertEngine {
             .store()
             .latest()
             .await
-            .map_err(|e| AlertsError::Storage(e.to_string()))?;
+            .map_err(|e| AlertsError::Storage(e.to_string()))?
+            .into_iter()
+            .filter(|(org, _)| org.is_default())
+            .map(|(_, report)| report)
+            .collect::<Vec<_>>();
         let now = self.now();
         let devices = WildMatch::new(&rule.devices);
         let pattern = rule.metric.as_deref().map(WildMatch::new);

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::Serialize;
-use tailmon_core::{DeviceSummary, HistoryQuery, OffsetDateTime, ProcessInfo, Report};
+use tailmon_core::{DeviceSummary, HistoryQuery, OffsetDateTime, OrgId, ProcessInfo, Report};
 use wildmatch::WildMatch;
 
 use crate::Clock;
@@ -343,8 +343,10 @@ impl AlertEngine {
                 match self.inner.store.latest().await {
                     Ok(reports) => {
                         let mut state = self.lock();
-                        for report in &reports {
-                            remember(&mut state, report);
+                        for (org, report) in &reports {
+                            if org.is_default() {
+                                remember(&mut state, report);
+                            }
                         }
                     }
                     Err(error) => {
@@ -620,7 +622,12 @@ impl AlertEngine {
         let window = rule.window.unwrap_or(DEFAULT_DISK_FULL_WINDOW);
         let window = time::Duration::try_from(window).ok()?;
         let query = HistoryQuery::new(device, metric, now - window, now).with_max_points(500);
-        let points: Vec<(OffsetDateTime, f64)> = match self.inner.store.history(&query).await {
+        let points: Vec<(OffsetDateTime, f64)> = match self
+            .inner
+            .store
+            .history(&OrgId::default(), &query)
+            .await
+        {
             Ok(Some(history)) => history.points.iter().map(|p| (p.at, p.avg)).collect(),
             Ok(None) => return None,
             Err(error) => {

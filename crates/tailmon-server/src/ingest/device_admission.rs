@@ -46,7 +46,8 @@ impl DeviceAdmission {
                         .devices()
                         .await?
                         .into_iter()
-                        .map(String::into_boxed_str)
+                        .filter(|(org, _)| org.is_default())
+                        .map(|(_, device_id)| device_id.into_boxed_str())
                         .collect(),
                 )
             })

@@ -14,7 +14,7 @@ pub use ingest_error::IngestError;
 
 use std::sync::Arc;
 
-use tailmon_core::{BatchResult, OffsetDateTime, RejectedReport, Report};
+use tailmon_core::{BatchResult, OffsetDateTime, OrgId, RejectedReport, Report};
 
 use crate::ingest::device_admission::{Admission, DeviceAdmission};
 use crate::ingest::fleet::Fleet;
@@ -117,7 +117,7 @@ impl Ingest {
             .prepare(&report)
             .with_clock_skew(skew.map(clock_skew::seconds));
         let writing = std::time::Instant::now();
-        self.inner.store.insert(report).await?;
+        self.inner.store.insert(&OrgId::default(), report).await?;
         self.inner.metrics.store_write.observe(writing.elapsed());
         fleet.offer(prepared, instance.as_deref(), now);
         self.inner.metrics.received(1);
@@ -138,7 +138,10 @@ impl Ingest {
             .fleet_loaded
             .get_or_try_init(|| async {
                 let now = inner.clock.now();
-                for report in inner.store.latest().await? {
+                for (org, report) in inner.store.latest().await? {
+                    if !org.is_default() {
+                        continue;
+                    }
                     inner.fleet.offer(inner.fleet.prepare(&report), None, now);
                 }
                 Ok::<_, StoreError>(())
@@ -242,7 +245,10 @@ impl Ingest {
                 })
                 .collect();
             let writing = std::time::Instant::now();
-            self.inner.store.insert_many(accepted).await?;
+            self.inner
+                .store
+                .insert_many(&OrgId::default(), accepted)
+                .await?;
             self.inner.metrics.store_write.observe(writing.elapsed());
             for (report, instance) in prepared {
                 fleet.offer(report, instance.as_deref(), now);
@@ -261,7 +267,11 @@ impl Ingest {
     /// Removes a device and its history; `false` if it was unknown.
     pub async fn delete_device(&self, device_id: &str) -> Result<bool, IngestError> {
         let fleet = self.fleet().await?;
-        let existed = self.inner.store.delete_device(device_id).await?;
+        let existed = self
+            .inner
+            .store
+            .delete_device(&OrgId::default(), device_id)
+            .await?;
         fleet.remove(device_id);
         self.inner.admission.forget(device_id);
         Ok(existed)

@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tailmon_core::{OffsetDateTime, Point, Report, Tier};
+use tailmon_core::{OffsetDateTime, OrgId, Point, Report, Tier};
 
 use crate::store::{HistoryQuery, Store};
 
@@ -47,6 +47,12 @@ const STORE: &str = "the store answered with an error";
 /// 2027-01-15T08:00:00Z.
 pub fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The organisation every check but
+/// [`organisations_never_see_each_other`] works in: the default one.
+fn org() -> OrgId {
+    OrgId::default()
 }
 
 /// A valid report of `device` stamped `offset_secs` from [`now`].
@@ -81,11 +87,24 @@ pub fn history_query(
     .with_max_points(max_points)
 }
 
-/// Every raw report of `device` stamped `from..=to` seconds from [`now`],
-/// as the store exports them.
+/// Every raw report of `device` of the default organisation stamped
+/// `from..=to` seconds from [`now`], as the store exports them.
 pub async fn all_reports(store: &dyn Store, device: &str, from: i64, to: i64) -> Vec<Report> {
+    all_reports_in(store, &org(), device, from, to).await
+}
+
+/// Every raw report of `device` of `org` stamped `from..=to` seconds from
+/// [`now`], as the store exports them.
+pub async fn all_reports_in(
+    store: &dyn Store,
+    org: &OrgId,
+    device: &str,
+    from: i64,
+    to: i64,
+) -> Vec<Report> {
     let stream = store
         .reports(
+            org,
             device,
             now() + time::Duration::seconds(from),
             now() + time::Duration::seconds(to),
@@ -101,42 +120,54 @@ pub async fn all_reports(store: &dyn Store, device: &str, from: i64, to: i64) ->
 pub async fn latest_is_per_device_and_sorted(store: &dyn Store) {
     assert!(store.latest().await.expect(STORE).is_empty());
     assert!(store.devices().await.expect(STORE).is_empty());
-    store.insert(at("zeta", 0, 1.0)).await.expect(STORE);
-    store.insert(at("alpha", 0, 2.0)).await.expect(STORE);
-    store.insert(at("zeta", 5, 3.0)).await.expect(STORE);
+    store.insert(&org(), at("zeta", 0, 1.0)).await.expect(STORE);
+    store
+        .insert(&org(), at("alpha", 0, 2.0))
+        .await
+        .expect(STORE);
+    store.insert(&org(), at("zeta", 5, 3.0)).await.expect(STORE);
     let seen: Vec<(String, f64)> = store
         .latest()
         .await
         .expect(STORE)
         .into_iter()
-        .map(|r| (r.device_id, r.cpu_usage))
+        .map(|(o, r)| {
+            assert_eq!(o, org());
+            (r.device_id, r.cpu_usage)
+        })
         .collect();
     assert_eq!(seen, [("alpha".to_owned(), 2.0), ("zeta".to_owned(), 3.0)]);
     let mut devices = store.devices().await.expect(STORE);
     devices.sort();
-    assert_eq!(devices, ["alpha", "zeta"]);
+    assert_eq!(
+        devices,
+        [(org(), "alpha".to_owned()), (org(), "zeta".to_owned())]
+    );
     assert_eq!(
         store
-            .latest_of("zeta")
+            .latest_of(&org(), "zeta")
             .await
             .expect(STORE)
             .map(|r| r.cpu_usage),
         Some(3.0)
     );
-    assert_eq!(store.latest_of("nobody").await.expect(STORE), None);
+    assert_eq!(store.latest_of(&org(), "nobody").await.expect(STORE), None);
 }
 
 /// Reports older than the latest are placed by their own time and do not
 /// replace it.
 pub async fn a_back_filled_report_does_not_become_the_latest(store: &dyn Store) {
-    store.insert(at("late", 100, 50.0)).await.expect(STORE);
     store
-        .insert_many(vec![at("late", 10, 1.0), at("late", 20, 2.0)])
+        .insert(&org(), at("late", 100, 50.0))
+        .await
+        .expect(STORE);
+    store
+        .insert_many(&org(), vec![at("late", 10, 1.0), at("late", 20, 2.0)])
         .await
         .expect(STORE);
     assert_eq!(
         store
-            .latest_of("late")
+            .latest_of(&org(), "late")
             .await
             .expect(STORE)
             .map(|r| r.cpu_usage),
@@ -161,9 +192,9 @@ pub async fn reports_round_trip_unchanged(store: &dyn Store) {
         available_bytes: Some(700),
     }]);
     original.custom = Some([("queue.depth".to_owned(), 7.0)].into());
-    store.insert(original.clone()).await.expect(STORE);
+    store.insert(&org(), original.clone()).await.expect(STORE);
     assert_eq!(
-        store.latest_of("round-trip").await.expect(STORE),
+        store.latest_of(&org(), "round-trip").await.expect(STORE),
         Some(original.clone())
     );
     assert_eq!(all_reports(store, "round-trip", -1, 1).await, [original]);
@@ -176,7 +207,7 @@ pub async fn concurrent_inserts_all_land(store: Arc<dyn Store>) {
     for n in 0..50 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.insert(at(&format!("c{n:02}"), n, 1.0)).await
+            store.insert(&org(), at(&format!("c{n:02}"), n, 1.0)).await
         }));
     }
     for task in tasks {
@@ -187,7 +218,7 @@ pub async fn concurrent_inserts_all_land(store: Arc<dyn Store>) {
         .await
         .expect(STORE)
         .into_iter()
-        .map(|r| r.device_id)
+        .map(|(_, r)| r.device_id)
         .collect();
     let expected: Vec<String> = (0..50).map(|n| format!("c{n:02}")).collect();
     assert_eq!(ids, expected);
@@ -199,9 +230,9 @@ pub async fn raw_history_comes_back_in_order(store: &dyn Store) {
     let reports: Vec<Report> = (0..10)
         .map(|i| at("raw", i * 5, f64::from(i as u8)))
         .collect();
-    store.insert_many(reports).await.expect(STORE);
+    store.insert_many(&org(), reports).await.expect(STORE);
     let history = store
-        .history(&history_query("raw", "cpu_usage", 0, 45, 1000))
+        .history(&org(), &history_query("raw", "cpu_usage", 0, 45, 1000))
         .await
         .expect(STORE)
         .expect("known");
@@ -218,20 +249,23 @@ pub async fn raw_history_comes_back_in_order(store: &dyn Store) {
 
     // Bounds are inclusive; a metric the device does not report gives no points.
     let some = store
-        .history(&history_query("raw", "cpu_usage", 10, 20, 1000))
+        .history(&org(), &history_query("raw", "cpu_usage", 10, 20, 1000))
         .await
         .expect(STORE)
         .expect(STORE);
     assert_eq!(some.points.len(), 3);
     let none = store
-        .history(&history_query("raw", "disk_used_percent:/", 0, 45, 1000))
+        .history(
+            &org(),
+            &history_query("raw", "disk_used_percent:/", 0, 45, 1000),
+        )
         .await
         .expect(STORE)
         .expect(STORE);
     assert!(none.points.is_empty());
     assert!(
         store
-            .history(&history_query("nobody", "cpu_usage", 0, 45, 10))
+            .history(&org(), &history_query("nobody", "cpu_usage", 0, 45, 10))
             .await
             .expect(STORE)
             .is_none()
@@ -259,15 +293,12 @@ pub async fn rollups_keep_avg_min_and_max(store: &dyn Store) {
             ));
         }
     }
-    store.insert_many(reports).await.expect(STORE);
+    store.insert_many(&org(), reports).await.expect(STORE);
     let history = store
-        .history(&history_query(
-            "rolled",
-            "cpu_usage",
-            start,
-            start + 599,
-            20,
-        ))
+        .history(
+            &org(),
+            &history_query("rolled", "cpu_usage", start, start + 599, 20),
+        )
         .await
         .expect(STORE)
         .expect("known");
@@ -334,7 +365,7 @@ pub async fn histories_match_history(store: &dyn Store) {
                 r
             })
             .collect();
-        store.insert_many(reports).await.expect(STORE);
+        store.insert_many(&org(), reports).await.expect(STORE);
     }
     let metrics: Vec<String> = [
         "cpu_usage",
@@ -359,6 +390,7 @@ pub async fn histories_match_history(store: &dyn Store) {
     for (from, to, max_points, tier) in ranges {
         let many = store
             .histories(
+                &org(),
                 "many",
                 &metrics,
                 now() + time::Duration::seconds(from),
@@ -371,7 +403,7 @@ pub async fn histories_match_history(store: &dyn Store) {
         assert_eq!(many.len(), metrics.len());
         for (metric, got) in metrics.iter().zip(&many) {
             let one = store
-                .history(&history_query("many", metric, from, to, max_points))
+                .history(&org(), &history_query("many", metric, from, to, max_points))
                 .await
                 .expect(STORE)
                 .expect("known");
@@ -399,7 +431,14 @@ pub async fn histories_match_history(store: &dyn Store) {
     }
     assert!(
         store
-            .histories("nobody", &metrics, now() - time::Duration::HOUR, now(), 100)
+            .histories(
+                &org(),
+                "nobody",
+                &metrics,
+                now() - time::Duration::HOUR,
+                now(),
+                100
+            )
             .await
             .expect(STORE)
             .is_none()
@@ -410,28 +449,34 @@ pub async fn histories_match_history(store: &dyn Store) {
 /// Needs an empty store.
 pub async fn delete_removes_a_device_and_its_history(store: &dyn Store) {
     store
-        .insert_many(vec![at("gone", 0, 1.0), at("gone", 5, 2.0)])
+        .insert_many(&org(), vec![at("gone", 0, 1.0), at("gone", 5, 2.0)])
         .await
         .expect(STORE);
-    store.insert(at("stays", 0, 1.0)).await.expect(STORE);
-    assert!(store.delete_device("gone").await.expect(STORE));
-    assert!(!store.delete_device("gone").await.expect(STORE));
-    assert_eq!(store.latest_of("gone").await.expect(STORE), None);
+    store
+        .insert(&org(), at("stays", 0, 1.0))
+        .await
+        .expect(STORE);
+    assert!(store.delete_device(&org(), "gone").await.expect(STORE));
+    assert!(!store.delete_device(&org(), "gone").await.expect(STORE));
+    assert_eq!(store.latest_of(&org(), "gone").await.expect(STORE), None);
     assert!(
         store
-            .history(&history_query("gone", "cpu_usage", 0, 10, 10))
+            .history(&org(), &history_query("gone", "cpu_usage", 0, 10, 10))
             .await
             .expect(STORE)
             .is_none()
     );
     assert!(
         store
-            .reports("gone", now(), now())
+            .reports(&org(), "gone", now(), now())
             .await
             .expect(STORE)
             .is_none()
     );
-    assert_eq!(store.devices().await.expect(STORE), ["stays"]);
+    assert_eq!(
+        store.devices().await.expect(STORE),
+        [(org(), "stays".to_owned())]
+    );
 }
 
 /// `apply_retention` drops raw reports older than `raw_keep` (how long the
@@ -440,12 +485,15 @@ pub async fn delete_removes_a_device_and_its_history(store: &dyn Store) {
 pub async fn retention_removes_what_is_old_and_nothing_else(store: &dyn Store, raw_keep: Duration) {
     let keep = i64::try_from(raw_keep.as_secs()).expect("raw_keep fits in i64 seconds");
     store
-        .insert_many(vec![
-            at("kept", -keep - 60, 1.0),
-            at("kept", -keep + 60, 2.0),
-            at("kept", 0, 3.0),
-            at("silent", -keep * 3, 9.0),
-        ])
+        .insert_many(
+            &org(),
+            vec![
+                at("kept", -keep - 60, 1.0),
+                at("kept", -keep + 60, 2.0),
+                at("kept", 0, 3.0),
+                at("silent", -keep * 3, 9.0),
+            ],
+        )
         .await
         .expect(STORE);
     store.apply_retention(now()).await.expect(STORE);
@@ -457,7 +505,7 @@ pub async fn retention_removes_what_is_old_and_nothing_else(store: &dyn Store, r
     assert_eq!(cpu, [2.0, 3.0]);
     assert_eq!(
         store
-            .latest_of("kept")
+            .latest_of(&org(), "kept")
             .await
             .expect(STORE)
             .map(|r| r.cpu_usage),
@@ -468,7 +516,7 @@ pub async fn retention_removes_what_is_old_and_nothing_else(store: &dyn Store, r
     store.apply_retention(now()).await.expect(STORE);
     assert_eq!(
         store
-            .latest_of("silent")
+            .latest_of(&org(), "silent")
             .await
             .expect(STORE)
             .map(|r| r.cpu_usage),
@@ -479,7 +527,7 @@ pub async fn retention_removes_what_is_old_and_nothing_else(store: &dyn Store, r
             .devices()
             .await
             .expect(STORE)
-            .contains(&"silent".to_owned())
+            .contains(&(org(), "silent".to_owned()))
     );
 }
 
@@ -491,17 +539,26 @@ pub async fn a_report_sent_twice_is_stored_once(store: &dyn Store) {
     let reports: Vec<Report> = (0..12)
         .map(|i| at("retry", start + i * 5, i as f64))
         .collect();
-    store.insert_many(reports.clone()).await.expect(STORE);
+    store
+        .insert_many(&org(), reports.clone())
+        .await
+        .expect(STORE);
     // The agent did not hear the answer and sends half of them again: were
     // they counted twice, the average would fall to 4.5.
-    store.insert_many(reports[..6].to_vec()).await.expect(STORE);
-    store.insert(reports[0].clone()).await.expect(STORE);
+    store
+        .insert_many(&org(), reports[..6].to_vec())
+        .await
+        .expect(STORE);
+    store.insert(&org(), reports[0].clone()).await.expect(STORE);
     assert_eq!(
         all_reports(store, "retry", start, start + 59).await.len(),
         12
     );
     let minute = store
-        .history(&history_query("retry", "cpu_usage", start, start + 59, 1))
+        .history(
+            &org(),
+            &history_query("retry", "cpu_usage", start, start + 59, 1),
+        )
         .await
         .expect(STORE)
         .expect(STORE);
@@ -529,29 +586,50 @@ pub async fn an_old_retry_after_retention_is_not_counted_twice(
     // Two hours past raw retention, on a minute boundary.
     let old = (now().unix_timestamp() - keep - 7_200) / 60 * 60 - now().unix_timestamp();
     store
-        .insert_many(vec![at("retry-old", old, 20.0), at("retry-old", 0, 5.0)])
+        .insert_many(
+            &org(),
+            vec![at("retry-old", old, 20.0), at("retry-old", 0, 5.0)],
+        )
         .await
         .expect(STORE);
-    store.insert(at("retry-old", old, 99.0)).await.expect(STORE);
+    store
+        .insert(&org(), at("retry-old", old, 99.0))
+        .await
+        .expect(STORE);
     let minute = || history_query("retry-old", "cpu_usage", old, old + 59, 1);
     let once = |h: &tailmon_core::History| {
         h.points
             .iter()
             .all(|p| (p.avg, p.min, p.max) == (20.0, 20.0, 20.0))
     };
-    let before = store.history(&minute()).await.expect(STORE).expect(STORE);
+    let before = store
+        .history(&org(), &minute())
+        .await
+        .expect(STORE)
+        .expect(STORE);
     assert!(once(&before), "first arrival wins: {before:?}");
     store.apply_retention(now()).await.expect(STORE);
-    let kept = store.history(&minute()).await.expect(STORE).expect(STORE);
-    store.insert(at("retry-old", old, 99.0)).await.expect(STORE);
+    let kept = store
+        .history(&org(), &minute())
+        .await
+        .expect(STORE)
+        .expect(STORE);
     store
-        .insert_many(vec![
-            at("retry-old", old + 5, 99.0),
-            at("never-seen", old, 1.0),
-        ])
+        .insert(&org(), at("retry-old", old, 99.0))
         .await
         .expect(STORE);
-    let after = store.history(&minute()).await.expect(STORE).expect(STORE);
+    store
+        .insert_many(
+            &org(),
+            vec![at("retry-old", old + 5, 99.0), at("never-seen", old, 1.0)],
+        )
+        .await
+        .expect(STORE);
+    let after = store
+        .history(&org(), &minute())
+        .await
+        .expect(STORE)
+        .expect(STORE);
     assert_eq!(after, kept, "the retry changed nothing");
     assert!(once(&after), "{after:?}");
     assert!(
@@ -559,10 +637,13 @@ pub async fn an_old_retry_after_retention_is_not_counted_twice(
             .await
             .is_empty()
     );
-    assert_eq!(store.latest_of("never-seen").await.expect(STORE), None);
+    assert_eq!(
+        store.latest_of(&org(), "never-seen").await.expect(STORE),
+        None
+    );
     // What raw retention still keeps is taken as ever.
     store
-        .insert(at("retry-old", -keep + 60, 7.0))
+        .insert(&org(), at("retry-old", -keep + 60, 7.0))
         .await
         .expect(STORE);
     let cpu: Vec<f64> = all_reports(store, "retry-old", -keep, 10)
@@ -571,6 +652,203 @@ pub async fn an_old_retry_after_retention_is_not_counted_twice(
         .map(|r| r.cpu_usage)
         .collect();
     assert_eq!(cpu, [7.0, 5.0]);
+}
+
+/// Two organisations with the same device id never see each other's
+/// reports: `latest`, `latest_of`, `devices`, `history`, `histories` and
+/// `reports` of one answer only with what was inserted into it, a report
+/// with the same device and `last_seen` in the other is not a duplicate,
+/// deleting the device in one leaves the other's, and retention keeps
+/// each one's latest. Needs an empty store; `raw_keep` is how long it
+/// keeps raw reports.
+pub async fn organisations_never_see_each_other(store: &dyn Store, raw_keep: Duration) {
+    let keep = i64::try_from(raw_keep.as_secs()).expect("raw_keep fits in i64 seconds");
+    let (acme, globex) = (
+        OrgId::new("acme").expect("a valid name"),
+        OrgId::new("globex").expect("a valid name"),
+    );
+    // The same device and times in both, with other values; one device
+    // only in globex.
+    let acme_reports: Vec<Report> = (0..10).map(|i| at("web-1", i * 5, 10.0)).collect();
+    let globex_reports: Vec<Report> = (0..10).map(|i| at("web-1", i * 5, 70.0)).collect();
+    store
+        .insert_many(&acme, acme_reports.clone())
+        .await
+        .expect(STORE);
+    store
+        .insert_many(&globex, globex_reports.clone())
+        .await
+        .expect(STORE);
+    store
+        .insert(&globex, at("db-1", 0, 30.0))
+        .await
+        .expect(STORE);
+    // An old report kept only by globex, for retention.
+    store
+        .insert(&globex, at("web-1", -keep - 60, 99.0))
+        .await
+        .expect(STORE);
+
+    let latest: Vec<(String, String, f64)> = store
+        .latest()
+        .await
+        .expect(STORE)
+        .into_iter()
+        .map(|(o, r)| (o.to_string(), r.device_id, r.cpu_usage))
+        .collect();
+    assert_eq!(
+        latest,
+        [
+            ("acme".to_owned(), "web-1".to_owned(), 10.0),
+            ("globex".to_owned(), "db-1".to_owned(), 30.0),
+            ("globex".to_owned(), "web-1".to_owned(), 70.0),
+        ],
+        "sorted by organisation, then device"
+    );
+    let mut devices = store.devices().await.expect(STORE);
+    devices.sort();
+    assert_eq!(
+        devices,
+        [
+            (acme.clone(), "web-1".to_owned()),
+            (globex.clone(), "db-1".to_owned()),
+            (globex.clone(), "web-1".to_owned()),
+        ]
+    );
+    let cpu_of = |org: &OrgId| {
+        let org = org.clone();
+        async move {
+            store
+                .latest_of(&org, "web-1")
+                .await
+                .expect(STORE)
+                .map(|r| r.cpu_usage)
+        }
+    };
+    assert_eq!(cpu_of(&acme).await, Some(10.0));
+    assert_eq!(cpu_of(&globex).await, Some(70.0));
+    assert_eq!(
+        cpu_of(&org()).await,
+        None,
+        "nor in the default organisation"
+    );
+    assert_eq!(store.latest_of(&acme, "db-1").await.expect(STORE), None);
+
+    // Same device, same times: each organisation's own, none a duplicate.
+    assert_eq!(
+        all_reports_in(store, &acme, "web-1", 0, 100).await,
+        acme_reports
+    );
+    assert_eq!(
+        all_reports_in(store, &globex, "web-1", 0, 100).await,
+        globex_reports
+    );
+    assert!(
+        store
+            .reports(&acme, "db-1", now(), now())
+            .await
+            .expect(STORE)
+            .is_none()
+    );
+    let values = |history: Option<tailmon_core::History>| -> Vec<f64> {
+        history
+            .expect("known")
+            .points
+            .iter()
+            .map(|p| p.avg)
+            .collect()
+    };
+    let query = history_query("web-1", "cpu_usage", 0, 100, 1000);
+    assert_eq!(
+        values(store.history(&acme, &query).await.expect(STORE)),
+        [10.0; 10]
+    );
+    assert_eq!(
+        values(store.history(&globex, &query).await.expect(STORE)),
+        [70.0; 10]
+    );
+    // Rollups too: one minute bucket of each holds its own values only.
+    let minute = history_query("web-1", "cpu_usage", 0, 100, 1);
+    for (org, value) in [(&acme, 10.0), (&globex, 70.0)] {
+        let history = store
+            .history(org, &minute)
+            .await
+            .expect(STORE)
+            .expect("known");
+        assert_ne!(history.tier, Tier::Raw);
+        assert!(
+            history
+                .points
+                .iter()
+                .all(|p| (p.avg, p.min, p.max) == (value, value, value)),
+            "{org}: {history:?}"
+        );
+    }
+    assert!(
+        store
+            .history(&acme, &history_query("db-1", "cpu_usage", -10, 10, 10))
+            .await
+            .expect(STORE)
+            .is_none()
+    );
+    let metrics = ["cpu_usage".to_owned()];
+    let (from, to) = (now(), now() + time::Duration::seconds(100));
+    let many = store
+        .histories(&acme, "web-1", &metrics, from, to, 1000)
+        .await
+        .expect(STORE)
+        .expect("known");
+    assert_eq!(
+        many[0].points.iter().map(|p| p.avg).collect::<Vec<_>>(),
+        [10.0; 10]
+    );
+    assert!(
+        store
+            .histories(&acme, "db-1", &metrics, from, to, 1000)
+            .await
+            .expect(STORE)
+            .is_none()
+    );
+
+    // Retention drops globex's old report and keeps both latest reports.
+    store.apply_retention(now()).await.expect(STORE);
+    assert!(
+        all_reports_in(store, &globex, "web-1", -keep - 120, -keep)
+            .await
+            .is_empty()
+    );
+    assert_eq!(cpu_of(&acme).await, Some(10.0));
+    assert_eq!(cpu_of(&globex).await, Some(70.0));
+    assert_eq!(
+        all_reports_in(store, &acme, "web-1", 0, 100).await.len(),
+        10
+    );
+
+    // Deleting acme's web-1 leaves globex's, and deleting a device an
+    // organisation does not have changes nothing.
+    assert!(!store.delete_device(&acme, "db-1").await.expect(STORE));
+    assert!(store.delete_device(&acme, "web-1").await.expect(STORE));
+    assert!(!store.delete_device(&acme, "web-1").await.expect(STORE));
+    assert_eq!(cpu_of(&acme).await, None);
+    assert!(
+        store
+            .reports(&acme, "web-1", now(), now())
+            .await
+            .expect(STORE)
+            .is_none()
+    );
+    assert_eq!(cpu_of(&globex).await, Some(70.0));
+    assert_eq!(
+        all_reports_in(store, &globex, "web-1", 0, 100).await,
+        globex_reports
+    );
+    assert_eq!(store.devices().await.expect(STORE).len(), 2);
+    // The id is free again in acme, and starts afresh there.
+    store
+        .insert(&acme, at("web-1", 50, 1.0))
+        .await
+        .expect(STORE);
+    assert_eq!(all_reports_in(store, &acme, "web-1", 0, 100).await.len(), 1);
 }
 
 /// Runs every check on fresh, empty stores from `make`, as `Box<dyn Store>`
@@ -588,4 +866,5 @@ pub async fn suite(make: impl Fn() -> Box<dyn Store>, raw_keep: Duration) {
     delete_removes_a_device_and_its_history(make().as_ref()).await;
     retention_removes_what_is_old_and_nothing_else(make().as_ref(), raw_keep).await;
     an_old_retry_after_retention_is_not_counted_twice(make().as_ref(), raw_keep).await;
+    organisations_never_see_each_other(make().as_ref(), raw_keep).await;
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
-use tailmon_core::{History, OffsetDateTime, Point, Report, Tier, metric};
+use tailmon_core::{History, OffsetDateTime, OrgId, Point, Report, Tier, metric};
 
 use crate::store::downsample::{bucket_start, bucket_tier, downsample};
 use crate::store::metric_set::{distinct_names, in_asked_order};
@@ -26,7 +26,8 @@ pub const DEFAULT_MEMORY_HISTORY: Duration = Duration::from_secs(3600);
 /// ```
 #[derive(Debug)]
 pub struct MemoryStore {
-    devices: DashMap<String, DeviceHistory>,
+    /// By organisation, then device id.
+    orgs: DashMap<OrgId, DashMap<String, DeviceHistory>>,
     keep: time::Duration,
     /// The newest retention cutoff applied, in Unix nanoseconds: reports
     /// stamped before it are dropped, as [`Store::apply_retention`] says.
@@ -55,26 +56,67 @@ impl MemoryStore {
     /// each device's newest report.
     pub fn with_history(keep: Duration) -> Self {
         Self {
-            devices: DashMap::new(),
+            orgs: DashMap::new(),
             keep: time::Duration::try_from(keep).unwrap_or(time::Duration::MAX),
             horizon: AtomicI64::new(i64::MIN),
         }
     }
 
-    fn insert_one(&self, report: Report) {
+    fn insert_one(&self, devices: &DashMap<String, DeviceHistory>, report: Report) {
         if nanos(report.last_seen) < self.horizon.load(Ordering::Acquire) {
             return;
         }
-        if let Some(mut history) = self.devices.get_mut(report.device_id.as_str()) {
+        if let Some(mut history) = devices.get_mut(report.device_id.as_str()) {
             history.insert(report, self.keep);
             return;
         }
-        self.devices
+        devices
             .entry(report.device_id.clone())
             .or_insert_with(|| DeviceHistory {
                 reports: VecDeque::new(),
             })
             .insert(report, self.keep);
+    }
+
+    /// One device's [`Store::history`] answer.
+    fn history_of(history: &DeviceHistory, query: &HistoryQuery) -> History {
+        let values: Vec<(OffsetDateTime, f64)> = history
+            .in_range(query.from, query.to)
+            .filter_map(|r| Some((r.last_seen, metric::value(r, &query.metric)?)))
+            .collect();
+        let (tier, points) = if values.len() <= query.max_points {
+            (Tier::Raw, downsample(Tier::Raw, values))
+        } else {
+            // Whole buckets, the first and last included.
+            let tier = bucket_tier(query.from, query.to, query.max_points);
+            let width = time::Duration::seconds(tier.bucket_seconds().unwrap_or(1));
+            let from = bucket_start(tier, query.from);
+            let to = bucket_start(tier, query.to)
+                .checked_add(width - time::Duration::NANOSECOND)
+                .unwrap_or(query.to);
+            let values = history
+                .in_range(from, to)
+                .filter_map(|r| Some((r.last_seen, metric::value(r, &query.metric)?)));
+            (tier, downsample(tier, values))
+        };
+        History {
+            device_id: query.device_id.clone(),
+            metric: query.metric.clone(),
+            tier,
+            points,
+        }
+    }
+
+    /// `f` of the device `device_id` of `org`, if there is one.
+    fn device<T>(
+        &self,
+        org: &OrgId,
+        device_id: &str,
+        f: impl FnOnce(&DeviceHistory) -> T,
+    ) -> Option<T> {
+        let devices = self.orgs.get(org)?;
+        let history = devices.get(device_id)?;
+        Some(f(&history))
     }
 }
 
@@ -114,67 +156,59 @@ impl DeviceHistory {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn insert(&self, report: Report) -> Result<(), StoreError> {
-        self.insert_one(report);
-        Ok(())
-    }
-
-    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
+    async fn insert_many(&self, org: &OrgId, reports: Vec<Report>) -> Result<(), StoreError> {
+        if let Some(devices) = self.orgs.get(org) {
+            for report in reports {
+                self.insert_one(&devices, report);
+            }
+            return Ok(());
+        }
+        let devices = self.orgs.entry(org.clone()).or_default().downgrade();
         for report in reports {
-            self.insert_one(report);
+            self.insert_one(&devices, report);
         }
         Ok(())
     }
 
-    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
-        let mut all: Vec<Report> = self
-            .devices
-            .iter()
-            .filter_map(|e| e.value().reports.back().cloned())
-            .collect();
-        all.sort_unstable_by(|a, b| a.device_id.cmp(&b.device_id));
+    async fn latest(&self) -> Result<Vec<(OrgId, Report)>, StoreError> {
+        let mut all: Vec<(OrgId, Report)> = Vec::new();
+        for org in &self.orgs {
+            all.extend(
+                org.value()
+                    .iter()
+                    .filter_map(|e| e.value().reports.back().cloned())
+                    .map(|r| (org.key().clone(), r)),
+            );
+        }
+        all.sort_unstable_by(|a, b| (&a.0, &a.1.device_id).cmp(&(&b.0, &b.1.device_id)));
         Ok(all)
     }
 
-    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
+    async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError> {
         Ok(self
-            .devices
-            .get(device_id)
-            .and_then(|h| h.reports.back().cloned()))
+            .device(org, device_id, |h| h.reports.back().cloned())
+            .flatten())
     }
 
-    async fn devices(&self) -> Result<Vec<String>, StoreError> {
-        Ok(self.devices.iter().map(|e| e.key().clone()).collect())
+    async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError> {
+        let mut all = Vec::new();
+        for org in &self.orgs {
+            all.extend(
+                org.value()
+                    .iter()
+                    .map(|e| (org.key().clone(), e.key().clone())),
+            );
+        }
+        Ok(all)
     }
 
-    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
-        let Some(history) = self.devices.get(query.device_id.as_str()) else {
-            return Ok(None);
-        };
-        let values: Vec<(OffsetDateTime, f64)> = history
-            .in_range(query.from, query.to)
-            .filter_map(|r| Some((r.last_seen, metric::value(r, &query.metric)?)))
-            .collect();
-        let (tier, points) = if values.len() <= query.max_points {
-            (Tier::Raw, downsample(Tier::Raw, values))
-        } else {
-            // Whole buckets, the first and last included.
-            let tier = bucket_tier(query.from, query.to, query.max_points);
-            let width = time::Duration::seconds(tier.bucket_seconds().unwrap_or(1));
-            let from = bucket_start(tier, query.from);
-            let to = bucket_start(tier, query.to)
-                .checked_add(width - time::Duration::NANOSECOND)
-                .unwrap_or(query.to);
-            let values = history
-                .in_range(from, to)
-                .filter_map(|r| Some((r.last_seen, metric::value(r, &query.metric)?)));
-            (tier, downsample(tier, values))
-        };
-        Ok(Some(History {
-            device_id: query.device_id.clone(),
-            metric: query.metric.clone(),
-            tier,
-            points,
+    async fn history(
+        &self,
+        org: &OrgId,
+        query: &HistoryQuery,
+    ) -> Result<Option<History>, StoreError> {
+        Ok(self.device(org, &query.device_id, |history| {
+            Self::history_of(history, query)
         }))
     }
 
@@ -183,6 +217,7 @@ impl Store for MemoryStore {
     /// answered as [`history`](Store::history) answers it.
     async fn histories(
         &self,
+        org: &OrgId,
         device_id: &str,
         metrics: &[String],
         from: OffsetDateTime,
@@ -192,7 +227,10 @@ impl Store for MemoryStore {
         let (slots, of) = distinct_names(metrics);
         let mut values: Vec<Vec<Point>> = vec![Vec::new(); slots.len()];
         {
-            let Some(history) = self.devices.get(device_id) else {
+            let Some(devices) = self.orgs.get(org) else {
+                return Ok(None);
+            };
+            let Some(history) = devices.get(device_id) else {
                 return Ok(None);
             };
             // The last report each name was taken from: as with
@@ -227,7 +265,7 @@ impl Store for MemoryStore {
             }
             let query =
                 HistoryQuery::new(device_id, metric.as_str(), from, to).with_max_points(max_points);
-            match self.history(&query).await? {
+            match self.history(org, &query).await? {
                 Some(history) => out.push(history),
                 None => return Ok(None),
             }
@@ -237,22 +275,30 @@ impl Store for MemoryStore {
 
     async fn reports(
         &self,
+        org: &OrgId,
         device_id: &str,
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Option<ReportStream>, StoreError> {
-        let Some(history) = self.devices.get(device_id) else {
-            return Ok(None);
-        };
         // Memory holds at most the configured history: copying it out keeps
         // the map unlocked while the answer streams.
-        let reports: Vec<Result<Report, StoreError>> =
-            history.in_range(from, to).cloned().map(Ok).collect();
+        let Some(reports) = self.device(org, device_id, |history| {
+            history
+                .in_range(from, to)
+                .cloned()
+                .map(Ok)
+                .collect::<Vec<Result<Report, StoreError>>>()
+        }) else {
+            return Ok(None);
+        };
         Ok(Some(Box::pin(futures_util::stream::iter(reports))))
     }
 
-    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
-        Ok(self.devices.remove(device_id).is_some())
+    async fn delete_device(&self, org: &OrgId, device_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .orgs
+            .get(org)
+            .is_some_and(|devices| devices.remove(device_id).is_some()))
     }
 
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {
@@ -261,14 +307,16 @@ impl Store for MemoryStore {
         }
         // A device's latest report stays, however old: it is what the
         // dashboard and the device list show.
-        for mut history in self.devices.iter_mut() {
-            while history.reports.len() > 1
-                && history
-                    .reports
-                    .front()
-                    .is_some_and(|r| now - r.last_seen > self.keep)
-            {
-                history.reports.pop_front();
+        for devices in &self.orgs {
+            for mut history in devices.iter_mut() {
+                while history.reports.len() > 1
+                    && history
+                        .reports
+                        .front()
+                        .is_some_and(|r| now - r.last_seen > self.keep)
+                {
+                    history.reports.pop_front();
+                }
             }
         }
         Ok(())

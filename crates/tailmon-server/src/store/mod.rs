@@ -35,7 +35,7 @@ pub use retention::{
 pub use sqlite::sqlite_store::{
     DATABASE_FILE, Durability, OpenError, SqliteStore, SqliteStoreBuilder,
 };
-pub use tailmon_core::HistoryQuery;
+pub use tailmon_core::{HistoryQuery, OrgId};
 
 /// Reports of one device in time order, streamed out of a store.
 pub type ReportStream =
@@ -44,14 +44,23 @@ pub type ReportStream =
 /// Where the server keeps what agents report. Object-safe: the server holds an
 /// `Arc<dyn Store>`, so embedding applications can bring their own.
 ///
+/// **Organisations.** Every device belongs to one organisation ([`OrgId`]),
+/// and a device id is unique within its organisation only: `web-1` of
+/// `acme` and `web-1` of `globex` are two devices, and nothing asked of
+/// one ever answers with, changes or drops anything of the other. Every
+/// call that names a device names its organisation too; a batch of
+/// reports belongs to one organisation (it comes with one credential).
+/// The reports themselves carry no organisation: the store keeps it beside
+/// them. A single-tenant server uses [`OrgId::default`] throughout.
+///
 /// Reports are placed in time by their own `last_seen`, so back-filled
 /// reports land where they belong; the latest of a device is the one with the
 /// newest `last_seen`, whatever the order of arrival.
 ///
 /// Every report counts once, however often it arrives:
-/// - **Duplicates**: a report whose device and `last_seen` (to the
-///   millisecond) are those of one already stored is dropped; the first to
-///   arrive wins.
+/// - **Duplicates**: a report whose organisation, device and `last_seen`
+///   (to the millisecond) are those of one already stored is dropped; the
+///   first to arrive wins.
 /// - **Too old**: once [`apply_retention`](Store::apply_retention) has
 ///   dropped the raw reports older than a cutoff, a report stamped before
 ///   that cutoff is dropped too, whatever the device: the store could no
@@ -66,26 +75,30 @@ pub type ReportStream =
 /// `conformance` feature makes public as `tailmon_server::store::conformance`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Keeps `report`. When this returns `Ok`, the report is as durable as the
-    /// store promises and may be acknowledged.
-    async fn insert(&self, report: Report) -> Result<(), StoreError> {
-        self.insert_many(vec![report]).await
+    /// Keeps `report` in organisation `org`. When this returns `Ok`, the
+    /// report is as durable as the store promises and may be acknowledged.
+    async fn insert(&self, org: &OrgId, report: Report) -> Result<(), StoreError> {
+        self.insert_many(org, vec![report]).await
     }
 
-    /// Keeps every report of `reports`, all or none.
-    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError>;
+    /// Keeps every report of `reports` in organisation `org`, all or none.
+    async fn insert_many(&self, org: &OrgId, reports: Vec<Report>) -> Result<(), StoreError>;
 
-    /// The latest report of every device, sorted by device id.
-    async fn latest(&self) -> Result<Vec<Report>, StoreError>;
+    /// The latest report of every device of every organisation, with its
+    /// organisation, sorted by organisation then device id.
+    async fn latest(&self) -> Result<Vec<(OrgId, Report)>, StoreError>;
 
-    /// The latest report of one device; `None` for an unknown device.
-    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError>;
+    /// The latest report of one device; `None` for a device `org` does not
+    /// have.
+    async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError>;
 
-    /// The id of every device the store holds, in any order.
-    async fn devices(&self) -> Result<Vec<String>, StoreError>;
+    /// Every device the store holds, of every organisation, as
+    /// (organisation, device id), in any order.
+    async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError>;
 
     /// One metric of one device over a range, from the finest tier that gives
-    /// at most `query.max_points` points; `None` for an unknown device.
+    /// at most `query.max_points` points; `None` for a device `org` does not
+    /// have.
     ///
     /// Raw points are those with `from <= last_seen <= to`. A bucket (minute
     /// or hour) is answered when it overlaps the range, and then covers the
@@ -95,12 +108,16 @@ pub trait Store: Send + Sync + 'static {
     /// integers, other values to some 32 significant digits), so the answer
     /// does not depend on the order reports arrived in, nor change at a
     /// checkpoint or a restart.
-    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError>;
+    async fn history(
+        &self,
+        org: &OrgId,
+        query: &HistoryQuery,
+    ) -> Result<Option<History>, StoreError>;
 
     /// Several metrics of one device over one range, one [`History`] per
     /// name of `metrics`, in that order (a name asked twice is answered
-    /// twice); `None` for an unknown device. Each answer is the one
-    /// [`history`](Store::history) gives for that metric with the same
+    /// twice); `None` for a device `org` does not have. Each answer is the
+    /// one [`history`](Store::history) gives for that metric with the same
     /// device, range and `max_points`, point for point.
     ///
     /// The default asks [`history`](Store::history) once per metric; a store
@@ -109,6 +126,7 @@ pub trait Store: Send + Sync + 'static {
     /// default answers an empty list whether or not the device is known.
     async fn histories(
         &self,
+        org: &OrgId,
         device_id: &str,
         metrics: &[String],
         from: OffsetDateTime,
@@ -119,7 +137,7 @@ pub trait Store: Send + Sync + 'static {
         for metric in metrics {
             let query =
                 HistoryQuery::new(device_id, metric.as_str(), from, to).with_max_points(max_points);
-            match self.history(&query).await? {
+            match self.history(org, &query).await? {
                 Some(history) => out.push(history),
                 None => return Ok(None),
             }
@@ -128,21 +146,24 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// The raw reports of one device with `from <= last_seen <= to`, oldest
-    /// first, streamed rather than gathered; `None` for an unknown device.
+    /// first, streamed rather than gathered; `None` for a device `org` does
+    /// not have.
     async fn reports(
         &self,
+        org: &OrgId,
         device_id: &str,
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Option<ReportStream>, StoreError>;
 
-    /// Removes a device and all its history; `false` if it was unknown.
-    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError>;
+    /// Removes a device of `org` and all its history; `false` if `org` has
+    /// no such device.
+    async fn delete_device(&self, org: &OrgId, device_id: &str) -> Result<bool, StoreError>;
 
-    /// Drops what is older than each tier keeps, as of `now`. From then on,
-    /// reports older than the raw tier keeps as of `now` are dropped when
-    /// they arrive (see the rules above); a later call with an earlier
-    /// `now` does not move that cutoff back.
+    /// Drops what is older than each tier keeps, as of `now`, in every
+    /// organisation. From then on, reports older than the raw tier keeps as
+    /// of `now` are dropped when they arrive (see the rules above); a later
+    /// call with an earlier `now` does not move that cutoff back.
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Changes how long each tier is kept, from the next
@@ -173,32 +194,37 @@ pub trait Store: Send + Sync + 'static {
 /// an `Arc` of a store the application keeps using too.
 #[async_trait]
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
-    async fn insert(&self, report: Report) -> Result<(), StoreError> {
-        (**self).insert(report).await
+    async fn insert(&self, org: &OrgId, report: Report) -> Result<(), StoreError> {
+        (**self).insert(org, report).await
     }
 
-    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
-        (**self).insert_many(reports).await
+    async fn insert_many(&self, org: &OrgId, reports: Vec<Report>) -> Result<(), StoreError> {
+        (**self).insert_many(org, reports).await
     }
 
-    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
+    async fn latest(&self) -> Result<Vec<(OrgId, Report)>, StoreError> {
         (**self).latest().await
     }
 
-    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
-        (**self).latest_of(device_id).await
+    async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError> {
+        (**self).latest_of(org, device_id).await
     }
 
-    async fn devices(&self) -> Result<Vec<String>, StoreError> {
+    async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError> {
         (**self).devices().await
     }
 
-    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
-        (**self).history(query).await
+    async fn history(
+        &self,
+        org: &OrgId,
+        query: &HistoryQuery,
+    ) -> Result<Option<History>, StoreError> {
+        (**self).history(org, query).await
     }
 
     async fn histories(
         &self,
+        org: &OrgId,
         device_id: &str,
         metrics: &[String],
         from: OffsetDateTime,
@@ -206,21 +232,22 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
         max_points: usize,
     ) -> Result<Option<Vec<History>>, StoreError> {
         (**self)
-            .histories(device_id, metrics, from, to, max_points)
+            .histories(org, device_id, metrics, from, to, max_points)
             .await
     }
 
     async fn reports(
         &self,
+        org: &OrgId,
         device_id: &str,
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Option<ReportStream>, StoreError> {
-        (**self).reports(device_id, from, to).await
+        (**self).reports(org, device_id, from, to).await
     }
 
-    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
-        (**self).delete_device(device_id).await
+    async fn delete_device(&self, org: &OrgId, device_id: &str) -> Result<bool, StoreError> {
+        (**self).delete_device(org, device_id).await
     }
 
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tailmon_server::store::OrgId;
 
 use async_trait::async_trait;
 use axum::Json;
@@ -225,6 +226,7 @@ async fn agent_backfills_an_outage_without_gap_or_duplicate() {
 
     let reports: Vec<Report> = store
         .reports(
+            &OrgId::default(),
             DEVICE,
             OffsetDateTime::UNIX_EPOCH,
             OffsetDateTime::now_utc(),

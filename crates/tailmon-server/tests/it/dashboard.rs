@@ -4,6 +4,7 @@
 //! waits for (polled, no fixed sleeps), not after a virtual-time budget.
 
 use std::sync::Arc;
+use tailmon_server::store::OrgId;
 
 use tailmon_core::{Disk, LoadAvg, NetworkInterface, OffsetDateTime, Report, Temperature};
 use tailmon_server::{MemoryStore, ServerBuilder, Store};
@@ -71,7 +72,10 @@ async fn dashboard_renders_every_device_safely_and_shows_new_ones_live() {
     // NaN goes out as null, and a zero total.
     let mut odd = report("odd", f64::NAN, 0);
     odd.ram_total_mb = 0;
-    store.insert(odd).await.expect("store accepts");
+    store
+        .insert(&OrgId::default(), odd)
+        .await
+        .expect("store accepts");
     let server = ServerBuilder::new()
         .open_access()
         .store(store.clone())

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tailmon_server::store::OrgId;
 
 use serde_json::{Value, json};
 use tailmon_core::{
@@ -166,7 +167,10 @@ async fn store_history(store: &SqliteStore, now: OffsetDateTime) -> usize {
     let times = history_times(now);
     for chunk in times.chunks(2_000) {
         let reports = chunk.iter().map(|&at| report_at(DEVICE, at)).collect();
-        store.insert_many(reports).await.expect("history stored");
+        store
+            .insert_many(&OrgId::default(), reports)
+            .await
+            .expect("history stored");
     }
     times.len()
 }

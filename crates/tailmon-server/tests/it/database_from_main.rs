@@ -5,6 +5,7 @@
 //! the exports, compared with the answers recorded beside it.
 
 use std::sync::Arc;
+use tailmon_server::store::OrgId;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -53,12 +54,27 @@ async fn a_database_written_before_the_codec_split_reads_the_same() {
         );
         let max_points = usize::try_from(case["max_points"].as_u64().unwrap()).unwrap();
         let query = HistoryQuery::new(device, metric, from, to).with_max_points(max_points);
-        let answer = store.history(&query).await.unwrap().unwrap();
+        let answer = store
+            .history(&OrgId::default(), &query)
+            .await
+            .unwrap()
+            .unwrap();
         histories.push(json!({
             "device": device, "metric": metric, "max_points": max_points, "answer": answer,
         }));
     }
-    let latest = store.latest().await.unwrap();
+    // Every device of the version 2 file is in the default organisation.
+    let latest: Vec<Report> = store
+        .latest()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(org, report)| {
+            assert_eq!(org, OrgId::default(), "{}", report.device_id);
+            report
+        })
+        .collect();
+    assert_eq!(latest.len(), 2);
     let now = json!({"latest": latest, "histories": histories});
     assert!(
         serde_json::to_string_pretty(&now).unwrap() == recorded.trim_end(),
@@ -67,7 +83,7 @@ async fn a_database_written_before_the_codec_split_reads_the_same() {
 
     for (device, export) in exports.as_object().unwrap() {
         let reports: Vec<Report> = store
-            .reports(device, from, to)
+            .reports(&OrgId::default(), device, from, to)
             .await
             .unwrap()
             .unwrap()

@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
+use tailmon_server::store::OrgId;
 
 use axum::Router;
 use axum::body::Body;
@@ -274,7 +275,7 @@ async fn the_lists_start_from_what_the_store_already_holds() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let mut stored = at("kept", 0, 10.0);
     stored.received_at = Some(start());
-    store.insert(stored).await.unwrap();
+    store.insert(&OrgId::default(), stored).await.unwrap();
     let clock = Arc::new(ManualClock::new(start()));
     let app = ServerBuilder::new()
         .open_access()

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
+use tailmon_server::store::OrgId;
 
 use proptest::prelude::*;
 use tailmon_core::{History, HistoryQuery, OffsetDateTime, Point, Report, Tier};
@@ -271,7 +272,13 @@ async fn ask(store: &dyn Store, queries: &[(usize, (i64, i64), usize)]) -> Vec<H
     for &(device, (from, to), max_points) in queries {
         let query = HistoryQuery::new(DEVICES[device], "cpu_usage", time(from), time(to))
             .with_max_points(max_points);
-        answers.push(store.history(&query).await.unwrap().unwrap());
+        answers.push(
+            store
+                .history(&OrgId::default(), &query)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
     }
     answers
 }
@@ -280,7 +287,10 @@ async fn ask(store: &dyn Store, queries: &[(usize, (i64, i64), usize)]) -> Vec<H
 async fn send(store: &dyn Store, truth: &mut Truth, arrivals: &[Sent], batch: usize) {
     for chunk in arrivals.chunks(batch) {
         store
-            .insert_many(chunk.iter().map(|s| s.report()).collect())
+            .insert_many(
+                &OrgId::default(),
+                chunk.iter().map(|s| s.report()).collect(),
+            )
             .await
             .unwrap();
         chunk.iter().for_each(|&s| truth.send(s));

@@ -18,6 +18,8 @@ mod dashboard_fleet;
 mod dashboard_login;
 #[cfg(feature = "sqlite")]
 mod database_from_main;
+#[cfg(feature = "sqlite")]
+mod database_v2;
 mod device_cap;
 mod end_to_end;
 mod fleet_reads;

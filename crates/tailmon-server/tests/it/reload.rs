@@ -515,7 +515,12 @@ async fn a_shorter_retention_applies_at_the_pass_that_follows() {
     }
     let kept = async || {
         let reports = store
-            .reports("d", OffsetDateTime::UNIX_EPOCH, now + time::Duration::HOUR)
+            .reports(
+                &tailmon_server::store::OrgId::default(),
+                "d",
+                OffsetDateTime::UNIX_EPOCH,
+                now + time::Duration::HOUR,
+            )
             .await
             .unwrap()
             .unwrap();

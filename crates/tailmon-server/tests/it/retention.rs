@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tailmon_server::store::OrgId;
 
 use axum::Router;
 use futures_util::StreamExt;
@@ -33,6 +34,7 @@ async fn report_twice(ingest: &Ingest, now: OffsetDateTime) {
 async fn kept(store: &MemoryStore) -> usize {
     let stream = store
         .reports(
+            &OrgId::default(),
             DEVICE,
             OffsetDateTime::UNIX_EPOCH,
             OffsetDateTime::now_utc() + PAST_RETENTION * 4,

@@ -1,6 +1,7 @@
 //! The router, driven without a socket.
 
 use std::sync::Arc;
+use tailmon_server::store::OrgId;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -123,7 +124,7 @@ async fn a_report_from_a_clock_ahead_is_stored_at_receive_time_and_flagged() {
                 server_now + time::Duration::hours(1),
             );
             store
-                .history(&query)
+                .history(&OrgId::default(), &query)
                 .await
                 .expect("history")
                 .expect("a known device")

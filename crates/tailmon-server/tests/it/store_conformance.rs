@@ -18,6 +18,7 @@ async fn memory_store_conforms() {
 mod sqlite {
     use futures_util::StreamExt;
     use tailmon_core::{History, OffsetDateTime, Report, Tier};
+    use tailmon_server::store::OrgId;
     use tailmon_server::store::conformance::{
         all_reports, history_query as query, now, report_at as at, suite,
     };
@@ -105,21 +106,38 @@ mod sqlite {
             .collect();
         {
             let store = SqliteStore::open(&dir).unwrap();
-            store.insert_many(reports[..12].to_vec()).await.unwrap();
+            store
+                .insert_many(&OrgId::default(), reports[..12].to_vec())
+                .await
+                .unwrap();
             store.checkpoint().await.unwrap();
-            store.insert_many(reports[12..].to_vec()).await.unwrap();
-            store.insert(at("b", 0, 50.0)).await.unwrap();
+            store
+                .insert_many(&OrgId::default(), reports[12..].to_vec())
+                .await
+                .unwrap();
+            store
+                .insert(&OrgId::default(), at("b", 0, 50.0))
+                .await
+                .unwrap();
         }
         let store = SqliteStore::open(&dir).unwrap();
         let mut devices = store.devices().await.unwrap();
         devices.sort();
-        assert_eq!(devices, ["a", "b"]);
+        let default = OrgId::default;
         assert_eq!(
-            store.latest_of("a").await.unwrap().map(|r| r.cpu_usage),
+            devices,
+            [(default(), "a".to_owned()), (default(), "b".to_owned())]
+        );
+        assert_eq!(
+            store
+                .latest_of(&OrgId::default(), "a")
+                .await
+                .unwrap()
+                .map(|r| r.cpu_usage),
             Some(23.0)
         );
         let all: Vec<f64> = store
-            .reports("a", unix(start - 1), unix(start + 200))
+            .reports(&OrgId::default(), "a", unix(start - 1), unix(start + 200))
             .await
             .unwrap()
             .unwrap()
@@ -129,7 +147,10 @@ mod sqlite {
         assert_eq!(all, (0..24).map(f64::from).collect::<Vec<_>>());
         let base = start - now().unix_timestamp();
         let minutes = store
-            .history(&query("a", "cpu_usage", base, base + 119, 2))
+            .history(
+                &OrgId::default(),
+                &query("a", "cpu_usage", base, base + 119, 2),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -141,10 +162,16 @@ mod sqlite {
             .collect();
         assert_eq!(summary, [(5.5, 0.0, 11.0), (17.5, 12.0, 23.0)]);
         // A report sent again after the reopen is still recognised.
-        store.insert(reports[3].clone()).await.unwrap();
-        store.insert(reports[20].clone()).await.unwrap();
+        store
+            .insert(&OrgId::default(), reports[3].clone())
+            .await
+            .unwrap();
+        store
+            .insert(&OrgId::default(), reports[20].clone())
+            .await
+            .unwrap();
         let again = store
-            .reports("a", unix(start - 1), unix(start + 200))
+            .reports(&OrgId::default(), "a", unix(start - 1), unix(start + 200))
             .await
             .unwrap()
             .unwrap()
@@ -177,11 +204,14 @@ mod sqlite {
         {
             let store = SqliteStore::open(&dir).unwrap();
             for chunk in reports.chunks(1000) {
-                store.insert_many(chunk.to_vec()).await.unwrap();
+                store
+                    .insert_many(&OrgId::default(), chunk.to_vec())
+                    .await
+                    .unwrap();
             }
             // Sent again, some sealed already and some not: stored once.
             store
-                .insert_many(reports[500..1_500].to_vec())
+                .insert_many(&OrgId::default(), reports[500..1_500].to_vec())
                 .await
                 .unwrap();
             let stamps = stamps_of(&store, start).await;
@@ -192,7 +222,10 @@ mod sqlite {
         assert_eq!(stamps_of(&store, start).await.len(), 2_000);
         let base = start - now().unix_timestamp();
         let hour = store
-            .history(&query("b", "cpu_usage", base, base + 9_999, 200))
+            .history(
+                &OrgId::default(),
+                &query("b", "cpu_usage", base, base + 9_999, 200),
+            )
             .await
             .unwrap()
             .unwrap();
@@ -207,7 +240,12 @@ mod sqlite {
     /// The timestamps of device "b"'s raw reports from `start` on, as exported.
     async fn stamps_of(store: &SqliteStore, start: i64) -> Vec<i64> {
         store
-            .reports("b", unix(start - 1), unix(start + 20_000))
+            .reports(
+                &OrgId::default(),
+                "b",
+                unix(start - 1),
+                unix(start + 20_000),
+            )
             .await
             .unwrap()
             .unwrap()
@@ -225,13 +263,16 @@ mod sqlite {
         let dirs = crate::support::TestDirs::new("sqlite-flush");
         let dir = dirs.fresh();
         let store = SqliteStore::open(&dir).unwrap();
-        store.insert(at("a", -10, 1.0)).await.unwrap();
+        store
+            .insert(&OrgId::default(), at("a", -10, 1.0))
+            .await
+            .unwrap();
         // The log the store flushes is gone (SQLite writes on into its open,
         // unlinked file): the flush fails.
         let wal = dir.join("tailmon.db-wal");
         std::fs::rename(&wal, dir.join("moved-wal")).unwrap();
         let report = at("a", -5, 2.0);
-        match store.insert(report.clone()).await {
+        match store.insert(&OrgId::default(), report.clone()).await {
             Err(StoreError::Unavailable(message)) => {
                 assert!(message.contains("flush"), "{message}");
             }
@@ -239,7 +280,7 @@ mod sqlite {
         }
         // The log back in its place: the retry is answered, and stored once.
         std::fs::rename(dir.join("moved-wal"), &wal).unwrap();
-        store.insert(report).await.unwrap();
+        store.insert(&OrgId::default(), report).await.unwrap();
         let stored: Vec<f64> = all_reports(&store, "a", -60, 0)
             .await
             .iter()
@@ -267,26 +308,53 @@ mod sqlite {
         {
             let store = sqlite_at_now(dir.clone()).open().unwrap();
             store
-                .insert_many(vec![at("a", old, 20.0), at("a", 0, 5.0)])
+                .insert_many(&OrgId::default(), vec![at("a", old, 20.0), at("a", 0, 5.0)])
                 .await
                 .unwrap();
-            store.insert(at("a", old, 99.0)).await.unwrap();
+            store
+                .insert(&OrgId::default(), at("a", old, 99.0))
+                .await
+                .unwrap();
             assert_eq!(
-                summary(store.history(&minute()).await.unwrap().unwrap()),
+                summary(
+                    store
+                        .history(&OrgId::default(), &minute())
+                        .await
+                        .unwrap()
+                        .unwrap()
+                ),
                 once
             );
             store.apply_retention(now()).await.unwrap();
-            store.insert(at("a", old, 99.0)).await.unwrap();
+            store
+                .insert(&OrgId::default(), at("a", old, 99.0))
+                .await
+                .unwrap();
             assert_eq!(
-                summary(store.history(&minute()).await.unwrap().unwrap()),
+                summary(
+                    store
+                        .history(&OrgId::default(), &minute())
+                        .await
+                        .unwrap()
+                        .unwrap()
+                ),
                 once
             );
         }
         let store = sqlite_at_now(dir).open().unwrap();
-        store.insert(at("a", old, 99.0)).await.unwrap();
+        store
+            .insert(&OrgId::default(), at("a", old, 99.0))
+            .await
+            .unwrap();
         store.checkpoint().await.unwrap();
         assert_eq!(
-            summary(store.history(&minute()).await.unwrap().unwrap()),
+            summary(
+                store
+                    .history(&OrgId::default(), &minute())
+                    .await
+                    .unwrap()
+                    .unwrap()
+            ),
             once
         );
     }
@@ -328,10 +396,18 @@ mod sqlite {
             let store = sqlite_at_now(dir.clone()).open().unwrap();
             let mut devices = store.devices().await.unwrap();
             devices.sort();
-            assert_eq!(devices, ["fixture-a", "fixture-b"]);
+            let default = OrgId::default;
+            assert_eq!(
+                devices,
+                [
+                    (default(), "fixture-a".to_owned()),
+                    (default(), "fixture-b".to_owned())
+                ],
+                "every device of a version 2 database is in the default organisation"
+            );
             assert_eq!(
                 store
-                    .latest_of("fixture-a")
+                    .latest_of(&OrgId::default(), "fixture-a")
                     .await
                     .unwrap()
                     .map(|r| r.cpu_usage),
@@ -346,7 +422,13 @@ mod sqlite {
             // The sums as that format stored them: rounded to the decimals of
             // min and max, so the second minute lost its 1e-9 for good.
             assert_eq!(
-                summary(store.history(&minutes()).await.unwrap().unwrap()),
+                summary(
+                    store
+                        .history(&OrgId::default(), &minutes())
+                        .await
+                        .unwrap()
+                        .unwrap()
+                ),
                 [
                     (Tier::Minute, 0, 0.6 / 3.0, 0.1, 0.3),
                     (Tier::Minute, 60, 0.0, -1e15, 1e15),
@@ -354,12 +436,21 @@ mod sqlite {
                 ]
             );
             // A report into an old block: summed on, written in today's format.
-            store.insert(at("fixture-a", t + 30, 0.4)).await.unwrap();
+            store
+                .insert(&OrgId::default(), at("fixture-a", t + 30, 0.4))
+                .await
+                .unwrap();
             store.checkpoint().await.unwrap();
         }
         let store = sqlite_at_now(dir).open().unwrap();
         assert_eq!(
-            summary(store.history(&minutes()).await.unwrap().unwrap())[0],
+            summary(
+                store
+                    .history(&OrgId::default(), &minutes())
+                    .await
+                    .unwrap()
+                    .unwrap()
+            )[0],
             (Tier::Minute, 0, 0.25, 0.1, 0.4)
         );
     }

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tailmon_core::{
     BatchResult, DEFAULT_HISTORY_POINTS, DeviceSummary, ErrorBody, History, MAX_BATCH_REPORTS,
-    MAX_HISTORY_POINTS, OffsetDateTime, Report, metric,
+    MAX_HISTORY_POINTS, OffsetDateTime, OrgId, Report, metric,
 };
 
 use crate::api::devices_query::DevicesQuery;
@@ -127,7 +127,12 @@ pub(crate) async fn device_metrics(
     State(state): State<V1State>,
     Path(device_id): Path<String>,
 ) -> Result<Json<DeviceMetrics>, ApiError> {
-    let Some(report) = state.ingest.store().latest_of(&device_id).await? else {
+    let Some(report) = state
+        .ingest
+        .store()
+        .latest_of(&OrgId::default(), &device_id)
+        .await?
+    else {
         return Err(ApiError::UnknownDevice(device_id));
     };
     let mut metrics = Vec::new();
@@ -219,7 +224,14 @@ pub(crate) async fn histories(
     let answer = state
         .ingest
         .store()
-        .histories(&device_id, &metrics, from, to, max_points)
+        .histories(
+            &OrgId::default(),
+            &device_id,
+            &metrics,
+            from,
+            to,
+            max_points,
+        )
         .await?;
     let Some(out) = answer else {
         return Err(ApiError::UnknownDevice(device_id));
@@ -298,7 +310,12 @@ pub(crate) async fn history(
     let max_points = points_param(params.points.as_deref())?;
     let query =
         HistoryQuery::new(device_id.clone(), metric_name, from, to).with_max_points(max_points);
-    match state.ingest.store().history(&query).await? {
+    match state
+        .ingest
+        .store()
+        .history(&OrgId::default(), &query)
+        .await?
+    {
         Some(history) => Ok(Json(history)),
         None => Err(ApiError::UnknownDevice(device_id)),
     }
@@ -347,7 +364,12 @@ pub(crate) async fn export(
         now,
         OffsetDateTime::UNIX_EPOCH,
     )?;
-    let Some(reports) = state.ingest.store().reports(&device_id, from, to).await? else {
+    let Some(reports) = state
+        .ingest
+        .store()
+        .reports(&OrgId::default(), &device_id, from, to)
+        .await?
+    else {
         return Err(ApiError::UnknownDevice(device_id));
     };
     let (content_type, extension, body) = if csv {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::store::sqlite::sqlite_schema::SCHEMA_VERSION;
+use crate::store::sqlite::sqlite_schema::{OLDEST_SCHEMA_VERSION, SCHEMA_VERSION};
 
 /// Pages copied per step: 1 MiB with SQLite's default 4 KiB pages.
 const PAGES_PER_STEP: i32 = 256;
@@ -107,7 +107,10 @@ pub(crate) fn integrity(conn: &Connection) -> Result<(), String> {
 }
 
 /// Whether `conn` holds a history database this build reads: its tables
-/// and schema version. `Err` says what is missing or different.
+/// and schema version, from [`OLDEST_SCHEMA_VERSION`] (moved to the
+/// current one when the server opens it) to [`SCHEMA_VERSION`]; a newer one
+/// (written by a later build) is refused. `Err` says what is missing or
+/// different.
 pub(crate) fn check_history_schema(conn: &Connection) -> Result<(), String> {
     let version: Option<i64> = conn
         .query_row(
@@ -117,10 +120,10 @@ pub(crate) fn check_history_schema(conn: &Connection) -> Result<(), String> {
         )
         .map_err(|_| "no Tailmon history in it (no schema version)".to_owned())
         .map(Some)?;
-    if version != Some(SCHEMA_VERSION) {
+    let version = version.unwrap_or_default();
+    if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&version) {
         return Err(format!(
-            "its history has schema version {}; this server reads version {SCHEMA_VERSION}",
-            version.unwrap_or_default()
+            "its history has schema version {version}; this server reads versions {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}"
         ));
     }
     for table in ["devices", "inbox", "raw_blocks", "rollup_blocks"] {
@@ -141,6 +144,30 @@ pub(crate) fn check_history_schema(conn: &Connection) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_of_a_known_schema_version_is_accepted_and_a_newer_one_refused() {
+        for (version, accepted) in [(1, false), (2, true), (3, true), (4, false)] {
+            let conn = Connection::open_in_memory().expect("in memory");
+            conn.execute_batch(&format!(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                 INSERT INTO meta VALUES ('schema_version', {version});
+                 CREATE TABLE devices (id INTEGER PRIMARY KEY);
+                 CREATE TABLE inbox (seq INTEGER PRIMARY KEY);
+                 CREATE TABLE raw_blocks (id INTEGER PRIMARY KEY);
+                 CREATE TABLE rollup_blocks (id INTEGER PRIMARY KEY);"
+            ))
+            .expect("tables");
+            let checked = check_history_schema(&conn);
+            assert_eq!(checked.is_ok(), accepted, "version {version}: {checked:?}");
+            if let Err(refused) = checked {
+                assert!(
+                    refused.contains(&format!("schema version {version}")),
+                    "{refused}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_copy_made_while_another_connection_writes_is_of_one_moment() {

@@ -10,57 +10,77 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use dashmap::DashMap;
-use tailmon_core::Report;
+use tailmon_core::{OrgId, Report};
 
 use crate::store::rollup_block::RollupBlock;
 use crate::store::sqlite::raw_window::RawWindow;
 
-/// Every device the store holds, by id string.
+/// Every device the store holds, by organisation then device id.
 #[derive(Default)]
 pub(crate) struct Devices {
-    by_name: DashMap<String, Arc<DeviceEntry>>,
+    by_org: DashMap<OrgId, DashMap<String, Arc<DeviceEntry>>>,
 }
 
 impl Devices {
-    /// The device called `name`.
-    pub(crate) fn get(&self, name: &str) -> Option<Arc<DeviceEntry>> {
-        self.by_name.get(name).map(|e| Arc::clone(e.value()))
+    /// The device called `name` in `org`.
+    pub(crate) fn get(&self, org: &OrgId, name: &str) -> Option<Arc<DeviceEntry>> {
+        let devices = self.by_org.get(org)?;
+        devices.get(name).map(|e| Arc::clone(e.value()))
     }
 
     /// Adds (or replaces) a device.
     pub(crate) fn insert(&self, entry: Arc<DeviceEntry>) {
-        self.by_name.insert(entry.name.clone(), entry);
+        self.by_org
+            .entry(entry.org.clone())
+            .or_default()
+            .insert(entry.name.clone(), entry);
     }
 
     /// Forgets a device.
-    pub(crate) fn remove(&self, name: &str) {
-        self.by_name.remove(name);
+    pub(crate) fn remove(&self, org: &OrgId, name: &str) {
+        if let Some(devices) = self.by_org.get(org) {
+            devices.remove(name);
+        }
     }
 
-    /// Every device, sorted by name.
+    /// Every device, sorted by organisation then name.
     pub(crate) fn all(&self) -> Vec<Arc<DeviceEntry>> {
-        let mut all: Vec<_> = self.by_name.iter().map(|e| Arc::clone(e.value())).collect();
-        all.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut all = Vec::new();
+        for devices in &self.by_org {
+            all.extend(devices.iter().map(|e| Arc::clone(e.value())));
+        }
+        all.sort_by(|a, b| (&a.org, &a.name).cmp(&(&b.org, &b.name)));
         all
     }
 
-    /// Every device name, in no order.
-    pub(crate) fn names(&self) -> Vec<String> {
-        self.by_name.iter().map(|e| e.key().clone()).collect()
+    /// Every device as (organisation, name), in no order.
+    pub(crate) fn names(&self) -> Vec<(OrgId, String)> {
+        let mut all = Vec::new();
+        for devices in &self.by_org {
+            all.extend(
+                devices
+                    .iter()
+                    .map(|e| (devices.key().clone(), e.key().clone())),
+            );
+        }
+        all
     }
 }
 
-/// One device: its row id, its name and its in-memory state.
+/// One device: its row id, its organisation, its name and its in-memory
+/// state.
 pub(crate) struct DeviceEntry {
     pub(crate) id: i64,
+    pub(crate) org: OrgId,
     pub(crate) name: String,
     state: Mutex<DeviceState>,
 }
 
 impl DeviceEntry {
-    pub(crate) fn new(id: i64, name: String, state: DeviceState) -> Self {
+    pub(crate) fn new(id: i64, org: OrgId, name: String, state: DeviceState) -> Self {
         Self {
             id,
+            org,
             name,
             state: Mutex::new(state),
         }

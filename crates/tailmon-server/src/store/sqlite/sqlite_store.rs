@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
-use tailmon_core::{History, OffsetDateTime, Point, Report, Tier, metric};
+use tailmon_core::{History, OffsetDateTime, OrgId, Point, Report, Tier, metric};
 use tokio::sync::oneshot;
 
 use crate::store::Retention;
@@ -389,7 +389,7 @@ impl ReaderPool {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn insert_many(&self, reports: Vec<Report>) -> Result<(), StoreError> {
+    async fn insert_many(&self, org: &OrgId, reports: Vec<Report>) -> Result<(), StoreError> {
         if reports.is_empty() {
             return Ok(());
         }
@@ -397,33 +397,40 @@ impl Store for SqliteStore {
             .into_iter()
             .map(PreparedReport::new)
             .collect::<Result<Vec<_>, _>>()?;
-        self.write(|done| Write::Insert { reports, done }).await
+        let org = org.clone();
+        self.write(|done| Write::Insert { org, reports, done })
+            .await
     }
 
-    async fn latest(&self) -> Result<Vec<Report>, StoreError> {
+    async fn latest(&self) -> Result<Vec<(OrgId, Report)>, StoreError> {
         Ok(self
             .devices
             .all()
             .iter()
-            .filter_map(|entry| entry.lock().latest.clone())
+            .filter_map(|entry| Some((entry.org.clone(), entry.lock().latest.clone()?)))
             .collect())
     }
 
-    async fn latest_of(&self, device_id: &str) -> Result<Option<Report>, StoreError> {
+    async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError> {
         Ok(self
             .devices
-            .get(device_id)
+            .get(org, device_id)
             .and_then(|entry| entry.lock().latest.clone()))
     }
 
-    async fn devices(&self) -> Result<Vec<String>, StoreError> {
+    async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError> {
         Ok(self.devices.names())
     }
 
-    async fn history(&self, query: &HistoryQuery) -> Result<Option<History>, StoreError> {
+    async fn history(
+        &self,
+        org: &OrgId,
+        query: &HistoryQuery,
+    ) -> Result<Option<History>, StoreError> {
         let metrics = std::slice::from_ref(&query.metric);
         let answer = self
             .histories(
+                org,
                 &query.device_id,
                 metrics,
                 query.from,
@@ -441,13 +448,14 @@ impl Store for SqliteStore {
     /// alike by construction.
     async fn histories(
         &self,
+        org: &OrgId,
         device_id: &str,
         metrics: &[String],
         from: OffsetDateTime,
         to: OffsetDateTime,
         max_points: usize,
     ) -> Result<Option<Vec<History>>, StoreError> {
-        let Some(entry) = self.devices.get(device_id) else {
+        let Some(entry) = self.devices.get(org, device_id) else {
             return Ok(None);
         };
         let answer = |tier, points: Vec<Vec<Point>>| {
@@ -511,11 +519,12 @@ impl Store for SqliteStore {
 
     async fn reports(
         &self,
+        org: &OrgId,
         device_id: &str,
         from: OffsetDateTime,
         to: OffsetDateTime,
     ) -> Result<Option<ReportStream>, StoreError> {
-        let Some(entry) = self.devices.get(device_id) else {
+        let Some(entry) = self.devices.get(org, device_id) else {
             return Ok(None);
         };
         let window = entry.lock().window.snapshot()?.map(Arc::new);
@@ -547,9 +556,9 @@ impl Store for SqliteStore {
         Ok(Some(Box::pin(reports)))
     }
 
-    async fn delete_device(&self, device_id: &str) -> Result<bool, StoreError> {
-        let device = device_id.to_owned();
-        self.write(|done| Write::Delete { device, done }).await
+    async fn delete_device(&self, org: &OrgId, device_id: &str) -> Result<bool, StoreError> {
+        let (org, device) = (org.clone(), device_id.to_owned());
+        self.write(|done| Write::Delete { org, device, done }).await
     }
 
     async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), StoreError> {

@@ -19,7 +19,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
-use tailmon_core::{OffsetDateTime, Report, Tier};
+use tailmon_core::{OffsetDateTime, OrgId, Report, Tier};
 use tokio::sync::oneshot;
 
 use crate::StoreError;
@@ -47,16 +47,23 @@ const LATEST_LEVEL: i32 = 3;
 /// is reset.
 const MAX_CACHED_BLOCKS: usize = 256;
 
-/// A batch of reports waiting for its commit, with where to say it happened.
-type PendingInsert = (Vec<PreparedReport>, oneshot::Sender<Result<(), StoreError>>);
+/// A batch of reports of one organisation waiting for its commit, with
+/// where to say it happened.
+type PendingInsert = (
+    OrgId,
+    Vec<PreparedReport>,
+    oneshot::Sender<Result<(), StoreError>>,
+);
 
 /// What the writer is asked to do.
 pub(crate) enum Write {
     Insert {
+        org: OrgId,
         reports: Vec<PreparedReport>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
     Delete {
+        org: OrgId,
         device: String,
         done: oneshot::Sender<Result<bool, StoreError>>,
     },
@@ -163,21 +170,24 @@ impl Writer {
             let mut stmt = self
                 .conn
                 .prepare(
-                    "SELECT d.id, d.name, d.latest, d.sealed_seq, \
+                    "SELECT d.id, d.org, d.name, d.latest, d.sealed_seq, \
                      (SELECT MAX(last_ts) FROM raw_blocks WHERE device = d.id) FROM devices d",
                 )
                 .map_err(backend)?;
             let mut rows = stmt.query([]).map_err(backend)?;
             while let Some(row) = rows.next().map_err(backend)? {
                 let id: i64 = row.get(0).map_err(backend)?;
-                let name: String = row.get(1).map_err(backend)?;
-                let latest: Option<Vec<u8>> = row.get(2).map_err(backend)?;
-                let sealed_seq: i64 = row.get(3).map_err(backend)?;
-                let sealed_newest: Option<i64> = row.get(4).map_err(backend)?;
+                let org: String = row.get(1).map_err(backend)?;
+                let org = OrgId::new(&org).map_err(|e| StoreError::Backend(Box::new(e)))?;
+                let name: String = row.get(2).map_err(backend)?;
+                let latest: Option<Vec<u8>> = row.get(3).map_err(backend)?;
+                let sealed_seq: i64 = row.get(4).map_err(backend)?;
+                let sealed_newest: Option<i64> = row.get(5).map_err(backend)?;
                 let latest = latest.map(|b| decode_latest(&b)).transpose()?;
                 self.applied_seq = self.applied_seq.max(sealed_seq);
                 let entry = Arc::new(DeviceEntry::new(
                     id,
+                    org,
                     name,
                     DeviceState::stored(latest, sealed_newest.unwrap_or(i64::MIN), sealed_seq),
                 ));
@@ -228,7 +238,7 @@ impl Writer {
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
-                    Write::Insert { reports, done } => inserts.push((reports, done)),
+                    Write::Insert { org, reports, done } => inserts.push((org, reports, done)),
                     other => {
                         self.commit_inserts(std::mem::take(&mut inserts));
                         self.serve_other(other);
@@ -249,8 +259,8 @@ impl Writer {
     fn serve_other(&mut self, request: Write) {
         match request {
             Write::Insert { .. } => {}
-            Write::Delete { device, done } => {
-                let deleted = self.delete(&device);
+            Write::Delete { org, device, done } => {
+                let deleted = self.delete(&org, &device);
                 let _ = done.send(deleted.and_then(|existed| self.flush().map(|()| existed)));
             }
             Write::Retention { now, done } => {
@@ -280,9 +290,13 @@ impl Writer {
         if inserts.is_empty() {
             return;
         }
-        let (batches, dones): (Vec<Vec<PreparedReport>>, Vec<_>) = inserts.into_iter().unzip();
-        let reports: Vec<PreparedReport> = batches.into_iter().flatten().collect();
-        match self.insert_all(reports) {
+        let mut batches = Vec::with_capacity(inserts.len());
+        let mut dones = Vec::with_capacity(inserts.len());
+        for (org, reports, done) in inserts {
+            batches.push((org, reports));
+            dones.push(done);
+        }
+        match self.insert_all(batches) {
             Ok(reports) => {
                 for c in &reports {
                     self.unapplied.record(c.seq, c.entry.id, c.report.ts);
@@ -322,7 +336,10 @@ impl Writer {
         self.unapplied.clear();
     }
 
-    fn insert_all(&mut self, reports: Vec<PreparedReport>) -> Result<Vec<Committed>, StoreError> {
+    fn insert_all(
+        &mut self,
+        batches: Vec<(OrgId, Vec<PreparedReport>)>,
+    ) -> Result<Vec<Committed>, StoreError> {
         let mut created: Vec<Arc<DeviceEntry>> = Vec::new();
         let mut accepted: Vec<Committed> = Vec::new();
         let applied = self.progress.applied_seq.load(Ordering::Acquire);
@@ -332,24 +349,31 @@ impl Writer {
             let mut append = tx
                 .prepare_cached("INSERT INTO inbox (seq, device, report) VALUES (?1, ?2, ?3)")
                 .map_err(backend)?;
-            for prepared in reports {
+            for (org, prepared) in batches
+                .into_iter()
+                .flat_map(|(org, reports)| reports.into_iter().map(move |r| (org.clone(), r)))
+            {
                 let (report, ts) = (&prepared.report, prepared.ts);
                 // Older than raw retention has kept: perhaps counted already.
                 if ts < self.raw_horizon {
                     continue;
                 }
-                let entry = match self.devices.get(&report.device_id) {
+                let entry = match self.devices.get(&org, &report.device_id) {
                     Some(entry) => entry,
-                    None => match created.iter().find(|e| e.name == report.device_id) {
+                    None => match created
+                        .iter()
+                        .find(|e| e.org == org && e.name == report.device_id)
+                    {
                         Some(entry) => Arc::clone(entry),
                         None => {
                             tx.execute(
-                                "INSERT INTO devices (name) VALUES (?1)",
-                                [&report.device_id],
+                                "INSERT INTO devices (org, name) VALUES (?1, ?2)",
+                                [org.as_str(), &report.device_id],
                             )
                             .map_err(backend)?;
                             let entry = Arc::new(DeviceEntry::new(
                                 tx.last_insert_rowid(),
+                                org.clone(),
                                 report.device_id.clone(),
                                 DeviceState::stored(None, i64::MIN, 0),
                             ));
@@ -485,9 +509,9 @@ impl Writer {
         Ok(())
     }
 
-    fn delete(&mut self, device: &str) -> Result<bool, StoreError> {
+    fn delete(&mut self, org: &OrgId, device: &str) -> Result<bool, StoreError> {
         self.barrier();
-        let Some(entry) = self.devices.get(device) else {
+        let Some(entry) = self.devices.get(org, device) else {
             return Ok(false);
         };
         let tx = self.conn.transaction().map_err(backend)?;
@@ -501,7 +525,7 @@ impl Writer {
         tx.execute("DELETE FROM devices WHERE id = ?1", [entry.id])
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
-        self.devices.remove(device);
+        self.devices.remove(org, device);
         self.sealed_timestamps.clear();
         Ok(true)
     }
