@@ -114,7 +114,7 @@ pub(crate) enum UserAction {
 pub(crate) enum OrgAction {
     /// Creates an organisation.
     Create {
-        /// Its name: letters, digits and . _ - : (at most 64).
+        /// Its name: letters, digits and . _ - : (at most 128).
         name: OrgId,
         /// An existing user who becomes its first admin.
         #[arg(long)]
@@ -352,7 +352,7 @@ fn org(credentials: &Credentials, action: OrgAction) -> anyhow::Result<()> {
                 }
                 println!(
                     "{:<24} {:<10} {:>6} {:>7} {}",
-                    org.name,
+                    org.name.as_str(),
                     org.created_at.date(),
                     tokens.iter().filter(|t| t.org == org.name).count(),
                     users

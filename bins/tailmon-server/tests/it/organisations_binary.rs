@@ -182,7 +182,10 @@ fn organisations_from_the_command_line() {
             .contains("default organisation cannot be removed")
     );
     assert!(refused(&data, &["org", "create", "acme"]).contains("already exists"));
-    assert!(refused(&data, &["org", "create", "two words"]).contains("organisation name"));
+    assert!(
+        refused(&data, &["org", "create", "two words"])
+            .contains("organisation name \"two words\" must be")
+    );
     assert!(
         refused(&data, &["org", "create", "gamma", "--admin", "nobody"])
             .contains("no user \"nobody\"")

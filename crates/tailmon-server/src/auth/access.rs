@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::auth::auth_error::AuthError;
 use crate::auth::credentials::{Role, TokenInfo, TokenKind};
-use crate::auth::org_id::OrgId;
+use tailmon_core::OrgId;
 
 /// What a route asks of whoever calls it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

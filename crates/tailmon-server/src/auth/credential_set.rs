@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use tailmon_core::OffsetDateTime;
 
 use crate::auth::credentials_error::CredentialsError;
-use crate::auth::org_id::OrgId;
 use crate::auth::organisation::{OrgLimits, StoredOrg};
 use crate::auth::role::Role;
 use crate::auth::token_info::TokenInfo;
+use tailmon_core::OrgId;
 
 /// The version of the file this code writes.
 pub(crate) const FILE_VERSION: u32 = 2;

@@ -21,12 +21,12 @@ use crate::auth::credential_set::{
     write_private,
 };
 pub use crate::auth::credentials_error::CredentialsError;
-use crate::auth::org_id::OrgId;
 use crate::auth::organisation::{OrgInfo, OrgLimits, StoredOrg};
 use crate::auth::password::{self, HashMemory};
 pub use crate::auth::role::Role;
 use crate::auth::secret;
 pub use crate::auth::token_info::{TokenInfo, TokenKind};
+use tailmon_core::OrgId;
 
 /// The file, in the data directory, that holds tokens and users.
 pub const CREDENTIALS_FILE: &str = "auth.json";

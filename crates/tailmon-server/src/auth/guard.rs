@@ -14,11 +14,11 @@ use crate::auth::access::{Principal, TokenGrant};
 use crate::auth::auth_error::AuthError;
 use crate::auth::credentials::{Credentials, Role, UserState, split_token};
 use crate::auth::login_throttle::LoginThrottle;
-use crate::auth::org_id::OrgId;
 use crate::auth::password_checks::PasswordChecks;
 use crate::auth::rate_limit::{KeyedLimiter, RateLimit, retry_after_secs};
 use crate::auth::sessions::{SESSION_COOKIE, Session, Sessions};
 use crate::http::client_address::limit_key;
+use tailmon_core::OrgId;
 
 /// How long a login lasts: 12 hours.
 pub const DEFAULT_SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);

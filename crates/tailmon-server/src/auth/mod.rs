@@ -21,7 +21,6 @@ pub(crate) mod edge_layer;
 pub(crate) mod guard;
 pub(crate) mod host_check;
 pub(crate) mod login_throttle;
-pub(crate) mod org_id;
 pub(crate) mod organisation;
 pub(crate) mod password;
 pub(crate) mod password_checks;
@@ -38,8 +37,8 @@ pub use credentials::{
     MIN_PASSWORD_CHARS, NewToken, Role, TokenInfo, TokenKind, UserInfo,
 };
 pub use guard::{DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL};
-pub use org_id::{DEFAULT_ORG, OrgId};
 pub use organisation::{OrgInfo, OrgLimits};
 pub use password_checks::{PASSWORD_CHECK_WAIT, default_max_password_checks};
 pub use rate_limit::{DEFAULT_RATE_LIMIT_PER_ADDRESS, DEFAULT_RATE_LIMIT_PER_TOKEN, RateLimit};
 pub use sessions::{CSRF_HEADER, SESSION_COOKIE};
+pub use tailmon_core::{DEFAULT_ORG, OrgId};

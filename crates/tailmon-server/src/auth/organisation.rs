@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use tailmon_core::OffsetDateTime;
 
-use crate::auth::org_id::OrgId;
 use crate::auth::rate_limit::RateLimit;
+use tailmon_core::OrgId;
 
 /// An organisation's own limits; each `None` leaves the server's setting
 /// (`--max-devices`, `--rate-limit-per-address`, `--rate-limit-per-token`)

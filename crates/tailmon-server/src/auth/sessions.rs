@@ -6,8 +6,8 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use tailmon_core::OffsetDateTime;
 
-use crate::auth::org_id::OrgId;
 use crate::auth::secret;
+use tailmon_core::OrgId;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "tailmon_session";

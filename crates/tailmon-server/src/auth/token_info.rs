@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use tailmon_core::OffsetDateTime;
 
-use crate::auth::org_id::OrgId;
+use tailmon_core::OrgId;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
