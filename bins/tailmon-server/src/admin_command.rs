@@ -1,5 +1,7 @@
-//! `tailmon-server token …` and `tailmon-server user …`: credentials
-//! managed from the command line, beside a running server or not.
+//! `tailmon-server token …`, `user …` and `org …`: credentials and
+//! organisations managed from the command line, beside a running server
+//! or not. Until a second organisation exists, nothing printed mentions
+//! organisations.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
@@ -7,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use tailmon_server::Credentials;
-use tailmon_server::auth::{NewToken, Role, TokenKind};
+use tailmon_server::auth::{NewToken, OrgId, Role, TokenKind};
 
 /// Managing who may use the server.
 #[derive(Subcommand, Debug)]
@@ -21,6 +23,11 @@ pub(crate) enum AdminCommand {
     User {
         #[command(subcommand)]
         action: UserAction,
+    },
+    /// Organisations: tenants that share nothing (docs/organisations.md).
+    Org {
+        #[command(subcommand)]
+        action: OrgAction,
     },
 }
 
@@ -45,6 +52,9 @@ pub(crate) enum TokenAction {
         /// `--max-devices-per-token` when left out).
         #[arg(long)]
         max_devices: Option<usize>,
+        /// The organisation the token reads or writes in.
+        #[arg(long, default_value_t = OrgId::default())]
+        org: OrgId,
     },
     /// Lists the tokens (never their secrets).
     List,
@@ -59,13 +69,17 @@ pub(crate) enum TokenAction {
 #[derive(Subcommand, Debug)]
 pub(crate) enum UserAction {
     /// Adds a user; the password is read from a prompt, or from the first
-    /// line of standard input when it is not a terminal.
+    /// line of standard input when it is not a terminal. With `--org`, an
+    /// existing user joins that organisation (no password asked).
     Add {
         /// The login name.
         name: String,
         /// `admin` or `viewer`.
         #[arg(long, default_value = "viewer")]
         role: Role,
+        /// The organisation they belong to.
+        #[arg(long)]
+        org: Option<OrgId>,
     },
     /// Sets a user's password (read as for `add`); their sessions end.
     Passwd {
@@ -78,13 +92,41 @@ pub(crate) enum UserAction {
         name: String,
         /// `admin` or `viewer`.
         role: Role,
+        /// The organisation where the role changes.
+        #[arg(long, default_value_t = OrgId::default())]
+        org: OrgId,
     },
     /// Lists the users.
     List,
-    /// Removes a user (not the last admin).
+    /// Removes a user (not the last admin); with `--org`, from that
+    /// organisation only.
     Remove {
         /// The login name.
         name: String,
+        /// The organisation to take them out of.
+        #[arg(long)]
+        org: Option<OrgId>,
+    },
+}
+
+/// What to do with organisations.
+#[derive(Subcommand, Debug)]
+pub(crate) enum OrgAction {
+    /// Creates an organisation.
+    Create {
+        /// Its name: letters, digits and . _ - : (at most 128).
+        name: OrgId,
+        /// An existing user who becomes its first admin.
+        #[arg(long)]
+        admin: Option<String>,
+    },
+    /// Lists the organisations.
+    List,
+    /// Removes an organisation with its tokens and memberships (not
+    /// `default`).
+    Remove {
+        /// Its name.
+        name: OrgId,
     },
 }
 
@@ -95,7 +137,13 @@ pub(crate) fn run(command: AdminCommand, data_dir: &Path) -> anyhow::Result<()> 
     match command {
         AdminCommand::Token { action } => token(&credentials, action),
         AdminCommand::User { action } => user(&credentials, action),
+        AdminCommand::Org { action } => org(&credentials, action),
     }
+}
+
+/// Whether output should name organisations: once a second one exists.
+fn several_orgs(credentials: &Credentials) -> bool {
+    credentials.org_count() > 1
 }
 
 fn token(credentials: &Credentials, action: TokenAction) -> anyhow::Result<()> {
@@ -105,12 +153,14 @@ fn token(credentials: &Credentials, action: TokenAction) -> anyhow::Result<()> {
             name,
             read_only,
             max_devices,
+            org,
         } => {
             let mut new = if read_only {
                 NewToken::read(name)
             } else {
                 NewToken::agent(name)
-            };
+            }
+            .org(org);
             if let Some(pattern) = device {
                 new = new.device(pattern);
             }
@@ -119,8 +169,13 @@ fn token(credentials: &Credentials, action: TokenAction) -> anyhow::Result<()> {
             }
             let created = credentials.create_token(new)?;
             let info = &created.info;
+            let in_org = if several_orgs(credentials) {
+                format!(" in organisation {}", info.org)
+            } else {
+                String::new()
+            };
             println!(
-                "created {} token {} for {}; give it to the agent as TAILMON_TOKEN (it is not shown again):",
+                "created {} token {} for {}{in_org}; give it to the agent as TAILMON_TOKEN (it is not shown again):",
                 if read_only { "read-only" } else { "agent" },
                 info.id,
                 info.device
@@ -130,14 +185,27 @@ fn token(credentials: &Credentials, action: TokenAction) -> anyhow::Result<()> {
             println!("{}", created.token);
         }
         TokenAction::List => {
+            let orgs = several_orgs(credentials);
+            let org_column = |org: &str| {
+                if orgs {
+                    format!("{org:<16} ")
+                } else {
+                    String::new()
+                }
+            };
             println!(
-                "{:<18} {:<6} {:<20} {:<10} NAME",
-                "ID", "KIND", "DEVICES", "CREATED"
+                "{:<18} {}{:<6} {:<20} {:<10} NAME",
+                "ID",
+                org_column("ORG"),
+                "KIND",
+                "DEVICES",
+                "CREATED"
             );
             for t in credentials.tokens() {
                 println!(
-                    "{:<18} {:<6} {:<20} {:<10} {}",
+                    "{:<18} {}{:<6} {:<20} {:<10} {}",
                     t.id,
+                    org_column(t.org.as_str()),
                     match t.kind {
                         TokenKind::Agent => "agent",
                         TokenKind::Read => "read",
@@ -160,10 +228,27 @@ fn token(credentials: &Credentials, action: TokenAction) -> anyhow::Result<()> {
 
 fn user(credentials: &Credentials, action: UserAction) -> anyhow::Result<()> {
     match action {
-        UserAction::Add { name, role } => {
-            let password = read_password()?;
-            credentials.add_user(&name, &password, role)?;
-            println!("added {role} {name}");
+        UserAction::Add { name, role, org } => {
+            let exists = credentials.all_users().iter().any(|u| u.username == name);
+            match org {
+                Some(org) if exists => {
+                    if credentials.role_in(&name, &org).is_some() {
+                        bail!("{name} is already in organisation {org} (see `user role`)");
+                    }
+                    credentials.set_membership(&name, &org, role)?;
+                    println!("{name} is now {role} of organisation {org}");
+                }
+                org => {
+                    let org = org.unwrap_or_default();
+                    let password = read_password()?;
+                    credentials.add_user_in(&name, &password, &org, role)?;
+                    if several_orgs(credentials) {
+                        println!("added {role} {name} in organisation {org}");
+                    } else {
+                        println!("added {role} {name}");
+                    }
+                }
+            }
         }
         UserAction::Passwd { name } => {
             let password = read_password()?;
@@ -172,23 +257,125 @@ fn user(credentials: &Credentials, action: UserAction) -> anyhow::Result<()> {
             }
             println!("password of {name} changed; their sessions have ended");
         }
-        UserAction::Role { name, role } => {
-            if !credentials.set_role(&name, role)? {
+        UserAction::Role { name, role, org } => {
+            if !credentials.set_membership(&name, &org, role)? {
                 bail!("no user {name:?}");
             }
-            println!("{name} is now {role}; their sessions have ended");
-        }
-        UserAction::List => {
-            println!("{:<24} {:<7} CREATED", "USERNAME", "ROLE");
-            for u in credentials.users() {
-                println!("{:<24} {:<7} {}", u.username, u.role, u.created_at.date());
+            if several_orgs(credentials) {
+                println!("{name} is now {role} of organisation {org}; their sessions have ended");
+            } else {
+                println!("{name} is now {role}; their sessions have ended");
             }
         }
-        UserAction::Remove { name } => {
+        UserAction::List => {
+            if several_orgs(credentials) {
+                println!(
+                    "{:<24} {:<5} {:<10} ORGANISATIONS",
+                    "USERNAME", "OWNER", "CREATED"
+                );
+                for u in credentials.all_users() {
+                    let orgs: Vec<String> = u
+                        .memberships
+                        .iter()
+                        .map(|(org, role)| format!("{org}:{role}"))
+                        .collect();
+                    println!(
+                        "{:<24} {:<5} {:<10} {}",
+                        u.username,
+                        if u.owner { "yes" } else { "" },
+                        u.created_at.date(),
+                        orgs.join(" ")
+                    );
+                }
+            } else {
+                println!("{:<24} {:<7} CREATED", "USERNAME", "ROLE");
+                for u in credentials.users() {
+                    println!("{:<24} {:<7} {}", u.username, u.role, u.created_at.date());
+                }
+            }
+        }
+        UserAction::Remove {
+            name,
+            org: Some(org),
+        } => {
+            if !credentials.remove_membership(&name, &org)? {
+                bail!("{name:?} is not in organisation {org}");
+            }
+            println!("took {name} out of organisation {org}; their sessions have ended");
+        }
+        UserAction::Remove { name, org: None } => {
             if !credentials.remove_user(&name)? {
                 bail!("no user {name:?}");
             }
             println!("removed {name}; their sessions have ended");
+        }
+    }
+    Ok(())
+}
+
+fn org(credentials: &Credentials, action: OrgAction) -> anyhow::Result<()> {
+    match action {
+        OrgAction::Create { name, admin } => {
+            credentials.create_org(&name, admin.as_deref())?;
+            match admin {
+                Some(admin) => println!("created organisation {name}, with admin {admin}"),
+                None => println!(
+                    "created organisation {name}; name its first admin with \
+                     `tailmon-server user add USER --org {name} --role admin`"
+                ),
+            }
+        }
+        OrgAction::List => {
+            let tokens = credentials.tokens();
+            let users = credentials.all_users();
+            println!(
+                "{:<24} {:<10} {:>6} {:>7} LIMITS",
+                "NAME", "CREATED", "TOKENS", "MEMBERS"
+            );
+            for org in credentials.organisations() {
+                let limits = &org.limits;
+                let mut shown = Vec::new();
+                if let Some(devices) = limits.max_devices {
+                    shown.push(format!("devices {devices}"));
+                }
+                if let Some(limit) = limits.rate_limit_per_address {
+                    shown.push(format!(
+                        "per address {}/s burst {}",
+                        limit.per_second, limit.burst
+                    ));
+                }
+                if let Some(limit) = limits.rate_limit_per_token {
+                    shown.push(format!(
+                        "per token {}/s burst {}",
+                        limit.per_second, limit.burst
+                    ));
+                }
+                println!(
+                    "{:<24} {:<10} {:>6} {:>7} {}",
+                    org.name.as_str(),
+                    org.created_at.date(),
+                    tokens.iter().filter(|t| t.org == org.name).count(),
+                    users
+                        .iter()
+                        .filter(|u| u.memberships.contains_key(&org.name))
+                        .count(),
+                    if shown.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        shown.join(", ")
+                    }
+                );
+            }
+        }
+        OrgAction::Remove { name } => {
+            let tokens = credentials.tokens_in(&name).len();
+            let members = credentials.users_in(&name).len();
+            if !credentials.remove_org(&name)? {
+                bail!("no organisation {name:?} (see `tailmon-server org list`)");
+            }
+            println!(
+                "removed organisation {name} with its {tokens} token(s) and {members} membership(s)"
+            );
         }
     }
     Ok(())

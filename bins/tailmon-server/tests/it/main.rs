@@ -11,6 +11,7 @@ mod data_dir_choice;
 mod data_dir_permissions;
 mod durability;
 mod memory_attacks;
+mod organisations_binary;
 mod packaging_files;
 mod preferences_binary;
 mod server_binary;

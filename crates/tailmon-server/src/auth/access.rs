@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::auth::auth_error::AuthError;
 use crate::auth::credentials::{Role, TokenInfo, TokenKind};
+use tailmon_core::OrgId;
 
 /// What a route asks of whoever calls it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,11 +32,12 @@ pub enum Access {
 pub(crate) enum Principal {
     /// Authentication is off (`--auth none`): anybody may do anything.
     Open,
-    /// A person signed in through the login page.
+    /// A person signed in through the login page, acting in `org` as `role`.
     User {
         username: Arc<str>,
         role: Role,
         csrf: Arc<str>,
+        org: OrgId,
     },
     /// A script or an agent with a token.
     Token(Arc<TokenGrant>),
@@ -75,6 +77,16 @@ impl TokenGrant {
 }
 
 impl Principal {
+    /// The organisation the request acts in: a token's own, a session's
+    /// current one; `default` with authentication off (and for nobody).
+    pub(crate) fn org(&self) -> OrgId {
+        match self {
+            Self::User { org, .. } => org.clone(),
+            Self::Token(grant) => grant.info.org.clone(),
+            Self::Open | Self::Anonymous => OrgId::default(),
+        }
+    }
+
     /// Whether this caller may use a route asking `access`.
     pub(crate) fn allows(&self, access: Access) -> bool {
         match (self, access) {
@@ -178,6 +190,7 @@ mod tests {
                 device: device.map(str::to_owned),
                 max_devices: max,
                 created_at: OffsetDateTime::UNIX_EPOCH,
+                org: OrgId::new("acme").expect("name"),
             },
             1000,
         )))
@@ -189,11 +202,13 @@ mod tests {
             username: "v".into(),
             role: Role::Viewer,
             csrf: "c".into(),
+            org: OrgId::default(),
         };
         let admin = Principal::User {
             username: "a".into(),
             role: Role::Admin,
             csrf: "c".into(),
+            org: OrgId::new("acme").expect("name"),
         };
         let agent = token(TokenKind::Agent, None, None);
         let reader = token(TokenKind::Read, None, None);
@@ -216,6 +231,10 @@ mod tests {
             .map(|a| who.allows(a));
             assert_eq!(got, expected, "{who:?}");
         }
+        assert!(viewer.org().is_default());
+        assert_eq!(admin.org().as_str(), "acme");
+        assert_eq!(agent.org().as_str(), "acme", "a token's own");
+        assert!(Principal::Open.org().is_default());
     }
 
     fn stored(agent: &Principal, device: &str) -> Result<(), AuthError> {

@@ -1,16 +1,32 @@
-//! Who may use the server: agent and API tokens, and people with passwords.
-//! Kept in `<data-dir>/auth.json`, secrets only as hashes.
+//! Who may use the server: agent and API tokens, and people with passwords,
+//! in organisations. Kept in `<data-dir>/auth.json`, secrets only as hashes.
+//!
+//! The file's version 2 holds `organisations`, each token's `org` (left
+//! out for `default`) and each user's `memberships` and `owner` flag.
+//! Version 1, written before organisations, is read as: everything in
+//! `default`, each user a member of `default` with their role, and no
+//! owner flag (then the admins of `default` are the owners); it is written
+//! as version 2 at its next change.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tailmon_core::OffsetDateTime;
 
+pub(crate) use crate::auth::credential_set::UserState;
+use crate::auth::credential_set::{
+    CredentialSet, FileStamp, StoredToken, StoredUser, empty_set, read_file, read_raw, stamp_of,
+    write_private,
+};
+pub use crate::auth::credentials_error::CredentialsError;
+use crate::auth::organisation::{OrgInfo, OrgLimits, StoredOrg};
 use crate::auth::password::{self, HashMemory};
+pub use crate::auth::role::Role;
 use crate::auth::secret;
+pub use crate::auth::token_info::{TokenInfo, TokenKind};
+use tailmon_core::OrgId;
 
 /// The file, in the data directory, that holds tokens and users.
 pub const CREDENTIALS_FILE: &str = "auth.json";
@@ -28,82 +44,6 @@ const TOKEN_SECRET_BYTES: usize = 24;
 /// Random bytes in a user's credential stamp.
 const USER_STAMP_BYTES: usize = 8;
 const LOCK_FILE: &str = "auth.lock";
-
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenKind {
-    /// Sends reports (`POST /api/metrics`, `POST /api/v1/reports`) for the
-    /// devices its pattern allows; reads nothing.
-    Agent,
-    /// Reads everything a viewer reads, for scripts; changes nothing.
-    Read,
-}
-
-/// A person's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Reads the dashboard and the API.
-    Viewer,
-    /// Also deletes devices and manages tokens and users.
-    Admin,
-}
-
-impl std::str::FromStr for Role {
-    type Err = CredentialsError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "admin" => Ok(Self::Admin),
-            "viewer" => Ok(Self::Viewer),
-            other => Err(CredentialsError::Invalid(format!(
-                "role must be admin or viewer; got {other:?}"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Viewer => "viewer",
-            Self::Admin => "admin",
-        })
-    }
-}
-
-/// A token as listed: everything but its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct TokenInfo {
-    /// Public id, used to revoke it; also the token's second part.
-    pub id: String,
-    /// What the operator called it.
-    pub name: String,
-    /// What it may do.
-    pub kind: TokenKind,
-    /// For agent tokens, the device ids it may write: a pattern where `*`
-    /// matches any run of characters and `?` one character. `None`: any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
-    /// The most distinct devices it may write; `None`: the server's default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_devices: Option<usize>,
-    /// When it was created.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-impl TokenInfo {
-    /// Whether this token's pattern admits `device_id`.
-    pub fn allows_device(&self, device_id: &str) -> bool {
-        self.device
-            .as_deref()
-            .is_none_or(|pattern| wildmatch::WildMatch::new(pattern).matches(device_id))
-    }
-}
 
 /// What to create: [`Credentials::create_token`].
 ///
@@ -125,6 +65,8 @@ pub struct NewToken {
     pub device: Option<String>,
     /// Device cap for this token; see [`TokenInfo::max_devices`].
     pub max_devices: Option<usize>,
+    /// The organisation it belongs to; see [`TokenInfo::org`].
+    pub org: OrgId,
 }
 
 impl NewToken {
@@ -147,7 +89,14 @@ impl NewToken {
             kind,
             device: None,
             max_devices: None,
+            org: OrgId::default(),
         }
+    }
+
+    /// Puts the token in organisation `org`. Defaults to `default`.
+    pub fn org(mut self, org: OrgId) -> Self {
+        self.org = org;
+        self
     }
 
     /// Limits an agent token to the device ids `pattern` matches (`*` any
@@ -191,107 +140,20 @@ impl std::fmt::Debug for CreatedToken {
 pub struct UserInfo {
     /// The login name.
     pub username: String,
-    /// What they may do.
+    /// What they may do in the organisation they were listed for
+    /// ([`Credentials::users_in`]); in [`Credentials::all_users`], their
+    /// role in `default`, else their highest role elsewhere.
     pub role: Role,
     /// When the user was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-}
-
-/// Why a credentials operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CredentialsError {
-    /// The file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What the system said.
-        source: std::io::Error,
-    },
-    /// The file is not valid.
-    #[error("{path} is not a valid credentials file: {message}")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A value given is refused (a short password, a bad name).
-    #[error("{0}")]
-    Invalid(String),
-    /// The user already exists.
-    #[error("user {0:?} already exists")]
-    UserExists(String),
-    /// The change would leave no admin.
-    #[error("the last admin cannot be removed or demoted")]
-    LastAdmin,
-    /// The operating system gave no randomness, or hashing failed.
-    #[error("could not generate a secret: {0}")]
-    Secret(String),
-}
-
-/// The tokens and users, loaded.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CredentialSet {
-    version: u32,
-    #[serde(default)]
-    tokens: Vec<StoredToken>,
-    #[serde(default)]
-    users: BTreeMap<String, StoredUser>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredToken {
-    #[serde(flatten)]
-    info: TokenInfo,
-    /// SHA-256 of the secret part, hex.
-    sha256: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredUser {
-    role: Role,
-    /// Argon2id PHC string.
-    password: String,
-    #[serde(with = "time::serde::rfc3339")]
-    created_at: OffsetDateTime,
-    /// Drawn anew whenever the user is created, their password or their
-    /// role changes: a session made under another stamp has ended. Empty
-    /// in files written before stamps existed.
-    #[serde(default)]
-    stamp: String,
-}
-
-impl StoredUser {
-    fn state(&self) -> UserState {
-        UserState {
-            role: self.role,
-            stamp: self.stamp.as_str().into(),
-        }
-    }
-}
-
-/// Who a user is now, as far as a session made earlier cares: their role,
-/// and the stamp of their credentials (see [`Credentials::user_state`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct UserState {
-    pub(crate) role: Role,
-    pub(crate) stamp: Arc<str>,
-}
-
-/// What identifies one version of the file: a change made by another
-/// process (`tailmon-server token revoke`) replaces the file, so one of
-/// these changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-struct FileStamp {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    inode: u64,
+    /// Their role in each organisation they belong to (not in the API's
+    /// answers yet).
+    #[serde(skip)]
+    pub memberships: BTreeMap<OrgId, Role>,
+    /// Whether they are an owner of the server (see [`Credentials::is_owner`]).
+    #[serde(skip)]
+    pub owner: bool,
 }
 
 /// The credentials file read anew, not yet in use (see `Credentials::install`).
@@ -336,7 +198,7 @@ impl Credentials {
     pub fn in_memory() -> Self {
         Self {
             dir: None,
-            current: RwLock::new((FileStamp::default(), Arc::new(CredentialSet::default()))),
+            current: RwLock::new((FileStamp::default(), Arc::new(empty_set()))),
             changing: Mutex::new(()),
         }
     }
@@ -397,12 +259,14 @@ impl Credentials {
             device: new.device,
             max_devices: new.max_devices,
             created_at: OffsetDateTime::now_utc(),
+            org: new.org,
         };
         let stored = StoredToken {
             info: info.clone(),
             sha256: secret::sha256_hex(&secret),
         };
         self.change(|set| {
+            set.check_org(&stored.info.org)?;
             set.tokens.push(stored);
             Ok(())
         })?;
@@ -412,7 +276,17 @@ impl Credentials {
         })
     }
 
-    /// Every token, oldest first.
+    /// The tokens of organisation `org`, oldest first.
+    pub fn tokens_in(&self, org: &OrgId) -> Vec<TokenInfo> {
+        self.snapshot()
+            .tokens
+            .iter()
+            .filter(|t| &t.info.org == org)
+            .map(|t| t.info.clone())
+            .collect()
+    }
+
+    /// Every token of every organisation, oldest first.
     pub fn tokens(&self) -> Vec<TokenInfo> {
         self.snapshot()
             .tokens
@@ -455,11 +329,24 @@ impl Credentials {
         secret::same(&secret::sha256_hex(secret), &stored.sha256).then(|| read(stored))
     }
 
-    /// Adds a user; the password is hashed with argon2id.
+    /// Adds a user, a member of `default` as `role`; the password is
+    /// hashed with argon2id.
     pub fn add_user(
         &self,
         username: &str,
         password: &str,
+        role: Role,
+    ) -> Result<(), CredentialsError> {
+        self.add_user_in(username, password, &OrgId::default(), role)
+    }
+
+    /// Adds a user, a member of `org` as `role`; the password is hashed
+    /// with argon2id.
+    pub fn add_user_in(
+        &self,
+        username: &str,
+        password: &str,
+        org: &OrgId,
         role: Role,
     ) -> Result<(), CredentialsError> {
         check_username(username)?;
@@ -470,10 +357,13 @@ impl Credentials {
             if set.users.contains_key(username) {
                 return Err(CredentialsError::UserExists(username.to_owned()));
             }
+            set.check_org(org)?;
             set.users.insert(
                 username.to_owned(),
                 StoredUser {
-                    role,
+                    role: None,
+                    memberships: BTreeMap::from([(org.clone(), role)]),
+                    owner: false,
                     password: hash,
                     created_at: OffsetDateTime::now_utc(),
                     stamp,
@@ -501,41 +391,95 @@ impl Credentials {
         Ok(found)
     }
 
-    /// Sets a user's role; `false` if there is no such user. The last admin
-    /// cannot be demoted. Every session the user had ends, unless the role
-    /// is the one they have.
+    /// Sets a user's role in `default`; `false` if there is no such user.
+    /// See [`set_membership`](Self::set_membership).
     pub fn set_role(&self, username: &str, role: Role) -> Result<bool, CredentialsError> {
+        self.set_membership(username, &OrgId::default(), role)
+    }
+
+    /// Makes `username` a member of `org` as `role` (adding them, or
+    /// changing their role there); `false` if there is no such user, an
+    /// error if there is no such organisation. The last admin of an
+    /// organisation cannot be demoted. Every session the user had ends,
+    /// unless nothing changed.
+    pub fn set_membership(
+        &self,
+        username: &str,
+        org: &OrgId,
+        role: Role,
+    ) -> Result<bool, CredentialsError> {
         let stamp = new_stamp()?;
         let mut found = false;
         self.change(|set| {
-            let admins = set.users.values().filter(|u| u.role == Role::Admin).count();
-            let Some(user) = set.users.get_mut(username) else {
+            set.check_org(org)?;
+            let Some(current) = set.users.get(username).map(|u| u.memberships.get(org)) else {
                 return Ok(());
             };
             found = true;
-            if user.role == role {
+            if current == Some(&role) {
                 return Ok(());
             }
-            if user.role == Role::Admin && admins == 1 {
-                return Err(CredentialsError::LastAdmin);
+            set.check_not_last_admin(username, org)?;
+            if let Some(user) = set.users.get_mut(username) {
+                user.memberships.insert(org.clone(), role);
+                user.stamp = stamp;
             }
-            user.role = role;
-            user.stamp = stamp;
             Ok(())
         })?;
         Ok(found)
     }
 
-    /// Removes a user; `false` if there was none. The last admin stays.
+    /// Takes `username` out of `org`; `false` if they were not in it. Not
+    /// its last admin. Every session the user had ends.
+    pub fn remove_membership(&self, username: &str, org: &OrgId) -> Result<bool, CredentialsError> {
+        let stamp = new_stamp()?;
+        let mut found = false;
+        self.change(|set| {
+            set.check_not_last_admin(username, org)?;
+            if let Some(user) = set.users.get_mut(username) {
+                found = user.memberships.remove(org).is_some();
+                if found {
+                    user.stamp = stamp;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Makes `username` an owner of the server, or not; `false` if there is
+    /// no such user. While nobody is flagged owner, the admins of `default`
+    /// are the owners (see [`is_owner`](Self::is_owner)).
+    pub fn set_owner(&self, username: &str, owner: bool) -> Result<bool, CredentialsError> {
+        let mut found = false;
+        self.change(|set| {
+            if let Some(user) = set.users.get_mut(username) {
+                user.owner = owner;
+                found = true;
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Whether `username` owns the server: may create and remove
+    /// organisations and set their limits. The users flagged owner
+    /// ([`set_owner`](Self::set_owner)); while there is none (as in a file
+    /// written before organisations), every admin of `default`.
+    pub fn is_owner(&self, username: &str) -> bool {
+        self.snapshot().is_owner(username)
+    }
+
+    /// Removes a user from every organisation; `false` if there was none.
+    /// The last admin of an organisation stays.
     pub fn remove_user(&self, username: &str) -> Result<bool, CredentialsError> {
         let mut found = false;
         self.change(|set| {
             let Some(user) = set.users.get(username) else {
                 return Ok(());
             };
-            let admins = set.users.values().filter(|u| u.role == Role::Admin).count();
-            if user.role == Role::Admin && admins == 1 {
-                return Err(CredentialsError::LastAdmin);
+            for org in user.memberships.keys() {
+                set.check_not_last_admin(username, org)?;
             }
             set.users.remove(username);
             found = true;
@@ -544,37 +488,187 @@ impl Credentials {
         Ok(found)
     }
 
-    /// Every user, by name.
+    /// The members of `default`, by name, with their role there.
     pub fn users(&self) -> Vec<UserInfo> {
-        self.snapshot()
-            .users
+        self.users_in(&OrgId::default())
+    }
+
+    /// The members of `org`, by name, with their role there.
+    pub fn users_in(&self, org: &OrgId) -> Vec<UserInfo> {
+        let set = self.snapshot();
+        set.users
             .iter()
-            .map(|(name, u)| UserInfo {
-                username: name.clone(),
-                role: u.role,
-                created_at: u.created_at,
+            .filter_map(|(name, u)| Some(user_info(&set, name, u, *u.memberships.get(org)?)))
+            .collect()
+    }
+
+    /// Every user of the server, by name, members of no organisation too;
+    /// `role` is their role in `default`, else their highest elsewhere
+    /// (viewer when they belong nowhere).
+    pub fn all_users(&self) -> Vec<UserInfo> {
+        let set = self.snapshot();
+        set.users
+            .iter()
+            .map(|(name, u)| {
+                let role = u.memberships.get(&OrgId::default()).copied().unwrap_or(
+                    if u.memberships.values().any(|r| *r == Role::Admin) {
+                        Role::Admin
+                    } else {
+                        Role::Viewer
+                    },
+                );
+                user_info(&set, name, u, role)
             })
             .collect()
     }
 
-    /// The role of `username`, if the user exists.
+    /// The role of `username` in `default`, if they are a member.
     pub fn role(&self, username: &str) -> Option<Role> {
-        self.snapshot().users.get(username).map(|u| u.role)
+        self.role_in(username, &OrgId::default())
     }
 
-    /// The role and credential stamp of `username`, if the user exists. A
+    /// The role of `username` in `org`, if they are a member.
+    pub fn role_in(&self, username: &str, org: &OrgId) -> Option<Role> {
+        self.snapshot()
+            .users
+            .get(username)?
+            .memberships
+            .get(org)
+            .copied()
+    }
+
+    /// The organisations `username` belongs to, with their role in each.
+    pub fn memberships(&self, username: &str) -> BTreeMap<OrgId, Role> {
+        self.snapshot()
+            .users
+            .get(username)
+            .map(|u| u.memberships.clone())
+            .unwrap_or_default()
+    }
+
+    /// Where a new session of `username` starts, their role there and
+    /// their credential stamp, if the user exists and belongs somewhere. A
     /// session remembers the stamp of its login; when it differs, the user
-    /// was removed and made again, or their password or role changed.
+    /// was removed and made again, or their password or a role changed.
     pub(crate) fn user_state(&self, username: &str) -> Option<UserState> {
-        self.snapshot().users.get(username).map(StoredUser::state)
+        self.snapshot().users.get(username)?.state()
     }
 
-    /// The role of `username` if their credentials still bear `stamp`:
-    /// what every request of a session checks, without copying anything.
-    pub(crate) fn role_under_stamp(&self, username: &str, stamp: &str) -> Option<Role> {
+    /// The role of `username` in `org` if their credentials still bear
+    /// `stamp`: what every request of a session checks, without copying
+    /// anything.
+    pub(crate) fn role_under_stamp(
+        &self,
+        username: &str,
+        stamp: &str,
+        org: &OrgId,
+    ) -> Option<Role> {
         let set = self.snapshot();
         let user = set.users.get(username)?;
-        (user.stamp == stamp).then_some(user.role)
+        if user.stamp != stamp {
+            return None;
+        }
+        user.memberships.get(org).copied()
+    }
+
+    /// Creates organisation `name`, with `admin` (an existing user) as its
+    /// first admin when given.
+    pub fn create_org(&self, name: &OrgId, admin: Option<&str>) -> Result<(), CredentialsError> {
+        let stamp = new_stamp()?;
+        self.change(|set| {
+            if set.organisations.contains_key(name) {
+                return Err(CredentialsError::OrgExists(name.to_string()));
+            }
+            if let Some(admin) = admin {
+                let user = set
+                    .users
+                    .get_mut(admin)
+                    .ok_or_else(|| CredentialsError::NoSuchUser(admin.to_owned()))?;
+                user.memberships.insert(name.clone(), Role::Admin);
+                user.stamp = stamp;
+            }
+            set.organisations.insert(
+                name.clone(),
+                StoredOrg {
+                    created_at: OffsetDateTime::now_utc(),
+                    limits: OrgLimits::none(),
+                },
+            );
+            Ok(())
+        })
+    }
+
+    /// Removes organisation `name` with its tokens and memberships (its
+    /// members' sessions in it end); `false` if there was none. `default`
+    /// cannot be removed: whatever predates organisations lives there.
+    /// The users themselves stay, also those left in no organisation.
+    pub fn remove_org(&self, name: &OrgId) -> Result<bool, CredentialsError> {
+        if name.is_default() {
+            return Err(CredentialsError::Invalid(
+                "the default organisation cannot be removed".into(),
+            ));
+        }
+        let stamp = new_stamp()?;
+        let mut found = false;
+        self.change(|set| {
+            if set.organisations.remove(name).is_none() {
+                return Ok(());
+            }
+            found = true;
+            set.tokens.retain(|t| &t.info.org != name);
+            for user in set.users.values_mut() {
+                if user.memberships.remove(name).is_some() {
+                    user.stamp.clone_from(&stamp);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+
+    /// Every organisation, by name; `default` always among them.
+    pub fn organisations(&self) -> Vec<OrgInfo> {
+        self.snapshot()
+            .organisations
+            .iter()
+            .map(|(name, org)| OrgInfo {
+                name: name.clone(),
+                created_at: org.created_at,
+                limits: org.limits,
+            })
+            .collect()
+    }
+
+    /// How many organisations there are: 1 (`default`) until one is
+    /// created. While it is 1, nothing need show organisations.
+    pub fn org_count(&self) -> usize {
+        self.snapshot().organisations.len()
+    }
+
+    /// Organisation `name`, if it exists.
+    pub fn organisation(&self, name: &OrgId) -> Option<OrgInfo> {
+        self.snapshot().organisations.get(name).map(|org| OrgInfo {
+            name: name.clone(),
+            created_at: org.created_at,
+            limits: org.limits,
+        })
+    }
+
+    /// Sets the limits of organisation `name`; `false` if there is none.
+    pub fn set_org_limits(
+        &self,
+        name: &OrgId,
+        limits: OrgLimits,
+    ) -> Result<bool, CredentialsError> {
+        let mut found = false;
+        self.change(|set| {
+            if let Some(org) = set.organisations.get_mut(name) {
+                org.limits = limits;
+                found = true;
+            }
+            Ok(())
+        })?;
+        Ok(found)
     }
 
     /// The role of `username` if `password` is theirs. Costs one argon2
@@ -595,7 +689,9 @@ impl Credentials {
     ) -> Option<UserState> {
         let set = self.snapshot();
         match set.users.get(username) {
-            Some(user) => password::verify(password, &user.password, memory).then(|| user.state()),
+            Some(user) => password::verify(password, &user.password, memory)
+                .then(|| user.state())
+                .flatten(),
             None => {
                 password::verify_against_nothing(password, memory);
                 None
@@ -705,6 +801,7 @@ impl Credentials {
         let Some(dir) = &self.dir else {
             let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
             let mut set = (*current.1).clone();
+            set.normalise(OffsetDateTime::now_utc());
             edit(&mut set)?;
             current.1 = Arc::new(set);
             return Ok(());
@@ -722,8 +819,8 @@ impl Credentials {
             .map_err(io(&lock_path))?;
         lock.lock().map_err(io(&lock_path))?;
         let file = dir.join(CREDENTIALS_FILE);
-        let (_, mut set) = read_file(&file)?;
-        set.version = 1;
+        let (_, mut set) = read_raw(&file)?;
+        set.normalise(OffsetDateTime::now_utc());
         edit(&mut set)?;
         let json = serde_json::to_vec_pretty(&set).map_err(|e| CredentialsError::Corrupt {
             path: file.clone(),
@@ -738,6 +835,17 @@ impl Credentials {
         let stamp = stamp_of(&file);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = (stamp, Arc::new(set));
         Ok(())
+    }
+}
+
+/// How `user`, called `name`, is listed with `role`.
+fn user_info(set: &CredentialSet, name: &str, user: &StoredUser, role: Role) -> UserInfo {
+    UserInfo {
+        username: name.to_owned(),
+        role,
+        created_at: user.created_at,
+        memberships: user.memberships.clone(),
+        owner: set.is_owner(name),
     }
 }
 
@@ -785,64 +893,6 @@ fn check_password(password: &str) -> Result<(), CredentialsError> {
     Ok(())
 }
 
-fn stamp_of(file: &Path) -> FileStamp {
-    match std::fs::metadata(file) {
-        Ok(meta) => FileStamp {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            #[cfg(unix)]
-            inode: std::os::unix::fs::MetadataExt::ino(&meta),
-            #[cfg(not(unix))]
-            inode: 0,
-        },
-        Err(_) => FileStamp::default(),
-    }
-}
-
-fn read_file(file: &Path) -> Result<(FileStamp, CredentialSet), CredentialsError> {
-    let stamp = stamp_of(file);
-    let bytes = match std::fs::read(file) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((stamp, CredentialSet::default()));
-        }
-        Err(source) => {
-            return Err(CredentialsError::Io {
-                path: file.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let set: CredentialSet =
-        serde_json::from_slice(&bytes).map_err(|e| CredentialsError::Corrupt {
-            path: file.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    if set.version != 1 {
-        return Err(CredentialsError::Corrupt {
-            path: file.to_path_buf(),
-            message: format!("unknown version {}", set.version),
-        });
-    }
-    Ok((stamp, set))
-}
-
-/// Writes `bytes` to a new `path` readable and writable by the owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CredentialsError> {
-    let io = |source| CredentialsError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let _ = std::fs::remove_file(path);
-    let mut file = crate::private_dir::private_file_options()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -853,6 +903,7 @@ mod tests {
             kind: TokenKind::Agent,
             device: device.map(str::to_owned),
             max_devices: None,
+            org: OrgId::default(),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::auth::password_checks::PasswordChecks;
 use crate::auth::rate_limit::{KeyedLimiter, RateLimit, retry_after_secs};
 use crate::auth::sessions::{SESSION_COOKIE, Session, Sessions};
 use crate::http::client_address::limit_key;
+use tailmon_core::OrgId;
 
 /// How long a login lasts: 12 hours.
 pub const DEFAULT_SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
@@ -187,7 +188,10 @@ impl Guard {
         };
         // The user may have been removed since the login, or made again,
         // or had their password or role changed: each ends the session.
-        let Some(role) = credentials.role_under_stamp(&session.username, &session.stamp) else {
+        // So does losing their membership of the session's organisation.
+        let Some(role) =
+            credentials.role_under_stamp(&session.username, &session.stamp, &session.org)
+        else {
             self.sessions.end(session_id);
             return Ok(Principal::Anonymous);
         };
@@ -195,7 +199,33 @@ impl Guard {
             username: session.username,
             role,
             csrf: session.csrf,
+            org: session.org,
         })
+    }
+
+    /// Makes the session these headers carry act in `org`, one of its
+    /// user's organisations; answers their role there. 401 without a live
+    /// session; 403 when the user is not a member of `org` (the same
+    /// answer whether or not it exists).
+    // TODO(issue 18): called by `POST /api/v1/session/org`, next.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn switch_org(&self, headers: &HeaderMap, org: OrgId) -> Result<Role, AuthError> {
+        let signed_out = || AuthError::Unauthorized("sign in first".into());
+        let credentials = self.credentials.as_ref().ok_or_else(signed_out)?;
+        let session_id = cookie(headers, SESSION_COOKIE).ok_or_else(signed_out)?;
+        let session = self
+            .sessions
+            .get(session_id, self.clock.now())
+            .ok_or_else(signed_out)?;
+        let role = credentials
+            .role_under_stamp(&session.username, &session.stamp, &org)
+            .ok_or_else(|| {
+                AuthError::Forbidden("you are not a member of that organisation".into())
+            })?;
+        if !self.sessions.switch_org(session_id, org) {
+            return Err(signed_out());
+        }
+        Ok(role)
     }
 
     /// Drops what is kept of tokens revoked since they were last used
@@ -289,7 +319,7 @@ impl Guard {
         let now = self.clock.now();
         let (id, session) = self
             .sessions
-            .start(username, user.stamp, now + self.session_ttl, now)
+            .start(username, user.stamp, user.org, now + self.session_ttl, now)
             .map_err(|e| AuthError::Internal(format!("no randomness for a session id: {e}")))?;
         let Session { csrf, .. } = session;
         Ok(Login {
@@ -354,6 +384,80 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Role;
+
+    fn guard(credentials: Arc<Credentials>) -> Guard {
+        Guard::new(GuardSettings {
+            credentials: Some(credentials),
+            clock: Arc::new(crate::SystemClock),
+            session_ttl: time::Duration::HOUR,
+            secure_cookies: false,
+            max_devices_per_token: 10,
+            per_address: None,
+            per_token: None,
+            max_password_checks: 1,
+        })
+    }
+
+    fn cookie_of(login: &Login) -> HeaderMap {
+        let value = login.set_cookie.to_str().expect("ascii");
+        let pair = value.split(';').next().expect("pair");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_str(pair).expect("header"));
+        headers
+    }
+
+    fn org_of(principal: &Principal) -> Option<(OrgId, Role)> {
+        match principal {
+            Principal::User { org, role, .. } => Some((org.clone(), *role)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_session_acts_in_one_of_its_users_organisations_at_a_time() {
+        let credentials = Arc::new(Credentials::in_memory());
+        let acme = OrgId::new("acme").expect("name");
+        let other = OrgId::new("other").expect("name");
+        credentials
+            .add_user("ann", "correct horse", Role::Viewer)
+            .expect("add");
+        credentials.create_org(&acme, Some("ann")).expect("org");
+        credentials.create_org(&other, None).expect("org");
+        let guard = guard(credentials.clone());
+        let state = credentials.user_state("ann").expect("state");
+        let headers = cookie_of(&guard.start_session("ann", state).expect("login"));
+        let who = guard.identify(&headers).expect("identify");
+        assert_eq!(org_of(&who), Some((OrgId::default(), Role::Viewer)));
+
+        assert_eq!(
+            guard.switch_org(&headers, acme.clone()).expect("switch"),
+            Role::Admin
+        );
+        let who = guard.identify(&headers).expect("identify");
+        assert_eq!(org_of(&who), Some((acme.clone(), Role::Admin)));
+        assert_eq!(who.org(), acme);
+
+        // Not a member: refused alike whether the organisation exists or not.
+        let refused = guard.switch_org(&headers, other).expect_err("not a member");
+        let unknown = guard
+            .switch_org(&headers, OrgId::new("nowhere").expect("name"))
+            .expect_err("no such organisation");
+        assert_eq!(format!("{refused:?}"), format!("{unknown:?}"));
+        assert_eq!(
+            org_of(&guard.identify(&headers).expect("identify")).map(|o| o.0),
+            Some(acme.clone())
+        );
+
+        // Removing the organisation ends the session acting in it.
+        assert!(credentials.remove_org(&acme).expect("remove"));
+        assert!(matches!(guard.identify(&headers), Ok(Principal::Anonymous)));
+        assert!(
+            guard
+                .switch_org(&HeaderMap::new(), OrgId::default())
+                .is_err()
+        );
+    }
 
     #[test]
     fn the_bearer_scheme_is_matched_whatever_its_case() {

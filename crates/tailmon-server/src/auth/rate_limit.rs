@@ -16,7 +16,8 @@ use governor::{Quota, RateLimiter};
 use crate::Clock;
 
 /// A token bucket: `burst` requests at once, refilled at `per_second`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Requests a second, sustained.
     pub per_second: NonZeroU32,

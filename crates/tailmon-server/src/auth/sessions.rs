@@ -7,6 +7,7 @@ use dashmap::DashMap;
 use tailmon_core::OffsetDateTime;
 
 use crate::auth::secret;
+use tailmon_core::OrgId;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "tailmon_session";
@@ -24,6 +25,8 @@ pub(crate) struct Session {
     pub(crate) stamp: Arc<str>,
     pub(crate) csrf: Arc<str>,
     pub(crate) expires: OffsetDateTime,
+    /// The organisation the session acts in, one of the user's.
+    pub(crate) org: OrgId,
 }
 
 /// The live sessions, by id.
@@ -34,11 +37,12 @@ pub(crate) struct Sessions {
 
 impl Sessions {
     /// Starts a session for `username`, whose credentials bear `stamp`,
-    /// until `expires`; returns its id.
+    /// acting in `org`, until `expires`; returns its id.
     pub(crate) fn start(
         &self,
         username: &str,
         stamp: Arc<str>,
+        org: OrgId,
         expires: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(String, Session), getrandom::Error> {
@@ -48,6 +52,7 @@ impl Sessions {
             stamp,
             csrf: secret::random_hex(32)?.into(),
             expires,
+            org,
         };
         if self.by_id.len() > 10_000 {
             self.by_id.retain(|_, s| s.expires > now);
@@ -64,6 +69,19 @@ impl Sessions {
             return None;
         }
         Some(session)
+    }
+
+    /// Makes the session of this id act in `org`; `false` if there is none.
+    // TODO(issue 18): called by `POST /api/v1/session/org`, next.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn switch_org(&self, id: &str, org: OrgId) -> bool {
+        match self.by_id.get_mut(id) {
+            Some(mut session) => {
+                session.org = org;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Ends the session of this id.
@@ -88,13 +106,17 @@ mod tests {
         let now = OffsetDateTime::UNIX_EPOCH;
         let later = now + time::Duration::HOUR;
         let (id, session) = sessions
-            .start("ann", "s".into(), later, now)
+            .start("ann", "s".into(), OrgId::default(), later, now)
             .expect("start");
         assert_eq!(&*session.username, "ann");
         assert!(sessions.get(&id, now).is_some());
+        let acme = OrgId::new("acme").expect("name");
+        assert!(sessions.switch_org(&id, acme.clone()));
+        assert_eq!(sessions.get(&id, now).expect("live").org, acme);
+        assert!(!sessions.switch_org("nope", acme));
         assert!(sessions.get(&id, later).is_none(), "expired at its end");
         let (id, _) = sessions
-            .start("ann", "s".into(), later, now)
+            .start("ann", "s".into(), OrgId::default(), later, now)
             .expect("start");
         sessions.end_all_of("ann");
         assert!(sessions.get(&id, now).is_none());

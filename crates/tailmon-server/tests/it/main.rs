@@ -27,6 +27,7 @@ mod fleet_reads;
 mod history_ground_truth;
 mod live;
 mod openapi;
+mod organisations;
 mod people;
 mod preferences;
 mod prometheus;

@@ -189,6 +189,7 @@ pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Respo
             username,
             role,
             csrf,
+            ..
         } => SessionInfo {
             auth: "session",
             username: Some(username.to_string()),
@@ -309,12 +310,14 @@ pub(crate) async fn create_token(
     JsonBody(body): JsonBody<CreateToken>,
 ) -> Result<Response, ApiError> {
     let credentials = credentials(&guard)?;
+    let org = principal.org();
     let created = blocking(move || {
         Ok(credentials.create_token(NewToken {
             name: body.name,
             kind: body.kind,
             device: body.device,
             max_devices: body.max_devices,
+            org,
         })?)
     })
     .await?;
