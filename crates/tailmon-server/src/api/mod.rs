@@ -5,6 +5,7 @@
 //! `telemetry` and `refusal_log`.
 
 pub(crate) mod api_error;
+pub(crate) mod caller_org;
 pub(crate) mod content_encoding;
 pub(crate) mod devices_query;
 pub(crate) mod fleet_snapshot;
