@@ -57,7 +57,18 @@ impl OrgId {
 /// The default organisation, [`DEFAULT_ORG`].
 impl Default for OrgId {
     fn default() -> Self {
-        Self(DEFAULT_ORG.into())
+        // One allocation for the life of the process: this is on every
+        // single-tenant request's path.
+        static DEFAULT: std::sync::LazyLock<OrgId> =
+            std::sync::LazyLock::new(|| OrgId(DEFAULT_ORG.into()));
+        DEFAULT.clone()
+    }
+}
+
+/// Lets maps keyed by organisation be searched with a `&str`.
+impl std::borrow::Borrow<str> for OrgId {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 

@@ -446,6 +446,7 @@ impl ServerBuilder {
             refused_hosts: RefusalLog::default(),
         };
         let credentials_in_a_file = credentials.as_ref().filter(|c| c.path().is_some()).cloned();
+        let org_limits = credentials.clone();
         let guard = Guard::new(GuardSettings {
             credentials,
             clock: self.clock.clone(),
@@ -503,6 +504,15 @@ impl ServerBuilder {
             self.thresholds,
             metrics,
         );
+        if let Some(credentials) = org_limits {
+            // Read when a device is new, so that the owner's changes and a
+            // reload of the credentials count from the next device on.
+            ingest.set_device_caps(move |org| {
+                credentials
+                    .organisation(org)
+                    .and_then(|info| info.limits.max_devices)
+            });
+        }
         Ok(Server::new(
             ingest,
             ServerSettings {

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use crate::alerts::AlertEngine;
 use crate::api::fleet_snapshot::FleetSnapshots;
 use crate::api::json_body::BodyLimit;
-use crate::api::metrics_exposition::MetricsExposition;
+use crate::api::metrics_exposition::MetricsExpositions;
 use crate::api::openapi_document;
 use crate::api::routes::alerts_api as alerts;
 use crate::api::routes::auth_api as auth;
@@ -24,7 +24,7 @@ use crate::auth::edge_layer::EdgeSettings;
 use crate::auth::guard::Guard;
 use crate::auth::{edge_layer, require_layer};
 use crate::http::connection_loop;
-use crate::ingest::fleet::FleetEvent;
+use crate::ingest::fleet::{FleetEvent, OrgFleetEvent};
 use crate::reloader::ReloaderParts;
 use crate::views::PreferenceStore;
 use crate::{ApiError, Ingest, Reloader, RuntimeConfig, ServeOptions, api::routes};
@@ -44,7 +44,7 @@ pub struct Server {
     retention: Arc<Retention>,
     snapshots: Arc<FleetSnapshots>,
     /// `GET /metrics`'s cached devices' part.
-    exposition: Arc<MetricsExposition>,
+    exposition: Arc<MetricsExpositions>,
     /// Set when [`Server::serve_with`]'s shutdown comes: live streams end.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
     alerts: AlertEngine,
@@ -84,7 +84,7 @@ impl Retention {
         self.alert_task.get_or_init(|| {
             // Subscribed here, not in the task: every report stored once a
             // router exists is evaluated.
-            let events = self.ingest.subscribe_fleet();
+            let events = self.ingest.subscribe_all();
             runtime
                 .spawn(alert_loop(self.ingest.clone(), events, self.alerts.clone()))
                 .abort_handle()
@@ -124,11 +124,11 @@ async fn retention_loop(ingest: Ingest, pass_now: Arc<tokio::sync::Notify>) {
 /// broadcast it already makes; the parsing and the rules run here.
 async fn alert_loop(
     ingest: Ingest,
-    mut events: tokio::sync::broadcast::Receiver<FleetEvent>,
+    mut events: tokio::sync::broadcast::Receiver<OrgFleetEvent>,
     alerts: AlertEngine,
 ) {
     // Fills the fleet (its first offers arrive as events) if nobody has yet.
-    if let Err(error) = ingest.fleet().await {
+    if let Err(error) = ingest.fleets().await {
         tracing::warn!(%error, "alerts could not read the fleet; offline rules wait for reports");
     }
     alerts.load_devices().await;
@@ -145,13 +145,17 @@ async fn alert_loop(
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             }
             event = events.recv() => match event {
-                Ok(FleetEvent::Device { summary, .. }) => {
+                // Alerting is the default organisation's until it learns organisations.
+                Ok(OrgFleetEvent { org, .. }) if !org.is_default() => {}
+                Ok(OrgFleetEvent { event: FleetEvent::Device { summary, .. }, .. }) => {
                     match serde_json::from_slice::<tailmon_core::DeviceSummary>(&summary) {
                         Ok(summary) => alerts.observe(&summary.report),
                         Err(error) => tracing::warn!(%error, "alerts could not read a fleet change"),
                     }
                 }
-                Ok(FleetEvent::Deleted { device_id }) => alerts.forget_device(&device_id),
+                Ok(OrgFleetEvent { event: FleetEvent::Deleted { device_id }, .. }) => {
+                    alerts.forget_device(&device_id)
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "alerts fell behind the reports; the next ones are evaluated");
                 }
@@ -281,7 +285,7 @@ impl Server {
             reloader,
             preferences,
             snapshots: Arc::new(FleetSnapshots::default()),
-            exposition: Arc::new(MetricsExposition::default()),
+            exposition: Arc::new(MetricsExpositions::default()),
             openapi: Arc::new(ServedDocument::new(Vec::new)),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
         };

@@ -12,6 +12,7 @@
 //! small fleet's is current too (compressing it takes microseconds). Each
 //! form has a strong `ETag`; a matching `If-None-Match` gets `304`.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::api::content_encoding::{COMPRESSED, Encoding};
+use tailmon_core::OrgId;
+
 use crate::ingest::fleet::Fleet;
 
 /// While the fleet keeps changing, how old a compressed answer may be
@@ -94,13 +97,12 @@ struct ViewCache {
     compressed: [Slot; COMPRESSED.len()],
 }
 
-/// The cached bodies of both views. One per server.
+/// The cached bodies of both views, per organisation. One per server.
 #[derive(Debug)]
 pub(crate) struct FleetSnapshots {
     /// Drawn at start, so that an `ETag` of an earlier run never matches.
     run: u64,
-    all_metrics: ViewCache,
-    devices: ViewCache,
+    orgs: std::sync::RwLock<HashMap<OrgId, Arc<Snapshots>>>,
 }
 
 impl Default for FleetSnapshots {
@@ -115,13 +117,73 @@ impl Default for FleetSnapshots {
         };
         Self {
             run,
-            all_metrics: ViewCache::default(),
-            devices: ViewCache::default(),
+            orgs: std::sync::RwLock::default(),
         }
     }
 }
 
 impl FleetSnapshots {
+    /// `org`'s caches, made empty when first asked for.
+    fn of(&self, org: &OrgId) -> Arc<Snapshots> {
+        if let Some(found) = self
+            .orgs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(org)
+        {
+            return found.clone();
+        }
+        let mut orgs = self.orgs.write().unwrap_or_else(PoisonError::into_inner);
+        orgs.entry(org.clone())
+            .or_insert_with(|| {
+                // Each organisation's fleet counts its own generations: its
+                // `ETag`s differ from every other's, so that a tag kept
+                // across a switch of organisation never matches.
+                let run = if org.is_default() {
+                    self.run
+                } else {
+                    let mut hasher = std::hash::DefaultHasher::new();
+                    std::hash::Hash::hash(org.as_str(), &mut hasher);
+                    self.run ^ std::hash::Hasher::finish(&hasher)
+                };
+                Arc::new(Snapshots {
+                    run,
+                    all_metrics: ViewCache::default(),
+                    devices: ViewCache::default(),
+                })
+            })
+            .clone()
+    }
+
+    /// The answer to a GET of `view` of `org`'s `fleet`, as `request` asks
+    /// (encoding, `If-None-Match`). The fleet's statuses must be current
+    /// (see [`Fleet::check_statuses`]).
+    pub(crate) async fn answer(
+        &self,
+        view: FleetView,
+        org: &OrgId,
+        fleet: &Fleet,
+        request: &HeaderMap,
+    ) -> std::io::Result<Response> {
+        self.of(org).answer(view, fleet, request).await
+    }
+
+    /// The plain body of `view` of `org`'s `fleet` as it is now.
+    pub(crate) async fn plain(&self, view: FleetView, org: &OrgId, fleet: &Fleet) -> Bytes {
+        self.of(org).plain(view, fleet).await
+    }
+}
+
+/// The cached bodies of both views of one organisation.
+#[derive(Debug)]
+struct Snapshots {
+    /// Mixed into every `ETag`: the run's, and the organisation's.
+    run: u64,
+    all_metrics: ViewCache,
+    devices: ViewCache,
+}
+
+impl Snapshots {
     fn cache(&self, view: FleetView) -> &ViewCache {
         match view {
             FleetView::AllMetrics => &self.all_metrics,
@@ -132,7 +194,7 @@ impl FleetSnapshots {
     /// The answer to a GET of `view`, as `request` asks (encoding,
     /// `If-None-Match`). The fleet's statuses must be current (see
     /// [`Fleet::check_statuses`]).
-    pub(crate) async fn answer(
+    async fn answer(
         &self,
         view: FleetView,
         fleet: &Fleet,
@@ -159,7 +221,7 @@ impl FleetSnapshots {
     }
 
     /// The plain body of `view` as the fleet is now.
-    pub(crate) async fn plain(&self, view: FleetView, fleet: &Fleet) -> Bytes {
+    async fn plain(&self, view: FleetView, fleet: &Fleet) -> Bytes {
         self.made_plain(view, fleet).await.bytes.clone()
     }
 

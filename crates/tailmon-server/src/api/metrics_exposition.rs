@@ -21,7 +21,7 @@ use axum::response::Response;
 use tailmon_core::exposition::{
     self, CONTENT_TYPE as TEXT_FORMAT, DeviceSamples, Family, Kind, write_header, write_sample_u64,
 };
-use tailmon_core::{OffsetDateTime, Report, Status};
+use tailmon_core::{OffsetDateTime, OrgId, Report, Status};
 
 use crate::alerts::AlertEngine;
 use crate::alerts::alert_state::AlertState;
@@ -71,6 +71,33 @@ impl Default for MetricsExposition {
     }
 }
 
+/// One [`MetricsExposition`] per organisation, made when first asked for:
+/// an organisation's scrape sees its own devices only.
+#[derive(Debug, Default)]
+pub(crate) struct MetricsExpositions {
+    orgs: std::sync::RwLock<HashMap<OrgId, Arc<MetricsExposition>>>,
+}
+
+impl MetricsExpositions {
+    /// `org`'s devices' part and samples.
+    pub(crate) fn of(&self, org: &OrgId) -> Arc<MetricsExposition> {
+        if let Some(found) = self
+            .orgs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(org)
+        {
+            return found.clone();
+        }
+        self.orgs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(org.clone())
+            .or_default()
+            .clone()
+    }
+}
+
 /// What is read of one device under the fleet's lock.
 struct Seen {
     device_id: Arc<str>,
@@ -81,23 +108,30 @@ struct Seen {
 }
 
 impl MetricsExposition {
-    /// The answer to `GET /metrics`. The fleet's statuses must be current
-    /// (see [`Fleet::check_statuses`]).
+    /// The answer to `GET /metrics`: the devices of `fleet`, then the
+    /// server's own health when `health` is given (to the operator's
+    /// organisation only). The fleet's statuses must be current (see
+    /// [`Fleet::check_statuses`]).
     pub(crate) async fn answer(
         &self,
         fleet: &Fleet,
-        metrics: &ServerMetrics,
-        alerts: &AlertEngine,
+        health: Option<(&ServerMetrics, &AlertEngine)>,
         request: &HeaderMap,
     ) -> std::io::Result<Response> {
         let made = self.made(fleet).await?;
-        let mut health = String::with_capacity(8 * 1024);
-        write_health(&mut health, metrics, alerts);
+        let mut health_text = String::new();
+        if let Some((metrics, alerts)) = health {
+            health_text.reserve(8 * 1024);
+            write_health(&mut health_text, metrics, alerts);
+        }
+        let health = health_text;
         let gzip = accepts_gzip(request);
         let body = if gzip {
             let mut out = Vec::with_capacity(made.gzip.len() + 2048);
             out.extend_from_slice(&made.gzip);
-            out.extend_from_slice(&gzip_member(health.as_bytes())?);
+            if !health.is_empty() {
+                out.extend_from_slice(&gzip_member(health.as_bytes())?);
+            }
             out
         } else {
             let mut out = Vec::with_capacity(made.plain.len() + health.len());

@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
-use tailmon_core::{DeviceSummary, ID_CONFLICT_KEPT, OffsetDateTime, Report, Status, Thresholds};
+use tailmon_core::{
+    DeviceSummary, ID_CONFLICT_KEPT, OffsetDateTime, OrgId, Report, Status, Thresholds,
+};
 use tokio::sync::broadcast;
 
 use crate::ingest::agent_instances::AgentInstances;
@@ -36,6 +38,16 @@ pub(crate) enum FleetEvent {
         /// The device.
         device_id: Arc<str>,
     },
+}
+
+/// A change of one organisation's fleet, as the alert engine gets them
+/// (of every organisation, on one channel).
+#[derive(Debug, Clone)]
+pub(crate) struct OrgFleetEvent {
+    /// The organisation whose fleet changed.
+    pub(crate) org: OrgId,
+    /// The change.
+    pub(crate) event: FleetEvent,
 }
 
 /// One device as the fleet keeps it: a few numbers and its report's JSON.
@@ -209,12 +221,35 @@ pub(crate) struct Fleet {
     generation: AtomicU64,
     /// Unix nanoseconds of the earliest time a status may change by itself.
     next_check: AtomicI64,
+    /// This organisation's live readers.
     events: broadcast::Sender<FleetEvent>,
+    /// Every organisation's changes, for the alert engine.
+    all: broadcast::Sender<OrgFleetEvent>,
+    /// The organisation this is the fleet of.
+    org: OrgId,
 }
 
 impl Fleet {
-    /// An empty fleet whose devices go offline after `offline_after`.
+    /// An empty fleet of `default` whose devices go offline after
+    /// `offline_after`.
+    #[cfg(test)]
     pub(crate) fn new(offline_after: time::Duration, thresholds: Thresholds) -> Self {
+        Self::of(
+            OrgId::default(),
+            offline_after,
+            thresholds,
+            broadcast::channel(LIVE_EVENT_BUFFER).0,
+        )
+    }
+
+    /// An empty fleet of `org`, telling `all` of its changes as well as its
+    /// own live readers.
+    pub(crate) fn of(
+        org: OrgId,
+        offline_after: time::Duration,
+        thresholds: Thresholds,
+        all: broadcast::Sender<OrgFleetEvent>,
+    ) -> Self {
         Self {
             offline_after,
             thresholds: arc_swap::ArcSwap::from_pointee(thresholds),
@@ -222,7 +257,25 @@ impl Fleet {
             generation: AtomicU64::new(0),
             next_check: AtomicI64::new(i64::MAX),
             events: broadcast::channel(LIVE_EVENT_BUFFER).0,
+            all,
+            org,
         }
+    }
+
+    /// Whether anybody listens to changes: else none is made.
+    fn listened(&self) -> bool {
+        self.events.receiver_count() > 0 || self.all.receiver_count() > 0
+    }
+
+    /// Tells the organisation's live readers and the alert engine.
+    fn emit(&self, event: FleetEvent) {
+        if self.all.receiver_count() > 0 {
+            let _ = self.all.send(OrgFleetEvent {
+                org: self.org.clone(),
+                event: event.clone(),
+            });
+        }
+        let _ = self.events.send(event);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Arc<str>, DeviceEntry>> {
@@ -335,14 +388,14 @@ impl Fleet {
             self.next_check.fetch_min(nanos(at), Ordering::AcqRel);
         }
         self.generation.fetch_add(1, Ordering::AcqRel);
-        if self.events.receiver_count() > 0 {
+        if self.listened() {
             let mut summary = Vec::with_capacity(entry.report_json.len() + 64);
             entry.write_summary(&mut summary);
             let device_id = devices
                 .get_key_value(report.device_id.as_str())
                 .map(|(id, _)| id.clone())
                 .unwrap_or_else(|| Arc::from(report.device_id.as_str()));
-            let _ = self.events.send(FleetEvent::Device {
+            self.emit(FleetEvent::Device {
                 device_id,
                 summary: summary.into(),
             });
@@ -362,7 +415,7 @@ impl Fleet {
         // Stored under the lock: an offer holding it now classified with
         // the old ones, and is reclassified below.
         self.thresholds.store(Arc::new(thresholds));
-        let live = self.events.receiver_count() > 0;
+        let live = self.listened();
         let mut changed = 0;
         for (device_id, entry) in devices.iter_mut() {
             let health = thresholds.classify(entry.cpu, entry.ram);
@@ -374,7 +427,7 @@ impl Fleet {
             if live {
                 let mut summary = Vec::with_capacity(entry.report_json.len() + 64);
                 entry.write_summary(&mut summary);
-                let _ = self.events.send(FleetEvent::Device {
+                self.emit(FleetEvent::Device {
                     device_id: device_id.clone(),
                     summary: summary.into(),
                 });
@@ -391,7 +444,7 @@ impl Fleet {
             return false;
         };
         self.generation.fetch_add(1, Ordering::AcqRel);
-        let _ = self.events.send(FleetEvent::Deleted { device_id });
+        self.emit(FleetEvent::Deleted { device_id });
         true
     }
 
@@ -406,7 +459,7 @@ impl Fleet {
         let mut devices = self.lock();
         let mut next = i64::MAX;
         let mut changed = false;
-        let live = self.events.receiver_count() > 0;
+        let live = self.listened();
         for (device_id, entry) in devices.iter_mut() {
             let offline = now - entry.seen > self.offline_after;
             let expired = entry
@@ -421,7 +474,7 @@ impl Fleet {
                 if live {
                     let mut summary = Vec::with_capacity(entry.report_json.len() + 64);
                     entry.write_summary(&mut summary);
-                    let _ = self.events.send(FleetEvent::Device {
+                    self.emit(FleetEvent::Device {
                         device_id: device_id.clone(),
                         summary: summary.into(),
                     });

@@ -8,6 +8,7 @@ mod agent_instances;
 pub(crate) mod clock_skew;
 pub(crate) mod device_admission;
 pub(crate) mod fleet;
+pub(crate) mod fleets;
 mod ingest_error;
 
 pub use ingest_error::IngestError;
@@ -17,7 +18,8 @@ use std::sync::Arc;
 use tailmon_core::{BatchResult, OffsetDateTime, OrgId, RejectedReport, Report};
 
 use crate::ingest::device_admission::{Admission, DeviceAdmission};
-use crate::ingest::fleet::Fleet;
+use crate::ingest::fleet::{Fleet, OrgFleetEvent};
+use crate::ingest::fleets::Fleets;
 use crate::telemetry::ServerMetrics;
 use crate::telemetry::server_metrics::Source;
 use crate::{Clock, Store, StoreError};
@@ -47,9 +49,9 @@ struct IngestInner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     admission: DeviceAdmission,
-    /// Every device's latest state for readers; filled from the store's
-    /// latest reports on first use, then kept up to date here.
-    fleet: Fleet,
+    /// Every organisation's devices' latest state for readers; filled from
+    /// the store's latest reports on first use, then kept up to date here.
+    fleets: Fleets,
     fleet_loaded: tokio::sync::OnceCell<()>,
     /// Reports received and refused, ingest and store-write timings.
     metrics: Arc<ServerMetrics>,
@@ -77,21 +79,27 @@ impl Ingest {
                 store,
                 clock,
                 admission: DeviceAdmission::new(max_devices),
-                fleet: Fleet::new(offline_after, thresholds),
+                fleets: Fleets::new(offline_after, thresholds),
                 fleet_loaded: tokio::sync::OnceCell::new(),
                 metrics,
             }),
         }
     }
 
-    /// Validates and stores one report. `Ok` means the store has it. A
+    /// Validates and stores one report in the `default` organisation; see
+    /// [`ingest_in`](Self::ingest_in).
+    pub async fn ingest(&self, report: Report) -> Result<(), IngestError> {
+        self.ingest_in(&OrgId::default(), report).await
+    }
+
+    /// Validates and stores one report of `org`'s. `Ok` means the store has it. A
     /// report stamped beyond the allowed clock skew ahead is stored at the
     /// receive time and its device flagged (`clock_skew_seconds`).
     ///
     /// A refusal is counted in `GET /metrics` and logged (at most once a
     /// minute per reason) as coming from the server's own process.
-    pub async fn ingest(&self, report: Report) -> Result<(), IngestError> {
-        let result = self.take(report).await;
+    pub async fn ingest_in(&self, org: &OrgId, report: Report) -> Result<(), IngestError> {
+        let result = self.take(org, report).await;
         if let Err(error) = &result {
             self.inner
                 .metrics
@@ -102,22 +110,22 @@ impl Ingest {
 
     /// [`ingest`](Self::ingest) for the HTTP handlers, whose refusals the
     /// API counts with the client's address.
-    pub(crate) async fn take(&self, mut report: Report) -> Result<(), IngestError> {
+    pub(crate) async fn take(&self, org: &OrgId, mut report: Report) -> Result<(), IngestError> {
         let started = std::time::Instant::now();
         let now = self.inner.clock.now();
         let skew = clock_skew::beyond_allowance(report.last_seen, now);
         if let Some(skew) = skew {
             clock_skew::move_back(&mut report, skew);
         }
-        self.admit(&mut report, now).await?;
-        let fleet = self.fleet().await?;
+        self.admit(org, &mut report, now).await?;
+        let fleet = self.fleet(org).await?;
         let instance = report.agent_instance.take();
         tracing::debug!(device_id = %report.device_id, cpu = report.cpu_usage, "report accepted");
         let prepared = fleet
             .prepare(&report)
             .with_clock_skew(skew.map(clock_skew::seconds));
         let writing = std::time::Instant::now();
-        self.inner.store.insert(&OrgId::default(), report).await?;
+        self.inner.store.insert(org, report).await?;
         self.inner.metrics.store_write.observe(writing.elapsed());
         fleet.offer(prepared, instance.as_deref(), now);
         self.inner.metrics.received(1);
@@ -130,27 +138,37 @@ impl Ingest {
         &self.inner.metrics
     }
 
-    /// The fleet as readers see it, filled from the store's latest reports
-    /// on first use.
-    pub(crate) async fn fleet(&self) -> Result<&Fleet, StoreError> {
+    /// `org`'s fleet as readers see it; every fleet is filled from the
+    /// store's latest reports on first use.
+    pub(crate) async fn fleet(&self, org: &OrgId) -> Result<Arc<Fleet>, StoreError> {
+        self.load_fleets().await?;
+        Ok(self.inner.fleets.of(org))
+    }
+
+    /// Every organisation's fleet, filled from the store on first use.
+    pub(crate) async fn fleets(&self) -> Result<&Fleets, StoreError> {
+        self.load_fleets().await?;
+        Ok(&self.inner.fleets)
+    }
+
+    async fn load_fleets(&self) -> Result<(), StoreError> {
         let inner = &self.inner;
         inner
             .fleet_loaded
             .get_or_try_init(|| async {
                 let now = inner.clock.now();
                 for (org, report) in inner.store.latest().await? {
-                    if !org.is_default() {
-                        continue;
-                    }
-                    inner.fleet.offer(inner.fleet.prepare(&report), None, now);
+                    let fleet = inner.fleets.of(&org);
+                    fleet.offer(fleet.prepare(&report), None, now);
                 }
                 Ok::<_, StoreError>(())
             })
             .await?;
-        Ok(&inner.fleet)
+        Ok(())
     }
 
-    /// Validates every report and stores those that pass, all in one write.
+    /// Validates every report and stores those that pass, all in one
+    /// write, in the `default` organisation.
     /// `Ok` means the accepted ones are stored; the answer says why the
     /// others were refused (for good). A new device over the device cap
     /// refuses the whole batch with [`IngestError::TooManyDevices`] (429), so
@@ -162,8 +180,17 @@ impl Ingest {
     /// Refusals are counted in `GET /metrics` and logged (at most once a
     /// minute per reason) as coming from the server's own process.
     pub async fn ingest_batch(&self, reports: Vec<Report>) -> Result<BatchResult, IngestError> {
+        self.ingest_batch_in(&OrgId::default(), reports).await
+    }
+
+    /// [`ingest_batch`](Self::ingest_batch) into `org`.
+    pub async fn ingest_batch_in(
+        &self,
+        org: &OrgId,
+        reports: Vec<Report>,
+    ) -> Result<BatchResult, IngestError> {
         let len = reports.len() as u64;
-        let result = self.take_batch(reports, None).await;
+        let result = self.take_batch(org, reports, None).await;
         if let Err(error) = &result {
             self.inner
                 .metrics
@@ -177,6 +204,7 @@ impl Ingest {
     /// refusal of the whole batch is the API's to count.
     pub(crate) async fn take_batch(
         &self,
+        org: &OrgId,
         mut reports: Vec<Report>,
         source: Source,
     ) -> Result<BatchResult, IngestError> {
@@ -186,7 +214,7 @@ impl Ingest {
         let mut accepted = Vec::with_capacity(reports.len());
         let mut rejected = Vec::new();
         for (index, mut report) in reports.into_iter().enumerate() {
-            match self.admit(&mut report, now).await {
+            match self.admit(org, &mut report, now).await {
                 Ok(()) => accepted.push(report),
                 // Worth retrying later: the whole batch is refused, nothing stored.
                 Err(error @ (IngestError::Store(_) | IngestError::TooManyDevices { .. })) => {
@@ -215,7 +243,7 @@ impl Ingest {
             rejected,
         };
         if !accepted.is_empty() {
-            let fleet = self.fleet().await?;
+            let fleet = self.fleet(org).await?;
             let mut instances: Vec<Option<String>> = accepted
                 .iter_mut()
                 .map(|report| report.agent_instance.take())
@@ -245,10 +273,7 @@ impl Ingest {
                 })
                 .collect();
             let writing = std::time::Instant::now();
-            self.inner
-                .store
-                .insert_many(&OrgId::default(), accepted)
-                .await?;
+            self.inner.store.insert_many(org, accepted).await?;
             self.inner.metrics.store_write.observe(writing.elapsed());
             for (report, instance) in prepared {
                 fleet.offer(report, instance.as_deref(), now);
@@ -264,29 +289,48 @@ impl Ingest {
         Ok(result)
     }
 
-    /// Removes a device and its history; `false` if it was unknown.
+    /// Removes a device of the `default` organisation and its history;
+    /// `false` if it was unknown.
     pub async fn delete_device(&self, device_id: &str) -> Result<bool, IngestError> {
-        let fleet = self.fleet().await?;
-        let existed = self
-            .inner
-            .store
-            .delete_device(&OrgId::default(), device_id)
-            .await?;
+        self.delete_device_in(&OrgId::default(), device_id).await
+    }
+
+    /// Removes a device of `org` and its history; `false` if it was unknown.
+    pub async fn delete_device_in(
+        &self,
+        org: &OrgId,
+        device_id: &str,
+    ) -> Result<bool, IngestError> {
+        let fleet = self.fleet(org).await?;
+        let existed = self.inner.store.delete_device(org, device_id).await?;
         fleet.remove(device_id);
-        self.inner.admission.forget(device_id);
+        self.inner.admission.forget(org, device_id);
         Ok(existed)
     }
 
-    /// The fleet's changes from now on (the fleet is filled from the store
-    /// on first use, and those first offers are changes too).
-    pub(crate) fn subscribe_fleet(&self) -> tokio::sync::broadcast::Receiver<fleet::FleetEvent> {
-        self.inner.fleet.subscribe()
+    /// Every organisation's fleet changes from now on (the fleets are
+    /// filled from the store on first use, and those first offers are
+    /// changes too).
+    pub(crate) fn subscribe_all(&self) -> tokio::sync::broadcast::Receiver<OrgFleetEvent> {
+        self.inner.fleets.subscribe_all()
     }
 
     /// Makes `thresholds` those behind every device's status, at once (see
     /// `Fleet::set_thresholds`); returns how many statuses changed.
     pub(crate) fn set_thresholds(&self, thresholds: tailmon_core::Thresholds) -> usize {
-        self.inner.fleet.set_thresholds(thresholds)
+        self.inner.fleets.set_thresholds(thresholds)
+    }
+
+    /// Makes `caps` where an organisation's own device cap is read (the
+    /// owner's limits, asked when a device is new); organisations without
+    /// one have the server-wide cap only, which also bounds the total.
+    /// Devices over a lowered cap stay; new ones are refused (429) until
+    /// there is room. Set once, by the builder.
+    pub(crate) fn set_device_caps(
+        &self,
+        caps: impl Fn(&OrgId) -> Option<usize> + Send + Sync + 'static,
+    ) {
+        self.inner.admission.set_org_caps(Box::new(caps));
     }
 
     /// The clock the server reads.
@@ -295,11 +339,21 @@ impl Ingest {
     }
 
     /// Validates, stamps and admits one report.
-    async fn admit(&self, report: &mut Report, now: OffsetDateTime) -> Result<(), IngestError> {
+    async fn admit(
+        &self,
+        org: &OrgId,
+        report: &mut Report,
+        now: OffsetDateTime,
+    ) -> Result<(), IngestError> {
         report.validate(now)?;
         report.received_at = Some(now);
         let store = self.inner.store.as_ref();
-        match self.inner.admission.admit(&report.device_id, store).await? {
+        match self
+            .inner
+            .admission
+            .admit(org, &report.device_id, store)
+            .await?
+        {
             Admission::Admitted => Ok(()),
             Admission::OverCap { cap } => Err(IngestError::TooManyDevices { cap }),
         }

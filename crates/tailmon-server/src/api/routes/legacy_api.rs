@@ -26,7 +26,7 @@ pub(crate) async fn post_metrics(
     JsonBody(report): JsonBody<Report>,
 ) -> Result<StatusCode, ApiError> {
     let claim = principal.claim_device(&report.device_id)?;
-    ingest.take(report).await?;
+    ingest.take(&principal.org(), report).await?;
     claim.keep();
     Ok(StatusCode::OK)
 }

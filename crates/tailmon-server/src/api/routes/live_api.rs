@@ -16,6 +16,7 @@
 //! like any other client. The stream ends when the server shuts down.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -29,11 +30,12 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::v1_api::V1State;
 use crate::ApiError;
+use crate::api::caller_org::CallerOrg;
 use crate::api::fleet_snapshot::FleetView;
-use crate::ingest::fleet::FleetEvent;
 #[cfg(doc)]
 use crate::ingest::fleet::LIVE_EVENT_BUFFER;
-use tailmon_core::ErrorBody;
+use crate::ingest::fleet::{Fleet, FleetEvent};
+use tailmon_core::{ErrorBody, OrgId};
 
 /// How often a live stream sends a `: ping` comment: every 15 s.
 pub const LIVE_PING_EVERY: Duration = Duration::from_secs(15);
@@ -50,6 +52,9 @@ pub(crate) struct LiveParams {
 /// A live stream's state between events.
 struct Live {
     state: V1State,
+    /// The caller's organisation, and its fleet: the only one it sees.
+    org: OrgId,
+    fleet: Arc<Fleet>,
     device: Option<String>,
     events: broadcast::Receiver<FleetEvent>,
     queued: VecDeque<Bytes>,
@@ -71,6 +76,7 @@ struct Live {
 )]
 pub(crate) async fn live(
     State(state): State<V1State>,
+    CallerOrg(org): CallerOrg,
     params: Result<Query<LiveParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|_| ApiError::BadParameter {
@@ -83,11 +89,13 @@ pub(crate) async fn live(
             field: "device",
         })?;
     }
-    let fleet = state.ingest.fleet().await?;
+    let fleet = state.ingest.fleet(&org).await?;
     fleet.check_statuses(state.ingest.clock().now());
     // Subscribed before the snapshot is taken: nothing falls between.
     let events = fleet.subscribe();
     let mut live = Live {
+        org,
+        fleet,
         device: params.device,
         events,
         queued: VecDeque::new(),
@@ -130,12 +138,16 @@ fn frame(event: &str, data: &[u8]) -> Bytes {
 impl Live {
     /// The `snapshot` event: every device, or the one asked for.
     async fn snapshot(&self) -> Result<Bytes, ApiError> {
-        let fleet = self.state.ingest.fleet().await?;
         let data = match &self.device {
-            None => self.state.snapshots.plain(FleetView::Devices, fleet).await,
+            None => {
+                self.state
+                    .snapshots
+                    .plain(FleetView::Devices, &self.org, &self.fleet)
+                    .await
+            }
             Some(device) => {
                 let mut out = b"[".to_vec();
-                if let Some(summary) = fleet.summary_of(device) {
+                if let Some(summary) = self.fleet.summary_of(device) {
                     out.extend_from_slice(&summary);
                 }
                 out.push(b']');
@@ -181,9 +193,7 @@ impl Live {
                     Err(RecvError::Closed) => return None,
                 },
                 _ = self.check.tick() => {
-                    if let Ok(fleet) = self.state.ingest.fleet().await {
-                        fleet.check_statuses(self.state.ingest.clock().now());
-                    }
+                    self.fleet.check_statuses(self.state.ingest.clock().now());
                 }
                 _ = self.ping.tick() => return Some(Bytes::from_static(b": ping\n\n")),
             }

@@ -5,7 +5,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::alerts::AlertEngine;
-use crate::api::metrics_exposition::MetricsExposition;
+use crate::api::caller_org::CallerOrg;
+use crate::api::metrics_exposition::MetricsExpositions;
 use crate::{ApiError, Ingest};
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 pub(crate) struct MetricsState {
     pub(crate) ingest: Ingest,
     pub(crate) alerts: AlertEngine,
-    pub(crate) exposition: Arc<MetricsExposition>,
+    pub(crate) exposition: Arc<MetricsExpositions>,
 }
 
 /// The latest value of every device's metrics and the server's own health,
@@ -28,13 +29,19 @@ pub(crate) struct MetricsState {
 )]
 pub(crate) async fn metrics(
     State(state): State<MetricsState>,
+    CallerOrg(org): CallerOrg,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let fleet = state.ingest.fleet().await?;
+    let fleet = state.ingest.fleet(&org).await?;
     fleet.check_statuses(state.ingest.clock().now());
+    // The server's own health is the operator's: the default organisation's.
+    let health = org
+        .is_default()
+        .then(|| (state.ingest.metrics().as_ref(), &state.alerts));
     state
         .exposition
-        .answer(fleet, state.ingest.metrics(), &state.alerts, &headers)
+        .of(&org)
+        .answer(&fleet, health, &headers)
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))
 }

@@ -11,9 +11,10 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tailmon_core::{
     BatchResult, DEFAULT_HISTORY_POINTS, DeviceSummary, ErrorBody, History, MAX_BATCH_REPORTS,
-    MAX_HISTORY_POINTS, OffsetDateTime, OrgId, Report, metric,
+    MAX_HISTORY_POINTS, OffsetDateTime, Report, metric,
 };
 
+use crate::api::caller_org::CallerOrg;
 use crate::api::devices_query::DevicesQuery;
 use crate::api::fleet_snapshot::{FleetSnapshots, FleetView, X_TOTAL_COUNT, answer_once};
 use crate::api::json_body::JsonBody;
@@ -59,21 +60,22 @@ pub(crate) struct V1State {
 )]
 pub(crate) async fn devices(
     State(state): State<V1State>,
+    CallerOrg(org): CallerOrg,
     Query(pairs): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let query = DevicesQuery::parse(&pairs)?;
-    let fleet = state.ingest.fleet().await?;
+    let fleet = state.ingest.fleet(&org).await?;
     fleet.check_statuses(state.ingest.clock().now());
     let answer = match query {
         None => {
             state
                 .snapshots
-                .answer(FleetView::Devices, fleet, &headers)
+                .answer(FleetView::Devices, &org, &fleet, &headers)
                 .await
         }
         Some(query) => {
-            let (total, body) = query.select(fleet);
+            let (total, body) = query.select(&fleet);
             answer_once(body, &headers, |h| {
                 h.insert(X_TOTAL_COUNT.clone(), HeaderValue::from(total));
             })
@@ -97,13 +99,14 @@ pub(crate) async fn devices(
 )]
 pub(crate) async fn all_metrics(
     State(state): State<V1State>,
+    CallerOrg(org): CallerOrg,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let fleet = state.ingest.fleet().await?;
+    let fleet = state.ingest.fleet(&org).await?;
     fleet.check_statuses(state.ingest.clock().now());
     state
         .snapshots
-        .answer(FleetView::AllMetrics, fleet, &headers)
+        .answer(FleetView::AllMetrics, &org, &fleet, &headers)
         .await
         .map_err(answer_failed)
 }
@@ -125,14 +128,10 @@ fn answer_failed(error: std::io::Error) -> ApiError {
 )]
 pub(crate) async fn device_metrics(
     State(state): State<V1State>,
+    CallerOrg(org): CallerOrg,
     Path(device_id): Path<String>,
 ) -> Result<Json<DeviceMetrics>, ApiError> {
-    let Some(report) = state
-        .ingest
-        .store()
-        .latest_of(&OrgId::default(), &device_id)
-        .await?
-    else {
+    let Some(report) = state.ingest.store().latest_of(&org, &device_id).await? else {
         return Err(ApiError::UnknownDevice(device_id));
     };
     let mut metrics = Vec::new();
@@ -169,6 +168,7 @@ pub const MAX_HISTORIES_METRICS: usize = 256;
 )]
 pub(crate) async fn histories(
     State(state): State<V1State>,
+    CallerOrg(org): CallerOrg,
     Path(device_id): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Json<Vec<History>>, ApiError> {
@@ -224,14 +224,7 @@ pub(crate) async fn histories(
     let answer = state
         .ingest
         .store()
-        .histories(
-            &OrgId::default(),
-            &device_id,
-            &metrics,
-            from,
-            to,
-            max_points,
-        )
+        .histories(&org, &device_id, &metrics, from, to, max_points)
         .await?;
     let Some(out) = answer else {
         return Err(ApiError::UnknownDevice(device_id));
@@ -290,6 +283,7 @@ pub(crate) struct ExportParams {
 )]
 pub(crate) async fn history(
     State(state): State<V1State>,
+    CallerOrg(org): CallerOrg,
     Path(device_id): Path<String>,
     Query(params): Query<HistoryParams>,
 ) -> Result<Json<History>, ApiError> {
@@ -310,12 +304,7 @@ pub(crate) async fn history(
     let max_points = points_param(params.points.as_deref())?;
     let query =
         HistoryQuery::new(device_id.clone(), metric_name, from, to).with_max_points(max_points);
-    match state
-        .ingest
-        .store()
-        .history(&OrgId::default(), &query)
-        .await?
-    {
+    match state.ingest.store().history(&org, &query).await? {
         Some(history) => Ok(Json(history)),
         None => Err(ApiError::UnknownDevice(device_id)),
     }
@@ -344,6 +333,7 @@ pub(crate) async fn history(
 )]
 pub(crate) async fn export(
     State(state): State<V1State>,
+    CallerOrg(org): CallerOrg,
     Path(device_id): Path<String>,
     Query(params): Query<ExportParams>,
 ) -> Result<Response, ApiError> {
@@ -367,7 +357,7 @@ pub(crate) async fn export(
     let Some(reports) = state
         .ingest
         .store()
-        .reports(&OrgId::default(), &device_id, from, to)
+        .reports(&org, &device_id, from, to)
         .await?
     else {
         return Err(ApiError::UnknownDevice(device_id));
@@ -482,7 +472,12 @@ async fn take_reports(
         }
     }
     if claims.is_empty() {
-        return Ok(Json(state.ingest.take_batch(reports, source).await?));
+        return Ok(Json(
+            state
+                .ingest
+                .take_batch(&principal.org(), reports, source)
+                .await?,
+        ));
     }
     // Which claim holds the place of each report's device, if it is new.
     let claim_index: std::collections::HashMap<&str, usize> = claims
@@ -495,7 +490,10 @@ async fn take_reports(
         .map(|report| claim_index.get(report.device_id.as_str()).copied())
         .collect();
     drop(claim_index);
-    let result = state.ingest.take_batch(reports, source).await?;
+    let result = state
+        .ingest
+        .take_batch(&principal.org(), reports, source)
+        .await?;
     // A new device counts against the token's cap once a report of it is
     // stored; the places of devices with no report stored are given back.
     let refused: std::collections::HashSet<usize> =
@@ -525,9 +523,10 @@ async fn take_reports(
 )]
 pub(crate) async fn delete_device(
     State(state): State<V1State>,
+    CallerOrg(org): CallerOrg,
     Path(device_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state.ingest.delete_device(&device_id).await? {
+    if state.ingest.delete_device_in(&org, &device_id).await? {
         tracing::info!(%device_id, "device deleted");
         Ok(StatusCode::NO_CONTENT)
     } else {
