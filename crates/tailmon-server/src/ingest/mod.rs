@@ -308,6 +308,29 @@ impl Ingest {
         Ok(existed)
     }
 
+    /// Removes every device of `org` and its history, as an organisation's
+    /// removal asks; returns how many there were. Reports of the
+    /// organisation still arriving (a token not yet revoked) make devices
+    /// anew: revoke its tokens first.
+    pub async fn delete_org_devices(&self, org: &OrgId) -> Result<usize, IngestError> {
+        let devices: Vec<String> = self
+            .inner
+            .store
+            .devices()
+            .await?
+            .into_iter()
+            .filter(|(of, _)| of == org)
+            .map(|(_, device_id)| device_id)
+            .collect();
+        let mut removed = 0;
+        for device_id in &devices {
+            if self.delete_device_in(org, device_id).await? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Every organisation's fleet changes from now on (the fleets are
     /// filled from the store on first use, and those first offers are
     /// changes too).

@@ -582,3 +582,36 @@ async fn an_organisations_device_cap_holds_for_it_alone() {
         .unwrap();
     assert_eq!(post(&tenants.globex_agent, "web-3").await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn removing_an_organisations_devices_leaves_the_others() {
+    let server = ServerBuilder::new()
+        .open_access()
+        .max_devices(4)
+        .build()
+        .unwrap();
+    let ingest = server.ingest();
+    let now = OffsetDateTime::now_utc();
+    for org in [acme(), globex()] {
+        for device in ["web-1", "web-2"] {
+            ingest
+                .ingest_in(&org, report(device, 5.0, now))
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(ingest.delete_org_devices(&acme()).await.unwrap(), 2);
+    let devices = ingest.store().devices().await.unwrap();
+    let mut names: Vec<(&str, &str)> = devices
+        .iter()
+        .map(|(org, id)| (org.as_str(), id.as_str()))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, [("globex", "web-1"), ("globex", "web-2")]);
+    assert_eq!(ingest.delete_org_devices(&acme()).await.unwrap(), 0);
+    // The places under the server-wide cap (4, all taken before) are free again.
+    ingest
+        .ingest_in(&acme(), report("web-3", 5.0, now))
+        .await
+        .unwrap();
+}
