@@ -5,9 +5,10 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use tailmon_core::OrgId;
 use tokio::net::TcpListener;
 
-use crate::alerts::AlertEngine;
+use crate::alerts::{AlertEngine, OrgAlerts};
 use crate::api::fleet_snapshot::FleetSnapshots;
 use crate::api::json_body::BodyLimit;
 use crate::api::metrics_exposition::MetricsExposition;
@@ -47,7 +48,8 @@ pub struct Server {
     exposition: Arc<MetricsExposition>,
     /// Set when [`Server::serve_with`]'s shutdown comes: live streams end.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
-    alerts: AlertEngine,
+    /// Every organisation's alert engine.
+    alerts: OrgAlerts,
     reloader: Reloader,
     /// `GET /api/openapi.json`'s document, built on its first request.
     openapi: Arc<ServedDocument>,
@@ -61,8 +63,8 @@ struct Retention {
     /// Asks the task for a pass now (the retention changed).
     pass_now: Arc<tokio::sync::Notify>,
     task: OnceLock<tokio::task::AbortHandle>,
-    /// The alert engine's task, started and stopped with the retention's.
-    alerts: AlertEngine,
+    /// The alert engines' task, started and stopped with the retention's.
+    alerts: OrgAlerts,
     alert_task: OnceLock<tokio::task::AbortHandle>,
 }
 
@@ -119,20 +121,22 @@ async fn retention_loop(ingest: Ingest, pass_now: Arc<tokio::sync::Notify>) {
     }
 }
 
-/// Feeds the alert engine: every change of the fleet (each stored live
-/// report, after ingest has answered) and a timer. Ingest only pays the
-/// broadcast it already makes; the parsing and the rules run here.
+/// Feeds the alert engines: every change of the fleet (each stored live
+/// report, after ingest has answered), into its organisation's engine, and
+/// a timer for every organisation. Ingest only pays the broadcast it
+/// already makes; the parsing and the rules run here.
 async fn alert_loop(
     ingest: Ingest,
     mut events: tokio::sync::broadcast::Receiver<FleetEvent>,
-    alerts: AlertEngine,
+    alerts: OrgAlerts,
 ) {
     // Fills the fleet (its first offers arrive as events) if nobody has yet.
     if let Err(error) = ingest.fleet().await {
         tracing::warn!(%error, "alerts could not read the fleet; offline rules wait for reports");
     }
     alerts.load_devices().await;
-    let mut period = alerts.evaluate_every_changes();
+    // The period is the `[alerts]` section's, for every organisation.
+    let mut period = alerts.default_engine().evaluate_every_changes();
     let mut ticks = tokio::time::interval(*period.borrow_and_update());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -147,11 +151,14 @@ async fn alert_loop(
             event = events.recv() => match event {
                 Ok(FleetEvent::Device { summary, .. }) => {
                     match serde_json::from_slice::<tailmon_core::DeviceSummary>(&summary) {
-                        Ok(summary) => alerts.observe(&summary.report),
+                        // TODO(org): the event's organisation, once events carry it.
+                        Ok(summary) => alerts.observe(&OrgId::default(), &summary.report),
                         Err(error) => tracing::warn!(%error, "alerts could not read a fleet change"),
                     }
                 }
-                Ok(FleetEvent::Deleted { device_id }) => alerts.forget_device(&device_id),
+                Ok(FleetEvent::Deleted { device_id }) => {
+                    alerts.forget_device(&OrgId::default(), &device_id)
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "alerts fell behind the reports; the next ones are evaluated");
                 }
@@ -188,7 +195,7 @@ pub(crate) struct AppState {
     v1: V1State,
     guard: Arc<Guard>,
     preferences: Arc<PreferenceStore>,
-    alerts: AlertEngine,
+    alerts: OrgAlerts,
     metrics: MetricsState,
     openapi: Arc<ServedDocument>,
 }
@@ -205,7 +212,7 @@ impl FromRef<AppState> for Arc<ServedDocument> {
     }
 }
 
-impl FromRef<AppState> for AlertEngine {
+impl FromRef<AppState> for OrgAlerts {
     fn from_ref(state: &AppState) -> Self {
         state.alerts.clone()
     }
@@ -251,7 +258,7 @@ impl Server {
         guard: Guard,
         edge: EdgeSettings,
         preferences: Arc<PreferenceStore>,
-        alerts: AlertEngine,
+        alerts: OrgAlerts,
         runtime: (RuntimeConfig, bool),
     ) -> Self {
         let guard = Arc::new(guard);
@@ -260,7 +267,8 @@ impl Server {
         let reloader = Reloader::new(ReloaderParts {
             ingest: ingest.clone(),
             guard: guard.clone(),
-            alerts: alerts.clone(),
+            // The file's `[alerts]` section is the default organisation's.
+            alerts: alerts.default_engine().clone(),
             retention_pass: pass_now.clone(),
             config,
             retention_given,
@@ -549,7 +557,9 @@ impl Server {
             alerts: self.alerts.clone(),
             metrics: MetricsState {
                 ingest: self.ingest.clone(),
-                alerts: self.alerts.clone(),
+                // TODO(org): the server's health counts the default
+                // organisation's alerts and channels only.
+                alerts: self.alerts.default_engine().clone(),
                 exposition: self.exposition.clone(),
             },
             openapi: self.openapi.clone(),
@@ -586,10 +596,18 @@ impl Server {
             ))
     }
 
-    /// The alert engine: its alerts, rules and channels, and
-    /// [`evaluate_now`](AlertEngine::evaluate_now) for tests and tools. It
-    /// runs beside the retention (see [`router`](Self::router)).
+    /// The default organisation's alert engine (the one the `[alerts]`
+    /// section and the application's channels configure): its alerts,
+    /// rules and channels, and [`evaluate_now`](AlertEngine::evaluate_now)
+    /// for tests and tools. It runs beside the retention (see
+    /// [`router`](Self::router)); every organisation's is in
+    /// [`org_alerts`](Self::org_alerts).
     pub fn alerts(&self) -> &AlertEngine {
+        self.alerts.default_engine()
+    }
+
+    /// Every organisation's alert engine.
+    pub fn org_alerts(&self) -> &OrgAlerts {
         &self.alerts
     }
 

@@ -180,9 +180,14 @@ struct EngineInner {
     offline_after: time::Duration,
     /// The timer's period; the alert task follows its changes.
     evaluate_every: tokio::sync::watch::Sender<Duration>,
-    public_url: arc_swap::ArcSwap<reqwest::Url>,
+    /// The dashboard's address, shared by every organisation's engine.
+    public_url: Arc<arc_swap::ArcSwap<reqwest::Url>>,
     http: reqwest::Client,
-    db: AlertDb,
+    /// The alerts database, shared by every organisation's engine; this
+    /// engine reads and writes its organisation's rows only.
+    db: Arc<AlertDb>,
+    /// The organisation whose rules, channels, alerts and devices these are.
+    org: OrgId,
     queue: NotifyQueue,
     state: Mutex<EngineState>,
     reports_seen: AtomicU64,
@@ -264,42 +269,9 @@ impl AlertEngine {
                 },
             );
         }
-        let load = |e: crate::alerts::alert_db::AlertDbError| e.to_string();
-        for channel in db.load::<NamedChannel>(Table::Channels).map_err(load)? {
-            if state.channels.contains_key(&channel.name) {
-                tracing::warn!(channel = %channel.name, "a dashboard channel has the name of a file channel; the file's is used");
-                continue;
-            }
-            match channels::notifier(&channel.config, &http) {
-                Ok(notifier) => {
-                    state.channels.insert(
-                        channel.name.clone(),
-                        ChannelEntry {
-                            config: Some(channel.config),
-                            source: ChannelSource::Dashboard,
-                            notifier,
-                        },
-                    );
-                }
-                Err(error) => {
-                    tracing::warn!(channel = %channel.name, %error, "a stored channel is unusable; skipped");
-                }
-            }
-        }
-        for rule in db.load::<RuleConfig>(Table::Rules).map_err(load)? {
-            if state.rules.iter().any(|r| r.config.name == rule.name) {
-                tracing::warn!(rule = %rule.name, "a dashboard rule has the name of a file rule; the file's is used");
-                continue;
-            }
-            state
-                .rules
-                .push(RuleEntry::new(rule, RuleSource::Dashboard));
-        }
-        for alert in db.load::<Alert>(Table::Alerts).map_err(load)? {
-            state.alerts.insert(alert.id.clone(), alert);
-        }
-        state.history = db.load::<Alert>(Table::History).map_err(load)?.into();
-        state.silences = db.load::<Silence>(Table::Silences).map_err(load)?;
+        let org = OrgId::default();
+        let db = Arc::new(db);
+        load_stored(&db, &org, &http, &mut state)?;
         Ok(Self {
             inner: Arc::new(EngineInner {
                 clock,
@@ -308,9 +280,10 @@ impl AlertEngine {
                 evaluate_every: tokio::sync::watch::Sender::new(
                     config.evaluate_every.unwrap_or(DEFAULT_EVALUATE_EVERY),
                 ),
-                public_url: arc_swap::ArcSwap::from_pointee(public_url),
+                public_url: Arc::new(arc_swap::ArcSwap::from_pointee(public_url)),
                 http,
                 db,
+                org,
                 queue: NotifyQueue::new(),
                 state: Mutex::new(state),
                 reports_seen: AtomicU64::new(0),
@@ -321,6 +294,67 @@ impl AlertEngine {
 
     fn lock(&self) -> MutexGuard<'_, EngineState> {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An engine for `org` with no rule and no channel, sharing this one's
+    /// clock, store, offline delay, HTTP client, database and public URL.
+    fn sibling_with(&self, org: OrgId, state: EngineState) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(EngineInner {
+                clock: inner.clock.clone(),
+                store: inner.store.clone(),
+                offline_after: inner.offline_after,
+                evaluate_every: tokio::sync::watch::Sender::new(self.evaluate_every()),
+                public_url: inner.public_url.clone(),
+                http: inner.http.clone(),
+                db: inner.db.clone(),
+                org,
+                queue: NotifyQueue::new(),
+                state: Mutex::new(state),
+                reports_seen: AtomicU64::new(0),
+                loaded: tokio::sync::OnceCell::new(),
+            }),
+        }
+    }
+
+    /// The state another organisation's engine starts from: no rule, no
+    /// channel, the default repeat.
+    fn empty_state() -> EngineState {
+        EngineState {
+            repeat: crate::alerts::config::DEFAULT_REPEAT,
+            default_rules: false,
+            ..EngineState::default()
+        }
+    }
+
+    /// `org`'s engine (see [`sibling_with`](Self::sibling_with)) with what
+    /// the database keeps of it.
+    pub(crate) fn sibling(&self, org: OrgId) -> Result<Self, String> {
+        let mut state = Self::empty_state();
+        load_stored(&self.inner.db, &org, &self.inner.http, &mut state)?;
+        Ok(self.sibling_with(org, state))
+    }
+
+    /// `org`'s engine, empty (the database keeps nothing of it); when
+    /// `devices_loaded`, it does not read the store's latest reports
+    /// itself (its devices arrive as reports).
+    pub(crate) fn sibling_empty(&self, org: OrgId, devices_loaded: bool) -> Self {
+        let engine = self.sibling_with(org, Self::empty_state());
+        if devices_loaded {
+            let _ = engine.inner.loaded.set(());
+        }
+        engine
+    }
+
+    /// The organisation this engine alerts for.
+    pub fn organisation(&self) -> &OrgId {
+        &self.inner.org
+    }
+
+    /// The alerts database (every organisation's).
+    pub(crate) fn database(&self) -> &AlertDb {
+        &self.inner.db
     }
 
     /// How often the timer evaluates.
@@ -344,7 +378,7 @@ impl AlertEngine {
                     Ok(reports) => {
                         let mut state = self.lock();
                         for (org, report) in &reports {
-                            if org.is_default() {
+                            if *org == self.inner.org {
                                 remember(&mut state, report);
                             }
                         }
@@ -355,6 +389,18 @@ impl AlertEngine {
                 }
             })
             .await;
+    }
+
+    /// Learns the latest `reports` of this engine's organisation, read
+    /// from the store by [`OrgAlerts::load_devices`](crate::alerts::OrgAlerts),
+    /// unless it has learnt them already.
+    pub(crate) fn load_devices_from(&self, reports: &[Report]) {
+        let mut state = self.lock();
+        if self.inner.loaded.set(()).is_ok() {
+            for report in reports {
+                remember(&mut state, report);
+            }
+        }
     }
 
     /// Evaluates the threshold rules on a device's latest report, as it
@@ -506,7 +552,10 @@ impl AlertEngine {
             }
             state.silences.retain(|s| {
                 s.until > now || {
-                    let _ = self.inner.db.delete(Table::Silences, &s.id);
+                    let _ = self
+                        .inner
+                        .db
+                        .delete(&self.inner.org, Table::Silences, &s.id);
                     false
                 }
             });
@@ -625,7 +674,7 @@ impl AlertEngine {
         let points: Vec<(OffsetDateTime, f64)> = match self
             .inner
             .store
-            .history(&OrgId::default(), &query)
+            .history(&self.inner.org, &query)
             .await
         {
             Ok(Some(history)) => history.points.iter().map(|p| (p.at, p.avg)).collect(),
@@ -895,13 +944,13 @@ impl AlertEngine {
     }
 
     fn write<T: Serialize>(&self, table: Table, key: &str, doc: &T) {
-        if let Err(error) = self.inner.db.put(table, key, doc) {
+        if let Err(error) = self.inner.db.put(&self.inner.org, table, key, doc) {
             tracing::warn!(%error, "alerts: a change could not be saved");
         }
     }
 
     fn write_delete(&self, table: Table, key: &str) {
-        if let Err(error) = self.inner.db.delete(table, key) {
+        if let Err(error) = self.inner.db.delete(&self.inner.org, table, key) {
             tracing::warn!(%error, "alerts: a change could not be saved");
         }
     }
@@ -975,7 +1024,11 @@ impl AlertEngine {
             .filter(|r| r.source == RuleSource::Dashboard)
             .map(|r| r.config.clone())
             .collect();
-        match self.inner.db.load::<RuleConfig>(Table::Rules) {
+        match self
+            .inner
+            .db
+            .load::<RuleConfig>(&self.inner.org, Table::Rules)
+        {
             Ok(rules) => {
                 for rule in rules {
                     if !stored_rules.iter().any(|r| r.name == rule.name) {
@@ -1002,7 +1055,11 @@ impl AlertEngine {
                 ))
             })
             .collect();
-        match self.inner.db.load::<NamedChannel>(Table::Channels) {
+        match self
+            .inner
+            .db
+            .load::<NamedChannel>(&self.inner.org, Table::Channels)
+        {
             Ok(channels) => {
                 for channel in channels {
                     if !stored_channels.iter().any(|(c, _)| c.name == channel.name) {
@@ -1273,7 +1330,7 @@ impl AlertEngine {
         };
         self.inner
             .db
-            .put(Table::Silences, &silence.id, &silence)
+            .put(&self.inner.org, Table::Silences, &silence.id, &silence)
             .map_err(storage)?;
         self.lock().silences.push(silence.clone());
         Ok(silence)
@@ -1287,7 +1344,10 @@ impl AlertEngine {
             .iter()
             .position(|s| s.id == id)
             .ok_or_else(|| AlertsError::NotFound(format!("no silence {id:?}")))?;
-        self.inner.db.delete(Table::Silences, id).map_err(storage)?;
+        self.inner
+            .db
+            .delete(&self.inner.org, Table::Silences, id)
+            .map_err(storage)?;
         state.silences.remove(at);
         Ok(())
     }
@@ -1333,7 +1393,7 @@ impl AlertEngine {
         }
         self.inner
             .db
-            .put(Table::Rules, &rule.name, &rule)
+            .put(&self.inner.org, Table::Rules, &rule.name, &rule)
             .map_err(storage)?;
         state
             .rules
@@ -1372,7 +1432,7 @@ impl AlertEngine {
         Self::check_rule(&state, &rule)?;
         self.inner
             .db
-            .put(Table::Rules, name, &rule)
+            .put(&self.inner.org, Table::Rules, name, &rule)
             .map_err(storage)?;
         state.rules[at] = RuleEntry::new(rule.clone(), RuleSource::Dashboard);
         Ok(RuleView {
@@ -1385,7 +1445,10 @@ impl AlertEngine {
     pub fn delete_rule(&self, name: &str) -> Result<(), AlertsError> {
         let mut state = self.lock();
         let at = Self::dashboard_rule(&state, name)?;
-        self.inner.db.delete(Table::Rules, name).map_err(storage)?;
+        self.inner
+            .db
+            .delete(&self.inner.org, Table::Rules, name)
+            .map_err(storage)?;
         state.rules.remove(at);
         let ids: Vec<String> = state
             .alerts
@@ -1449,7 +1512,7 @@ impl AlertEngine {
         }
         self.inner
             .db
-            .put(Table::Channels, &channel.name, &channel)
+            .put(&self.inner.org, Table::Channels, &channel.name, &channel)
             .map_err(storage)?;
         let view = self.channel_view(&channel.name, &channel.config);
         state.channels.insert(
@@ -1500,7 +1563,7 @@ impl AlertEngine {
         Self::dashboard_channel(&state, name)?;
         self.inner
             .db
-            .put(Table::Channels, name, &channel)
+            .put(&self.inner.org, Table::Channels, name, &channel)
             .map_err(storage)?;
         let view = self.channel_view(name, &channel.config);
         state.channels.insert(
@@ -1530,7 +1593,7 @@ impl AlertEngine {
         }
         self.inner
             .db
-            .delete(Table::Channels, name)
+            .delete(&self.inner.org, Table::Channels, name)
             .map_err(storage)?;
         state.channels.remove(name);
         Ok(())
@@ -1588,6 +1651,57 @@ impl AlertEngine {
             delivery: self.inner.queue.stats(),
         }
     }
+}
+
+/// Adds to `state` what the database keeps of `org`: its dashboard
+/// channels and rules (those whose names the file's and the application's
+/// leave free), its alerts under way, history and silences.
+fn load_stored(
+    db: &AlertDb,
+    org: &OrgId,
+    http: &reqwest::Client,
+    state: &mut EngineState,
+) -> Result<(), String> {
+    let load = |e: crate::alerts::alert_db::AlertDbError| e.to_string();
+    for channel in db
+        .load::<NamedChannel>(org, Table::Channels)
+        .map_err(load)?
+    {
+        if state.channels.contains_key(&channel.name) {
+            tracing::warn!(channel = %channel.name, "a dashboard channel has the name of a file channel; the file's is used");
+            continue;
+        }
+        match channels::notifier(&channel.config, http) {
+            Ok(notifier) => {
+                state.channels.insert(
+                    channel.name.clone(),
+                    ChannelEntry {
+                        config: Some(channel.config),
+                        source: ChannelSource::Dashboard,
+                        notifier,
+                    },
+                );
+            }
+            Err(error) => {
+                tracing::warn!(channel = %channel.name, %error, "a stored channel is unusable; skipped");
+            }
+        }
+    }
+    for rule in db.load::<RuleConfig>(org, Table::Rules).map_err(load)? {
+        if state.rules.iter().any(|r| r.config.name == rule.name) {
+            tracing::warn!(rule = %rule.name, "a dashboard rule has the name of a file rule; the file's is used");
+            continue;
+        }
+        state
+            .rules
+            .push(RuleEntry::new(rule, RuleSource::Dashboard));
+    }
+    for alert in db.load::<Alert>(org, Table::Alerts).map_err(load)? {
+        state.alerts.insert(alert.id.clone(), alert);
+    }
+    state.history = db.load::<Alert>(org, Table::History).map_err(load)?.into();
+    state.silences = db.load::<Silence>(org, Table::Silences).map_err(load)?;
+    Ok(())
 }
 
 /// One evaluation's facts.
