@@ -213,11 +213,11 @@ impl Tenants {
     }
 }
 
-fn ids(list: &Value) -> Vec<String> {
+fn ids(list: &Value) -> Vec<&str> {
     list.as_array()
         .unwrap()
         .iter()
-        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .map(|a| a["id"].as_str().unwrap())
         .collect()
 }
 
@@ -290,7 +290,7 @@ async fn two_organisations_with_the_same_device_and_rule_alert_apart() {
     assert_eq!(t.get(&t.amy, "/api/v1/alerts").await, json!([]));
     assert_eq!(
         ids(&t.get(&t.root, "/api/v1/alerts/history").await),
-        [id.clone()]
+        [id.as_str()]
     );
     assert_eq!(t.get(&t.amy, "/api/v1/alerts/history").await, json!([]));
 
@@ -331,7 +331,7 @@ async fn two_organisations_with_the_same_device_and_rule_alert_apart() {
     // `acme`'s `web-1` gets hot: an alert of the same id, its own.
     t.report_in_acme("web-1", 99.0).await;
     let acme_firing = t.get(&t.amy, "/api/v1/alerts").await;
-    assert_eq!(ids(&acme_firing), [id.clone()]);
+    assert_eq!(ids(&acme_firing), [id.as_str()]);
     assert_eq!(acme_firing[0]["value"], 99.0);
     assert_eq!(acme_firing[0]["threshold"], 90.0);
     let (status, acked) = t
@@ -402,7 +402,10 @@ async fn two_organisations_with_the_same_device_and_rule_alert_apart() {
         None,
     )
     .await;
-    assert_eq!(ids(&t.get(&t.root, "/api/v1/silences").await), [silence_id]);
+    assert_eq!(
+        ids(&t.get(&t.root, "/api/v1/silences").await),
+        [silence_id.as_str()]
+    );
 
     // Rules and channels of the other organisation are unknown, to change,
     // delete or test alike.
@@ -477,7 +480,7 @@ async fn two_organisations_with_the_same_device_and_rule_alert_apart() {
     // A device deleted in one organisation ends its alerts there only.
     t.server.org_alerts().forget_device(&acme(), "web-1");
     assert_eq!(t.get(&t.amy, "/api/v1/alerts").await, json!([]));
-    assert_eq!(ids(&t.get(&t.root, "/api/v1/alerts").await), [id]);
+    assert_eq!(ids(&t.get(&t.root, "/api/v1/alerts").await), [id.as_str()]);
 }
 
 #[tokio::test]
