@@ -149,16 +149,9 @@ async fn alert_loop(
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             }
             event = events.recv() => match event {
-                Ok(FleetEvent::Device { summary, .. }) => {
-                    match serde_json::from_slice::<tailmon_core::DeviceSummary>(&summary) {
-                        // TODO(org): the event's organisation, once events carry it.
-                        Ok(summary) => alerts.observe(&OrgId::default(), &summary.report),
-                        Err(error) => tracing::warn!(%error, "alerts could not read a fleet change"),
-                    }
-                }
-                Ok(FleetEvent::Deleted { device_id }) => {
-                    alerts.forget_device(&OrgId::default(), &device_id)
-                }
+                // TODO(org): `Ingest::subscribe_all`'s events carry their
+                // organisation; these are `default`'s.
+                Ok(event) => on_fleet_event(&alerts, &OrgId::default(), event),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "alerts fell behind the reports; the next ones are evaluated");
                 }
@@ -166,6 +159,19 @@ async fn alert_loop(
             },
             _ = ticks.tick() => alerts.evaluate().await,
         }
+    }
+}
+
+/// Hands one change of `org`'s fleet to its alert engine.
+fn on_fleet_event(alerts: &OrgAlerts, org: &OrgId, event: FleetEvent) {
+    match event {
+        FleetEvent::Device { summary, .. } => {
+            match serde_json::from_slice::<tailmon_core::DeviceSummary>(&summary) {
+                Ok(summary) => alerts.observe(org, &summary.report),
+                Err(error) => tracing::warn!(%error, "alerts could not read a fleet change"),
+            }
+        }
+        FleetEvent::Deleted { device_id } => alerts.forget_device(org, &device_id),
     }
 }
 
