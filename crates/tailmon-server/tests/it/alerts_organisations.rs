@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tailmon_core::{OffsetDateTime, OrgId, Report};
+use tailmon_core::{Disk, OffsetDateTime, OrgId, Report};
 use tailmon_server::alerts::comparison::Op;
 use tailmon_server::alerts::{AlertState, AlertsConfig, NotificationKind, RuleConfig};
 use tailmon_server::auth::Role;
@@ -517,6 +517,76 @@ async fn the_timer_evaluates_every_organisation_on_its_own_devices() {
     assert_eq!(
         t.server.org_alerts().engine(&acme()).alerts()[0].state,
         AlertState::Firing
+    );
+}
+
+/// A report with one disk, `/`, `percent` full.
+fn disk_report(device: &str, at: OffsetDateTime, percent: f64) -> Report {
+    let mut report = report(device, at, 1.0);
+    let total = 1_000_000_000_u64;
+    report.disks = Some(vec![Disk {
+        mount_point: "/".into(),
+        fs_type: "ext4".into(),
+        total_bytes: total,
+        used_bytes: (total as f64 * percent / 100.0) as u64,
+        available_bytes: None,
+    }]);
+    report
+}
+
+#[tokio::test]
+async fn the_disk_forecast_reads_the_organisation_s_own_history() {
+    let t = Tenants::new().await;
+    let rule = json!({"name": "disk-filling", "kind": "disk_full", "within": "1d", "window": "6h"});
+    for who in [&t.root, &t.amy] {
+        let (status, body) = t
+            .call(who, Method::POST, "/api/v1/alert-rules", Some(rule.clone()))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    // Three hours of `web-1` in each: `acme`'s disk gains 2 % an hour
+    // (full in about 22 h), `default`'s stays at 70 %.
+    for step in 0..=36 {
+        let now = t.clock.now();
+        let filling = disk_report("web-1", now, 50.0 + 2.0 * f64::from(step) * 5.0 / 60.0);
+        let steady = disk_report("web-1", now, 70.0);
+        t.store.insert(&acme(), filling.clone()).await.unwrap();
+        t.store
+            .insert(&OrgId::default(), steady.clone())
+            .await
+            .unwrap();
+        t.server.org_alerts().observe(&acme(), &filling);
+        t.server.org_alerts().observe(&OrgId::default(), &steady);
+        t.clock.advance(Duration::from_secs(300));
+    }
+    t.server.org_alerts().evaluate_now().await;
+    let firing = t.get(&t.amy, "/api/v1/alerts").await;
+    assert_eq!(firing.as_array().unwrap().len(), 1, "{firing}");
+    assert_eq!(
+        (firing[0]["device_id"].clone(), firing[0]["metric"].clone()),
+        (json!("web-1"), json!("disk_used_percent:/"))
+    );
+    assert_eq!(t.get(&t.root, "/api/v1/alerts").await, json!([]));
+    // The dry run too.
+    let probe = json!({"name": "probe", "kind": "disk_full", "within": "1d", "window": "6h"});
+    let mut hours = Vec::new();
+    for who in [&t.root, &t.amy] {
+        let (status, run) = t
+            .call(
+                who,
+                Method::POST,
+                "/api/v1/alert-rules/test",
+                Some(probe.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{run}");
+        assert_eq!(run["matches"].as_array().unwrap().len(), 1, "{run}");
+        hours.push(run["matches"][0]["hours_to_full"].as_f64());
+    }
+    assert_eq!(hours[0], None);
+    assert!(
+        hours[1].is_some_and(|h| (20.0..24.0).contains(&h)),
+        "{hours:?}"
     );
 }
 
