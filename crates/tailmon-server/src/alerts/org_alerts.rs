@@ -165,11 +165,13 @@ impl OrgAlerts {
                         for (org, report) in reports {
                             by_org.entry(org).or_default().push(report);
                         }
-                        // `default` is told even without a device: its
-                        // own load is then done.
-                        by_org.entry(OrgId::default()).or_default();
                         for (org, reports) in &by_org {
                             self.engine(org).load_devices_from(reports);
+                        }
+                        // The engines of organisations without a device
+                        // have nothing to learn: none reads the store again.
+                        for engine in self.engines() {
+                            engine.load_devices_from(&[]);
                         }
                     }
                     Err(error) => {
