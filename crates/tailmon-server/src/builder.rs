@@ -4,7 +4,7 @@ use std::sync::Arc;
 use crate::Reloader;
 use crate::alerts::alert_db::AlertDb;
 use crate::alerts::engine::{AlertEngine, EngineParts};
-use crate::alerts::{AlertsConfig, Notifier};
+use crate::alerts::{AlertsConfig, Notifier, OrgAlerts};
 use crate::auth::edge_layer::EdgeSettings;
 use crate::auth::guard::{
     DEFAULT_MAX_DEVICES_PER_TOKEN, DEFAULT_SESSION_TTL, Guard, GuardSettings,
@@ -494,6 +494,7 @@ impl ServerBuilder {
             offline_after,
             db,
         })
+        .and_then(OrgAlerts::new)
         .map_err(BuildError::Alerts)?;
         let metrics = Arc::new(crate::telemetry::ServerMetrics::new(self.clock.clone()));
         let ingest = Ingest::new(

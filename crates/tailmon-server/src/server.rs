@@ -5,9 +5,10 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use tailmon_core::OrgId;
 use tokio::net::TcpListener;
 
-use crate::alerts::AlertEngine;
+use crate::alerts::{AlertEngine, OrgAlerts};
 use crate::api::fleet_snapshot::FleetSnapshots;
 use crate::api::json_body::BodyLimit;
 use crate::api::metrics_exposition::MetricsExpositions;
@@ -47,7 +48,8 @@ pub struct Server {
     exposition: Arc<MetricsExpositions>,
     /// Set when [`Server::serve_with`]'s shutdown comes: live streams end.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
-    alerts: AlertEngine,
+    /// Every organisation's alert engine.
+    alerts: OrgAlerts,
     reloader: Reloader,
     /// `GET /api/openapi.json`'s document, built on its first request.
     openapi: Arc<ServedDocument>,
@@ -61,8 +63,8 @@ struct Retention {
     /// Asks the task for a pass now (the retention changed).
     pass_now: Arc<tokio::sync::Notify>,
     task: OnceLock<tokio::task::AbortHandle>,
-    /// The alert engine's task, started and stopped with the retention's.
-    alerts: AlertEngine,
+    /// The alert engines' task, started and stopped with the retention's.
+    alerts: OrgAlerts,
     alert_task: OnceLock<tokio::task::AbortHandle>,
 }
 
@@ -119,20 +121,22 @@ async fn retention_loop(ingest: Ingest, pass_now: Arc<tokio::sync::Notify>) {
     }
 }
 
-/// Feeds the alert engine: every change of the fleet (each stored live
-/// report, after ingest has answered) and a timer. Ingest only pays the
-/// broadcast it already makes; the parsing and the rules run here.
+/// Feeds the alert engines: every change of the fleet (each stored live
+/// report, after ingest has answered), into its organisation's engine, and
+/// a timer for every organisation. Ingest only pays the broadcast it
+/// already makes; the parsing and the rules run here.
 async fn alert_loop(
     ingest: Ingest,
     mut events: tokio::sync::broadcast::Receiver<OrgFleetEvent>,
-    alerts: AlertEngine,
+    alerts: OrgAlerts,
 ) {
     // Fills the fleet (its first offers arrive as events) if nobody has yet.
     if let Err(error) = ingest.fleets().await {
         tracing::warn!(%error, "alerts could not read the fleet; offline rules wait for reports");
     }
     alerts.load_devices().await;
-    let mut period = alerts.evaluate_every_changes();
+    // The period is the `[alerts]` section's, for every organisation.
+    let mut period = alerts.default_engine().evaluate_every_changes();
     let mut ticks = tokio::time::interval(*period.borrow_and_update());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -145,17 +149,7 @@ async fn alert_loop(
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             }
             event = events.recv() => match event {
-                // Alerting is the default organisation's until it learns organisations.
-                Ok(OrgFleetEvent { org, .. }) if !org.is_default() => {}
-                Ok(OrgFleetEvent { event: FleetEvent::Device { summary, .. }, .. }) => {
-                    match serde_json::from_slice::<tailmon_core::DeviceSummary>(&summary) {
-                        Ok(summary) => alerts.observe(&summary.report),
-                        Err(error) => tracing::warn!(%error, "alerts could not read a fleet change"),
-                    }
-                }
-                Ok(OrgFleetEvent { event: FleetEvent::Deleted { device_id }, .. }) => {
-                    alerts.forget_device(&device_id)
-                }
+                Ok(OrgFleetEvent { org, event }) => on_fleet_event(&alerts, &org, event),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "alerts fell behind the reports; the next ones are evaluated");
                 }
@@ -163,6 +157,19 @@ async fn alert_loop(
             },
             _ = ticks.tick() => alerts.evaluate().await,
         }
+    }
+}
+
+/// Hands one change of `org`'s fleet to its alert engine.
+fn on_fleet_event(alerts: &OrgAlerts, org: &OrgId, event: FleetEvent) {
+    match event {
+        FleetEvent::Device { summary, .. } => {
+            match serde_json::from_slice::<tailmon_core::DeviceSummary>(&summary) {
+                Ok(summary) => alerts.observe(org, &summary.report),
+                Err(error) => tracing::warn!(%error, "alerts could not read a fleet change"),
+            }
+        }
+        FleetEvent::Deleted { device_id } => alerts.forget_device(org, &device_id),
     }
 }
 
@@ -192,7 +199,7 @@ pub(crate) struct AppState {
     v1: V1State,
     guard: Arc<Guard>,
     preferences: Arc<PreferenceStore>,
-    alerts: AlertEngine,
+    alerts: OrgAlerts,
     metrics: MetricsState,
     openapi: Arc<ServedDocument>,
 }
@@ -209,7 +216,7 @@ impl FromRef<AppState> for Arc<ServedDocument> {
     }
 }
 
-impl FromRef<AppState> for AlertEngine {
+impl FromRef<AppState> for OrgAlerts {
     fn from_ref(state: &AppState) -> Self {
         state.alerts.clone()
     }
@@ -255,7 +262,7 @@ impl Server {
         guard: Guard,
         edge: EdgeSettings,
         preferences: Arc<PreferenceStore>,
-        alerts: AlertEngine,
+        alerts: OrgAlerts,
         runtime: (RuntimeConfig, bool),
     ) -> Self {
         let guard = Arc::new(guard);
@@ -264,7 +271,8 @@ impl Server {
         let reloader = Reloader::new(ReloaderParts {
             ingest: ingest.clone(),
             guard: guard.clone(),
-            alerts: alerts.clone(),
+            // The file's `[alerts]` section is the default organisation's.
+            alerts: alerts.default_engine().clone(),
             retention_pass: pass_now.clone(),
             config,
             retention_given,
@@ -553,7 +561,9 @@ impl Server {
             alerts: self.alerts.clone(),
             metrics: MetricsState {
                 ingest: self.ingest.clone(),
-                alerts: self.alerts.clone(),
+                // The server's health is the operator's, shown to the
+                // default organisation with its alerts and channels.
+                alerts: self.alerts.default_engine().clone(),
                 exposition: self.exposition.clone(),
             },
             openapi: self.openapi.clone(),
@@ -590,10 +600,18 @@ impl Server {
             ))
     }
 
-    /// The alert engine: its alerts, rules and channels, and
-    /// [`evaluate_now`](AlertEngine::evaluate_now) for tests and tools. It
-    /// runs beside the retention (see [`router`](Self::router)).
+    /// The default organisation's alert engine (the one the `[alerts]`
+    /// section and the application's channels configure): its alerts,
+    /// rules and channels, and [`evaluate_now`](AlertEngine::evaluate_now)
+    /// for tests and tools. It runs beside the retention (see
+    /// [`router`](Self::router)); every organisation's is in
+    /// [`org_alerts`](Self::org_alerts).
     pub fn alerts(&self) -> &AlertEngine {
+        self.alerts.default_engine()
+    }
+
+    /// Every organisation's alert engine.
+    pub fn org_alerts(&self) -> &OrgAlerts {
         &self.alerts
     }
 

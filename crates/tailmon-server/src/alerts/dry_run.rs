@@ -46,7 +46,8 @@ pub struct DryRun {
 
 impl AlertEngine {
     /// Checks `rule` as [`create_rule`](AlertEngine::create_rule) does and
-    /// evaluates it on every device's latest report, changing nothing.
+    /// evaluates it on the latest report of every device of the engine's
+    /// organisation, changing nothing.
     pub async fn dry_run(&self, rule: &RuleConfig) -> Result<DryRun, AlertsError> {
         self.check_new_rule(rule)?;
         let reports = self
@@ -55,7 +56,7 @@ impl AlertEngine {
             .await
             .map_err(|e| AlertsError::Storage(e.to_string()))?
             .into_iter()
-            .filter(|(org, _)| org.is_default())
+            .filter(|(org, _)| org == self.organisation())
             .map(|(_, report)| report)
             .collect::<Vec<_>>();
         let now = self.now();

@@ -1,6 +1,9 @@
-//! The alert engine: rules evaluated on every live report and on a timer,
-//! alerts' states, notifications through the queue, and the changes the API
-//! makes (acks, silences, dashboard rules and channels).
+//! The alert engine of one organisation: rules evaluated on every live
+//! report and on a timer, alerts' states, notifications through the queue.
+//! Beside it: `engine/api_operations.rs`, the changes the API makes (acks,
+//! silences, dashboard rules and channels) and what it reads;
+//! `engine/reconfigure.rs`, the `[alerts]` section swapped in a running
+//! engine.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,16 +21,18 @@ use crate::alerts::alert_state::{Alert, AlertState, alert_id};
 use crate::alerts::alerts_error::AlertsError;
 use crate::alerts::channels::{self, ChannelConfig};
 use crate::alerts::config::{AlertsConfig, NamedChannel};
-use crate::alerts::config_change::{ConfigChange, NameChanges};
 use crate::alerts::duration_text;
 use crate::alerts::notification::{Notification, NotificationKind, Notifier};
 use crate::alerts::notify_queue::{DeliveryStats, NotifyQueue};
 use crate::alerts::predict::LinearFit;
 use crate::alerts::rule::{
     DEFAULT_DISK_FULL_WINDOW, DEFAULT_DISK_FULL_WITHIN, RuleConfig, RuleKind, RuleSource,
-    default_rules, valid_name,
+    default_rules,
 };
 use crate::alerts::silence::Silence;
+
+mod api_operations;
+mod reconfigure;
 
 /// How often offline and predictive rules are checked by default: 5 s.
 pub const DEFAULT_EVALUATE_EVERY: Duration = Duration::from_secs(5);
@@ -180,9 +185,14 @@ struct EngineInner {
     offline_after: time::Duration,
     /// The timer's period; the alert task follows its changes.
     evaluate_every: tokio::sync::watch::Sender<Duration>,
-    public_url: arc_swap::ArcSwap<reqwest::Url>,
+    /// The dashboard's address, shared by every organisation's engine.
+    public_url: Arc<arc_swap::ArcSwap<reqwest::Url>>,
     http: reqwest::Client,
-    db: AlertDb,
+    /// The alerts database, shared by every organisation's engine; this
+    /// engine reads and writes its organisation's rows only.
+    db: Arc<AlertDb>,
+    /// The organisation whose rules, channels, alerts and devices these are.
+    org: OrgId,
     queue: NotifyQueue,
     state: Mutex<EngineState>,
     reports_seen: AtomicU64,
@@ -264,42 +274,9 @@ impl AlertEngine {
                 },
             );
         }
-        let load = |e: crate::alerts::alert_db::AlertDbError| e.to_string();
-        for channel in db.load::<NamedChannel>(Table::Channels).map_err(load)? {
-            if state.channels.contains_key(&channel.name) {
-                tracing::warn!(channel = %channel.name, "a dashboard channel has the name of a file channel; the file's is used");
-                continue;
-            }
-            match channels::notifier(&channel.config, &http) {
-                Ok(notifier) => {
-                    state.channels.insert(
-                        channel.name.clone(),
-                        ChannelEntry {
-                            config: Some(channel.config),
-                            source: ChannelSource::Dashboard,
-                            notifier,
-                        },
-                    );
-                }
-                Err(error) => {
-                    tracing::warn!(channel = %channel.name, %error, "a stored channel is unusable; skipped");
-                }
-            }
-        }
-        for rule in db.load::<RuleConfig>(Table::Rules).map_err(load)? {
-            if state.rules.iter().any(|r| r.config.name == rule.name) {
-                tracing::warn!(rule = %rule.name, "a dashboard rule has the name of a file rule; the file's is used");
-                continue;
-            }
-            state
-                .rules
-                .push(RuleEntry::new(rule, RuleSource::Dashboard));
-        }
-        for alert in db.load::<Alert>(Table::Alerts).map_err(load)? {
-            state.alerts.insert(alert.id.clone(), alert);
-        }
-        state.history = db.load::<Alert>(Table::History).map_err(load)?.into();
-        state.silences = db.load::<Silence>(Table::Silences).map_err(load)?;
+        let org = OrgId::default();
+        let db = Arc::new(db);
+        load_stored(&db, &org, &http, &mut state)?;
         Ok(Self {
             inner: Arc::new(EngineInner {
                 clock,
@@ -308,9 +285,10 @@ impl AlertEngine {
                 evaluate_every: tokio::sync::watch::Sender::new(
                     config.evaluate_every.unwrap_or(DEFAULT_EVALUATE_EVERY),
                 ),
-                public_url: arc_swap::ArcSwap::from_pointee(public_url),
+                public_url: Arc::new(arc_swap::ArcSwap::from_pointee(public_url)),
                 http,
                 db,
+                org,
                 queue: NotifyQueue::new(),
                 state: Mutex::new(state),
                 reports_seen: AtomicU64::new(0),
@@ -321,6 +299,67 @@ impl AlertEngine {
 
     fn lock(&self) -> MutexGuard<'_, EngineState> {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An engine for `org` with no rule and no channel, sharing this one's
+    /// clock, store, offline delay, HTTP client, database and public URL.
+    fn sibling_with(&self, org: OrgId, state: EngineState) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(EngineInner {
+                clock: inner.clock.clone(),
+                store: inner.store.clone(),
+                offline_after: inner.offline_after,
+                evaluate_every: tokio::sync::watch::Sender::new(self.evaluate_every()),
+                public_url: inner.public_url.clone(),
+                http: inner.http.clone(),
+                db: inner.db.clone(),
+                org,
+                queue: NotifyQueue::new(),
+                state: Mutex::new(state),
+                reports_seen: AtomicU64::new(0),
+                loaded: tokio::sync::OnceCell::new(),
+            }),
+        }
+    }
+
+    /// The state another organisation's engine starts from: no rule, no
+    /// channel, the default repeat.
+    fn empty_state() -> EngineState {
+        EngineState {
+            repeat: crate::alerts::config::DEFAULT_REPEAT,
+            default_rules: false,
+            ..EngineState::default()
+        }
+    }
+
+    /// `org`'s engine (see [`sibling_with`](Self::sibling_with)) with what
+    /// the database keeps of it.
+    pub(crate) fn sibling(&self, org: OrgId) -> Result<Self, String> {
+        let mut state = Self::empty_state();
+        load_stored(&self.inner.db, &org, &self.inner.http, &mut state)?;
+        Ok(self.sibling_with(org, state))
+    }
+
+    /// `org`'s engine, empty (the database keeps nothing of it); when
+    /// `devices_loaded`, it does not read the store's latest reports
+    /// itself (its devices arrive as reports).
+    pub(crate) fn sibling_empty(&self, org: OrgId, devices_loaded: bool) -> Self {
+        let engine = self.sibling_with(org, Self::empty_state());
+        if devices_loaded {
+            let _ = engine.inner.loaded.set(());
+        }
+        engine
+    }
+
+    /// The organisation this engine alerts for.
+    pub fn organisation(&self) -> &OrgId {
+        &self.inner.org
+    }
+
+    /// The alerts database (every organisation's).
+    pub(crate) fn database(&self) -> &AlertDb {
+        &self.inner.db
     }
 
     /// How often the timer evaluates.
@@ -344,7 +383,7 @@ impl AlertEngine {
                     Ok(reports) => {
                         let mut state = self.lock();
                         for (org, report) in &reports {
-                            if org.is_default() {
+                            if *org == self.inner.org {
                                 remember(&mut state, report);
                             }
                         }
@@ -355,6 +394,18 @@ impl AlertEngine {
                 }
             })
             .await;
+    }
+
+    /// Learns the latest `reports` of this engine's organisation, read
+    /// from the store by [`OrgAlerts::load_devices`](crate::alerts::OrgAlerts),
+    /// unless it has learnt them already.
+    pub(crate) fn load_devices_from(&self, reports: &[Report]) {
+        let mut state = self.lock();
+        if self.inner.loaded.set(()).is_ok() {
+            for report in reports {
+                remember(&mut state, report);
+            }
+        }
     }
 
     /// Evaluates the threshold rules on a device's latest report, as it
@@ -506,7 +557,10 @@ impl AlertEngine {
             }
             state.silences.retain(|s| {
                 s.until > now || {
-                    let _ = self.inner.db.delete(Table::Silences, &s.id);
+                    let _ = self
+                        .inner
+                        .db
+                        .delete(&self.inner.org, Table::Silences, &s.id);
                     false
                 }
             });
@@ -625,7 +679,7 @@ impl AlertEngine {
         let points: Vec<(OffsetDateTime, f64)> = match self
             .inner
             .store
-            .history(&OrgId::default(), &query)
+            .history(&self.inner.org, &query)
             .await
         {
             Ok(Some(history)) => history.points.iter().map(|p| (p.at, p.avg)).collect(),
@@ -895,699 +949,67 @@ impl AlertEngine {
     }
 
     fn write<T: Serialize>(&self, table: Table, key: &str, doc: &T) {
-        if let Err(error) = self.inner.db.put(table, key, doc) {
+        if let Err(error) = self.inner.db.put(&self.inner.org, table, key, doc) {
             tracing::warn!(%error, "alerts: a change could not be saved");
         }
     }
 
     fn write_delete(&self, table: Table, key: &str) {
-        if let Err(error) = self.inner.db.delete(table, key) {
+        if let Err(error) = self.inner.db.delete(&self.inner.org, table, key) {
             tracing::warn!(%error, "alerts: a change could not be saved");
         }
     }
+}
 
-    // ---- Reloading the `[alerts]` section. ----
-
-    /// The names of the application's own channels.
-    pub(crate) fn application_channels(&self) -> Vec<String> {
-        self.lock()
-            .channels
-            .iter()
-            .filter(|(_, c)| c.source == ChannelSource::Application)
-            .map(|(name, _)| name.clone())
-            .collect()
-    }
-
-    /// Checks `config` as [`ServerBuilder::build`](crate::ServerBuilder::build)
-    /// does and makes its channels' notifiers, without changing anything:
-    /// `Err` says what is wrong.
-    pub(crate) fn prepare(&self, config: AlertsConfig) -> Result<PreparedAlerts, String> {
-        let names = self.application_channels();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        config.check_with(&names).map_err(|e| e.to_string())?;
-        let public_url = config.public_url.as_deref().unwrap_or(FALLBACK_PUBLIC_URL);
-        let public_url =
-            reqwest::Url::parse(public_url).map_err(|e| format!("alerts.public_url: {e}"))?;
-        let mut file_channels = Vec::with_capacity(config.channels.len());
-        for channel in &config.channels {
-            let notifier = channels::notifier(&channel.config, &self.inner.http)
-                .map_err(|e| format!("alerts.channels {:?}: {e}", channel.name))?;
-            file_channels.push((channel.clone(), notifier));
+/// Adds to `state` what the database keeps of `org`: its dashboard
+/// channels and rules (those whose names the file's and the application's
+/// leave free), its alerts under way, history and silences.
+fn load_stored(
+    db: &AlertDb,
+    org: &OrgId,
+    http: &reqwest::Client,
+    state: &mut EngineState,
+) -> Result<(), String> {
+    let load = |e: crate::alerts::alert_db::AlertDbError| e.to_string();
+    for channel in db
+        .load::<NamedChannel>(org, Table::Channels)
+        .map_err(load)?
+    {
+        if state.channels.contains_key(&channel.name) {
+            tracing::warn!(channel = %channel.name, "a dashboard channel has the name of a file channel; the file's is used");
+            continue;
         }
-        Ok(PreparedAlerts {
-            config,
-            public_url,
-            file_channels,
-        })
-    }
-
-    /// Swaps in a prepared `[alerts]` section, at once for every later
-    /// report and timer tick:
-    ///
-    /// - the rules become the default ones (if on), the file's, then the
-    ///   dashboard's whose names the others leave free, as at start;
-    /// - an alert pending or firing keeps its state (since, acknowledgement,
-    ///   repeats and escalations sent) while a rule of its name still
-    ///   watches its device and metric; a changed threshold or severity is
-    ///   shown on it and applies at its next evaluation;
-    /// - any other alert ends: a firing one is resolved, its channels told
-    ///   (`resolved`, as when its condition clears) and its history entry
-    ///   closed; a pending one, never told, is dropped;
-    /// - the channels become the application's, the file's, then the
-    ///   dashboard's whose names are free; notifications already queued are
-    ///   delivered through the channel as it was when they were queued;
-    /// - silences and the alert history are kept as they are.
-    pub(crate) fn reconfigure(&self, prepared: PreparedAlerts) -> ConfigChange {
-        let PreparedAlerts {
-            config,
-            public_url,
-            file_channels,
-        } = prepared;
-        let now = self.inner.clock.now();
-        let mut state = self.lock();
-        // The dashboard's rules and channels: those in use, then those of
-        // the database that a file rule or channel of the same name hid
-        // (read under the lock, which the API's changes hold while they
-        // write them, so both agree).
-        let mut stored_rules: Vec<RuleConfig> = state
-            .rules
-            .iter()
-            .filter(|r| r.source == RuleSource::Dashboard)
-            .map(|r| r.config.clone())
-            .collect();
-        match self.inner.db.load::<RuleConfig>(Table::Rules) {
-            Ok(rules) => {
-                for rule in rules {
-                    if !stored_rules.iter().any(|r| r.name == rule.name) {
-                        stored_rules.push(rule);
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "alerts: the dashboard's hidden rules could not be read")
-            }
-        }
-        let mut stored_channels: Vec<(NamedChannel, Option<Arc<dyn Notifier>>)> = state
-            .channels
-            .iter()
-            .filter(|(_, c)| c.source == ChannelSource::Dashboard)
-            .filter_map(|(name, c)| {
-                let config = c.config.clone()?;
-                Some((
-                    NamedChannel {
-                        name: name.clone(),
-                        config,
-                    },
-                    Some(c.notifier.clone()),
-                ))
-            })
-            .collect();
-        match self.inner.db.load::<NamedChannel>(Table::Channels) {
-            Ok(channels) => {
-                for channel in channels {
-                    if !stored_channels.iter().any(|(c, _)| c.name == channel.name) {
-                        stored_channels.push((channel, None));
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "alerts: the dashboard's hidden channels could not be read")
-            }
-        }
-        // The rules, as `new` makes them.
-        let mut rules: Vec<RuleEntry> = Vec::new();
-        if config.default_rules {
-            for rule in default_rules() {
-                rules.push(RuleEntry::new(rule, RuleSource::Default));
-            }
-        }
-        for rule in &config.rules {
-            rules.push(RuleEntry::new(rule.clone(), RuleSource::File));
-        }
-        for rule in stored_rules {
-            if !rules.iter().any(|r| r.config.name == rule.name) {
-                rules.push(RuleEntry::new(rule, RuleSource::Dashboard));
-            }
-        }
-        // Alerts whose rule no longer watches them end, told through the
-        // channels as they were.
-        let mut ended = 0;
-        let ids: Vec<String> = state.alerts.keys().cloned().collect();
-        for id in ids {
-            let Some(alert) = state.alerts.get(&id) else {
-                continue;
-            };
-            if let Some(rule) = rules.iter().find(|r| r.config.name == alert.rule)
-                && rule.watches(&alert.device_id, &alert.metric)
-            {
-                let mut kept = alert.clone();
-                kept.severity = rule.config.severity;
-                if rule.config.kind == RuleKind::Threshold
-                    && let Some(threshold) = rule.config.threshold
-                {
-                    kept.threshold = threshold;
-                }
-                if kept != *alert {
-                    self.write(Table::Alerts, &id, &kept);
-                    state.alerts.insert(id, kept);
-                }
-                continue;
-            }
-            ended += 1;
-            let Some(mut alert) = state.alerts.remove(&id) else {
-                continue;
-            };
-            self.write_delete(Table::Alerts, &id);
-            if alert.state != AlertState::Firing {
-                continue;
-            }
-            alert.state = AlertState::Resolved;
-            alert.resolved_at = Some(now);
-            let old_rule = state
-                .rules
-                .iter()
-                .find(|r| r.config.name == alert.rule)
-                .map(|r| r.config.clone());
-            let mut told: Vec<String> = Vec::new();
-            if let Some(rule) = &old_rule {
-                told.extend(rule.channels.iter().cloned());
-                for step in rule.escalate.iter().take(alert.escalations_sent) {
-                    told.extend(step.channels.iter().cloned());
-                }
-            }
-            self.notify(&state, &alert, NotificationKind::Resolved, &told, now);
-            self.record_history(&mut state, &alert);
-        }
-        // The channels, as `new` makes them.
-        let mut channels: BTreeMap<String, ChannelEntry> = BTreeMap::new();
-        for (name, channel) in &state.channels {
-            if channel.source == ChannelSource::Application {
-                channels.insert(
-                    name.clone(),
+        match channels::notifier(&channel.config, http) {
+            Ok(notifier) => {
+                state.channels.insert(
+                    channel.name.clone(),
                     ChannelEntry {
-                        config: None,
-                        source: ChannelSource::Application,
-                        notifier: channel.notifier.clone(),
+                        config: Some(channel.config),
+                        source: ChannelSource::Dashboard,
+                        notifier,
                     },
                 );
             }
-        }
-        for (channel, notifier) in file_channels {
-            channels.insert(
-                channel.name,
-                ChannelEntry {
-                    config: Some(channel.config),
-                    source: ChannelSource::File,
-                    notifier,
-                },
-            );
-        }
-        for (channel, notifier) in stored_channels {
-            if channels.contains_key(&channel.name) {
-                continue;
-            }
-            let notifier = match notifier {
-                Some(notifier) => Ok(notifier),
-                None => channels::notifier(&channel.config, &self.inner.http),
-            };
-            match notifier {
-                Ok(notifier) => {
-                    channels.insert(
-                        channel.name,
-                        ChannelEntry {
-                            config: Some(channel.config),
-                            source: ChannelSource::Dashboard,
-                            notifier,
-                        },
-                    );
-                }
-                Err(error) => {
-                    tracing::warn!(channel = %channel.name, %error, "a stored channel is unusable; skipped");
-                }
+            Err(error) => {
+                tracing::warn!(channel = %channel.name, %error, "a stored channel is unusable; skipped");
             }
         }
-        let change = ConfigChange {
-            rules: NameChanges::between(
-                state
-                    .rules
-                    .iter()
-                    .map(|r| (r.config.name.as_str(), (&r.config, r.source))),
-                rules
-                    .iter()
-                    .map(|r| (r.config.name.as_str(), (&r.config, r.source))),
-            ),
-            channels: NameChanges::between(
-                state
-                    .channels
-                    .iter()
-                    .map(|(n, c)| (n.as_str(), (&c.config, c.source))),
-                channels
-                    .iter()
-                    .map(|(n, c)| (n.as_str(), (&c.config, c.source))),
-            ),
-            settings: state.repeat != config.repeat
-                || state.default_rules != config.default_rules
-                || **self.inner.public_url.load() != public_url
-                || self.evaluate_every() != config.evaluate_every.unwrap_or(DEFAULT_EVALUATE_EVERY),
-            alerts_ended: ended,
-        };
-        state.rules = rules;
-        state.channels = channels;
-        state.repeat = config.repeat;
-        state.default_rules = config.default_rules;
-        self.inner.public_url.store(Arc::new(public_url));
-        self.inner.evaluate_every.send_if_modified(|period| {
-            let new = config.evaluate_every.unwrap_or(DEFAULT_EVALUATE_EVERY);
-            std::mem::replace(period, new) != new
-        });
-        change
     }
-
-    // ---- What the API reads and changes. ----
-
-    /// The alerts pending or firing, the most serious and oldest first.
-    pub fn alerts(&self) -> Vec<Alert> {
-        let now = self.inner.clock.now();
-        let state = self.lock();
-        let mut alerts: Vec<Alert> = state
-            .alerts
-            .values()
-            .map(|a| {
-                let mut a = a.clone();
-                a.silenced_until = state
-                    .silences
-                    .iter()
-                    .filter(|s| s.covers(&a.rule, &a.device_id, now))
-                    .map(|s| s.until)
-                    .max();
-                a
-            })
-            .collect();
-        alerts.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(a.since.cmp(&b.since))
-                .then(a.id.cmp(&b.id))
-        });
-        alerts
-    }
-
-    /// Alerts that fired, newest first: at most `limit`, started before `before`.
-    pub fn history(&self, limit: usize, before: Option<OffsetDateTime>) -> Vec<Alert> {
-        let state = self.lock();
-        let mut all: Vec<&Alert> = state
-            .history
-            .iter()
-            .filter(|a| before.is_none_or(|b| a.started_at.unwrap_or(a.since) < b))
-            .collect();
-        all.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
-        all.into_iter().take(limit).cloned().collect()
-    }
-
-    /// Acknowledges a pending or firing alert: no more repeats nor escalations.
-    pub fn acknowledge(&self, id: &str, by: &str) -> Result<Alert, AlertsError> {
-        let mut state = self.lock();
-        let alert = state.alerts.get_mut(id).ok_or_else(|| {
-            AlertsError::NotFound(format!("no alert {id:?} is pending or firing"))
-        })?;
-        alert.acknowledged_by = Some(by.to_owned());
-        let alert = alert.clone();
-        self.write(Table::Alerts, id, &alert);
-        if alert.state == AlertState::Firing {
-            self.record_history(&mut state, &alert);
-        }
-        Ok(alert)
-    }
-
-    /// The silences in force.
-    pub fn silences(&self) -> Vec<Silence> {
-        let now = self.inner.clock.now();
-        self.lock()
-            .silences
-            .iter()
-            .filter(|s| s.until > now)
-            .cloned()
-            .collect()
-    }
-
-    /// Adds a silence.
-    pub fn add_silence(&self, new: NewSilence, by: Option<&str>) -> Result<Silence, AlertsError> {
-        let now = self.inner.clock.now();
-        if new.until <= now {
-            return Err(AlertsError::Invalid {
-                field: "until",
-                message: "must be in the future".into(),
-            });
-        }
-        if new.rule.as_deref().is_some_and(|r| !valid_name(r)) {
-            return Err(AlertsError::Invalid {
-                field: "rule",
-                message: "not a rule name".into(),
-            });
-        }
-        if new
-            .device
-            .as_deref()
-            .is_some_and(|d| d.is_empty() || d.len() > 256)
-        {
-            return Err(AlertsError::Invalid {
-                field: "device",
-                message: "a glob of 1 to 256 characters".into(),
-            });
-        }
-        if new.comment.as_deref().is_some_and(|c| c.len() > 1000) {
-            return Err(AlertsError::Invalid {
-                field: "comment",
-                message: "at most 1,000 characters".into(),
-            });
-        }
-        let mut id_bytes = [0u8; 8];
-        getrandom::fill(&mut id_bytes).map_err(storage)?;
-        let silence = Silence {
-            id: id_bytes.iter().map(|b| format!("{b:02x}")).collect(),
-            rule: new.rule,
-            device: new.device,
-            until: new.until,
-            comment: new.comment,
-            created_by: by.map(str::to_owned),
-        };
-        self.inner
-            .db
-            .put(Table::Silences, &silence.id, &silence)
-            .map_err(storage)?;
-        self.lock().silences.push(silence.clone());
-        Ok(silence)
-    }
-
-    /// Removes a silence.
-    pub fn remove_silence(&self, id: &str) -> Result<(), AlertsError> {
-        let mut state = self.lock();
-        let at = state
-            .silences
-            .iter()
-            .position(|s| s.id == id)
-            .ok_or_else(|| AlertsError::NotFound(format!("no silence {id:?}")))?;
-        self.inner.db.delete(Table::Silences, id).map_err(storage)?;
-        state.silences.remove(at);
-        Ok(())
-    }
-
-    /// Every rule, with where it comes from.
-    pub fn rules(&self) -> Vec<RuleView> {
-        self.lock()
-            .rules
-            .iter()
-            .map(|r| RuleView {
-                source: r.source,
-                rule: r.config.clone(),
-            })
-            .collect()
-    }
-
-    fn check_rule(state: &EngineState, rule: &RuleConfig) -> Result<(), AlertsError> {
-        rule.check().map_err(|e| AlertsError::Invalid {
-            field: e.field,
-            message: e.message,
-        })?;
-        if let Some(missing) = rule
-            .channel_names()
-            .find(|c| !state.channels.contains_key(*c))
-        {
-            return Err(AlertsError::Invalid {
-                field: "channels",
-                message: format!("no channel is named {missing:?}"),
-            });
-        }
-        Ok(())
-    }
-
-    /// Adds a dashboard rule.
-    pub fn create_rule(&self, rule: RuleConfig) -> Result<RuleView, AlertsError> {
-        let mut state = self.lock();
-        Self::check_rule(&state, &rule)?;
+    for rule in db.load::<RuleConfig>(org, Table::Rules).map_err(load)? {
         if state.rules.iter().any(|r| r.config.name == rule.name) {
-            return Err(AlertsError::Conflict(format!(
-                "a rule is named {:?} already",
-                rule.name
-            )));
+            tracing::warn!(rule = %rule.name, "a dashboard rule has the name of a file rule; the file's is used");
+            continue;
         }
-        self.inner
-            .db
-            .put(Table::Rules, &rule.name, &rule)
-            .map_err(storage)?;
         state
             .rules
-            .push(RuleEntry::new(rule.clone(), RuleSource::Dashboard));
-        Ok(RuleView {
-            source: RuleSource::Dashboard,
-            rule,
-        })
+            .push(RuleEntry::new(rule, RuleSource::Dashboard));
     }
-
-    fn dashboard_rule(state: &EngineState, name: &str) -> Result<usize, AlertsError> {
-        let at = state
-            .rules
-            .iter()
-            .position(|r| r.config.name == name)
-            .ok_or_else(|| AlertsError::NotFound(format!("no rule {name:?}")))?;
-        if state.rules[at].source != RuleSource::Dashboard {
-            return Err(AlertsError::Conflict(format!(
-                "rule {name:?} comes from the configuration file or the defaults; change it there"
-            )));
-        }
-        Ok(at)
+    for alert in db.load::<Alert>(org, Table::Alerts).map_err(load)? {
+        state.alerts.insert(alert.id.clone(), alert);
     }
-
-    /// Replaces a dashboard rule (its alerts under way end quietly when the
-    /// rule changes what it watches).
-    pub fn replace_rule(&self, name: &str, rule: RuleConfig) -> Result<RuleView, AlertsError> {
-        let mut state = self.lock();
-        let at = Self::dashboard_rule(&state, name)?;
-        if rule.name != name {
-            return Err(AlertsError::Invalid {
-                field: "name",
-                message: format!("must be {name:?}, the rule's name in the path"),
-            });
-        }
-        Self::check_rule(&state, &rule)?;
-        self.inner
-            .db
-            .put(Table::Rules, name, &rule)
-            .map_err(storage)?;
-        state.rules[at] = RuleEntry::new(rule.clone(), RuleSource::Dashboard);
-        Ok(RuleView {
-            source: RuleSource::Dashboard,
-            rule,
-        })
-    }
-
-    /// Removes a dashboard rule and its alerts under way.
-    pub fn delete_rule(&self, name: &str) -> Result<(), AlertsError> {
-        let mut state = self.lock();
-        let at = Self::dashboard_rule(&state, name)?;
-        self.inner.db.delete(Table::Rules, name).map_err(storage)?;
-        state.rules.remove(at);
-        let ids: Vec<String> = state
-            .alerts
-            .values()
-            .filter(|a| a.rule == name)
-            .map(|a| a.id.clone())
-            .collect();
-        let now = self.inner.clock.now();
-        for id in ids {
-            // No rule, no alert: ended quietly, its history says so.
-            self.advance(&mut state, &id, now);
-        }
-        Ok(())
-    }
-
-    /// Every channel, secrets redacted.
-    pub fn channels(&self) -> Vec<ChannelView> {
-        self.lock()
-            .channels
-            .iter()
-            .map(|(name, c)| ChannelView {
-                name: name.clone(),
-                source: c.source,
-                config: c.config.as_ref().map(ChannelConfig::redacted),
-                delivery: self.inner.queue.channel_stats(name),
-            })
-            .collect()
-    }
-
-    fn channel_view(&self, name: &str, config: &ChannelConfig) -> ChannelView {
-        ChannelView {
-            name: name.to_owned(),
-            source: ChannelSource::Dashboard,
-            config: Some(config.redacted()),
-            delivery: self.inner.queue.channel_stats(name),
-        }
-    }
-
-    fn make_notifier(&self, config: &ChannelConfig) -> Result<Arc<dyn Notifier>, AlertsError> {
-        channels::notifier(config, &self.inner.http).map_err(|e| AlertsError::Invalid {
-            field: "type",
-            message: e.to_string(),
-        })
-    }
-
-    /// Adds a dashboard channel.
-    pub fn create_channel(&self, channel: NamedChannel) -> Result<ChannelView, AlertsError> {
-        if !valid_name(&channel.name) {
-            return Err(AlertsError::Invalid {
-                field: "name",
-                message: "1 to 64 letters, digits, '-', '_' or '.'".into(),
-            });
-        }
-        let notifier = self.make_notifier(&channel.config)?;
-        let mut state = self.lock();
-        if state.channels.contains_key(&channel.name) {
-            return Err(AlertsError::Conflict(format!(
-                "a channel is named {:?} already",
-                channel.name
-            )));
-        }
-        self.inner
-            .db
-            .put(Table::Channels, &channel.name, &channel)
-            .map_err(storage)?;
-        let view = self.channel_view(&channel.name, &channel.config);
-        state.channels.insert(
-            channel.name,
-            ChannelEntry {
-                config: Some(channel.config),
-                source: ChannelSource::Dashboard,
-                notifier,
-            },
-        );
-        Ok(view)
-    }
-
-    fn dashboard_channel(state: &EngineState, name: &str) -> Result<(), AlertsError> {
-        match state.channels.get(name) {
-            None => Err(AlertsError::NotFound(format!("no channel {name:?}"))),
-            Some(c) if c.source != ChannelSource::Dashboard => Err(AlertsError::Conflict(format!(
-                "channel {name:?} comes from the configuration file or the application; change it there"
-            ))),
-            Some(_) => Ok(()),
-        }
-    }
-
-    /// Replaces a dashboard channel's settings. A secret sent back as the
-    /// listing shows it (with `••••`) keeps the stored one, so that a form
-    /// can be saved without typing the secrets again.
-    pub fn replace_channel(
-        &self,
-        name: &str,
-        mut channel: NamedChannel,
-    ) -> Result<ChannelView, AlertsError> {
-        if channel.name != name {
-            return Err(AlertsError::Invalid {
-                field: "name",
-                message: format!("must be {name:?}, the channel's name in the path"),
-            });
-        }
-        let stored = {
-            let state = self.lock();
-            Self::dashboard_channel(&state, name)?;
-            state.channels.get(name).and_then(|c| c.config.clone())
-        };
-        if let Some(stored) = stored {
-            channel.config = keep_redacted(channel.config, &stored);
-        }
-        let notifier = self.make_notifier(&channel.config)?;
-        let mut state = self.lock();
-        Self::dashboard_channel(&state, name)?;
-        self.inner
-            .db
-            .put(Table::Channels, name, &channel)
-            .map_err(storage)?;
-        let view = self.channel_view(name, &channel.config);
-        state.channels.insert(
-            channel.name,
-            ChannelEntry {
-                config: Some(channel.config),
-                source: ChannelSource::Dashboard,
-                notifier,
-            },
-        );
-        Ok(view)
-    }
-
-    /// Removes a dashboard channel; refused while a rule names it.
-    pub fn delete_channel(&self, name: &str) -> Result<(), AlertsError> {
-        let mut state = self.lock();
-        Self::dashboard_channel(&state, name)?;
-        if let Some(rule) = state
-            .rules
-            .iter()
-            .find(|r| r.config.channel_names().any(|c| c == name))
-        {
-            return Err(AlertsError::Conflict(format!(
-                "rule {:?} uses channel {name:?}; change the rule first",
-                rule.config.name
-            )));
-        }
-        self.inner
-            .db
-            .delete(Table::Channels, name)
-            .map_err(storage)?;
-        state.channels.remove(name);
-        Ok(())
-    }
-
-    /// Sends a `Test` notification through a channel, now, without the queue.
-    pub async fn test_channel(&self, name: &str) -> Result<(), AlertsError> {
-        let notifier = self
-            .lock()
-            .channels
-            .get(name)
-            .map(|c| c.notifier.clone())
-            .ok_or_else(|| AlertsError::NotFound(format!("no channel {name:?}")))?;
-        let now = self.inner.clock.now();
-        let alert = Alert {
-            id: alert_id("test", "tailmon", name),
-            rule: "test".into(),
-            severity: crate::alerts::notification::Severity::Warning,
-            device_id: "tailmon".into(),
-            metric: "cpu_usage".into(),
-            value: Some(0.0),
-            op: ">".into(),
-            threshold: 0.0,
-            state: AlertState::Firing,
-            since: now,
-            started_at: Some(now),
-            resolved_at: None,
-            acknowledged_by: None,
-            silenced_until: None,
-            last_notified: None,
-            escalations_sent: 0,
-            note: None,
-            top_processes: None,
-        };
-        let notification = self.notification(&alert, NotificationKind::Test, now);
-        match tokio::time::timeout(
-            crate::alerts::notify_queue::SEND_TIMEOUT,
-            notifier.send(&notification),
-        )
-        .await
-        {
-            Ok(result) => result.map_err(AlertsError::Delivery),
-            Err(_) => Err(AlertsError::Delivery(
-                crate::alerts::notification::NotifyError::Unreachable(
-                    "no answer within 30s".into(),
-                ),
-            )),
-        }
-    }
-
-    /// The engine's counters.
-    pub fn stats(&self) -> EngineStats {
-        EngineStats {
-            reports_seen: self.inner.reports_seen.load(Ordering::Relaxed),
-            delivery: self.inner.queue.stats(),
-        }
-    }
+    state.history = db.load::<Alert>(org, Table::History).map_err(load)?.into();
+    state.silences = db.load::<Silence>(org, Table::Silences).map_err(load)?;
+    Ok(())
 }
 
 /// One evaluation's facts.
@@ -1599,29 +1021,6 @@ struct Condition<'a> {
     op: &'static str,
     threshold: f64,
     note: Option<String>,
-}
-
-/// `new` with each field that still holds the redaction mark taken from
-/// `stored` (same type only).
-fn keep_redacted(new: ChannelConfig, stored: &ChannelConfig) -> ChannelConfig {
-    let (Ok(serde_json::Value::Object(mut fields)), Ok(serde_json::Value::Object(old))) =
-        (serde_json::to_value(&new), serde_json::to_value(stored))
-    else {
-        return new;
-    };
-    if fields.get("type") != old.get("type") {
-        return new;
-    }
-    for (key, value) in fields.iter_mut() {
-        if value
-            .as_str()
-            .is_some_and(|v| v.contains(channels::REDACTED))
-            && let Some(kept) = old.get(key)
-        {
-            *value = kept.clone();
-        }
-    }
-    serde_json::from_value(serde_json::Value::Object(fields)).unwrap_or(new)
 }
 
 fn history_key(alert: &Alert) -> String {

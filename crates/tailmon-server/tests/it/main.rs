@@ -7,6 +7,7 @@ mod alert_channels;
 mod alert_engine;
 mod alert_support;
 mod alerts;
+mod alerts_organisations;
 mod architecture;
 mod auth;
 mod bad_input;

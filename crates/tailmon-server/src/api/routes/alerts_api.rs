@@ -1,4 +1,7 @@
-//! Alerting's HTTP surface: alerts, history, acks, silences, rules, channels.
+//! Alerting's HTTP surface: alerts, history, acks, silences, rules,
+//! channels; each acts on the caller's organisation's engine only, so that
+//! another organisation's alert, silence, rule or channel answers as an
+//! unknown one.
 
 use axum::Extension;
 use axum::Json;
@@ -11,7 +14,8 @@ use crate::alerts::dry_run::DryRun;
 use crate::alerts::engine::NewSilence;
 use crate::alerts::engine::{ChannelView, RuleView};
 use crate::alerts::silence::Silence;
-use crate::alerts::{Alert, AlertEngine, AlertsError, NamedChannel, RuleConfig};
+use crate::alerts::{Alert, AlertsError, NamedChannel, OrgAlerts, RuleConfig};
+use crate::api::caller_org::CallerOrg;
 use crate::api::json_body::JsonBody;
 use crate::api::time_param;
 use crate::auth::access::Principal;
@@ -46,8 +50,8 @@ fn who(principal: &Principal) -> Option<String> {
     get, path = "/api/v1/alerts", tag = "alerts",
     responses((status = 200, description = "Alerts pending or firing.", body = Vec<Alert>))
 )]
-pub(crate) async fn list(State(alerts): State<AlertEngine>) -> Response {
-    Json(alerts.alerts()).into_response()
+pub(crate) async fn list(State(alerts): State<OrgAlerts>, CallerOrg(org): CallerOrg) -> Response {
+    Json(alerts.engine(&org).alerts()).into_response()
 }
 
 /// The history's query string.
@@ -70,7 +74,8 @@ pub(crate) struct HistoryParams {
     )
 )]
 pub(crate) async fn history(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     Query(params): Query<HistoryParams>,
 ) -> Result<Response, ApiError> {
     let limit = match params.limit.as_deref() {
@@ -91,7 +96,7 @@ pub(crate) async fn history(
             field: "before",
         })?),
     };
-    Ok(Json(alerts.history(limit, before)).into_response())
+    Ok(Json(alerts.engine(&org).history(limit, before)).into_response())
 }
 
 /// `POST /api/v1/alerts/{id}/ack`: acknowledges an alert.
@@ -104,12 +109,13 @@ pub(crate) async fn history(
     )
 )]
 pub(crate) async fn acknowledge(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let by = who(&principal).ok_or_else(|| ApiError::Unauthorized("sign in".into()))?;
-    Ok(Json(alerts.acknowledge(&id, &by)?).into_response())
+    Ok(Json(alerts.engine(&org).acknowledge(&id, &by)?).into_response())
 }
 
 /// `GET /api/v1/silences`.
@@ -117,8 +123,11 @@ pub(crate) async fn acknowledge(
     get, path = "/api/v1/silences", tag = "silences",
     responses((status = 200, description = "Silences in force.", body = Vec<Silence>))
 )]
-pub(crate) async fn silences(State(alerts): State<AlertEngine>) -> Response {
-    Json(alerts.silences()).into_response()
+pub(crate) async fn silences(
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
+) -> Response {
+    Json(alerts.engine(&org).silences()).into_response()
 }
 
 /// `POST /api/v1/silences`: `{"rule"?,"device"?,"until","comment"?}`.
@@ -131,11 +140,14 @@ pub(crate) async fn silences(State(alerts): State<AlertEngine>) -> Response {
     )
 )]
 pub(crate) async fn add_silence(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     Extension(principal): Extension<Principal>,
     JsonBody(new): JsonBody<NewSilence>,
 ) -> Result<Response, ApiError> {
-    let silence = alerts.add_silence(new, who(&principal).as_deref())?;
+    let silence = alerts
+        .engine(&org)
+        .add_silence(new, who(&principal).as_deref())?;
     Ok((StatusCode::CREATED, Json(silence)).into_response())
 }
 
@@ -149,10 +161,11 @@ pub(crate) async fn add_silence(
     )
 )]
 pub(crate) async fn remove_silence(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    alerts.remove_silence(&id)?;
+    alerts.engine(&org).remove_silence(&id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -161,8 +174,8 @@ pub(crate) async fn remove_silence(
     get, path = "/api/v1/alert-rules", tag = "alert-rules",
     responses((status = 200, description = "Every rule, with where it comes from.", body = Vec<RuleView>))
 )]
-pub(crate) async fn rules(State(alerts): State<AlertEngine>) -> Response {
-    Json(alerts.rules()).into_response()
+pub(crate) async fn rules(State(alerts): State<OrgAlerts>, CallerOrg(org): CallerOrg) -> Response {
+    Json(alerts.engine(&org).rules()).into_response()
 }
 
 /// `POST /api/v1/alert-rules`: a dashboard rule.
@@ -176,10 +189,11 @@ pub(crate) async fn rules(State(alerts): State<AlertEngine>) -> Response {
     )
 )]
 pub(crate) async fn create_rule(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     JsonBody(rule): JsonBody<RuleConfig>,
 ) -> Result<Response, ApiError> {
-    let view = alerts.create_rule(rule)?;
+    let view = alerts.engine(&org).create_rule(rule)?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -193,10 +207,11 @@ pub(crate) async fn create_rule(
     )
 )]
 pub(crate) async fn test_rule(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     JsonBody(rule): JsonBody<RuleConfig>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(alerts.dry_run(&rule).await?).into_response())
+    Ok(Json(alerts.engine(&org).dry_run(&rule).await?).into_response())
 }
 
 /// The name whose path the dry run takes: `PUT` and `DELETE` of
@@ -215,10 +230,11 @@ const DRY_RUN_SEGMENT: &str = "test";
     )
 )]
 pub(crate) async fn replace_rule_named_test(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     JsonBody(rule): JsonBody<RuleConfig>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(alerts.replace_rule(DRY_RUN_SEGMENT, rule)?).into_response())
+    Ok(Json(alerts.engine(&org).replace_rule(DRY_RUN_SEGMENT, rule)?).into_response())
 }
 
 /// `DELETE /api/v1/alert-rules/test`: [`delete_rule`] of the rule named `test`.
@@ -231,9 +247,10 @@ pub(crate) async fn replace_rule_named_test(
     )
 )]
 pub(crate) async fn delete_rule_named_test(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
 ) -> Result<Response, ApiError> {
-    alerts.delete_rule(DRY_RUN_SEGMENT)?;
+    alerts.engine(&org).delete_rule(DRY_RUN_SEGMENT)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -250,11 +267,12 @@ pub(crate) async fn delete_rule_named_test(
     )
 )]
 pub(crate) async fn replace_rule(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     Path(name): Path<String>,
     JsonBody(rule): JsonBody<RuleConfig>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(alerts.replace_rule(&name, rule)?).into_response())
+    Ok(Json(alerts.engine(&org).replace_rule(&name, rule)?).into_response())
 }
 
 /// `DELETE /api/v1/alert-rules/{name}`.
@@ -268,10 +286,11 @@ pub(crate) async fn replace_rule(
     )
 )]
 pub(crate) async fn delete_rule(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    alerts.delete_rule(&name)?;
+    alerts.engine(&org).delete_rule(&name)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -280,8 +299,11 @@ pub(crate) async fn delete_rule(
     get, path = "/api/v1/alert-channels", tag = "alert-channels",
     responses((status = 200, description = "Every channel, secrets redacted, with its delivery counts.", body = Vec<ChannelView>))
 )]
-pub(crate) async fn channels(State(alerts): State<AlertEngine>) -> Response {
-    Json(alerts.channels()).into_response()
+pub(crate) async fn channels(
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
+) -> Response {
+    Json(alerts.engine(&org).channels()).into_response()
 }
 
 /// `POST /api/v1/alert-channels`.
@@ -295,10 +317,11 @@ pub(crate) async fn channels(State(alerts): State<AlertEngine>) -> Response {
     )
 )]
 pub(crate) async fn create_channel(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     JsonBody(channel): JsonBody<NamedChannel>,
 ) -> Result<Response, ApiError> {
-    let view = alerts.create_channel(channel)?;
+    let view = alerts.engine(&org).create_channel(channel)?;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -315,11 +338,12 @@ pub(crate) async fn create_channel(
     )
 )]
 pub(crate) async fn replace_channel(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     Path(name): Path<String>,
     JsonBody(channel): JsonBody<NamedChannel>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(alerts.replace_channel(&name, channel)?).into_response())
+    Ok(Json(alerts.engine(&org).replace_channel(&name, channel)?).into_response())
 }
 
 /// `DELETE /api/v1/alert-channels/{name}`.
@@ -333,10 +357,11 @@ pub(crate) async fn replace_channel(
     )
 )]
 pub(crate) async fn delete_channel(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    alerts.delete_channel(&name)?;
+    alerts.engine(&org).delete_channel(&name)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -351,9 +376,10 @@ pub(crate) async fn delete_channel(
     )
 )]
 pub(crate) async fn test_channel(
-    State(alerts): State<AlertEngine>,
+    State(alerts): State<OrgAlerts>,
+    CallerOrg(org): CallerOrg,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    alerts.test_channel(&name).await?;
+    alerts.engine(&org).test_channel(&name).await?;
     Ok(Json(serde_json::json!({"ok": true})).into_response())
 }
