@@ -14,7 +14,6 @@ use crate::auth::access::Principal;
 /// alerts or preferences reads its organisation from here, never from the
 /// request's URL or body, so a caller cannot name another organisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)] // until every handler reads it
 pub(crate) struct CallerOrg(pub(crate) OrgId);
 
 impl<S: Send + Sync> FromRequestParts<S> for CallerOrg {

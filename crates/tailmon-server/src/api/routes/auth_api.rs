@@ -19,7 +19,7 @@ use crate::auth::csrf::check_origin;
 use crate::auth::guard::{Guard, Login};
 use crate::http::client_address::ClientAddress;
 use crate::views::{Owner, PreferenceStore};
-use tailmon_core::ErrorBody;
+use tailmon_core::{ErrorBody, OrgId};
 
 /// `POST /api/v1/login` body.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -43,6 +43,54 @@ pub(crate) struct SessionInfo {
     csrf_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<TokenInfo>,
+    /// The organisation a signed-in user acts in: only for a user who
+    /// belongs to two or more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    organisation: Option<OrgId>,
+    /// Every organisation the user belongs to, by name, with their role
+    /// there: only for a user who belongs to two or more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organisations: Option<Vec<Membership>>,
+}
+
+/// One organisation a user belongs to, as `GET /api/v1/session` lists it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Membership {
+    #[schema(value_type = String)]
+    name: OrgId,
+    role: Role,
+}
+
+impl SessionInfo {
+    /// A signed-in user's, acting in `org` as `role`; their organisations
+    /// are listed when they belong to two or more.
+    fn user(
+        credentials: Option<&Credentials>,
+        username: &str,
+        role: Role,
+        csrf: &str,
+        org: &OrgId,
+    ) -> Self {
+        let memberships = credentials
+            .map(|c| c.memberships(username))
+            .unwrap_or_default();
+        let several = memberships.len() >= 2;
+        Self {
+            auth: "session",
+            username: Some(username.to_owned()),
+            role: Some(role),
+            csrf_token: Some(csrf.to_owned()),
+            token: None,
+            organisation: several.then(|| org.clone()),
+            organisations: several.then(|| {
+                memberships
+                    .into_iter()
+                    .map(|(name, role)| Membership { name, role })
+                    .collect()
+            }),
+        }
+    }
 }
 
 /// `POST /api/v1/login`: checks the password, sets the session cookie.
@@ -70,7 +118,11 @@ pub(crate) async fn login(
     match guard.login(address, body.username, body.password).await {
         Ok(login) => {
             tracing::info!(%username, "signed in");
-            Ok(signed_in(username, login))
+            Ok(signed_in(
+                guard.credentials().map(|c| &**c),
+                username,
+                login,
+            ))
         }
         Err(error) => {
             if let AuthError::Unauthorized(_) = error {
@@ -82,14 +134,8 @@ pub(crate) async fn login(
 }
 
 /// The answer to a sign-in or a renewed session: the cookie and who it is.
-fn signed_in(username: String, login: Login) -> Response {
-    let info = SessionInfo {
-        auth: "session",
-        username: Some(username),
-        role: Some(login.role),
-        csrf_token: Some(login.csrf.to_string()),
-        token: None,
-    };
+fn signed_in(credentials: Option<&Credentials>, username: String, login: Login) -> Response {
+    let info = SessionInfo::user(credentials, &username, login.role, &login.csrf, &login.org);
     (
         [
             (header::SET_COOKIE, login.set_cookie),
@@ -150,7 +196,11 @@ pub(crate) async fn change_own_password(
     guard.end_sessions_of(&username);
     let login = guard.start_session(&username, user)?;
     tracing::info!(%username, "password changed by its user; their other sessions ended");
-    Ok(signed_in(username.to_string(), login))
+    Ok(signed_in(
+        guard.credentials().map(|c| &**c),
+        username.to_string(),
+        login,
+    ))
 }
 
 /// `POST /api/v1/logout`: ends the session and clears the cookie.
@@ -176,7 +226,10 @@ pub(crate) async fn logout(
     get, path = "/api/v1/session", tag = "session",
     responses((status = 200, description = "Who the caller is: `auth` is `open`, `session` or `token`.", body = SessionInfo))
 )]
-pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Response {
+pub(crate) async fn session(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
     let info = match principal {
         Principal::Open | Principal::Anonymous => SessionInfo {
             auth: "open",
@@ -184,25 +237,30 @@ pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Respo
             role: Some(Role::Admin),
             csrf_token: None,
             token: None,
+            organisation: None,
+            organisations: None,
         },
         Principal::User {
             username,
             role,
             csrf,
+            org,
             ..
-        } => SessionInfo {
-            auth: "session",
-            username: Some(username.to_string()),
-            role: Some(role),
-            csrf_token: Some(csrf.to_string()),
-            token: None,
-        },
+        } => SessionInfo::user(
+            guard.credentials().map(|c| &**c),
+            &username,
+            role,
+            &csrf,
+            &org,
+        ),
         Principal::Token(grant) => SessionInfo {
             auth: "token",
             username: None,
             role: None,
             csrf_token: None,
             token: Some(grant.info.clone()),
+            organisation: None,
+            organisations: None,
         },
     };
     (
@@ -212,14 +270,67 @@ pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Respo
         .into_response()
 }
 
-fn credentials(guard: &Guard) -> Result<Arc<Credentials>, ApiError> {
+/// `POST /api/v1/session/org` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SwitchOrganisation {
+    /// One of the caller's organisations, by name.
+    organisation: String,
+}
+
+/// `POST /api/v1/session/org`: the caller's session acts in another of
+/// their organisations from the next request on. An organisation they do
+/// not belong to answers exactly as one that does not exist.
+#[utoipa::path(
+    post, path = "/api/v1/session/org", tag = "session",
+    request_body(content = SwitchOrganisation),
+    responses(
+        (status = 200, description = "Switched: who the caller is now, in that organisation.", body = SessionInfo),
+        (status = 404, description = "No such organisation among the caller's.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn switch_org(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SwitchOrganisation>,
+) -> Result<Response, ApiError> {
+    let Principal::User { username, csrf, .. } = principal else {
+        return Err(ApiError::Forbidden(
+            "only a signed-in user switches organisations".into(),
+        ));
+    };
+    let unknown = || ApiError::Missing(format!("no organisation {:?}", body.organisation));
+    let org = OrgId::new(&body.organisation).map_err(|_| unknown())?;
+    let role = match guard.switch_org(&headers, org.clone()) {
+        Ok(role) => role,
+        Err(AuthError::Forbidden(_)) => return Err(unknown()),
+        Err(other) => return Err(other.into()),
+    };
+    tracing::info!(%username, organisation = %org, "switched organisation");
+    let info = SessionInfo::user(
+        guard.credentials().map(|c| &**c),
+        &username,
+        role,
+        &csrf,
+        &org,
+    );
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(info),
+    )
+        .into_response())
+}
+
+/// The credentials behind `guard`; 409 with authentication off.
+pub(crate) fn credentials(guard: &Guard) -> Result<Arc<Credentials>, ApiError> {
     guard.credentials().cloned().ok_or_else(|| {
         ApiError::Conflict("authentication is off on this server (--auth none)".into())
     })
 }
 
 /// Runs a credentials change (file I/O, argon2) off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
@@ -515,7 +626,7 @@ async fn forget_preferences(preferences: Arc<PreferenceStore>, owner: Owner) {
 }
 
 /// Names the caller in the audit log (never a secret).
-fn who(principal: &Principal) -> String {
+pub(crate) fn who(principal: &Principal) -> String {
     match principal {
         Principal::User { username, .. } => format!("user {username}"),
         Principal::Token(grant) => format!("token {}", grant.info.id),
