@@ -28,6 +28,7 @@ mod history_ground_truth;
 mod live;
 mod openapi;
 mod organisations;
+mod organisations_api;
 mod people;
 mod preferences;
 mod prometheus;

@@ -11,6 +11,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
+use crate::api::caller_org::CallerOrg;
 use crate::api::json_body::JsonBody;
 use crate::auth::access::Principal;
 use crate::auth::auth_error::AuthError;
@@ -351,18 +352,21 @@ pub(crate) struct ListedToken {
     device_cap: usize,
 }
 
-/// `GET /api/v1/tokens`: every token, oldest first, with what it has
+/// `GET /api/v1/tokens`: every token of the caller's organisation, oldest first, with what it has
 /// written. Never cached.
 #[utoipa::path(
     get, path = "/api/v1/tokens", tag = "tokens",
     responses(
-        (status = 200, description = "Every token (never its secret), oldest first, with the devices it wrote.", body = Vec<ListedToken>),
+        (status = 200, description = "Every token of the caller's organisation (never its secret), oldest first, with the devices it wrote.", body = Vec<ListedToken>),
         (status = 409, description = "Authentication is off (`--auth none`).", body = ErrorBody),
     )
 )]
-pub(crate) async fn tokens(State(guard): State<Arc<Guard>>) -> Result<Response, ApiError> {
+pub(crate) async fn tokens(
+    State(guard): State<Arc<Guard>>,
+    CallerOrg(org): CallerOrg,
+) -> Result<Response, ApiError> {
     let credentials = credentials(&guard)?;
-    let tokens = blocking(move || Ok(credentials.tokens())).await?;
+    let tokens = blocking(move || Ok(credentials.tokens_in(&org))).await?;
     let tokens: Vec<ListedToken> = tokens
         .into_iter()
         .map(|info| {
@@ -458,11 +462,20 @@ pub(crate) async fn revoke_token(
     State(guard): State<Arc<Guard>>,
     State(preferences): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
+    CallerOrg(org): CallerOrg,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let credentials = credentials(&guard)?;
     let revoked_id = id.clone();
-    if blocking(move || Ok(credentials.revoke_token(&revoked_id)?)).await? {
+    // A token of another organisation answers as one that does not exist.
+    let revoke = move || {
+        let ours = credentials
+            .tokens_in(&org)
+            .iter()
+            .any(|t| t.id == revoked_id);
+        Ok(ours && credentials.revoke_token(&revoked_id)?)
+    };
+    if blocking(revoke).await? {
         guard.forget_revoked_grants();
         forget_preferences(preferences, Owner::Token(id.clone())).await;
         tracing::info!(%id, by = %who(&principal), "token revoked");
@@ -472,19 +485,22 @@ pub(crate) async fn revoke_token(
     }
 }
 
-/// `GET /api/v1/users`.
+/// `GET /api/v1/users`: the members of the caller's organisation.
 #[utoipa::path(
     get, path = "/api/v1/users", tag = "users",
     responses(
-        (status = 200, description = "Every user (never a password hash).", body = Vec<UserInfo>),
+        (status = 200, description = "Every member of the caller's organisation, with their role there (never a password hash).", body = Vec<UserInfo>),
         (status = 409, description = "Authentication is off (`--auth none`).", body = ErrorBody),
     )
 )]
 pub(crate) async fn users(
     State(guard): State<Arc<Guard>>,
+    CallerOrg(org): CallerOrg,
 ) -> Result<Json<Vec<UserInfo>>, ApiError> {
     let credentials = credentials(&guard)?;
-    Ok(Json(blocking(move || Ok(credentials.users())).await?))
+    Ok(Json(
+        blocking(move || Ok(credentials.users_in(&org))).await?,
+    ))
 }
 
 /// `POST /api/v1/users` body.
@@ -496,7 +512,7 @@ pub(crate) struct CreateUser {
     role: Role,
 }
 
-/// `POST /api/v1/users`: 201.
+/// `POST /api/v1/users`: 201; the user is a member of the caller's organisation.
 #[utoipa::path(
     post, path = "/api/v1/users", tag = "users",
     request_body(content = CreateUser),
@@ -510,13 +526,14 @@ pub(crate) async fn create_user(
     State(guard): State<Arc<Guard>>,
     State(preferences): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
+    CallerOrg(org): CallerOrg,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<StatusCode, ApiError> {
     let credentials = credentials(&guard)?;
     let username = body.username.clone();
     guard
         .hashing(move || -> Result<(), ApiError> {
-            Ok(credentials.add_user(&body.username, &body.password, body.role)?)
+            Ok(credentials.add_user_in(&body.username, &body.password, &org, body.role)?)
         })
         .await?;
     // A namesake removed from the command line while the server ran left
@@ -554,6 +571,7 @@ pub(crate) struct ChangeUser {
 pub(crate) async fn change_user(
     State(guard): State<Arc<Guard>>,
     Extension(principal): Extension<Principal>,
+    CallerOrg(org): CallerOrg,
     Path(username): Path<String>,
     JsonBody(body): JsonBody<ChangeUser>,
 ) -> Result<StatusCode, ApiError> {
@@ -566,12 +584,25 @@ pub(crate) async fn change_user(
     let name = username.clone();
     let found = guard
         .hashing(move || -> Result<bool, ApiError> {
+            // Only members of the caller's organisation: others answer as
+            // users that do not exist.
+            let memberships = credentials.memberships(&name);
+            if !memberships.contains_key(&org) {
+                return Ok(false);
+            }
+            if body.password.is_some() && memberships.len() > 1 {
+                return Err(ApiError::Forbidden(
+                    "this user belongs to other organisations too: they change their own \
+                     password, or an owner sets it with `tailmon-server user passwd`"
+                        .into(),
+                ));
+            }
             let mut found = true;
             if let Some(password) = &body.password {
                 found &= credentials.set_password(&name, password)?;
             }
             if let Some(role) = body.role {
-                found &= credentials.set_role(&name, role)?;
+                found &= credentials.set_membership(&name, &org, role)?;
             }
             Ok(found)
         })
@@ -584,12 +615,13 @@ pub(crate) async fn change_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /api/v1/users/{name}`: the user and their sessions.
+/// `DELETE /api/v1/users/{name}`: the user and their sessions (a member of other
+/// organisations too only leaves the caller's).
 #[utoipa::path(
     delete, path = "/api/v1/users/{name}", tag = "users",
     params(("name" = String, Path, description = "The user name.")),
     responses(
-        (status = 204, description = "Removed, with their sessions and preferences."),
+        (status = 204, description = "Removed, with their sessions and preferences; a member of other organisations too only leaves the caller's."),
         (status = 404, description = "No such user.", body = ErrorBody),
         (status = 409, description = "The last admin, or authentication is off.", body = ErrorBody),
     )
@@ -598,13 +630,29 @@ pub(crate) async fn delete_user(
     State(guard): State<Arc<Guard>>,
     State(preferences): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
+    CallerOrg(org): CallerOrg,
     Path(username): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let credentials = credentials(&guard)?;
     let removed = username.clone();
-    if blocking(move || Ok(credentials.remove_user(&removed)?)).await? {
+    // A member of the caller's organisation only (others answer as users
+    // that do not exist); a member of others too only leaves this one.
+    let remove = move || {
+        let memberships = credentials.memberships(&removed);
+        if !memberships.contains_key(&org) {
+            return Ok(None);
+        }
+        if memberships.len() > 1 {
+            let left = credentials.remove_membership(&removed, &org)?;
+            return Ok(left.then_some(false));
+        }
+        Ok(credentials.remove_user(&removed)?.then_some(true))
+    };
+    if let Some(gone) = blocking(remove).await? {
         guard.end_sessions_of(&username);
-        forget_preferences(preferences, Owner::User(username.clone())).await;
+        if gone {
+            forget_preferences(preferences, Owner::User(username.clone())).await;
+        }
         tracing::info!(%username, by = %who(&principal), "user removed");
         Ok(StatusCode::NO_CONTENT)
     } else {
