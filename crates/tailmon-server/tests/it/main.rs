@@ -16,6 +16,7 @@ mod dashboard_alerts;
 mod dashboard_device;
 mod dashboard_fleet;
 mod dashboard_login;
+mod dashboard_organisations;
 #[cfg(feature = "sqlite")]
 mod database_from_main;
 #[cfg(feature = "sqlite")]
