@@ -198,16 +198,23 @@ impl PreferenceStore {
     /// Forgets the preferences of users and tokens for which `keep` says
     /// `false`: at start, those removed while the server was down.
     pub fn retain(&self, keep: impl Fn(&Owner) -> bool) -> Result<(), PreferencesError> {
+        self.retain_in(|_, owner| keep(owner))
+    }
+
+    /// Forgets the preferences that users and tokens saved in an
+    /// organisation for which `keep` says `false` (they left it, or it was
+    /// removed, while the server was down). Open mode's set stays.
+    pub fn retain_in(&self, keep: impl Fn(&OrgId, &Owner) -> bool) -> Result<(), PreferencesError> {
         self.change(|file| {
             let mut changed = false;
-            for organisation in file.organisations.values_mut() {
+            for (org, organisation) in &mut file.organisations {
                 let (users, tokens) = (organisation.users.len(), organisation.tokens.len());
                 organisation
                     .users
-                    .retain(|name, _| keep(&Owner::User(name.clone())));
+                    .retain(|name, _| keep(org, &Owner::User(name.clone())));
                 organisation
                     .tokens
-                    .retain(|id, _| keep(&Owner::Token(id.clone())));
+                    .retain(|id, _| keep(org, &Owner::Token(id.clone())));
                 changed |= users != organisation.users.len() || tokens != organisation.tokens.len();
             }
             changed
@@ -340,6 +347,13 @@ mod tests {
         assert_eq!(store.get(&alice), dark(), "default's untouched");
         store.remove_org(&acme).expect("remove");
         assert_eq!(store.get_in(&acme, &alice), Preferences::default());
+        store.set_in(&acme, &alice, light.clone()).expect("set");
+        // Alice left acme (while the server was down): only that set goes.
+        store
+            .retain_in(|org, _| *org != acme)
+            .expect("forget those gone");
+        assert_eq!(store.get_in(&acme, &alice), Preferences::default());
+        assert_eq!(store.get(&alice), dark());
         store.set_in(&acme, &alice, light).expect("set");
         store.remove(&alice).expect("remove");
         assert_eq!(store.get_in(&acme, &alice), Preferences::default());

@@ -578,3 +578,51 @@ async fn an_organisation_limits_its_own_tokens_and_addresses() {
         );
     }
 }
+
+#[test]
+fn saved_choices_outlive_a_restart_in_the_organisations_their_owners_still_belong_to() {
+    use tailmon_server::views::{Owner, PreferenceStore, Preferences, Theme};
+    let dir = std::env::temp_dir().join(format!(
+        "tailmon-org-prefs-{}-{}",
+        std::process::id(),
+        OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    let credentials = Arc::new(Credentials::open(&dir).unwrap());
+    credentials
+        .add_user("ann", "correct horse", Role::Admin)
+        .unwrap();
+    credentials.create_org(&acme(), Some("ann")).unwrap();
+    credentials
+        .add_user_in("cid", "correct horse", &acme(), Role::Admin)
+        .unwrap();
+    let preferences = Arc::new(PreferenceStore::open(&dir).unwrap());
+    let mut dark = Preferences::default();
+    dark.theme = Some(Theme::Dark);
+    for name in ["ann", "cid"] {
+        preferences
+            .set_in(&acme(), &Owner::User(name.into()), dark.clone())
+            .unwrap();
+    }
+    preferences
+        .set(&Owner::User("ann".into()), dark.clone())
+        .unwrap();
+    // While the server is down, ann leaves acme.
+    credentials.remove_membership("ann", &acme()).unwrap();
+
+    let _server = ServerBuilder::new()
+        .credentials(credentials)
+        .preferences(preferences.clone())
+        .build()
+        .unwrap();
+    assert_eq!(
+        preferences.get_in(&acme(), &Owner::User("cid".into())),
+        dark,
+        "cid belongs to acme alone"
+    );
+    assert_eq!(
+        preferences.get_in(&acme(), &Owner::User("ann".into())),
+        Preferences::default()
+    );
+    assert_eq!(preferences.get(&Owner::User("ann".into())), dark);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
