@@ -421,8 +421,9 @@ impl Credentials {
     /// Makes `username` a member of `org` as `role` (adding them, or
     /// changing their role there); `false` if there is no such user, an
     /// error if there is no such organisation. The last admin of an
-    /// organisation cannot be demoted. Every session the user had ends,
-    /// unless nothing changed.
+    /// organisation cannot be demoted. Every session the user had ends
+    /// when a role they had changes; joining an organisation ends none (it
+    /// takes nothing away, and the sessions then list it).
     pub fn set_membership(
         &self,
         username: &str,
@@ -442,8 +443,9 @@ impl Credentials {
             }
             set.check_not_last_admin(username, org)?;
             if let Some(user) = set.users.get_mut(username) {
-                user.memberships.insert(org.clone(), role);
-                user.stamp = stamp;
+                if user.memberships.insert(org.clone(), role).is_some() {
+                    user.stamp = stamp;
+                }
             }
             Ok(())
         })?;
@@ -626,9 +628,9 @@ impl Credentials {
     }
 
     /// Creates organisation `name`, with `admin` (an existing user) as its
-    /// first admin when given.
+    /// first admin when given; their sessions go on (joining takes nothing
+    /// away).
     pub fn create_org(&self, name: &OrgId, admin: Option<&str>) -> Result<(), CredentialsError> {
-        let stamp = new_stamp()?;
         self.change(|set| {
             if set.organisations.contains_key(name) {
                 return Err(CredentialsError::OrgExists(name.to_string()));
@@ -639,7 +641,6 @@ impl Credentials {
                     .get_mut(admin)
                     .ok_or_else(|| CredentialsError::NoSuchUser(admin.to_owned()))?;
                 user.memberships.insert(name.clone(), Role::Admin);
-                user.stamp = stamp;
             }
             set.organisations.insert(
                 name.clone(),
