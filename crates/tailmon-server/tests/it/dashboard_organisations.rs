@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tailmon_server::auth::{OrgId, Role};
+use tailmon_server::views::{Owner, PreferenceStore, Preferences, Theme};
 use tailmon_server::{Credentials, ServerBuilder};
 
 use tailmon_testkit::{Browser, browser_tools};
@@ -62,8 +63,20 @@ async fn the_switcher_shows_for_two_organisations_and_switches() {
     credentials
         .create_org(&OrgId::new("acme").expect("name"), Some("ann"))
         .expect("organisation");
+    // ann chose the dark theme in acme only.
+    let preferences = Arc::new(PreferenceStore::in_memory());
+    let mut dark = Preferences::default();
+    dark.theme = Some(Theme::Dark);
+    preferences
+        .set_in(
+            &OrgId::new("acme").expect("name"),
+            &Owner::User("ann".into()),
+            dark,
+        )
+        .expect("saved");
     let server = ServerBuilder::new()
         .credentials(credentials.clone())
+        .preferences(preferences)
         .build()
         .expect("valid");
     server
@@ -89,6 +102,10 @@ async fn the_switcher_shows_for_two_organisations_and_switches() {
     // ann: viewer of default, admin of acme.
     sign_in(&browser, &site, "ann").await;
     let header = browser.wait_for("ann's dashboard", HEADER).await;
+    let theme = browser
+        .script("return document.documentElement.dataset.theme || null")
+        .await;
+    assert_eq!(theme, Ok(json!(null)), "nothing chosen in default");
     assert_eq!(
         header,
         json!([
@@ -121,6 +138,14 @@ async fn the_switcher_shows_for_two_organisations_and_switches() {
             true
         ]),
         "acme's admin now"
+    );
+    let theme = browser
+        .script("return document.documentElement.dataset.theme || null")
+        .await;
+    assert_eq!(
+        theme,
+        Ok(json!("dark")),
+        "acme's saved choices, loaded anew"
     );
 
     // From a device page, a switch goes to the fleet page.
