@@ -442,10 +442,10 @@ impl Credentials {
                 return Ok(());
             }
             set.check_not_last_admin(username, org)?;
-            if let Some(user) = set.users.get_mut(username) {
-                if user.memberships.insert(org.clone(), role).is_some() {
-                    user.stamp = stamp;
-                }
+            if let Some(user) = set.users.get_mut(username)
+                && user.memberships.insert(org.clone(), role).is_some()
+            {
+                user.stamp = stamp;
             }
             Ok(())
         })?;
