@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use tailmon_server::Credentials;
-use tailmon_server::auth::{NewToken, OrgId, Role, TokenKind};
+use tailmon_server::auth::{NewToken, OrgId, OrgLimits, RateLimit, Role, TokenKind};
 
 /// Managing who may use the server.
 #[derive(Subcommand, Debug)]
@@ -98,6 +98,16 @@ pub(crate) enum UserAction {
     },
     /// Lists the users.
     List,
+    /// Makes a user an owner of the server (creates and removes
+    /// organisations, sets their limits), or not with `--remove`. While
+    /// nobody is named owner, every admin of `default` is one.
+    Owner {
+        /// The login name.
+        name: String,
+        /// Takes the owner flag away instead.
+        #[arg(long)]
+        remove: bool,
+    },
     /// Removes a user (not the last admin); with `--org`, from that
     /// organisation only.
     Remove {
@@ -120,8 +130,27 @@ pub(crate) enum OrgAction {
         #[arg(long)]
         admin: Option<String>,
     },
-    /// Lists the organisations.
+    /// Lists the organisations, with their limits.
     List,
+    /// Sets an organisation's own limits; those not given stay as they
+    /// are, 0 lifts one (the server's setting then applies alone).
+    Limits {
+        /// Its name.
+        name: OrgId,
+        /// Most devices it may have.
+        #[arg(long)]
+        max_devices: Option<usize>,
+        /// Requests a second allowed per token of the organisation, with
+        /// bursts of ten times as many (in place of the server's
+        /// `--rate-limit-per-token`).
+        #[arg(long)]
+        rate_limit_per_token: Option<u32>,
+        /// Requests a second allowed per client address to the
+        /// organisation, with bursts of ten times as many (besides the
+        /// server's `--rate-limit-per-address`).
+        #[arg(long)]
+        rate_limit_per_address: Option<u32>,
+    },
     /// Removes an organisation with its tokens and memberships (not
     /// `default`).
     Remove {
@@ -267,6 +296,16 @@ fn user(credentials: &Credentials, action: UserAction) -> anyhow::Result<()> {
                 println!("{name} is now {role}; their sessions have ended");
             }
         }
+        UserAction::Owner { name, remove } => {
+            if !credentials.set_owner(&name, !remove)? {
+                bail!("no user {name:?}");
+            }
+            if remove {
+                println!("{name} is no longer an owner of the server");
+            } else {
+                println!("{name} is now an owner of the server");
+            }
+        }
         UserAction::List => {
             if several_orgs(credentials) {
                 println!(
@@ -325,6 +364,33 @@ fn org(credentials: &Credentials, action: OrgAction) -> anyhow::Result<()> {
                 ),
             }
         }
+        OrgAction::Limits {
+            name,
+            max_devices,
+            rate_limit_per_token,
+            rate_limit_per_address,
+        } => {
+            let Some(org) = credentials.organisation(&name) else {
+                bail!("no organisation {name:?} (see `tailmon-server org list`)");
+            };
+            let mut limits = org.limits;
+            if let Some(devices) = max_devices {
+                limits.max_devices = (devices > 0).then_some(devices);
+            }
+            if let Some(per_second) = rate_limit_per_token {
+                limits.rate_limit_per_token = per_second_limit(per_second);
+            }
+            if let Some(per_second) = rate_limit_per_address {
+                limits.rate_limit_per_address = per_second_limit(per_second);
+            }
+            if !credentials.set_org_limits(&name, limits)? {
+                bail!("no organisation {name:?} (see `tailmon-server org list`)");
+            }
+            println!(
+                "limits of organisation {name}: {}",
+                describe_limits(&limits)
+            );
+        }
         OrgAction::List => {
             let tokens = credentials.tokens();
             let users = credentials.all_users();
@@ -333,23 +399,6 @@ fn org(credentials: &Credentials, action: OrgAction) -> anyhow::Result<()> {
                 "NAME", "CREATED", "TOKENS", "MEMBERS"
             );
             for org in credentials.organisations() {
-                let limits = &org.limits;
-                let mut shown = Vec::new();
-                if let Some(devices) = limits.max_devices {
-                    shown.push(format!("devices {devices}"));
-                }
-                if let Some(limit) = limits.rate_limit_per_address {
-                    shown.push(format!(
-                        "per address {}/s burst {}",
-                        limit.per_second, limit.burst
-                    ));
-                }
-                if let Some(limit) = limits.rate_limit_per_token {
-                    shown.push(format!(
-                        "per token {}/s burst {}",
-                        limit.per_second, limit.burst
-                    ));
-                }
                 println!(
                     "{:<24} {:<10} {:>6} {:>7} {}",
                     org.name.as_str(),
@@ -359,11 +408,7 @@ fn org(credentials: &Credentials, action: OrgAction) -> anyhow::Result<()> {
                         .iter()
                         .filter(|u| u.memberships.contains_key(&org.name))
                         .count(),
-                    if shown.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        shown.join(", ")
-                    }
+                    describe_limits(&org.limits)
                 );
             }
         }
@@ -379,6 +424,37 @@ fn org(credentials: &Credentials, action: OrgAction) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `per_second` requests a second with bursts of ten times as many, as
+/// the server's own rate-limit flags; 0: none.
+fn per_second_limit(per_second: u32) -> Option<RateLimit> {
+    RateLimit::new(per_second, per_second.saturating_mul(10))
+}
+
+/// An organisation's limits as `org list` shows them; `-` for none.
+fn describe_limits(limits: &OrgLimits) -> String {
+    let mut shown = Vec::new();
+    if let Some(devices) = limits.max_devices {
+        shown.push(format!("devices {devices}"));
+    }
+    if let Some(limit) = limits.rate_limit_per_address {
+        shown.push(format!(
+            "per address {}/s burst {}",
+            limit.per_second, limit.burst
+        ));
+    }
+    if let Some(limit) = limits.rate_limit_per_token {
+        shown.push(format!(
+            "per token {}/s burst {}",
+            limit.per_second, limit.burst
+        ));
+    }
+    if shown.is_empty() {
+        "-".to_owned()
+    } else {
+        shown.join(", ")
+    }
 }
 
 /// From a prompt (asked twice) on a terminal, else the first line of stdin.

@@ -25,6 +25,7 @@ use crate::{
     Clock, Credentials, Ingest, MemoryStore, RuntimeConfig, RuntimeConfigError, Server, Store,
     SystemClock,
 };
+use tailmon_core::OrgId;
 
 pub use crate::api::json_body::DEFAULT_MAX_BODY_BYTES;
 /// Most devices the server tracks; reports of further new devices get 429: 10,000.
@@ -461,16 +462,25 @@ impl ServerBuilder {
             .preferences
             .unwrap_or_else(|| Arc::new(PreferenceStore::in_memory()));
         if let Some(credentials) = credentials_in_a_file {
-            let users: std::collections::HashSet<String> = credentials
-                .users()
+            // Each user's and token's choices, in the organisations they
+            // (still) belong to.
+            let users: std::collections::HashSet<(OrgId, String)> = credentials
+                .all_users()
                 .into_iter()
-                .map(|u| u.username)
+                .flat_map(|u| {
+                    u.memberships
+                        .into_keys()
+                        .map(move |org| (org, u.username.clone()))
+                })
                 .collect();
-            let tokens: std::collections::HashSet<String> =
-                credentials.tokens().into_iter().map(|t| t.id).collect();
-            let kept = preferences.retain(|owner| match owner {
-                Owner::User(name) => users.contains(name),
-                Owner::Token(id) => tokens.contains(id),
+            let tokens: std::collections::HashSet<(OrgId, String)> = credentials
+                .tokens()
+                .into_iter()
+                .map(|t| (t.org, t.id))
+                .collect();
+            let kept = preferences.retain_in(|org, owner| match owner {
+                Owner::User(name) => users.contains(&(org.clone(), name.clone())),
+                Owner::Token(id) => tokens.contains(&(org.clone(), id.clone())),
                 _ => true,
             });
             if let Err(error) = kept {

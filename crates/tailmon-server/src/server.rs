@@ -17,6 +17,7 @@ use crate::api::routes::alerts_api as alerts;
 use crate::api::routes::auth_api as auth;
 use crate::api::routes::dashboard;
 use crate::api::routes::metrics_api::MetricsState;
+use crate::api::routes::organisations_api as orgs;
 use crate::api::routes::preferences_api::{self as prefs, MAX_PREFERENCES_BYTES};
 use crate::api::routes::v1_api::{self as v1, V1State};
 use crate::api::served_document::ServedDocument;
@@ -266,6 +267,7 @@ impl Server {
         runtime: (RuntimeConfig, bool),
     ) -> Self {
         let guard = Arc::new(guard);
+        crate::api::org_device_caps::apply(&ingest, guard.credentials().map(|c| &**c));
         let pass_now = Arc::new(tokio::sync::Notify::new());
         let (config, retention_given) = runtime;
         let reloader = Reloader::new(ReloaderParts {
@@ -326,7 +328,7 @@ impl Server {
     }
 
     fn routes(&self) -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
-        use Access::{Admin, Person, Public, Read, Report};
+        use Access::{Admin, Owner, Person, Public, Read, Report};
         use Method as M;
         let batch = post(v1::reports)
             .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(
@@ -364,6 +366,12 @@ impl Server {
                 "/api/v1/session/password",
                 Person,
                 post(auth::change_own_password),
+            ),
+            (
+                M::POST,
+                "/api/v1/session/org",
+                Person,
+                post(auth::switch_org),
             ),
             (
                 M::GET,
@@ -433,6 +441,30 @@ impl Server {
                 "/api/v1/users/{name}",
                 Admin,
                 delete(auth::delete_user),
+            ),
+            (
+                M::GET,
+                "/api/v1/organisations",
+                Owner,
+                get(orgs::organisations),
+            ),
+            (
+                M::POST,
+                "/api/v1/organisations",
+                Owner,
+                post(orgs::create_organisation),
+            ),
+            (
+                M::DELETE,
+                "/api/v1/organisations/{name}",
+                Owner,
+                delete(orgs::remove_organisation),
+            ),
+            (
+                M::PUT,
+                "/api/v1/organisations/{name}/limits",
+                Owner,
+                put(orgs::set_organisation_limits),
             ),
             (M::GET, "/api/v1/alerts", Read, get(alerts::list)),
             (M::GET, "/api/v1/alerts/history", Read, get(alerts::history)),

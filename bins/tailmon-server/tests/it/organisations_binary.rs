@@ -215,3 +215,85 @@ fn organisations_from_the_command_line() {
     command(&data, &["org", "remove", "beta"], "");
     assert!(command(&data, &["token", "list"], "").starts_with("ID                 KIND "));
 }
+
+#[test]
+fn limits_and_owners_from_the_command_line() {
+    let data = scratch_dir("orgs-limits").join("data");
+    command(
+        &data,
+        &["user", "add", "ann", "--role", "admin"],
+        "ann-password-1\n",
+    );
+    command(
+        &data,
+        &["user", "add", "bob", "--role", "viewer"],
+        "bob-password-1\n",
+    );
+    command(&data, &["org", "create", "acme"], "");
+    assert_eq!(
+        command(
+            &data,
+            &[
+                "org",
+                "limits",
+                "acme",
+                "--max-devices",
+                "50",
+                "--rate-limit-per-token",
+                "5"
+            ],
+            ""
+        ),
+        "limits of organisation acme: devices 50, per token 5/s burst 50\n"
+    );
+    // Those not given stay; 0 lifts one.
+    assert_eq!(
+        command(
+            &data,
+            &[
+                "org",
+                "limits",
+                "acme",
+                "--max-devices",
+                "0",
+                "--rate-limit-per-address",
+                "2"
+            ],
+            ""
+        ),
+        "limits of organisation acme: per address 2/s burst 20, per token 5/s burst 50\n"
+    );
+    let orgs = command(&data, &["org", "list"], "");
+    let acme = orgs.lines().find(|l| l.starts_with("acme ")).unwrap();
+    assert!(
+        acme.ends_with(" per address 2/s burst 20, per token 5/s burst 50"),
+        "{orgs}"
+    );
+    assert!(
+        refused(&data, &["org", "limits", "nowhere", "--max-devices", "1"])
+            .contains("no organisation \"nowhere\"")
+    );
+
+    // Owners: named, then taken back; the file says so.
+    assert_eq!(
+        command(&data, &["user", "owner", "bob"], ""),
+        "bob is now an owner of the server\n"
+    );
+    let users = command(&data, &["user", "list"], "");
+    let owner = |name: &str| {
+        users
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap()
+            .contains(" yes ")
+    };
+    assert!(
+        owner("bob") && !owner("ann"),
+        "once one is named, only them: {users}"
+    );
+    assert_eq!(
+        command(&data, &["user", "owner", "bob", "--remove"], ""),
+        "bob is no longer an owner of the server\n"
+    );
+    assert!(refused(&data, &["user", "owner", "nobody"]).contains("no user \"nobody\""));
+}

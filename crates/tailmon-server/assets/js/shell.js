@@ -1,12 +1,14 @@
 // Tailmon dashboard: the frame around every page.
 //
 // Exports:
-//   initShell({page})  fills <header id="topbar"> (brand, theme toggle, who is signed
+//   initShell({page})  fills <header id="topbar"> (brand, theme toggle, the
+//                      organisation switcher for a user of two or more, who is signed
 //                      in, change-own-password, admin menu, sign out), adds the
 //                      stale-data banner, applies the theme, registers the service
 //                      worker; resolves to {session, prefs}:
-//                        session  GET api/v1/session ({auth, username, role, csrf_token})
-//                                 or {auth: 'unknown'} when it failed
+//                        session  GET api/v1/session ({auth, username, role, csrf_token},
+//                                 plus organisation and organisations [{name, role}]
+//                                 for a user of two or more) or {auth: 'unknown'}
 //                        prefs    GET api/v1/preferences ({} when none)
 //                      `page` is 'fleet', 'device' or 'alerts' (marks the nav link as
 //                      current); the header links to the alerts page (#nav-alerts).
@@ -165,6 +167,55 @@ function passwordDialog() {
   return dialog;
 }
 
+// What this browser kept of the organisation in view (the last fleet, the
+// saved choices): not shown in another, nor to the next user.
+function forgetLocalData() {
+  try {
+    localStorage.removeItem('tailmon-last-devices');
+    localStorage.removeItem('tailmon-prefs');
+  } catch (err) {
+    /* nothing kept */
+  }
+}
+
+// The organisation switcher: only for a user of two or more. Switching
+// makes the session act in the chosen one, then loads the page anew (the
+// fleet page from a device page: the device is the other organisation's).
+function orgControl(session) {
+  const orgs = session && Array.isArray(session.organisations) ? session.organisations : [];
+  const wrap = el('div', 'org-control');
+  wrap.id = 'org-control';
+  wrap.hidden = true;
+  if (session.auth !== 'session' || orgs.length < 2) return wrap;
+  const select = el('select');
+  select.id = 'org-select';
+  select.title = 'Organisation';
+  for (const org of orgs) {
+    const o = el('option', null, String(org.name) + (org.role === 'admin' ? ' (admin)' : ''));
+    o.value = String(org.name);
+    select.append(o);
+  }
+  select.value = String(session.organisation || '');
+  const label = el('label', 'visually-hidden', 'Organisation');
+  label.htmlFor = select.id;
+  wrap.append(label, select);
+  wrap.hidden = false;
+  select.addEventListener('change', async () => {
+    select.disabled = true;
+    try {
+      await sendJSON('POST', 'api/v1/session/org', { organisation: select.value });
+      forgetLocalData();
+      if (document.body.dataset.page === 'device') window.location.assign('./');
+      else window.location.reload();
+    } catch (err) {
+      select.value = String(session.organisation || '');
+      select.disabled = false;
+      console.warn('tailmon: organisation not switched', err);
+    }
+  });
+  return wrap;
+}
+
 function userBox(session) {
   const box = el('div', 'user-box');
   box.id = 'user-box';
@@ -186,12 +237,7 @@ function userBox(session) {
   out.id = 'signout';
   out.addEventListener('click', async () => {
     // What this browser kept of the fleet is not left behind for the next user.
-    try {
-      localStorage.removeItem('tailmon-last-devices');
-      localStorage.removeItem('tailmon-prefs');
-    } catch (err) {
-      /* nothing kept */
-    }
+    forgetLocalData();
     try {
       await sendJSON('POST', 'api/v1/logout');
     } catch (err) {
@@ -263,7 +309,7 @@ export async function initShell({ page }) {
     alerts.id = 'nav-alerts';
     alerts.href = 'alerts.html';
     if (page === 'alerts') alerts.setAttribute('aria-current', 'page');
-    tools.append(alerts, themeControl(), adminButton(session), userBox(session));
+    tools.append(alerts, themeControl(), orgControl(session), adminButton(session), userBox(session));
     header.append(brand, slot, tools);
     header.after(buildBanner());
     applyTheme(document.documentElement.dataset.theme || 'system');

@@ -255,7 +255,10 @@ impl From<crate::auth::CredentialsError> for ApiError {
         use crate::auth::CredentialsError as E;
         match error {
             E::Invalid(message) => Self::BadRequest(message),
-            e @ (E::UserExists(_) | E::LastAdmin) => Self::Conflict(e.to_string()),
+            e @ (E::UserExists(_) | E::LastAdmin | E::OrgExists(_)) => {
+                Self::Conflict(e.to_string())
+            }
+            e @ (E::NoSuchOrg(_) | E::NoSuchUser(_)) => Self::Missing(e.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }

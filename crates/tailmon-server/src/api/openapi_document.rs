@@ -27,7 +27,7 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 
 use crate::api::routes::{
     alerts_api, auth_api, dashboard, health, legacy_api, live_api, metrics_api, openapi_api,
-    preferences_api, v1_api,
+    organisations_api, preferences_api, v1_api,
 };
 use crate::auth::access::Access;
 use crate::auth::{CSRF_HEADER, SESSION_COOKIE};
@@ -62,6 +62,7 @@ use crate::auth::{CSRF_HEADER, SESSION_COOKIE};
         auth_api::logout,
         auth_api::session,
         auth_api::change_own_password,
+        auth_api::switch_org,
         auth_api::tokens,
         auth_api::create_token,
         auth_api::revoke_token,
@@ -69,6 +70,10 @@ use crate::auth::{CSRF_HEADER, SESSION_COOKIE};
         auth_api::create_user,
         auth_api::change_user,
         auth_api::delete_user,
+        organisations_api::organisations,
+        organisations_api::create_organisation,
+        organisations_api::remove_organisation,
+        organisations_api::set_organisation_limits,
         preferences_api::get_preferences,
         preferences_api::put_preferences,
         alerts_api::list,
@@ -103,6 +108,7 @@ use crate::auth::{CSRF_HEADER, SESSION_COOKIE};
         (name = "session", description = "Signing in and out; who the caller is."),
         (name = "tokens", description = "Agent and read tokens (admins)."),
         (name = "users", description = "People and their roles (admins)."),
+        (name = "organisations", description = "Organisations: tenants that share nothing (the server's owners)."),
         (name = "preferences", description = "Each caller's saved dashboard choices."),
         (name = "health", description = "Probes for load balancers and Kubernetes."),
         (name = "dashboard", description = "The web dashboard's pages. Its other assets (`GET /{path}`: scripts, styles, icons) are left out: they are files, not an API."),
@@ -238,6 +244,11 @@ fn apply_access(operation: &mut Operation, method: &Method, access: Access) {
             vec![bearer, session],
         ),
         Access::Admin => ("admin", "A signed-in admin; no token.", vec![session]),
+        Access::Owner => (
+            "owner",
+            "A signed-in owner of the server; no token.",
+            vec![session],
+        ),
     };
     operation.security = Some(security);
     operation

@@ -25,6 +25,9 @@ pub enum Access {
     Report,
     /// Admins only: deleting devices, managing tokens and users.
     Admin,
+    /// The server's owners only, signed in (never a token): creating and
+    /// removing organisations, setting their limits.
+    Owner,
 }
 
 /// The caller of one request, once the guard has looked at it.
@@ -38,6 +41,8 @@ pub(crate) enum Principal {
         role: Role,
         csrf: Arc<str>,
         org: OrgId,
+        /// Whether they own the server (see `Credentials::is_owner`).
+        owner: bool,
     },
     /// A script or an agent with a token.
     Token(Arc<TokenGrant>),
@@ -96,6 +101,8 @@ impl Principal {
             (Self::User { .. }, Access::Person) => true,
             (Self::Token(_), Access::Person) => false,
             (Self::User { role, .. }, Access::Report | Access::Admin) => *role == Role::Admin,
+            (Self::User { owner, .. }, Access::Owner) => *owner,
+            (Self::Token(_), Access::Owner) => false,
             (Self::Token(grant), Access::Read) => grant.info.kind == TokenKind::Read,
             (Self::Token(grant), Access::Report) => grant.info.kind == TokenKind::Agent,
             (Self::Token(_), Access::Admin) => false,
@@ -203,22 +210,35 @@ mod tests {
             role: Role::Viewer,
             csrf: "c".into(),
             org: OrgId::default(),
+            owner: false,
         };
         let admin = Principal::User {
             username: "a".into(),
             role: Role::Admin,
             csrf: "c".into(),
             org: OrgId::new("acme").expect("name"),
+            owner: false,
+        };
+        let owner = Principal::User {
+            username: "o".into(),
+            role: Role::Viewer,
+            csrf: "c".into(),
+            org: OrgId::default(),
+            owner: true,
         };
         let agent = token(TokenKind::Agent, None, None);
         let reader = token(TokenKind::Read, None, None);
         let table = [
-            (&Principal::Anonymous, [true, false, false, false, false]),
-            (&viewer, [true, true, true, false, false]),
-            (&admin, [true, true, true, true, true]),
-            (&agent, [true, false, false, true, false]),
-            (&reader, [true, true, false, false, false]),
-            (&Principal::Open, [true, true, true, true, true]),
+            (
+                &Principal::Anonymous,
+                [true, false, false, false, false, false],
+            ),
+            (&viewer, [true, true, true, false, false, false]),
+            (&admin, [true, true, true, true, true, false]),
+            (&owner, [true, true, true, false, false, true]),
+            (&agent, [true, false, false, true, false, false]),
+            (&reader, [true, true, false, false, false, false]),
+            (&Principal::Open, [true, true, true, true, true, true]),
         ];
         for (who, expected) in table {
             let got = [
@@ -227,6 +247,7 @@ mod tests {
                 Access::Person,
                 Access::Report,
                 Access::Admin,
+                Access::Owner,
             ]
             .map(|a| who.allows(a));
             assert_eq!(got, expected, "{who:?}");

@@ -156,6 +156,15 @@ pub struct UserInfo {
     pub owner: bool,
 }
 
+/// What a live session may do in the organisation it acts in; see
+/// [`Credentials::session_grant`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionGrant {
+    pub(crate) role: Role,
+    pub(crate) owner: bool,
+    pub(crate) limits: OrgLimits,
+}
+
 /// The credentials file read anew, not yet in use (see `Credentials::install`).
 pub(crate) struct CredentialsReading {
     stamp: FileStamp,
@@ -312,9 +321,21 @@ impl Credentials {
         self.with_valid_token(presented, |stored| stored.info.clone())
     }
 
-    /// Whether `presented` is one of our tokens, without copying anything.
-    pub(crate) fn token_is_valid(&self, presented: &str) -> bool {
-        self.with_valid_token(presented, |_| ()).is_some()
+    /// The limits of the organisation of token `presented`, if it is one
+    /// of ours: what every token request checks, in one look at the set.
+    pub(crate) fn token_org_limits(&self, presented: &str) -> Option<OrgLimits> {
+        let (id, secret) = split_token(presented)?;
+        let set = self.snapshot();
+        let stored = set.tokens.iter().find(|t| t.info.id == id)?;
+        if !secret::same(&secret::sha256_hex(secret), &stored.sha256) {
+            return None;
+        }
+        Some(
+            set.organisations
+                .get(&stored.info.org)
+                .map(|o| o.limits)
+                .unwrap_or_default(),
+        )
     }
 
     /// `read` of the stored token `presented` is, if its secret matches.
@@ -400,8 +421,9 @@ impl Credentials {
     /// Makes `username` a member of `org` as `role` (adding them, or
     /// changing their role there); `false` if there is no such user, an
     /// error if there is no such organisation. The last admin of an
-    /// organisation cannot be demoted. Every session the user had ends,
-    /// unless nothing changed.
+    /// organisation cannot be demoted. Every session the user had ends
+    /// when a role they had changes; joining an organisation ends none (it
+    /// takes nothing away, and the sessions then list it).
     pub fn set_membership(
         &self,
         username: &str,
@@ -420,8 +442,9 @@ impl Credentials {
                 return Ok(());
             }
             set.check_not_last_admin(username, org)?;
-            if let Some(user) = set.users.get_mut(username) {
-                user.memberships.insert(org.clone(), role);
+            if let Some(user) = set.users.get_mut(username)
+                && user.memberships.insert(org.clone(), role).is_some()
+            {
                 user.stamp = stamp;
             }
             Ok(())
@@ -563,18 +586,51 @@ impl Credentials {
         stamp: &str,
         org: &OrgId,
     ) -> Option<Role> {
+        self.session_grant(username, stamp, org).map(|g| g.role)
+    }
+
+    /// What a session of `username` made under `stamp` may do in `org`:
+    /// their role there, whether they own the server, and the limits of
+    /// `org`; `None` if their credentials no longer bear `stamp` or they
+    /// are not a member of `org`.
+    pub(crate) fn session_grant(
+        &self,
+        username: &str,
+        stamp: &str,
+        org: &OrgId,
+    ) -> Option<SessionGrant> {
         let set = self.snapshot();
         let user = set.users.get(username)?;
         if user.stamp != stamp {
             return None;
         }
-        user.memberships.get(org).copied()
+        let role = *user.memberships.get(org)?;
+        Some(SessionGrant {
+            role,
+            owner: set.is_owner(username),
+            limits: set
+                .organisations
+                .get(org)
+                .map(|o| o.limits)
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The device cap of each organisation that sets one
+    /// ([`OrgLimits::max_devices`]), for ingest: organisations not listed
+    /// are bounded by the server's cap alone.
+    pub fn device_caps(&self) -> Vec<(OrgId, usize)> {
+        self.snapshot()
+            .organisations
+            .iter()
+            .filter_map(|(name, org)| Some((name.clone(), org.limits.max_devices?)))
+            .collect()
     }
 
     /// Creates organisation `name`, with `admin` (an existing user) as its
-    /// first admin when given.
+    /// first admin when given; their sessions go on (joining takes nothing
+    /// away).
     pub fn create_org(&self, name: &OrgId, admin: Option<&str>) -> Result<(), CredentialsError> {
-        let stamp = new_stamp()?;
         self.change(|set| {
             if set.organisations.contains_key(name) {
                 return Err(CredentialsError::OrgExists(name.to_string()));
@@ -585,7 +641,6 @@ impl Credentials {
                     .get_mut(admin)
                     .ok_or_else(|| CredentialsError::NoSuchUser(admin.to_owned()))?;
                 user.memberships.insert(name.clone(), Role::Admin);
-                user.stamp = stamp;
             }
             set.organisations.insert(
                 name.clone(),

@@ -14,6 +14,8 @@ use crate::auth::access::{Principal, TokenGrant};
 use crate::auth::auth_error::AuthError;
 use crate::auth::credentials::{Credentials, Role, UserState, split_token};
 use crate::auth::login_throttle::LoginThrottle;
+use crate::auth::org_rate_limits::OrgRateLimits;
+use crate::auth::organisation::OrgLimits;
 use crate::auth::password_checks::PasswordChecks;
 use crate::auth::rate_limit::{KeyedLimiter, RateLimit, retry_after_secs};
 use crate::auth::sessions::{SESSION_COOKIE, Session, Sessions};
@@ -54,6 +56,10 @@ pub(crate) struct Guard {
     /// read without a lock.
     per_address: ArcSwapOption<KeyedLimiter<IpAddr>>,
     per_token: ArcSwapOption<KeyedLimiter<String>>,
+    /// The limits organisations set for themselves: per token (in place
+    /// of the server's) and per client address (besides the server's).
+    org_per_token: OrgRateLimits<String>,
+    org_per_address: OrgRateLimits<IpAddr>,
     logins: LoginThrottle,
     password_checks: PasswordChecks,
     /// Token requests since the start; every so often the grants of
@@ -69,6 +75,8 @@ pub(crate) struct Login {
     pub(crate) set_cookie: HeaderValue,
     pub(crate) role: Role,
     pub(crate) csrf: Arc<str>,
+    /// The organisation the session starts in.
+    pub(crate) org: OrgId,
 }
 
 impl Guard {
@@ -91,6 +99,8 @@ impl Guard {
                     .per_token
                     .map(|l| Arc::new(KeyedLimiter::new(l, clock.clone()))),
             ),
+            org_per_token: OrgRateLimits::new(clock.clone()),
+            org_per_address: OrgRateLimits::new(clock.clone()),
             logins: LoginThrottle::new(clock.clone()),
             password_checks: PasswordChecks::new(
                 settings.max_password_checks,
@@ -136,10 +146,20 @@ impl Guard {
         }
     }
 
-    /// Who sent a request with these headers. An `Authorization` header
-    /// that is not a valid token is refused outright (401), rather than
-    /// falling back to the cookie.
-    pub(crate) fn identify(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    /// Who sent a request with these headers, from `address`. An
+    /// `Authorization` header that is not a valid token is refused outright
+    /// (401), rather than falling back to the cookie.
+    ///
+    /// The caller's organisation's own rate limits apply here (429): a
+    /// token's requests count against its organisation's limit per token
+    /// when it sets one, else the server's; a token's or a session's
+    /// requests count against its organisation's limit per address when it
+    /// sets one, besides the server's (checked before anything, at the edge).
+    pub(crate) fn identify(
+        &self,
+        headers: &HeaderMap,
+        address: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
         let Some(credentials) = &self.credentials else {
             return Ok(Principal::Open);
         };
@@ -153,13 +173,13 @@ impl Guard {
             {
                 self.forget_revoked_grants();
             }
-            if !credentials.token_is_valid(token) {
+            let Some(limits) = credentials.token_org_limits(token) else {
                 // Revoked: what was kept of it goes too.
                 if let Some((id, _)) = split_token(token) {
                     self.grants.remove(id);
                 }
                 return Err(invalid());
-            }
+            };
             let (id, _) = split_token(token).ok_or_else(invalid)?;
             let known = self.grants.get(id).map(|g| g.value().clone());
             let grant = match known {
@@ -174,9 +194,18 @@ impl Guard {
                         .clone()
                 }
             };
-            if let Some(limiter) = self.per_token.load().as_deref() {
-                limiter.check(&grant.info.id).map_err(rate_limited)?;
+            match limits.rate_limit_per_token {
+                Some(limit) => self
+                    .org_per_token
+                    .check(&grant.info.org, limit, &grant.info.id)
+                    .map_err(rate_limited)?,
+                None => {
+                    if let Some(limiter) = self.per_token.load().as_deref() {
+                        limiter.check(&grant.info.id).map_err(rate_limited)?;
+                    }
+                }
             }
+            self.limit_address_in(&grant.info.org, &limits, address)?;
             return Ok(Principal::Token(grant));
         }
         let now = self.clock.now();
@@ -189,26 +218,66 @@ impl Guard {
         // The user may have been removed since the login, or made again,
         // or had their password or role changed: each ends the session.
         // So does losing their membership of the session's organisation.
-        let Some(role) =
-            credentials.role_under_stamp(&session.username, &session.stamp, &session.org)
+        let Some(grant) =
+            credentials.session_grant(&session.username, &session.stamp, &session.org)
         else {
             self.sessions.end(session_id);
             return Ok(Principal::Anonymous);
         };
+        self.limit_address_in(&session.org, &grant.limits, address)?;
         Ok(Principal::User {
             username: session.username,
-            role,
+            role: grant.role,
             csrf: session.csrf,
             org: session.org,
+            owner: grant.owner,
         })
+    }
+
+    /// Takes one request from the bucket of `address` under `org`'s own
+    /// limit per address, when it sets one.
+    fn limit_address_in(
+        &self,
+        org: &OrgId,
+        limits: &OrgLimits,
+        address: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        match (limits.rate_limit_per_address, address) {
+            (Some(limit), Some(address)) => self
+                .org_per_address
+                .check(org, limit, &limit_key(address))
+                .map_err(rate_limited),
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets the limiters of organisations that no longer set their own
+    /// rate limits (their limits changed, or they were removed).
+    pub(crate) fn forget_unused_org_limits(&self) {
+        let Some(credentials) = &self.credentials else {
+            return;
+        };
+        let limited: std::collections::HashMap<OrgId, OrgLimits> = credentials
+            .organisations()
+            .into_iter()
+            .map(|org| (org.name, org.limits))
+            .collect();
+        self.org_per_token.retain(|org| {
+            limited
+                .get(org)
+                .is_some_and(|l| l.rate_limit_per_token.is_some())
+        });
+        self.org_per_address.retain(|org| {
+            limited
+                .get(org)
+                .is_some_and(|l| l.rate_limit_per_address.is_some())
+        });
     }
 
     /// Makes the session these headers carry act in `org`, one of its
     /// user's organisations; answers their role there. 401 without a live
     /// session; 403 when the user is not a member of `org` (the same
     /// answer whether or not it exists).
-    // TODO(issue 18): called by `POST /api/v1/session/org`, next.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn switch_org(&self, headers: &HeaderMap, org: OrgId) -> Result<Role, AuthError> {
         let signed_out = || AuthError::Unauthorized("sign in first".into());
         let credentials = self.credentials.as_ref().ok_or_else(signed_out)?;
@@ -317,6 +386,7 @@ impl Guard {
         user: UserState,
     ) -> Result<Login, AuthError> {
         let now = self.clock.now();
+        let org = user.org.clone();
         let (id, session) = self
             .sessions
             .start(username, user.stamp, user.org, now + self.session_ttl, now)
@@ -326,6 +396,7 @@ impl Guard {
             set_cookie: self.session_cookie(&id, self.session_ttl.whole_seconds())?,
             role: user.role,
             csrf,
+            org,
         })
     }
 
@@ -427,14 +498,14 @@ mod tests {
         let guard = guard(credentials.clone());
         let state = credentials.user_state("ann").expect("state");
         let headers = cookie_of(&guard.start_session("ann", state).expect("login"));
-        let who = guard.identify(&headers).expect("identify");
+        let who = guard.identify(&headers, None).expect("identify");
         assert_eq!(org_of(&who), Some((OrgId::default(), Role::Viewer)));
 
         assert_eq!(
             guard.switch_org(&headers, acme.clone()).expect("switch"),
             Role::Admin
         );
-        let who = guard.identify(&headers).expect("identify");
+        let who = guard.identify(&headers, None).expect("identify");
         assert_eq!(org_of(&who), Some((acme.clone(), Role::Admin)));
         assert_eq!(who.org(), acme);
 
@@ -445,13 +516,16 @@ mod tests {
             .expect_err("no such organisation");
         assert_eq!(format!("{refused:?}"), format!("{unknown:?}"));
         assert_eq!(
-            org_of(&guard.identify(&headers).expect("identify")).map(|o| o.0),
+            org_of(&guard.identify(&headers, None).expect("identify")).map(|o| o.0),
             Some(acme.clone())
         );
 
         // Removing the organisation ends the session acting in it.
         assert!(credentials.remove_org(&acme).expect("remove"));
-        assert!(matches!(guard.identify(&headers), Ok(Principal::Anonymous)));
+        assert!(matches!(
+            guard.identify(&headers, None),
+            Ok(Principal::Anonymous)
+        ));
         assert!(
             guard
                 .switch_org(&HeaderMap::new(), OrgId::default())

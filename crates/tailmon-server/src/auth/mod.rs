@@ -21,6 +21,7 @@ pub(crate) mod edge_layer;
 pub(crate) mod guard;
 pub(crate) mod host_check;
 pub(crate) mod login_throttle;
+pub(crate) mod org_rate_limits;
 pub(crate) mod organisation;
 pub(crate) mod password;
 pub(crate) mod password_checks;

@@ -9,7 +9,7 @@ use tailmon_core::OrgId;
 /// An organisation's own limits; each `None` leaves the server's setting
 /// (`--max-devices`, `--rate-limit-per-address`, `--rate-limit-per-token`)
 /// as the only one that applies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct OrgLimits {
@@ -54,10 +54,11 @@ impl OrgLimits {
 }
 
 /// An organisation as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[non_exhaustive]
 pub struct OrgInfo {
     /// Its name.
+    #[schema(value_type = String)]
     pub name: OrgId,
     /// When it was created (for `default`, when the credentials file got
     /// its first token or user).

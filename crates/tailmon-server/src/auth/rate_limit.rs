@@ -16,12 +16,16 @@ use governor::{Quota, RateLimiter};
 use crate::Clock;
 
 /// A token bucket: `burst` requests at once, refilled at `per_second`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    /// Requests a second, sustained.
+    /// Requests a second, sustained (at least 1).
+    #[schema(value_type = u32, minimum = 1)]
     pub per_second: NonZeroU32,
-    /// Requests at once, after a quiet spell.
+    /// Requests at once, after a quiet spell (at least 1).
+    #[schema(value_type = u32, minimum = 1)]
     pub burst: NonZeroU32,
 }
 

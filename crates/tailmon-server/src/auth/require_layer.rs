@@ -100,7 +100,8 @@ fn check(guard: &Guard, access: Access, request: &Request) -> Result<Principal, 
         // Nothing to check: a stale token on a health probe is no reason to refuse it.
         return Ok(Principal::Anonymous);
     }
-    let principal = guard.identify(request.headers())?;
+    let address = crate::http::client_address::ClientAddress::of(request.extensions()).0;
+    let principal = guard.identify(request.headers(), address)?;
     if !principal.allows(access) {
         if matches!(principal, Principal::Anonymous) {
             if wants_html(request) {
@@ -119,6 +120,7 @@ fn check(guard: &Guard, access: Access, request: &Request) -> Result<Principal, 
             Access::Admin => "this needs an admin".into(),
             Access::Report => "this needs an agent token or an admin".into(),
             Access::Person => "this needs a signed-in user, not a token".into(),
+            Access::Owner => "this needs an owner of the server".into(),
             _ => "these credentials may not read this".into(),
         })
         .into());

@@ -72,8 +72,6 @@ impl Sessions {
     }
 
     /// Makes the session of this id act in `org`; `false` if there is none.
-    // TODO(issue 18): called by `POST /api/v1/session/org`, next.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn switch_org(&self, id: &str, org: OrgId) -> bool {
         match self.by_id.get_mut(id) {
             Some(mut session) => {

@@ -5,15 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+use tailmon_core::OrgId;
 
 use crate::views::preferences::Preferences;
 use crate::views::preferences_error::PreferencesError;
 
 /// The file, in the data directory, that holds everybody's preferences.
 pub const PREFERENCES_FILE: &str = "preferences.json";
-
-/// The organisation everything belongs to until there are several.
-const DEFAULT_ORGANISATION: &str = "default";
 
 /// Whose preferences: a signed-in user, a read token, or everybody in open
 /// mode (`--auth none`), which has one shared set.
@@ -28,14 +26,14 @@ pub enum Owner {
     Token(String),
 }
 
-/// The file's shape: organisation, then owner, so that organisations can
-/// come without rewriting it.
+/// The file's shape: organisation, then owner. A user keeps one set per
+/// organisation they act in.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PreferenceFile {
     version: u32,
     #[serde(default)]
-    organisations: BTreeMap<String, OrganisationPreferences>,
+    organisations: BTreeMap<OrgId, OrganisationPreferences>,
 }
 
 /// One organisation's preferences, by owner.
@@ -140,52 +138,83 @@ impl PreferenceStore {
         self.dir.as_ref().map(|d| d.join(PREFERENCES_FILE))
     }
 
-    /// What `owner` saved; empty when nothing.
+    /// What `owner` saved in the organisation `default`; see
+    /// [`get_in`](Self::get_in).
     pub fn get(&self, owner: &Owner) -> Preferences {
+        self.get_in(&OrgId::default(), owner)
+    }
+
+    /// What `owner` saved while acting in `org`; empty when nothing.
+    pub fn get_in(&self, org: &OrgId, owner: &Owner) -> Preferences {
         let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         current
             .organisations
-            .get(DEFAULT_ORGANISATION)
+            .get(org)
             .and_then(|o| o.get(owner))
             .cloned()
             .unwrap_or_default()
     }
 
-    /// Replaces what `owner` saved with `prefs`, once they pass
-    /// [`Preferences::check`]; saved to the file before it returns. A
-    /// refused value changes nothing.
+    /// [`set_in`](Self::set_in) the organisation `default`.
     pub fn set(&self, owner: &Owner, prefs: Preferences) -> Result<(), PreferencesError> {
+        self.set_in(&OrgId::default(), owner, prefs)
+    }
+
+    /// Replaces what `owner` saved while acting in `org` with `prefs`, once
+    /// they pass [`Preferences::check`]; saved to the file before it
+    /// returns. A refused value changes nothing.
+    pub fn set_in(
+        &self,
+        org: &OrgId,
+        owner: &Owner,
+        prefs: Preferences,
+    ) -> Result<(), PreferencesError> {
         prefs.check()?;
         self.change(|file| {
             file.organisations
-                .entry(DEFAULT_ORGANISATION.to_owned())
+                .entry(org.clone())
                 .or_default()
                 .put(owner, Some(prefs))
         })
     }
 
-    /// Forgets what `owner` saved (a user removed, a token revoked).
+    /// Forgets what `owner` saved, in every organisation (a user removed,
+    /// a token revoked).
     pub fn remove(&self, owner: &Owner) -> Result<(), PreferencesError> {
         self.change(|file| {
-            file.organisations
-                .get_mut(DEFAULT_ORGANISATION)
-                .is_some_and(|o| o.put(owner, None))
+            let mut changed = false;
+            for organisation in file.organisations.values_mut() {
+                changed |= organisation.put(owner, None);
+            }
+            changed
         })
+    }
+
+    /// Forgets what anybody saved while acting in `org` (removed).
+    pub fn remove_org(&self, org: &OrgId) -> Result<(), PreferencesError> {
+        self.change(|file| file.organisations.remove(org).is_some())
     }
 
     /// Forgets the preferences of users and tokens for which `keep` says
     /// `false`: at start, those removed while the server was down.
     pub fn retain(&self, keep: impl Fn(&Owner) -> bool) -> Result<(), PreferencesError> {
+        self.retain_in(|_, owner| keep(owner))
+    }
+
+    /// Forgets the preferences that users and tokens saved in an
+    /// organisation for which `keep` says `false` (they left it, or it was
+    /// removed, while the server was down). Open mode's set stays.
+    pub fn retain_in(&self, keep: impl Fn(&OrgId, &Owner) -> bool) -> Result<(), PreferencesError> {
         self.change(|file| {
             let mut changed = false;
-            for organisation in file.organisations.values_mut() {
+            for (org, organisation) in &mut file.organisations {
                 let (users, tokens) = (organisation.users.len(), organisation.tokens.len());
                 organisation
                     .users
-                    .retain(|name, _| keep(&Owner::User(name.clone())));
+                    .retain(|name, _| keep(org, &Owner::User(name.clone())));
                 organisation
                     .tokens
-                    .retain(|id, _| keep(&Owner::Token(id.clone())));
+                    .retain(|id, _| keep(org, &Owner::Token(id.clone())));
                 changed |= users != organisation.users.len() || tokens != organisation.tokens.len();
             }
             changed
@@ -300,6 +329,35 @@ mod tests {
         );
         assert_eq!(store.get(&Owner::Open).theme, Some(Theme::Light), "kept");
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn each_organisation_keeps_its_own_choices() {
+        let store = PreferenceStore::in_memory();
+        let alice = Owner::User("alice".into());
+        let acme = OrgId::new("acme").expect("name");
+        store.set(&alice, dark()).expect("set");
+        assert_eq!(store.get_in(&acme, &alice), Preferences::default());
+        let light = Preferences {
+            theme: Some(Theme::Light),
+            ..Preferences::default()
+        };
+        store.set_in(&acme, &alice, light.clone()).expect("set");
+        assert_eq!(store.get_in(&acme, &alice), light);
+        assert_eq!(store.get(&alice), dark(), "default's untouched");
+        store.remove_org(&acme).expect("remove");
+        assert_eq!(store.get_in(&acme, &alice), Preferences::default());
+        store.set_in(&acme, &alice, light.clone()).expect("set");
+        // Alice left acme (while the server was down): only that set goes.
+        store
+            .retain_in(|org, _| *org != acme)
+            .expect("forget those gone");
+        assert_eq!(store.get_in(&acme, &alice), Preferences::default());
+        assert_eq!(store.get(&alice), dark());
+        store.set_in(&acme, &alice, light).expect("set");
+        store.remove(&alice).expect("remove");
+        assert_eq!(store.get_in(&acme, &alice), Preferences::default());
+        assert_eq!(store.get(&alice), Preferences::default());
     }
 
     #[test]

@@ -177,6 +177,19 @@ async fn request_for(
         "/api/v1/preferences" if method == Method::PUT => {
             (path.to_owned(), Some(json!({"theme": "dark"})))
         }
+        "/api/v1/session/org" => (path.to_owned(), Some(json!({"organisation": "default"}))),
+        "/api/v1/organisations" if method == Method::POST => {
+            (path.to_owned(), Some(json!({"name": "new-org"})))
+        }
+        "/api/v1/organisations/{name}" => {
+            let org = tailmon_server::auth::OrgId::new("leaving").unwrap();
+            fixture.credentials.create_org(&org, None).ok();
+            ("/api/v1/organisations/leaving".to_owned(), None)
+        }
+        "/api/v1/organisations/{name}/limits" => (
+            "/api/v1/organisations/default/limits".to_owned(),
+            Some(json!({"max_devices": 5})),
+        ),
         "/api/v1/session/password" => (
             path.to_owned(),
             Some(json!({"current_password": password, "new_password": password})),

@@ -17,6 +17,7 @@ mod dashboard_alerts;
 mod dashboard_device;
 mod dashboard_fleet;
 mod dashboard_login;
+mod dashboard_organisations;
 #[cfg(feature = "sqlite")]
 mod database_from_main;
 #[cfg(feature = "sqlite")]
@@ -30,6 +31,7 @@ mod live;
 mod openapi;
 mod organisations;
 mod organisations_isolation;
+mod organisations_api;
 mod people;
 mod preferences;
 mod prometheus;

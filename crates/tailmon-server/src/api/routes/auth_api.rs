@@ -11,6 +11,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
+use crate::api::caller_org::CallerOrg;
 use crate::api::json_body::JsonBody;
 use crate::auth::access::Principal;
 use crate::auth::auth_error::AuthError;
@@ -19,7 +20,7 @@ use crate::auth::csrf::check_origin;
 use crate::auth::guard::{Guard, Login};
 use crate::http::client_address::ClientAddress;
 use crate::views::{Owner, PreferenceStore};
-use tailmon_core::ErrorBody;
+use tailmon_core::{ErrorBody, OrgId};
 
 /// `POST /api/v1/login` body.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -43,6 +44,54 @@ pub(crate) struct SessionInfo {
     csrf_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<TokenInfo>,
+    /// The organisation a signed-in user acts in: only for a user who
+    /// belongs to two or more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    organisation: Option<OrgId>,
+    /// Every organisation the user belongs to, by name, with their role
+    /// there: only for a user who belongs to two or more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organisations: Option<Vec<Membership>>,
+}
+
+/// One organisation a user belongs to, as `GET /api/v1/session` lists it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Membership {
+    #[schema(value_type = String)]
+    name: OrgId,
+    role: Role,
+}
+
+impl SessionInfo {
+    /// A signed-in user's, acting in `org` as `role`; their organisations
+    /// are listed when they belong to two or more.
+    fn user(
+        credentials: Option<&Credentials>,
+        username: &str,
+        role: Role,
+        csrf: &str,
+        org: &OrgId,
+    ) -> Self {
+        let memberships = credentials
+            .map(|c| c.memberships(username))
+            .unwrap_or_default();
+        let several = memberships.len() >= 2;
+        Self {
+            auth: "session",
+            username: Some(username.to_owned()),
+            role: Some(role),
+            csrf_token: Some(csrf.to_owned()),
+            token: None,
+            organisation: several.then(|| org.clone()),
+            organisations: several.then(|| {
+                memberships
+                    .into_iter()
+                    .map(|(name, role)| Membership { name, role })
+                    .collect()
+            }),
+        }
+    }
 }
 
 /// `POST /api/v1/login`: checks the password, sets the session cookie.
@@ -70,7 +119,11 @@ pub(crate) async fn login(
     match guard.login(address, body.username, body.password).await {
         Ok(login) => {
             tracing::info!(%username, "signed in");
-            Ok(signed_in(username, login))
+            Ok(signed_in(
+                guard.credentials().map(|c| &**c),
+                username,
+                login,
+            ))
         }
         Err(error) => {
             if let AuthError::Unauthorized(_) = error {
@@ -82,14 +135,8 @@ pub(crate) async fn login(
 }
 
 /// The answer to a sign-in or a renewed session: the cookie and who it is.
-fn signed_in(username: String, login: Login) -> Response {
-    let info = SessionInfo {
-        auth: "session",
-        username: Some(username),
-        role: Some(login.role),
-        csrf_token: Some(login.csrf.to_string()),
-        token: None,
-    };
+fn signed_in(credentials: Option<&Credentials>, username: String, login: Login) -> Response {
+    let info = SessionInfo::user(credentials, &username, login.role, &login.csrf, &login.org);
     (
         [
             (header::SET_COOKIE, login.set_cookie),
@@ -150,7 +197,11 @@ pub(crate) async fn change_own_password(
     guard.end_sessions_of(&username);
     let login = guard.start_session(&username, user)?;
     tracing::info!(%username, "password changed by its user; their other sessions ended");
-    Ok(signed_in(username.to_string(), login))
+    Ok(signed_in(
+        guard.credentials().map(|c| &**c),
+        username.to_string(),
+        login,
+    ))
 }
 
 /// `POST /api/v1/logout`: ends the session and clears the cookie.
@@ -176,7 +227,10 @@ pub(crate) async fn logout(
     get, path = "/api/v1/session", tag = "session",
     responses((status = 200, description = "Who the caller is: `auth` is `open`, `session` or `token`.", body = SessionInfo))
 )]
-pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Response {
+pub(crate) async fn session(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
     let info = match principal {
         Principal::Open | Principal::Anonymous => SessionInfo {
             auth: "open",
@@ -184,25 +238,30 @@ pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Respo
             role: Some(Role::Admin),
             csrf_token: None,
             token: None,
+            organisation: None,
+            organisations: None,
         },
         Principal::User {
             username,
             role,
             csrf,
+            org,
             ..
-        } => SessionInfo {
-            auth: "session",
-            username: Some(username.to_string()),
-            role: Some(role),
-            csrf_token: Some(csrf.to_string()),
-            token: None,
-        },
+        } => SessionInfo::user(
+            guard.credentials().map(|c| &**c),
+            &username,
+            role,
+            &csrf,
+            &org,
+        ),
         Principal::Token(grant) => SessionInfo {
             auth: "token",
             username: None,
             role: None,
             csrf_token: None,
             token: Some(grant.info.clone()),
+            organisation: None,
+            organisations: None,
         },
     };
     (
@@ -212,14 +271,67 @@ pub(crate) async fn session(Extension(principal): Extension<Principal>) -> Respo
         .into_response()
 }
 
-fn credentials(guard: &Guard) -> Result<Arc<Credentials>, ApiError> {
+/// `POST /api/v1/session/org` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SwitchOrganisation {
+    /// One of the caller's organisations, by name.
+    organisation: String,
+}
+
+/// `POST /api/v1/session/org`: the caller's session acts in another of
+/// their organisations from the next request on. An organisation they do
+/// not belong to answers exactly as one that does not exist.
+#[utoipa::path(
+    post, path = "/api/v1/session/org", tag = "session",
+    request_body(content = SwitchOrganisation),
+    responses(
+        (status = 200, description = "Switched: who the caller is now, in that organisation.", body = SessionInfo),
+        (status = 404, description = "No such organisation among the caller's.", body = ErrorBody),
+    )
+)]
+pub(crate) async fn switch_org(
+    State(guard): State<Arc<Guard>>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SwitchOrganisation>,
+) -> Result<Response, ApiError> {
+    let Principal::User { username, csrf, .. } = principal else {
+        return Err(ApiError::Forbidden(
+            "only a signed-in user switches organisations".into(),
+        ));
+    };
+    let unknown = || ApiError::Missing(format!("no organisation {:?}", body.organisation));
+    let org = OrgId::new(&body.organisation).map_err(|_| unknown())?;
+    let role = match guard.switch_org(&headers, org.clone()) {
+        Ok(role) => role,
+        Err(AuthError::Forbidden(_)) => return Err(unknown()),
+        Err(other) => return Err(other.into()),
+    };
+    tracing::info!(%username, organisation = %org, "switched organisation");
+    let info = SessionInfo::user(
+        guard.credentials().map(|c| &**c),
+        &username,
+        role,
+        &csrf,
+        &org,
+    );
+    Ok((
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(info),
+    )
+        .into_response())
+}
+
+/// The credentials behind `guard`; 409 with authentication off.
+pub(crate) fn credentials(guard: &Guard) -> Result<Arc<Credentials>, ApiError> {
     guard.credentials().cloned().ok_or_else(|| {
         ApiError::Conflict("authentication is off on this server (--auth none)".into())
     })
 }
 
 /// Runs a credentials change (file I/O, argon2) off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
@@ -240,18 +352,21 @@ pub(crate) struct ListedToken {
     device_cap: usize,
 }
 
-/// `GET /api/v1/tokens`: every token, oldest first, with what it has
+/// `GET /api/v1/tokens`: every token of the caller's organisation, oldest first, with what it has
 /// written. Never cached.
 #[utoipa::path(
     get, path = "/api/v1/tokens", tag = "tokens",
     responses(
-        (status = 200, description = "Every token (never its secret), oldest first, with the devices it wrote.", body = Vec<ListedToken>),
+        (status = 200, description = "Every token of the caller's organisation (never its secret), oldest first, with the devices it wrote.", body = Vec<ListedToken>),
         (status = 409, description = "Authentication is off (`--auth none`).", body = ErrorBody),
     )
 )]
-pub(crate) async fn tokens(State(guard): State<Arc<Guard>>) -> Result<Response, ApiError> {
+pub(crate) async fn tokens(
+    State(guard): State<Arc<Guard>>,
+    CallerOrg(org): CallerOrg,
+) -> Result<Response, ApiError> {
     let credentials = credentials(&guard)?;
-    let tokens = blocking(move || Ok(credentials.tokens())).await?;
+    let tokens = blocking(move || Ok(credentials.tokens_in(&org))).await?;
     let tokens: Vec<ListedToken> = tokens
         .into_iter()
         .map(|info| {
@@ -347,11 +462,20 @@ pub(crate) async fn revoke_token(
     State(guard): State<Arc<Guard>>,
     State(preferences): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
+    CallerOrg(org): CallerOrg,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let credentials = credentials(&guard)?;
     let revoked_id = id.clone();
-    if blocking(move || Ok(credentials.revoke_token(&revoked_id)?)).await? {
+    // A token of another organisation answers as one that does not exist.
+    let revoke = move || {
+        let ours = credentials
+            .tokens_in(&org)
+            .iter()
+            .any(|t| t.id == revoked_id);
+        Ok(ours && credentials.revoke_token(&revoked_id)?)
+    };
+    if blocking(revoke).await? {
         guard.forget_revoked_grants();
         forget_preferences(preferences, Owner::Token(id.clone())).await;
         tracing::info!(%id, by = %who(&principal), "token revoked");
@@ -361,19 +485,22 @@ pub(crate) async fn revoke_token(
     }
 }
 
-/// `GET /api/v1/users`.
+/// `GET /api/v1/users`: the members of the caller's organisation.
 #[utoipa::path(
     get, path = "/api/v1/users", tag = "users",
     responses(
-        (status = 200, description = "Every user (never a password hash).", body = Vec<UserInfo>),
+        (status = 200, description = "Every member of the caller's organisation, with their role there (never a password hash).", body = Vec<UserInfo>),
         (status = 409, description = "Authentication is off (`--auth none`).", body = ErrorBody),
     )
 )]
 pub(crate) async fn users(
     State(guard): State<Arc<Guard>>,
+    CallerOrg(org): CallerOrg,
 ) -> Result<Json<Vec<UserInfo>>, ApiError> {
     let credentials = credentials(&guard)?;
-    Ok(Json(blocking(move || Ok(credentials.users())).await?))
+    Ok(Json(
+        blocking(move || Ok(credentials.users_in(&org))).await?,
+    ))
 }
 
 /// `POST /api/v1/users` body.
@@ -385,7 +512,7 @@ pub(crate) struct CreateUser {
     role: Role,
 }
 
-/// `POST /api/v1/users`: 201.
+/// `POST /api/v1/users`: 201; the user is a member of the caller's organisation.
 #[utoipa::path(
     post, path = "/api/v1/users", tag = "users",
     request_body(content = CreateUser),
@@ -399,13 +526,14 @@ pub(crate) async fn create_user(
     State(guard): State<Arc<Guard>>,
     State(preferences): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
+    CallerOrg(org): CallerOrg,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<StatusCode, ApiError> {
     let credentials = credentials(&guard)?;
     let username = body.username.clone();
     guard
         .hashing(move || -> Result<(), ApiError> {
-            Ok(credentials.add_user(&body.username, &body.password, body.role)?)
+            Ok(credentials.add_user_in(&body.username, &body.password, &org, body.role)?)
         })
         .await?;
     // A namesake removed from the command line while the server ran left
@@ -443,6 +571,7 @@ pub(crate) struct ChangeUser {
 pub(crate) async fn change_user(
     State(guard): State<Arc<Guard>>,
     Extension(principal): Extension<Principal>,
+    CallerOrg(org): CallerOrg,
     Path(username): Path<String>,
     JsonBody(body): JsonBody<ChangeUser>,
 ) -> Result<StatusCode, ApiError> {
@@ -455,12 +584,25 @@ pub(crate) async fn change_user(
     let name = username.clone();
     let found = guard
         .hashing(move || -> Result<bool, ApiError> {
+            // Only members of the caller's organisation: others answer as
+            // users that do not exist.
+            let memberships = credentials.memberships(&name);
+            if !memberships.contains_key(&org) {
+                return Ok(false);
+            }
+            if body.password.is_some() && memberships.len() > 1 {
+                return Err(ApiError::Forbidden(
+                    "this user belongs to other organisations too: they change their own \
+                     password, or an owner sets it with `tailmon-server user passwd`"
+                        .into(),
+                ));
+            }
             let mut found = true;
             if let Some(password) = &body.password {
                 found &= credentials.set_password(&name, password)?;
             }
             if let Some(role) = body.role {
-                found &= credentials.set_role(&name, role)?;
+                found &= credentials.set_membership(&name, &org, role)?;
             }
             Ok(found)
         })
@@ -473,12 +615,13 @@ pub(crate) async fn change_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /api/v1/users/{name}`: the user and their sessions.
+/// `DELETE /api/v1/users/{name}`: the user and their sessions (a member of other
+/// organisations too only leaves the caller's).
 #[utoipa::path(
     delete, path = "/api/v1/users/{name}", tag = "users",
     params(("name" = String, Path, description = "The user name.")),
     responses(
-        (status = 204, description = "Removed, with their sessions and preferences."),
+        (status = 204, description = "Removed, with their sessions and preferences; a member of other organisations too only leaves the caller's."),
         (status = 404, description = "No such user.", body = ErrorBody),
         (status = 409, description = "The last admin, or authentication is off.", body = ErrorBody),
     )
@@ -487,13 +630,29 @@ pub(crate) async fn delete_user(
     State(guard): State<Arc<Guard>>,
     State(preferences): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
+    CallerOrg(org): CallerOrg,
     Path(username): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let credentials = credentials(&guard)?;
     let removed = username.clone();
-    if blocking(move || Ok(credentials.remove_user(&removed)?)).await? {
+    // A member of the caller's organisation only (others answer as users
+    // that do not exist); a member of others too only leaves this one.
+    let remove = move || {
+        let memberships = credentials.memberships(&removed);
+        if !memberships.contains_key(&org) {
+            return Ok(None);
+        }
+        if memberships.len() > 1 {
+            let left = credentials.remove_membership(&removed, &org)?;
+            return Ok(left.then_some(false));
+        }
+        Ok(credentials.remove_user(&removed)?.then_some(true))
+    };
+    if let Some(gone) = blocking(remove).await? {
         guard.end_sessions_of(&username);
-        forget_preferences(preferences, Owner::User(username.clone())).await;
+        if gone {
+            forget_preferences(preferences, Owner::User(username.clone())).await;
+        }
         tracing::info!(%username, by = %who(&principal), "user removed");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -515,7 +674,7 @@ async fn forget_preferences(preferences: Arc<PreferenceStore>, owner: Owner) {
 }
 
 /// Names the caller in the audit log (never a secret).
-fn who(principal: &Principal) -> String {
+pub(crate) fn who(principal: &Principal) -> String {
     match principal {
         Principal::User { username, .. } => format!("user {username}"),
         Principal::Token(grant) => format!("token {}", grant.info.id),

@@ -23,6 +23,7 @@ pub(crate) mod legacy_api;
 pub(crate) mod live_api;
 pub(crate) mod metrics_api;
 pub(crate) mod openapi_api;
+pub(crate) mod organisations_api;
 pub(crate) mod panic;
 pub(crate) mod preferences_api;
 pub(crate) mod v1_api;

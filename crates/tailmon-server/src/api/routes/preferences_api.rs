@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use crate::ApiError;
+use crate::api::caller_org::CallerOrg;
 use crate::api::json_body::{JsonBody, decode_object};
 use crate::auth::access::Principal;
 use crate::views::{Owner, PreferenceStore, Preferences};
@@ -37,7 +38,8 @@ fn answer(prefs: &Preferences) -> Response {
         .into_response()
 }
 
-/// `GET /api/v1/preferences`: the caller's saved choices, `{}` when none.
+/// `GET /api/v1/preferences`: the caller's saved choices in the
+/// organisation they act in, `{}` when none.
 #[utoipa::path(
     get, path = "/api/v1/preferences", tag = "preferences",
     responses((status = 200, description = "The caller's saved choices; `{}` when none.", body = Preferences))
@@ -45,9 +47,10 @@ fn answer(prefs: &Preferences) -> Response {
 pub(crate) async fn get_preferences(
     State(store): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
+    CallerOrg(org): CallerOrg,
 ) -> Result<Response, ApiError> {
     let owner = owner_of(&principal)?;
-    Ok(answer(&store.get(&owner)))
+    Ok(answer(&store.get_in(&org, &owner)))
 }
 
 /// `PUT /api/v1/preferences`: replaces the caller's choices with the body
@@ -60,12 +63,13 @@ pub(crate) async fn get_preferences(
 pub(crate) async fn put_preferences(
     State(store): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
+    CallerOrg(org): CallerOrg,
     JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, ApiError> {
     let owner = owner_of(&principal)?;
     let prefs: Preferences = decode_object(body)?;
     let saved = prefs.clone();
-    tokio::task::spawn_blocking(move || store.set(&owner, prefs))
+    tokio::task::spawn_blocking(move || store.set_in(&org, &owner, prefs))
         .await
         .map_err(|e| ApiError::Internal(format!("preferences task failed: {e}")))??;
     Ok(answer(&saved))
