@@ -259,8 +259,9 @@ impl Reloader {
         if let (Some(credentials), Some(reading)) = (inner.guard.credentials(), credentials) {
             summary.credentials = credentials.install(reading);
             if summary.credentials {
-                // Organisations' limits may have changed from the command line.
-                crate::api::org_device_caps::apply(&inner.ingest, Some(credentials));
+                // Organisations' limits may have changed from the command
+                // line (device caps are read from the credentials as new
+                // devices come).
                 inner.guard.forget_unused_org_limits();
             }
         }

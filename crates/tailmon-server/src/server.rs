@@ -267,7 +267,6 @@ impl Server {
         runtime: (RuntimeConfig, bool),
     ) -> Self {
         let guard = Arc::new(guard);
-        crate::api::org_device_caps::apply(&ingest, guard.credentials().map(|c| &**c));
         let pass_now = Arc::new(tokio::sync::Notify::new());
         let (config, retention_given) = runtime;
         let reloader = Reloader::new(ReloaderParts {

@@ -615,3 +615,55 @@ async fn removing_an_organisations_devices_leaves_the_others() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn an_organisation_removed_by_the_owner_takes_its_data_along() {
+    let tenants = Tenants::new(true).await;
+    let owner = tenants.login("owner").await;
+    let (status, body) = tenants
+        .send(
+            &owner,
+            Request::delete("/api/v1/organisations/acme")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    // Made again, with ann as its admin: it starts empty.
+    let (status, body) = tenants
+        .send(
+            &owner,
+            json_request(
+                Method::POST,
+                "/api/v1/organisations",
+                json!({"name": "acme", "admin": "ann"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ann = tenants.login("ann").await;
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    for path in [
+        "/api/v1/devices",
+        "/api/all_metrics",
+        "/api/v1/alerts",
+        "/api/v1/silences",
+        "/api/v1/alert-channels",
+    ] {
+        let (status, body) = tenants.send(&ann, get(path)).await;
+        assert_eq!((status, body), (StatusCode::OK, json!([])), "{path}");
+    }
+    let (_, rules) = tenants.send(&ann, get("/api/v1/alert-rules")).await;
+    assert!(!rules.to_string().contains("only-a"), "{rules}");
+    let (status, _) = tenants
+        .send(
+            &ann,
+            get("/api/v1/devices/only-a/history?metric=cpu_usage&from=2026-01-01T00:00:00Z"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "its history went too");
+    // globex kept its own.
+    let globex_read = Caller::Bearer(tenants.globex_read.clone());
+    let (_, devices) = tenants.send(&globex_read, get("/api/v1/devices")).await;
+    assert_eq!(devices.as_array().map(Vec::len), Some(1));
+}

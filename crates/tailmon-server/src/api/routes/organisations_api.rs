@@ -11,7 +11,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use tailmon_core::{ErrorBody, OrgId};
 
-use crate::api::org_device_caps;
+use crate::alerts::OrgAlerts;
 use crate::api::routes::auth_api::{blocking, credentials, who};
 use crate::auth::access::Principal;
 use crate::auth::guard::Guard;
@@ -110,6 +110,7 @@ pub(crate) async fn create_organisation(
 pub(crate) async fn remove_organisation(
     State(guard): State<Arc<Guard>>,
     State(ingest): State<Ingest>,
+    State(alerts): State<OrgAlerts>,
     State(preferences): State<Arc<PreferenceStore>>,
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
@@ -125,9 +126,11 @@ pub(crate) async fn remove_organisation(
     let found = blocking(move || {
         let found = credentials.remove_org(&removed)?;
         if found {
-            org_device_caps::apply(&ingest, Some(&credentials));
             if let Err(error) = preferences.remove_org(&removed) {
                 tracing::warn!(%error, "could not forget the preferences of a removed organisation");
+            }
+            if let Err(error) = alerts.remove_organisation(&removed) {
+                tracing::warn!(%error, "could not forget the alerting of a removed organisation");
             }
         }
         Ok(found)
@@ -138,10 +141,11 @@ pub(crate) async fn remove_organisation(
     }
     guard.forget_revoked_grants();
     guard.forget_unused_org_limits();
-    // TODO(issue 18, lead): its devices (`Ingest::delete_device_in`) and
-    // its alerts stay in the store until removed; a new organisation of
-    // the same name would see them.
-    tracing::info!(organisation = %org, by = %who(&principal), "organisation removed");
+    // Its tokens are revoked: no report of it arrives any more. Its devices
+    // and their history go too, so that a new organisation of the name
+    // starts empty.
+    let devices = ingest.delete_org_devices(&org).await?;
+    tracing::info!(organisation = %org, devices, by = %who(&principal), "organisation removed");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -160,7 +164,6 @@ pub(crate) async fn remove_organisation(
 )]
 pub(crate) async fn set_organisation_limits(
     State(guard): State<Arc<Guard>>,
-    State(ingest): State<Ingest>,
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
     crate::api::json_body::JsonBody(limits): crate::api::json_body::JsonBody<OrgLimits>,
@@ -178,7 +181,6 @@ pub(crate) async fn set_organisation_limits(
         if !credentials.set_org_limits(&changed, limits)? {
             return Ok(None);
         }
-        org_device_caps::apply(&ingest, Some(&credentials));
         Ok(credentials.organisation(&changed))
     })
     .await?
