@@ -36,6 +36,11 @@ const HEADER: &str = "const box = document.getElementById('user-box'); \
             select ? Array.from(select.options).map(o => o.textContent) : null, \
             !document.getElementById('admin-open').hidden]";
 
+/// The device cards of the fleet page, once there are some.
+const CARDS: &str = "const ids = Array.from(document.querySelectorAll('article[data-device-id]')) \
+    .map(c => c.dataset.deviceId); \
+    return !window.tailmonBeforeNavigation && ids.length > 0 && ids";
+
 async fn sign_in(browser: &Browser, site: &str, username: &str) {
     browser
         .script("window.tailmonBeforeNavigation = true; return null")
@@ -84,6 +89,14 @@ async fn the_switcher_shows_for_two_organisations_and_switches() {
         .ingest(report("web-1", 10.0, 1000))
         .await
         .expect("valid report");
+    server
+        .ingest()
+        .ingest_in(
+            &OrgId::new("acme").expect("name"),
+            report("acme-db", 20.0, 1000),
+        )
+        .await
+        .expect("valid report");
     let running = Running::start(server).await;
     let site = running.url();
     let mut browser = Browser::start(&chromium, &chromedriver).await;
@@ -117,6 +130,10 @@ async fn the_switcher_shows_for_two_organisations_and_switches() {
         ])
     );
     browser.screenshot("organisations-switcher").await;
+    assert_eq!(
+        browser.wait_for("default's devices", CARDS).await,
+        json!(["web-1"])
+    );
 
     // Switching loads the page anew, acting in acme.
     browser
@@ -146,6 +163,11 @@ async fn the_switcher_shows_for_two_organisations_and_switches() {
         theme,
         Ok(json!("dark")),
         "acme's saved choices, loaded anew"
+    );
+    assert_eq!(
+        browser.wait_for("acme's devices", CARDS).await,
+        json!(["acme-db"]),
+        "acme's fleet only"
     );
 
     // From a device page, a switch goes to the fleet page.
