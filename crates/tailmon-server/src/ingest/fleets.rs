@@ -45,7 +45,7 @@ impl Fleets {
                 Arc::new(Fleet::of(
                     org.clone(),
                     self.offline_after,
-                    thresholds.clone(),
+                    *thresholds,
                     self.all.clone(),
                 ))
             })
@@ -67,11 +67,11 @@ impl Fleets {
     /// [`Fleet::set_thresholds`]); returns how many statuses changed.
     pub(crate) fn set_thresholds(&self, thresholds: Thresholds) -> usize {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        state.0 = thresholds.clone();
+        state.0 = thresholds;
         state
             .1
             .values()
-            .map(|fleet| fleet.set_thresholds(thresholds.clone()))
+            .map(|fleet| fleet.set_thresholds(thresholds))
             .sum()
     }
 }
