@@ -9,7 +9,8 @@
 # --release` (PROFILE=bench builds it with the bench profile instead, which
 # shares the Criterion benchmarks' build; MINE=path measures that binary).
 # STORE=sqlite keeps the reports in a SQLite database in the temporary data
-# directory instead of in memory (the default).
+# directory instead of in memory (the default). SINGLE_ORG=NAME puts the
+# one organisation's devices in organisation NAME instead of `default`.
 #
 # Each case: organisations and an agent and a read token per organisation
 # made with `tailmon-server org create` and `token create --org` before the
@@ -26,6 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STORE="${STORE:-memory}"
+SINGLE_ORG="${SINGLE_ORG:-default}"
 for tool in curl python3; do
   command -v "$tool" >/dev/null || { echo "tenancy_memory.sh needs $tool (apt-get install $tool)" >&2; exit 1; }
 done
@@ -91,9 +93,11 @@ run() {
   # Organisation k's name and its agent and read tokens, one line each.
   : >"$work/tokens-$orgs"
   for k in $(seq 0 $((orgs - 1))); do
-    local org=default
+    local org=$SINGLE_ORG
     if [ "$orgs" -gt 1 ]; then
       org=$(printf 'org-%03d' "$k")
+    fi
+    if [ "$org" != default ]; then
       "$MINE" org create "$org" --data-dir "$data" >/dev/null
     fi
     local agent read
@@ -108,7 +112,9 @@ run() {
     2>"$work/server-$orgs.log" &
   server=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-  echo "== 10,000 devices over $orgs organisation(s), $STORE store ($MINE)"
+  local over="100 organisations"
+  [ "$orgs" -gt 1 ] || over="organisation $SINGLE_ORG"
+  echo "== 10,000 devices in $over, $STORE store ($MINE)"
   printf '%-40s' "started"; memory "$server"
   python3 "$work/client.py" "$port" "$work/tokens-$orgs" post
   printf '%-40s' "after 10,000 devices' reports"; memory "$server"
