@@ -221,8 +221,11 @@ pub(crate) struct Fleet {
     generation: AtomicU64,
     /// Unix nanoseconds of the earliest time a status may change by itself.
     next_check: AtomicI64,
-    /// This organisation's live readers.
-    events: broadcast::Sender<FleetEvent>,
+    /// This organisation's live readers, made when the first one comes: a
+    /// broadcast channel holds its whole buffer from the start (some 300 KB
+    /// for [`LIVE_EVENT_BUFFER`] events), which an organisation nobody
+    /// watches live need not pay (30 MB at 100 organisations).
+    events: std::sync::OnceLock<broadcast::Sender<FleetEvent>>,
     /// Every organisation's changes, for the alert engine.
     all: broadcast::Sender<OrgFleetEvent>,
     /// The organisation this is the fleet of.
@@ -256,7 +259,7 @@ impl Fleet {
             devices: Mutex::new(BTreeMap::new()),
             generation: AtomicU64::new(0),
             next_check: AtomicI64::new(i64::MAX),
-            events: broadcast::channel(LIVE_EVENT_BUFFER).0,
+            events: std::sync::OnceLock::new(),
             all,
             org,
         }
@@ -264,7 +267,10 @@ impl Fleet {
 
     /// Whether anybody listens to changes: else none is made.
     fn listened(&self) -> bool {
-        self.events.receiver_count() > 0 || self.all.receiver_count() > 0
+        self.events
+            .get()
+            .is_some_and(|events| events.receiver_count() > 0)
+            || self.all.receiver_count() > 0
     }
 
     /// Tells the organisation's live readers and the alert engine.
@@ -275,7 +281,9 @@ impl Fleet {
                 event: event.clone(),
             });
         }
-        let _ = self.events.send(event);
+        if let Some(events) = self.events.get() {
+            let _ = events.send(event);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Arc<str>, DeviceEntry>> {
@@ -290,7 +298,9 @@ impl Fleet {
 
     /// Live changes from now on.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<FleetEvent> {
-        self.events.subscribe()
+        self.events
+            .get_or_init(|| broadcast::channel(LIVE_EVENT_BUFFER).0)
+            .subscribe()
     }
 
     /// What [`offer`](Self::offer) needs of `report` (as stored,
@@ -726,5 +736,27 @@ mod tests {
             Some(later),
             "warned again ten minutes on"
         );
+    }
+
+    #[test]
+    fn the_live_buffer_is_made_for_the_first_reader_who_then_gets_every_change() {
+        let t0 = datetime!(2025-07-10 14:30:00 UTC);
+        let fleet = Fleet::new(time::Duration::hours(1), Thresholds::default());
+        fleet.offer(fleet.prepare(&report("a", t0, 1.0)), None, t0);
+        assert!(fleet.events.get().is_none(), "nobody watches: no buffer");
+        let mut live = fleet.subscribe();
+        let mut second = fleet.subscribe();
+        let t1 = t0 + time::Duration::seconds(5);
+        fleet.offer(fleet.prepare(&report("a", t1, 2.0)), None, t1);
+        for live in [&mut live, &mut second] {
+            let Ok(FleetEvent::Device { device_id, .. }) = live.try_recv() else {
+                panic!("a device event")
+            };
+            assert_eq!(&*device_id, "a");
+            assert!(
+                live.try_recv().is_err(),
+                "the change before is not replayed"
+            );
+        }
     }
 }
