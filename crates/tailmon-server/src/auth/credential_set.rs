@@ -30,9 +30,44 @@ pub(crate) struct CredentialSet {
     pub(crate) tokens: Vec<StoredToken>,
     #[serde(default)]
     pub(crate) users: BTreeMap<String, StoredUser>,
+    /// Where each token is in `tokens`, by id: made at the first look-up.
+    #[serde(skip)]
+    token_index: TokenIndex,
+}
+
+/// Token ids to their place, built once per loaded set: every request with
+/// a token looks its id up, and a server may hold thousands (a few per
+/// organisation). A clone starts without it, since a clone is made to be
+/// changed.
+#[derive(Default)]
+struct TokenIndex(std::sync::OnceLock<std::collections::HashMap<Box<str>, usize>>);
+
+impl Clone for TokenIndex {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for TokenIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenIndex")
+    }
 }
 
 impl CredentialSet {
+    /// The token whose id is `id`, if any. For sets no longer changed (the
+    /// loaded ones): the index is not kept up to date with `tokens`.
+    pub(crate) fn token(&self, id: &str) -> Option<&StoredToken> {
+        let index = self.token_index.0.get_or_init(|| {
+            self.tokens
+                .iter()
+                .enumerate()
+                .map(|(at, token)| (token.info.id.as_str().into(), at))
+                .collect()
+        });
+        self.tokens.get(*index.get(id)?)
+    }
+
     /// Brings a set read from a file of any version to the current shape:
     /// users of version 1 become members of `default` with their role, and
     /// `default` exists, made at the earliest token or user (else at

@@ -346,7 +346,7 @@ impl Credentials {
     ) -> Option<T> {
         let (id, secret) = split_token(presented)?;
         let set = self.snapshot();
-        let stored = set.tokens.iter().find(|t| t.info.id == id)?;
+        let stored = set.token(id)?;
         secret::same(&secret::sha256_hex(secret), &stored.sha256).then(|| read(stored))
     }
 
