@@ -13,7 +13,9 @@
 //! (always the first of the 100, not each in turn), `1_org_10000_devices`,
 //! and for `/metrics` `1_named_org_100_devices` (the 100 devices in an
 //! organisation other than `default`, whose scrape alone carries the
-//! server's own health).
+//! server's own health). `unknown_device_history` reads the history of a
+//! device nobody has (`absent`) and of one of another organisation
+//! (`other_orgs`) with the same token: the same 404, in the same time.
 //!
 //! Every server: the in-memory store, credentials in memory with an agent
 //! and a read token per organisation, no rate limit, a device cap per token
@@ -162,13 +164,26 @@ impl Side {
         &self.agents[n / self.per_org]
     }
 
-    /// Sends `request` with `bearer` and reads the whole answer.
+    /// Sends `request` with `bearer` and reads the whole answer, a 200.
     fn send(
         &self,
         runtime: &tokio::runtime::Runtime,
         request: axum::http::request::Builder,
         body: Body,
         bearer: &str,
+    ) -> usize {
+        self.send_expecting(runtime, request, body, bearer, StatusCode::OK)
+    }
+
+    /// Sends `request` with `bearer` and reads the whole answer, whose
+    /// status must be `expected`.
+    fn send_expecting(
+        &self,
+        runtime: &tokio::runtime::Runtime,
+        request: axum::http::request::Builder,
+        body: Body,
+        bearer: &str,
+        expected: StatusCode,
     ) -> usize {
         let request = request
             .header(header::AUTHORIZATION, bearer)
@@ -181,7 +196,7 @@ impl Side {
                 .oneshot(request)
                 .await
                 .expect("infallible");
-            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(response.status(), expected);
             axum::body::to_bytes(response.into_body(), usize::MAX)
                 .await
                 .expect("body")
@@ -308,6 +323,33 @@ fn cases<'a>(
             sides,
         });
     }
+    // A device no organisation has, and one of another organisation, read
+    // by the second organisation's read token: both a 404, alike in time.
+    let unknown = |path: &'a str| {
+        repeat(
+            move |_| {
+                many.send_expecting(
+                    runtime,
+                    Request::get(path),
+                    Body::empty(),
+                    &many.readers[1],
+                    StatusCode::NOT_FOUND,
+                )
+            },
+            1,
+        )
+    };
+    cases.push(Case {
+        name: "unknown_device_history",
+        seconds: 3,
+        sides: vec![
+            (
+                "absent",
+                unknown("/api/v1/devices/host-99999/history?metric=cpu_usage"),
+            ),
+            ("other_orgs", unknown(history)),
+        ],
+    });
     // One device's last hour of one metric (360 points).
     cases.push(Case {
         name: "read_history",

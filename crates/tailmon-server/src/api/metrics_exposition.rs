@@ -126,20 +126,25 @@ impl MetricsExposition {
         }
         let health = health_text;
         let gzip = accepts_gzip(request);
-        let body = if gzip {
+        let body = if health.is_empty() {
+            // The cached part alone: shared, not copied.
+            Body::from(if gzip {
+                made.gzip.clone()
+            } else {
+                made.plain.clone()
+            })
+        } else if gzip {
             let mut out = Vec::with_capacity(made.gzip.len() + 2048);
             out.extend_from_slice(&made.gzip);
-            if !health.is_empty() {
-                out.extend_from_slice(&gzip_member(health.as_bytes())?);
-            }
-            out
+            out.extend_from_slice(&gzip_member(health.as_bytes())?);
+            Body::from(out)
         } else {
             let mut out = Vec::with_capacity(made.plain.len() + health.len());
             out.extend_from_slice(&made.plain);
             out.extend_from_slice(health.as_bytes());
-            out
+            Body::from(out)
         };
-        let mut response = Response::new(Body::from(body));
+        let mut response = Response::new(body);
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
         headers.insert(VARY, HeaderValue::from_static("accept-encoding"));

@@ -326,7 +326,7 @@ impl Credentials {
     pub(crate) fn token_org_limits(&self, presented: &str) -> Option<OrgLimits> {
         let (id, secret) = split_token(presented)?;
         let set = self.snapshot();
-        let stored = set.tokens.iter().find(|t| t.info.id == id)?;
+        let stored = set.token(id)?;
         if !secret::same(&secret::sha256_hex(secret), &stored.sha256) {
             return None;
         }
