@@ -421,6 +421,11 @@ fn org(credentials: &Credentials, action: OrgAction) -> anyhow::Result<()> {
             println!(
                 "removed organisation {name} with its {tokens} token(s) and {members} membership(s)"
             );
+            eprintln!(
+                "note: the server keeps {name}'s devices, their history and its alerting, out of \
+                 everybody's sight; `org create {name}` would find them again. To remove an \
+                 organisation with its data, use the owner's API: DELETE /api/v1/organisations/{name}"
+            );
         }
     }
     Ok(())

@@ -511,6 +511,11 @@ impl Fleet {
         read(&mut all)
     }
 
+    /// How many devices it has.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     /// One device's summary as JSON, if it is known.
     pub(crate) fn summary_of(&self, device_id: &str) -> Option<Vec<u8>> {
         let devices = self.lock();

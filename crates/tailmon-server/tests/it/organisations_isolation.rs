@@ -620,6 +620,23 @@ async fn removing_an_organisations_devices_leaves_the_others() {
 async fn an_organisation_removed_by_the_owner_takes_its_data_along() {
     let tenants = Tenants::new(true).await;
     let owner = tenants.login("owner").await;
+    // The owner's list counts each organisation's devices.
+    let (status, listed) = tenants
+        .send(
+            &owner,
+            Request::get("/api/v1/organisations")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let counts: Vec<(&str, u64)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["name"].as_str().unwrap(), o["devices"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, [("acme", 2), ("default", 0), ("globex", 1)]);
     let (status, body) = tenants
         .send(
             &owner,

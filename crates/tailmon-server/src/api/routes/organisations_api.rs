@@ -31,6 +31,16 @@ pub(crate) struct CreateOrganisation {
     admin: Option<String>,
 }
 
+/// An organisation as the owner's list shows it: its name, creation and
+/// limits, and how many devices it has.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ListedOrganisation {
+    #[serde(flatten)]
+    info: OrgInfo,
+    /// How many devices it has now.
+    devices: usize,
+}
+
 /// The organisation the path names; one that cannot exist (a bad name)
 /// answers as one that does not.
 fn named(name: &str) -> Result<OrgId, ApiError> {
@@ -55,14 +65,25 @@ fn no_store<T: serde::Serialize>(status: StatusCode, body: T) -> Response {
 #[utoipa::path(
     get, path = "/api/v1/organisations", tag = "organisations",
     responses(
-        (status = 200, description = "Every organisation by name, `default` among them, with its own limits (a limit left out: the server's setting applies).", body = Vec<OrgInfo>),
+        (status = 200, description = "Every organisation by name, `default` among them, with its own limits (a limit left out: the server's setting applies) and how many devices it has.", body = Vec<ListedOrganisation>),
         (status = 409, description = "Authentication is off (`--auth none`).", body = ErrorBody),
     )
 )]
-pub(crate) async fn organisations(State(guard): State<Arc<Guard>>) -> Result<Response, ApiError> {
+pub(crate) async fn organisations(
+    State(guard): State<Arc<Guard>>,
+    State(ingest): State<Ingest>,
+) -> Result<Response, ApiError> {
     let credentials = credentials(&guard)?;
     let orgs = blocking(move || Ok(credentials.organisations())).await?;
-    Ok(no_store(StatusCode::OK, orgs))
+    let fleets = ingest.fleets().await?;
+    let listed: Vec<ListedOrganisation> = orgs
+        .into_iter()
+        .map(|info| ListedOrganisation {
+            devices: fleets.get(info.name.as_str()).map_or(0, |f| f.len()),
+            info,
+        })
+        .collect();
+    Ok(no_store(StatusCode::OK, listed))
 }
 
 /// `POST /api/v1/organisations`: creates an organisation, naming its first
