@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::batch_size::BatchSize;
-use crate::delivery_queue::DeliveryQueue;
+use crate::delivery_queue::{DeliveryQueue, QueueError};
 use crate::drops::{DropLog, Drops};
 use crate::error::FailureCause;
 use crate::log_throttle::LogThrottle;
@@ -112,14 +112,14 @@ pub(crate) struct Delivery {
 impl Delivery {
     pub(crate) fn new(
         client: Client,
-        queue_capacity: usize,
+        queue: DeliveryQueue,
         retry_base: Duration,
         max_backoff: Duration,
         status: watch::Sender<AgentStatus>,
     ) -> Self {
         Self {
             client,
-            queue: DeliveryQueue::new(queue_capacity),
+            queue,
             sending: None,
             next_attempt: Instant::now(),
             retry_base,
@@ -172,7 +172,7 @@ impl Delivery {
                 Err(error) => self.unencodable(&error),
             }
         } else if let Err(error) = self.queue.push_back(report) {
-            self.unencodable(&error);
+            self.not_queued(&error);
         }
         self.update(|_| {});
         self.tell_drops(now);
@@ -210,8 +210,8 @@ impl Delivery {
                 self.refused(1, error.to_string(), now);
             }
             Outcome::Fresh(report, Err(error)) => {
-                if let Err(encoding) = self.queue.push_front(*report) {
-                    self.unencodable(&encoding);
+                if let Err(error) = self.queue.push_front(*report) {
+                    self.not_queued(&error);
                 }
                 self.failed(&error, now);
                 // A full queue drops the report put back first.
@@ -296,15 +296,24 @@ impl Delivery {
         }
     }
 
-    /// Ends delivery: what is still queued is lost, since the queue lives
-    /// in memory only. Says what was dropped and not told yet.
+    /// Ends delivery: what is still queued is lost if the queue lives in
+    /// memory, kept for the next start in a queue directory. Says what was
+    /// dropped and not told yet.
     pub(crate) fn stop(mut self) {
         let drops = self.drops();
         self.drop_log
             .flush(drops, self.last_refusal.as_deref(), Instant::now());
         let status = *self.status.borrow();
         let lost = self.queue.len();
-        if lost > 0 {
+        if let Some(dir) = self.queue.dir() {
+            tracing::info!(
+                queued = lost,
+                dir = %dir.display(),
+                sent = status.sent,
+                dropped = drops.total(),
+                "agent stopped; undelivered reports stay in the queue directory and go at the next start"
+            );
+        } else if lost > 0 {
             tracing::warn!(
                 lost,
                 sent = status.sent,
@@ -463,10 +472,22 @@ impl Delivery {
         self.drops.unencodable += 1;
     }
 
+    /// A report could not be queued: dropped, and counted (the queue counts
+    /// what its directory could not write).
+    fn not_queued(&mut self, error: &QueueError) {
+        match error {
+            QueueError::Encode(error) => self.unencodable(error),
+            QueueError::Disk { .. } => {
+                tracing::error!(%error, "report dropped");
+            }
+        }
+    }
+
     /// Every drop so far, by reason.
     fn drops(&self) -> Drops {
         Drops {
             queue_full: self.queue.dropped(),
+            unwritable: self.queue.lost(),
             ..self.drops
         }
     }

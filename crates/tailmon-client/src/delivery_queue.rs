@@ -2,6 +2,8 @@ use std::collections::VecDeque;
 
 use tailmon_core::Report;
 
+use crate::queue_dir::QueueDir;
+
 /// Slots kept allocated once the queue has drained; a longer outage's slot
 /// array is given back to the allocator.
 const KEEP_SLOTS_WHEN_EMPTY: usize = 16;
@@ -21,8 +23,13 @@ const KEEP_SLOTS_WHEN_EMPTY: usize = 16;
 /// of outage, paid only during one; lower it with
 /// [`AgentBuilder::queue_capacity`](crate::AgentBuilder::queue_capacity).
 ///
-/// The queue lives in memory: what it holds is lost when the agent exits.
-/// A disk-backed queue that survives restarts is future work.
+/// By default the queue lives in memory: what it holds is lost when the
+/// agent exits. [On disk](Self::on_disk) (a queue directory, see
+/// `queue_dir.rs`), the same JSON is kept in append-only files, synced,
+/// and survives a restart or a crash; memory then holds 24 bytes per
+/// report, where it is on disk. A report that failed while newer ones were
+/// queued is put at the back of a disk queue (files are only appended to),
+/// not at its front: the server places each report by its own time anyway.
 ///
 /// A delivery under way *claims* the oldest reports: they stay queued (and
 /// counted) until it [acknowledges](Self::ack) or [releases](Self::release)
@@ -30,12 +37,38 @@ const KEEP_SLOTS_WHEN_EMPTY: usize = 16;
 /// there to acknowledge.
 #[derive(Debug)]
 pub(crate) struct DeliveryQueue {
-    /// Oldest first.
-    entries: VecDeque<Box<[u8]>>,
+    storage: Storage,
     capacity: usize,
     dropped: u64,
+    /// Reports the queue directory could not write, or read back.
+    lost: u64,
     /// How many entries at the front the delivery under way carries.
     claimed: usize,
+}
+
+/// Where the queued reports are.
+#[derive(Debug)]
+enum Storage {
+    /// Oldest first.
+    Memory(VecDeque<Box<[u8]>>),
+    /// In a queue directory.
+    Disk(QueueDir),
+}
+
+/// Why a report could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum QueueError {
+    /// It could not be encoded as JSON.
+    #[error("could not encode the report: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The queue directory could not write it.
+    #[error("could not write the report to the queue directory {dir}: {source}")]
+    Disk {
+        /// The queue directory.
+        dir: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
 }
 
 /// The oldest reports of the queue, as one `POST /api/v1/reports` body.
@@ -48,24 +81,53 @@ pub(crate) struct Batch {
 }
 
 impl DeliveryQueue {
-    /// An empty queue holding at most `capacity` reports; 0 keeps none.
+    /// An empty queue in memory holding at most `capacity` reports; 0 keeps none.
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            entries: VecDeque::new(),
+            storage: Storage::Memory(VecDeque::new()),
             capacity,
             dropped: 0,
+            lost: 0,
             claimed: 0,
+        }
+    }
+
+    /// The queue kept in `dir`, holding at most `capacity` reports: what it
+    /// holds beyond that (a smaller capacity than last time) is dropped
+    /// oldest first, and counted.
+    pub(crate) fn on_disk(dir: QueueDir, capacity: usize) -> Self {
+        let mut queue = Self {
+            storage: Storage::Disk(dir),
+            capacity,
+            dropped: 0,
+            lost: 0,
+            claimed: 0,
+        };
+        while queue.len() > capacity {
+            queue.drop_oldest();
+        }
+        queue
+    }
+
+    /// The queue directory, if the queue is on disk.
+    pub(crate) fn dir(&self) -> Option<&std::path::Path> {
+        match &self.storage {
+            Storage::Memory(_) => None,
+            Storage::Disk(dir) => Some(dir.dir()),
         }
     }
 
     /// Reports waiting, claimed ones included.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        match &self.storage {
+            Storage::Memory(entries) => entries.len(),
+            Storage::Disk(dir) => dir.len(),
+        }
     }
 
     /// Whether no report waits.
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// Reports dropped so far because the queue was full.
@@ -73,14 +135,20 @@ impl DeliveryQueue {
         self.dropped
     }
 
+    /// Reports lost so far because the queue directory could not write
+    /// them or read them back.
+    pub(crate) fn lost(&self) -> u64 {
+        self.lost
+    }
+
     /// Queues `report` as the newest, dropping the oldest if full.
-    pub(crate) fn push_back(&mut self, report: Report) -> Result<(), serde_json::Error> {
+    pub(crate) fn push_back(&mut self, report: Report) -> Result<(), QueueError> {
         let entry = encode(report)?;
-        if self.entries.len() >= self.capacity {
+        if self.len() >= self.capacity {
             self.drop_oldest();
         }
         if self.capacity > 0 {
-            self.entries.push_back(entry);
+            self.append(entry)?;
         } else {
             self.dropped += 1;
         }
@@ -88,65 +156,134 @@ impl DeliveryQueue {
     }
 
     /// Queues `report` as the oldest (a report that failed while newer ones
-    /// were queued); if the queue is full, it is the one dropped. Only while
-    /// nothing is claimed.
-    pub(crate) fn push_front(&mut self, report: Report) -> Result<(), serde_json::Error> {
+    /// were queued; on disk, as the newest); if the queue is full, it is
+    /// the one dropped. Only while nothing is claimed.
+    pub(crate) fn push_front(&mut self, report: Report) -> Result<(), QueueError> {
         debug_assert_eq!(self.claimed, 0, "push_front during a delivery");
         let entry = encode(report)?;
-        if self.entries.len() >= self.capacity {
+        if self.len() >= self.capacity {
             self.dropped += 1;
-        } else {
-            self.entries.push_front(entry);
+            return Ok(());
+        }
+        match &mut self.storage {
+            Storage::Memory(entries) => {
+                entries.push_front(entry);
+                Ok(())
+            }
+            Storage::Disk(_) => self.append(entry),
+        }
+    }
+
+    /// Stores `entry` as the newest.
+    fn append(&mut self, entry: Box<[u8]>) -> Result<(), QueueError> {
+        match &mut self.storage {
+            Storage::Memory(entries) => entries.push_back(entry),
+            Storage::Disk(dir) => {
+                if let Err(source) = dir.push_back(&entry) {
+                    self.lost += 1;
+                    return Err(QueueError::Disk {
+                        dir: dir.dir().display().to_string(),
+                        source,
+                    });
+                }
+            }
         }
         Ok(())
     }
 
+    /// The length of the `index`th oldest entry.
+    fn len_of(&self, index: usize) -> Option<usize> {
+        match &self.storage {
+            Storage::Memory(entries) => entries.get(index).map(|e| e.len()),
+            Storage::Disk(dir) => dir.len_of(index),
+        }
+    }
+
+    /// Appends the `index`th oldest entry to `out`; false if it could not
+    /// be read.
+    fn copy_entry(&self, index: usize, out: &mut Vec<u8>) -> bool {
+        match &self.storage {
+            Storage::Memory(entries) => entries.get(index).is_some_and(|e| {
+                out.extend_from_slice(e);
+                true
+            }),
+            Storage::Disk(dir) => match dir.read(index) {
+                Ok(bytes) => {
+                    out.extend_from_slice(&bytes);
+                    true
+                }
+                Err(error) => {
+                    tracing::error!(%error, dir = %dir.dir().display(), "could not read a queued report back from the queue directory");
+                    false
+                }
+            },
+        }
+    }
+
+    /// The oldest report cannot be read back: dropped, and counted as lost.
+    fn lose_oldest(&mut self) {
+        self.remove_front(1);
+        self.lost += 1;
+    }
+
     /// Claims the oldest report, for a `POST /api/metrics` body.
     pub(crate) fn claim_one(&mut self) -> Option<Vec<u8>> {
-        let entry = self.entries.front()?;
-        self.claimed = 1;
-        Some(entry.to_vec())
+        loop {
+            let len = self.len_of(0)?;
+            let mut body = Vec::with_capacity(len);
+            if self.copy_entry(0, &mut body) {
+                self.claimed = 1;
+                return Some(body);
+            }
+            self.lose_oldest();
+        }
     }
 
     /// Claims the oldest reports, at most `max_reports` of them in a body of
     /// at most `max_bytes`, but always at least one (when any waits).
     pub(crate) fn claim_batch(&mut self, max_reports: usize, max_bytes: usize) -> Option<Batch> {
-        let first = self.entries.front()?;
-        let mut len = 1;
-        let mut size = first.len() + 2;
-        for entry in self
-            .entries
-            .iter()
-            .skip(1)
-            .take(max_reports.saturating_sub(1))
-        {
-            if size + 1 + entry.len() > max_bytes {
-                break;
+        loop {
+            let first = self.len_of(0)?;
+            let mut len = 1;
+            let mut size = first + 2;
+            while len < max_reports {
+                let Some(entry) = self.len_of(len) else { break };
+                if size + 1 + entry > max_bytes {
+                    break;
+                }
+                size += 1 + entry;
+                len += 1;
             }
-            size += 1 + entry.len();
-            len += 1;
-        }
-        let mut body = Vec::with_capacity(size);
-        body.push(b'[');
-        for (i, entry) in self.entries.iter().take(len).enumerate() {
-            if i > 0 {
-                body.push(b',');
+            let mut body = Vec::with_capacity(size);
+            body.push(b'[');
+            let mut read = 0;
+            for i in 0..len {
+                if i > 0 {
+                    body.push(b',');
+                }
+                if !self.copy_entry(i, &mut body) {
+                    if i > 0 {
+                        body.pop();
+                    }
+                    break;
+                }
+                read += 1;
             }
-            body.extend_from_slice(entry);
+            if read == 0 {
+                self.lose_oldest();
+                continue;
+            }
+            body.push(b']');
+            self.claimed = read;
+            return Some(Batch { body, len: read });
         }
-        body.push(b']');
-        self.claimed = len;
-        Some(Batch { body, len })
     }
 
     /// The claimed reports were delivered (or are given up): removes those
     /// still queued and returns how many that was.
     pub(crate) fn ack(&mut self) -> usize {
-        let done = std::mem::take(&mut self.claimed).min(self.entries.len());
-        self.entries.drain(..done);
-        if self.entries.is_empty() {
-            self.entries.shrink_to(KEEP_SLOTS_WHEN_EMPTY);
-        }
+        let done = std::mem::take(&mut self.claimed).min(self.len());
+        self.remove_front(done);
         done
     }
 
@@ -158,14 +295,30 @@ impl DeliveryQueue {
     /// The queued reports, decoded, oldest first.
     #[cfg(test)]
     pub(crate) fn reports(&self) -> Vec<Report> {
-        self.entries
-            .iter()
-            .map(|entry| serde_json::from_slice(entry).expect("queued JSON decodes"))
+        (0..self.len())
+            .map(|i| {
+                let mut bytes = Vec::new();
+                assert!(self.copy_entry(i, &mut bytes), "queued report readable");
+                serde_json::from_slice(&bytes).expect("queued JSON decodes")
+            })
             .collect()
     }
 
+    fn remove_front(&mut self, count: usize) {
+        match &mut self.storage {
+            Storage::Memory(entries) => {
+                entries.drain(..count.min(entries.len()));
+                if entries.is_empty() {
+                    entries.shrink_to(KEEP_SLOTS_WHEN_EMPTY);
+                }
+            }
+            Storage::Disk(dir) => dir.pop_front(count),
+        }
+    }
+
     fn drop_oldest(&mut self) {
-        if self.entries.pop_front().is_some() {
+        if !self.is_empty() {
+            self.remove_front(1);
             self.dropped += 1;
             self.claimed = self.claimed.saturating_sub(1);
         }
@@ -399,10 +552,9 @@ mod tests {
             assert_eq!(queue.ack(), batch.len);
         }
         assert!(queue.is_empty());
-        assert!(
-            queue.entries.capacity() < 100,
-            "{}",
-            queue.entries.capacity()
-        );
+        let Storage::Memory(entries) = &queue.storage else {
+            unreachable!("in memory")
+        };
+        assert!(entries.capacity() < 100, "{}", entries.capacity());
     }
 }

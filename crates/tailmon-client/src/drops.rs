@@ -22,12 +22,16 @@ pub struct Drops {
     pub refused: u64,
     /// The report could not be encoded as JSON.
     pub unencodable: u64,
+    /// The queue directory could not write the report, or read it back
+    /// (disk full, an I/O error). See
+    /// [`AgentBuilder::queue_dir`](crate::AgentBuilder::queue_dir).
+    pub unwritable: u64,
 }
 
 impl Drops {
     /// All reports dropped, whatever the reason.
     pub fn total(&self) -> u64 {
-        self.queue_full + self.refused + self.unencodable
+        self.queue_full + self.refused + self.unencodable + self.unwritable
     }
 
     /// The drops counted here and not in `earlier`.
@@ -36,6 +40,7 @@ impl Drops {
             queue_full: self.queue_full.saturating_sub(earlier.queue_full),
             refused: self.refused.saturating_sub(earlier.refused),
             unencodable: self.unencodable.saturating_sub(earlier.unencodable),
+            unwritable: self.unwritable.saturating_sub(earlier.unwritable),
         }
     }
 }
@@ -105,6 +110,7 @@ impl DropLog {
             queue_full = new.queue_full,
             refused = new.refused,
             unencodable = new.unencodable,
+            unwritable = new.unwritable,
             dropped_since_start = drops.total(),
             last_refusal,
             period_s = self.every.as_secs(),
@@ -123,6 +129,7 @@ mod tests {
             queue_full,
             refused,
             unencodable: 0,
+            unwritable: 0,
         }
     }
 
@@ -160,14 +167,22 @@ mod tests {
             queue_full: 1,
             refused: 2,
             unencodable: 3,
+            unwritable: 4,
         };
-        assert_eq!(all.total(), 6);
-        assert_eq!(all.since(&drops(1, 1)), drops(0, 1).with_unencodable(3));
+        assert_eq!(all.total(), 10);
+        assert_eq!(
+            all.since(&drops(1, 1)),
+            drops(0, 1).with_unencodable(3).with_unwritable(4)
+        );
     }
 
     impl Drops {
         fn with_unencodable(mut self, n: u64) -> Self {
             self.unencodable = n;
+            self
+        }
+        fn with_unwritable(mut self, n: u64) -> Self {
+            self.unwritable = n;
             self
         }
     }

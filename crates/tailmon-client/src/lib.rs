@@ -42,6 +42,7 @@ mod error;
 #[cfg(test)]
 mod failure_peers;
 mod log_throttle;
+mod queue_dir;
 mod retry_after;
 #[cfg(test)]
 mod scripted_server;
@@ -54,3 +55,4 @@ pub use backoff::full_jitter;
 pub use client::{Client, ClientBuilder, DEFAULT_TIMEOUT};
 pub use drops::Drops;
 pub use error::Error;
+pub use queue_dir::{QueueDirError, queued_reports};

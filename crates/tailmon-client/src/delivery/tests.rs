@@ -44,7 +44,7 @@ fn new_delivery(
     let receiver = status.subscribe();
     let delivery = Delivery::new(
         client,
-        queue_capacity,
+        DeliveryQueue::new(queue_capacity),
         crate::DEFAULT_RETRY_BASE,
         max_backoff,
         status,
