@@ -55,6 +55,12 @@ pub(crate) struct Args {
     /// minute). 0 keeps none. Defaults to 24 hours' worth at the interval.
     #[arg(long, env = "TAILMON_QUEUE_CAPACITY")]
     pub(crate) queue_capacity: Option<usize>,
+    /// Keep undelivered reports in this directory (created if need be)
+    /// rather than in memory, so that they survive a restart, a crash or a
+    /// reboot and are delivered afterwards; same bound as --queue-capacity.
+    /// Off unless given: the memory queue keeps the agent smallest.
+    #[arg(long, env = "TAILMON_QUEUE_DIR")]
+    pub(crate) queue_dir: Option<PathBuf>,
     /// How log lines look on stderr: `text` for people, `json` for log
     /// collectors.
     #[arg(long, env = "TAILMON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

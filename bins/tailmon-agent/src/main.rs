@@ -79,6 +79,9 @@ fn main() -> anyhow::Result<()> {
         if let Some(capacity) = args.queue_capacity {
             agent = agent.queue_capacity(capacity);
         }
+        if let Some(dir) = &args.queue_dir {
+            agent = agent.queue_dir(dir).context("the queue directory (TAILMON_QUEUE_DIR)")?;
+        }
         tokio::spawn(ignore_hangups());
         let agent = agent.build();
         if let Some(addr) = args.metrics_listen {

@@ -48,6 +48,7 @@ const EVERY_KEY: &str = r#"server_url = "https://tailmon.example.com/api/metrics
 token_file = "agent.token"
 ca_cert = "ca.pem"
 queue_capacity = 99
+queue_dir = "/var/lib/tailmon-agent/queue"
 interval = 2.5
 device_id = "round-trip"
 collectors = "cpu,disks"

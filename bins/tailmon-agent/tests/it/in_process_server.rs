@@ -46,6 +46,11 @@ impl InProcessServer {
         format!("http://{}/api/metrics", self.addr)
     }
 
+    /// The server's base URL, for a typed client.
+    pub(crate) fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// The latest report of `device_id`, or what the store holds instead.
     pub(crate) async fn latest_of(&self, device_id: &str) -> Result<Report, String> {
         let latest = self

@@ -8,5 +8,6 @@ mod configuration;
 mod in_process_server;
 mod metrics_listen;
 mod plugins;
+mod queue_dir;
 mod secured_server;
 mod systemd_unit;
