@@ -445,3 +445,79 @@ async fn an_outage_ends_when_the_queue_is_empty_again() {
     assert!(delivery.outage.is_none(), "recovered: the queue is empty");
     assert_eq!(delivery.queue.len(), 0);
 }
+
+/// A fresh directory under the system's temporary one, removed on drop.
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn new(name: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("tailmon-delivery-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        Self(path)
+    }
+
+    /// A delivery through `server` whose queue is kept in this directory.
+    fn delivery(&self, server: &ScriptedServer) -> Delivery {
+        let dir = crate::queue_dir::QueueDir::open(&self.0).expect("opens");
+        Delivery::new(
+            Client::builder(&server.url).build().expect("valid URL"),
+            DeliveryQueue::on_disk(dir, 10_000),
+            crate::DEFAULT_RETRY_BASE,
+            Duration::from_secs(60),
+            watch::Sender::new(AgentStatus::default()),
+        )
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_queue_on_disk_drained_across_a_crash_sends_each_report_once() {
+    // The server takes one batch, then fails: the agent "crashes" there.
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&taken);
+    let server = ScriptedServer::start(move |_, body| {
+        if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            (503, r#"{"error":"store unavailable"}"#.to_owned())
+        } else {
+            accept_all(body)
+        }
+    })
+    .await;
+    let scratch = ScratchDir::new("crash");
+    let mut delivery = scratch.delivery(&server);
+    queue(&mut delivery, 2_500);
+    settle(&mut delivery).await;
+    assert_eq!(batch_sizes(&server), [1000, 1000], "one taken, one failed");
+    drop(delivery);
+
+    // Restarted: what is left goes, and nothing taken goes again.
+    let mut delivery = scratch.delivery(&server);
+    assert_eq!(delivery.queue.len(), 1_500);
+    delivery.next_attempt = Instant::now();
+    settle(&mut delivery).await;
+    assert!(delivery.queue.is_empty());
+    let mut stored: Vec<i64> = Vec::new();
+    for (i, request) in server.received().iter().enumerate() {
+        if i == 1 {
+            continue; // the batch answered 503
+        }
+        let reports: Vec<Report> = serde_json::from_slice(&request.body).expect("reports");
+        stored.extend(reports.iter().map(number));
+    }
+    assert_eq!(
+        stored,
+        (0..2_500).collect::<Vec<_>>(),
+        "each once, in order"
+    );
+    drop(delivery);
+    assert!(
+        scratch.delivery(&server).queue.is_empty(),
+        "delivered reports stay delivered"
+    );
+}
