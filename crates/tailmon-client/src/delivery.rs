@@ -106,6 +106,8 @@ pub(crate) struct Delivery {
     /// logged at most once per [`LOG_EVERY`], a new one at once.
     failure_logs: HashMap<FailureCause, LogThrottle>,
     outage: Option<Outage>,
+    /// The queue directory's write failures: one line per minute at most.
+    disk_log: LogThrottle,
     status: watch::Sender<AgentStatus>,
 }
 
@@ -131,6 +133,7 @@ impl Delivery {
             drop_log: DropLog::new(LOG_EVERY),
             failure_logs: HashMap::new(),
             outage: None,
+            disk_log: LogThrottle::new(LOG_EVERY),
             status,
         }
     }
@@ -478,7 +481,13 @@ impl Delivery {
         match error {
             QueueError::Encode(error) => self.unencodable(error),
             QueueError::Disk { .. } => {
-                tracing::error!(%error, "report dropped");
+                if let Some(not_logged) = self.disk_log.allow(Instant::now()) {
+                    tracing::error!(
+                        %error,
+                        failures_not_logged = not_logged,
+                        "report dropped (counted as unwritable)"
+                    );
+                }
             }
         }
     }

@@ -687,6 +687,20 @@ mod tests {
     }
 
     #[test]
+    fn a_report_the_directory_cannot_take_is_counted_as_lost() {
+        let scratch = Scratch::new();
+        let mut queue = on_disk(&scratch.0, 10);
+        // The directory vanishes (an unmounted disk): no segment can start.
+        fs::remove_dir_all(&scratch.0).expect("removes");
+        let error = queue.push_back(report(0)).expect_err("nowhere to write");
+        assert!(error.to_string().contains("queue directory"), "{error}");
+        assert_eq!((queue.len(), queue.lost(), queue.dropped()), (0, 1, 0));
+        fs::create_dir_all(&scratch.0).expect("creates");
+        queue.push_back(report(1)).expect("written again");
+        assert_eq!(numbers(&queue.reports()), [1]);
+    }
+
+    #[test]
     fn a_damaged_head_sends_again_rather_than_loses() {
         let scratch = Scratch::new();
         let mut queue = on_disk(&scratch.0, 10);
