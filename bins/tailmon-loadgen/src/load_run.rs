@@ -1,6 +1,7 @@
 //! A load run: simulated agents reporting to one server, at their interval
 //! or flat out, until told to stop; what they measured, printed as they go.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -76,6 +77,8 @@ pub struct LoadOutcome {
     pub stats: LoadStats,
     /// From the start to the stop.
     pub elapsed: Duration,
+    /// The first error of each kind, as the client described it.
+    pub first_errors: BTreeMap<ErrorKind, String>,
 }
 
 /// Counts of the whole run and of the span since the last progress line.
@@ -83,6 +86,7 @@ pub struct LoadOutcome {
 struct Recorder {
     window: LoadStats,
     total: LoadStats,
+    first_errors: BTreeMap<ErrorKind, String>,
 }
 
 type SharedRecorder = Arc<Mutex<Recorder>>;
@@ -91,6 +95,29 @@ fn with_recorder(recorder: &SharedRecorder, f: impl Fn(&mut LoadStats)) {
     let mut r = recorder.lock().unwrap_or_else(PoisonError::into_inner);
     f(&mut r.window);
     f(&mut r.total);
+}
+
+/// Counts a failed request, and keeps the first error of its kind.
+fn record_error(recorder: &SharedRecorder, error: &tailmon_client::Error, latency: Duration) {
+    let kind = ErrorKind::of(error);
+    let mut r = recorder.lock().unwrap_or_else(PoisonError::into_inner);
+    r.window.record_error(kind, latency);
+    r.total.record_error(kind, latency);
+    r.first_errors
+        .entry(kind)
+        .or_insert_with(|| error_chain(error));
+}
+
+/// An error and its sources, `: `-separated.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// One simulated agent: its host, its own client (so its own keep-alive
@@ -126,10 +153,7 @@ impl SimulatedAgent {
                     s.record_success(answer.accepted as u64, latency);
                     s.record_rejected(answer.rejected.len() as u64);
                 }),
-                Err(e) => {
-                    let kind = ErrorKind::of(&e);
-                    with_recorder(recorder, |s| s.record_error(kind, latency));
-                }
+                Err(e) => record_error(recorder, &e, latency),
             }
             reports = rest;
         }
@@ -147,10 +171,7 @@ impl SimulatedAgent {
         let latency = now.elapsed();
         match result {
             Ok(()) => with_recorder(recorder, |s| s.record_success(1, latency)),
-            Err(e) => {
-                let kind = ErrorKind::of(&e);
-                with_recorder(recorder, |s| s.record_error(kind, latency));
-            }
+            Err(e) => record_error(recorder, &e, latency),
         }
     }
 }
@@ -189,20 +210,48 @@ pub async fn run(
     for i in 0..tokens.len() {
         client_for(i)?;
     }
-    let mut agents = Vec::with_capacity(settings.devices);
-    for i in 0..settings.devices {
-        let id = format!("{}{i}", settings.prefix);
-        let mut host = SimulatedHost::new(&id, settings.seed.wrapping_add(i as u64));
-        if settings.small {
-            host = host.small();
+    // A client each (so a connection each), built on every core: a client
+    // loads the trusted roots, milliseconds each, which adds up over
+    // thousands of agents. Built before the clock starts.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(settings.devices);
+    let per_thread = settings.devices.div_ceil(threads);
+    let clients: Vec<Client> = std::thread::scope(|scope| {
+        let builders: Vec<_> = (0..settings.devices)
+            .step_by(per_thread)
+            .map(|first| {
+                let last = (first + per_thread).min(settings.devices);
+                let client_for = &client_for;
+                scope.spawn(move || (first..last).map(client_for).collect::<Result<Vec<_>, _>>())
+            })
+            .collect();
+        let mut clients = Vec::with_capacity(settings.devices);
+        for builder in builders {
+            match builder.join() {
+                Ok(built) => clients.extend(built?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         }
-        agents.push(SimulatedAgent {
-            host,
-            client: client_for(i)?,
-            last: None,
-            interval: settings.interval,
-        });
-    }
+        Ok::<_, tailmon_client::Error>(clients)
+    })?;
+    let agents: Vec<SimulatedAgent> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, client)| {
+            let id = format!("{}{i}", settings.prefix);
+            let mut host = SimulatedHost::new(&id, settings.seed.wrapping_add(i as u64));
+            if settings.small {
+                host = host.small();
+            }
+            SimulatedAgent {
+                host,
+                client,
+                last: None,
+                interval: settings.interval,
+            }
+        })
+        .collect();
 
     let recorder = SharedRecorder::default();
     let started = Instant::now();
@@ -274,10 +323,10 @@ pub async fn run(
     let elapsed = started.elapsed();
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
-    let stats = recorder
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .total
-        .clone();
-    Ok(LoadOutcome { stats, elapsed })
+    let r = recorder.lock().unwrap_or_else(PoisonError::into_inner);
+    Ok(LoadOutcome {
+        stats: r.total.clone(),
+        elapsed,
+        first_errors: r.first_errors.clone(),
+    })
 }

@@ -17,7 +17,7 @@ use tailmon_loadgen::{LoadSettings, Pace, parse_duration, run};
 /// Simulates a fleet of Tailmon agents reporting to one server, and prints
 /// reports/s, request latency (p50, p99, max) and errors by kind every few
 /// seconds and at the end. Exits 1 when the share of failed requests
-/// exceeded --max-error-rate.
+/// exceeded --max-error-rate, 2 on wrong flags or tokens file.
 #[derive(Debug, Parser)]
 #[command(name = "tailmon-loadgen", version)]
 struct Args {
@@ -50,12 +50,13 @@ struct Args {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     interval: Duration,
     /// `interval`: each agent at its interval, starts spread evenly;
-    /// `max`: flat out, --concurrency requests in flight.
+    /// `max`: flat out, --concurrency requests in flight (32).
     #[arg(long, value_enum, default_value_t = Rate::Interval)]
     rate: Rate,
-    /// Requests in flight with --rate max (at most one per agent).
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    /// Requests in flight flat out (at most one per agent): implies
+    /// --rate max; 32 by default there.
+    #[arg(long)]
+    concurrency: Option<usize>,
     /// Stop after this long (30s, 5m); by default run until Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -90,7 +91,18 @@ enum Rate {
     Max,
 }
 
-fn main() -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
+    match load() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("tailmon-loadgen: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reads the flags, runs the load, prints the summary; the exit status.
+fn load() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     let tokens = match (&args.token, &args.tokens_file) {
         (Some(token), _) => vec![token.clone()],
@@ -113,10 +125,10 @@ fn main() -> anyhow::Result<ExitCode> {
         prefix: args.prefix,
         devices: args.devices,
         tokens,
-        pace: match args.rate {
-            Rate::Interval => Pace::Interval,
-            Rate::Max => Pace::Max {
-                concurrency: args.concurrency,
+        pace: match (args.rate, args.concurrency) {
+            (Rate::Interval, None) => Pace::Interval,
+            (Rate::Max, concurrency) | (Rate::Interval, concurrency @ Some(_)) => Pace::Max {
+                concurrency: concurrency.unwrap_or(32),
             },
         },
         interval: args.interval,
@@ -154,6 +166,9 @@ fn main() -> anyhow::Result<ExitCode> {
         settings.devices,
         outcome.stats.line(outcome.elapsed)
     );
+    for (kind, error) in &outcome.first_errors {
+        eprintln!("first {kind} error: {error}");
+    }
     let rate = outcome.stats.error_rate();
     if rate > args.max_error_rate {
         eprintln!(

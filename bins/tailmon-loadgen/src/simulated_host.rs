@@ -19,6 +19,7 @@ pub struct SimulatedHost {
     small: bool,
     rng: fastrand::Rng,
     n: u64,
+    uptime_secs: f64,
     cpu: [f64; 2],
     ram_used_mb: u64,
     disk_used: u64,
@@ -48,6 +49,7 @@ impl SimulatedHost {
             small: false,
             rng,
             n: 0,
+            uptime_secs: 1_000_000.0,
             cpu: [12.0, 8.0],
             ram_used_mb: 3_000,
             disk_used: 120_000_000_000,
@@ -113,6 +115,7 @@ impl SimulatedHost {
         let rx_rate = (self.rng.f64() * 40_000.0).round();
         let tx_rate = (self.rng.f64() * 12_000.0).round();
         let elapsed = elapsed_secs.max(0.0);
+        self.uptime_secs += elapsed;
         self.rx_total += (rx_rate * elapsed) as u64;
         self.tx_total += (tx_rate * elapsed) as u64;
         // Disk traffic is bursty: mostly a trickle, sometimes a burst.
@@ -175,7 +178,7 @@ impl SimulatedHost {
             label: "coretemp Package id 0".into(),
             celsius: round(self.celsius, 100.0),
         }]);
-        r.uptime_seconds = Some(1_000_000 + self.n * 5);
+        r.uptime_seconds = Some(self.uptime_secs as u64);
         r.boot_time = Some(OffsetDateTime::UNIX_EPOCH);
         r.process_count = Some(u64::from(self.processes));
         r.top_processes = Some(self.top.clone());

@@ -143,8 +143,9 @@ async fn simulated_agents_report_and_backfill_to_a_real_server() {
     assert_eq!(number(&fields, "devices"), 3.0, "{fields:?}");
     assert_eq!(number(&fields, "errors"), 0.0, "{fields:?}");
     let reports = number(&fields, "reports");
-    // 25 back-filled each, then some 10 live each in 2 s at 200 ms.
-    assert!(reports >= 3.0 * 30.0, "{fields:?}");
+    // 25 back-filled each, then live ones (some 10 each in 2 s at 200 ms;
+    // at least one however busy the machine).
+    assert!(reports >= 3.0 * 26.0, "{fields:?}");
     assert!(number(&fields, "reports_per_s") > 0.0, "{fields:?}");
     let p50 = number(&fields, "p50_ms");
     let max = number(&fields, "max_ms");
@@ -163,17 +164,18 @@ async fn simulated_agents_report_and_backfill_to_a_real_server() {
     let mut stored = 0;
     for (org, report) in &latest {
         let n = server.stored_reports(org, &report.device_id).await;
-        assert!(n >= 30, "{}: {n} reports stored", report.device_id);
+        assert!(n >= 26, "{}: {n} reports stored", report.device_id);
         stored += n;
     }
     // What the summary counted is what the server stored, give or take the
-    // requests abandoned (sent, not counted) at the stop.
+    // requests abandoned (sent, not counted) at the stop: one an agent, a
+    // whole back-fill batch on a machine slow enough to be still at it.
     assert!(
         stored as f64 >= reports,
         "stored {stored}, counted {reports}"
     );
     assert!(
-        stored as f64 <= reports + 3.0,
+        stored as f64 <= reports + 3.0 * 25.0,
         "stored {stored}, counted {reports}"
     );
 }
@@ -295,4 +297,21 @@ async fn errors_are_counted_by_kind_and_fail_the_run_past_the_limit() {
     let fields = summary(&finished.stdout);
     assert!(number(&fields, "error_connect") >= 2.0, "{fields:?}");
     assert_eq!(number(&fields, "error_rate"), 1.0, "{fields:?}");
+    assert!(
+        finished.stderr.contains("first connect error: "),
+        "{}",
+        finished.stderr
+    );
+
+    // A tokens file that is not there: status 2 before any request.
+    let finished = loadgen(&["--server-url", &url, "--tokens-file", "no-such-tokens.txt"]).await;
+    assert_eq!(finished.status.code(), Some(2), "{finished:?}");
+    assert!(
+        finished
+            .stderr
+            .contains("reading the tokens file no-such-tokens.txt"),
+        "{}",
+        finished.stderr
+    );
+    assert!(!finished.stdout.contains("summary:"), "{}", finished.stdout);
 }
