@@ -18,12 +18,14 @@ pub(crate) mod security_headers;
 pub(crate) mod send_deadline;
 pub(crate) mod serve_options;
 pub(crate) mod tls_config;
+pub(crate) mod unread_body;
 
 pub use connection_loop::serve_router;
 pub use security_headers::CONTENT_SECURITY_POLICY;
 pub use send_deadline::MIN_SEND_PROGRESS;
 pub use serve_options::{
     DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_SEND_TIMEOUT, MAX_READ_AHEAD_BYTES, ServeOptions,
+    DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, DEFAULT_SEND_TIMEOUT, MAX_DISCARDED_BODY_BYTES,
+    MAX_READ_AHEAD_BYTES, ServeOptions,
 };
 pub use tls_config::{TlsConfig, TlsError};

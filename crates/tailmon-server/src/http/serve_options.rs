@@ -25,9 +25,18 @@ pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// bytes of the answer, or all that is left; else the connection is dropped.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most bytes of requests read ahead of the one being answered (pipelined
-/// requests waiting behind an answer the client does not read), and most
-/// bytes of one request's headers: 64 KiB.
+/// requests waiting behind an answer the client does not read), and of one
+/// request's headers: 64 KiB. Headers still without their end once this much
+/// is buffered get 431; since one read may bring in up to this much more,
+/// headers of up to twice it may pass.
 pub const MAX_READ_AHEAD_BYTES: usize = 64 * 1024;
+/// Most bytes of a request body the server reads and discards after
+/// answering without it (413 over the body limit, 401, 415...): 8 MiB,
+/// twice the largest batch. A client still sending its body then reads the
+/// answer instead of a reset connection, as behind nginx's lingering close.
+/// Discarding stops at the body read timeout too; a body beyond either
+/// bound is cut, and the connection closed after the answer.
+pub const MAX_DISCARDED_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// How [`Server::serve_with`](crate::Server::serve_with) accepts and guards
 /// connections: TLS, a cap on open connections, and bounds on how long a

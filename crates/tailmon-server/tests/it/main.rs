@@ -27,6 +27,7 @@ mod end_to_end;
 mod fleet_reads;
 #[cfg(feature = "sqlite")]
 mod history_ground_truth;
+mod hostile_edge;
 mod live;
 mod openapi;
 mod organisations;
