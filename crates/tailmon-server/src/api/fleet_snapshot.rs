@@ -12,7 +12,6 @@
 //! small fleet's is current too (compressing it takes microseconds). Each
 //! form has a strong `ETag`; a matching `If-None-Match` gets `304`.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::api::content_encoding::{COMPRESSED, Encoding};
+use crate::api::per_org::PerOrg;
 use tailmon_core::OrgId;
 
 use crate::ingest::fleet::Fleet;
@@ -102,7 +102,7 @@ struct ViewCache {
 pub(crate) struct FleetSnapshots {
     /// Drawn at start, so that an `ETag` of an earlier run never matches.
     run: u64,
-    orgs: std::sync::RwLock<HashMap<OrgId, Arc<Snapshots>>>,
+    orgs: PerOrg<Snapshots>,
 }
 
 impl Default for FleetSnapshots {
@@ -117,7 +117,7 @@ impl Default for FleetSnapshots {
         };
         Self {
             run,
-            orgs: std::sync::RwLock::default(),
+            orgs: PerOrg::default(),
         }
     }
 }
@@ -125,34 +125,23 @@ impl Default for FleetSnapshots {
 impl FleetSnapshots {
     /// `org`'s caches, made empty when first asked for.
     fn of(&self, org: &OrgId) -> Arc<Snapshots> {
-        if let Some(found) = self
-            .orgs
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(org)
-        {
-            return found.clone();
-        }
-        let mut orgs = self.orgs.write().unwrap_or_else(PoisonError::into_inner);
-        orgs.entry(org.clone())
-            .or_insert_with(|| {
-                // Each organisation's fleet counts its own generations: its
-                // `ETag`s differ from every other's, so that a tag kept
-                // across a switch of organisation never matches.
-                let run = if org.is_default() {
-                    self.run
-                } else {
-                    let mut hasher = std::hash::DefaultHasher::new();
-                    std::hash::Hash::hash(org.as_str(), &mut hasher);
-                    self.run ^ std::hash::Hasher::finish(&hasher)
-                };
-                Arc::new(Snapshots {
-                    run,
-                    all_metrics: ViewCache::default(),
-                    devices: ViewCache::default(),
-                })
-            })
-            .clone()
+        self.orgs.get_or_make(org, || {
+            // Each organisation's fleet counts its own generations: its
+            // `ETag`s differ from every other's, so that a tag kept across a
+            // switch of organisation never matches.
+            let run = if org.is_default() {
+                self.run
+            } else {
+                let mut hasher = std::hash::DefaultHasher::new();
+                std::hash::Hash::hash(org.as_str(), &mut hasher);
+                self.run ^ std::hash::Hasher::finish(&hasher)
+            };
+            Snapshots {
+                run,
+                all_metrics: ViewCache::default(),
+                devices: ViewCache::default(),
+            }
+        })
     }
 
     /// The answer to a GET of `view` of `org`'s `fleet`, as `request` asks

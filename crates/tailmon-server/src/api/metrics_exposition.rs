@@ -25,6 +25,7 @@ use tailmon_core::{OffsetDateTime, OrgId, Report, Status};
 
 use crate::alerts::AlertEngine;
 use crate::alerts::alert_state::AlertState;
+use crate::api::per_org::PerOrg;
 use crate::ingest::fleet::Fleet;
 use crate::telemetry::ServerMetrics;
 use crate::telemetry::process_metrics::ProcessMetrics;
@@ -75,26 +76,13 @@ impl Default for MetricsExposition {
 /// an organisation's scrape sees its own devices only.
 #[derive(Debug, Default)]
 pub(crate) struct MetricsExpositions {
-    orgs: std::sync::RwLock<HashMap<OrgId, Arc<MetricsExposition>>>,
+    orgs: PerOrg<MetricsExposition>,
 }
 
 impl MetricsExpositions {
     /// `org`'s devices' part and samples.
     pub(crate) fn of(&self, org: &OrgId) -> Arc<MetricsExposition> {
-        if let Some(found) = self
-            .orgs
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(org)
-        {
-            return found.clone();
-        }
-        self.orgs
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(org.clone())
-            .or_default()
-            .clone()
+        self.orgs.get_or_make(org, MetricsExposition::default)
     }
 }
 

@@ -12,6 +12,7 @@ pub(crate) mod fleet_snapshot;
 pub(crate) mod json_body;
 pub(crate) mod metrics_exposition;
 pub(crate) mod openapi_document;
+pub(crate) mod per_org;
 pub(crate) mod report_refusals;
 pub(crate) mod routes;
 pub(crate) mod served_document;
