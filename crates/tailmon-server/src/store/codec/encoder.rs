@@ -336,6 +336,7 @@ impl Column {
     }
 
     /// The heap memory this column holds.
+    #[cfg(test)]
     fn heap_bytes(&self) -> usize {
         self.path.capacity()
             + self.runs.capacity() * size_of::<Run>()
@@ -502,6 +503,7 @@ impl BlockEncoder {
     }
 
     /// Approximate heap memory held.
+    #[cfg(test)]
     pub(crate) fn heap_bytes(&self) -> usize {
         let nodes: usize = self
             .nodes

@@ -18,7 +18,7 @@ pub(crate) mod serializer;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use decoder::{decode, decode_sealed};
+pub(crate) use decoder::decode_sealed;
 pub(crate) use encoder::BlockEncoder;
 pub(crate) use format::{
     BlockError, Reader, decimal_value, put_varint, scaled_at, smallest_scale, unzigzag, zigzag,

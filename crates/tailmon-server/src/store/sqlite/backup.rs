@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn history_of_a_known_schema_version_is_accepted_and_a_newer_one_refused() {
-        for (version, accepted) in [(1, false), (2, true), (3, true), (4, false)] {
+        for (version, accepted) in [(1, false), (2, true), (3, true), (4, true), (5, false)] {
             let conn = Connection::open_in_memory().expect("in memory");
             conn.execute_batch(&format!(
                 "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;

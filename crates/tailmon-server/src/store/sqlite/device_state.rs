@@ -1,19 +1,16 @@
 //! What the SQLite store keeps in memory of each device, shared by its writer
-//! (the only one to change it) and its readers: the latest report, the raw
-//! window not yet sealed into a block, and the rollup blocks being filled.
+//! (the only one to change it) and its readers: which inbox rows hold its
+//! reports not yet sealed into blocks, and a few timestamps.
 //!
-//! Everything here is also in the database: a report is first committed to
-//! the inbox table, and a checkpoint moves windows and blocks into their
-//! tables. After a crash the inbox is replayed to rebuild this state.
+//! Everything else is in the database: a report is committed to the inbox
+//! table, and a checkpoint moves each device's rows into a raw block and its
+//! rollup blocks. At open this state is rebuilt from the inbox's
+//! `(seq, device, ts)` columns, without decoding any report.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use dashmap::DashMap;
-use tailmon_core::{OrgId, Report};
-
-use crate::store::rollup_block::RollupBlock;
-use crate::store::sqlite::raw_window::RawWindow;
+use tailmon_core::OrgId;
 
 /// Every device the store holds, by organisation then device id.
 #[derive(Default)]
@@ -93,76 +90,97 @@ impl DeviceEntry {
     }
 }
 
-/// The in-memory part of one device.
+/// The in-memory part of one device: only where its unsealed reports are
+/// (their inbox rows) and a few timestamps, so that a device costs a few
+/// hundred bytes however much it reports; the reports themselves stay in
+/// the inbox table until a checkpoint seals them.
+#[derive(Default)]
 pub(crate) struct DeviceState {
-    /// The report with the newest `last_seen`.
-    pub(crate) latest: Option<Report>,
-    /// Whether `latest` changed since the last checkpoint.
-    pub(crate) latest_dirty: bool,
-    /// Reports not yet sealed into a raw block.
-    pub(crate) window: RawWindow,
-    /// Rollup blocks held in memory, by (tier code, block start): the ones
-    /// being filled, and any changed since the last checkpoint.
-    pub(crate) rollups: BTreeMap<(u8, i64), HeldBlock>,
+    /// Its inbox rows not yet sealed.
+    pub(crate) pending: PendingRows,
+    /// The `last_seen` (ms) of the latest report stored in the devices
+    /// table, `i64::MIN` if none.
+    pub(crate) stored_latest: i64,
     /// The newest timestamp (ms) in any sealed raw block of the device.
     pub(crate) sealed_newest: i64,
-    /// The newest inbox sequence number applied to this state.
-    pub(crate) applied_seq: i64,
-    /// The newest inbox sequence number whose effects are in the tables.
-    pub(crate) sealed_seq: i64,
 }
 
 impl DeviceState {
-    /// A device's state as its tables leave it.
-    pub(crate) fn stored(latest: Option<Report>, sealed_newest: i64, sealed_seq: i64) -> Self {
+    /// A device's state as its tables leave it, before its inbox rows are
+    /// counted.
+    pub(crate) fn stored(stored_latest: i64, sealed_newest: i64) -> Self {
         Self {
-            latest,
-            latest_dirty: false,
-            window: RawWindow::default(),
-            rollups: BTreeMap::new(),
+            pending: PendingRows::default(),
+            stored_latest,
             sealed_newest,
-            applied_seq: sealed_seq,
-            sealed_seq,
         }
     }
 
-    /// Keeps `report` as the latest if it is newer than the one held.
-    pub(crate) fn offer_latest(&mut self, report: Report) {
-        if self
-            .latest
-            .as_ref()
-            .is_none_or(|l| report.last_seen >= l.last_seen)
-        {
-            self.latest = Some(report);
-            self.latest_dirty = true;
-        }
-    }
-
-    /// The key of the newest rollup block held of each tier: the ones the
-    /// device is filling.
-    pub(crate) fn newest_blocks(&self) -> Vec<(u8, i64)> {
-        let mut newest: Vec<(u8, i64)> = Vec::with_capacity(2);
-        for &key in self.rollups.keys() {
-            match newest.iter_mut().find(|k| k.0 == key.0) {
-                Some(k) => k.1 = k.1.max(key.1),
-                None => newest.push(key),
-            }
-        }
-        newest
-    }
-
-    /// Whether anything here is not yet in the tables.
-    pub(crate) fn is_dirty(&self) -> bool {
-        self.latest_dirty
-            || !self.window.is_empty()
-            || self.applied_seq > self.sealed_seq
-            || self.rollups.values().any(|b| b.dirty)
+    /// The inbox row holding the latest report, if the inbox has one newer
+    /// than the devices table's.
+    pub(crate) fn latest_pending(&self) -> Option<i64> {
+        (!self.pending.is_empty() && self.pending.newest >= self.stored_latest)
+            .then_some(self.pending.newest_seq)
     }
 }
 
-/// A rollup block in memory, and whether it changed since it was stored.
-#[derive(Clone)]
-pub(crate) struct HeldBlock {
-    pub(crate) block: RollupBlock,
-    pub(crate) dirty: bool,
+/// A device's inbox rows not yet sealed: their sequence numbers (as 32-bit
+/// steps from the first, four bytes a report), and the range of their
+/// timestamps.
+#[derive(Default, Clone)]
+pub(crate) struct PendingRows {
+    base: i64,
+    steps: Vec<u32>,
+    /// The oldest and newest timestamps (ms) among them.
+    pub(crate) oldest: i64,
+    pub(crate) newest: i64,
+    /// The row of the newest one.
+    pub(crate) newest_seq: i64,
+}
+
+impl PendingRows {
+    /// Counts the row `seq` holding a report stamped `ts` (ms). Rows come in
+    /// increasing `seq`.
+    pub(crate) fn push(&mut self, seq: i64, ts: i64) {
+        if self.steps.is_empty() {
+            self.base = seq;
+            (self.oldest, self.newest, self.newest_seq) = (ts, ts, seq);
+        } else {
+            self.oldest = self.oldest.min(ts);
+            if ts >= self.newest {
+                (self.newest, self.newest_seq) = (ts, seq);
+            }
+        }
+        // The writer numbers rows one by one and empties the inbox at every
+        // checkpoint, so four billion rows of one device in between cannot
+        // happen; saturating keeps a bad number from wrapping.
+        let step = u32::try_from(seq - self.base).unwrap_or(u32::MAX);
+        self.steps.push(step);
+    }
+
+    /// How many rows.
+    pub(crate) fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether there are none.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Whether a report stamped `ts` may be among them (its timestamp is in
+    /// their range).
+    pub(crate) fn may_hold(&self, ts: i64) -> bool {
+        !self.is_empty() && (self.oldest..=self.newest).contains(&ts)
+    }
+
+    /// Their sequence numbers, oldest row first.
+    pub(crate) fn seqs(&self) -> impl Iterator<Item = i64> + '_ {
+        self.steps.iter().map(|&s| self.base + i64::from(s))
+    }
+
+    /// Forgets them (sealed or deleted).
+    pub(crate) fn clear(&mut self) {
+        *self = Self::default();
+    }
 }

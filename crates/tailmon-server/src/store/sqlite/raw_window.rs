@@ -1,6 +1,6 @@
-//! The open raw window of one device: the reports acknowledged since its
-//! window was last sealed into a raw block, column-encoded in memory (about
-//! the size they take on disk), and the row shape raw blocks share with it.
+//! A raw window: a device's reports column-encoded as a checkpoint seals
+//! them into a raw block (or retention rewrites one), the row shape raw
+//! blocks hold, and a report's inbox form.
 
 use serde::ser::SerializeStruct;
 use serde_json::Value;
@@ -30,13 +30,6 @@ pub(crate) struct RawWindow {
 }
 
 impl RawWindow {
-    /// Whether a report with this timestamp (milliseconds) is in the window.
-    pub(crate) fn contains(&self, ts: i64) -> bool {
-        !self.is_empty()
-            && (self.oldest..=self.newest).contains(&ts)
-            && (self.timestamps.contains(&ts) || self.staged.iter().any(|(t, _)| *t == ts))
-    }
-
     /// Appends a report stamped `ts` (milliseconds).
     pub(crate) fn push(&mut self, ts: i64, report: &Report) -> Result<(), StoreError> {
         self.flush()?;
@@ -94,35 +87,9 @@ impl RawWindow {
         self.len() == 0
     }
 
-    /// Memory the window holds, roughly.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.encoder.heap_bytes()
-            + self.timestamps.capacity() * 8
-            + self.staged.capacity() * size_of::<(i64, Vec<u8>)>()
-            + self
-                .staged
-                .iter()
-                .map(|(_, json)| json.capacity())
-                .sum::<usize>()
-    }
-
     /// The oldest and newest timestamps, if any.
     pub(crate) fn range(&self) -> Option<(i64, i64)> {
         (!self.is_empty()).then_some((self.oldest, self.newest))
-    }
-
-    /// A copy of the window for a reader: its range and its encoded rows.
-    pub(crate) fn snapshot(&mut self) -> Result<Option<WindowSnapshot>, StoreError> {
-        self.flush()?;
-        let Some((oldest, newest)) = self.range() else {
-            return Ok(None);
-        };
-        Ok(Some(WindowSnapshot {
-            oldest,
-            newest,
-            count: self.len(),
-            rows: self.encoder.encode(),
-        }))
     }
 
     /// The window as a sealed raw block.
@@ -191,22 +158,6 @@ thread_local! {
     /// compressing it.
     static INBOX_COMPRESSOR: std::cell::RefCell<zstd::bulk::Compressor<'static>> =
         std::cell::RefCell::new(zstd::bulk::Compressor::new(1).unwrap_or_default());
-}
-
-/// What a reader takes of an open window.
-pub(crate) struct WindowSnapshot {
-    pub(crate) oldest: i64,
-    pub(crate) newest: i64,
-    /// How many reports it holds.
-    pub(crate) count: usize,
-    rows: Vec<u8>,
-}
-
-impl WindowSnapshot {
-    /// The window's reports with their timestamps, in the order they came.
-    pub(crate) fn reports(&self) -> Result<Vec<(i64, Report)>, StoreError> {
-        reports_of(codec::decode(&self.rows).map_err(corrupt)?)
-    }
 }
 
 /// One row of a raw block or window: `{"t": millis, "r": report}`.
@@ -334,15 +285,13 @@ mod tests {
             let json = serde_json::to_vec(report).expect("json");
             staged.push_json(ts, json).expect("push_json");
             assert_eq!(staged.len(), i + 1, "staged rows count at once");
-            assert!(staged.contains(ts));
         }
         assert_eq!(staged.range(), direct.range());
-        let (direct_rows, staged_rows) = (
-            direct.snapshot().expect("snapshot").expect("rows").rows,
-            staged.snapshot().expect("snapshot").expect("rows").rows,
+        assert_eq!(
+            staged.seal(3).expect("seal"),
+            direct.seal(3).expect("seal"),
+            "the same block, byte for byte"
         );
-        assert_eq!(staged_rows, direct_rows, "the same block, byte for byte");
-        assert_eq!(staged.seal(3).expect("seal"), direct.seal(3).expect("seal"));
         let opened = open_block(&staged.seal(3).expect("seal")).expect("open");
         let expected: Vec<(i64, Report)> = reports
             .into_iter()
@@ -360,27 +309,19 @@ mod tests {
     }
 
     #[test]
-    fn staged_rows_are_read_before_they_are_encoded() {
+    fn a_direct_push_after_staged_ones_keeps_the_arrival_order() {
         let reports = reports(2);
         let mut window = RawWindow::default();
         for (i, report) in reports.iter().enumerate() {
             let json = serde_json::to_vec(report).expect("json");
             window.push_json(i as i64, json).expect("push_json");
         }
-        let snapshot = window.snapshot().expect("snapshot").expect("rows");
-        assert_eq!((snapshot.oldest, snapshot.newest), (0, 1));
-        let read = snapshot.reports().expect("reports");
-        assert_eq!(read.len(), 2);
-        assert_eq!(read[1].1.ram_used_mb, reports[1].ram_used_mb);
-        // A direct push after staged ones keeps the arrival order.
+        assert_eq!(window.range(), Some((0, 1)));
         window.push(7, &reports[0]).expect("push");
-        let read = window
-            .snapshot()
-            .expect("snapshot")
-            .expect("rows")
-            .reports();
-        let order: Vec<i64> = read.expect("reports").iter().map(|(ts, _)| *ts).collect();
+        let read = open_block(&window.seal(3).expect("seal")).expect("open");
+        let order: Vec<i64> = read.iter().map(|(ts, _)| *ts).collect();
         assert_eq!(order, [0, 1, 7]);
+        assert_eq!(read[1].1.ram_used_mb, reports[1].ram_used_mb);
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //!   together), its latest report (zstd JSON) and the newest inbox sequence
 //!   number whose effects the other tables hold. The other tables name a
 //!   device by its row id, so only this one knows organisations;
-//! - `inbox`: each acknowledged report (JSON) in arrival order, until a
-//!   checkpoint has put it into a raw block and the rollups. Appending here
-//!   is all a report costs before it is acknowledged;
+//! - `inbox`: each acknowledged report (zstd JSON) in arrival order, with
+//!   its device and timestamp, until a checkpoint has put it into a raw
+//!   block and the rollups and deleted it in the same transaction.
+//!   Appending here is all a report costs before it is acknowledged, and
+//!   readers read a device's unsealed reports from here;
 //! - `raw_blocks`: a device's reports over a stretch of time, column-encoded
 //!   and zstd-compressed (see [`crate::store::codec`]);
 //! - `rollup_blocks`: per tier, device and block (six hours of minute buckets,
@@ -19,13 +21,17 @@
 //! Versions: 2 had no organisations (`devices.name` unique on its own).
 //! Opening a version 2 database moves it to version 3 in one transaction:
 //! the devices table is rebuilt with every device in the `default`
-//! organisation, row ids kept, so nothing else moves.
+//! organisation, row ids kept, so nothing else moves. Version 3 kept each
+//! device's unsealed reports in memory and its `sealed_seq` said which
+//! inbox rows were already in blocks; version 4 deletes those rows and gives
+//! the inbox a `ts` column (left empty in the rows it had: they are decoded
+//! once at open).
 
 use rusqlite::{Connection, OptionalExtension};
 use tailmon_core::DEFAULT_ORG;
 
 /// The schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// The oldest schema version this build opens (and moves to
 /// [`SCHEMA_VERSION`] when it does).
@@ -47,7 +53,11 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>>
         .optional()?;
     match version {
         None | Some(SCHEMA_VERSION) => {}
-        Some(2) => from_2_to_3(conn)?,
+        Some(2) => {
+            from_2_to_3(conn)?;
+            from_3_to_4(conn)?;
+        }
+        Some(3) => from_3_to_4(conn)?,
         Some(other) => {
             return Ok(Err(format!(
                 "the database has schema version {other}; this server reads versions {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}"
@@ -67,7 +77,8 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>>
          CREATE TABLE IF NOT EXISTS inbox (
              seq INTEGER PRIMARY KEY,
              device INTEGER NOT NULL,
-             report BLOB NOT NULL
+             report BLOB NOT NULL,
+             ts INTEGER
          );
          CREATE TABLE IF NOT EXISTS raw_blocks (
              id INTEGER PRIMARY KEY,
@@ -85,7 +96,7 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<Result<(), String>>
              data BLOB NOT NULL,
              PRIMARY KEY (tier, device, start)
          ) WITHOUT ROWID;
-         INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 3);
+         INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 4);
          COMMIT;",
     )?;
     Ok(Ok(()))
@@ -118,6 +129,27 @@ fn from_2_to_3(conn: &Connection) -> rusqlite::Result<()> {
         let _ = conn.execute_batch("ROLLBACK");
     })?;
     tracing::info!("history database moved to schema version 3 (organisations)");
+    Ok(())
+}
+
+/// Version 3 to 4, in one transaction: inbox rows a checkpoint had already
+/// put into blocks (at or below their device's `sealed_seq`) are deleted,
+/// as are rows of devices no longer there, and the inbox gains `ts`.
+fn from_3_to_4(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         DELETE FROM inbox WHERE device NOT IN (SELECT id FROM devices)
+             OR seq <= (SELECT sealed_seq FROM devices WHERE devices.id = inbox.device);
+         ALTER TABLE inbox ADD COLUMN ts INTEGER;
+         UPDATE meta SET value = 4 WHERE key = 'schema_version';
+         COMMIT;",
+    )
+    .inspect_err(|_| {
+        let _ = conn.execute_batch("ROLLBACK");
+    })?;
+    tracing::info!(
+        "history database moved to schema version 4 (unsealed reports read from the inbox)"
+    );
     Ok(())
 }
 
@@ -200,10 +232,10 @@ mod tests {
     }
 
     #[test]
-    fn version_2_moves_to_3_with_every_device_in_the_default_organisation() {
+    fn version_2_moves_to_4_with_every_device_in_the_default_organisation() {
         let conn = version_2();
         migrate(&conn).expect("sqlite").expect("migrated");
-        assert_eq!(version(&conn), 3);
+        assert_eq!(version(&conn), 4);
         assert_eq!(
             devices(&conn),
             [
@@ -226,9 +258,32 @@ mod tests {
             )
             .is_err()
         );
+        // The inbox row of db-1 (sealed_seq 0) is kept, with no ts yet.
+        let inbox: Vec<(i64, Option<i64>)> = conn
+            .prepare("SELECT seq, ts FROM inbox")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .expect("inbox");
+        assert_eq!(inbox, [(8, None)]);
         // Opening again changes nothing.
-        migrate(&conn).expect("sqlite").expect("at version 3");
+        migrate(&conn).expect("sqlite").expect("at version 4");
         assert_eq!(devices(&conn).len(), 3);
+    }
+
+    #[test]
+    fn version_3_drops_the_inbox_rows_already_sealed() {
+        let conn = version_2();
+        conn.execute_batch(
+            "INSERT INTO inbox VALUES (5, 1, x'03'), (9, 1, x'04'), (10, 2, x'05');",
+        )
+        .expect("rows");
+        from_2_to_3(&conn).expect("to 3");
+        migrate(&conn).expect("sqlite").expect("migrated");
+        let seqs: Vec<i64> = conn
+            .prepare("SELECT seq FROM inbox ORDER BY seq")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("inbox");
+        // web-1 sealed up to 7: row 5 goes, 9 stays; device 2 is gone.
+        assert_eq!(seqs, [8, 9]);
     }
 
     #[test]
@@ -253,7 +308,7 @@ mod tests {
 
     #[test]
     fn a_newer_or_older_version_is_refused() {
-        for other in [1, 4] {
+        for other in [1, 5] {
             let conn = Connection::open_in_memory().expect("in memory");
             conn.execute_batch(&format!(
                 "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;

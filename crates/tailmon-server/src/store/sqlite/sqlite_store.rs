@@ -1,4 +1,5 @@
 use crate::private_dir;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
@@ -13,10 +14,11 @@ use crate::store::downsample::bucket_start;
 use crate::store::metric_set::{distinct_names, in_asked_order};
 use crate::store::rollup_block::{RollupBlock, block_start};
 use crate::store::sqlite::device_state::Devices;
-use crate::store::sqlite::raw_window::{PreparedReport, WindowSnapshot, open_block};
+use crate::store::sqlite::pending_reads::{PendingSnapshot, row_blob};
+use crate::store::sqlite::raw_window::{PreparedReport, open_block};
 use crate::store::sqlite::sql_values::{SharedKeep, TierKeep, backend, millis, tier_code};
-use crate::store::sqlite::sqlite_applier::{self, Progress};
-use crate::store::sqlite::sqlite_writer::{Write, Writer};
+use crate::store::sqlite::sqlite_flusher;
+use crate::store::sqlite::sqlite_writer::{Write, Writer, decode_latest};
 use crate::store::sqlite::wal_sync::WalSync;
 use crate::{
     Clock, HistoryQuery, ReportStream, Store, StoreError, SystemClock, store::sqlite::sqlite_schema,
@@ -221,10 +223,8 @@ impl SqliteStoreBuilder {
         let retention: SharedKeep = Arc::new(arc_swap::ArcSwap::from_pointee(TierKeep::from(
             self.retention,
         )));
-        let progress = Arc::new(Progress::default());
-        let (applier, applies) = mpsc::channel();
-        let applier_conn = open_connection(&path, false)?;
-        let (applier_wal, writer_wal) = match self.durability {
+        let (flusher, flushes) = mpsc::channel();
+        let (flusher_wal, writer_wal) = match self.durability {
             Durability::Disk => (Some(WalSync::new(&path)), Some(WalSync::new(&path))),
             Durability::Process => (None, None),
         };
@@ -232,8 +232,7 @@ impl SqliteStoreBuilder {
             conn,
             Arc::clone(&devices),
             Arc::clone(&retention),
-            applier,
-            Arc::clone(&progress),
+            flusher,
             writer_wal,
         )
         .map_err(|detail| OpenError::Corrupt {
@@ -241,11 +240,11 @@ impl SqliteStoreBuilder {
             detail,
         })?;
         std::thread::Builder::new()
-            .name("tailmon-sqlite-applier".into())
-            .spawn(move || sqlite_applier::run(applier_conn, progress, applies, applier_wal))
+            .name("tailmon-sqlite-flusher".into())
+            .spawn(move || sqlite_flusher::run(flushes, flusher_wal))
             .map_err(|e| OpenError::Unwritable {
                 path: path.clone(),
-                detail: format!("cannot start the applier thread: {e}"),
+                detail: format!("cannot start the flusher thread: {e}"),
             })?;
         let (writer, requests) = mpsc::channel();
         let writer_thread = std::thread::Builder::new()
@@ -403,19 +402,33 @@ impl Store for SqliteStore {
     }
 
     async fn latest(&self) -> Result<Vec<(OrgId, Report)>, StoreError> {
-        Ok(self
+        let wanted: Vec<(OrgId, i64, Option<i64>)> = self
             .devices
             .all()
             .iter()
-            .filter_map(|entry| Some((entry.org.clone(), entry.lock().latest.clone()?)))
-            .collect())
+            .map(|entry| (entry.org.clone(), entry.id, entry.lock().latest_pending()))
+            .collect();
+        self.readers
+            .run(move |conn| {
+                let mut latest = Vec::with_capacity(wanted.len());
+                for (org, id, pending) in wanted {
+                    if let Some(report) = latest_report(conn, id, pending)? {
+                        latest.push((org, report));
+                    }
+                }
+                Ok(latest)
+            })
+            .await
     }
 
     async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError> {
-        Ok(self
-            .devices
-            .get(org, device_id)
-            .and_then(|entry| entry.lock().latest.clone()))
+        let Some(entry) = self.devices.get(org, device_id) else {
+            return Ok(None);
+        };
+        let (id, pending) = (entry.id, entry.lock().latest_pending());
+        self.readers
+            .run(move |conn| latest_report(conn, id, pending))
+            .await
     }
 
     async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError> {
@@ -477,9 +490,9 @@ impl Store for SqliteStore {
         let id = entry.id;
         let names: Arc<[String]> = metrics.into();
         if from >= now - keep.raw {
-            // What memory holds first, then the tables: a report sealed in
-            // between is then seen twice (and merged), never missed.
-            let window = entry.lock().window.snapshot()?.map(Arc::new);
+            // Which inbox rows are the device's first, then the tables: a
+            // report sealed in between is then read from its block.
+            let window = PendingSnapshot::of(id, &entry.lock().pending).map(Arc::new);
             let range = (millis(from), millis(to));
             let names = Arc::clone(&names);
             let points = self
@@ -503,16 +516,13 @@ impl Store for SqliteStore {
         };
         let first = bucket_start(tier, from).unix_timestamp();
         let last = to.unix_timestamp();
-        let code = tier_code(tier);
-        let held: Vec<(i64, RollupBlock)> = entry
-            .lock()
-            .rollups
-            .range((code, block_start(tier, first))..=(code, last))
-            .map(|(&(_, start), held)| (start, held.block.clone()))
-            .collect();
+        let pending = PendingSnapshot::of(id, &entry.lock().pending);
         let points = self
             .readers
-            .run(move |conn| rollup_points(conn, id, tier, (first, last), held, &names))
+            .run(move |conn| {
+                let held = pending_buckets(conn, pending.as_ref(), tier, (first, last), &names)?;
+                rollup_points(conn, id, tier, (first, last), held, &names)
+            })
             .await?;
         answer(tier, points)
     }
@@ -527,7 +537,7 @@ impl Store for SqliteStore {
         let Some(entry) = self.devices.get(org, device_id) else {
             return Ok(None);
         };
-        let window = entry.lock().window.snapshot()?.map(Arc::new);
+        let window = PendingSnapshot::of(entry.id, &entry.lock().pending).map(Arc::new);
         let (id, from, to) = (entry.id, millis(from), millis(to));
         let blocks = self
             .readers
@@ -645,11 +655,11 @@ fn block_spans(
 #[derive(Default)]
 struct Run {
     blocks: Vec<i64>,
-    window: Option<Arc<WindowSnapshot>>,
+    window: Option<Arc<PendingSnapshot>>,
 }
 
 /// Groups spans into runs that overlap nothing outside themselves.
-fn overlapping_runs(blocks: Vec<BlockSpan>, window: Option<Arc<WindowSnapshot>>) -> Vec<Run> {
+fn overlapping_runs(blocks: Vec<BlockSpan>, window: Option<Arc<PendingSnapshot>>) -> Vec<Run> {
     let mut spans: Vec<(i64, i64, Option<i64>)> = blocks
         .iter()
         .map(|b| (b.first, b.last, Some(b.id)))
@@ -695,7 +705,7 @@ fn run_rows(
         }
     }
     if let Some(window) = &run.window {
-        rows.extend(window.reports()?);
+        rows.extend(window.reports(conn)?);
     }
     rows.retain(|(ts, _)| (from..=to).contains(ts));
     rows.sort_by_key(|(ts, _)| *ts);
@@ -709,7 +719,7 @@ fn raw_rows(
     conn: &Connection,
     device: i64,
     (from, to): (i64, i64),
-    window: Option<Arc<WindowSnapshot>>,
+    window: Option<Arc<PendingSnapshot>>,
     limit: usize,
 ) -> Result<Option<Vec<(i64, Report)>>, StoreError> {
     let spans = block_spans(conn, device, from, to)?;
@@ -729,7 +739,7 @@ fn raw_rows(
             .iter()
             .any(|b| b.first <= w.newest && b.last >= w.oldest)
     {
-        inside = inside.saturating_add(i64::try_from(w.count).unwrap_or(i64::MAX));
+        inside = inside.saturating_add(i64::try_from(w.count()).unwrap_or(i64::MAX));
     }
     if usize::try_from(inside).is_ok_and(|n| n > limit) {
         return Ok(None);
@@ -771,14 +781,15 @@ fn raw_points(rows: &[(i64, Report)], metrics: &[String]) -> Vec<Vec<Point>> {
 
 /// The points of each of `metrics` (in that order) from the rollup blocks
 /// of one tier whose buckets start within `first..=last`: the stored
-/// blocks, each opened once with the sections of every metric asked,
-/// overridden by those `held` in memory.
+/// blocks, each opened once with the sections of every metric asked, with
+/// the buckets of the device's unsealed reports (`held`, by block start)
+/// added to them.
 fn rollup_points(
     conn: &Connection,
     device: i64,
     tier: Tier,
     (first, last): (i64, i64),
-    held: Vec<(i64, RollupBlock)>,
+    held: BucketAdds,
     metrics: &[String],
 ) -> Result<Vec<Vec<Point>>, StoreError> {
     let (slots, of) = distinct_names(metrics);
@@ -799,18 +810,25 @@ fn rollup_points(
         )
         .map_err(backend)?;
     let mut points: Vec<Vec<Point>> = vec![Vec::new(); names.len()];
+    let mut held = held;
     for row in rows {
         let (start, data) = row.map_err(backend)?;
-        if held.iter().any(|(s, _)| *s == start) {
-            continue;
-        }
-        let block = RollupBlock::open_where(&data, |name| slots.contains_key(name))
+        let mut block = RollupBlock::open_where(&data, |name| slots.contains_key(name))
             .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        if let Some(pending) = held.remove(&start) {
+            for (bucket, name, value) in pending {
+                block.add(bucket, &name, value);
+            }
+        }
         for (slot, name) in names.iter().enumerate() {
             points[slot].extend(block.points(name, first, last));
         }
     }
-    for (_, block) in &held {
+    for adds in held.into_values() {
+        let mut block = RollupBlock::default();
+        for (bucket, name, value) in adds {
+            block.add(bucket, &name, value);
+        }
         for (slot, name) in names.iter().enumerate() {
             points[slot].extend(block.points(name, first, last));
         }
@@ -819,6 +837,62 @@ fn rollup_points(
         series.sort_by_key(|p| p.at);
     }
     Ok(in_asked_order(points, &of))
+}
+
+/// Values of unsealed reports to add to rollup blocks: by block start, each
+/// as (bucket start, metric, value).
+type BucketAdds = BTreeMap<i64, Vec<(i64, String, f64)>>;
+
+/// What the device's unsealed reports add to the buckets of `tier` starting
+/// within `first..=last`, for the metrics asked.
+fn pending_buckets(
+    conn: &Connection,
+    pending: Option<&PendingSnapshot>,
+    tier: Tier,
+    (first, last): (i64, i64),
+    metrics: &[String],
+) -> Result<BucketAdds, StoreError> {
+    let mut adds = BucketAdds::new();
+    let Some(pending) = pending else {
+        return Ok(adds);
+    };
+    let (slots, _) = distinct_names(metrics);
+    for (_, report) in pending.reports(conn)? {
+        let bucket = bucket_start(tier, report.last_seen).unix_timestamp();
+        if !(first..=last).contains(&bucket) {
+            continue;
+        }
+        let slot = adds.entry(block_start(tier, bucket)).or_default();
+        metric::for_each(&report, |name, value| {
+            if slots.contains_key(name) {
+                slot.push((bucket, name.to_owned(), value));
+            }
+        });
+    }
+    Ok(adds)
+}
+
+/// The latest report of device `id`: from the inbox row `pending` when it
+/// holds a newer one than the devices table (and a checkpoint has not
+/// moved it there since), else from the table.
+fn latest_report(
+    conn: &Connection,
+    id: i64,
+    pending: Option<i64>,
+) -> Result<Option<Report>, StoreError> {
+    if let Some(seq) = pending
+        && let Some(blob) = row_blob(conn, seq)?
+    {
+        return decode_latest(&blob).map(Some);
+    }
+    let stored: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT latest FROM devices WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    stored
+        .flatten()
+        .map(|blob| decode_latest(&blob))
+        .transpose()
 }
 
 fn open_connection(path: &Path, create: bool) -> Result<Connection, OpenError> {

@@ -2,37 +2,43 @@
 //!
 //! - **Insert**: every insert waiting for the writer is committed in one
 //!   transaction that only appends the reports to the inbox table (group
-//!   commit); then the applier thread (see [`crate::store::sqlite::sqlite_applier`]) puts
-//!   them into their devices' in-memory state and answers the senders,
-//!   while the writer commits the next group.
-//! - **Checkpoint** (every [`CHECKPOINT_EVERY`], on demand, before retention
-//!   and at close): in one transaction, each device's raw window becomes a
-//!   raw block, changed rollup blocks and latest reports are written, and the
-//!   inbox is emptied.
-//! - **Recovery** (at open): the inbox rows a checkpoint had not yet taken
-//!   are applied again, so the state is exactly what was acknowledged.
+//!   commit); the writer notes in each device's memory which rows are its
+//!   own, and hands the senders to the flusher thread (see
+//!   [`crate::store::sqlite::sqlite_flusher`]), which answers them once the
+//!   commit is on disk while the writer commits the next group.
+//! - **Checkpoint** (every [`CHECKPOINT_EVERY`], on demand, before retention,
+//!   at close, and for a device whose inbox rows reach [`MAX_WINDOW`]): in
+//!   one transaction, each device's inbox rows are read back, sealed into a
+//!   raw block and added to its rollup blocks, its latest report is written,
+//!   and the rows are deleted.
+//! - **Recovery** (at open): nothing to replay; each device's inbox rows are
+//!   found again from the inbox's `(seq, device, ts)` columns.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
-use tailmon_core::{OffsetDateTime, OrgId, Report, Tier};
+use rusqlite::{Connection, OptionalExtension, params};
+use tailmon_core::{OffsetDateTime, OrgId, Report, Tier, metric};
 use tokio::sync::oneshot;
 
 use crate::StoreError;
+use crate::store::downsample::bucket_start;
 use crate::store::rollup_block::{RollupBlock, block_start, span_seconds};
 use crate::store::sqlite::device_state::{DeviceEntry, DeviceState, Devices};
+use crate::store::sqlite::pending_reads::{holds, read_rows};
 use crate::store::sqlite::raw_window::{PreparedReport, RawWindow, block_timestamps, open_block};
 use crate::store::sqlite::sql_values::{SharedKeep, backend, millis, tier_code};
-use crate::store::sqlite::sqlite_applier::{Apply, Committed, Progress, apply, load_rollup};
+use crate::store::sqlite::sqlite_flusher::Answers;
 use crate::store::sqlite::sqlite_schema;
 use crate::store::sqlite::wal_sync::WalSync;
 
 /// How often the writer checkpoints on its own.
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
+/// Most inbox rows a device has before the writer seals them on its own (a
+/// back-fill sends many at once).
+pub(crate) const MAX_WINDOW: usize = 720;
 /// Most requests folded into one transaction.
 const MAX_GROUP: usize = 512;
 /// zstd level of sealed blocks: sealing is off the acknowledgement path, so
@@ -41,8 +47,6 @@ const SEAL_LEVEL: i32 = 9;
 /// zstd level of a rollup block still being filled, rewritten at every
 /// checkpoint until the device moves past it.
 const OPEN_BLOCK_LEVEL: i32 = 1;
-/// zstd level of the latest report kept in the devices table.
-const LATEST_LEVEL: i32 = 3;
 /// Timestamps of sealed blocks kept for duplicate checks before the cache
 /// is reset.
 const MAX_CACHED_BLOCKS: usize = 256;
@@ -88,60 +92,23 @@ pub(crate) struct Writer {
     /// already counted in the rollups, and is dropped (see
     /// [`crate::Store::apply_retention`]). Kept in the `meta` table.
     raw_horizon: i64,
-    /// The newest inbox sequence number committed.
-    applied_seq: i64,
+    /// The newest inbox sequence number given.
+    last_seq: i64,
     last_checkpoint: Instant,
-    applier: Sender<Apply>,
-    progress: Arc<Progress>,
-    unapplied: Unapplied,
+    flusher: Sender<Answers>,
     /// With [`crate::Durability::Disk`]: flushed before a delete or
-    /// retention is answered (inserts are flushed by the applier).
+    /// retention is answered (inserts are flushed by the flusher).
     wal: Option<WalSync>,
 }
 
-/// Reports sent to the applier and perhaps not yet in their device's
-/// window, for duplicate checks: (sequence number, device, timestamp) oldest
-/// first, and (device, timestamp) as a set.
-#[derive(Default)]
-struct Unapplied {
-    order: VecDeque<(i64, i64, i64)>,
-    keys: HashSet<(i64, i64)>,
-}
-
-impl Unapplied {
-    fn record(&mut self, seq: i64, device: i64, ts: i64) {
-        self.order.push_back((seq, device, ts));
-        self.keys.insert((device, ts));
-    }
-
-    fn clear(&mut self) {
-        self.order.clear();
-        self.keys.clear();
-    }
-
-    /// Whether a report of `device` stamped `ts` is among them, forgetting
-    /// first those the applier has applied (up to `applied`).
-    fn contains(&mut self, applied: i64, device: i64, ts: i64) -> bool {
-        while let Some(&(seq, d, t)) = self.order.front() {
-            if seq > applied {
-                break;
-            }
-            self.order.pop_front();
-            self.keys.remove(&(d, t));
-        }
-        self.keys.contains(&(device, ts))
-    }
-}
-
 impl Writer {
-    /// Loads every device and replays the inbox; `Err` says why the
+    /// Loads every device and finds its inbox rows; `Err` says why the
     /// database cannot be used.
     pub(crate) fn recover(
         conn: Connection,
         devices: Arc<Devices>,
         retention: SharedKeep,
-        applier: Sender<Apply>,
-        progress: Arc<Progress>,
+        flusher: Sender<Answers>,
         wal: Option<WalSync>,
     ) -> Result<Self, String> {
         let mut writer = Self {
@@ -150,11 +117,9 @@ impl Writer {
             retention,
             sealed_timestamps: HashMap::new(),
             raw_horizon: i64::MIN,
-            applied_seq: 0,
+            last_seq: 0,
             last_checkpoint: Instant::now(),
-            applier,
-            progress,
-            unapplied: Unapplied::default(),
+            flusher,
             wal,
         };
         writer.load().map_err(|e| e.to_string())?;
@@ -183,41 +148,60 @@ impl Writer {
                 let latest: Option<Vec<u8>> = row.get(3).map_err(backend)?;
                 let sealed_seq: i64 = row.get(4).map_err(backend)?;
                 let sealed_newest: Option<i64> = row.get(5).map_err(backend)?;
-                let latest = latest.map(|b| decode_latest(&b)).transpose()?;
-                self.applied_seq = self.applied_seq.max(sealed_seq);
+                let stored_latest = match latest {
+                    Some(blob) => millis(decode_latest(&blob)?.last_seen),
+                    None => i64::MIN,
+                };
+                self.last_seq = self.last_seq.max(sealed_seq);
                 let entry = Arc::new(DeviceEntry::new(
                     id,
                     org,
                     name,
-                    DeviceState::stored(latest, sealed_newest.unwrap_or(i64::MIN), sealed_seq),
+                    DeviceState::stored(stored_latest, sealed_newest.unwrap_or(i64::MIN)),
                 ));
                 by_id.insert(id, Arc::clone(&entry));
                 self.devices.insert(entry);
             }
         }
-        let pending: Vec<(i64, i64, Vec<u8>)> = {
+        let rows: Vec<(i64, i64, Option<i64>)> = {
             let mut stmt = self
                 .conn
-                .prepare("SELECT seq, device, report FROM inbox ORDER BY seq")
+                .prepare("SELECT seq, device, ts FROM inbox ORDER BY seq")
                 .map_err(backend)?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(backend)?;
             rows.collect::<Result<_, _>>().map_err(backend)?
         };
-        let replayed = pending.len();
-        for (seq, device, inbox) in pending {
-            self.applied_seq = self.applied_seq.max(seq);
+        let found = rows.len();
+        let mut stamped = Vec::new();
+        for (seq, device, ts) in rows {
+            self.last_seq = self.last_seq.max(seq);
             let Some(entry) = by_id.get(&device) else {
                 continue;
             };
-            if seq <= entry.lock().sealed_seq {
-                continue;
-            }
-            apply(&self.conn, entry, seq, PreparedReport::from_inbox(inbox)?)?;
+            let ts = match ts {
+                Some(ts) => ts,
+                // A row written before the inbox had timestamps.
+                None => {
+                    let (mut read, _) = read_rows(&self.conn, std::iter::once(seq))?;
+                    let Some(row) = read.pop() else { continue };
+                    stamped.push((seq, row.ts));
+                    row.ts
+                }
+            };
+            entry.lock().pending.push(seq, ts);
         }
-        if replayed > 0 {
-            tracing::info!(reports = replayed, "replayed reports not yet checkpointed");
+        if !stamped.is_empty() {
+            let tx = self.conn.transaction().map_err(backend)?;
+            for (seq, ts) in stamped {
+                tx.execute("UPDATE inbox SET ts = ?2 WHERE seq = ?1", [seq, ts])
+                    .map_err(backend)?;
+            }
+            tx.commit().map_err(backend)?;
+        }
+        if found > 0 {
+            tracing::info!(reports = found, "reports not yet sealed found in the inbox");
         }
         Ok(())
     }
@@ -285,7 +269,8 @@ impl Writer {
         }
     }
 
-    /// Commits every waiting insert in one transaction, then answers each.
+    /// Commits every waiting insert in one transaction, then has the flusher
+    /// answer each.
     fn commit_inserts(&mut self, inserts: Vec<PendingInsert>) {
         if inserts.is_empty() {
             return;
@@ -297,20 +282,17 @@ impl Writer {
             dones.push(done);
         }
         match self.insert_all(batches) {
-            Ok(reports) => {
-                for c in &reports {
-                    self.unapplied.record(c.seq, c.entry.id, c.report.ts);
-                }
-                // The applier answers once the reports are in memory.
-                if let Err(unsent) = self.applier.send(Apply::Group { reports, dones }) {
-                    tracing::error!(
-                        "the applier has stopped; committed reports are applied at the next start"
-                    );
-                    if let Apply::Group { dones, .. } = unsent.0 {
-                        for done in dones {
-                            let _ = done.send(Ok(()));
-                        }
+            Ok(full) => {
+                if let Err(unsent) = self.flusher.send(dones) {
+                    tracing::error!("the flusher has stopped; answering without a flush");
+                    for done in unsent.0 {
+                        let _ = done.send(Ok(()));
                     }
+                }
+                if !full.is_empty()
+                    && let Err(error) = self.checkpoint(&full, false)
+                {
+                    tracing::warn!(%error, "sealing a device's many reports failed; tried again at the next checkpoint");
                 }
             }
             Err(error) => {
@@ -319,35 +301,25 @@ impl Writer {
                 }
             }
         }
-        let full = self.progress.take_full();
-        if !full.is_empty()
-            && let Err(error) = self.checkpoint(&full, false)
-        {
-            tracing::warn!(%error, "sealing a full raw window failed; tried again at the next checkpoint");
-        }
     }
 
-    /// Waits until the applier has applied everything committed.
-    fn barrier(&mut self) {
-        let (done, applied) = std::sync::mpsc::sync_channel(1);
-        if self.applier.send(Apply::Barrier(done)).is_ok() {
-            let _ = applied.recv();
-        }
-        self.unapplied.clear();
-    }
-
+    /// Appends the reports to the inbox in one transaction and notes each
+    /// device's new rows; returns the devices whose rows reached
+    /// [`MAX_WINDOW`].
     fn insert_all(
         &mut self,
         batches: Vec<(OrgId, Vec<PreparedReport>)>,
-    ) -> Result<Vec<Committed>, StoreError> {
+    ) -> Result<Vec<Arc<DeviceEntry>>, StoreError> {
         let mut created: Vec<Arc<DeviceEntry>> = Vec::new();
-        let mut accepted: Vec<Committed> = Vec::new();
-        let applied = self.progress.applied_seq.load(Ordering::Acquire);
+        let mut accepted: Vec<(Arc<DeviceEntry>, i64, i64)> = Vec::new();
+        let mut last_seq = self.last_seq;
         let tx = self.conn.transaction().map_err(backend)?;
         {
             let mut seen = HashSet::new();
             let mut append = tx
-                .prepare_cached("INSERT INTO inbox (seq, device, report) VALUES (?1, ?2, ?3)")
+                .prepare_cached(
+                    "INSERT INTO inbox (seq, device, report, ts) VALUES (?1, ?2, ?3, ?4)",
+                )
                 .map_err(backend)?;
             for (org, prepared) in batches
                 .into_iter()
@@ -375,7 +347,7 @@ impl Writer {
                                 tx.last_insert_rowid(),
                                 org.clone(),
                                 report.device_id.clone(),
-                                DeviceState::stored(None, i64::MIN, 0),
+                                DeviceState::stored(i64::MIN, i64::MIN),
                             ));
                             created.push(Arc::clone(&entry));
                             entry
@@ -384,147 +356,184 @@ impl Writer {
                 };
                 // An agent retrying after a lost answer: stored once.
                 if !seen.insert((entry.id, ts))
-                    || self.unapplied.contains(applied, entry.id, ts)
                     || stored(&tx, &mut self.sealed_timestamps, &entry, ts)?
                 {
                     continue;
                 }
-                // Numbered by the writer, never reused: the inbox is emptied
-                // at each checkpoint, and a device's sealed_seq must stay
-                // below every later report.
-                let seq = self.applied_seq + 1;
+                // Numbered by the writer, never reused.
+                let seq = last_seq + 1;
                 append
-                    .execute(params![seq, entry.id, prepared.inbox])
+                    .execute(params![seq, entry.id, prepared.inbox, ts])
                     .map_err(backend)?;
-                self.applied_seq = seq;
-                accepted.push(Committed {
-                    entry,
-                    seq,
-                    report: prepared,
-                });
+                last_seq = seq;
+                accepted.push((entry, seq, ts));
             }
         }
         tx.commit().map_err(backend)?;
+        self.last_seq = last_seq;
         for entry in created {
             self.devices.insert(entry);
         }
-        Ok(accepted)
+        let mut full = Vec::new();
+        for (entry, seq, ts) in accepted {
+            let reached = {
+                let mut state = entry.lock();
+                state.pending.push(seq, ts);
+                state.pending.len() == MAX_WINDOW
+            };
+            if reached {
+                full.push(entry);
+            }
+        }
+        Ok(full)
     }
 
-    /// Checkpoints every device and empties the inbox.
+    /// Checkpoints every device.
     fn checkpoint_all(&mut self) -> Result<(), StoreError> {
         self.last_checkpoint = Instant::now();
-        self.barrier();
         let all = self.devices.all();
-        let (reports, held) = all.iter().fold((0, 0), |(reports, held), entry| {
-            let state = entry.lock();
-            (
-                reports + state.window.len(),
-                held + state.window.heap_bytes(),
-            )
-        });
+        let reports: usize = all.iter().map(|e| e.lock().pending.len()).sum();
         self.checkpoint(&all, true)?;
         tracing::debug!(
             devices = all.len(),
             reports,
-            window_bytes = held,
             took_ms = self.last_checkpoint.elapsed().as_millis(),
-            "checkpoint: raw windows sealed into blocks"
+            "checkpoint: inbox sealed into blocks"
         );
         Ok(())
     }
 
-    /// Writes what `entries` hold in memory into the tables, in one
-    /// transaction; with `all`, every device is among them and the inbox is
-    /// emptied too.
+    /// Seals the inbox rows of `entries` into their blocks, in one
+    /// transaction that deletes the rows too; with `all`, every device is
+    /// among them and whatever else the inbox holds is deleted as well.
     fn checkpoint(&mut self, entries: &[Arc<DeviceEntry>], all: bool) -> Result<(), StoreError> {
-        self.barrier();
         let tx = self.conn.transaction().map_err(backend)?;
-        let mut written = Vec::new();
+        let mut sealed = Vec::new();
         for entry in entries {
-            let mut state = entry.lock();
-            if !state.is_dirty() {
-                continue;
+            let (seqs, stored_latest): (Vec<i64>, i64) = {
+                let state = entry.lock();
+                if state.pending.is_empty() {
+                    continue;
+                }
+                (state.pending.seqs().collect(), state.stored_latest)
+            };
+            let (mut rows, _) = read_rows(&tx, seqs.iter().copied())?;
+            rows.sort_by_key(|r| r.ts);
+            let mut window = RawWindow::default();
+            let mut rollups: BTreeMap<(u8, i64), RollupBlock> = BTreeMap::new();
+            let mut newest: Option<&PreparedReport> = None;
+            for row in &rows {
+                for tier in [Tier::Minute, Tier::Hour] {
+                    let bucket = bucket_start(tier, row.report.last_seen).unix_timestamp();
+                    let key = (tier_code(tier), block_start(tier, bucket));
+                    let block = match rollups.entry(key) {
+                        std::collections::btree_map::Entry::Occupied(held) => held.into_mut(),
+                        std::collections::btree_map::Entry::Vacant(empty) => {
+                            empty.insert(load_rollup(&tx, key, entry.id)?)
+                        }
+                    };
+                    metric::for_each(&row.report, |name, value| block.add(bucket, name, value));
+                }
+                if newest.is_none_or(|n| row.ts >= n.ts) {
+                    newest = Some(row);
+                }
             }
-            let sealed = state.window.range();
-            if let Some((oldest, newest)) = sealed {
-                let data = state.window.seal(SEAL_LEVEL)?;
+            for row in &rows {
+                window.push_json(row.ts, row.json.clone())?;
+            }
+            let range = window.range();
+            if let Some((oldest, newest)) = range {
+                let data = window.seal(SEAL_LEVEL)?;
                 tx.prepare_cached(
                     "INSERT INTO raw_blocks (device, first_ts, last_ts, count, data) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .and_then(|mut s| {
-                    s.execute(params![
-                        entry.id,
-                        oldest,
-                        newest,
-                        state.window.len() as i64,
-                        data
-                    ])
+                    s.execute(params![entry.id, oldest, newest, window.len() as i64, data])
                 })
                 .map_err(backend)?;
             }
-            let newest = state.newest_blocks();
-            for (&key, held) in state.rollups.iter().filter(|(_, h)| h.dirty) {
-                // The block being filled is written again at every
-                // checkpoint: quickly. A block the device has moved past is
-                // written for good: compactly.
-                let level = if newest.contains(&key) {
+            // The newest block of each tier is the one the device is still
+            // filling: written quickly, as it is written again at the next
+            // checkpoint. The others are written for good: compactly.
+            let mut newest_block: HashMap<u8, i64> = HashMap::new();
+            for &(tier, start) in rollups.keys() {
+                let slot = newest_block.entry(tier).or_insert(start);
+                *slot = (*slot).max(start);
+            }
+            for (&key, block) in &rollups {
+                let level = if newest_block.get(&key.0) == Some(&key.1) {
                     OPEN_BLOCK_LEVEL
                 } else {
                     SEAL_LEVEL
                 };
-                write_rollup(&tx, key, entry.id, &held.block, level)?;
+                write_rollup(&tx, key, entry.id, block, level)?;
             }
-            let latest = match (&state.latest, state.latest_dirty) {
-                (Some(report), true) => Some(encode_latest(report)?),
-                _ => None,
-            };
-            tx.prepare_cached(
-                "UPDATE devices SET latest = COALESCE(?2, latest), sealed_seq = ?3 WHERE id = ?1",
-            )
-            .and_then(|mut s| s.execute(params![entry.id, latest, state.applied_seq]))
-            .map_err(backend)?;
-            written.push((Arc::clone(entry), sealed.map(|(_, newest)| newest)));
+            let mut latest_ts = stored_latest;
+            if let Some(row) = newest
+                && row.ts >= stored_latest
+            {
+                tx.prepare_cached("UPDATE devices SET latest = ?2 WHERE id = ?1")
+                    .and_then(|mut s| s.execute(params![entry.id, row.inbox]))
+                    .map_err(backend)?;
+                latest_ts = row.ts;
+            }
+            if !all {
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM inbox WHERE seq = ?1")
+                    .map_err(backend)?;
+                for seq in &seqs {
+                    delete.execute([seq]).map_err(backend)?;
+                }
+            }
+            sealed.push((
+                Arc::clone(entry),
+                range.map(|(_, newest)| newest),
+                latest_ts,
+                seqs.len(),
+            ));
         }
         if all {
-            tx.execute("DELETE FROM inbox WHERE seq <= ?1", [self.applied_seq])
-                .map_err(backend)?;
+            tx.execute("DELETE FROM inbox", []).map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
-        for (entry, sealed_newest) in written {
+        for (entry, sealed_newest, latest_ts, count) in sealed {
             let mut state = entry.lock();
-            state.window = RawWindow::default();
+            // Only the writer adds rows, and it is here: they are all sealed.
+            debug_assert_eq!(state.pending.len(), count);
+            state.pending.clear();
             if let Some(newest) = sealed_newest {
                 state.sealed_newest = state.sealed_newest.max(newest);
             }
-            state.latest_dirty = false;
-            state.sealed_seq = state.applied_seq;
-            // Keep only the newest block of each tier: the one being filled.
-            let newest = state.newest_blocks();
-            state.rollups.retain(|key, _| newest.contains(key));
-            for held in state.rollups.values_mut() {
-                held.dirty = false;
-            }
+            state.stored_latest = latest_ts;
         }
         Ok(())
     }
 
     fn delete(&mut self, org: &OrgId, device: &str) -> Result<bool, StoreError> {
-        self.barrier();
         let Some(entry) = self.devices.get(org, device) else {
             return Ok(false);
         };
+        let seqs: Vec<i64> = entry.lock().pending.seqs().collect();
         let tx = self.conn.transaction().map_err(backend)?;
-        for table in ["raw_blocks", "rollup_blocks", "inbox"] {
+        for table in ["raw_blocks", "rollup_blocks"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE device = ?1"),
                 [entry.id],
             )
             .map_err(backend)?;
         }
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM inbox WHERE seq = ?1")
+                .map_err(backend)?;
+            for seq in &seqs {
+                delete.execute([seq]).map_err(backend)?;
+            }
+        }
         tx.execute("DELETE FROM devices WHERE id = ?1", [entry.id])
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
+        entry.lock().pending.clear();
         self.devices.remove(org, device);
         self.sealed_timestamps.clear();
         Ok(true)
@@ -551,18 +560,6 @@ impl Writer {
         sqlite_schema::set_raw_horizon(&tx, raw_cutoff).map_err(backend)?;
         tx.commit().map_err(backend)?;
         self.raw_horizon = raw_cutoff;
-        for entry in &entries {
-            let mut state = entry.lock();
-            for (tier, cutoff) in cutoffs {
-                let code = tier_code(tier);
-                for ((t, _), held) in state.rollups.iter_mut() {
-                    if *t == code {
-                        held.block.retain_from(cutoff);
-                    }
-                }
-            }
-            state.rollups.retain(|_, held| !held.block.is_empty());
-        }
         Ok(())
     }
 }
@@ -576,14 +573,21 @@ fn stored(
     entry: &DeviceEntry,
     ts: i64,
 ) -> Result<bool, StoreError> {
-    {
+    let pending: Option<Vec<i64>> = {
         let state = entry.lock();
-        if state.window.contains(ts) {
-            return Ok(true);
-        }
-        if ts > state.sealed_newest {
+        let pending = state
+            .pending
+            .may_hold(ts)
+            .then(|| state.pending.seqs().collect());
+        if pending.is_none() && ts > state.sealed_newest {
             return Ok(false);
         }
+        pending
+    };
+    if let Some(seqs) = pending
+        && holds(tx, seqs.into_iter().rev(), ts)?
+    {
+        return Ok(true);
     }
     let blocks: Vec<i64> = {
         let mut stmt = tx
@@ -710,12 +714,30 @@ fn write_rollup(
     Ok(())
 }
 
-fn encode_latest(report: &Report) -> Result<Vec<u8>, StoreError> {
-    let json = serde_json::to_vec(report).map_err(|e| StoreError::Backend(Box::new(e)))?;
-    zstd::bulk::compress(&json, LATEST_LEVEL).map_err(io_error)
+/// The stored rollup block `key` of `device`, or an empty one.
+pub(crate) fn load_rollup(
+    conn: &Connection,
+    key: (u8, i64),
+    device: i64,
+) -> Result<RollupBlock, StoreError> {
+    let data: Option<Vec<u8>> = conn
+        .prepare_cached(
+            "SELECT data FROM rollup_blocks WHERE tier = ?1 AND device = ?2 AND start = ?3",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![key.0, device, key.1], |r| r.get(0))
+                .optional()
+        })
+        .map_err(backend)?;
+    match data {
+        Some(data) => RollupBlock::open(&data).map_err(|e| StoreError::Backend(Box::new(e))),
+        None => Ok(RollupBlock::default()),
+    }
 }
 
-fn decode_latest(blob: &[u8]) -> Result<Report, StoreError> {
+/// A latest report as the devices table keeps it (zstd JSON, as the inbox
+/// row it came from).
+pub(crate) fn decode_latest(blob: &[u8]) -> Result<Report, StoreError> {
     let json = zstd::stream::decode_all(blob).map_err(io_error)?;
     serde_json::from_slice(&json).map_err(|e| StoreError::Backend(Box::new(e)))
 }
