@@ -10,6 +10,7 @@ mod configuration;
 mod data_dir_choice;
 mod data_dir_permissions;
 mod durability;
+mod fault_sigkill_under_load;
 mod memory_attacks;
 mod organisations_binary;
 mod packaging_files;
