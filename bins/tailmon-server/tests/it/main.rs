@@ -11,6 +11,7 @@ mod configuration;
 mod data_dir_choice;
 mod data_dir_permissions;
 mod durability;
+mod fault_disk_full;
 mod fault_proxy;
 mod fault_sigkill_under_load;
 mod memory_attacks;
