@@ -13,9 +13,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use tailmon_client::Client;
 use tailmon_core::{OffsetDateTime, Report};
 use tailmon_loadgen::SimulatedHost;
-use tailmon_testkit::{assert_no_panic, eventually};
+use tailmon_testkit::{RunningBinary, assert_no_panic, eventually};
 
 use crate::server_binary::stop_cleanly;
 use crate::server_process::{announced_address, client_of, scratch_dir, start_in};
@@ -157,18 +158,76 @@ fn keys(reports: &[Report]) -> impl Iterator<Item = Key> + '_ {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_answers_503_then_ingest_resumes_once_freed_with_nothing_lost() {
-    let dir = scratch_dir("disk-full");
-    let tmpfs = match Tmpfs::mount(&dir, TMPFS_SIZE) {
-        Ok(tmpfs) => tmpfs,
+/// A tmpfs of [`TMPFS_SIZE`] on `dir`; `None` (the test is skipped, with
+/// the reason printed) where it cannot be mounted, except under `CI=true`.
+fn tmpfs_or_skip(dir: &Path) -> Option<Tmpfs> {
+    match Tmpfs::mount(dir, TMPFS_SIZE) {
+        Ok(tmpfs) => Some(tmpfs),
         Err(why) if std::env::var("CI").as_deref() != Ok("true") => {
             eprintln!(
                 "skipped: a tmpfs cannot be mounted here ({why}); run as root, or with CI=true to fail instead"
             );
-            return;
+            None
         }
         Err(why) => panic!("CI=true: this test must run, but {why}"),
+    }
+}
+
+/// Sends a batch of a report per host until one is refused, recording
+/// those acknowledged; returns the refusal and how many were stored first.
+async fn send_until_refused(
+    client: &Client,
+    fleet: &mut Fleet,
+    acknowledged: &mut BTreeSet<Key>,
+) -> (tailmon_client::Error, usize) {
+    let mut stored = 0;
+    let refusal = eventually("a 503 once the disk is full", async || {
+        let reports = fleet.round();
+        match client.send_batch(&reports).await {
+            Ok(answer) => {
+                assert!(answer.rejected.is_empty(), "{answer:?}");
+                acknowledged.extend(keys(&reports));
+                stored += reports.len();
+                Err(format!("{stored} stored in the space left"))
+            }
+            Err(error) => Ok(error),
+        }
+    })
+    .await;
+    assert_eq!(refusal.status(), Some(503), "{refusal}");
+    assert!(refusal.is_retryable(), "{refusal}");
+    (refusal, stored)
+}
+
+/// Every report of the fleet's hosts the server at `client` has stored.
+async fn stored_keys(client: &Client, fleet: &Fleet) -> BTreeSet<Key> {
+    let mut stored = BTreeSet::new();
+    for host in &fleet.hosts {
+        let history = client
+            .export(host.device_id(), None, None)
+            .await
+            .expect("export");
+        stored.extend(keys(&history));
+    }
+    stored
+}
+
+/// Fails unless every key of `acknowledged` is in `stored`.
+fn assert_none_lost(acknowledged: &BTreeSet<Key>, stored: &BTreeSet<Key>) {
+    let lost: Vec<&Key> = acknowledged.difference(stored).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged reports lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_503_then_ingest_resumes_once_freed_with_nothing_lost() {
+    let dir = scratch_dir("disk-full");
+    let Some(tmpfs) = tmpfs_or_skip(&dir) else {
+        return;
     };
     let args = ["--no-local-agent"];
     let mut server = start_in(&dir, &args, &[]);
@@ -188,22 +247,8 @@ async fn a_full_disk_answers_503_then_ingest_resumes_once_freed_with_nothing_los
     // The disk fills up: the reports go on until the store refuses them.
     let ballast = dir.join("ballast");
     let ballast_bytes = fill_with_ballast(&ballast);
-    let mut stored_while_filling = 0;
-    let first_refusal = eventually("a 503 once the disk is full", async || {
-        let reports = fleet.round();
-        match client.send_batch(&reports).await {
-            Ok(answer) => {
-                assert!(answer.rejected.is_empty(), "{answer:?}");
-                acknowledged.extend(keys(&reports));
-                stored_while_filling += reports.len();
-                Err(format!("{stored_while_filling} stored in the space left"))
-            }
-            Err(error) => Ok(error),
-        }
-    })
-    .await;
-    assert_eq!(first_refusal.status(), Some(503), "{first_refusal}");
-    assert!(first_refusal.is_retryable(), "{first_refusal}");
+    let (_, stored_while_filling) =
+        send_until_refused(&client, &mut fleet, &mut acknowledged).await;
     // More requests while full: each 503, single reports too. `/metrics`
     // counts the reports refused, not the requests.
     let mut refused = 1u64;
@@ -278,25 +323,83 @@ async fn a_full_disk_answers_503_then_ingest_resumes_once_freed_with_nothing_los
     server.kill();
     let server = start_in(&dir, &args, &[]);
     let client = client_of(announced_address(&server).await);
-    let mut stored: BTreeSet<Key> = BTreeSet::new();
-    for host in &fleet.hosts {
-        let history = client
-            .export(host.device_id(), None, None)
-            .await
-            .expect("export");
-        stored.extend(keys(&history));
-    }
-    let lost: Vec<&Key> = acknowledged.difference(&stored).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged reports lost, e.g. {:?}",
-        lost.len(),
-        lost.first()
-    );
+    assert_none_lost(&acknowledged, &stored_keys(&client, &fleet).await);
     eprintln!(
         "disk full: ballast {ballast_bytes} bytes, {stored_while_filling} reports stored in the space left, {refused} refused (503), {} acknowledged, all stored",
         acknowledged.len()
     );
+    stop_cleanly(server).await;
+    drop(tmpfs);
+}
+
+/// Waits until `server` announces its address (`true`) or exits (`false`).
+async fn started_or_exited(server: &mut RunningBinary) -> bool {
+    eventually("the server to start or to exit", async || {
+        if server.stderr().contains(" address=") {
+            Ok(true)
+        } else if !server.is_running() {
+            Ok(false)
+        } else {
+            Err(server.stderr())
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_while_its_disk_is_full_restarts_with_nothing_lost() {
+    let dir = scratch_dir("disk-full-kill");
+    let Some(tmpfs) = tmpfs_or_skip(&dir) else {
+        return;
+    };
+    let args = ["--no-local-agent"];
+    let mut server = start_in(&dir, &args, &[]);
+    let client = client_of(announced_address(&server).await);
+    let mut fleet = Fleet::new();
+    let mut acknowledged: BTreeSet<Key> = BTreeSet::new();
+    for _ in 0..20 {
+        let reports = fleet.round();
+        client.send_batch(&reports).await.expect("stored");
+        acknowledged.extend(keys(&reports));
+    }
+    let ballast = dir.join("ballast");
+    fill_with_ballast(&ballast);
+    send_until_refused(&client, &mut fleet, &mut acknowledged).await;
+
+    // A crash while the disk is full, and a start on the full disk: the
+    // server either starts (reads served, reports refused) or stops with
+    // a message; it never panics.
+    server.kill();
+    let mut full_start = start_in(&dir, &args, &[]);
+    let started_on_a_full_disk = started_or_exited(&mut full_start).await;
+    if started_on_a_full_disk {
+        let client = client_of(announced_address(&full_start).await);
+        let stored = stored_keys(&client, &fleet).await;
+        assert_none_lost(&acknowledged, &stored);
+        let reports = fleet.round();
+        match client.send_batch(&reports).await {
+            Ok(_) => acknowledged.extend(keys(&reports)),
+            Err(error) => assert_eq!(error.status(), Some(503), "{error}"),
+        }
+        full_start.kill();
+    }
+    let stderr = full_start.finished().await.stderr;
+    assert_no_panic(&stderr);
+    eprintln!(
+        "started on the full disk: {started_on_a_full_disk}; its last line: {}",
+        stderr.lines().last().unwrap_or_default()
+    );
+
+    // Freed, started again: everything acknowledged, and new reports taken.
+    std::fs::remove_file(&ballast).expect("delete the ballast");
+    let server = start_in(&dir, &args, &[]);
+    let client = client_of(announced_address(&server).await);
+    assert_none_lost(&acknowledged, &stored_keys(&client, &fleet).await);
+    let reports = fleet.round();
+    client
+        .send_batch(&reports)
+        .await
+        .expect("stored once freed");
     stop_cleanly(server).await;
     drop(tmpfs);
 }
