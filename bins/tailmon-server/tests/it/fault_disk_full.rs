@@ -196,6 +196,11 @@ async fn send_until_refused(
     .await;
     assert_eq!(refusal.status(), Some(503), "{refusal}");
     assert!(refusal.is_retryable(), "{refusal}");
+    assert_eq!(
+        refusal.retry_after(),
+        Some(std::time::Duration::from_secs(30)),
+        "{refusal}"
+    );
     (refusal, stored)
 }
 
