@@ -7,10 +7,12 @@
 //! it, that the oldest were dropped and counted.
 //!
 //! The faults other than the restart come from [`FaultProxy`] between the
-//! agent and the server. DNS cannot be mended mid-test without a resolver
-//! the client lets tests replace (it has none), so the DNS test is the
-//! operator's fix: an agent with a queue directory and a server name that
-//! does not resolve, stopped, and started again with the right URL.
+//! agent and the server. DNS cannot be mended mid-run in this process (the
+//! client takes no test resolver), so the DNS test here is the operator's
+//! fix: an agent with a queue directory and a server name that does not
+//! resolve, stopped, and started again with the right URL. The agent
+//! binary's `tests/it/dns_failure.rs` mends DNS under a running agent, in a
+//! mount namespace with its own `/etc/hosts`.
 
 use std::path::Path;
 use std::sync::Arc;
