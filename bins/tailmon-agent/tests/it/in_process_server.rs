@@ -16,10 +16,12 @@ pub(crate) struct InProcessServer {
 impl InProcessServer {
     /// Serves a default server on `listener`.
     pub(crate) fn serve(listener: tokio::net::TcpListener) -> Self {
-        let server = ServerBuilder::new()
-            .open_access()
-            .build()
-            .expect("default settings are valid");
+        Self::serve_built(listener, ServerBuilder::new().open_access())
+    }
+
+    /// Serves the server `builder` makes on `listener`.
+    fn serve_built(listener: tokio::net::TcpListener, builder: ServerBuilder) -> Self {
+        let server = builder.build().expect("valid settings");
         let addr = listener.local_addr().expect("local addr");
         let ingest = server.ingest().clone();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -39,6 +41,26 @@ impl InProcessServer {
             .await
             .unwrap_or_else(|e| panic!("binding 127.0.0.1:{port}: {e}"));
         Self::serve(listener)
+    }
+
+    /// A default server on a free port of 127.0.0.1 that also answers to
+    /// the host name `host` (authentication is off, so it answers only to
+    /// `localhost`, IP addresses and the names it is given).
+    pub(crate) async fn start_answering_to(host: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("binding 127.0.0.1:0");
+        Self::serve_built(
+            listener,
+            ServerBuilder::new()
+                .open_access()
+                .allowed_hosts(vec![host.to_owned()]),
+        )
+    }
+
+    /// The port it listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     /// The ingest URL an agent is given, as `TAILMON_SERVER_URL` has it.

@@ -5,6 +5,7 @@
 mod agent_binary;
 mod command_line;
 mod configuration;
+mod dns_failure;
 mod in_process_server;
 mod metrics_listen;
 mod plugins;

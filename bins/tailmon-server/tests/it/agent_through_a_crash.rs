@@ -23,7 +23,7 @@ const DEVICE: &str = "crash-agent";
 
 /// The server binary on 127.0.0.1:`port` with its state in `dir/data`, no
 /// authentication, no rate limit, and no agent of its own.
-async fn start_server(dir: &Path, port: u16) -> RunningBinary {
+pub(crate) async fn start_server(dir: &Path, port: u16) -> RunningBinary {
     let mut command = clean_command(env!("CARGO_BIN_EXE_tailmon-server"));
     command
         .current_dir(dir)
@@ -37,7 +37,7 @@ async fn start_server(dir: &Path, port: u16) -> RunningBinary {
 }
 
 /// Waits until the agent's status satisfies `what`, and returns it.
-async fn status_where(
+pub(crate) async fn status_where(
     status: &watch::Receiver<AgentStatus>,
     what: &str,
     test: impl Fn(&AgentStatus) -> bool,

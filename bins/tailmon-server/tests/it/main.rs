@@ -2,6 +2,7 @@
 //! started as a child process on 127.0.0.1, read back with the typed client.
 
 mod agent_through_a_crash;
+mod agent_through_faults;
 mod alerts_binary;
 mod auth_binary;
 mod backup_binary;
@@ -10,6 +11,9 @@ mod configuration;
 mod data_dir_choice;
 mod data_dir_permissions;
 mod durability;
+mod fault_disk_full;
+mod fault_proxy;
+mod fault_sigkill_under_load;
 mod memory_attacks;
 mod organisations_binary;
 mod packaging_files;
