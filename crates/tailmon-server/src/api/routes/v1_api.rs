@@ -1,7 +1,7 @@
 //! The versioned API: `/api/v1/devices…` and `/api/v1/reports`.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,6 +19,7 @@ use crate::api::devices_query::DevicesQuery;
 use crate::api::fleet_snapshot::{FleetSnapshots, FleetView, X_TOTAL_COUNT, answer_once};
 use crate::api::json_body::JsonBody;
 use crate::api::report_refusals::ReportsRefused;
+use crate::api::url_params::{Path, Query};
 use crate::auth::access::Principal;
 use crate::http::client_address::ClientAddress;
 use crate::{ApiError, HistoryQuery, Ingest, StoreError, api::time_param};
