@@ -25,6 +25,7 @@ use crate::auth::access::Access;
 use crate::auth::edge_layer::EdgeSettings;
 use crate::auth::guard::Guard;
 use crate::auth::{edge_layer, require_layer};
+use crate::http::connection_drops::ConnectionDrops;
 use crate::http::connection_loop;
 use crate::ingest::fleet::{FleetEvent, OrgFleetEvent};
 use crate::reloader::ReloaderParts;
@@ -54,6 +55,9 @@ pub struct Server {
     reloader: Reloader,
     /// `GET /api/openapi.json`'s document, built on its first request.
     openapi: Arc<ServedDocument>,
+    /// Connections [`serve_with`](Self::serve_with)'s loop closed on its
+    /// own, for `GET /metrics`.
+    connections: Arc<ConnectionDrops>,
 }
 
 /// The store's retention, applied at start and every [`RETENTION_EVERY`] by
@@ -296,6 +300,7 @@ impl Server {
             snapshots: Arc::new(FleetSnapshots::default()),
             exposition: Arc::new(MetricsExpositions::default()),
             openapi: Arc::new(ServedDocument::new(Vec::new)),
+            connections: Arc::default(),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
         };
         // The document covers the very table the router is built from.
@@ -596,6 +601,7 @@ impl Server {
                 // default organisation with its alerts and channels.
                 alerts: self.alerts.default_engine().clone(),
                 exposition: self.exposition.clone(),
+                connections: self.connections.clone(),
             },
             openapi: self.openapi.clone(),
         };
@@ -706,6 +712,8 @@ impl Server {
             // connections to close.
             closing.send_replace(true);
         };
+        let mut options = options;
+        options.drops = self.connections.clone();
         connection_loop::serve_router(listener, self.router(), options, shutdown).await
     }
 }

@@ -26,6 +26,7 @@ use tailmon_core::{OffsetDateTime, OrgId, Report, Status};
 use crate::alerts::AlertEngine;
 use crate::alerts::alert_state::AlertState;
 use crate::api::per_org::PerOrg;
+use crate::http::connection_drops::ConnectionDrops;
 use crate::ingest::fleet::Fleet;
 use crate::telemetry::ServerMetrics;
 use crate::telemetry::process_metrics::ProcessMetrics;
@@ -86,6 +87,14 @@ impl MetricsExpositions {
     }
 }
 
+/// The server's own health, written after the devices.
+#[derive(Clone, Copy)]
+pub(crate) struct Health<'a> {
+    pub(crate) metrics: &'a ServerMetrics,
+    pub(crate) alerts: &'a AlertEngine,
+    pub(crate) connections: &'a ConnectionDrops,
+}
+
 /// What is read of one device under the fleet's lock.
 struct Seen {
     device_id: Arc<str>,
@@ -103,14 +112,14 @@ impl MetricsExposition {
     pub(crate) async fn answer(
         &self,
         fleet: &Fleet,
-        health: Option<(&ServerMetrics, &AlertEngine)>,
+        health: Option<Health<'_>>,
         request: &HeaderMap,
     ) -> std::io::Result<Response> {
         let made = self.made(fleet).await?;
         let mut health_text = String::new();
-        if let Some((metrics, alerts)) = health {
+        if let Some(health) = health {
             health_text.reserve(8 * 1024);
-            write_health(&mut health_text, metrics, alerts);
+            write_health(&mut health_text, health);
         }
         let health = health_text;
         let gzip = accepts_gzip(request);
@@ -310,8 +319,29 @@ fn write_statuses(out: &mut String, seen: &[Seen]) {
 }
 
 /// The server's own health: its counters, alerts, notifications, process.
-fn write_health(out: &mut String, metrics: &ServerMetrics, alerts: &AlertEngine) {
+fn write_health(out: &mut String, health: Health<'_>) {
+    let Health {
+        metrics,
+        alerts,
+        connections,
+    } = health;
     metrics.write(out);
+    write_header(
+        out,
+        &Family {
+            name: "tailmon_connections_dropped_total",
+            kind: Kind::Counter,
+            help: "Connections the server closed on its own since it started, by reason (address_cap: accepted while their address held --max-connections-per-address already; stalled_reader: the client stopped reading its answer).",
+        },
+    );
+    for (reason, count) in connections.totals() {
+        write_sample_u64(
+            out,
+            "tailmon_connections_dropped_total",
+            &[("reason", reason)],
+            count,
+        );
+    }
     let firing = alerts
         .alerts()
         .iter()

@@ -17,3 +17,4 @@ pub(crate) mod report_refusals;
 pub(crate) mod routes;
 pub(crate) mod served_document;
 pub(crate) mod time_param;
+pub(crate) mod url_params;

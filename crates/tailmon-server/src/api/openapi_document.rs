@@ -165,6 +165,7 @@ pub(crate) fn build(routes: &[(Method, &'static str, Access)]) -> utoipa::openap
             ),
         );
     }
+    open_closed_parts(components);
     for (method, path, access) in routes {
         let Some(item) = doc.paths.paths.get_mut(*path) else {
             continue;
@@ -182,6 +183,51 @@ pub(crate) fn build(routes: &[(Method, &'static str, Access)]) -> utoipa::openap
         }
     }
     doc
+}
+
+/// A type that `#[serde(flatten)]`s another and adds fields (a listed
+/// token: the token and its counts) becomes an `allOf` of the two; but a
+/// part whose own schema is closed (`additionalProperties: false`, from
+/// `deny_unknown_fields`, as for a request body) would then refuse the
+/// other part's fields, and no answer would match. In each `allOf`, such a
+/// part is written out in place without its `additionalProperties`; where
+/// it stands alone (a request body) it stays closed.
+fn open_closed_parts(components: &mut utoipa::openapi::Components) {
+    use std::collections::BTreeMap;
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+
+    let open: BTreeMap<String, Schema> = components
+        .schemas
+        .iter()
+        .filter_map(|(name, schema)| match schema {
+            RefOr::T(Schema::Object(object))
+                if matches!(
+                    object.additional_properties.as_deref(),
+                    Some(AdditionalProperties::FreeForm(false))
+                ) =>
+            {
+                let mut object = object.clone();
+                object.additional_properties = None;
+                Some((
+                    format!("#/components/schemas/{name}"),
+                    Schema::Object(object),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    for schema in components.schemas.values_mut() {
+        let RefOr::T(Schema::AllOf(all)) = schema else {
+            continue;
+        };
+        for part in &mut all.items {
+            if let RefOr::Ref(reference) = part
+                && let Some(object) = open.get(&reference.ref_location)
+            {
+                *part = RefOr::T(object.clone());
+            }
+        }
+    }
 }
 
 /// The error answers many routes share, by name in `components.responses`.

@@ -1,5 +1,6 @@
 //! The router's outermost layer: the `Host` check of open mode, the
-//! per-address rate limit, and the security headers on every answer.
+//! per-address rate limit (which the health probes do not count against),
+//! and the security headers on every answer.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::{Either, Ready, ready};
 use tower::{Layer, Service};
@@ -137,6 +138,16 @@ impl EdgeSettings {
     }
 }
 
+/// `GET` (or `HEAD`) `/healthz` or `/readyz`: a load balancer's or
+/// orchestrator's probe. Probes come often from one address (a node, a
+/// balancer) that may be the address of agents too, so they do not spend
+/// its rate limit; they cost next to nothing, and the connection caps
+/// still bound them.
+fn is_probe(request: &Request) -> bool {
+    matches!(*request.method(), Method::GET | Method::HEAD)
+        && matches!(request.uri().path(), "/healthz" | "/readyz")
+}
+
 impl<S> Service<Request> for Edge<S>
 where
     S: Service<Request, Response = Response>,
@@ -152,6 +163,9 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         (self.on_request)();
         let admitted = self.edge.check_host(&request).and_then(|()| {
+            if is_probe(&request) {
+                return Ok(());
+            }
             self.guard
                 .limit_address(ClientAddress::of(request.extensions()).0)
         });

@@ -14,10 +14,11 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::ServeOptions;
 use crate::http::client_address::limit_key;
+use crate::http::connection_drops::ConnectionDrops;
 use crate::http::connection_service::ConnectionService;
+use crate::http::parse_error_answer::ParseErrorAnswer;
 use crate::http::send_deadline::SendDeadline;
 use crate::http::serve_options::MAX_READ_AHEAD_BYTES;
-use crate::refusal_log::RefusalLog;
 
 /// How long accepting pauses after an error that is not one connection's
 /// own (out of file descriptors, say), so as not to spin on it: 1 s.
@@ -31,8 +32,8 @@ struct Shared {
     header_read_timeout: Duration,
     body_read_timeout: Duration,
     send_timeout: Duration,
-    /// Clients dropped for not reading their answers.
-    stalled_readers: Arc<RefusalLog>,
+    /// Connections closed by the loop itself, by reason.
+    drops: Arc<ConnectionDrops>,
     max_per_address: usize,
     /// Open connections by client address.
     per_address: DashMap<IpAddr, usize>,
@@ -122,7 +123,7 @@ pub async fn serve_router(
         header_read_timeout: options.header_read_timeout,
         body_read_timeout: options.body_read_timeout,
         send_timeout: options.send_timeout,
-        stalled_readers: Arc::new(RefusalLog::default()),
+        drops: options.drops,
         max_per_address: options.max_connections_per_address,
         per_address: DashMap::new(),
     });
@@ -141,8 +142,10 @@ pub async fn serve_router(
         match accepted {
             Ok((stream, peer)) => {
                 let Some(counted) = AddressSlot::take(&shared, peer.ip()) else {
-                    tracing::debug!(%peer, "too many connections from this address; closed");
                     drop(stream);
+                    shared
+                        .drops
+                        .over_address_cap(peer.ip(), shared.max_per_address);
                     continue;
                 };
                 let connection = serve_connection(
@@ -183,14 +186,14 @@ async fn serve_connection(
     let stream = SendDeadline::new(
         stream,
         shared.send_timeout,
-        Arc::clone(&shared.stalled_readers),
+        Arc::clone(&shared.drops.stalled_readers),
     );
     match &shared.tls {
-        None => serve_http(&shared.http, TokioIo::new(stream), service, watcher, peer).await,
+        None => serve_http(&shared.http, answered(stream), service, watcher, peer).await,
         Some(acceptor) => {
             match tokio::time::timeout(shared.header_read_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
-                    serve_http(&shared.http, TokioIo::new(stream), service, watcher, peer).await;
+                    serve_http(&shared.http, answered(stream), service, watcher, peer).await;
                 }
                 Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -199,6 +202,12 @@ async fn serve_connection(
     }
     // The socket is closed by now: only then may another client take the slot.
     drop(slot);
+}
+
+/// The connection as hyper sees it: its bare answers to requests it could
+/// not parse are given a JSON body (see [`ParseErrorAnswer`]).
+fn answered<S>(stream: S) -> TokioIo<ParseErrorAnswer<S>> {
+    TokioIo::new(ParseErrorAnswer::new(stream))
 }
 
 /// HTTP/1.1 on an established connection, plain or TLS, until it closes or

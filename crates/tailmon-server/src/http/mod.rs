@@ -11,9 +11,11 @@
 
 pub(crate) mod body_deadline;
 pub(crate) mod client_address;
+pub(crate) mod connection_drops;
 pub(crate) mod connection_loop;
 pub(crate) mod connection_service;
 pub(crate) mod error_answer;
+pub(crate) mod parse_error_answer;
 pub(crate) mod security_headers;
 pub(crate) mod send_deadline;
 pub(crate) mod serve_options;

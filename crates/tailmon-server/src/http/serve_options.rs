@@ -1,6 +1,8 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::TlsConfig;
+use crate::http::connection_drops::ConnectionDrops;
 
 /// Most connections served at once: 10,000, one for each agent of a full
 /// fleet ([`DEFAULT_MAX_DEVICES`](crate::limits::DEFAULT_MAX_DEVICES)), since agents
@@ -70,6 +72,10 @@ pub struct ServeOptions {
     pub(crate) header_read_timeout: Duration,
     pub(crate) body_read_timeout: Duration,
     pub(crate) send_timeout: Duration,
+    /// Where the serve loop counts the connections it closes itself;
+    /// [`Server::serve_with`](crate::Server::serve_with) puts the server's
+    /// own here, which `GET /metrics` shows.
+    pub(crate) drops: Arc<ConnectionDrops>,
 }
 
 impl Default for ServeOptions {
@@ -91,6 +97,7 @@ impl ServeOptions {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             send_timeout: DEFAULT_SEND_TIMEOUT,
+            drops: Arc::default(),
         }
     }
 
@@ -115,7 +122,11 @@ impl ServeOptions {
     }
 
     /// Most connections one client address may hold at once; a further one
-    /// from that address is closed as soon as it is accepted. Defaults to
+    /// from that address is closed as soon as it is accepted, counted
+    /// (`tailmon_connections_dropped_total{reason="address_cap"}` in
+    /// `GET /metrics` when served by
+    /// [`Server::serve_with`](crate::Server::serve_with)) and logged at
+    /// most once a minute. Defaults to
     /// [`DEFAULT_MAX_CONNECTIONS_PER_ADDRESS`]; 0 is taken as 1.
     pub fn max_connections_per_address(mut self, connections: usize) -> Self {
         self.max_connections_per_address = connections.max(1);

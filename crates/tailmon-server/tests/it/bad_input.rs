@@ -293,3 +293,67 @@ async fn new_fields_are_validated_with_the_same_error_shape() {
         json!([])
     );
 }
+
+/// Found by schemathesis (scripts/schemathesis.sh): a query string axum
+/// could not decode (a parameter given twice) and a path segment that is
+/// not UTF-8 were refused with axum's plain-text 400, not the JSON shape.
+#[tokio::test]
+async fn query_strings_and_paths_that_do_not_decode_get_the_json_error() {
+    let app = ServerBuilder::new()
+        .open_access()
+        .build()
+        .expect("valid")
+        .router();
+    assert_eq!(
+        call(
+            &app,
+            post_json("/api/metrics", serde_json::to_vec(&valid()).expect("json"))
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let cases = [
+        (
+            "/api/v1/devices/victim/history?metric=cpu_usage&points=1&points=2",
+            "query",
+            "duplicate field `points`",
+        ),
+        (
+            "/api/v1/devices/victim/export?format=csv&format=json",
+            "query",
+            "duplicate field `format`",
+        ),
+        (
+            "/api/v1/alerts/history?limit=1&limit=2",
+            "query",
+            "duplicate field `limit`",
+        ),
+        ("/api/v1/devices/%FF/metrics", "path", "Invalid UTF-8"),
+        (
+            "/api/v1/devices/%FF/history?metric=cpu_usage",
+            "path",
+            "Invalid UTF-8",
+        ),
+    ];
+    for (uri, field, says) in cases {
+        let response = tower::ServiceExt::oneshot(app.clone(), get(uri))
+            .await
+            .expect("router is infallible");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/json",
+            "{uri}"
+        );
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let error = json(&body);
+        assert_eq!(error["field"], field, "{uri}: {error}");
+        assert!(
+            error["error"].as_str().expect("a message").contains(says),
+            "{uri}: {error}"
+        );
+    }
+}

@@ -23,6 +23,7 @@ mod database_from_main;
 #[cfg(feature = "sqlite")]
 mod database_v2;
 mod device_cap;
+mod edge_refusals;
 mod end_to_end;
 mod fleet_reads;
 #[cfg(feature = "sqlite")]

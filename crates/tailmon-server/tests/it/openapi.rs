@@ -329,3 +329,45 @@ async fn served_public_with_an_etag() {
     let text = String::from_utf8(first).unwrap();
     assert!(!text.contains("\"root\"") && !text.contains("\"ann\""));
 }
+
+/// Found by schemathesis's `response_schema_conformance`: a type that
+/// flattens a closed one (a listed token, a created token, a rule with its
+/// source) was an `allOf` with a `$ref` to a schema with
+/// `additionalProperties: false`, which refused the added fields, so no
+/// answer matched; and `GET /api/all_metrics` was documented as device
+/// summaries (with `status`) while it answers the reports as sent.
+#[tokio::test]
+async fn answers_that_add_fields_to_a_closed_type_are_not_refused_by_it() {
+    let doc = document(&open_server()).await;
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let closed: BTreeSet<String> = schemas
+        .iter()
+        .filter(|(_, schema)| schema["additionalProperties"] == Value::Bool(false))
+        .map(|(name, _)| format!("#/components/schemas/{name}"))
+        .collect();
+    assert!(
+        closed.contains("#/components/schemas/TokenInfo"),
+        "{closed:?}"
+    );
+    for name in ["ListedToken", "CreatedTokenBody", "RuleView"] {
+        let parts = schemas[name]["allOf"].as_array().expect("an allOf");
+        for part in parts {
+            let reference = part["$ref"].as_str().unwrap_or_default();
+            assert!(
+                !closed.contains(reference),
+                "{name} refers to closed {reference}"
+            );
+            assert_ne!(part["additionalProperties"], Value::Bool(false), "{name}");
+        }
+    }
+    // The request bodies stay closed where they stand alone.
+    assert_eq!(
+        schemas["RuleConfig"]["additionalProperties"],
+        Value::Bool(false)
+    );
+    let all_metrics = operation(&doc, &Method::GET, "/api/all_metrics").expect("documented");
+    assert_eq!(
+        all_metrics["responses"]["200"]["content"]["application/json"]["schema"]["items"]["$ref"],
+        "#/components/schemas/Report"
+    );
+}

@@ -5,7 +5,7 @@
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -18,6 +18,7 @@ use crate::alerts::{Alert, AlertsError, NamedChannel, OrgAlerts, RuleConfig};
 use crate::api::caller_org::CallerOrg;
 use crate::api::json_body::JsonBody;
 use crate::api::time_param;
+use crate::api::url_params::{Path, Query};
 use crate::auth::access::Principal;
 use tailmon_core::ErrorBody;
 

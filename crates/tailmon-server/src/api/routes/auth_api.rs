@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::ApiError;
 use crate::api::caller_org::CallerOrg;
 use crate::api::json_body::JsonBody;
+use crate::api::url_params::Path;
 use crate::auth::access::Principal;
 use crate::auth::auth_error::AuthError;
 use crate::auth::credentials::{Credentials, NewToken, Role, TokenInfo, TokenKind, UserInfo};

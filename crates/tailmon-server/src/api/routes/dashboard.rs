@@ -1,10 +1,12 @@
 //! The dashboard: static assets embedded in the binary.
 
-use axum::extract::{OriginalUri, Path};
+use axum::extract::OriginalUri;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 use tailmon_core::ErrorBody;
+
+use crate::api::url_params::Path;
 
 #[derive(RustEmbed)]
 #[folder = "assets/"]

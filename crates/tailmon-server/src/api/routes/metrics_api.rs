@@ -6,7 +6,8 @@ use axum::response::Response;
 
 use crate::alerts::AlertEngine;
 use crate::api::caller_org::CallerOrg;
-use crate::api::metrics_exposition::MetricsExpositions;
+use crate::api::metrics_exposition::{Health, MetricsExpositions};
+use crate::http::connection_drops::ConnectionDrops;
 use crate::{ApiError, Ingest};
 use std::sync::Arc;
 
@@ -16,6 +17,8 @@ pub(crate) struct MetricsState {
     pub(crate) ingest: Ingest,
     pub(crate) alerts: AlertEngine,
     pub(crate) exposition: Arc<MetricsExpositions>,
+    /// Connections the serve loop closed on its own.
+    pub(crate) connections: Arc<ConnectionDrops>,
 }
 
 /// The latest value of every device's metrics and the server's own health,
@@ -35,9 +38,11 @@ pub(crate) async fn metrics(
     let fleet = state.ingest.fleet(&org).await?;
     fleet.check_statuses(state.ingest.clock().now());
     // The server's own health is the operator's: the default organisation's.
-    let health = org
-        .is_default()
-        .then(|| (state.ingest.metrics().as_ref(), &state.alerts));
+    let health = org.is_default().then(|| Health {
+        metrics: state.ingest.metrics().as_ref(),
+        alerts: &state.alerts,
+        connections: &state.connections,
+    });
     state
         .exposition
         .of(&org)

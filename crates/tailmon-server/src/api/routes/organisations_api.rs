@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -13,6 +13,7 @@ use tailmon_core::{ErrorBody, OrgId};
 
 use crate::alerts::OrgAlerts;
 use crate::api::routes::auth_api::{blocking, credentials, who};
+use crate::api::url_params::Path;
 use crate::auth::access::Principal;
 use crate::auth::guard::Guard;
 use crate::auth::{OrgInfo, OrgLimits};

@@ -1,7 +1,7 @@
 //! The versioned API: `/api/v1/devices…` and `/api/v1/reports`.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -19,6 +19,7 @@ use crate::api::devices_query::DevicesQuery;
 use crate::api::fleet_snapshot::{FleetSnapshots, FleetView, X_TOTAL_COUNT, answer_once};
 use crate::api::json_body::JsonBody;
 use crate::api::report_refusals::ReportsRefused;
+use crate::api::url_params::{Path, Query};
 use crate::auth::access::Principal;
 use crate::http::client_address::ClientAddress;
 use crate::{ApiError, HistoryQuery, Ingest, StoreError, api::time_param};
@@ -91,7 +92,7 @@ pub(crate) async fn devices(
     get, path = "/api/all_metrics", tag = "devices",
     params(("If-None-Match" = Option<String>, Header, description = "An `ETag` of an earlier answer: 304 when nothing changed.")),
     responses(
-        (status = 200, description = "Every device's latest report with its status, sorted by device id (the original Tailmon's answer, with extra fields). Compressed (gzip, br) when `Accept-Encoding` asks.", body = Vec<DeviceSummary>,
+        (status = 200, description = "Every device's latest report as it was sent, with the server's `received_at`, sorted by device id (the original Tailmon's answer, with extra fields; statuses are in `GET /api/v1/devices`). Compressed (gzip, br) when `Accept-Encoding` asks.", body = Vec<Report>,
             headers(("ETag" = String, description = "Changes with the answer."))),
         (status = 304, description = "Not modified since the `ETag` in `If-None-Match`."),
         (status = 503, description = "The store cannot be read now.", body = ErrorBody),
