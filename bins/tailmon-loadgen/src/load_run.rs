@@ -54,6 +54,10 @@ pub struct LoadSettings {
     pub report_every: Duration,
     /// Seeds the simulated hosts: the same seed, the same values.
     pub seed: u64,
+    /// Agents share this many HTTP clients, round-robin, as agents behind a
+    /// proxy share its connections to the server; `None` for a client
+    /// (so a keep-alive connection) each, as real agents have.
+    pub connections: Option<usize>,
 }
 
 /// Why a run could not start.
@@ -216,17 +220,20 @@ pub async fn run(
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(settings.devices);
-    let per_thread = settings.devices.div_ceil(threads);
+    let client_count = settings
+        .connections
+        .map_or(settings.devices, |c| c.clamp(1, settings.devices));
+    let per_thread = client_count.div_ceil(threads);
     let clients: Vec<Client> = std::thread::scope(|scope| {
-        let builders: Vec<_> = (0..settings.devices)
+        let builders: Vec<_> = (0..client_count)
             .step_by(per_thread)
             .map(|first| {
-                let last = (first + per_thread).min(settings.devices);
+                let last = (first + per_thread).min(client_count);
                 let client_for = &client_for;
                 scope.spawn(move || (first..last).map(client_for).collect::<Result<Vec<_>, _>>())
             })
             .collect();
-        let mut clients = Vec::with_capacity(settings.devices);
+        let mut clients = Vec::with_capacity(client_count);
         for builder in builders {
             match builder.join() {
                 Ok(built) => clients.extend(built?),
@@ -235,9 +242,8 @@ pub async fn run(
         }
         Ok::<_, tailmon_client::Error>(clients)
     })?;
-    let agents: Vec<SimulatedAgent> = clients
-        .into_iter()
-        .enumerate()
+    let agents: Vec<SimulatedAgent> = (0..settings.devices)
+        .map(|i| (i, clients[i % clients.len()].clone()))
         .map(|(i, client)| {
             let id = format!("{}{i}", settings.prefix);
             let mut host = SimulatedHost::new(&id, settings.seed.wrapping_add(i as u64));

@@ -57,6 +57,11 @@ struct Args {
     /// --rate max; 32 by default there.
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Agents share this many HTTP clients round-robin (as agents behind a
+    /// proxy share its connections); by default each agent has its own
+    /// client and keep-alive connection.
+    #[arg(long)]
+    connections: Option<usize>,
     /// Stop after this long (30s, 5m); by default run until Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
@@ -137,6 +142,7 @@ fn load() -> anyhow::Result<ExitCode> {
         timeout: args.timeout,
         report_every: args.report_every,
         seed: args.seed,
+        connections: args.connections,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
