@@ -59,14 +59,17 @@ pub enum Durability {
 ///   answers only once that transaction is flushed to disk (see
 ///   [`Durability`]), so an acknowledged report survives a crash of the
 ///   process or the machine.
-/// - **Compact history.** Every 10 minutes (and before retention, and when
-///   the store is dropped) a checkpoint moves each device's reports into a
-///   column-encoded, compressed raw block, and writes its rollup blocks (six
-///   hours of minute buckets, a week of hour buckets) the same way. Until
-///   then they are held in memory, about the size they take on disk, and
-///   after a crash the inbox is replayed at the next open.
+/// - **Compact history.** Every 10 minutes (and before retention, when a
+///   device has 720 reports waiting, and when the store is dropped) a
+///   checkpoint reads each device's reports back from the inbox, seals them
+///   into a column-encoded, compressed raw block, adds them to its rollup
+///   blocks (six hours of minute buckets, a week of hour buckets) and
+///   deletes them from the inbox, in one transaction.
+/// - **Small in memory.** Until then the reports stay in the inbox table
+///   only: the store keeps a few bytes a device (which inbox rows are its
+///   own), so its memory does not grow with the reports or the history.
 /// - **Reads** use their own connections, concurrent with writes, and merge
-///   what memory holds with the tables.
+///   a device's inbox rows with its blocks.
 ///
 /// ```no_run
 /// use std::sync::Arc;
