@@ -6,7 +6,8 @@ server), the README's report, the example configuration files of
 packaging/ (as shipped, and with every key uncommented), and the TOML
 examples of docs/alert-channels.md and the README. Run from anywhere;
 needs python3 and the zstd command. The seeds are committed: run it again
-only when those sources change."""
+only when those sources change. Inputs the fuzzer found worth keeping are
+added to the seeds by hand (batch/invalid-utf8-in-an-unknown-key.json)."""
 
 import json
 import pathlib
