@@ -182,18 +182,6 @@ async fn run(
     Ok(())
 }
 
-/// The dashboard's address in alert links when the file sets no
-/// `public_url`: `scheme://host:port/` of the listen address, `localhost`
-/// for an unspecified address (`0.0.0.0`, `::`).
-pub(crate) fn default_public_url(scheme: &str, listen: SocketAddr) -> String {
-    let host = match listen.ip() {
-        ip if ip.is_unspecified() => "localhost".to_owned(),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-        ip => ip.to_string(),
-    };
-    format!("{scheme}://{host}:{}/", listen.port())
-}
-
 /// Whether a server without authentication on `listen` can be reached by
 /// other machines: anything but a loopback address can (0.0.0.0 included).
 fn open_access_is_exposed(listen: SocketAddr) -> bool {
@@ -233,23 +221,6 @@ async fn local_agent(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alert_links_default_to_the_listen_address() {
-        let at = |a: &str| a.parse::<SocketAddr>().expect("an address");
-        assert_eq!(
-            default_public_url("http", at("0.0.0.0:3000")),
-            "http://localhost:3000/"
-        );
-        assert_eq!(
-            default_public_url("https", at("10.0.0.2:443")),
-            "https://10.0.0.2:443/"
-        );
-        assert_eq!(
-            default_public_url("http", at("[::1]:80")),
-            "http://[::1]:80/"
-        );
-    }
 
     #[test]
     fn open_access_warns_unless_on_loopback() {

@@ -278,7 +278,7 @@ impl ServerSettings {
     pub(crate) fn runtime_config(&self, scheme: &str, local: SocketAddr) -> RuntimeConfig {
         let mut alerts = self.alerts.clone();
         if alerts.public_url.is_none() {
-            alerts.public_url = Some(crate::default_public_url(scheme, local));
+            alerts.public_url = Some(default_public_url(scheme, local));
         }
         let mut config = RuntimeConfig::default();
         config.thresholds = self.thresholds();
@@ -390,6 +390,18 @@ fn cross_key_problems(args: &Args, layered: &Layered) -> Vec<Problem> {
     found
 }
 
+/// The dashboard's address in alert links when the file sets no
+/// `public_url`: `scheme://host:port/` of the listen address, `localhost`
+/// for an unspecified address (`0.0.0.0`, `::`).
+pub(crate) fn default_public_url(scheme: &str, listen: SocketAddr) -> String {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() => "localhost".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("{scheme}://{host}:{}/", listen.port())
+}
+
 /// `n` requests a second with bursts of ten times as many; 0 is off.
 fn per_second(n: u32) -> Option<RateLimit> {
     RateLimit::new(n, n.saturating_mul(10))
@@ -446,5 +458,22 @@ mod tests {
         assert_eq!(parse_percent("95.5"), Ok(95.5));
         assert!(parse_percent("101").is_err());
         assert!(parse_percent("-1").is_err());
+    }
+
+    #[test]
+    fn alert_links_default_to_the_listen_address() {
+        let at = |a: &str| a.parse::<SocketAddr>().expect("an address");
+        assert_eq!(
+            default_public_url("http", at("0.0.0.0:3000")),
+            "http://localhost:3000/"
+        );
+        assert_eq!(
+            default_public_url("https", at("10.0.0.2:443")),
+            "https://10.0.0.2:443/"
+        );
+        assert_eq!(
+            default_public_url("http", at("[::1]:80")),
+            "http://[::1]:80/"
+        );
     }
 }

@@ -85,6 +85,9 @@ pub mod backup;
 mod builder;
 mod clock;
 mod config_file;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 mod ingest;
 pub mod limits;

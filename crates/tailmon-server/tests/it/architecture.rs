@@ -33,6 +33,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("ingest", &["store", "clock", "telemetry"]),
     ("telemetry", &["clock"]),
     ("config_file", &["alerts"]),
+    ("fuzzing", &["store"]),
     ("runtime_config", &["alerts", "auth", "store"]),
     (
         "backup",
