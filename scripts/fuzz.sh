@@ -20,6 +20,10 @@ cd "$(dirname "$0")/.."
 seconds="${1:-300}"
 shift || true
 sanitizer="${FUZZ_SANITIZER:-address}"
+# FUZZ_PROFILE=dev builds without optimisation: much quicker to build,
+# slower to run (CI's brief run uses it).
+profile=()
+if [ "${FUZZ_PROFILE:-release}" = dev ]; then profile=(--dev); fi
 export RUSTC_BOOTSTRAP=1
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -36,9 +40,9 @@ fi
 # Built first (every target, or the ones named), so that a build error
 # shows here rather than in each target's log.
 if [ "$#" -gt 0 ]; then
-  for target in "${targets[@]}"; do cargo fuzz build --sanitizer "$sanitizer" "$target"; done
+  for target in "${targets[@]}"; do cargo fuzz build "${profile[@]}" --sanitizer "$sanitizer" "$target"; done
 else
-  cargo fuzz build --sanitizer "$sanitizer"
+  cargo fuzz build "${profile[@]}" --sanitizer "$sanitizer"
 fi
 failed=()
 for target in "${targets[@]}"; do
@@ -47,7 +51,7 @@ for target in "${targets[@]}"; do
   echo "fuzz: $target for ${seconds}s (sanitizer: $sanitizer)"
   # -timeout: an input that takes 10 s is a hang; -rss_limit_mb: memory
   # past 2 GiB is a failure; -print_final_stats for the figures.
-  if cargo fuzz run --sanitizer "$sanitizer" "$target" \
+  if cargo fuzz run "${profile[@]}" --sanitizer "$sanitizer" "$target" \
       "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
       -print_final_stats=1 >"$log" 2>&1; then
