@@ -21,7 +21,10 @@ use tailmon_server::{MemoryStore, ServerBuilder, SqliteStore, Store};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [kind, dir, addr] = args.as_slice() else {
-        return Err("usage: tailmon-bench-server sqlite|sqlite-process|memory|floor|floor-nosync DIR ADDR".into());
+        return Err(
+            "usage: tailmon-bench-server sqlite|sqlite-process|memory|floor|floor-nosync DIR ADDR"
+                .into(),
+        );
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
