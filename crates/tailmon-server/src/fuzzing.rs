@@ -10,7 +10,7 @@ use crate::store::codec::{self, BlockEncoder};
 /// Decodes an unsealed block (`codec::decode`), as the SQLite store does
 /// after decompressing one.
 pub fn decode_block(bytes: &[u8]) -> Result<Vec<serde_json::Value>, impl std::error::Error> {
-    codec::decode(bytes)
+    codec::decoder::decode(bytes)
 }
 
 /// Decompresses and decodes a sealed block (`codec::decode_sealed`), as
