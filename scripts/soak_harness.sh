@@ -51,7 +51,7 @@ soak_start_server() {
   local max_devices=$1
   shift
   local data="$WORK/data"
-  mkdir -p "$data"
+  mkdir -m 700 "$data"
   AGENT_TOKEN=$("$BIN/tailmon-server" token create --data-dir "$data" --name soak-agents \
     --max-devices "$max_devices" | tail -n 1)
   READ_TOKEN=$("$BIN/tailmon-server" token create --data-dir "$data" --name soak-reader \
