@@ -43,6 +43,8 @@ mod retention;
 mod routes;
 mod serve_router;
 mod slow_client;
+#[cfg(feature = "sqlite")]
+mod sqlite_sealing;
 mod store_conformance;
 mod support;
 mod tls;

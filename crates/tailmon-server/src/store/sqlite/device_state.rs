@@ -174,6 +174,12 @@ impl PendingRows {
         !self.is_empty() && (self.oldest..=self.newest).contains(&ts)
     }
 
+    /// The sequence number of the first row, if any: it changes only when
+    /// the rows are sealed or deleted and new ones come.
+    pub(crate) fn first_seq(&self) -> Option<i64> {
+        (!self.is_empty()).then_some(self.base)
+    }
+
     /// Their sequence numbers, oldest row first.
     pub(crate) fn seqs(&self) -> impl Iterator<Item = i64> + '_ {
         self.steps.iter().map(|&s| self.base + i64::from(s))

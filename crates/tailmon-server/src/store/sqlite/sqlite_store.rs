@@ -18,7 +18,7 @@ use crate::store::sqlite::pending_reads::{PendingSnapshot, row_blob};
 use crate::store::sqlite::raw_window::{PreparedReport, open_block};
 use crate::store::sqlite::sql_values::{SharedKeep, TierKeep, backend, millis, tier_code};
 use crate::store::sqlite::sqlite_flusher;
-use crate::store::sqlite::sqlite_writer::{Write, Writer, decode_latest};
+use crate::store::sqlite::sqlite_writer::{SEAL_AFTER, Write, Writer, decode_latest};
 use crate::store::sqlite::wal_sync::WalSync;
 use crate::{
     Clock, HistoryQuery, ReportStream, Store, StoreError, SystemClock, store::sqlite::sqlite_schema,
@@ -59,12 +59,14 @@ pub enum Durability {
 ///   answers only once that transaction is flushed to disk (see
 ///   [`Durability`]), so an acknowledged report survives a crash of the
 ///   process or the machine.
-/// - **Compact history.** Every 10 minutes (and before retention, when a
-///   device has 720 reports waiting, and when the store is dropped) a
-///   checkpoint reads each device's reports back from the inbox, seals them
-///   into a column-encoded, compressed raw block, adds them to its rollup
-///   blocks (six hours of minute buckets, a week of hour buckets) and
-///   deletes them from the inbox, in one transaction.
+/// - **Compact history.** 10 minutes after a device's first report waiting
+///   (or at 720 reports, before retention trims them, and for every device
+///   when the store is dropped) the writer reads its reports back from the
+///   inbox, seals them into a column-encoded, compressed raw block, adds
+///   them to its rollup blocks (six hours of minute buckets, a week of hour
+///   buckets) and deletes them from the inbox, in one transaction. Devices
+///   fall due one by one, so this work is spread between inserts in small
+///   transactions, never one long pause.
 /// - **Small in memory.** Until then the reports stay in the inbox table
 ///   only: the store keeps a few bytes a device (which inbox rows are its
 ///   own), so its memory does not grow with the reports or the history.
@@ -129,9 +131,20 @@ pub struct SqliteStoreBuilder {
     clock: Arc<dyn Clock>,
     max_size_bytes: Option<u64>,
     durability: Durability,
+    seal_after: Duration,
 }
 
 impl SqliteStoreBuilder {
+    /// How long a device's reports wait in the inbox before they are sealed
+    /// into a raw block and its rollups. Defaults to 10 minutes (about 120
+    /// reports at the agent's interval, which compress well). Shorter seals
+    /// smaller blocks, which take more room on disk; either way a query sees
+    /// every report, sealed or not.
+    pub fn seal_after(mut self, wait: Duration) -> Self {
+        self.seal_after = wait;
+        self
+    }
+
     /// How long each tier is kept, all three at once. Defaults to
     /// [`Retention::default`]; a running store changes it with
     /// [`Store::set_retention`].
@@ -235,6 +248,7 @@ impl SqliteStoreBuilder {
             conn,
             Arc::clone(&devices),
             Arc::clone(&retention),
+            self.seal_after,
             flusher,
             writer_wal,
         )
@@ -292,6 +306,7 @@ impl std::fmt::Debug for SqliteStoreBuilder {
             .field("retention", &self.retention)
             .field("max_size_bytes", &self.max_size_bytes)
             .field("durability", &self.durability)
+            .field("seal_after", &self.seal_after)
             .finish_non_exhaustive()
     }
 }
@@ -310,6 +325,7 @@ impl SqliteStore {
             clock: Arc::new(SystemClock),
             max_size_bytes: None,
             durability: Durability::Disk,
+            seal_after: SEAL_AFTER,
         }
     }
 

@@ -6,15 +6,19 @@
 //!   own, and hands the senders to the flusher thread (see
 //!   [`crate::store::sqlite::sqlite_flusher`]), which answers them once the
 //!   commit is on disk while the writer commits the next group.
-//! - **Checkpoint** (every [`CHECKPOINT_EVERY`], on demand, before retention,
-//!   at close, and for a device whose inbox rows reach [`MAX_WINDOW`]): in
-//!   one transaction, each device's inbox rows are read back, sealed into a
-//!   raw block and added to its rollup blocks, its latest report is written,
-//!   and the rows are deleted.
+//! - **Sealing** (a device's rows [`SEAL_AFTER`] after the first of them
+//!   came, or once they reach [`MAX_WINDOW`]): in one transaction, the
+//!   device's inbox rows are read back, sealed into a raw block and added to
+//!   its rollup blocks, its latest report is written, and the rows are
+//!   deleted. Devices fall due one by one as their first rows came, so the
+//!   work is spread in small transactions between insert groups
+//!   ([`SEAL_BATCH`] devices at most each), never one long stop of ingest.
+//! - **Checkpoint** (on demand, at close, and before retention for the
+//!   devices whose rows retention would trim): every device sealed at once.
 //! - **Recovery** (at open): nothing to replay; each device's inbox rows are
 //!   found again from the inbox's `(seq, device, ts)` columns.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -34,8 +38,18 @@ use crate::store::sqlite::sqlite_flusher::Answers;
 use crate::store::sqlite::sqlite_schema;
 use crate::store::sqlite::wal_sync::WalSync;
 
-/// How often the writer checkpoints on its own.
-pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
+/// How long a device's reports stay in the inbox before they are sealed,
+/// unless the store is built with another
+/// ([`crate::SqliteStoreBuilder::seal_after`]): about 120 reports at the
+/// agent's 5 s interval, a block that compresses well.
+pub(crate) const SEAL_AFTER: Duration = Duration::from_secs(600);
+/// Most devices sealed in one transaction between insert groups.
+const SEAL_BATCH: usize = 16;
+/// How long a failed seal waits before it is tried again.
+const SEAL_RETRY: Duration = Duration::from_secs(5);
+/// How long the writer sleeps with nothing waiting to be sealed (an insert
+/// wakes it at once).
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
 /// Most inbox rows a device has before the writer seals them on its own (a
 /// back-fill sends many at once).
 pub(crate) const MAX_WINDOW: usize = 720;
@@ -94,7 +108,12 @@ pub(crate) struct Writer {
     raw_horizon: i64,
     /// The newest inbox sequence number given.
     last_seq: i64,
-    last_checkpoint: Instant,
+    /// Devices with inbox rows, in the order their first row came: when
+    /// they fall due, the device, and that row's sequence number (the device
+    /// is due only if its rows still start there).
+    due: VecDeque<(Instant, Arc<DeviceEntry>, i64)>,
+    /// How long a device's rows wait before they are sealed.
+    seal_after: Duration,
     flusher: Sender<Answers>,
     /// With [`crate::Durability::Disk`]: flushed before a delete or
     /// retention is answered (inserts are flushed by the flusher).
@@ -108,6 +127,7 @@ impl Writer {
         conn: Connection,
         devices: Arc<Devices>,
         retention: SharedKeep,
+        seal_after: Duration,
         flusher: Sender<Answers>,
         wal: Option<WalSync>,
     ) -> Result<Self, String> {
@@ -118,7 +138,8 @@ impl Writer {
             sealed_timestamps: HashMap::new(),
             raw_horizon: i64::MIN,
             last_seq: 0,
-            last_checkpoint: Instant::now(),
+            due: VecDeque::new(),
+            seal_after,
             flusher,
             wal,
         };
@@ -200,6 +221,13 @@ impl Writer {
             }
             tx.commit().map_err(backend)?;
         }
+        let due = Instant::now() + self.seal_after;
+        for entry in by_id.into_values() {
+            let first = entry.lock().pending.first_seq();
+            if let Some(first) = first {
+                self.due.push_back((due, entry, first));
+            }
+        }
         if found > 0 {
             tracing::info!(reports = found, "reports not yet sealed found in the inbox");
         }
@@ -209,11 +237,14 @@ impl Writer {
     /// Serves requests until every sender is gone, then checkpoints.
     pub(crate) fn run(mut self, requests: Receiver<Write>) {
         loop {
-            let wait = CHECKPOINT_EVERY.saturating_sub(self.last_checkpoint.elapsed());
+            // Inserts wake the writer anyway; with nothing waiting it sleeps.
+            let wait = self.due.front().map_or(IDLE_WAIT, |(due, _, _)| {
+                due.saturating_duration_since(Instant::now())
+            });
             let first = match requests.recv_timeout(wait) {
                 Ok(request) => request,
                 Err(RecvTimeoutError::Timeout) => {
-                    self.checkpoint_logged();
+                    self.seal_due();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -233,11 +264,39 @@ impl Writer {
                 }
             }
             self.commit_inserts(inserts);
-            if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-                self.checkpoint_logged();
-            }
+            self.seal_due();
         }
         self.checkpoint_logged();
+    }
+
+    /// Seals up to [`SEAL_BATCH`] devices whose first inbox row came
+    /// `seal_after` ago or more, in one transaction.
+    fn seal_due(&mut self) {
+        let mut batch = Vec::new();
+        let now = Instant::now();
+        while batch.len() < SEAL_BATCH && self.due.front().is_some_and(|(due, _, _)| *due <= now) {
+            let Some((_, entry, first)) = self.due.pop_front() else {
+                break;
+            };
+            // Sealed since (a full window, a delete): its new rows have an
+            // entry of their own.
+            if entry.lock().pending.first_seq() == Some(first) {
+                batch.push((entry, first));
+            }
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let entries: Vec<Arc<DeviceEntry>> = batch.iter().map(|(e, _)| Arc::clone(e)).collect();
+        if let Err(error) = self.checkpoint(&entries, false) {
+            tracing::warn!(%error, devices = entries.len(), "sealing failed; the reports stay in the inbox and it is tried again");
+            let retry = Instant::now() + SEAL_RETRY;
+            self.due.extend(
+                batch
+                    .into_iter()
+                    .map(|(entry, first)| (retry, entry, first)),
+            );
+        }
     }
 
     fn serve_other(&mut self, request: Write) {
@@ -375,12 +434,18 @@ impl Writer {
             self.devices.insert(entry);
         }
         let mut full = Vec::new();
+        let now = Instant::now();
         for (entry, seq, ts) in accepted {
-            let reached = {
+            let (first, reached) = {
                 let mut state = entry.lock();
+                let first = state.pending.is_empty();
                 state.pending.push(seq, ts);
-                state.pending.len() == MAX_WINDOW
+                (first, state.pending.len() == MAX_WINDOW)
             };
+            if first {
+                self.due
+                    .push_back((now + self.seal_after, Arc::clone(&entry), seq));
+            }
             if reached {
                 full.push(entry);
             }
@@ -390,14 +455,14 @@ impl Writer {
 
     /// Checkpoints every device.
     fn checkpoint_all(&mut self) -> Result<(), StoreError> {
-        self.last_checkpoint = Instant::now();
+        let started = Instant::now();
         let all = self.devices.all();
         let reports: usize = all.iter().map(|e| e.lock().pending.len()).sum();
         self.checkpoint(&all, true)?;
         tracing::debug!(
             devices = all.len(),
             reports,
-            took_ms = self.last_checkpoint.elapsed().as_millis(),
+            took_ms = started.elapsed().as_millis(),
             "checkpoint: inbox sealed into blocks"
         );
         Ok(())
@@ -540,15 +605,31 @@ impl Writer {
     }
 
     fn apply_retention(&mut self, now: OffsetDateTime) -> Result<(), StoreError> {
-        // Everything into blocks first, so only blocks need trimming.
-        self.checkpoint_all()?;
-        self.sealed_timestamps.clear();
         let keep = **self.retention.load();
         let raw_cutoff = millis(now - keep.raw).max(self.raw_horizon);
         let cutoffs = [
             (Tier::Minute, (now - keep.minute).unix_timestamp()),
             (Tier::Hour, (now - keep.hour).unix_timestamp()),
         ];
+        // Rows any tier's retention would trim (an hour more, for the
+        // bucket a row falls in) go into blocks first, so only blocks need
+        // trimming; the others are newer than every cutoff.
+        let newest_cutoff = cutoffs
+            .iter()
+            .map(|&(_, cutoff)| cutoff.saturating_mul(1000))
+            .fold(raw_cutoff, i64::max)
+            .saturating_add(3_600_000);
+        let old: Vec<Arc<DeviceEntry>> = self
+            .devices
+            .all()
+            .into_iter()
+            .filter(|entry| {
+                let state = entry.lock();
+                !state.pending.is_empty() && state.pending.oldest < newest_cutoff
+            })
+            .collect();
+        self.checkpoint(&old, false)?;
+        self.sealed_timestamps.clear();
         let entries = self.devices.all();
         let tx = self.conn.transaction().map_err(backend)?;
         for entry in &entries {
