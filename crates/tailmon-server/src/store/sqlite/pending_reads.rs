@@ -77,17 +77,10 @@ pub(crate) fn read_rows(
     conn: &Connection,
     seqs: impl Iterator<Item = i64>,
 ) -> Result<(Vec<PreparedReport>, usize), StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT report FROM inbox WHERE seq = ?1")
-        .map_err(backend)?;
     let mut rows = Vec::with_capacity(seqs.size_hint().0);
     let mut missing = 0;
     for seq in seqs {
-        match stmt
-            .query_row([seq], |r| r.get::<_, Vec<u8>>(0))
-            .optional()
-            .map_err(backend)?
-        {
+        match row_blob(conn, seq)? {
             Some(blob) => rows.push(PreparedReport::from_inbox(blob)?),
             None => missing += 1,
         }

@@ -483,10 +483,9 @@ impl Writer {
                 (state.pending.seqs().collect(), state.stored_latest)
             };
             let (mut rows, _) = read_rows(&tx, seqs.iter().copied())?;
+            // In time order: the last one is the newest.
             rows.sort_by_key(|r| r.ts);
-            let mut window = RawWindow::default();
             let mut rollups: BTreeMap<(u8, i64), RollupBlock> = BTreeMap::new();
-            let mut newest: Option<&PreparedReport> = None;
             for row in &rows {
                 for tier in [Tier::Minute, Tier::Hour] {
                     let bucket = bucket_start(tier, row.report.last_seen).unix_timestamp();
@@ -499,12 +498,11 @@ impl Writer {
                     };
                     metric::for_each(&row.report, |name, value| block.add(bucket, name, value));
                 }
-                if newest.is_none_or(|n| row.ts >= n.ts) {
-                    newest = Some(row);
-                }
             }
-            for row in &rows {
-                window.push_json(row.ts, row.json.clone())?;
+            let newest = rows.last().map(|row| (row.ts, row.inbox.clone()));
+            let mut window = RawWindow::default();
+            for row in rows {
+                window.push_json(row.ts, row.json)?;
             }
             let range = window.range();
             if let Some((oldest, newest)) = range {
@@ -534,13 +532,13 @@ impl Writer {
                 write_rollup(&tx, key, entry.id, block, level)?;
             }
             let mut latest_ts = stored_latest;
-            if let Some(row) = newest
-                && row.ts >= stored_latest
+            if let Some((ts, inbox)) = newest
+                && ts >= stored_latest
             {
                 tx.prepare_cached("UPDATE devices SET latest = ?2 WHERE id = ?1")
-                    .and_then(|mut s| s.execute(params![entry.id, row.inbox]))
+                    .and_then(|mut s| s.execute(params![entry.id, inbox]))
                     .map_err(backend)?;
-                latest_ts = row.ts;
+                latest_ts = ts;
             }
             if !all {
                 let mut delete = tx
