@@ -78,21 +78,24 @@ for round in $(seq 1 "$rounds"); do
       rss_mb=$((rss_kb / 1024))
       printf '%-6s %-7s %-6s %10s %8s %8s%s\n' "$round" "$shape" "$case" "${rate:-0}" "$rss_mb" "${stop:-?}" \
         "$([ "${errors:-0}" != 0 ] && echo "  errors=$errors")"
-      echo "$shape $case ${rate:-0} $rss_mb ${stop:-0}" >> "$results"
+      echo "$round $shape $case ${rate:-0} $rss_mb ${stop:-0}" >> "$results"
       rm -rf "$dir"
     done
   done
 done
 
 echo
-echo "medians over $rounds rounds (reports/s; ratio to the floor of the same shape)"
+echo "medians over $rounds rounds (reports/s; ratio to the floor of the same shape: of the medians, then the median of each round's own ratio)"
 python3 - "$results" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 by = {}
-for shape, case, rate, rss, stop in rows:
-    by.setdefault((shape, case), []).append((float(rate), int(rss), float(stop)))
-for shape in dict.fromkeys(r[0] for r in rows):
+floors = {(r[0], r[1]): float(r[3]) for r in rows if r[2] == "floor"}
+for rnd, shape, case, rate, rss, stop in rows:
+    floor = floors.get((rnd, shape))
+    ratio = float(rate) / floor if floor else None
+    by.setdefault((shape, case), []).append((float(rate), int(rss), float(stop), ratio))
+for shape in dict.fromkeys(r[1] for r in rows):
     floor = by.get((shape, "floor"))
     floor_rate = statistics.median(r[0] for r in floor) if floor else None
     for (s, case), runs in by.items():
@@ -103,5 +106,9 @@ for shape in dict.fromkeys(r[0] for r in rows):
         rss = statistics.median(r[1] for r in runs)
         stop = statistics.median(r[2] for r in runs)
         ratio = f"{rate / floor_rate:.2f}x" if floor_rate else "-"
-        print(f"{shape:6} {case:7} {rate:9.0f}  ({lo:.0f}-{hi:.0f})  {ratio:>6}  rss {rss:.0f} MB  stop {stop:.1f} s")
+        paired = [r[3] for r in runs if r[3] is not None]
+        per_round = (
+            f"{statistics.median(paired):.2f}x ({min(paired):.2f}-{max(paired):.2f})" if paired else "-"
+        )
+        print(f"{shape:6} {case:7} {rate:9.0f}  ({lo:.0f}-{hi:.0f})  {ratio:>6}  per round {per_round}  rss {rss:.0f} MB  stop {stop:.1f} s")
 PY

@@ -153,6 +153,9 @@ struct ChannelEntry {
 struct DeviceSeen {
     seen: Option<OffsetDateTime>,
     disks: Vec<String>,
+    /// The top processes of its latest report, kept only while one of its
+    /// threshold rules holds: a firing alert tells them, and keeping every
+    /// device's would cost some 1 KB a device.
     top_processes: Option<Vec<ProcessInfo>>,
 }
 
@@ -164,6 +167,10 @@ struct EngineState {
     history: VecDeque<Alert>,
     silences: Vec<Silence>,
     devices: HashMap<String, DeviceSeen>,
+    /// The device whose report [`AlertEngine::observe`] is evaluating, and
+    /// that report's top processes: an alert it fires at once tells them.
+    /// Its buffers are reused from one report to the next.
+    observing: (String, Option<Vec<ProcessInfo>>),
     last_prediction: Option<OffsetDateTime>,
     /// How often a firing alert is told again, unless its rule says.
     repeat: Duration,
@@ -415,7 +422,10 @@ impl AlertEngine {
         let now = self.inner.clock.now();
         let mut state = self.lock();
         remember(&mut state, report);
+        state.observing.0.clone_from(&report.device_id);
+        state.observing.1.clone_from(&report.top_processes);
         let device = report.device_id.as_str();
+        let mut held = false;
         let mut found: Vec<(usize, String, f64)> = Vec::new();
         for (index, rule) in state.rules.iter().enumerate() {
             if rule.config.kind != RuleKind::Threshold || !rule.devices.matches(device) {
@@ -438,6 +448,7 @@ impl AlertEngine {
                 Some(_) => op.still_holds(value, threshold, rule.hysteresis_or_default()),
                 None => op.breaks(value, threshold),
             };
+            held |= holds;
             let rule = rule.clone();
             self.condition(
                 &mut state,
@@ -477,6 +488,12 @@ impl AlertEngine {
                 }
             }
         }
+        let state = &mut *state;
+        let kept = held.then(|| state.observing.1.clone()).flatten();
+        if let Some(entry) = state.devices.get_mut(device) {
+            entry.top_processes = kept;
+        }
+        state.observing.0.clear();
     }
 
     /// A device was deleted: its alerts end without a notification.
@@ -786,10 +803,14 @@ impl AlertEngine {
             alert.state = AlertState::Firing;
             alert.started_at = Some(now);
             alert.last_notified = Some(now);
-            alert.top_processes = state
-                .devices
-                .get(&alert.device_id)
-                .and_then(|d| d.top_processes.clone());
+            alert.top_processes = if state.observing.0 == alert.device_id {
+                state.observing.1.clone()
+            } else {
+                state
+                    .devices
+                    .get(&alert.device_id)
+                    .and_then(|d| d.top_processes.clone())
+            };
             self.notify(state, &alert, NotificationKind::Firing, &rule.channels, now);
             self.record_history(state, &alert);
             changed = true;
@@ -1074,6 +1095,18 @@ fn remember(state: &mut EngineState, report: &Report) {
         return;
     }
     entry.seen = Some(seen);
-    entry.disks = disk_metrics(report);
-    entry.top_processes.clone_from(&report.top_processes);
+    let mounts = report
+        .disks
+        .iter()
+        .flatten()
+        .map(|d| d.mount_point.as_str());
+    let same = entry.disks.len() == mounts.clone().count()
+        && entry
+            .disks
+            .iter()
+            .zip(mounts)
+            .all(|(kept, mount)| kept.strip_prefix("disk_used_percent:") == Some(mount));
+    if !same {
+        entry.disks = disk_metrics(report);
+    }
 }

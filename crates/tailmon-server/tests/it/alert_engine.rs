@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tailmon_core::{Disk, OffsetDateTime, Report};
+use tailmon_core::{Disk, OffsetDateTime, ProcessInfo, Report};
 use tailmon_server::alerts::comparison::Op;
 use tailmon_server::alerts::rule::{Escalation, RuleKind};
 use tailmon_server::alerts::{AlertState, AlertsConfig, NotificationKind, RuleConfig, Severity};
@@ -186,6 +186,64 @@ async fn an_alert_fires_after_for_and_resolves_past_the_hysteresis() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].state, AlertState::Resolved);
     assert!(history[0].resolved_at.unwrap() > history[0].started_at.unwrap());
+}
+
+/// A report of `device` at the clock's time with one top process.
+fn busy_report(bench: &Bench, device: &str, cpu: f64, process: &str) -> Report {
+    let mut report = Report::new(device, bench.clock.now());
+    report.cpu_usage = cpu;
+    report.ram_used_mb = 1;
+    report.ram_total_mb = 4;
+    report.top_processes = Some(vec![ProcessInfo {
+        pid: 42,
+        name: process.into(),
+        cpu_percent: cpu,
+        rss_bytes: 1 << 20,
+    }]);
+    report
+}
+
+#[tokio::test]
+async fn a_firing_alert_tells_the_top_processes_of_the_latest_report() {
+    let bench = Bench::new(vec![
+        cpu_rule(MINUTE),
+        RuleConfig {
+            name: "cpu-at-once".into(),
+            ..cpu_rule(Duration::ZERO)
+        },
+    ]);
+    // Over both thresholds: the rule without `for` fires with this
+    // report's processes at once.
+    bench
+        .ingest(busy_report(&bench, "web-1", 95.0, "first"))
+        .await;
+    bench.delivered().await;
+    let sent = bench.ops.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].rule, "cpu-at-once");
+    let names = |n: &tailmon_server::alerts::Notification| -> Vec<String> {
+        n.top_processes
+            .iter()
+            .flatten()
+            .map(|p| p.name.clone())
+            .collect()
+    };
+    assert_eq!(names(&sent[0]), ["first"]);
+    // Still over it with other processes; the rule with `for` fires from the
+    // timer, a minute on, with the latest report's.
+    bench.advance(Duration::from_secs(30));
+    bench
+        .ingest(busy_report(&bench, "web-1", 92.0, "second"))
+        .await;
+    bench.advance(Duration::from_secs(31));
+    bench.server.alerts().evaluate().await;
+    bench.delivered().await;
+    let sent = bench.ops.sent();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(
+        (sent[1].rule.as_str(), names(&sent[1])),
+        ("cpu-high", vec!["second".to_owned()])
+    );
 }
 
 #[tokio::test]

@@ -136,8 +136,7 @@ impl PreparedReport {
 
     /// A report from what [`PreparedReport::inbox`] holds.
     pub(crate) fn from_inbox(inbox: Vec<u8>) -> Result<Self, StoreError> {
-        let json = zstd::stream::decode_all(inbox.as_slice())
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let json = decompress_inbox(&inbox).map_err(|e| StoreError::Backend(Box::new(e)))?;
         let report: Report =
             serde_json::from_slice(&json).map_err(|e| StoreError::Backend(Box::new(e)))?;
         let ts = crate::store::sqlite::sql_values::millis(report.last_seen);
@@ -158,6 +157,25 @@ thread_local! {
     /// compressing it.
     static INBOX_COMPRESSOR: std::cell::RefCell<zstd::bulk::Compressor<'static>> =
         std::cell::RefCell::new(zstd::bulk::Compressor::new(1).unwrap_or_default());
+    /// The same for reading rows back: a fresh decoder per row cost sealing
+    /// more than the rest of its decoding.
+    static INBOX_DECOMPRESSOR: std::cell::RefCell<zstd::bulk::Decompressor<'static>> =
+        std::cell::RefCell::new(zstd::bulk::Decompressor::new().unwrap_or_default());
+}
+
+/// The largest JSON an inbox row decompresses to in one step: 64 MiB, far
+/// beyond any report the API accepts. A frame that does not say its size,
+/// or says more, is read as a stream instead.
+const MAX_INBOX_JSON: u64 = 64 << 20;
+
+/// The JSON of an inbox row (or of a latest report, kept the same way).
+pub(crate) fn decompress_inbox(blob: &[u8]) -> std::io::Result<Vec<u8>> {
+    match zstd::zstd_safe::get_frame_content_size(blob) {
+        Ok(Some(size)) if size <= MAX_INBOX_JSON => {
+            INBOX_DECOMPRESSOR.with(|d| d.borrow_mut().decompress(blob, size as usize))
+        }
+        _ => zstd::stream::decode_all(blob),
+    }
 }
 
 /// One row of a raw block or window: `{"t": millis, "r": report}`.

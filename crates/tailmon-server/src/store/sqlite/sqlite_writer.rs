@@ -817,7 +817,7 @@ pub(crate) fn load_rollup(
 /// A latest report as the devices table keeps it (zstd JSON, as the inbox
 /// row it came from).
 pub(crate) fn decode_latest(blob: &[u8]) -> Result<Report, StoreError> {
-    let json = zstd::stream::decode_all(blob).map_err(io_error)?;
+    let json = crate::store::sqlite::raw_window::decompress_inbox(blob).map_err(io_error)?;
     serde_json::from_slice(&json).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
