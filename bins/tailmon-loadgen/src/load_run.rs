@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tailmon_client::Client;
 use tailmon_core::{MAX_BATCH_REPORTS, OffsetDateTime, Report};
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -54,9 +55,10 @@ pub struct LoadSettings {
     pub report_every: Duration,
     /// Seeds the simulated hosts: the same seed, the same values.
     pub seed: u64,
-    /// Agents share this many HTTP clients, round-robin, as agents behind a
-    /// proxy share its connections to the server; `None` for a client
-    /// (so a keep-alive connection) each, as real agents have.
+    /// Agents share this many HTTP clients, round-robin, each with one
+    /// request in flight at a time, as agents behind a proxy share its
+    /// connections to the server; `None` for a client (so a keep-alive
+    /// connection) each, as real agents have.
     pub connections: Option<usize>,
 }
 
@@ -130,6 +132,10 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 struct SimulatedAgent {
     host: SimulatedHost,
     client: Client,
+    /// With shared clients (`--connections`), the client's one request in
+    /// flight at a time, so that it keeps exactly one connection as a
+    /// proxy's upstream connection does; `None` for a client of its own.
+    turn: Option<Arc<Semaphore>>,
     last: Option<Instant>,
     interval: Duration,
 }
@@ -150,6 +156,7 @@ impl SimulatedAgent {
         while !reports.is_empty() {
             let rest = reports.split_off(reports.len().min(MAX_BATCH_REPORTS));
             let started = Instant::now();
+            let _turn = take_turn(self.turn.as_ref()).await;
             let result = self.client.send_batch(&reports).await;
             let latency = started.elapsed();
             match result {
@@ -171,12 +178,21 @@ impl SimulatedAgent {
         let report = self
             .host
             .next(OffsetDateTime::now_utc(), elapsed.as_secs_f64());
+        let _turn = take_turn(self.turn.as_ref()).await;
         let result = self.client.send(&report).await;
         let latency = now.elapsed();
         match result {
             Ok(()) => with_recorder(recorder, |s| s.record_success(1, latency)),
             Err(e) => record_error(recorder, &e, latency),
         }
+    }
+}
+
+/// Waits for a shared client's turn (see [`SimulatedAgent::turn`]).
+async fn take_turn(turn: Option<&Arc<Semaphore>>) -> Option<SemaphorePermit<'_>> {
+    match turn {
+        Some(turn) => turn.acquire().await.ok(),
+        None => None,
     }
 }
 
@@ -242,9 +258,13 @@ pub async fn run(
         }
         Ok::<_, tailmon_client::Error>(clients)
     })?;
+    let turns: Vec<Option<Arc<Semaphore>>> = (0..clients.len())
+        .map(|_| settings.connections.map(|_| Arc::new(Semaphore::new(1))))
+        .collect();
     let agents: Vec<SimulatedAgent> = (0..settings.devices)
         .map(|i| (i, clients[i % clients.len()].clone()))
         .map(|(i, client)| {
+            let turn = turns[i % turns.len()].clone();
             let id = format!("{}{i}", settings.prefix);
             let mut host = SimulatedHost::new(&id, settings.seed.wrapping_add(i as u64));
             if settings.small {
@@ -253,6 +273,7 @@ pub async fn run(
             SimulatedAgent {
                 host,
                 client,
+                turn,
                 last: None,
                 interval: settings.interval,
             }

@@ -57,9 +57,10 @@ struct Args {
     /// --rate max; 32 by default there.
     #[arg(long)]
     concurrency: Option<usize>,
-    /// Agents share this many HTTP clients round-robin (as agents behind a
-    /// proxy share its connections); by default each agent has its own
-    /// client and keep-alive connection.
+    /// Agents share this many HTTP clients round-robin, each with one
+    /// request in flight at a time and so one keep-alive connection (as
+    /// agents behind a proxy share its connections); by default each agent
+    /// has its own client and keep-alive connection.
     #[arg(long)]
     connections: Option<usize>,
     /// Stop after this long (30s, 5m); by default run until Ctrl-C.

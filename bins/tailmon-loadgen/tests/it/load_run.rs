@@ -315,3 +315,54 @@ async fn errors_are_counted_by_kind_and_fail_the_run_past_the_limit() {
     );
     assert!(!finished.stdout.contains("summary:"), "{}", finished.stdout);
 }
+
+/// Forwards connections to `to`, counting them: the connections a client
+/// opened, as the server would see them.
+async fn counting_forwarder(to: SocketAddr) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&opened);
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (addr, opened)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_connections_mean_that_many_connections_even_flat_out() {
+    let server = InProcessServer::start(unlimited().open_access()).await;
+    let (front, opened) = counting_forwarder(server.addr).await;
+    let url = format!("http://{front}");
+    // 16 requests in flight over 2 shared clients: without a turn each, a
+    // client would open a connection per request waiting.
+    let finished = loadgen(&[
+        "--server-url",
+        &url,
+        "--devices",
+        "32",
+        "--concurrency",
+        "16",
+        "--connections",
+        "2",
+        "--duration",
+        "2s",
+        "--report-every",
+        "1s",
+    ])
+    .await;
+    assert!(finished.status.success(), "{finished:?}");
+    let fields = summary(&finished.stdout);
+    assert!(number(&fields, "reports") > 32.0, "{fields:?}");
+    assert_eq!(number(&fields, "errors"), 0.0, "{fields:?}");
+    assert_eq!(opened.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
