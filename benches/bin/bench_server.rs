@@ -13,6 +13,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The stock server's allocator (see bins/tailmon-server/Cargo.toml).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use tailmon_benches::log_store::LogStore;
 use tailmon_server::ServeOptions;
 use tailmon_server::store::Durability;

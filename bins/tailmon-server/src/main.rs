@@ -22,6 +22,12 @@ use tailmon_server::store::Durability;
 use tailmon_server::views::PreferenceStore;
 use tailmon_server::{Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteStore, Store};
 
+/// jemalloc: less resident memory than the system's malloc under load
+/// (see this binary's Cargo.toml).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod admin_command;
 mod backup_command;
 mod data_dir;

@@ -11,8 +11,9 @@
 //!   device's inbox rows are read back, sealed into a raw block and added to
 //!   its rollup blocks, its latest report is written, and the rows are
 //!   deleted. Devices fall due one by one as their first rows came, so the
-//!   work is spread in small transactions between insert groups
-//!   ([`SEAL_BATCH`] devices at most each), never one long stop of ingest.
+//!   work is spread in small transactions between insert groups (as many
+//!   devices as fit in [`SEAL_BUDGET`], at most [`SEAL_BATCH`]), never one
+//!   long stop of ingest, even when a whole fleet falls due at once.
 //! - **Checkpoint** (on demand, at close, and before retention for the
 //!   devices whose rows retention would trim): every device sealed at once.
 //! - **Recovery** (at open): nothing to replay; each device's inbox rows are
@@ -45,6 +46,13 @@ use crate::store::sqlite::wal_sync::WalSync;
 pub(crate) const SEAL_AFTER: Duration = Duration::from_secs(600);
 /// Most devices sealed in one transaction between insert groups.
 const SEAL_BATCH: usize = 16;
+/// About how long sealing may hold the writer between two insert groups:
+/// 8 ms. Devices fall due together (a fleet that started, or came back,
+/// at once), and a batch of 16 devices of full reports takes some 70 ms:
+/// inserts waiting behind it were answered late, and their agents' next
+/// requests too. The writer seals as many devices as fit in this budget,
+/// at least one, judging by what sealing has cost so far.
+const SEAL_BUDGET: Duration = Duration::from_millis(8);
 /// How long a failed seal waits before it is tried again.
 const SEAL_RETRY: Duration = Duration::from_secs(5);
 /// How long the writer sleeps with nothing waiting to be sealed (an insert
@@ -114,6 +122,8 @@ pub(crate) struct Writer {
     due: VecDeque<(Instant, Arc<DeviceEntry>, i64)>,
     /// How long a device's rows wait before they are sealed.
     seal_after: Duration,
+    /// What sealing one device has cost lately (a moving average).
+    seal_cost: Duration,
     flusher: Sender<Answers>,
     /// With [`crate::Durability::Disk`]: flushed before a delete or
     /// retention is answered (inserts are flushed by the flusher).
@@ -140,6 +150,7 @@ impl Writer {
             last_seq: 0,
             due: VecDeque::new(),
             seal_after,
+            seal_cost: Duration::from_millis(1),
             flusher,
             wal,
         };
@@ -269,12 +280,15 @@ impl Writer {
         self.checkpoint_logged();
     }
 
-    /// Seals up to [`SEAL_BATCH`] devices whose first inbox row came
-    /// `seal_after` ago or more, in one transaction.
+    /// Seals devices whose first inbox row came `seal_after` ago or more,
+    /// in one transaction: as many as [`SEAL_BUDGET`] allows, at least one
+    /// and at most [`SEAL_BATCH`].
     fn seal_due(&mut self) {
         let mut batch = Vec::new();
         let now = Instant::now();
-        while batch.len() < SEAL_BATCH && self.due.front().is_some_and(|(due, _, _)| *due <= now) {
+        let fit = SEAL_BUDGET.as_nanos() / self.seal_cost.as_nanos().max(1);
+        let limit = usize::try_from(fit).unwrap_or(SEAL_BATCH).clamp(1, SEAL_BATCH);
+        while batch.len() < limit && self.due.front().is_some_and(|(due, _, _)| *due <= now) {
             let Some((_, entry, first)) = self.due.pop_front() else {
                 break;
             };
@@ -288,7 +302,11 @@ impl Writer {
             return;
         }
         let entries: Vec<Arc<DeviceEntry>> = batch.iter().map(|(e, _)| Arc::clone(e)).collect();
-        if let Err(error) = self.checkpoint(&entries, false) {
+        let started = Instant::now();
+        let sealed = self.checkpoint(&entries, false);
+        let each = started.elapsed() / u32::try_from(entries.len()).unwrap_or(u32::MAX);
+        self.seal_cost = (self.seal_cost * 3 + each) / 4;
+        if let Err(error) = sealed {
             tracing::warn!(%error, devices = entries.len(), "sealing failed; the reports stay in the inbox and it is tried again");
             let retry = Instant::now() + SEAL_RETRY;
             self.due.extend(
