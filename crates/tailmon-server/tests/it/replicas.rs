@@ -11,10 +11,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use tailmon_core::{OffsetDateTime, Report};
-use tailmon_server::store::Durability;
 use tailmon_server::{
-    BuildError, Clock, FleetRefresh, ManualClock, MemoryStore, Server, ServerBuilder, SqliteStore,
-    Store,
+    BuildError, Clock, FleetRefresh, ManualClock, MemoryStore, Server, ServerBuilder, Store,
 };
 use tailmon_testkit::eventually;
 
@@ -83,7 +81,12 @@ fn sample_value(exposition: &str, name: &str) -> f64 {
         .unwrap()
 }
 
+/// The store the replicas share: SQLite in a fresh directory (the memory
+/// store without the `sqlite` feature).
+#[cfg(feature = "sqlite")]
 fn sqlite(dirs: &TestDirs, clock: &Arc<ManualClock>) -> Arc<dyn Store> {
+    use tailmon_server::SqliteStore;
+    use tailmon_server::store::Durability;
     Arc::new(
         SqliteStore::builder(dirs.fresh())
             .clock(clock.clone())
@@ -91,6 +94,11 @@ fn sqlite(dirs: &TestDirs, clock: &Arc<ManualClock>) -> Arc<dyn Store> {
             .open()
             .unwrap(),
     )
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn sqlite(_dirs: &TestDirs, _clock: &Arc<ManualClock>) -> Arc<dyn Store> {
+    Arc::new(MemoryStore::new())
 }
 
 #[tokio::test]
