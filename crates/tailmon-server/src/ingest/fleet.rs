@@ -224,6 +224,9 @@ pub(crate) struct Fleet {
     generation: AtomicU64,
     /// Unix nanoseconds of the earliest time a status may change by itself.
     next_check: AtomicI64,
+    /// The generation the latest [`remove`](Self::remove) made: a refresh
+    /// that read the store before it takes no new device from what it read.
+    removed_at: AtomicU64,
     /// This organisation's live readers, made when the first one comes: a
     /// broadcast channel holds its whole buffer from the start (some 300 KB
     /// for [`LIVE_EVENT_BUFFER`] events), which an organisation nobody
@@ -262,6 +265,7 @@ impl Fleet {
             devices: Mutex::new(BTreeMap::new()),
             generation: AtomicU64::new(0),
             next_check: AtomicI64::new(i64::MAX),
+            removed_at: AtomicU64::new(0),
             events: std::sync::OnceLock::new(),
             all,
             org,
@@ -451,13 +455,22 @@ impl Fleet {
         changed
     }
 
-    /// Whether a report of `device_id` stamped `last_seen` would replace
-    /// its latest (the device is unknown, or its latest is older): what a
-    /// refresh asks before it pays for [`prepare`](Self::prepare).
-    pub(crate) fn would_take(&self, device_id: &str, last_seen: OffsetDateTime) -> bool {
-        self.lock()
-            .get(device_id)
-            .is_none_or(|entry| entry.last_seen < last_seen)
+    /// Whether a refresh that read the store when the generation was
+    /// `since` should offer a report of `device_id` stamped `last_seen`:
+    /// the device's latest is older, or the device is unknown and none was
+    /// deleted here since (a device deleted while the store was read must
+    /// not come back from what was read; a new one waits for the next
+    /// refresh). Asked before paying for [`prepare`](Self::prepare).
+    pub(crate) fn would_take(
+        &self,
+        device_id: &str,
+        last_seen: OffsetDateTime,
+        since: u64,
+    ) -> bool {
+        match self.lock().get(device_id) {
+            Some(entry) => entry.last_seen < last_seen,
+            None => self.removed_at.load(Ordering::Acquire) <= since,
+        }
     }
 
     /// Forgets every device `present` says the store no longer has, unless
@@ -495,7 +508,8 @@ impl Fleet {
         let Some((device_id, _)) = devices.remove_entry(device_id) else {
             return false;
         };
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.removed_at.store(generation, Ordering::Release);
         self.emit(FleetEvent::Deleted { device_id });
         true
     }
@@ -710,9 +724,17 @@ mod tests {
         let generation = fleet.generation();
         assert!(fleet.remove_absent(|_| true, generation).is_empty());
         assert_eq!(fleet.generation(), generation, "nothing removed: no change");
-        assert!(fleet.would_take("a", t0 + time::Duration::SECOND));
-        assert!(!fleet.would_take("a", t0), "the same report again");
-        assert!(fleet.would_take("new", t0));
+        let since = fleet.generation();
+        assert!(fleet.would_take("a", t0 + time::Duration::SECOND, since));
+        assert!(!fleet.would_take("a", t0, since), "the same report again");
+        assert!(fleet.would_take("new", t0, since));
+        // Deleted here after the refresh read the store: not brought back.
+        assert!(fleet.remove("c"));
+        assert!(!fleet.would_take("c", t0, since));
+        assert!(
+            fleet.would_take("c", t0, fleet.generation()),
+            "next refresh"
+        );
     }
 
     #[test]

@@ -31,7 +31,8 @@ impl Ingest {
     /// had been deleted here (its alerts end quietly).
     ///
     /// A report stored through this server while the store is read is not
-    /// mistaken for a deletion. What a refreshed report cannot carry:
+    /// mistaken for a deletion, nor is a device deleted through this server
+    /// meanwhile brought back. What a refreshed report cannot carry:
     /// the clock-skew flag and the agent instance (only the server that
     /// received the report knows them).
     ///
@@ -56,7 +57,9 @@ impl Ingest {
                 .or_default()
                 .insert(report.device_id.as_str());
             let fleet = fleets.of(org);
-            if fleet.would_take(&report.device_id, report.last_seen) {
+            // A fleet made since the store was read had no device then.
+            let read_at = since.get(org).copied().unwrap_or(0);
+            if fleet.would_take(&report.device_id, report.last_seen, read_at) {
                 fleet.offer(fleet.prepare(report), None, now);
                 inner.admission.note(org, &report.device_id);
                 outcome.offered += 1;

@@ -14,7 +14,7 @@ use tailmon_core::{OffsetDateTime, Report};
 use tailmon_server::{
     BuildError, Clock, FleetRefresh, ManualClock, MemoryStore, Server, ServerBuilder, Store,
 };
-use tailmon_testkit::eventually;
+use tailmon_testkit::{Forwarding, StoreHooks, eventually};
 
 use crate::support::{TestDirs, call, get, json, post_json};
 
@@ -250,6 +250,78 @@ async fn the_live_stream_of_a_replica_tells_of_the_others_reports_and_deletions(
     })
     .await;
     reader.abort();
+}
+
+/// A store that, once armed, holds every `latest` answer until released:
+/// the test acts while a refresh holds what it read.
+struct HeldRead {
+    inner: MemoryStore,
+    armed: std::sync::atomic::AtomicBool,
+    reached: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl StoreHooks for HeldRead {
+    type Inner = MemoryStore;
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
+    }
+    async fn after_latest(&self) -> Result<(), tailmon_server::StoreError> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.release.notified().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn what_changes_here_while_a_refresh_reads_the_store_is_not_undone_by_it() {
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let held = Arc::new(Forwarding(HeldRead {
+        inner: MemoryStore::new(),
+        armed: false.into(),
+        reached: tokio::sync::Notify::new(),
+        release: tokio::sync::Notify::new(),
+    }));
+    let store: Arc<dyn Store> = held.clone();
+    // No router yet: its background tasks (the alert engine's first read
+    // of the store) would read the store too.
+    let b_server = ServerBuilder::new()
+        .open_access()
+        .clock(clock.clone())
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let ingest = b_server.ingest().clone();
+    let t0 = clock.now();
+    ingest.ingest(sample("old", t0, 1.0)).await.unwrap();
+
+    held.0
+        .armed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let refreshing = {
+        let ingest = ingest.clone();
+        tokio::spawn(async move { ingest.refresh_fleet().await })
+    };
+    held.0.reached.notified().await;
+    // The refresh holds a store with "old" and without "new": meanwhile
+    // "new" is reported here and "old" deleted here.
+    ingest.ingest(sample("new", t0, 2.0)).await.unwrap();
+    assert!(ingest.delete_device("old").await.unwrap());
+    held.0.release.notify_one();
+    let outcome = refreshing.await.unwrap().unwrap();
+    assert_eq!(counts(outcome), (0, 0), "{outcome:?}");
+    let b = b_server.router();
+    assert_eq!(
+        listed(&b).await,
+        vec![("new".to_owned(), 2.0)],
+        "new kept, old not brought back"
+    );
+    // The next refresh reads them as they are.
+    assert_eq!(counts(ingest.refresh_fleet().await.unwrap()), (0, 0));
+    assert_eq!(listed(&b).await, vec![("new".to_owned(), 2.0)]);
 }
 
 /// The refresh task itself, on tokio's paused clock: nothing before the
