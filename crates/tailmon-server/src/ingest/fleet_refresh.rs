@@ -36,9 +36,23 @@ impl Ingest {
     /// the clock-skew flag and the agent instance (only the server that
     /// received the report knows them).
     ///
-    /// [`ServerBuilder::fleet_refresh`](crate::ServerBuilder::fleet_refresh)
+    /// Counted in `GET /metrics` (`tailmon_fleet_refreshes_total` and
+    /// the families after it). [`ServerBuilder::fleet_refresh`](crate::ServerBuilder::fleet_refresh)
     /// runs it periodically; call it directly to refresh at once.
     pub async fn refresh_fleet(&self) -> Result<FleetRefresh, StoreError> {
+        let started = std::time::Instant::now();
+        let result = self.refresh_fleet_once().await;
+        let counts = result
+            .as_ref()
+            .ok()
+            .map(|outcome| (outcome.offered, outcome.removed));
+        self.inner
+            .metrics
+            .fleet_refreshed(counts, started.elapsed());
+        result
+    }
+
+    async fn refresh_fleet_once(&self) -> Result<FleetRefresh, StoreError> {
         let inner = &self.inner;
         let fleets = self.fleets().await?;
         // Read before the store: a device offered after this is kept.

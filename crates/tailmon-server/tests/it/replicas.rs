@@ -134,10 +134,22 @@ async fn a_report_to_one_replica_reaches_the_others_readers_at_its_refresh() {
         sample_value(&exposition, "tailmon_reports_received_total"),
         0.0
     );
+    assert_eq!(
+        sample_value(&exposition, "tailmon_fleet_refreshes_total{result=\"ok\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample_value(&exposition, "tailmon_fleet_refresh_reports_total"),
+        1.0
+    );
     let exposition = text(&a, "/metrics").await;
     assert_eq!(
         sample_value(&exposition, "tailmon_reports_received_total"),
         1.0
+    );
+    assert_eq!(
+        sample_value(&exposition, "tailmon_fleet_refresh_reports_total"),
+        0.0
     );
     let stored: Vec<_> = futures_util::StreamExt::collect(
         store
@@ -197,6 +209,11 @@ async fn a_report_to_one_replica_reaches_the_others_readers_at_its_refresh() {
         }
     })
     .await;
+    let exposition = text(&b, "/metrics").await;
+    assert_eq!(
+        sample_value(&exposition, "tailmon_fleet_refresh_removed_total"),
+        1.0
+    );
 }
 
 #[tokio::test]
@@ -256,6 +273,8 @@ async fn the_live_stream_of_a_replica_tells_of_the_others_reports_and_deletions(
 /// the test acts while a refresh holds what it read.
 struct HeldRead {
     inner: MemoryStore,
+    /// `latest` fails while set.
+    failing: std::sync::atomic::AtomicBool,
     armed: std::sync::atomic::AtomicBool,
     reached: tokio::sync::Notify,
     release: tokio::sync::Notify,
@@ -266,6 +285,14 @@ impl StoreHooks for HeldRead {
     type Inner = MemoryStore;
     fn inner(&self) -> &MemoryStore {
         &self.inner
+    }
+    async fn before_latest(&self) -> Result<(), tailmon_server::StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tailmon_server::StoreError::Unavailable(
+                "the engine is down".into(),
+            ));
+        }
+        Ok(())
     }
     async fn after_latest(&self) -> Result<(), tailmon_server::StoreError> {
         if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
@@ -281,6 +308,7 @@ async fn what_changes_here_while_a_refresh_reads_the_store_is_not_undone_by_it()
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
     let held = Arc::new(Forwarding(HeldRead {
         inner: MemoryStore::new(),
+        failing: false.into(),
         armed: false.into(),
         reached: tokio::sync::Notify::new(),
         release: tokio::sync::Notify::new(),
@@ -322,6 +350,26 @@ async fn what_changes_here_while_a_refresh_reads_the_store_is_not_undone_by_it()
     // The next refresh reads them as they are.
     assert_eq!(counts(ingest.refresh_fleet().await.unwrap()), (0, 0));
     assert_eq!(listed(&b).await, vec![("new".to_owned(), 2.0)]);
+
+    // A store that cannot be read: the refresh fails, changes nothing,
+    // and is counted.
+    held.0
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(ingest.refresh_fleet().await.is_err());
+    assert_eq!(listed(&b).await, vec![("new".to_owned(), 2.0)]);
+    let exposition = text(&b, "/metrics").await;
+    assert_eq!(
+        sample_value(
+            &exposition,
+            "tailmon_fleet_refreshes_total{result=\"failed\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample_value(&exposition, "tailmon_fleet_refreshes_total{result=\"ok\"}"),
+        2.0
+    );
 }
 
 /// The refresh task itself, on tokio's paused clock: nothing before the
