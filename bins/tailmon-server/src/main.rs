@@ -138,6 +138,7 @@ async fn run(
         .preferences(Arc::new(preferences))
         .max_devices(args.max_devices)
         .max_devices_per_token(args.max_devices_per_token)
+        .fleet_refresh(args.fleet_refresh)
         .runtime_config(settings.runtime_config(serve_options.scheme(), local))
         // Under TLS the session cookie travels over HTTPS only.
         .secure_cookies(args.tls_cert.is_some())

@@ -84,6 +84,13 @@ pub(crate) struct Args {
     /// server, not a power loss).
     #[arg(long, env = "TAILMON_SYNC", default_value = "disk", value_parser = ["disk", "process"])]
     pub(crate) sync: String,
+    /// How often this server reads every device's latest report from the
+    /// store (`5s`, `1m`…), for replicas sharing one store: what the others
+    /// received appears here within this period, and devices deleted
+    /// through them disappear. `0` turns it off (a server alone with its
+    /// store sees every report itself).
+    #[arg(long, env = "TAILMON_FLEET_REFRESH", default_value = "0", value_parser = parse_fleet_refresh)]
+    pub(crate) fleet_refresh: Duration,
     /// Do not monitor this host from inside the server (the environment
     /// variable takes 1/0, true/false, yes/no, on/off).
     #[arg(
@@ -426,6 +433,15 @@ fn parse_retention(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Parses the fleet refresh period: `0` (off) or a duration (`5s`, `1m`).
+fn parse_fleet_refresh(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    tailmon_server::alerts::duration_text::parse(text)
+        .ok_or_else(|| format!("{text:?} is not 0 (off) nor a duration such as \"5s\" or \"1m\""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,6 +474,10 @@ mod tests {
         assert_eq!(parse_percent("95.5"), Ok(95.5));
         assert!(parse_percent("101").is_err());
         assert!(parse_percent("-1").is_err());
+        assert_eq!(parse_fleet_refresh("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_fleet_refresh("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_fleet_refresh("5s"), Ok(Duration::from_secs(5)));
+        assert!(parse_fleet_refresh("often").is_err());
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub use crate::api::json_body::DEFAULT_MAX_BODY_BYTES;
 pub const DEFAULT_MAX_DEVICES: usize = 10_000;
 /// Largest batch body (`POST /api/v1/reports`), in bytes: 4 MiB.
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// The shortest [`ServerBuilder::fleet_refresh`] period but zero (off):
+/// 100 ms, each refresh reading the whole fleet from the store.
+pub const MIN_FLEET_REFRESH: std::time::Duration = std::time::Duration::from_millis(100);
 /// The reporting interval the server expects of agents: 5 s. A device with no
 /// report for three of them is `offline`.
 pub const DEFAULT_EXPECTED_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -75,6 +78,7 @@ pub struct ServerBuilder {
     alerts_database: Option<std::path::PathBuf>,
     /// Set by [`ServerBuilder::runtime_config`]: handed to the store at build.
     retention: Option<Retention>,
+    fleet_refresh: std::time::Duration,
 }
 
 /// Whether and how callers are authenticated.
@@ -132,6 +136,7 @@ impl std::fmt::Debug for ServerBuilder {
             .field("alerts", &self.alerts)
             .field("alerts_database", &self.alerts_database)
             .field("retention", &self.retention)
+            .field("fleet_refresh", &self.fleet_refresh)
             .finish_non_exhaustive()
     }
 }
@@ -167,6 +172,7 @@ impl ServerBuilder {
             alert_channels: Vec::new(),
             alerts_database: None,
             retention: None,
+            fleet_refresh: std::time::Duration::ZERO,
         }
     }
 
@@ -332,6 +338,19 @@ impl ServerBuilder {
         self
     }
 
+    /// How often the server reads every device's latest report from its
+    /// store ([`Ingest::refresh_fleet`]), for servers that share one store
+    /// (replicas over one engine, see docs/scaling.md): what another
+    /// server stored appears in this one's dashboard, APIs, `GET /metrics`,
+    /// live stream and alerts within this period, and a device deleted
+    /// through another disappears. Each refresh reads the whole fleet from
+    /// the store. Defaults to zero: off, as a server alone with its store
+    /// sees every report itself. At least [`MIN_FLEET_REFRESH`] when on.
+    pub fn fleet_refresh(mut self, every: std::time::Duration) -> Self {
+        self.fleet_refresh = every;
+        self
+    }
+
     /// The clock for receive stamps and the future-skew rule. Defaults to [`SystemClock`].
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -400,6 +419,12 @@ impl ServerBuilder {
                 setting: "expected_interval",
                 reason: "must be more than zero and at most a few years",
             })?;
+        if !self.fleet_refresh.is_zero() && self.fleet_refresh < MIN_FLEET_REFRESH {
+            return Err(BuildError::InvalidSetting {
+                setting: "fleet_refresh",
+                reason: "must be zero (off) or at least 100 ms",
+            });
+        }
         if self.max_devices_per_token == 0 {
             return Err(BuildError::InvalidSetting {
                 setting: "max_devices_per_token",
@@ -529,6 +554,7 @@ impl ServerBuilder {
             ServerSettings {
                 max_body_bytes: self.max_body_bytes,
                 max_batch_bytes: self.max_batch_bytes,
+                fleet_refresh: (!self.fleet_refresh.is_zero()).then_some(self.fleet_refresh),
             },
             guard,
             edge,

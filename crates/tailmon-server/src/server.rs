@@ -71,6 +71,10 @@ struct Retention {
     /// The alert engines' task, started and stopped with the retention's.
     alerts: OrgAlerts,
     alert_task: OnceLock<tokio::task::AbortHandle>,
+    /// How often the fleet is read anew from the store, if at all; its
+    /// task, started and stopped with the retention's.
+    fleet_refresh: Option<std::time::Duration>,
+    refresh_task: OnceLock<tokio::task::AbortHandle>,
 }
 
 impl Retention {
@@ -96,6 +100,13 @@ impl Retention {
                 .spawn(alert_loop(self.ingest.clone(), events, self.alerts.clone()))
                 .abort_handle()
         });
+        if let Some(every) = self.fleet_refresh {
+            self.refresh_task.get_or_init(|| {
+                runtime
+                    .spawn(fleet_refresh_loop(self.ingest.clone(), every))
+                    .abort_handle()
+            });
+        }
     }
 }
 
@@ -106,6 +117,34 @@ impl Drop for Retention {
         }
         if let Some(task) = self.alert_task.get() {
             task.abort();
+        }
+        if let Some(task) = self.refresh_task.get() {
+            task.abort();
+        }
+    }
+}
+
+/// Reads the fleet anew from the store every `every` (the first time one
+/// period after the start: the fleet is read on first use anyway); never
+/// returns. A failed read is logged when reads start failing and when they
+/// work again, not at every period.
+async fn fleet_refresh_loop(ingest: Ingest, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        ticks.tick().await;
+        match ingest.refresh_fleet().await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("the fleet is read from the store again");
+            }
+            Ok(_) => {}
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "the fleet could not be read from the store; retried every period, other servers' reports wait");
+            }
+            Err(_) => {}
         }
     }
 }
@@ -183,6 +222,8 @@ fn on_fleet_event(alerts: &OrgAlerts, org: &OrgId, event: FleetEvent) {
 pub(crate) struct ServerSettings {
     pub(crate) max_body_bytes: usize,
     pub(crate) max_batch_bytes: usize,
+    /// How often the fleet is read anew from the store; `None`: never.
+    pub(crate) fleet_refresh: Option<std::time::Duration>,
 }
 
 /// One route of the HTTP surface and what it asks of its caller.
@@ -289,6 +330,8 @@ impl Server {
                 task: OnceLock::new(),
                 alerts: alerts.clone(),
                 alert_task: OnceLock::new(),
+                fleet_refresh: settings.fleet_refresh,
+                refresh_task: OnceLock::new(),
             }),
             alerts,
             ingest,

@@ -27,6 +27,13 @@ pub trait StoreHooks: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Called after every successful `latest`, with its answer in hand
+    /// (before it is returned): where a test acts while a reader holds
+    /// what it read.
+    async fn after_latest(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Called before every `ready`; an error here is the answer.
     async fn before_ready(&self) -> Result<(), StoreError> {
         Ok(())
@@ -74,7 +81,9 @@ impl<H: StoreHooks> Store for Forwarding<H> {
 
     async fn latest(&self) -> Result<Vec<(OrgId, Report)>, StoreError> {
         self.0.before_latest().await?;
-        self.0.inner().latest().await
+        let latest = self.0.inner().latest().await?;
+        self.0.after_latest().await?;
+        Ok(latest)
     }
 
     async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError> {

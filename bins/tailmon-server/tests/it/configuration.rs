@@ -49,6 +49,7 @@ data_dir = "/var/lib/elsewhere"
 store = "memory"
 max_db_mb = 512
 sync = "process"
+fleet_refresh = "5s"
 no_local_agent = true
 max_devices = 77
 auth = "none"

@@ -15,6 +15,7 @@ mod fault_disk_full;
 mod fault_proxy;
 mod fault_sigkill_under_load;
 mod memory_attacks;
+mod nginx_example;
 mod organisations_binary;
 mod packaging_files;
 mod preferences_binary;

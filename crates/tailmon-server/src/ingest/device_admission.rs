@@ -60,6 +60,21 @@ impl DeviceAdmission {
         }
     }
 
+    /// Counts a device another server over the same store admitted (seen
+    /// by a fleet refresh), so that the caps count it here too; nothing
+    /// happens before the first admission has read the store's devices,
+    /// which hold it.
+    pub(crate) fn note(&self, org: &OrgId, device_id: &str) {
+        if let Some(known) = self.known.get()
+            && known
+                .entry(org.clone())
+                .or_default()
+                .insert(device_id.into())
+        {
+            self.total.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
     pub(crate) async fn admit(
         &self,
         org: &OrgId,

@@ -76,6 +76,9 @@ pub(crate) struct DeviceEntry {
     clock_skew_seconds: Option<i64>,
     /// When a warning of its clock was last logged.
     skew_warned_at: Option<OffsetDateTime>,
+    /// The fleet's generation its latest report made: a device offered
+    /// after a refresh began is kept by it (see [`Fleet::remove_absent`]).
+    offered_at: u64,
 }
 
 impl DeviceEntry {
@@ -221,6 +224,9 @@ pub(crate) struct Fleet {
     generation: AtomicU64,
     /// Unix nanoseconds of the earliest time a status may change by itself.
     next_check: AtomicI64,
+    /// The generation the latest [`remove`](Self::remove) made: a refresh
+    /// that read the store before it takes no new device from what it read.
+    removed_at: AtomicU64,
     /// This organisation's live readers, made when the first one comes: a
     /// broadcast channel holds its whole buffer from the start (some 300 KB
     /// for [`LIVE_EVENT_BUFFER`] events), which an organisation nobody
@@ -259,6 +265,7 @@ impl Fleet {
             devices: Mutex::new(BTreeMap::new()),
             generation: AtomicU64::new(0),
             next_check: AtomicI64::new(i64::MAX),
+            removed_at: AtomicU64::new(0),
             events: std::sync::OnceLock::new(),
             all,
             org,
@@ -354,6 +361,7 @@ impl Fleet {
                     warned_at: None,
                     clock_skew_seconds: None,
                     skew_warned_at: None,
+                    offered_at: 0,
                 }),
         };
         entry.report_json = report.json;
@@ -397,7 +405,7 @@ impl Fleet {
         if let Some(at) = entry.next_change(self.offline_after) {
             self.next_check.fetch_min(nanos(at), Ordering::AcqRel);
         }
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        entry.offered_at = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         if self.listened() {
             let mut summary = Vec::with_capacity(entry.report_json.len() + 64);
             entry.write_summary(&mut summary);
@@ -447,13 +455,61 @@ impl Fleet {
         changed
     }
 
+    /// Whether a refresh that read the store when the generation was
+    /// `since` should offer a report of `device_id` stamped `last_seen`:
+    /// the device's latest is older, or the device is unknown and none was
+    /// deleted here since (a device deleted while the store was read must
+    /// not come back from what was read; a new one waits for the next
+    /// refresh). Asked before paying for [`prepare`](Self::prepare).
+    pub(crate) fn would_take(
+        &self,
+        device_id: &str,
+        last_seen: OffsetDateTime,
+        since: u64,
+    ) -> bool {
+        match self.lock().get(device_id) {
+            Some(entry) => entry.last_seen < last_seen,
+            None => self.removed_at.load(Ordering::Acquire) <= since,
+        }
+    }
+
+    /// Forgets every device `present` says the store no longer has, unless
+    /// a report offered it after the generation was `since` (read before the
+    /// store was): a report stored and offered while the store was read is
+    /// not mistaken for a deletion. Returns the ids forgotten; live readers
+    /// and the alert engine are told of each.
+    pub(crate) fn remove_absent(
+        &self,
+        present: impl Fn(&str) -> bool,
+        since: u64,
+    ) -> Vec<Arc<str>> {
+        let mut devices = self.lock();
+        let gone: Vec<Arc<str>> = devices
+            .iter()
+            .filter(|(id, entry)| entry.offered_at <= since && !present(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if gone.is_empty() {
+            return gone;
+        }
+        for device_id in &gone {
+            devices.remove(device_id);
+            self.emit(FleetEvent::Deleted {
+                device_id: device_id.clone(),
+            });
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        gone
+    }
+
     /// Forgets a device; `true` if it was known.
     pub(crate) fn remove(&self, device_id: &str) -> bool {
         let mut devices = self.lock();
         let Some((device_id, _)) = devices.remove_entry(device_id) else {
             return false;
         };
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.removed_at.store(generation, Ordering::Release);
         self.emit(FleetEvent::Deleted { device_id });
         true
     }
@@ -643,6 +699,41 @@ mod tests {
             warned_at(&fleet),
             Some(later),
             "warned again ten minutes on"
+        );
+    }
+
+    #[test]
+    fn a_refresh_removes_devices_gone_from_the_store_but_not_those_offered_since() {
+        let t0 = datetime!(2025-07-10 14:30:00 UTC);
+        let fleet = Fleet::new(time::Duration::hours(1), Thresholds::default());
+        fleet.offer(fleet.prepare(&report("a", t0, 1.0)), None, t0);
+        fleet.offer(fleet.prepare(&report("b", t0, 1.0)), None, t0);
+        let since = fleet.generation();
+        // Stored and offered while the refresh read the store: not in what
+        // it read, yet not deleted.
+        fleet.offer(fleet.prepare(&report("c", t0, 1.0)), None, t0);
+        let mut live = fleet.subscribe();
+        let gone = fleet.remove_absent(|id| id == "a", since);
+        assert_eq!(gone, vec![Arc::<str>::from("b")]);
+        assert!(fleet.summary_of("b").is_none());
+        assert!(fleet.summary_of("a").is_some() && fleet.summary_of("c").is_some());
+        let Ok(FleetEvent::Deleted { device_id }) = live.try_recv() else {
+            panic!("a deletion event")
+        };
+        assert_eq!(&*device_id, "b");
+        let generation = fleet.generation();
+        assert!(fleet.remove_absent(|_| true, generation).is_empty());
+        assert_eq!(fleet.generation(), generation, "nothing removed: no change");
+        let since = fleet.generation();
+        assert!(fleet.would_take("a", t0 + time::Duration::SECOND, since));
+        assert!(!fleet.would_take("a", t0, since), "the same report again");
+        assert!(fleet.would_take("new", t0, since));
+        // Deleted here after the refresh read the store: not brought back.
+        assert!(fleet.remove("c"));
+        assert!(!fleet.would_take("c", t0, since));
+        assert!(
+            fleet.would_take("c", t0, fleet.generation()),
+            "next refresh"
         );
     }
 

@@ -58,6 +58,16 @@ impl Fleets {
         state.1.get(org).cloned()
     }
 
+    /// Every organisation's fleet made so far.
+    pub(crate) fn all(&self) -> Vec<(OrgId, Arc<Fleet>)> {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        state
+            .1
+            .iter()
+            .map(|(org, fleet)| (org.clone(), fleet.clone()))
+            .collect()
+    }
+
     /// Every organisation's changes from now on.
     pub(crate) fn subscribe_all(&self) -> broadcast::Receiver<OrgFleetEvent> {
         self.all.subscribe()

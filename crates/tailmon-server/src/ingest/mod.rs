@@ -8,9 +8,11 @@ mod agent_instances;
 pub(crate) mod clock_skew;
 pub(crate) mod device_admission;
 pub(crate) mod fleet;
+mod fleet_refresh;
 pub(crate) mod fleets;
 mod ingest_error;
 
+pub use fleet_refresh::FleetRefresh;
 pub use ingest_error::IngestError;
 
 use std::sync::Arc;

@@ -40,6 +40,15 @@ pub(crate) struct ServerMetrics {
     pub(crate) ingest: Histogram,
     /// Time the store took to write one report or batch.
     pub(crate) store_write: Histogram,
+    /// Fleet refreshes that read the store, and those that failed.
+    fleet_refreshes: AtomicU64,
+    fleet_refresh_failures: AtomicU64,
+    /// Reports fleet refreshes took from the store (others' reports).
+    fleet_refresh_reports: AtomicU64,
+    /// Devices fleet refreshes forgot (deleted through other servers).
+    fleet_refresh_removed: AtomicU64,
+    /// Time one fleet refresh took.
+    pub(crate) fleet_refresh: Histogram,
     lines: Mutex<Lines>,
 }
 
@@ -61,6 +70,11 @@ impl ServerMetrics {
             refused: Default::default(),
             ingest: Histogram::default(),
             store_write: Histogram::default(),
+            fleet_refreshes: AtomicU64::new(0),
+            fleet_refresh_failures: AtomicU64::new(0),
+            fleet_refresh_reports: AtomicU64::new(0),
+            fleet_refresh_removed: AtomicU64::new(0),
+            fleet_refresh: Histogram::default(),
             lines: Mutex::new(HashMap::new()),
         }
     }
@@ -73,6 +87,24 @@ impl ServerMetrics {
     /// Reports stored so far.
     pub(crate) fn received_total(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
+    }
+
+    /// Counts one fleet refresh that took `took`: `Some((reports taken,
+    /// devices forgotten))`, or `None` when it failed.
+    pub(crate) fn fleet_refreshed(&self, outcome: Option<(usize, usize)>, took: Duration) {
+        match outcome {
+            Some((reports, removed)) => {
+                self.fleet_refreshes.fetch_add(1, Ordering::Relaxed);
+                self.fleet_refresh_reports
+                    .fetch_add(reports as u64, Ordering::Relaxed);
+                self.fleet_refresh_removed
+                    .fetch_add(removed as u64, Ordering::Relaxed);
+                self.fleet_refresh.observe(took);
+            }
+            None => {
+                self.fleet_refresh_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Reports refused for `reason` so far.
@@ -193,6 +225,57 @@ impl ServerMetrics {
         );
         self.store_write
             .write(out, "tailmon_store_write_duration_seconds");
+        self.write_fleet_refresh(out);
+    }
+
+    /// The fleet refresh's counters (replicas sharing one store; zero when
+    /// it is off).
+    fn write_fleet_refresh(&self, out: &mut String) {
+        let family = |name, kind, help| Family { name, kind, help };
+        write_header(
+            out,
+            &family(
+                "tailmon_fleet_refreshes_total",
+                Kind::Counter,
+                "Reads of the fleet from the store (fleet refresh), by result (ok, failed).",
+            ),
+        );
+        for (result, counter) in [
+            ("ok", &self.fleet_refreshes),
+            ("failed", &self.fleet_refresh_failures),
+        ] {
+            write_sample_u64(
+                out,
+                "tailmon_fleet_refreshes_total",
+                &[("result", result)],
+                counter.load(Ordering::Relaxed),
+            );
+        }
+        for (name, help, counter) in [
+            (
+                "tailmon_fleet_refresh_reports_total",
+                "Reports fleet refreshes took from the store: received by other servers sharing it.",
+                &self.fleet_refresh_reports,
+            ),
+            (
+                "tailmon_fleet_refresh_removed_total",
+                "Devices fleet refreshes forgot: the store no longer has them (deleted through another server).",
+                &self.fleet_refresh_removed,
+            ),
+        ] {
+            write_header(out, &family(name, Kind::Counter, help));
+            write_sample_u64(out, name, &[], counter.load(Ordering::Relaxed));
+        }
+        write_header(
+            out,
+            &family(
+                "tailmon_fleet_refresh_duration_seconds",
+                Kind::Histogram,
+                "Time one fleet refresh took, reading the store included.",
+            ),
+        );
+        self.fleet_refresh
+            .write(out, "tailmon_fleet_refresh_duration_seconds");
     }
 }
 

@@ -537,7 +537,7 @@ fn every_toml_example_of_the_channel_docs_makes_a_channel() {
 }
 
 /// A port nobody listens on (bound then released).
-fn free_port() -> SocketAddr {
+pub(crate) fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -546,7 +546,7 @@ fn free_port() -> SocketAddr {
 
 /// Whether `tool` is usable; without it the test fails under `CI` (which
 /// `.ci/run` sets, installing it first) and is skipped elsewhere.
-fn have(tool: &str, usable: bool, install: &str) -> bool {
+pub(crate) fn have(tool: &str, usable: bool, install: &str) -> bool {
     if usable {
         return true;
     }
@@ -558,22 +558,28 @@ fn have(tool: &str, usable: bool, install: &str) -> bool {
     false
 }
 
-fn scratch_dir(name: &str) -> PathBuf {
+pub(crate) fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tailmon-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+pub(crate) const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 
 fn start_alertmanager(dir: &Path) -> (RunningBinary, String) {
-    let config = dir.join("alertmanager.yml");
-    std::fs::write(
-        &config,
+    start_alertmanager_with(
+        dir,
         "route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n",
     )
-    .unwrap();
+}
+
+/// Alertmanager on a free loopback port with `config` (its YAML), its
+/// state in `dir`, clustering off; and its base URL.
+pub(crate) fn start_alertmanager_with(dir: &Path, config: &str) -> (RunningBinary, String) {
+    let config_path = dir.join("alertmanager.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let config = config_path;
     let addr = free_port();
     let running = RunningBinary::start(
         Command::new(ALERTMANAGER)

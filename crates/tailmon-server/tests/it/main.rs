@@ -39,6 +39,8 @@ mod preferences;
 mod prometheus;
 mod readme_embedding;
 mod reload;
+mod replica_alerts;
+mod replicas;
 mod retention;
 mod routes;
 mod serve_router;
