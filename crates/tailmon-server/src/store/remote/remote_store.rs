@@ -1,0 +1,606 @@
+//! [`RemoteStore`]: reports kept in a Prometheus-compatible engine
+//! (Prometheus, VictoriaMetrics, Mimir), written by remote write 1.0 and
+//! read back through the Prometheus HTTP API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt as _;
+use reqwest::header::HeaderMap;
+use tailmon_core::{History, HistoryQuery, OffsetDateTime, OrgId, Report, Tier, metric};
+
+use super::connection::{Auth, Connection, header};
+use super::prom_query::{Series, quote};
+use super::remote_writer::{RemoteWriter, WriterSettings};
+use super::report_series::{ALL_SERIES, DEVICE_LABEL, ORG_LABEL, push_report_series, unix_millis};
+use super::reports_from_samples::{newest_by_device, reports_from_samples};
+use crate::store::downsample::{bucket_start, bucket_tier, downsample};
+use crate::store::{ReportStream, Store, StoreError};
+
+/// The series every report writes once, whose value is its `last_seen`:
+/// the store finds devices and their latest report through it.
+const LAST_SEEN: &str = "tailmon_last_seen_timestamp_seconds";
+
+/// Devices whose latest report is looked up at once by [`RemoteStore::latest`].
+const LATEST_CONCURRENCY: usize = 8;
+
+/// Why a [`RemoteStoreBuilder`] could not build a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteStoreError {
+    /// A URL is not an `http://` or `https://` URL.
+    #[error("{what} {url:?} is not an http:// or https:// URL")]
+    BadUrl {
+        /// Which URL.
+        what: &'static str,
+        /// The URL given.
+        url: String,
+    },
+    /// A header given to [`RemoteStoreBuilder::header`] is not a valid
+    /// HTTP header.
+    #[error("{0:?} is not a valid HTTP header name and value")]
+    BadHeader(String),
+    /// A limit is zero.
+    #[error("{0} must be above zero")]
+    Zero(&'static str),
+    /// The HTTP client could not be made.
+    #[error("could not make the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    /// `build` was called outside a Tokio runtime (the writer is a task).
+    #[error("the remote store must be built inside a Tokio runtime")]
+    NoRuntime,
+}
+
+/// Builds a [`RemoteStore`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tailmon_server::store::RemoteStoreError> {
+/// use std::time::Duration;
+/// use tailmon_server::store::RemoteStoreBuilder;
+///
+/// let store = RemoteStoreBuilder::new(
+///     "http://127.0.0.1:8428/api/v1/write",
+///     "http://127.0.0.1:8428",
+/// )
+/// .bearer_token("s3cret")
+/// .write_deadline(Duration::from_secs(30))
+/// .build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RemoteStoreBuilder {
+    write_url: String,
+    query_url: String,
+    auth: Option<Auth>,
+    headers: Vec<(String, String)>,
+    request_timeout: Duration,
+    write_deadline: Duration,
+    queue: usize,
+    batch_series: usize,
+    lookback: Duration,
+    chunk: Duration,
+}
+
+impl RemoteStoreBuilder {
+    /// A store writing to `remote_write_url` (e.g.
+    /// `http://127.0.0.1:9090/api/v1/write`) and querying the Prometheus
+    /// API under `query_url` (e.g. `http://127.0.0.1:9090`: the store
+    /// appends `/api/v1/query`).
+    pub fn new(remote_write_url: impl Into<String>, query_url: impl Into<String>) -> Self {
+        Self {
+            write_url: remote_write_url.into(),
+            query_url: query_url.into().trim_end_matches('/').to_owned(),
+            auth: None,
+            headers: Vec::new(),
+            request_timeout: Duration::from_secs(10),
+            write_deadline: Duration::from_secs(30),
+            queue: 1024,
+            batch_series: 20_000,
+            lookback: Duration::from_secs(400 * 24 * 3600),
+            chunk: Duration::from_secs(3600),
+        }
+    }
+
+    /// Sends HTTP basic credentials with every request.
+    pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.auth = Some(Auth::Basic {
+            user: user.into(),
+            password: password.into(),
+        });
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request.
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.auth = Some(Auth::Bearer(token.into()));
+        self
+    }
+
+    /// Sends header `name: value` with every request (repeatable).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// One HTTP request's time limit (default 10 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// How long a write is retried (connection errors, 5xx, 429) before
+    /// the insert fails with [`StoreError::Unavailable`] (default 30 s).
+    pub fn write_deadline(mut self, deadline: Duration) -> Self {
+        self.write_deadline = deadline;
+        self
+    }
+
+    /// Inserts waiting for the writer at most (default 1024); one more is
+    /// refused at once with [`StoreError::Unavailable`].
+    pub fn queue(mut self, inserts: usize) -> Self {
+        self.queue = inserts;
+        self
+    }
+
+    /// Series one remote-write request holds at most (default 20,000); an
+    /// insert is never cut.
+    pub fn batch_series(mut self, series: usize) -> Self {
+        self.batch_series = series;
+        self
+    }
+
+    /// How far back the store looks for devices and their latest report
+    /// (default 400 days): a device silent for longer is no longer listed.
+    pub fn lookback(mut self, lookback: Duration) -> Self {
+        self.lookback = lookback;
+        self
+    }
+
+    /// The span of raw samples one query reads (default 1 hour).
+    pub fn chunk(mut self, chunk: Duration) -> Self {
+        self.chunk = chunk;
+        self
+    }
+
+    /// The store, its writer started on the current Tokio runtime.
+    pub fn build(self) -> Result<RemoteStore, RemoteStoreError> {
+        for (what, url) in [
+            ("the remote-write URL", &self.write_url),
+            ("the query URL", &self.query_url),
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(RemoteStoreError::BadUrl {
+                    what,
+                    url: url.clone(),
+                });
+            }
+        }
+        for (what, value) in [
+            ("the queue", self.queue),
+            ("the batch", self.batch_series),
+            (
+                "the request timeout",
+                duration_nonzero(self.request_timeout),
+            ),
+            ("the write deadline", duration_nonzero(self.write_deadline)),
+            ("the lookback", duration_nonzero(self.lookback)),
+            ("the chunk", duration_nonzero(self.chunk)),
+        ] {
+            if value == 0 {
+                return Err(RemoteStoreError::Zero(what));
+            }
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            let (name, value) = header(name, value)
+                .ok_or_else(|| RemoteStoreError::BadHeader(format!("{name}: {value}")))?;
+            headers.append(name, value);
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(RemoteStoreError::NoRuntime);
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("tailmon-server/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(self.request_timeout)
+            .build()
+            .map_err(RemoteStoreError::Client)?;
+        let connection = Arc::new(Connection {
+            client,
+            write_url: self.write_url,
+            query_url: self.query_url,
+            auth: self.auth,
+            headers,
+        });
+        let writer = RemoteWriter::start(
+            connection.clone(),
+            WriterSettings {
+                queue: self.queue,
+                batch_series: self.batch_series,
+                request_timeout: self.request_timeout,
+                retry_deadline: self.write_deadline,
+                min_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(5),
+            },
+        );
+        Ok(RemoteStore {
+            connection,
+            writer,
+            timeout: self.request_timeout,
+            lookback_millis: i64::try_from(self.lookback.as_millis()).unwrap_or(i64::MAX / 4),
+            chunk_millis: i64::try_from(self.chunk.as_millis()).unwrap_or(i64::MAX / 4),
+        })
+    }
+}
+
+fn duration_nonzero(d: Duration) -> usize {
+    usize::from(!d.is_zero())
+}
+
+/// Reports kept in a Prometheus-compatible engine: written by remote write
+/// 1.0 (snappy-compressed protobuf), read through the Prometheus HTTP API.
+/// docs/remote-store.md tells how reports map to series, what is not kept
+/// and how to set up each engine.
+///
+/// - `insert_many` answers `Ok` once the engine answered 2xx for a request
+///   holding all its samples; concurrent inserts share one request. A
+///   full queue, or no 2xx within the write deadline, is
+///   [`StoreError::Unavailable`]; a 400 for samples the engine has at that
+///   time already (or finds too old) counts as stored; any other 4xx is
+///   [`StoreError::Backend`] with the engine's message.
+/// - Retention is the engine's: [`apply_retention`](Store::apply_retention)
+///   and [`set_retention`](Store::set_retention) do nothing.
+/// - History is answered from the raw samples, downsampled as the other
+///   stores do.
+#[derive(Debug)]
+pub struct RemoteStore {
+    connection: Arc<Connection>,
+    writer: RemoteWriter,
+    timeout: Duration,
+    lookback_millis: i64,
+    chunk_millis: i64,
+}
+
+/// The PromQL selector of every series of one device.
+fn device_selector(org: &OrgId, device_id: &str) -> String {
+    format!(
+        "{{{ALL_SERIES},{ORG_LABEL}={},{DEVICE_LABEL}={}}}",
+        quote(org.as_str()),
+        quote(device_id)
+    )
+}
+
+/// Now in Unix milliseconds.
+fn now_millis() -> i64 {
+    unix_millis(OffsetDateTime::now_utc())
+}
+
+/// Reports in the future by at most this are still found (agents' clocks
+/// run ahead; validation bounds how far).
+const FUTURE_MILLIS: i64 = 24 * 3600 * 1000;
+
+impl RemoteStore {
+    /// Requests the engine refused for good, answered as duplicates (or
+    /// too old) and retried, since the start: (dropped, refused, retried).
+    pub fn write_counts(&self) -> (u64, u64, u64) {
+        let counts = &self.writer.counts;
+        (
+            counts.dropped.total(),
+            counts.refused.total(),
+            counts.retries.total(),
+        )
+    }
+
+    /// The newest `last_seen` (in Unix milliseconds, from the value of
+    /// [`LAST_SEEN`]) of every device matching `matchers`, with its labels.
+    async fn newest_times(&self, matchers: &str) -> Result<Vec<Series>, StoreError> {
+        let at = now_millis() + FUTURE_MILLIS;
+        let query = format!(
+            "max_over_time({LAST_SEEN}{{{matchers}}}[{}ms])",
+            self.lookback_millis + FUTURE_MILLIS
+        );
+        self.connection.query(&query, at, self.timeout).await
+    }
+
+    /// The latest report of the device `labels` name, whose `last_seen`
+    /// has the value `seconds`.
+    async fn report_at(
+        &self,
+        org: &OrgId,
+        device_id: &str,
+        seconds: f64,
+    ) -> Result<Option<Report>, StoreError> {
+        // The samples are stamped with last_seen rounded down to the
+        // millisecond: a window of two milliseconds ending just after
+        // the value holds them, whatever its rounding.
+        let at = (seconds * 1000.0).round() as i64 + 1;
+        let query = format!("{}[3ms]", device_selector(org, device_id));
+        let series = self.connection.query(&query, at, self.timeout).await?;
+        Ok(newest_by_device(&series).remove(device_id))
+    }
+
+    /// Whether `org` has `device_id`.
+    async fn knows(&self, org: &OrgId, device_id: &str) -> Result<bool, StoreError> {
+        let matchers = format!(
+            "{ORG_LABEL}={},{DEVICE_LABEL}={}",
+            quote(org.as_str()),
+            quote(device_id)
+        );
+        Ok(!self.newest_times(&matchers).await?.is_empty())
+    }
+
+    /// Every raw report of a device with `from <= last_seen <= to` (Unix
+    /// milliseconds), one query per chunk.
+    async fn reports_between(
+        &self,
+        org: &OrgId,
+        device_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Report>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = from - 1;
+        while start < to {
+            let end = start.saturating_add(self.chunk_millis).min(to);
+            out.extend(self.chunk(org, device_id, start, end).await?);
+            start = end;
+        }
+        Ok(out)
+    }
+
+    /// The reports with `after < last_seen <= until` (Unix milliseconds).
+    async fn chunk(
+        &self,
+        org: &OrgId,
+        device_id: &str,
+        after: i64,
+        until: i64,
+    ) -> Result<Vec<Report>, StoreError> {
+        let query = format!("{}[{}ms]", device_selector(org, device_id), until - after);
+        let mut series = self.connection.query(&query, until, self.timeout).await?;
+        // Engines differ on whether the window's start is in it.
+        for s in &mut series {
+            s.samples.retain(|&(at, _)| at > after && at <= until);
+        }
+        Ok(reports_from_samples(&series))
+    }
+
+    /// `metric` of `reports` as (time, value), oldest first.
+    fn values(reports: &[Report], metric: &str) -> Vec<(OffsetDateTime, f64)> {
+        reports
+            .iter()
+            .filter_map(|r| Some((r.last_seen, metric::value(r, metric)?)))
+            .collect()
+    }
+
+    /// One metric's history from the reports of its range (and the whole
+    /// buckets around it when it needs buckets): as the memory store
+    /// answers.
+    async fn history_from(
+        &self,
+        org: &OrgId,
+        query: &HistoryQuery,
+        reports: &[Report],
+        whole_buckets: &mut Option<(Tier, Vec<Report>)>,
+    ) -> Result<History, StoreError> {
+        let values = Self::values(reports, &query.metric);
+        let (tier, points) = if values.len() <= query.max_points {
+            (Tier::Raw, downsample(Tier::Raw, values))
+        } else {
+            let tier = bucket_tier(query.from, query.to, query.max_points);
+            if whole_buckets.as_ref().is_none_or(|(t, _)| *t != tier) {
+                let width = time::Duration::seconds(tier.bucket_seconds().unwrap_or(1));
+                let from = bucket_start(tier, query.from);
+                let to = bucket_start(tier, query.to) + width - time::Duration::NANOSECOND;
+                let wider = self
+                    .reports_between(org, &query.device_id, unix_millis(from), unix_millis(to))
+                    .await?;
+                *whole_buckets = Some((tier, wider));
+            }
+            let wider = whole_buckets
+                .as_ref()
+                .map(|(_, r)| r.as_slice())
+                .unwrap_or_default();
+            (tier, downsample(tier, Self::values(wider, &query.metric)))
+        };
+        Ok(History {
+            device_id: query.device_id.clone(),
+            metric: query.metric.clone(),
+            tier,
+            points,
+        })
+    }
+}
+
+#[async_trait]
+impl Store for RemoteStore {
+    async fn insert_many(&self, org: &OrgId, reports: Vec<Report>) -> Result<(), StoreError> {
+        let mut series = Vec::with_capacity(reports.len() * 48);
+        for report in &reports {
+            push_report_series(&mut series, org, report);
+        }
+        self.writer.write(series).await
+    }
+
+    async fn latest(&self) -> Result<Vec<(OrgId, Report)>, StoreError> {
+        let newest = self.newest_times("").await?;
+        let mut lookups = Vec::with_capacity(newest.len());
+        for s in newest {
+            let (Some(org), Some(device), Some(&(_, seconds))) = (
+                s.labels.get(ORG_LABEL),
+                s.labels.get(DEVICE_LABEL),
+                s.samples.first(),
+            ) else {
+                continue;
+            };
+            let Ok(org) = OrgId::new(org) else {
+                continue;
+            };
+            lookups.push((org, device.clone(), seconds));
+        }
+        let found: Vec<Result<Option<(OrgId, Report)>, StoreError>> =
+            futures_util::stream::iter(lookups)
+                .map(|(org, device, seconds)| async move {
+                    let report = self.report_at(&org, &device, seconds).await?;
+                    Ok(report.map(|r| (org, r)))
+                })
+                .buffer_unordered(LATEST_CONCURRENCY)
+                .collect()
+                .await;
+        let mut latest = Vec::with_capacity(found.len());
+        for item in found {
+            latest.extend(item?);
+        }
+        latest.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.device_id.cmp(&y.device_id)));
+        Ok(latest)
+    }
+
+    async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError> {
+        let matchers = format!(
+            "{ORG_LABEL}={},{DEVICE_LABEL}={}",
+            quote(org.as_str()),
+            quote(device_id)
+        );
+        let newest = self.newest_times(&matchers).await?;
+        let Some(&(_, seconds)) = newest.first().and_then(|s| s.samples.first()) else {
+            return Ok(None);
+        };
+        self.report_at(org, device_id, seconds).await
+    }
+
+    async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError> {
+        Ok(self
+            .newest_times("")
+            .await?
+            .into_iter()
+            .filter_map(|s| {
+                let org = OrgId::new(s.labels.get(ORG_LABEL)?).ok()?;
+                Some((org, s.labels.get(DEVICE_LABEL)?.clone()))
+            })
+            .collect())
+    }
+
+    async fn history(
+        &self,
+        org: &OrgId,
+        query: &HistoryQuery,
+    ) -> Result<Option<History>, StoreError> {
+        Ok(self
+            .histories(
+                org,
+                &query.device_id,
+                std::slice::from_ref(&query.metric),
+                query.from,
+                query.to,
+                query.max_points,
+            )
+            .await?
+            .and_then(|mut h| h.pop()))
+    }
+
+    /// Reads the range once for every metric (and the whole buckets
+    /// around it once, when a metric needs buckets).
+    async fn histories(
+        &self,
+        org: &OrgId,
+        device_id: &str,
+        metrics: &[String],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        max_points: usize,
+    ) -> Result<Option<Vec<History>>, StoreError> {
+        if !self.knows(org, device_id).await? {
+            return Ok(None);
+        }
+        let reports = if to < from {
+            Vec::new()
+        } else {
+            self.reports_between(org, device_id, unix_millis(from), unix_millis(to))
+                .await?
+                .into_iter()
+                .filter(|r| r.last_seen >= from && r.last_seen <= to)
+                .collect()
+        };
+        let mut whole_buckets = None;
+        let mut out = Vec::with_capacity(metrics.len());
+        for metric in metrics {
+            let query =
+                HistoryQuery::new(device_id, metric.as_str(), from, to).with_max_points(max_points);
+            out.push(
+                self.history_from(org, &query, &reports, &mut whole_buckets)
+                    .await?,
+            );
+        }
+        Ok(Some(out))
+    }
+
+    async fn reports(
+        &self,
+        org: &OrgId,
+        device_id: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Option<ReportStream>, StoreError> {
+        if !self.knows(org, device_id).await? {
+            return Ok(None);
+        }
+        let reports: Vec<Result<Report, StoreError>> = if to < from {
+            Vec::new()
+        } else {
+            self.reports_between(org, device_id, unix_millis(from), unix_millis(to))
+                .await?
+                .into_iter()
+                .filter(|r| r.last_seen >= from && r.last_seen <= to)
+                .map(Ok)
+                .collect()
+        };
+        Ok(Some(Box::pin(futures_util::stream::iter(reports))))
+    }
+
+    async fn delete_device(&self, org: &OrgId, device_id: &str) -> Result<bool, StoreError> {
+        if !self.knows(org, device_id).await? {
+            return Ok(false);
+        }
+        let url = format!(
+            "{}/api/v1/admin/tsdb/delete_series",
+            self.connection.query_url
+        );
+        let matcher = device_selector(org, device_id);
+        let response = self
+            .connection
+            .request(reqwest::Method::POST, &url)
+            .query(&[("match[]", matcher.as_str())])
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the engine did not answer: {e}")))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(true);
+        }
+        let text = response.text().await.unwrap_or_default();
+        let message = format!(
+            "the engine refused to delete {device_id:?} ({status}): {}",
+            super::prom_query::excerpt(&text)
+        );
+        if status.is_server_error() || status.as_u16() == 429 {
+            Err(StoreError::Unavailable(message))
+        } else {
+            Err(StoreError::Backend(message.into()))
+        }
+    }
+
+    /// The engine's retention governs: nothing to do.
+    async fn apply_retention(&self, _now: OffsetDateTime) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// A cheap query (`vector(1)`) answered in time.
+    async fn ready(&self) -> Result<(), StoreError> {
+        self.connection
+            .query("vector(1)", now_millis(), self.timeout)
+            .await
+            .map(|_| ())
+    }
+}
