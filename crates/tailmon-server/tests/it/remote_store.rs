@@ -356,6 +356,15 @@ async fn a_report_sent_twice_is_stored_once() {
             )
             .await;
         assert_eq!(all, [r.clone(), next], "{kind:?}");
+
+        // Another report with the same time but other values: one of the
+        // two is kept, whole (which one depends on the engine:
+        // docs/remote-store.md).
+        let mut rival = r.clone();
+        rival.cpu_usage = 99.0;
+        rig.insert(&org(), vec![rival.clone()]).await;
+        let at_r = rig.reports(&org(), "twice", r.last_seen, r.last_seen).await;
+        assert!(at_r == [r.clone()] || at_r == [rival], "{kind:?}: {at_r:?}");
     }
 }
 
