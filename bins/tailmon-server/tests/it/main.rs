@@ -18,6 +18,7 @@ mod memory_attacks;
 mod organisations_binary;
 mod packaging_files;
 mod preferences_binary;
+mod remote_store_binary;
 mod server_binary;
 mod server_process;
 mod systemd_unit;

@@ -262,6 +262,26 @@ async fn back_filled_reports_land_in_place_and_history_reads_them() {
             2,
             "{kind:?}"
         );
+        // Read in one-minute chunks (only those holding reports are read),
+        // and over all time: the same reports.
+        let chunked =
+            RemoteStoreBuilder::new(rig.engine.remote_write_url(), rig.engine.query_url())
+                .chunk(Duration::from_secs(60))
+                .build()
+                .unwrap();
+        let far = OffsetDateTime::UNIX_EPOCH;
+        let far_ahead = OffsetDateTime::now_utc() + time::Duration::days(3650);
+        for store in [&chunked, rig.store.as_ref()] {
+            let all: Vec<f64> = store
+                .reports(&org(), "db", far, far_ahead)
+                .await
+                .unwrap()
+                .unwrap()
+                .map(|r| r.unwrap().cpu_usage)
+                .collect()
+                .await;
+            assert_eq!(all, [10.0, 20.0, 30.0, 60.0], "{kind:?}");
+        }
 
         let raw = rig
             .store

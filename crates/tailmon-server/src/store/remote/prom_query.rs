@@ -83,6 +83,30 @@ fn value_of(text: &str) -> f64 {
 }
 
 impl Connection {
+    /// Evaluates `query` at every `step` from `start` to `end` (Unix
+    /// milliseconds), through `/api/v1/query_range`.
+    pub(crate) async fn query_range(
+        &self,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+        timeout: Duration,
+    ) -> Result<Vec<Series>, StoreError> {
+        let url = format!("{}/api/v1/query_range", self.query_url);
+        let step = format!("{}ms", step.max(1));
+        let request = self
+            .request(reqwest::Method::GET, &url)
+            .query(&[
+                ("query", query),
+                ("start", &time_param(start)),
+                ("end", &time_param(end)),
+                ("step", &step),
+            ])
+            .timeout(timeout);
+        self.answer(query, request).await
+    }
+
     /// Evaluates `query` at `at` (Unix milliseconds): an instant vector
     /// gives one sample a series, a range vector its raw samples.
     pub(crate) async fn query(
@@ -96,6 +120,15 @@ impl Connection {
             .request(reqwest::Method::GET, &url)
             .query(&[("query", query), ("time", &time_param(at))])
             .timeout(timeout);
+        self.answer(query, request).await
+    }
+
+    /// Sends `request` and reads its answer as series.
+    async fn answer(
+        &self,
+        query: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Vec<Series>, StoreError> {
         let response = request.send().await.map_err(|e| {
             StoreError::Unavailable(format!("the query engine did not answer: {e}"))
         })?;

@@ -262,14 +262,30 @@ pub struct RemoteStore {
     chunk_millis: i64,
 }
 
-/// The PromQL selector of every series of one device.
-fn device_selector(org: &OrgId, device_id: &str) -> String {
+/// The PromQL matchers of one device's labels.
+fn device_matchers(org: &OrgId, device_id: &str) -> String {
     format!(
-        "{{{ALL_SERIES},{ORG_LABEL}={},{DEVICE_LABEL}={}}}",
+        "{ORG_LABEL}={},{DEVICE_LABEL}={}",
         quote(org.as_str()),
         quote(device_id)
     )
 }
+
+/// The PromQL selector of every series of one device.
+fn device_selector(org: &OrgId, device_id: &str) -> String {
+    format!("{{{ALL_SERIES},{}}}", device_matchers(org, device_id))
+}
+
+/// The smallest multiple of `width` at or above `at`.
+fn ceil_to(at: i64, width: i64) -> i64 {
+    at.div_euclid(width)
+        .saturating_add(i64::from(at.rem_euclid(width) != 0))
+        .saturating_mul(width)
+}
+
+/// The most chunks one range is cut into (engines cap the points of a
+/// range query: Prometheus at 11,000).
+const MAX_STEPS: i64 = 10_000;
 
 /// Now in Unix milliseconds.
 fn now_millis() -> i64 {
@@ -322,16 +338,15 @@ impl RemoteStore {
 
     /// Whether `org` has `device_id`.
     async fn knows(&self, org: &OrgId, device_id: &str) -> Result<bool, StoreError> {
-        let matchers = format!(
-            "{ORG_LABEL}={},{DEVICE_LABEL}={}",
-            quote(org.as_str()),
-            quote(device_id)
-        );
-        Ok(!self.newest_times(&matchers).await?.is_empty())
+        Ok(!self
+            .newest_times(&device_matchers(org, device_id))
+            .await?
+            .is_empty())
     }
 
     /// Every raw report of a device with `from <= last_seen <= to` (Unix
-    /// milliseconds), one query per chunk.
+    /// milliseconds), within the lookback: one query finds the chunks that
+    /// hold reports, one more reads each of them.
     async fn reports_between(
         &self,
         org: &OrgId,
@@ -339,12 +354,49 @@ impl RemoteStore {
         from: i64,
         to: i64,
     ) -> Result<Vec<Report>, StoreError> {
+        let now = now_millis();
+        let from = from.max(now.saturating_sub(self.lookback_millis));
+        let to = to.min(now.saturating_add(FUTURE_MILLIS));
+        if to < from {
+            return Ok(Vec::new());
+        }
+        // Chunks end at multiples of their width (as engines align steps);
+        // at most MAX_STEPS of them.
+        let mut width = self.chunk_millis.max(1);
+        while (to - from) / width > MAX_STEPS {
+            width = width.saturating_mul(2);
+        }
+        let first_end = ceil_to(from, width);
+        let last_end = ceil_to(to, width);
+        let ends: Vec<i64> = if last_end - first_end <= width {
+            vec![first_end, last_end]
+        } else {
+            let probe = format!(
+                "count_over_time({LAST_SEEN}{{{}}}[{width}ms])",
+                device_matchers(org, device_id)
+            );
+            let mut ends: Vec<i64> = self
+                .connection
+                .query_range(&probe, first_end, last_end, width, self.timeout)
+                .await?
+                .into_iter()
+                .flat_map(|s| s.samples)
+                .filter(|&(_, count)| count > 0.0)
+                .map(|(end, _)| end)
+                .collect();
+            ends.sort_unstable();
+            ends
+        };
         let mut out = Vec::new();
-        let mut start = from - 1;
-        while start < to {
-            let end = start.saturating_add(self.chunk_millis).min(to);
-            out.extend(self.chunk(org, device_id, start, end).await?);
-            start = end;
+        let mut done = from - 1;
+        for end in ends {
+            let after = (end - width).max(done);
+            let until = end.min(to);
+            if until <= after {
+                continue;
+            }
+            out.extend(self.chunk(org, device_id, after, until).await?);
+            done = until;
         }
         Ok(out)
     }
@@ -457,12 +509,7 @@ impl Store for RemoteStore {
     }
 
     async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError> {
-        let matchers = format!(
-            "{ORG_LABEL}={},{DEVICE_LABEL}={}",
-            quote(org.as_str()),
-            quote(device_id)
-        );
-        let newest = self.newest_times(&matchers).await?;
+        let newest = self.newest_times(&device_matchers(org, device_id)).await?;
         let Some(&(_, seconds)) = newest.first().and_then(|s| s.samples.first()) else {
             return Ok(None);
         };
@@ -602,5 +649,19 @@ impl Store for RemoteStore {
             .query("vector(1)", now_millis(), self.timeout)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_end_at_multiples_of_their_width() {
+        assert_eq!(ceil_to(0, 10), 0);
+        assert_eq!(ceil_to(1, 10), 10);
+        assert_eq!(ceil_to(10, 10), 10);
+        assert_eq!(ceil_to(-5, 10), 0);
+        assert_eq!(ceil_to(-10, 10), -10);
     }
 }
