@@ -253,6 +253,22 @@ fn duration_nonzero(d: Duration) -> usize {
 ///   and [`set_retention`](Store::set_retention) do nothing.
 /// - History is answered from the raw samples, downsampled as the other
 ///   stores do.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use tailmon_server::ServerBuilder;
+/// use tailmon_server::store::RemoteStoreBuilder;
+///
+/// let store = RemoteStoreBuilder::new(
+///     "http://127.0.0.1:8428/api/v1/write",
+///     "http://127.0.0.1:8428",
+/// )
+/// .build()?;
+/// let server = ServerBuilder::new().store(Arc::new(store)).build()?;
+/// # drop(server);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct RemoteStore {
     connection: Arc<Connection>,

@@ -146,4 +146,61 @@ mod tests {
         // No agent_instance: no empty label.
         assert_eq!(info.labels.len(), 4);
     }
+
+    /// The figure docs/remote-store.md gives.
+    #[test]
+    fn a_typical_host_is_46_samples() {
+        use tailmon_core::{CpuBreakdown, Disk, DiskIo, LoadAvg, NetworkInterface, Temperature};
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let mut r = Report::new("web-1", at);
+        r.ram_total_mb = 8;
+        r.received_at = Some(at);
+        r.cpu_per_core = Some(vec![1.0; 4]);
+        r.cpu_breakdown = Some(CpuBreakdown {
+            user: 1.0,
+            system: 1.0,
+            iowait: 1.0,
+            steal: 1.0,
+        });
+        r.load_avg = Some(LoadAvg {
+            one: 1.0,
+            five: 1.0,
+            fifteen: 1.0,
+        });
+        r.swap_used_mb = Some(1);
+        r.swap_total_mb = Some(2);
+        let disk = |mount: &str| Disk {
+            mount_point: mount.into(),
+            fs_type: "ext4".into(),
+            total_bytes: 10,
+            used_bytes: 5,
+            available_bytes: Some(5),
+        };
+        r.disks = Some(vec![disk("/"), disk("/home")]);
+        r.disk_io = Some(vec![DiskIo {
+            device: "sda".into(),
+            read_bytes_per_sec: 1.0,
+            write_bytes_per_sec: 1.0,
+        }]);
+        let net = |name: &str| NetworkInterface {
+            interface: name.into(),
+            rx_bytes_per_sec: Some(1.0),
+            tx_bytes_per_sec: Some(1.0),
+            rx_bytes_total: 1,
+            tx_bytes_total: 1,
+            rx_errors: 0,
+            tx_errors: 0,
+        };
+        r.networks = Some(vec![net("eth0"), net("eth1")]);
+        r.temperatures = Some(vec![Temperature {
+            label: "cpu".into(),
+            celsius: 50.0,
+        }]);
+        r.uptime_seconds = Some(1);
+        r.boot_time = Some(at);
+        r.process_count = Some(1);
+        let mut series = Vec::new();
+        push_report_series(&mut series, &OrgId::default(), &r);
+        assert_eq!(series.len(), 46);
+    }
 }
