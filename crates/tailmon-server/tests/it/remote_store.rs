@@ -578,3 +578,43 @@ async fn an_engine_outage_is_unavailable_then_nothing_acknowledged_is_lost() {
         }
     }
 }
+
+/// The conformance suite's checks that hold for an engine
+/// (docs/remote-store.md lists the exceptions: retention is the engine's),
+/// each on a fresh Prometheus. The suite stamps its reports in 2027: the
+/// store looks that far ahead here. VictoriaMetrics drops samples more than
+/// two days ahead of its clock, so it runs the other tests of this file
+/// only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conformance_checks_hold_on_prometheus() {
+    use tailmon_server::store::conformance as check;
+
+    async fn fresh() -> Option<(Engine, RemoteStore)> {
+        let engine = Engine::start(EngineKind::Prometheus).await?;
+        let store = RemoteStoreBuilder::new(engine.remote_write_url(), engine.query_url())
+            .future(Duration::from_secs(800 * 24 * 3600))
+            .build()
+            .unwrap();
+        Some((engine, store))
+    }
+    let Some((_engine, store)) = fresh().await else {
+        return;
+    };
+    check::latest_is_per_device_and_sorted(&store).await;
+    let (_engine, store) = fresh().await.unwrap();
+    check::a_back_filled_report_does_not_become_the_latest(&store).await;
+    let (_engine, store) = fresh().await.unwrap();
+    check::reports_round_trip_unchanged(&store).await;
+    let (_engine, store) = fresh().await.unwrap();
+    check::concurrent_inserts_all_land(Arc::new(store)).await;
+    let (_engine, store) = fresh().await.unwrap();
+    check::raw_history_comes_back_in_order(&store).await;
+    let (_engine, store) = fresh().await.unwrap();
+    check::rollups_keep_avg_min_and_max(&store).await;
+    let (_engine, store) = fresh().await.unwrap();
+    check::histories_match_history(&store).await;
+    let (_engine, store) = fresh().await.unwrap();
+    check::a_report_sent_twice_is_stored_once(&store).await;
+    let (_engine, store) = fresh().await.unwrap();
+    check::delete_removes_a_device_and_its_history(&store).await;
+}

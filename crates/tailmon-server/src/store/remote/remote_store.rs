@@ -80,6 +80,7 @@ pub struct RemoteStoreBuilder {
     queue: usize,
     batch_series: usize,
     lookback: Duration,
+    future: Duration,
     chunk: Duration,
 }
 
@@ -99,6 +100,7 @@ impl RemoteStoreBuilder {
             queue: 1024,
             batch_series: 20_000,
             lookback: Duration::from_secs(400 * 24 * 3600),
+            future: Duration::from_secs(24 * 3600),
             chunk: Duration::from_secs(3600),
         }
     }
@@ -155,6 +157,14 @@ impl RemoteStoreBuilder {
     /// (default 400 days): a device silent for longer is no longer listed.
     pub fn lookback(mut self, lookback: Duration) -> Self {
         self.lookback = lookback;
+        self
+    }
+
+    /// How far ahead of now the store looks for reports (default 1 day:
+    /// the server stores a report stamped further ahead at its receive
+    /// time).
+    pub fn future(mut self, future: Duration) -> Self {
+        self.future = future;
         self
     }
 
@@ -230,6 +240,7 @@ impl RemoteStoreBuilder {
             timeout: self.request_timeout,
             lookback_millis: i64::try_from(self.lookback.as_millis()).unwrap_or(i64::MAX / 4),
             chunk_millis: i64::try_from(self.chunk.as_millis()).unwrap_or(i64::MAX / 4),
+            future_millis: i64::try_from(self.future.as_millis()).unwrap_or(i64::MAX / 4),
         })
     }
 }
@@ -276,6 +287,7 @@ pub struct RemoteStore {
     timeout: Duration,
     lookback_millis: i64,
     chunk_millis: i64,
+    future_millis: i64,
 }
 
 /// The PromQL matchers of one device's labels.
@@ -308,10 +320,6 @@ fn now_millis() -> i64 {
     unix_millis(OffsetDateTime::now_utc())
 }
 
-/// Reports in the future by at most this are still found (agents' clocks
-/// run ahead; validation bounds how far).
-const FUTURE_MILLIS: i64 = 24 * 3600 * 1000;
-
 impl RemoteStore {
     /// Requests the engine refused for good, answered as duplicates (or
     /// too old) and retried, since the start: (dropped, refused, retried).
@@ -327,10 +335,10 @@ impl RemoteStore {
     /// The newest `last_seen` (in Unix milliseconds, from the value of
     /// [`LAST_SEEN`]) of every device matching `matchers`, with its labels.
     async fn newest_times(&self, matchers: &str) -> Result<Vec<Series>, StoreError> {
-        let at = now_millis() + FUTURE_MILLIS;
+        let at = now_millis() + self.future_millis;
         let query = format!(
             "max_over_time({LAST_SEEN}{{{matchers}}}[{}ms])",
-            self.lookback_millis + FUTURE_MILLIS
+            self.lookback_millis + self.future_millis
         );
         self.connection.query(&query, at, self.timeout).await
     }
@@ -372,7 +380,7 @@ impl RemoteStore {
     ) -> Result<Vec<Report>, StoreError> {
         let now = now_millis();
         let from = from.max(now.saturating_sub(self.lookback_millis));
-        let to = to.min(now.saturating_add(FUTURE_MILLIS));
+        let to = to.min(now.saturating_add(self.future_millis));
         if to < from {
             return Ok(Vec::new());
         }
