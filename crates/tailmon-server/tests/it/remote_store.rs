@@ -198,7 +198,7 @@ async fn a_full_report_round_trips_field_by_field() {
         let to = base() + time::Duration::minutes(1);
         assert_eq!(
             rig.reports(&org(), "web-1", from, to).await,
-            [original.clone()],
+            std::slice::from_ref(&original),
             "{kind:?}"
         );
         assert_eq!(

@@ -36,10 +36,13 @@ pub(crate) struct WriterSettings {
     pub(crate) max_backoff: Duration,
 }
 
+/// Where an insert's answer goes.
+type Answer = oneshot::Sender<Result<(), StoreError>>;
+
 /// One insert waiting for its answer.
 struct Job {
     series: Vec<TimeSeries>,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    done: Answer,
 }
 
 /// What the engine made of a request.
@@ -145,8 +148,7 @@ impl Sender<'_> {
     /// only itself.
     async fn send_jobs(&self, jobs: Vec<Job>) {
         let mut timeseries = Vec::with_capacity(jobs.iter().map(|j| j.series.len()).sum());
-        let mut parts: Vec<(Range<usize>, oneshot::Sender<Result<(), StoreError>>)> =
-            Vec::with_capacity(jobs.len());
+        let mut parts: Vec<(Range<usize>, Answer)> = Vec::with_capacity(jobs.len());
         for job in jobs {
             let start = timeseries.len();
             timeseries.extend(job.series);
