@@ -681,6 +681,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bad_settings_are_refused_with_what_is_wrong() {
+        let ok = || RemoteStoreBuilder::new("http://127.0.0.1:9/api/v1/write", "http://127.0.0.1:9");
+        assert!(matches!(
+            RemoteStoreBuilder::new("127.0.0.1:9/api/v1/write", "http://127.0.0.1:9").build(),
+            Err(RemoteStoreError::BadUrl { what: "the remote-write URL", .. })
+        ));
+        assert!(matches!(
+            RemoteStoreBuilder::new("http://127.0.0.1:9/api/v1/write", "ftp://x").build(),
+            Err(RemoteStoreError::BadUrl { what: "the query URL", .. })
+        ));
+        assert!(matches!(
+            ok().header("bad name", "v").build(),
+            Err(RemoteStoreError::BadHeader(_))
+        ));
+        assert!(matches!(ok().queue(0).build(), Err(RemoteStoreError::Zero("the queue"))));
+        assert!(matches!(
+            ok().write_deadline(Duration::ZERO).build(),
+            Err(RemoteStoreError::Zero("the write deadline"))
+        ));
+        // Good settings, but no runtime for the writer task.
+        assert!(matches!(ok().build(), Err(RemoteStoreError::NoRuntime)));
+    }
+
+    #[tokio::test]
+    async fn secrets_stay_out_of_debug_output() {
+        let store = RemoteStoreBuilder::new("http://127.0.0.1:9/api/v1/write", "http://127.0.0.1:9")
+            .basic_auth("tailmon", "s3cret-password")
+            .header("X-Token", "s3cret-header")
+            .build()
+            .unwrap();
+        let shown = format!("{store:?}");
+        assert!(shown.contains("tailmon"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        let builder = format!("{:?}", RemoteStoreBuilder::new("http://a", "http://b").bearer_token("s3cret"));
+        assert!(!builder.contains("s3cret"), "{builder}");
+    }
+
+    #[test]
     fn chunks_end_at_multiples_of_their_width() {
         assert_eq!(ceil_to(0, 10), 0);
         assert_eq!(ceil_to(1, 10), 10);
