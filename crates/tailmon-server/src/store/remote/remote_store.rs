@@ -304,6 +304,25 @@ fn device_selector(org: &OrgId, device_id: &str) -> String {
     format!("{{{ALL_SERIES},{}}}", device_matchers(org, device_id))
 }
 
+/// The reports of a device with `after < last_seen <= until` (Unix
+/// milliseconds), in one query.
+async fn read_window(
+    connection: &Connection,
+    timeout: Duration,
+    org: &OrgId,
+    device_id: &str,
+    after: i64,
+    until: i64,
+) -> Result<Vec<Report>, StoreError> {
+    let query = format!("{}[{}ms]", device_selector(org, device_id), until - after);
+    let mut series = connection.query(&query, until, timeout).await?;
+    // Engines differ on whether the window's start is in it.
+    for s in &mut series {
+        s.samples.retain(|&(at, _)| at > after && at <= until);
+    }
+    Ok(reports_from_samples(&series))
+}
+
 /// The smallest multiple of `width` at or above `at`.
 fn ceil_to(at: i64, width: i64) -> i64 {
     at.div_euclid(width)
@@ -368,16 +387,16 @@ impl RemoteStore {
             .is_empty())
     }
 
-    /// Every raw report of a device with `from <= last_seen <= to` (Unix
-    /// milliseconds), within the lookback: one query finds the chunks that
-    /// hold reports, one more reads each of them.
-    async fn reports_between(
+    /// The windows `(after, until]` (Unix milliseconds) that hold the
+    /// reports of a device with `from <= last_seen <= to`, within the
+    /// lookback: one range query finds the chunks that hold reports.
+    async fn windows(
         &self,
         org: &OrgId,
         device_id: &str,
         from: i64,
         to: i64,
-    ) -> Result<Vec<Report>, StoreError> {
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
         let now = now_millis();
         let from = from.max(now.saturating_sub(self.lookback_millis));
         let to = to.min(now.saturating_add(self.future_millis));
@@ -411,35 +430,35 @@ impl RemoteStore {
             ends.sort_unstable();
             ends
         };
-        let mut out = Vec::new();
+        let mut windows = Vec::with_capacity(ends.len());
         let mut done = from - 1;
         for end in ends {
             let after = (end - width).max(done);
             let until = end.min(to);
-            if until <= after {
-                continue;
+            if until > after {
+                windows.push((after, until));
+                done = until;
             }
-            out.extend(self.chunk(org, device_id, after, until).await?);
-            done = until;
         }
-        Ok(out)
+        Ok(windows)
     }
 
-    /// The reports with `after < last_seen <= until` (Unix milliseconds).
-    async fn chunk(
+    /// Every raw report of a device with `from <= last_seen <= to` (Unix
+    /// milliseconds), within the lookback, gathered.
+    async fn reports_between(
         &self,
         org: &OrgId,
         device_id: &str,
-        after: i64,
-        until: i64,
+        from: i64,
+        to: i64,
     ) -> Result<Vec<Report>, StoreError> {
-        let query = format!("{}[{}ms]", device_selector(org, device_id), until - after);
-        let mut series = self.connection.query(&query, until, self.timeout).await?;
-        // Engines differ on whether the window's start is in it.
-        for s in &mut series {
-            s.samples.retain(|&(at, _)| at > after && at <= until);
+        let mut out = Vec::new();
+        for (after, until) in self.windows(org, device_id, from, to).await? {
+            out.extend(
+                read_window(&self.connection, self.timeout, org, device_id, after, until).await?,
+            );
         }
-        Ok(reports_from_samples(&series))
+        Ok(out)
     }
 
     /// `metric` of `reports` as (time, value), oldest first.
@@ -616,17 +635,37 @@ impl Store for RemoteStore {
         if !self.knows(org, device_id).await? {
             return Ok(None);
         }
-        let reports: Vec<Result<Report, StoreError>> = if to < from {
+        let windows = if to < from {
             Vec::new()
         } else {
-            self.reports_between(org, device_id, unix_millis(from), unix_millis(to))
+            self.windows(org, device_id, unix_millis(from), unix_millis(to))
                 .await?
-                .into_iter()
-                .filter(|r| r.last_seen >= from && r.last_seen <= to)
-                .map(Ok)
-                .collect()
         };
-        Ok(Some(Box::pin(futures_util::stream::iter(reports))))
+        // One window read at a time, as the stream is read.
+        let connection = self.connection.clone();
+        let timeout = self.timeout;
+        let (org, device_id) = (org.clone(), device_id.to_owned());
+        let stream =
+            futures_util::stream::iter(windows)
+                .then(move |(after, until)| {
+                    let (connection, org, device_id) =
+                        (connection.clone(), org.clone(), device_id.clone());
+                    async move {
+                        read_window(&connection, timeout, &org, &device_id, after, until).await
+                    }
+                })
+                .flat_map(move |chunk| {
+                    let items: Vec<Result<Report, StoreError>> = match chunk {
+                        Ok(reports) => reports
+                            .into_iter()
+                            .filter(|r| r.last_seen >= from && r.last_seen <= to)
+                            .map(Ok)
+                            .collect(),
+                        Err(e) => vec![Err(e)],
+                    };
+                    futures_util::stream::iter(items)
+                });
+        Ok(Some(Box::pin(stream)))
     }
 
     async fn delete_device(&self, org: &OrgId, device_id: &str) -> Result<bool, StoreError> {
@@ -682,20 +721,30 @@ mod tests {
 
     #[test]
     fn bad_settings_are_refused_with_what_is_wrong() {
-        let ok = || RemoteStoreBuilder::new("http://127.0.0.1:9/api/v1/write", "http://127.0.0.1:9");
+        let ok =
+            || RemoteStoreBuilder::new("http://127.0.0.1:9/api/v1/write", "http://127.0.0.1:9");
         assert!(matches!(
             RemoteStoreBuilder::new("127.0.0.1:9/api/v1/write", "http://127.0.0.1:9").build(),
-            Err(RemoteStoreError::BadUrl { what: "the remote-write URL", .. })
+            Err(RemoteStoreError::BadUrl {
+                what: "the remote-write URL",
+                ..
+            })
         ));
         assert!(matches!(
             RemoteStoreBuilder::new("http://127.0.0.1:9/api/v1/write", "ftp://x").build(),
-            Err(RemoteStoreError::BadUrl { what: "the query URL", .. })
+            Err(RemoteStoreError::BadUrl {
+                what: "the query URL",
+                ..
+            })
         ));
         assert!(matches!(
             ok().header("bad name", "v").build(),
             Err(RemoteStoreError::BadHeader(_))
         ));
-        assert!(matches!(ok().queue(0).build(), Err(RemoteStoreError::Zero("the queue"))));
+        assert!(matches!(
+            ok().queue(0).build(),
+            Err(RemoteStoreError::Zero("the queue"))
+        ));
         assert!(matches!(
             ok().write_deadline(Duration::ZERO).build(),
             Err(RemoteStoreError::Zero("the write deadline"))
@@ -706,15 +755,19 @@ mod tests {
 
     #[tokio::test]
     async fn secrets_stay_out_of_debug_output() {
-        let store = RemoteStoreBuilder::new("http://127.0.0.1:9/api/v1/write", "http://127.0.0.1:9")
-            .basic_auth("tailmon", "s3cret-password")
-            .header("X-Token", "s3cret-header")
-            .build()
-            .unwrap();
+        let store =
+            RemoteStoreBuilder::new("http://127.0.0.1:9/api/v1/write", "http://127.0.0.1:9")
+                .basic_auth("tailmon", "s3cret-password")
+                .header("X-Token", "s3cret-header")
+                .build()
+                .unwrap();
         let shown = format!("{store:?}");
         assert!(shown.contains("tailmon"), "{shown}");
         assert!(!shown.contains("s3cret"), "{shown}");
-        let builder = format!("{:?}", RemoteStoreBuilder::new("http://a", "http://b").bearer_token("s3cret"));
+        let builder = format!(
+            "{:?}",
+            RemoteStoreBuilder::new("http://a", "http://b").bearer_token("s3cret")
+        );
         assert!(!builder.contains("s3cret"), "{builder}");
     }
 
