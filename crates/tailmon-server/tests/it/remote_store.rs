@@ -12,7 +12,7 @@ use tailmon_core::{
 };
 use tailmon_server::store::{RemoteStore, RemoteStoreBuilder};
 use tailmon_server::{Store, StoreError};
-use tailmon_testkit::{Engine, EngineKind};
+use tailmon_testkit::{Engine, EngineKind, eventually};
 
 /// An engine and a store over it.
 struct Rig {
@@ -525,7 +525,8 @@ async fn an_engine_outage_is_unavailable_then_nothing_acknowledged_is_lost() {
         assert!(hasty.write_counts().2 >= 1, "{kind:?}: retried first");
 
         // A long deadline and a queue of one: the first insert waits in the
-        // writer, at most one more in the queue, the rest are refused at once.
+        // writer (retrying), one more in the queue, the rest are refused at
+        // once.
         let patient = Arc::new(
             RemoteStoreBuilder::new(rig.engine.remote_write_url(), rig.engine.query_url())
                 .write_deadline(Duration::from_secs(120))
@@ -533,23 +534,39 @@ async fn an_engine_outage_is_unavailable_then_nothing_acknowledged_is_lost() {
                 .build()
                 .unwrap(),
         );
-        let mut waiting = Vec::new();
-        for n in 0..4 {
+        let insert = |n: i64| {
             let store = patient.clone();
             let r = report(
                 "outage",
                 base() + time::Duration::seconds(10 + n),
                 10.0 + n as f64,
             );
-            waiting.push((
+            (
                 r.clone(),
                 tokio::spawn(async move { store.insert(&org(), r).await }),
-            ));
-        }
+            )
+        };
+        let first = insert(0);
+        eventually("the writer retries the first insert", async || {
+            if patient.write_counts().2 >= 1 {
+                Ok(())
+            } else {
+                Err("no retry yet".to_owned())
+            }
+        })
+        .await;
+        let others: Vec<_> = (1..4).map(insert).collect();
+        eventually("two of three are refused at once", async || {
+            match others.iter().filter(|(_, task)| task.is_finished()).count() {
+                2 => Ok(()),
+                n => Err(format!("{n} finished")),
+            }
+        })
+        .await;
         rig.engine.start_again().await;
         let mut acknowledged = vec![before];
         let mut refused = 0;
-        for (r, task) in waiting {
+        for (r, task) in std::iter::once(first).chain(others) {
             match task.await.unwrap() {
                 Ok(()) => acknowledged.push(r),
                 Err(StoreError::Unavailable(message)) => {
@@ -559,11 +576,8 @@ async fn an_engine_outage_is_unavailable_then_nothing_acknowledged_is_lost() {
                 Err(e) => panic!("{kind:?}: {e}"),
             }
         }
-        assert!(refused >= 2, "{kind:?}: a queue of one holds one");
-        assert!(
-            acknowledged.len() >= 2,
-            "{kind:?}: the first waited and landed"
-        );
+        assert_eq!(refused, 2, "{kind:?}: a queue of one holds one");
+        assert_eq!(acknowledged.len(), 3, "{kind:?}: the waiting two landed");
         rig.engine.flush().await;
         let stored = rig
             .reports(

@@ -340,8 +340,10 @@ fn now_millis() -> i64 {
 }
 
 impl RemoteStore {
-    /// Requests the engine refused for good, answered as duplicates (or
-    /// too old) and retried, since the start: (dropped, refused, retried).
+    /// Since the start: (requests the engine answered with a 400 for
+    /// samples it holds already or finds too old, counted as stored;
+    /// requests it refused for good; attempts that failed with a
+    /// connection error, 5xx or 429).
     pub fn write_counts(&self) -> (u64, u64, u64) {
         let counts = &self.writer.counts;
         (

@@ -61,7 +61,8 @@ pub(crate) struct WriterCounts {
     /// Samples the engine dropped as duplicates or too old (a 400 the
     /// store counts as success).
     pub(crate) dropped: RefusalLog,
-    /// Attempts that failed and were retried.
+    /// Attempts that failed with a connection error, 5xx or 429 (each is
+    /// retried until the deadline).
     pub(crate) retries: RefusalLog,
     /// Requests refused for good (other 4xx).
     pub(crate) refused: RefusalLog,
