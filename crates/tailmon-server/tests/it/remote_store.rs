@@ -474,6 +474,52 @@ async fn concurrent_inserts_share_requests_and_all_land() {
     }
 }
 
+/// `latest` reads devices whose newest reports are close in time with one
+/// query: ids that a pattern would confuse (`db.1`, `dbx1`), the same id in
+/// two organisations and a device whose newest report is far older than the
+/// others each get their own newest report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_tells_close_devices_apart() {
+    for kind in EngineKind::ALL {
+        let Some(rig) = Rig::start(kind).await else {
+            continue;
+        };
+        let acme = OrgId::new("acme").unwrap();
+        let ms = |n: i64| base() + time::Duration::milliseconds(n);
+        // Older reports first, then the newest, 0 to 3 ms apart.
+        rig.insert(
+            &org(),
+            vec![report("db.1", ms(-500), 1.0), report("db.1", ms(0), 10.0)],
+        )
+        .await;
+        rig.insert(
+            &org(),
+            vec![report("dbx1", ms(-900), 2.0), report("dbx1", ms(1), 20.0)],
+        )
+        .await;
+        rig.insert(&acme, vec![report("db.1", ms(3), 30.0)]).await;
+        rig.insert(&org(), vec![report("old", ms(-3_600_000), 40.0)])
+            .await;
+        let latest: Vec<(String, String, f64, OffsetDateTime)> = rig
+            .store
+            .latest()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(o, r)| (o.as_str().to_owned(), r.device_id, r.cpu_usage, r.last_seen))
+            .collect();
+        let default = org().as_str().to_owned();
+        let mut expected = vec![
+            ("acme".to_owned(), "db.1".to_owned(), 30.0, ms(3)),
+            (default.clone(), "db.1".to_owned(), 10.0, ms(0)),
+            (default.clone(), "dbx1".to_owned(), 20.0, ms(1)),
+            (default, "old".to_owned(), 40.0, ms(-3_600_000)),
+        ];
+        expected.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        assert_eq!(latest, expected, "{kind:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_the_engine_refuses_is_a_backend_error() {
     for kind in EngineKind::ALL {

@@ -2,6 +2,7 @@
 //! (Prometheus, VictoriaMetrics, Mimir), written by remote write 1.0 and
 //! read back through the Prometheus HTTP API.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +23,15 @@ use crate::store::{ReportStream, Store, StoreError};
 /// the store finds devices and their latest report through it.
 const LAST_SEEN: &str = "tailmon_last_seen_timestamp_seconds";
 
-/// Devices whose latest report is looked up at once by [`RemoteStore::latest`].
-const LATEST_CONCURRENCY: usize = 8;
+/// Queries [`RemoteStore::latest`] has in flight at once.
+const LATEST_CONCURRENCY: usize = 4;
+
+/// Devices [`RemoteStore::latest`] reads in one query at most (engines cap
+/// a query's length: VictoriaMetrics at 16 KiB).
+const GROUP_DEVICES: usize = 100;
+
+/// How far apart the newest reports of devices read in one query may be.
+const GROUP_SPAN_SECONDS: f64 = 2.0;
 
 /// Why a [`RemoteStoreBuilder`] could not build a store.
 #[derive(Debug, thiserror::Error)]
@@ -323,6 +331,18 @@ async fn read_window(
     Ok(reports_from_samples(&series))
 }
 
+/// `text` as a regular expression matching only itself.
+fn regex_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The smallest multiple of `width` at or above `at`.
 fn ceil_to(at: i64, width: i64) -> i64 {
     at.div_euclid(width)
@@ -379,6 +399,71 @@ impl RemoteStore {
         let query = format!("{}[3ms]", device_selector(org, device_id));
         let series = self.connection.query(&query, at, self.timeout).await?;
         Ok(newest_by_device(&series).remove(device_id))
+    }
+
+    /// The latest reports of a group of devices, given with the value of
+    /// their newest `last_seen` (close to each other): one query for the
+    /// raw samples of them all over the span, each device's newest report
+    /// picked from it; a device it misses is read alone.
+    async fn latest_of_group(
+        &self,
+        group: Vec<(OrgId, String, f64)>,
+    ) -> Result<Vec<(OrgId, Report)>, StoreError> {
+        let mut out = Vec::with_capacity(group.len());
+        let mut missed = Vec::new();
+        if let [(org, device, seconds)] = group.as_slice() {
+            missed.push((org.clone(), device.clone(), *seconds));
+        } else {
+            let millis = |seconds: f64| (seconds * 1000.0).round() as i64;
+            let first = group.first().map_or(0, |g| millis(g.2));
+            let last = group.last().map_or(0, |g| millis(g.2));
+            let alternatives = |values: &mut dyn Iterator<Item = &str>| {
+                let mut distinct: Vec<String> = values.map(regex_literal).collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                quote(&distinct.join("|"))
+            };
+            let orgs = alternatives(&mut group.iter().map(|g| g.0.as_str()));
+            let devices = alternatives(&mut group.iter().map(|g| g.1.as_str()));
+            // Samples are stamped with last_seen rounded down to the
+            // millisecond: the window reaches just past the newest and
+            // before the oldest, whatever the value's rounding.
+            let query = format!(
+                "{{{ALL_SERIES},{ORG_LABEL}=~{orgs},{DEVICE_LABEL}=~{devices}}}[{}ms]",
+                last - first + 3
+            );
+            let series = self
+                .connection
+                .query(&query, last + 1, self.timeout)
+                .await?;
+            let mut by_device: HashMap<(&str, &str), Vec<Series>> = HashMap::new();
+            for s in &series {
+                if let (Some(org), Some(device)) =
+                    (s.labels.get(ORG_LABEL), s.labels.get(DEVICE_LABEL))
+                {
+                    by_device
+                        .entry((org.as_str(), device.as_str()))
+                        .or_default()
+                        .push(s.clone());
+                }
+            }
+            for (org, device, seconds) in group {
+                let newest = by_device
+                    .get(&(org.as_str(), device.as_str()))
+                    .and_then(|series| reports_from_samples(series).pop())
+                    .filter(|r| (unix_millis(r.last_seen) - millis(seconds)).abs() <= 1);
+                match newest {
+                    Some(report) => out.push((org, report)),
+                    None => missed.push((org, device, seconds)),
+                }
+            }
+        }
+        for (org, device, seconds) in missed {
+            if let Some(report) = self.report_at(&org, &device, seconds).await? {
+                out.push((org, report));
+            }
+        }
+        Ok(out)
     }
 
     /// Whether `org` has `device_id`.
@@ -536,16 +621,30 @@ impl Store for RemoteStore {
             };
             lookups.push((org, device.clone(), seconds));
         }
-        let found: Vec<Result<Option<(OrgId, Report)>, StoreError>> =
-            futures_util::stream::iter(lookups)
-                .map(|(org, device, seconds)| async move {
-                    let report = self.report_at(&org, &device, seconds).await?;
-                    Ok(report.map(|r| (org, r)))
-                })
+        // Devices whose newest reports are close in time are read together,
+        // one query a group; a device a group misses is read alone.
+        lookups.sort_by(|a, b| a.2.total_cmp(&b.2));
+        let mut groups: Vec<Vec<(OrgId, String, f64)>> = Vec::new();
+        for lookup in lookups {
+            match groups.last_mut() {
+                Some(group)
+                    if group.len() < GROUP_DEVICES
+                        && group
+                            .first()
+                            .is_some_and(|first| lookup.2 - first.2 <= GROUP_SPAN_SECONDS) =>
+                {
+                    group.push(lookup);
+                }
+                _ => groups.push(vec![lookup]),
+            }
+        }
+        let found: Vec<Result<Vec<(OrgId, Report)>, StoreError>> =
+            futures_util::stream::iter(groups)
+                .map(|group| self.latest_of_group(group))
                 .buffer_unordered(LATEST_CONCURRENCY)
                 .collect()
                 .await;
-        let mut latest = Vec::with_capacity(found.len());
+        let mut latest = Vec::new();
         for item in found {
             latest.extend(item?);
         }
@@ -771,6 +870,16 @@ mod tests {
             RemoteStoreBuilder::new("http://a", "http://b").bearer_token("s3cret")
         );
         assert!(!builder.contains("s3cret"), "{builder}");
+    }
+
+    #[test]
+    fn regex_literals_match_only_themselves() {
+        assert_eq!(regex_literal("web-1"), "web-1");
+        assert_eq!(regex_literal("a.b|c*"), "a\\.b\\|c\\*");
+        assert_eq!(
+            regex_literal("(x)[y]{z}^$\\"),
+            "\\(x\\)\\[y\\]\\{z\\}\\^\\$\\\\"
+        );
     }
 
     #[test]
