@@ -54,10 +54,14 @@ impl Rig {
     }
 }
 
-/// A whole second some minutes ago: well within what every engine takes.
+/// A whole second some minutes ago (well within what every engine takes),
+/// the same for every call.
 fn base() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    now - time::Duration::minutes(30)
+    static BASE: std::sync::OnceLock<OffsetDateTime> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        now - time::Duration::minutes(30)
+    })
 }
 
 fn org() -> OrgId {
@@ -677,4 +681,87 @@ async fn the_conformance_checks_hold_on_prometheus() {
     check::a_report_sent_twice_is_stored_once(&store).await;
     let (_engine, store) = fresh().await.unwrap();
     check::delete_removes_a_device_and_its_history(&store).await;
+}
+
+/// A stand-in remote-write receiver answering the statuses it is given in
+/// turn (then 204), counting the requests: how the store maps each answer.
+async fn scripted_receiver(
+    answers: Vec<(u16, &'static str)>,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::http::StatusCode;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let router = axum::Router::new().route(
+        "/api/v1/write",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let answers = answers.clone();
+            let hits = counted.clone();
+            async move {
+                assert!(!body.is_empty(), "a request carries its samples");
+                hits.fetch_add(1, Ordering::SeqCst);
+                let (status, message) = answers.lock().unwrap().pop_front().unwrap_or((204, ""));
+                (StatusCode::from_u16(status).unwrap(), message)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{address}"), hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_answer_of_the_engine_is_mapped() {
+    use std::sync::atomic::Ordering;
+    let store_for = |url: &str, deadline_ms: u64| {
+        RemoteStoreBuilder::new(format!("{url}/api/v1/write"), url)
+            .write_deadline(Duration::from_millis(deadline_ms))
+            .build()
+            .unwrap()
+    };
+    let insert = |store: RemoteStore| async move {
+        let result = store.insert(&org(), report("x", base(), 1.0)).await;
+        (result, store.write_counts())
+    };
+
+    // 503 and 429 are retried; the 204 after them acknowledges.
+    let (url, hits) = scripted_receiver(vec![(503, "busy"), (429, "slow down")]).await;
+    let (result, (_, _, retried)) = insert(store_for(&url, 60_000)).await;
+    result.unwrap();
+    assert_eq!((hits.load(Ordering::SeqCst), retried), (3, 2));
+
+    // 5xx until the deadline: Unavailable.
+    let (url, hits) = scripted_receiver(vec![(503, "busy"); 1000]).await;
+    let (result, _) = insert(store_for(&url, 1500)).await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert!(hits.load(Ordering::SeqCst) >= 2);
+
+    // A 400 for a sample the engine holds already: stored, not retried.
+    let (url, hits) = scripted_receiver(vec![(
+        400,
+        "duplicate sample for timestamp; series: {__name__=\"tailmon_load1\"}",
+    )])
+    .await;
+    let (result, (dropped, refused, retried)) = insert(store_for(&url, 60_000)).await;
+    result.unwrap();
+    assert_eq!(
+        (hits.load(Ordering::SeqCst), dropped, refused, retried),
+        (1, 1, 0, 0)
+    );
+
+    // Any other 4xx: a backend error with the engine's message, not retried.
+    let (url, hits) = scripted_receiver(vec![(400, "invalid label name \"x y\"")]).await;
+    let (result, (_, refused, retried)) = insert(store_for(&url, 60_000)).await;
+    let error = result.unwrap_err();
+    assert!(matches!(error, StoreError::Backend(_)), "{error}");
+    assert!(error.to_string().contains("invalid label name"), "{error}");
+    assert_eq!((hits.load(Ordering::SeqCst), refused, retried), (1, 1, 0));
 }
