@@ -395,7 +395,7 @@ impl RemoteStore {
         // The samples are stamped with last_seen rounded down to the
         // millisecond: a window of two milliseconds ending just after
         // the value holds them, whatever its rounding.
-        let at = (seconds * 1000.0).round() as i64 + 1;
+        let at = ((seconds * 1000.0).round() as i64).saturating_add(1);
         let query = format!("{}[3ms]", device_selector(org, device_id));
         let series = self.connection.query(&query, at, self.timeout).await?;
         Ok(newest_by_device(&series).remove(device_id))
@@ -430,11 +430,11 @@ impl RemoteStore {
             // before the oldest, whatever the value's rounding.
             let query = format!(
                 "{{{ALL_SERIES},{ORG_LABEL}=~{orgs},{DEVICE_LABEL}=~{devices}}}[{}ms]",
-                last - first + 3
+                last.saturating_sub(first).saturating_add(3)
             );
             let series = self
                 .connection
-                .query(&query, last + 1, self.timeout)
+                .query(&query, last.saturating_add(1), self.timeout)
                 .await?;
             let mut by_device: HashMap<(&str, &str), Vec<Series>> = HashMap::new();
             for s in &series {
@@ -451,7 +451,7 @@ impl RemoteStore {
                 let newest = by_device
                     .get(&(org.as_str(), device.as_str()))
                     .and_then(|series| reports_from_samples(series).pop())
-                    .filter(|r| (unix_millis(r.last_seen) - millis(seconds)).abs() <= 1);
+                    .filter(|r| unix_millis(r.last_seen).abs_diff(millis(seconds)) <= 1);
                 match newest {
                     Some(report) => out.push((org, report)),
                     None => missed.push((org, device, seconds)),
@@ -520,7 +520,7 @@ impl RemoteStore {
         let mut windows = Vec::with_capacity(ends.len());
         let mut done = from - 1;
         for end in ends {
-            let after = (end - width).max(done);
+            let after = end.saturating_sub(width).max(done);
             let until = end.min(to);
             if until > after {
                 windows.push((after, until));
