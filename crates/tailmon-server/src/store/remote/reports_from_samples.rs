@@ -240,7 +240,8 @@ fn at_millis(seconds: f64) -> Option<OffsetDateTime> {
     if !millis.is_finite() {
         return None;
     }
-    OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000).ok()
+    let nanos = (millis as i128).checked_mul(1_000_000)?;
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
 }
 
 /// The reports the samples of `series` make, oldest first (by device id
@@ -285,6 +286,15 @@ mod tests {
     use crate::store::remote::report_series::{STORE_ONLY, push_report_series};
     use tailmon_core::OrgId;
     use tailmon_core::exposition::DEVICE_FAMILIES;
+
+    #[test]
+    fn odd_values_from_an_engine_give_no_time_and_no_panic() {
+        assert_eq!(at_millis(f64::NAN), None);
+        assert_eq!(at_millis(f64::INFINITY), None);
+        assert_eq!(at_millis(1e300), None);
+        assert_eq!(whole(-1.0), 0);
+        assert_eq!(whole(f64::NAN), 0);
+    }
 
     #[test]
     fn every_series_written_is_read() {
