@@ -213,6 +213,9 @@ fn remote_store(args: &server_settings::Args) -> anyhow::Result<RemoteStore> {
             builder = builder.header(name, value);
         }
     }
+    if let Some(name) = &args.remote_tenant_header {
+        builder = builder.tenant_header(name);
+    }
     Ok(builder.build()?)
 }
 

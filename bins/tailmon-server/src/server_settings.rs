@@ -100,6 +100,11 @@ pub(crate) struct Args {
     /// (repeatable; in a file, a list).
     #[arg(long, env = "TAILMON_REMOTE_HEADER")]
     pub(crate) remote_header: Vec<String>,
+    /// With `--store prometheus`: send each organisation's requests to its
+    /// own engine tenant, its id in this header (Mimir: `X-Scope-OrgID`);
+    /// the fleet is read from an index in tenant `tailmon-index`.
+    #[arg(long, env = "TAILMON_REMOTE_TENANT_HEADER")]
+    pub(crate) remote_tenant_header: Option<String>,
     /// The most the database may grow to, in MiB; beyond it reports are
     /// refused with 503 (agents keep them and retry). No limit by default.
     #[arg(long, env = "TAILMON_MAX_DB_MB")]
@@ -421,6 +426,28 @@ fn cross_key_problems(args: &Args, layered: &Layered) -> Vec<Problem> {
 /// headers as `Name: value`.
 fn remote_store_problems(args: &Args, layered: &Layered) -> Vec<Problem> {
     let mut found = Vec::new();
+    if let Some(name) = &args.remote_tenant_header
+        && parse_header(&format!("{name}: x")).is_none_or(|(n, _)| n != name.as_str())
+    {
+        found.push(layered.problem(
+            "remote_tenant_header",
+            format!("{name:?} is not a header name"),
+        ));
+    }
+    if let Some(name) = &args.remote_tenant_header
+        && args
+            .remote_header
+            .iter()
+            .filter_map(|h| parse_header(h))
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    {
+        found.push(layered.problem(
+            "remote_tenant_header",
+            format!(
+                "{name} is in remote_header too: a fixed tenant or one per organisation, not both"
+            ),
+        ));
+    }
     for header in &args.remote_header {
         if parse_header(header).is_none() {
             found.push(layered.problem(

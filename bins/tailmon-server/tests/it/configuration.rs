@@ -53,6 +53,7 @@ remote_username = "tailmon"
 remote_password_file = "remote-password"
 remote_bearer_token_file = "remote-token"
 remote_header = ["X-Scope-OrgID: acme", "X-Extra: 1"]
+remote_tenant_header = "X-Tenant"
 max_db_mb = 512
 sync = "process"
 no_local_agent = true

@@ -57,6 +57,26 @@ async fn check_config_refuses_prometheus_without_both_urls() {
         "{}",
         bad_header.stderr
     );
+    let both = run(vec![
+        "--store",
+        "prometheus",
+        "--remote-write-url",
+        "http://127.0.0.1:9/api/v1/write",
+        "--query-url",
+        "http://127.0.0.1:9",
+        "--remote-header",
+        "X-Scope-OrgID: acme",
+        "--remote-tenant-header",
+        "x-scope-orgid",
+        "--check-config",
+    ])
+    .await;
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+    assert!(
+        both.stderr.contains("remote_tenant_header"),
+        "{}",
+        both.stderr
+    );
     let whole = run(vec![
         "--store",
         "prometheus",
@@ -79,8 +99,9 @@ async fn reports_reach_the_engine_and_outlive_the_server() {
             continue;
         };
         let dir = scratch_dir(&format!("remote-{}", kind.name()));
-        // Engines on loopback ask for no credentials: the token file and
-        // header go along unread, which is enough to see them accepted.
+        // Engines on loopback ask for no credentials and have no tenants:
+        // the token file and headers go along unread, which is enough to
+        // see them accepted.
         std::fs::write(dir.join("token"), "s3cret\n").unwrap();
         let (write_url, query_url) = (engine.remote_write_url(), engine.query_url());
         let args = [
@@ -93,7 +114,9 @@ async fn reports_reach_the_engine_and_outlive_the_server() {
             "--remote-bearer-token-file",
             "token",
             "--remote-header",
-            "X-Scope-OrgID: tailmon",
+            "X-Environment: test",
+            "--remote-tenant-header",
+            "X-Scope-OrgID",
             "--no-local-agent",
         ];
         let mut server = start_in(&dir, &args, &[]);

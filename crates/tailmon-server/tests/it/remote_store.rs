@@ -765,3 +765,118 @@ async fn each_answer_of_the_engine_is_mapped() {
     assert!(error.to_string().contains("invalid label name"), "{error}");
     assert_eq!((hits.load(Ordering::SeqCst), refused, retried), (1, 1, 0));
 }
+
+/// With a tenant header, every request names its tenant: an organisation's
+/// writes and reads its id, the index write and the reads across
+/// organisations the index tenant. A stand-in engine records the header of
+/// each request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_header_names_each_requests_tenant() {
+    use std::sync::Mutex;
+
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let record = |path: &'static str| {
+        let seen = seen.clone();
+        move |headers: axum::http::HeaderMap| {
+            let seen = seen.clone();
+            async move {
+                let tenant = headers
+                    .get("X-Scope-OrgID")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("(none)")
+                    .to_owned();
+                seen.lock().unwrap().push((path.to_owned(), tenant));
+                (
+                    [("content-type", "application/json")],
+                    r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+                )
+            }
+        }
+    };
+    let router = axum::Router::new()
+        .route("/api/v1/write", axum::routing::post(record("write")))
+        .route("/api/v1/query", axum::routing::get(record("query")));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let store = RemoteStoreBuilder::new(format!("{url}/api/v1/write"), url)
+        .tenant_header("X-Scope-OrgID")
+        .build()
+        .unwrap();
+    let acme = OrgId::new("acme").unwrap();
+    store
+        .insert(&acme, report("web-1", base(), 1.0))
+        .await
+        .unwrap();
+    assert_eq!(store.latest_of(&acme, "web-1").await.unwrap(), None);
+    assert_eq!(store.devices().await.unwrap(), []);
+    let seen = seen.lock().unwrap().clone();
+    let pairs: Vec<(&str, &str)> = seen.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    assert_eq!(
+        pairs,
+        [
+            ("write", "acme"),
+            ("write", "tailmon-index"),
+            ("query", "acme"),
+            ("query", "tailmon-index"),
+        ]
+    );
+}
+
+/// A tenant-header store over engines that ignore the header (Prometheus,
+/// VictoriaMetrics single) keeps its index beside the data and still
+/// answers as it should: the index's samples are the data's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_header_store_reads_back_what_it_wrote() {
+    for kind in EngineKind::ALL {
+        let Some(engine) = Engine::start(kind).await else {
+            continue;
+        };
+        let store = RemoteStoreBuilder::new(engine.remote_write_url(), engine.query_url())
+            .tenant_header("X-Scope-OrgID")
+            .build()
+            .unwrap();
+        let acme = OrgId::new("acme").unwrap();
+        let globex = OrgId::new("globex").unwrap();
+        store
+            .insert(&acme, report("web-1", base(), 11.0))
+            .await
+            .unwrap();
+        store
+            .insert_many(
+                &globex,
+                vec![report("web-1", base(), 22.0), report("db-1", base(), 33.0)],
+            )
+            .await
+            .unwrap();
+        engine.flush().await;
+        let latest: Vec<(String, String, f64)> = store
+            .latest()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(o, r)| (o.as_str().to_owned(), r.device_id, r.cpu_usage))
+            .collect();
+        assert_eq!(
+            latest,
+            [
+                ("acme", "web-1", 11.0),
+                ("globex", "db-1", 33.0),
+                ("globex", "web-1", 22.0)
+            ]
+            .map(|(o, d, c)| (o.to_owned(), d.to_owned(), c)),
+            "{kind:?}"
+        );
+        assert!(
+            store.delete_device(&acme, "web-1").await.unwrap(),
+            "{kind:?}"
+        );
+        assert_eq!(store.devices().await.unwrap().len(), 2, "{kind:?}");
+        assert_eq!(
+            store.latest_of(&acme, "web-1").await.unwrap(),
+            None,
+            "{kind:?}"
+        );
+    }
+}

@@ -27,6 +27,17 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+/// Each organisation's requests in its own engine tenant: its id in a
+/// header (Mimir's `X-Scope-OrgID`); the index of every device's newest
+/// time in one more tenant, for the reads across organisations.
+#[derive(Debug, Clone)]
+pub(crate) struct TenantHeader {
+    /// The header.
+    pub(crate) name: HeaderName,
+    /// The tenant of the index.
+    pub(crate) index: String,
+}
+
 /// The engine's endpoints and the client that reaches them.
 #[derive(Debug)]
 pub(crate) struct Connection {
@@ -38,15 +49,25 @@ pub(crate) struct Connection {
     pub(crate) query_url: String,
     pub(crate) auth: Option<Auth>,
     pub(crate) headers: HeaderMap,
+    pub(crate) tenant: Option<TenantHeader>,
 }
 
 impl Connection {
-    /// A request to `url` carrying the credentials and extra headers.
-    pub(crate) fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-        let request = self
+    /// A request to `url` carrying the credentials, the extra headers and,
+    /// with a tenant header, `tenant` in it.
+    pub(crate) fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        tenant: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self
             .client
             .request(method, url)
             .headers(self.headers.clone());
+        if let (Some(header), Some(tenant)) = (&self.tenant, tenant) {
+            request = request.header(header.name.clone(), tenant);
+        }
         match &self.auth {
             Some(Auth::Basic { user, password }) => request.basic_auth(user, Some(password)),
             Some(Auth::Bearer(token)) => request.bearer_auth(token),

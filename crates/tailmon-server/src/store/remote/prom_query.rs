@@ -84,7 +84,7 @@ fn value_of(text: &str) -> f64 {
 
 impl Connection {
     /// Evaluates `query` at every `step` from `start` to `end` (Unix
-    /// milliseconds), through `/api/v1/query_range`.
+    /// milliseconds), through `/api/v1/query_range`, in `tenant`.
     pub(crate) async fn query_range(
         &self,
         query: &str,
@@ -92,11 +92,12 @@ impl Connection {
         end: i64,
         step: i64,
         timeout: Duration,
+        tenant: Option<&str>,
     ) -> Result<Vec<Series>, StoreError> {
         let url = format!("{}/api/v1/query_range", self.query_url);
         let step = format!("{}ms", step.max(1));
         let request = self
-            .request(reqwest::Method::GET, &url)
+            .request(reqwest::Method::GET, &url, tenant)
             .query(&[
                 ("query", query),
                 ("start", &time_param(start)),
@@ -107,17 +108,18 @@ impl Connection {
         self.answer(query, request).await
     }
 
-    /// Evaluates `query` at `at` (Unix milliseconds): an instant vector
+    /// Evaluates `query` at `at` (Unix milliseconds) in `tenant`: an instant vector
     /// gives one sample a series, a range vector its raw samples.
     pub(crate) async fn query(
         &self,
         query: &str,
         at: i64,
         timeout: Duration,
+        tenant: Option<&str>,
     ) -> Result<Vec<Series>, StoreError> {
         let url = format!("{}/api/v1/query", self.query_url);
         let request = self
-            .request(reqwest::Method::GET, &url)
+            .request(reqwest::Method::GET, &url, tenant)
             .query(&[("query", query), ("time", &time_param(at))])
             .timeout(timeout);
         self.answer(query, request).await

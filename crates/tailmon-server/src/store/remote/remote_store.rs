@@ -11,17 +11,18 @@ use futures_util::StreamExt as _;
 use reqwest::header::HeaderMap;
 use tailmon_core::{History, HistoryQuery, OffsetDateTime, OrgId, Report, Tier, metric};
 
-use super::connection::{Auth, Connection, header};
+use super::connection::{Auth, Connection, TenantHeader, header};
 use super::prom_query::{Series, quote};
 use super::remote_writer::{RemoteWriter, WriterSettings};
-use super::report_series::{ALL_SERIES, DEVICE_LABEL, ORG_LABEL, push_report_series, unix_millis};
+use super::report_series::{
+    ALL_SERIES, DEVICE_LABEL, LAST_SEEN, ORG_LABEL, push_report_series, unix_millis,
+};
 use super::reports_from_samples::{newest_by_device, reports_from_samples};
 use crate::store::downsample::{bucket_start, bucket_tier, downsample};
 use crate::store::{ReportStream, Store, StoreError};
 
-/// The series every report writes once, whose value is its `last_seen`:
-/// the store finds devices and their latest report through it.
-const LAST_SEEN: &str = "tailmon_last_seen_timestamp_seconds";
+/// The tenant of the index a tenant-header store keeps, unless set.
+pub const DEFAULT_INDEX_TENANT: &str = "tailmon-index";
 
 /// Queries [`RemoteStore::latest`] has in flight at once.
 const LATEST_CONCURRENCY: usize = 4;
@@ -90,6 +91,8 @@ pub struct RemoteStoreBuilder {
     lookback: Duration,
     future: Duration,
     chunk: Duration,
+    tenant_header: Option<String>,
+    index_tenant: String,
 }
 
 impl RemoteStoreBuilder {
@@ -109,6 +112,8 @@ impl RemoteStoreBuilder {
             batch_series: 20_000,
             lookback: Duration::from_secs(400 * 24 * 3600),
             future: Duration::from_secs(24 * 3600),
+            tenant_header: None,
+            index_tenant: DEFAULT_INDEX_TENANT.to_owned(),
             chunk: Duration::from_secs(3600),
         }
     }
@@ -131,6 +136,23 @@ impl RemoteStoreBuilder {
     /// Sends header `name: value` with every request (repeatable).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sends each organisation's requests to its own engine tenant, its
+    /// id in header `name` (Mimir's `X-Scope-OrgID`). The reads across
+    /// organisations (the fleet, the device list) read an index that every
+    /// write also keeps, of each device's newest time, in tenant
+    /// [`index_tenant`](Self::index_tenant).
+    pub fn tenant_header(mut self, name: impl Into<String>) -> Self {
+        self.tenant_header = Some(name.into());
+        self
+    }
+
+    /// The tenant of the index a [`tenant_header`](Self::tenant_header)
+    /// store keeps (default `tailmon-index`).
+    pub fn index_tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.index_tenant = tenant.into();
         self
     }
 
@@ -216,6 +238,18 @@ impl RemoteStoreBuilder {
                 .ok_or_else(|| RemoteStoreError::BadHeader(format!("{name}: {value}")))?;
             headers.append(name, value);
         }
+        let tenant = match &self.tenant_header {
+            None => None,
+            Some(name) => {
+                let (name, _) = header(name, &self.index_tenant).ok_or_else(|| {
+                    RemoteStoreError::BadHeader(format!("{name}: {}", self.index_tenant))
+                })?;
+                Some(TenantHeader {
+                    name,
+                    index: self.index_tenant.clone(),
+                })
+            }
+        };
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(RemoteStoreError::NoRuntime);
         }
@@ -230,6 +264,7 @@ impl RemoteStoreBuilder {
             query_url: self.query_url,
             auth: self.auth,
             headers,
+            tenant,
         });
         let writer = RemoteWriter::start(
             connection.clone(),
@@ -323,7 +358,8 @@ async fn read_window(
     until: i64,
 ) -> Result<Vec<Report>, StoreError> {
     let query = format!("{}[{}ms]", device_selector(org, device_id), until - after);
-    let mut series = connection.query(&query, until, timeout).await?;
+    let tenant = connection.tenant.as_ref().map(|_| org.as_str());
+    let mut series = connection.query(&query, until, timeout, tenant).await?;
     // Engines differ on whether the window's start is in it.
     for s in &mut series {
         s.samples.retain(|&(at, _)| at > after && at <= until);
@@ -374,14 +410,32 @@ impl RemoteStore {
     }
 
     /// The newest `last_seen` (in Unix milliseconds, from the value of
-    /// [`LAST_SEEN`]) of every device matching `matchers`, with its labels.
-    async fn newest_times(&self, matchers: &str) -> Result<Vec<Series>, StoreError> {
+    /// [`LAST_SEEN`]) of every device matching `matchers`, with its
+    /// labels, in `tenant`.
+    async fn newest_times(
+        &self,
+        matchers: &str,
+        tenant: Option<&str>,
+    ) -> Result<Vec<Series>, StoreError> {
         let at = now_millis() + self.future_millis;
         let query = format!(
             "max_over_time({LAST_SEEN}{{{matchers}}}[{}ms])",
             self.lookback_millis + self.future_millis
         );
-        self.connection.query(&query, at, self.timeout).await
+        self.connection
+            .query(&query, at, self.timeout, tenant)
+            .await
+    }
+
+    /// The tenant of `org`'s requests: its id, with a tenant header.
+    fn tenant_of<'o>(&self, org: &'o OrgId) -> Option<&'o str> {
+        self.connection.tenant.as_ref().map(|_| org.as_str())
+    }
+
+    /// The tenant of the reads across organisations: the index, with a
+    /// tenant header.
+    fn index_tenant(&self) -> Option<&str> {
+        self.connection.tenant.as_ref().map(|t| t.index.as_str())
     }
 
     /// The latest report of the device `labels` name, whose `last_seen`
@@ -397,7 +451,10 @@ impl RemoteStore {
         // the value holds them, whatever its rounding.
         let at = ((seconds * 1000.0).round() as i64).saturating_add(1);
         let query = format!("{}[3ms]", device_selector(org, device_id));
-        let series = self.connection.query(&query, at, self.timeout).await?;
+        let series = self
+            .connection
+            .query(&query, at, self.timeout, self.tenant_of(org))
+            .await?;
         Ok(newest_by_device(&series).remove(device_id))
     }
 
@@ -434,7 +491,12 @@ impl RemoteStore {
             );
             let series = self
                 .connection
-                .query(&query, last.saturating_add(1), self.timeout)
+                .query(
+                    &query,
+                    last.saturating_add(1),
+                    self.timeout,
+                    group.first().and_then(|g| self.tenant_of(&g.0)),
+                )
                 .await?;
             let mut by_device: HashMap<(&str, &str), Vec<Series>> = HashMap::new();
             for s in &series {
@@ -469,7 +531,7 @@ impl RemoteStore {
     /// Whether `org` has `device_id`.
     async fn knows(&self, org: &OrgId, device_id: &str) -> Result<bool, StoreError> {
         Ok(!self
-            .newest_times(&device_matchers(org, device_id))
+            .newest_times(&device_matchers(org, device_id), self.tenant_of(org))
             .await?
             .is_empty())
     }
@@ -507,7 +569,14 @@ impl RemoteStore {
             );
             let mut ends: Vec<i64> = self
                 .connection
-                .query_range(&probe, first_end, last_end, width, self.timeout)
+                .query_range(
+                    &probe,
+                    first_end,
+                    last_end,
+                    width,
+                    self.timeout,
+                    self.tenant_of(org),
+                )
                 .await?
                 .into_iter()
                 .flat_map(|s| s.samples)
@@ -602,11 +671,11 @@ impl Store for RemoteStore {
         for report in &reports {
             push_report_series(&mut series, org, report);
         }
-        self.writer.write(series).await
+        self.writer.write(org.as_str(), series).await
     }
 
     async fn latest(&self) -> Result<Vec<(OrgId, Report)>, StoreError> {
-        let newest = self.newest_times("").await?;
+        let newest = self.newest_times("", self.index_tenant()).await?;
         let mut lookups = Vec::with_capacity(newest.len());
         for s in newest {
             let (Some(org), Some(device), Some(&(_, seconds))) = (
@@ -623,15 +692,16 @@ impl Store for RemoteStore {
         }
         // Devices whose newest reports are close in time are read together,
         // one query a group; a device a group misses is read alone.
-        lookups.sort_by(|a, b| a.2.total_cmp(&b.2));
+        // A group is of one organisation (one tenant, with a tenant header).
+        lookups.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)));
         let mut groups: Vec<Vec<(OrgId, String, f64)>> = Vec::new();
         for lookup in lookups {
             match groups.last_mut() {
                 Some(group)
                     if group.len() < GROUP_DEVICES
-                        && group
-                            .first()
-                            .is_some_and(|first| lookup.2 - first.2 <= GROUP_SPAN_SECONDS) =>
+                        && group.first().is_some_and(|first| {
+                            first.0 == lookup.0 && lookup.2 - first.2 <= GROUP_SPAN_SECONDS
+                        }) =>
                 {
                     group.push(lookup);
                 }
@@ -653,7 +723,9 @@ impl Store for RemoteStore {
     }
 
     async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError> {
-        let newest = self.newest_times(&device_matchers(org, device_id)).await?;
+        let newest = self
+            .newest_times(&device_matchers(org, device_id), self.tenant_of(org))
+            .await?;
         let Some(&(_, seconds)) = newest.first().and_then(|s| s.samples.first()) else {
             return Ok(None);
         };
@@ -662,7 +734,7 @@ impl Store for RemoteStore {
 
     async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError> {
         Ok(self
-            .newest_times("")
+            .newest_times("", self.index_tenant())
             .await?
             .into_iter()
             .filter_map(|s| {
@@ -778,28 +850,37 @@ impl Store for RemoteStore {
             self.connection.query_url
         );
         let matcher = device_selector(org, device_id);
-        let response = self
-            .connection
-            .request(reqwest::Method::POST, &url)
-            .query(&[("match[]", matcher.as_str())])
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("the engine did not answer: {e}")))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(true);
+        // With a tenant header: from the organisation's tenant, then from
+        // the index.
+        let mut tenants = vec![self.tenant_of(org)];
+        if self.connection.tenant.is_some() {
+            tenants.push(self.index_tenant());
         }
-        let text = response.text().await.unwrap_or_default();
-        let message = format!(
-            "the engine refused to delete {device_id:?} ({status}): {}",
-            super::prom_query::excerpt(&text)
-        );
-        if status.is_server_error() || status.as_u16() == 429 {
-            Err(StoreError::Unavailable(message))
-        } else {
-            Err(StoreError::Backend(message.into()))
+        for tenant in tenants {
+            let response = self
+                .connection
+                .request(reqwest::Method::POST, &url, tenant)
+                .query(&[("match[]", matcher.as_str())])
+                .timeout(self.timeout)
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("the engine did not answer: {e}")))?;
+            let status = response.status();
+            if status.is_success() {
+                continue;
+            }
+            let text = response.text().await.unwrap_or_default();
+            let message = format!(
+                "the engine refused to delete {device_id:?} ({status}): {}",
+                super::prom_query::excerpt(&text)
+            );
+            return Err(if status.is_server_error() || status.as_u16() == 429 {
+                StoreError::Unavailable(message)
+            } else {
+                StoreError::Backend(message.into())
+            });
         }
+        Ok(true)
     }
 
     /// The engine's retention governs: nothing to do.
@@ -810,7 +891,7 @@ impl Store for RemoteStore {
     /// A cheap query (`vector(1)`) answered in time.
     async fn ready(&self) -> Result<(), StoreError> {
         self.connection
-            .query("vector(1)", now_millis(), self.timeout)
+            .query("vector(1)", now_millis(), self.timeout, self.index_tenant())
             .await
             .map(|_| ())
     }

@@ -3,7 +3,7 @@
 //! commit) and answers each insert once the engine has answered 2xx for a
 //! request holding all its samples.
 
-use std::ops::Range;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::connection::Connection;
 use super::prom_query::excerpt;
+use super::report_series::{LAST_SEEN, NAME_LABEL};
 use super::write_request::{
     CONTENT_ENCODING, CONTENT_TYPE, TimeSeries, VERSION_HEADER, WriteRequest,
 };
@@ -42,6 +43,8 @@ type Answer = oneshot::Sender<Result<(), StoreError>>;
 /// One insert waiting for its answer.
 struct Job {
     series: Vec<TimeSeries>,
+    /// The organisation's id (its tenant, with a tenant header).
+    org: String,
     done: Answer,
 }
 
@@ -86,13 +89,14 @@ impl RemoteWriter {
     }
 
     /// Sends `series` and waits for the engine's answer.
-    pub(crate) async fn write(&self, series: Vec<TimeSeries>) -> Result<(), StoreError> {
+    pub(crate) async fn write(&self, org: &str, series: Vec<TimeSeries>) -> Result<(), StoreError> {
         if series.is_empty() {
             return Ok(());
         }
         let (done, answer) = oneshot::channel();
+        let org = org.to_owned();
         self.jobs
-            .try_send(Job { series, done })
+            .try_send(Job { series, org, done })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => StoreError::Unavailable(
                     "the remote store's write queue is full; retry later".into(),
@@ -143,54 +147,97 @@ struct Sender<'a> {
 }
 
 impl Sender<'_> {
-    /// Sends the jobs as one request and answers each; a batch refused for
+    /// Sends the jobs as one request (one per organisation and one to the
+    /// index, with a tenant header) and answers each; a batch refused for
     /// good is sent again insert by insert, so that one bad insert (or a
     /// duplicate, which makes Prometheus drop the whole request) fails
     /// only itself.
     async fn send_jobs(&self, jobs: Vec<Job>) {
-        let mut timeseries = Vec::with_capacity(jobs.iter().map(|j| j.series.len()).sum());
-        let mut parts: Vec<(Range<usize>, Answer)> = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let start = timeseries.len();
-            timeseries.extend(job.series);
-            parts.push((start..timeseries.len(), job.done));
-        }
-        let request = WriteRequest { timeseries };
-        match self.send(&request).await {
+        let requests = self.requests(jobs.iter());
+        match self.send_all(&requests).await {
             Outcome::Stored => {
-                for (_, done) in parts {
-                    let _ = done.send(Ok(()));
+                for job in jobs {
+                    let _ = job.done.send(Ok(()));
                 }
             }
             Outcome::Unavailable(message) => {
-                for (_, done) in parts {
-                    let _ = done.send(Err(StoreError::Unavailable(message.clone())));
+                for job in jobs {
+                    let _ = job.done.send(Err(StoreError::Unavailable(message.clone())));
                 }
             }
-            Outcome::Refused(message) if parts.len() == 1 => {
-                for (_, done) in parts {
-                    let _ = done.send(Err(StoreError::Backend(message.clone().into())));
+            Outcome::Refused(message) if jobs.len() == 1 => {
+                for job in jobs {
+                    let _ = job
+                        .done
+                        .send(Err(StoreError::Backend(message.clone().into())));
                 }
             }
             Outcome::Refused(_) => {
-                for (range, done) in parts {
-                    let alone = WriteRequest {
-                        timeseries: request.timeseries[range].to_vec(),
-                    };
-                    let answer = match self.send(&alone).await {
+                for job in jobs {
+                    let alone = self.requests(std::iter::once(&job));
+                    let answer = match self.send_all(&alone).await {
                         Outcome::Stored => Ok(()),
                         Outcome::Refused(message) => Err(StoreError::Backend(message.into())),
                         Outcome::Unavailable(message) => Err(StoreError::Unavailable(message)),
                     };
-                    let _ = done.send(answer);
+                    let _ = job.done.send(answer);
                 }
             }
         }
     }
 
+    /// The requests that write `jobs`, each with its tenant: one request
+    /// without a tenant header; with one, a request per organisation and
+    /// one to the index holding every report's [`LAST_SEEN`] sample.
+    fn requests<'j>(
+        &self,
+        jobs: impl Iterator<Item = &'j Job>,
+    ) -> Vec<(Option<String>, WriteRequest)> {
+        let Some(tenant) = &self.connection.tenant else {
+            let timeseries = jobs.flat_map(|job| job.series.iter().cloned()).collect();
+            return vec![(None, WriteRequest { timeseries })];
+        };
+        let mut by_org: BTreeMap<&str, Vec<TimeSeries>> = BTreeMap::new();
+        let mut index = Vec::new();
+        for job in jobs {
+            let series = by_org.entry(job.org.as_str()).or_default();
+            for ts in &job.series {
+                if ts
+                    .labels
+                    .iter()
+                    .any(|l| l.name == NAME_LABEL && l.value == LAST_SEEN)
+                {
+                    index.push(ts.clone());
+                }
+                series.push(ts.clone());
+            }
+        }
+        let mut requests: Vec<(Option<String>, WriteRequest)> = by_org
+            .into_iter()
+            .map(|(org, timeseries)| (Some(org.to_owned()), WriteRequest { timeseries }))
+            .collect();
+        requests.push((
+            Some(tenant.index.clone()),
+            WriteRequest { timeseries: index },
+        ));
+        requests
+    }
+
+    /// Sends the requests one after the other; the first that is not
+    /// stored is the answer.
+    async fn send_all(&self, requests: &[(Option<String>, WriteRequest)]) -> Outcome {
+        for (tenant, request) in requests {
+            match self.send(request, tenant.as_deref()).await {
+                Outcome::Stored => {}
+                other => return other,
+            }
+        }
+        Outcome::Stored
+    }
+
     /// Sends one request, retrying with exponential backoff and jitter on
     /// connection errors, 5xx and 429 until the deadline.
-    async fn send(&self, request: &WriteRequest) -> Outcome {
+    async fn send(&self, request: &WriteRequest, tenant: Option<&str>) -> Outcome {
         let body = match request.body() {
             Ok(body) => body,
             Err(e) => return Outcome::Refused(format!("could not compress the request: {e}")),
@@ -200,7 +247,7 @@ impl Sender<'_> {
         loop {
             let attempt = self
                 .connection
-                .request(reqwest::Method::POST, &self.connection.write_url)
+                .request(reqwest::Method::POST, &self.connection.write_url, tenant)
                 .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
                 .header(reqwest::header::CONTENT_ENCODING, CONTENT_ENCODING)
                 .header(VERSION_HEADER.0, VERSION_HEADER.1)

@@ -15,6 +15,9 @@ pub(crate) const ORG_LABEL: &str = "org";
 pub(crate) const DEVICE_LABEL: &str = "device_id";
 /// The metric name label.
 pub(crate) const NAME_LABEL: &str = "__name__";
+/// The series every report writes once, whose value is its `last_seen`:
+/// the store finds devices and their latest report through it.
+pub(crate) const LAST_SEEN: &str = "tailmon_last_seen_timestamp_seconds";
 /// The info series: value 1, the report's text fields as labels
 /// ([`OS_INFO_LABEL`], [`AGENT_INSTANCE_LABEL`]).
 pub(crate) const DEVICE_INFO: &str = "tailmon_device_info";
