@@ -128,34 +128,40 @@ impl AgentSettings {
         for problem in plugins.validate() {
             found.push(table_problem(&layered, "plugins", &problem.to_string()));
         }
-        let token =
-            match (&args.token, &args.token_file) {
-                (Some(_), Some(_)) => {
-                    found.push(layered.problem("token_file", "set token or token_file, not both"));
-                    None
-                }
-                (Some(token), None) => Some(token.clone()),
-                (None, Some(path)) => match std::fs::read_to_string(path) {
-                    Ok(text) => match text.lines().next().map(str::trim) {
-                        Some(token) if !token.is_empty() => Some(token.to_owned()),
-                        _ => {
-                            found.push(layered.problem(
-                                "token_file",
-                                format!("{} holds no token", path.display()),
-                            ));
-                            None
-                        }
-                    },
-                    Err(error) => {
+        let token = match (&args.token, &args.token_file) {
+            (Some(_), Some(_)) => {
+                found.push(layered.problem("token_file", "set token or token_file, not both"));
+                None
+            }
+            (Some(token), None) => Some(token.clone()),
+            (None, Some(path)) => match read_token_file(path) {
+                Ok(text) => match text.lines().next().map(str::trim) {
+                    Some(token)
+                        if !token.is_empty() && token.bytes().all(|b| b.is_ascii_graphic()) =>
+                    {
+                        Some(token.to_owned())
+                    }
+                    _ => {
                         found.push(layered.problem(
-                            "token_file",
-                            format!("cannot read {}: {error}", path.display()),
-                        ));
+                                "token_file",
+                                format!(
+                                    "{} holds no token (its first line must be the token, in printable ASCII)",
+                                    path.display()
+                                ),
+                            ));
                         None
                     }
                 },
-                (None, None) => None,
-            };
+                Err(error) => {
+                    found.push(layered.problem(
+                        "token_file",
+                        format!("cannot read {}: {error}", path.display()),
+                    ));
+                    None
+                }
+            },
+            (None, None) => None,
+        };
         if !found.is_empty() {
             return Err(LoadError::Problems(found));
         }
@@ -224,4 +230,19 @@ mod tests {
         );
         Args::command().debug_assert();
     }
+}
+
+/// The most of a token file that is read: 64 KiB, far more than any token
+/// (a misnamed device or a huge file would otherwise be read whole).
+const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
+
+/// The start of the token file at `path`, up to [`MAX_TOKEN_FILE_BYTES`];
+/// only its first line is used.
+fn read_token_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_TOKEN_FILE_BYTES)
+        .read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

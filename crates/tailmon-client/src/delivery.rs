@@ -448,6 +448,12 @@ impl Delivery {
                 "server refused the agent's token".to_owned()
             }
             FailureCause::Credentials => "server wants a token and the agent has none".to_owned(),
+            FailureCause::Forbidden if self.client.has_token() => {
+                "server refused the agent's token for this device, or the agent's address (403: the server's message says which)".to_owned()
+            }
+            FailureCause::Forbidden => {
+                "server refused the agent's address (403: the server's message says why)".to_owned()
+            }
             FailureCause::Unexpected => {
                 "the ingest endpoint answered an error that does not blame the reports (a proxy's page? a deploy under way?)".to_owned()
             }

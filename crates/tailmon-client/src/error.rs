@@ -378,8 +378,11 @@ pub(crate) enum FailureCause {
     Timeout,
     /// 404: no ingest endpoint at the URL.
     NotFound,
-    /// 401 or 403.
+    /// 401: no credential, or one the server does not know.
     Credentials,
+    /// 403: the server knows who asks but does not let it (a read-only
+    /// token, an address it does not allow).
+    Forbidden,
     /// Another 4xx that does not blame the reports.
     Unexpected,
     /// Anything else that may pass: another network failure, 408, 429,
@@ -399,9 +402,8 @@ impl Error {
             Kind::Tls(Tls::Other(_)) => FailureCause::OtherTls,
             Kind::Timeout => FailureCause::Timeout,
             Kind::Status { code: 404, .. } => FailureCause::NotFound,
-            Kind::Status {
-                code: 401 | 403, ..
-            } => FailureCause::Credentials,
+            Kind::Status { code: 401, .. } => FailureCause::Credentials,
+            Kind::Status { code: 403, .. } => FailureCause::Forbidden,
             _ if self.is_retryable() || self.is_decode() => FailureCause::Transient,
             _ => FailureCause::Unexpected,
         }

@@ -190,6 +190,7 @@ async fn a_bad_configuration_yields_every_problem_with_its_location() {
                 "token = \"t\"\ntoken_file = \"missing.token\"\n",
             ),
             ("unreadable.toml", "token_file = \"missing.token\"\n"),
+            ("endless.toml", "token_file = \"/dev/zero\"\n"),
         ],
     );
     let check = async |file: &str| {
@@ -219,6 +220,12 @@ async fn a_bad_configuration_yields_every_problem_with_its_location() {
     let problems = check("unreadable.toml").await;
     assert!(
         problems.contains("unreadable.toml:1: token_file: cannot read missing.token"),
+        "{problems}"
+    );
+    // An endless file is read up to a bound, and zeros are no token.
+    let problems = check("endless.toml").await;
+    assert!(
+        problems.contains("endless.toml:1: token_file: /dev/zero holds no token"),
         "{problems}"
     );
 
