@@ -218,20 +218,6 @@ fn table_problem(layered: &Layered, table: &str, message: &str) -> Problem {
     Problem::new(location, format!("{table}: {}", message.trim()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_setting_has_one_name_for_flag_environment_and_file() {
-        assert_eq!(
-            layered_config::misnamed_settings(&Args::command()),
-            Vec::<String>::new()
-        );
-        Args::command().debug_assert();
-    }
-}
-
 /// The most of a token file that is read: 64 KiB, far more than any token
 /// (a misnamed device or a huge file would otherwise be read whole).
 const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
@@ -245,4 +231,18 @@ fn read_token_file(path: &std::path::Path) -> std::io::Result<String> {
         .take(MAX_TOKEN_FILE_BYTES)
         .read_to_end(&mut bytes)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_has_one_name_for_flag_environment_and_file() {
+        assert_eq!(
+            layered_config::misnamed_settings(&Args::command()),
+            Vec::<String>::new()
+        );
+        Args::command().debug_assert();
+    }
 }
