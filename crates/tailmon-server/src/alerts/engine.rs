@@ -947,6 +947,7 @@ impl AlertEngine {
             rule: alert.rule.clone(),
             severity: alert.severity,
             device_id: alert.device_id.clone(),
+            org: self.inner.org.clone(),
             metric: alert.metric.clone(),
             value: alert.value,
             op: alert.op.clone(),

@@ -57,6 +57,10 @@ pub struct Notification {
     pub severity: Severity,
     /// The device it is about.
     pub device_id: String,
+    /// The organisation the device belongs to: two organisations may name
+    /// a device and a rule alike, and a receiver shared by both (one
+    /// Alertmanager, one PagerDuty service) must tell their alerts apart.
+    pub org: tailmon_core::OrgId,
     /// The metric the rule watches, e.g. `disk_used_percent:/`.
     pub metric: String,
     /// The metric's value that made it fire (or resolve); `None` for offline.

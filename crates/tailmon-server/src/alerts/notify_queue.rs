@@ -246,6 +246,7 @@ mod tests {
             rule: "r".into(),
             severity: Severity::Warning,
             device_id: "d".into(),
+            org: tailmon_core::OrgId::default(),
             metric: "cpu_usage".into(),
             value: Some(1.0),
             op: ">".into(),

@@ -114,6 +114,7 @@ fn sample(kind: NotificationKind) -> Notification {
         rule: "cpu-high".into(),
         severity: Severity::Critical,
         device_id: "web-1".into(),
+        org: tailmon_core::OrgId::default(),
         metric: "cpu_usage".into(),
         value: Some(93.5),
         op: ">".into(),

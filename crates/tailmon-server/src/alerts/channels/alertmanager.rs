@@ -29,7 +29,8 @@ impl Alertmanager {
 }
 
 /// The list of one alert Alertmanager's API v2 takes: labels `alertname`
-/// (the rule), `device`, `severity`, `metric` (they identify it), the
+/// (the rule), `device`, `severity`, `metric` and, for an organisation
+/// other than the default one, `org` (they identify it), the
 /// annotations `summary`, `description` and `url`, `startsAt`, and `endsAt`
 /// when resolved. A firing alert carries no `endsAt`: Alertmanager keeps it
 /// for its `resolve_timeout`, so keep the rule's repeat interval shorter.
@@ -56,6 +57,12 @@ pub fn payload(n: &Notification) -> serde_json::Value {
     if n.kind == NotificationKind::Test {
         alert["labels"]["tailmon_test"] = json!("true");
     }
+    // Organisations other than the default one are told apart by a label
+    // (one Alertmanager may serve several); the default one's alerts keep
+    // the labels they always had.
+    if !n.org.is_default() {
+        alert["labels"]["org"] = json!(n.org.as_str());
+    }
     if n.kind == NotificationKind::Resolved {
         alert["endsAt"] = json!(n.at.format(&Rfc3339).unwrap_or_default());
     }
@@ -71,5 +78,22 @@ impl Notifier for Alertmanager {
                 .json(&payload(notification)),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::channels::message::tests::sample;
+
+    #[test]
+    fn alerts_of_two_organisations_differ_by_their_org_label() {
+        let default = payload(&sample());
+        assert!(default[0]["labels"].get("org").is_none(), "{default}");
+        let mut other = sample();
+        other.org = tailmon_core::OrgId::new("acme").unwrap();
+        let other = payload(&other);
+        assert_eq!(other[0]["labels"]["org"], "acme");
+        assert_eq!(other[0]["labels"]["device"], default[0]["labels"]["device"]);
     }
 }

@@ -159,7 +159,7 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tailmon_core::ProcessInfo;
     use time::macros::datetime;
@@ -171,6 +171,7 @@ mod tests {
             rule: "cpu-high".into(),
             severity: Severity::Critical,
             device_id: "web-1".into(),
+            org: tailmon_core::OrgId::default(),
             metric: "cpu_usage".into(),
             value: Some(93.5),
             op: ">".into(),

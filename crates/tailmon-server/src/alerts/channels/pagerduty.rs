@@ -38,7 +38,8 @@ impl PagerDuty {
 pub fn payload(routing_key: &str, n: &Notification) -> serde_json::Value {
     let dedup_key = match n.kind {
         NotificationKind::Test => format!("tailmon-test/{}", n.alert_id),
-        _ => n.alert_id.clone(),
+        _ if n.org.is_default() => n.alert_id.clone(),
+        _ => format!("{}/{}", n.org, n.alert_id),
     };
     if n.kind == NotificationKind::Resolved {
         return json!({"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key});
@@ -80,5 +81,21 @@ impl Notifier for PagerDuty {
     async fn send(&self, notification: &Notification) -> Result<(), NotifyError> {
         let body = payload(&self.routing_key, notification);
         deliver(self.http.post(self.url.clone()).json(&body)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::channels::message::tests::sample;
+
+    #[test]
+    fn incidents_of_two_organisations_have_their_own_keys() {
+        let default = payload("key", &sample());
+        let mut other = sample();
+        other.org = tailmon_core::OrgId::new("acme").unwrap();
+        let other = payload("key", &other);
+        assert_eq!(default["dedup_key"], "cpu-high/web-1");
+        assert_eq!(other["dedup_key"], "acme/cpu-high/web-1");
     }
 }
