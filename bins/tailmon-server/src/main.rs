@@ -18,7 +18,7 @@ use tailmon_collect::{Collector, Collectors, HostCollector};
 use tailmon_core::{OffsetDateTime, Report};
 
 use tailmon_server::http::TlsConfig;
-use tailmon_server::store::Durability;
+use tailmon_server::store::{Durability, RemoteStore, RemoteStoreBuilder};
 use tailmon_server::views::PreferenceStore;
 use tailmon_server::{Ingest, MemoryStore, ServeOptions, ServerBuilder, SqliteStore, Store};
 
@@ -108,7 +108,16 @@ async fn run(
     // store the credentials, preferences and alerts there are locked here,
     // so that `restore` cannot replace them under a running server.
     let mut _data_dir_lock = None;
-    let store: Arc<dyn Store> = if args.store == "memory" {
+    let store: Arc<dyn Store> = if args.store == "prometheus" {
+        _data_dir_lock = Some(tailmon_server::backup::lock_data_dir(&data_dir)?);
+        let store = remote_store(args)?;
+        tracing::info!(
+            remote_write_url = args.remote_write_url.as_deref().unwrap_or_default(),
+            query_url = args.query_url.as_deref().unwrap_or_default(),
+            "history kept in a Prometheus-compatible engine"
+        );
+        Arc::new(store)
+    } else if args.store == "memory" {
         _data_dir_lock = Some(tailmon_server::backup::lock_data_dir(&data_dir)?);
         tracing::warn!("memory store: history is kept for an hour and lost at exit");
         Arc::new(MemoryStore::new())
@@ -187,6 +196,31 @@ async fn run(
         .await?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// The remote store the settings describe (checked already: both URLs set).
+fn remote_store(args: &server_settings::Args) -> anyhow::Result<RemoteStore> {
+    let secret = |path: &std::path::Path| -> anyhow::Result<String> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+    };
+    let mut builder = RemoteStoreBuilder::new(
+        args.remote_write_url.clone().unwrap_or_default(),
+        args.query_url.clone().unwrap_or_default(),
+    );
+    if let (Some(user), Some(path)) = (&args.remote_username, &args.remote_password_file) {
+        builder = builder.basic_auth(user, secret(path)?);
+    }
+    if let Some(path) = &args.remote_bearer_token_file {
+        builder = builder.bearer_token(secret(path)?);
+    }
+    for header in &args.remote_header {
+        if let Some((name, value)) = server_settings::parse_header(header) {
+            builder = builder.header(name, value);
+        }
+    }
+    Ok(builder.build()?)
 }
 
 /// Whether a server without authentication on `listen` can be reached by

@@ -71,10 +71,35 @@ pub(crate) struct Args {
     /// be made, else $XDG_STATE_HOME/tailmon (~/.local/state/tailmon).
     #[arg(long, env = "TAILMON_DATA_DIR", global = true)]
     pub(crate) data_dir: Option<PathBuf>,
-    /// Where reports are kept: `sqlite` (in the data directory) or `memory`
-    /// (the last hour only, lost at exit).
-    #[arg(long, env = "TAILMON_STORE", default_value = "sqlite", value_parser = ["sqlite", "memory"])]
+    /// Where reports are kept: `sqlite` (in the data directory), `memory`
+    /// (the last hour only, lost at exit) or `prometheus` (a
+    /// Prometheus-compatible engine: Prometheus, VictoriaMetrics, Mimir;
+    /// needs --remote-write-url and --query-url; docs/remote-store.md).
+    #[arg(long, env = "TAILMON_STORE", default_value = "sqlite", value_parser = ["sqlite", "memory", "prometheus"])]
     pub(crate) store: String,
+    /// With `--store prometheus`: the engine's remote-write endpoint, e.g.
+    /// `http://127.0.0.1:9090/api/v1/write`.
+    #[arg(long, env = "TAILMON_REMOTE_WRITE_URL")]
+    pub(crate) remote_write_url: Option<String>,
+    /// With `--store prometheus`: the base of the engine's Prometheus API
+    /// (`/api/v1/query` is appended), e.g. `http://127.0.0.1:9090`.
+    #[arg(long, env = "TAILMON_QUERY_URL")]
+    pub(crate) query_url: Option<String>,
+    /// With `--store prometheus`: the user of HTTP basic authentication;
+    /// needs --remote-password-file.
+    #[arg(long, env = "TAILMON_REMOTE_USERNAME")]
+    pub(crate) remote_username: Option<String>,
+    /// A file holding the password of --remote-username (one line).
+    #[arg(long, env = "TAILMON_REMOTE_PASSWORD_FILE")]
+    pub(crate) remote_password_file: Option<PathBuf>,
+    /// A file holding a bearer token sent to the engine (one line); not
+    /// with --remote-username.
+    #[arg(long, env = "TAILMON_REMOTE_BEARER_TOKEN_FILE")]
+    pub(crate) remote_bearer_token_file: Option<PathBuf>,
+    /// A header sent with every request to the engine, as `Name: value`
+    /// (repeatable; in a file, a list).
+    #[arg(long, env = "TAILMON_REMOTE_HEADER")]
+    pub(crate) remote_header: Vec<String>,
     /// The most the database may grow to, in MiB; beyond it reports are
     /// refused with 503 (agents keep them and retry). No limit by default.
     #[arg(long, env = "TAILMON_MAX_DB_MB")]
@@ -376,6 +401,7 @@ fn cross_key_problems(args: &Args, layered: &Layered) -> Vec<Problem> {
             "needs tls_cert and tls_key (--tls-cert, --tls-key): HTTPS",
         ));
     }
+    found.extend(remote_store_problems(args, layered));
     for (warning, critical, w, c) in [
         (
             "cpu_warning",
@@ -395,6 +421,77 @@ fn cross_key_problems(args: &Args, layered: &Layered) -> Vec<Problem> {
         }
     }
     found
+}
+
+/// Checks of the remote store's settings, with `prometheus`: both URLs,
+/// one kind of credentials, a password file with a user name; and always:
+/// headers as `Name: value`.
+fn remote_store_problems(args: &Args, layered: &Layered) -> Vec<Problem> {
+    let mut found = Vec::new();
+    for header in &args.remote_header {
+        if parse_header(header).is_none() {
+            found.push(layered.problem(
+                "remote_header",
+                format!("{header:?} is not a header `Name: value`"),
+            ));
+        }
+    }
+    if args.store != "prometheus" {
+        return found;
+    }
+    for (key, value) in [
+        ("remote_write_url", &args.remote_write_url),
+        ("query_url", &args.query_url),
+    ] {
+        match value {
+            None => found.push(layered.problem(
+                "store",
+                format!(
+                    "`prometheus` needs {key} (--{}) as well",
+                    key.replace('_', "-")
+                ),
+            )),
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                found.push(
+                    layered.problem(key, format!("{url:?} is not an http:// or https:// URL")),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    match (&args.remote_username, &args.remote_password_file) {
+        (Some(_), None) => found.push(layered.problem(
+            "remote_username",
+            "needs remote_password_file (--remote-password-file) as well",
+        )),
+        (None, Some(_)) => found.push(layered.problem(
+            "remote_password_file",
+            "needs remote_username (--remote-username) as well",
+        )),
+        _ => {}
+    }
+    if args.remote_username.is_some() && args.remote_bearer_token_file.is_some() {
+        found.push(layered.problem(
+            "remote_bearer_token_file",
+            "either a bearer token or a user name and password, not both",
+        ));
+    }
+    found
+}
+
+/// A header `Name: value` as (name, value).
+pub(crate) fn parse_header(text: &str) -> Option<(&str, &str)> {
+    let (name, value) = text.split_once(':')?;
+    let name = name.trim();
+    let valid_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let value = value.trim();
+    let valid_value = value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+    (valid_name && valid_value).then_some((name, value))
 }
 
 /// The dashboard's address in alert links when the file sets no
@@ -478,6 +575,22 @@ mod tests {
         assert_eq!(parse_fleet_refresh("0s"), Ok(Duration::ZERO));
         assert_eq!(parse_fleet_refresh("5s"), Ok(Duration::from_secs(5)));
         assert!(parse_fleet_refresh("often").is_err());
+    }
+
+    #[test]
+    fn remote_headers_are_name_colon_value() {
+        assert_eq!(
+            parse_header("X-Scope-OrgID: acme"),
+            Some(("X-Scope-OrgID", "acme"))
+        );
+        assert_eq!(
+            parse_header("Authorization:Basic a:b"),
+            Some(("Authorization", "Basic a:b"))
+        );
+        assert_eq!(parse_header("no colon"), None);
+        assert_eq!(parse_header(": value"), None);
+        assert_eq!(parse_header("bad name: v"), None);
+        assert_eq!(parse_header("Name: line\nbreak"), None);
     }
 
     #[test]

@@ -251,6 +251,64 @@ pub fn write_value(out: &mut String, value: f64) {
     }
 }
 
+/// A sample's value: whole numbers are kept apart so that the text format
+/// writes them exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SampleValue {
+    /// A value with a fraction (or a percentage).
+    Float(f64),
+    /// A whole number (bytes, counts, seconds).
+    Whole(u64),
+}
+
+impl SampleValue {
+    /// The value as a float (exact for whole numbers below 2^53).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Self::Float(value) => value,
+            Self::Whole(value) => value as f64,
+        }
+    }
+}
+
+/// One sample of a report: its family, its labels beyond `device_id` and
+/// its value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample<'a> {
+    /// Its index in [`DEVICE_FAMILIES`].
+    pub family: usize,
+    /// Its labels beyond `device_id` (`core`, `mount`, …), in order.
+    pub labels: &'a [(&'a str, &'a str)],
+    /// Its value.
+    pub value: SampleValue,
+}
+
+impl Sample<'_> {
+    /// The metric name: that of its family.
+    pub fn name(&self) -> &'static str {
+        DEVICE_FAMILIES[self.family].name
+    }
+}
+
+/// Every sample of `report`, family by family in the order of
+/// [`DEVICE_FAMILIES`]: the one enumeration the text format and the
+/// server's remote store both write.
+///
+/// ```
+/// use tailmon_core::{OffsetDateTime, Report, exposition};
+///
+/// let mut names = Vec::new();
+/// exposition::for_each_sample(&Report::new("a", OffsetDateTime::UNIX_EPOCH), |sample| {
+///     names.push(sample.name());
+/// });
+/// assert_eq!(names.first(), Some(&"tailmon_cpu_usage_percent"));
+/// assert_eq!(names.last(), Some(&"tailmon_last_seen_timestamp_seconds"));
+/// ```
+pub fn for_each_sample(report: &Report, each: impl FnMut(Sample<'_>)) {
+    let mut samples = Enumerator { family: 0, each };
+    samples.fill(report);
+}
+
 /// One device's samples, cut by family of [`DEVICE_FAMILIES`]: made once
 /// per report, copied into every exposition of the fleet until the device
 /// sends another.
@@ -264,15 +322,26 @@ pub struct DeviceSamples {
 impl DeviceSamples {
     /// The samples of `report`.
     pub fn new(report: &Report) -> Self {
-        let mut samples = Writer {
-            out: DeviceSamples {
-                text: String::with_capacity(2048),
-                ends: Vec::with_capacity(DEVICE_FAMILIES.len()),
-            },
-            device_id: &report.device_id,
-        };
-        samples.fill(report);
-        samples.out
+        let mut text = String::with_capacity(2048);
+        let mut ends = Vec::with_capacity(DEVICE_FAMILIES.len());
+        for_each_sample(report, |sample| {
+            while ends.len() < sample.family {
+                ends.push(text.len());
+            }
+            let mut labels = Vec::with_capacity(1 + sample.labels.len());
+            labels.push(("device_id", report.device_id.as_str()));
+            labels.extend_from_slice(sample.labels);
+            match sample.value {
+                SampleValue::Float(value) => write_sample(&mut text, sample.name(), &labels, value),
+                SampleValue::Whole(value) => {
+                    write_sample_u64(&mut text, sample.name(), &labels, value);
+                }
+            }
+        });
+        while ends.len() < DEVICE_FAMILIES.len() {
+            ends.push(text.len());
+        }
+        DeviceSamples { text, ends }
     }
 
     /// The sample lines of family `index` of [`DEVICE_FAMILIES`] (empty
@@ -297,32 +366,33 @@ impl DeviceSamples {
     }
 }
 
-/// Fills a [`DeviceSamples`], family by family in table order.
-struct Writer<'a> {
-    out: DeviceSamples,
-    device_id: &'a str,
+/// Walks a report family by family in table order, handing each sample on.
+struct Enumerator<F> {
+    /// The family the next samples belong to.
+    family: usize,
+    each: F,
 }
 
-impl Writer<'_> {
+impl<F: FnMut(Sample<'_>)> Enumerator<F> {
     /// Ends the current family; the next samples belong to the next one.
     fn next(&mut self) {
-        self.out.ends.push(self.out.text.len());
+        self.family += 1;
     }
 
-    fn sample(&mut self, extra: &[(&str, &str)], value: f64) {
-        let name = DEVICE_FAMILIES[self.out.ends.len()].name;
-        let mut labels = Vec::with_capacity(1 + extra.len());
-        labels.push(("device_id", self.device_id));
-        labels.extend_from_slice(extra);
-        write_sample(&mut self.out.text, name, &labels, value);
+    fn sample(&mut self, labels: &[(&str, &str)], value: f64) {
+        (self.each)(Sample {
+            family: self.family,
+            labels,
+            value: SampleValue::Float(value),
+        });
     }
 
-    fn sample_u64(&mut self, extra: &[(&str, &str)], value: u64) {
-        let name = DEVICE_FAMILIES[self.out.ends.len()].name;
-        let mut labels = Vec::with_capacity(1 + extra.len());
-        labels.push(("device_id", self.device_id));
-        labels.extend_from_slice(extra);
-        write_sample_u64(&mut self.out.text, name, &labels, value);
+    fn sample_u64(&mut self, labels: &[(&str, &str)], value: u64) {
+        (self.each)(Sample {
+            family: self.family,
+            labels,
+            value: SampleValue::Whole(value),
+        });
     }
 
     /// One family of one value, if present.
@@ -438,7 +508,7 @@ impl Writer<'_> {
         }
         self.next();
         self.single(Some(unix_seconds(r.last_seen)));
-        debug_assert_eq!(self.out.ends.len(), DEVICE_FAMILIES.len());
+        debug_assert_eq!(self.family, DEVICE_FAMILIES.len());
     }
 }
 

@@ -1,7 +1,8 @@
 //! Test support for Tailmon's own integration tests: start a workspace binary
 //! as a child process with its output captured, poll a condition with a
 //! deadline instead of sleeping and hoping, make throwaway TLS
-//! certificates, drive a real headless Chromium, and wrap a store with
+//! certificates, drive a real headless Chromium, run real time-series
+//! engines (Prometheus, VictoriaMetrics), and wrap a store with
 //! hooks ([`Forwarding`]).
 //!
 //! ```no_run
@@ -16,6 +17,7 @@
 //! ```
 
 mod browser;
+mod engines;
 mod eventually;
 mod forwarding_store;
 mod running_binary;
@@ -23,6 +25,7 @@ mod systemd_unit;
 mod test_certificates;
 
 pub use browser::{Browser, CHROMIUM_FLAGS, browser_tools, chromedriver, chromium, screenshot_dir};
+pub use engines::{Engine, EngineKind, PROMETHEUS_CONFIG};
 pub use eventually::{DEADLINE, eventually};
 pub use forwarding_store::{Forwarding, StoreHooks};
 pub use running_binary::{Finished, RunningBinary, assert_no_panic, clean_command};

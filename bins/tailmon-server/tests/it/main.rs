@@ -19,6 +19,7 @@ mod nginx_example;
 mod organisations_binary;
 mod packaging_files;
 mod preferences_binary;
+mod remote_store_binary;
 mod server_binary;
 mod server_process;
 mod systemd_unit;

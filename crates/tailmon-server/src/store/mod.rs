@@ -1,11 +1,12 @@
 //! Where reports are kept: the [`Store`] trait every store implements, the
 //! in-memory store, the SQLite store and the block codec it stores history
-//! in (both with the `sqlite` feature), the downsampling every store answers
+//! in (both with the `sqlite` feature), the remote store (with the
+//! `remote` feature), the downsampling every store answers
 //! history with, and the conformance suite every store passes (with the
 //! `conformance` feature).
 //!
 //! May use: `tailmon-core` only; nothing else of this crate but its leaf
-//! helpers (`clock`, `private_dir`).
+//! helpers (`clock`, `private_dir`, `refusal_log`).
 
 #[cfg(feature = "sqlite")]
 pub(crate) mod codec;
@@ -15,6 +16,8 @@ pub(crate) mod decimal;
 pub(crate) mod downsample;
 pub(crate) mod memory_store;
 pub(crate) mod metric_set;
+#[cfg(feature = "remote")]
+pub(crate) mod remote;
 pub mod retention;
 #[cfg(feature = "sqlite")]
 pub(crate) mod rollup_block;
@@ -27,6 +30,8 @@ use async_trait::async_trait;
 use tailmon_core::{History, OffsetDateTime, Report};
 
 pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
+#[cfg(feature = "remote")]
+pub use remote::remote_store::{RemoteStore, RemoteStoreBuilder, RemoteStoreError};
 pub use retention::{
     DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION, MAX_RETENTION,
     Retention,

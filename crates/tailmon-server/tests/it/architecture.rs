@@ -39,7 +39,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         "backup",
         &["store", "private_dir", "alerts", "auth", "views"],
     ),
-    ("store", &["clock", "private_dir"]),
+    ("store", &["clock", "private_dir", "refusal_log"]),
     ("views", &["private_dir"]),
     ("clock", &[]),
     ("refusal_log", &[]),

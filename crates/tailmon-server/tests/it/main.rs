@@ -39,6 +39,8 @@ mod preferences;
 mod prometheus;
 mod readme_embedding;
 mod reload;
+#[cfg(feature = "remote")]
+mod remote_store;
 mod replica_alerts;
 mod replicas;
 mod retention;
