@@ -287,7 +287,9 @@ impl Writer {
         let mut batch = Vec::new();
         let now = Instant::now();
         let fit = SEAL_BUDGET.as_nanos() / self.seal_cost.as_nanos().max(1);
-        let limit = usize::try_from(fit).unwrap_or(SEAL_BATCH).clamp(1, SEAL_BATCH);
+        let limit = usize::try_from(fit)
+            .unwrap_or(SEAL_BATCH)
+            .clamp(1, SEAL_BATCH);
         while batch.len() < limit && self.due.front().is_some_and(|(due, _, _)| *due <= now) {
             let Some((_, entry, first)) = self.due.pop_front() else {
                 break;
