@@ -423,7 +423,8 @@ async fn one_engine(kind: EngineKind, mut engine: Engine) {
     expected.insert("hot-1".to_owned());
 
     // (c) The engine stopped (both replicas see it: not ready) and started
-    // again on its data; acknowledgements resume.
+    // again on its data; acknowledgements resume (each device has at most
+    // one report waiting meanwhile: twice as many are new ones).
     tokio::task::block_in_place(|| engine.stop());
     both_ready(&[&a, &b], 503, &format!("{name}: the engine is down")).await;
     engine.start_again().await;
