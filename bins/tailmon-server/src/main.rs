@@ -114,6 +114,7 @@ async fn run(
         tracing::info!(
             remote_write_url = args.remote_write_url.as_deref().unwrap_or_default(),
             query_url = args.query_url.as_deref().unwrap_or_default(),
+            fleet_refresh = ?args.fleet_refresh_period(),
             "history kept in a Prometheus-compatible engine"
         );
         Arc::new(store)
@@ -147,7 +148,7 @@ async fn run(
         .preferences(Arc::new(preferences))
         .max_devices(args.max_devices)
         .max_devices_per_token(args.max_devices_per_token)
-        .fleet_refresh(args.fleet_refresh)
+        .fleet_refresh(args.fleet_refresh_period())
         .runtime_config(settings.runtime_config(serve_options.scheme(), local))
         // Under TLS the session cookie travels over HTTPS only.
         .secure_cookies(args.tls_cert.is_some())

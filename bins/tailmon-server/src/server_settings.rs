@@ -118,9 +118,10 @@ pub(crate) struct Args {
     /// store (`5s`, `1m`…), for replicas sharing one store: what the others
     /// received appears here within this period, and devices deleted
     /// through them disappear. `0` turns it off (a server alone with its
-    /// store sees every report itself).
-    #[arg(long, env = "TAILMON_FLEET_REFRESH", default_value = "0", value_parser = parse_fleet_refresh)]
-    pub(crate) fleet_refresh: Duration,
+    /// store sees every report itself). Default: `2s` with `--store
+    /// prometheus` (replicas over one engine), `0` with the others.
+    #[arg(long, env = "TAILMON_FLEET_REFRESH", value_parser = parse_fleet_refresh)]
+    pub(crate) fleet_refresh: Option<Duration>,
     /// Do not monitor this host from inside the server (the environment
     /// variable takes 1/0, true/false, yes/no, on/off).
     #[arg(
@@ -231,6 +232,23 @@ struct Tables {
 /// Checks one file's tables on their own: types and unknown keys, with lines.
 fn check_tables(text: &str) -> Result<(), toml::de::Error> {
     toml::from_str::<Tables>(text).map(drop)
+}
+
+/// The fleet refresh of `--store prometheus` when `--fleet-refresh` is not
+/// given: replicas over one engine see each other's reports within it.
+pub(crate) const DEFAULT_REMOTE_FLEET_REFRESH: Duration = Duration::from_secs(2);
+
+impl Args {
+    /// How often the fleet is read from the store: `--fleet-refresh` when
+    /// given, else [`DEFAULT_REMOTE_FLEET_REFRESH`] with the remote store
+    /// (several replicas share an engine) and off with the others.
+    pub(crate) fn fleet_refresh_period(&self) -> Duration {
+        self.fleet_refresh.unwrap_or(if self.store == "prometheus" {
+            DEFAULT_REMOTE_FLEET_REFRESH
+        } else {
+            Duration::ZERO
+        })
+    }
 }
 
 /// The server's whole configuration, layered and checked.
@@ -602,6 +620,36 @@ mod tests {
         assert_eq!(parse_fleet_refresh("0s"), Ok(Duration::ZERO));
         assert_eq!(parse_fleet_refresh("5s"), Ok(Duration::from_secs(5)));
         assert!(parse_fleet_refresh("often").is_err());
+    }
+
+    #[test]
+    fn the_remote_store_refreshes_the_fleet_unless_told_otherwise() {
+        let period = |argv: &[&str]| {
+            let mut all = vec!["tailmon-server"];
+            all.extend_from_slice(argv);
+            Args::try_parse_from(all)
+                .expect("valid arguments")
+                .fleet_refresh_period()
+        };
+        assert_eq!(period(&[]), Duration::ZERO);
+        assert_eq!(period(&["--store", "memory"]), Duration::ZERO);
+        assert_eq!(
+            period(&["--store", "prometheus"]),
+            DEFAULT_REMOTE_FLEET_REFRESH
+        );
+        assert_eq!(DEFAULT_REMOTE_FLEET_REFRESH, Duration::from_secs(2));
+        assert_eq!(
+            period(&["--store", "prometheus", "--fleet-refresh", "0"]),
+            Duration::ZERO
+        );
+        assert_eq!(
+            period(&["--store", "prometheus", "--fleet-refresh", "10s"]),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            period(&["--store", "sqlite", "--fleet-refresh", "5s"]),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

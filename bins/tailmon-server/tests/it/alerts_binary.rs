@@ -16,7 +16,7 @@ use crate::server_binary::stop_cleanly;
 use crate::server_process::{announced_address, scratch_dir, start_in};
 
 /// An HTTP receiver on 127.0.0.1 that answers 200 and keeps each body.
-async fn receiver() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
+pub(crate) async fn receiver() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let got = Arc::new(Mutex::new(Vec::new()));

@@ -20,6 +20,7 @@ mod organisations_binary;
 mod packaging_files;
 mod preferences_binary;
 mod remote_store_binary;
+mod replicas_on_engines;
 mod server_binary;
 mod server_process;
 mod systemd_unit;
