@@ -7,6 +7,16 @@ use tailmon_testkit::{Engine, EngineKind, RunningBinary, assert_no_panic, clean_
 
 use crate::server_process::{announced_address, client_of, scratch_dir, start_in};
 
+/// The remote store with both of its URLs (nothing listens there).
+const URLS: [&str; 6] = [
+    "--store",
+    "prometheus",
+    "--remote-write-url",
+    "http://127.0.0.1:9/api/v1/write",
+    "--query-url",
+    "http://127.0.0.1:9",
+];
+
 #[tokio::test]
 async fn check_config_refuses_prometheus_without_both_urls() {
     let dir = scratch_dir("remote-check-config");
@@ -39,17 +49,11 @@ async fn check_config_refuses_prometheus_without_both_urls() {
         "{}",
         half.stderr
     );
-    let bad_header = run(vec![
-        "--store",
-        "prometheus",
-        "--remote-write-url",
-        "http://127.0.0.1:9/api/v1/write",
-        "--query-url",
-        "http://127.0.0.1:9",
-        "--remote-header",
-        "no colon here",
-        "--check-config",
-    ])
+    let bad_header = run([
+        URLS.as_slice(),
+        &["--remote-header", "no colon here", "--check-config"],
+    ]
+    .concat())
     .await;
     assert_eq!(bad_header.status.code(), Some(2), "{bad_header:?}");
     assert!(
@@ -57,19 +61,17 @@ async fn check_config_refuses_prometheus_without_both_urls() {
         "{}",
         bad_header.stderr
     );
-    let both = run(vec![
-        "--store",
-        "prometheus",
-        "--remote-write-url",
-        "http://127.0.0.1:9/api/v1/write",
-        "--query-url",
-        "http://127.0.0.1:9",
-        "--remote-header",
-        "X-Scope-OrgID: acme",
-        "--remote-tenant-header",
-        "x-scope-orgid",
-        "--check-config",
-    ])
+    let both = run([
+        URLS.as_slice(),
+        &[
+            "--remote-header",
+            "X-Scope-OrgID: acme",
+            "--remote-tenant-header",
+            "x-scope-orgid",
+            "--check-config",
+        ],
+    ]
+    .concat())
     .await;
     assert_eq!(both.status.code(), Some(2), "{both:?}");
     assert!(
@@ -77,17 +79,11 @@ async fn check_config_refuses_prometheus_without_both_urls() {
         "{}",
         both.stderr
     );
-    let whole = run(vec![
-        "--store",
-        "prometheus",
-        "--remote-write-url",
-        "http://127.0.0.1:9/api/v1/write",
-        "--query-url",
-        "http://127.0.0.1:9",
-        "--remote-header",
-        "X-Scope-OrgID: acme",
-        "--check-config",
-    ])
+    let whole = run([
+        URLS.as_slice(),
+        &["--remote-header", "X-Scope-OrgID: acme", "--check-config"],
+    ]
+    .concat())
     .await;
     assert_eq!(whole.status.code(), Some(0), "{whole:?}");
 }
