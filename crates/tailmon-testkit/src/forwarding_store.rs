@@ -22,15 +22,25 @@ pub trait StoreHooks: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Called before every `latest`.
+    /// Called before every `latest` and `newest_since` (the reads of the
+    /// whole fleet).
     async fn before_latest(&self) -> Result<(), StoreError> {
         Ok(())
     }
 
-    /// Called after every successful `latest`, with its answer in hand
-    /// (before it is returned): where a test acts while a reader holds
-    /// what it read.
+    /// Called after every successful `latest` and `newest_since`, with its
+    /// answer in hand (before it is returned): where a test acts while a
+    /// reader holds what it read.
     async fn after_latest(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Called before every `latest_of_many`, with the devices asked for.
+    async fn before_latest_of_many(
+        &self,
+        devices: &[(OrgId, String, OffsetDateTime)],
+    ) -> Result<(), StoreError> {
+        let _ = devices;
         Ok(())
     }
 
@@ -92,6 +102,24 @@ impl<H: StoreHooks> Store for Forwarding<H> {
 
     async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError> {
         self.0.inner().devices().await
+    }
+
+    async fn newest_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(OrgId, String, OffsetDateTime)>, StoreError> {
+        self.0.before_latest().await?;
+        let newest = self.0.inner().newest_since(since).await?;
+        self.0.after_latest().await?;
+        Ok(newest)
+    }
+
+    async fn latest_of_many(
+        &self,
+        devices: Vec<(OrgId, String, OffsetDateTime)>,
+    ) -> Result<Vec<(OrgId, Report)>, StoreError> {
+        self.0.before_latest_of_many(&devices).await?;
+        self.0.inner().latest_of_many(devices).await
     }
 
     async fn history(

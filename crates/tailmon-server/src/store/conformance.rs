@@ -154,6 +154,62 @@ pub async fn latest_is_per_device_and_sorted(store: &dyn Store) {
     assert_eq!(store.latest_of(&org(), "nobody").await.expect(STORE), None);
 }
 
+/// `newest_since` lists the devices whose latest report is stamped at or
+/// after its time, each with that report's `last_seen`; `latest_of_many`
+/// gives those reports back and leaves out a device the store does not
+/// have. Needs an empty store.
+pub async fn newest_since_lists_what_changed(store: &dyn Store) {
+    let since = |secs: i64| now() + time::Duration::seconds(secs);
+    assert!(
+        store
+            .newest_since(since(-60))
+            .await
+            .expect(STORE)
+            .is_empty()
+    );
+    store
+        .insert_many(&org(), vec![at("a", -30, 1.0), at("a", 0, 2.0)])
+        .await
+        .expect(STORE);
+    store.insert(&org(), at("b", -120, 3.0)).await.expect(STORE);
+    let sorted = |mut listed: Vec<(OrgId, String, OffsetDateTime)>| {
+        listed.sort_by(|x, y| x.1.cmp(&y.1));
+        listed
+            .into_iter()
+            .map(|(o, d, t)| {
+                assert_eq!(o, org());
+                // A store may keep milliseconds.
+                let late = (t - now()).whole_milliseconds();
+                (d, late)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sorted(store.newest_since(since(-60)).await.expect(STORE)),
+        [("a".to_owned(), 0)],
+        "b's latest is older; a is listed with its latest, not its back-fill"
+    );
+    let both = store.newest_since(since(-120)).await.expect(STORE);
+    assert_eq!(
+        sorted(both.clone()),
+        [("a".to_owned(), 0), ("b".to_owned(), -120_000)]
+    );
+    let mut asked = both;
+    asked.push((org(), "ghost".to_owned(), now()));
+    let mut read: Vec<(String, f64)> = store
+        .latest_of_many(asked)
+        .await
+        .expect(STORE)
+        .into_iter()
+        .map(|(o, r)| {
+            assert_eq!(o, org());
+            (r.device_id, r.cpu_usage)
+        })
+        .collect();
+    read.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(read, [("a".to_owned(), 2.0), ("b".to_owned(), 3.0)]);
+}
+
 /// Reports older than the latest are placed by their own time and do not
 /// replace it.
 pub async fn a_back_filled_report_does_not_become_the_latest(store: &dyn Store) {
@@ -857,6 +913,7 @@ pub async fn organisations_never_see_each_other(store: &dyn Store, raw_keep: Dur
 pub async fn suite(make: impl Fn() -> Box<dyn Store>, raw_keep: Duration) {
     latest_is_per_device_and_sorted(make().as_ref()).await;
     a_back_filled_report_does_not_become_the_latest(make().as_ref()).await;
+    newest_since_lists_what_changed(make().as_ref()).await;
     reports_round_trip_unchanged(make().as_ref()).await;
     concurrent_inserts_all_land(Arc::from(make())).await;
     raw_history_comes_back_in_order(make().as_ref()).await;

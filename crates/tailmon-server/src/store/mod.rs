@@ -103,6 +103,49 @@ pub trait Store: Send + Sync + 'static {
     /// (organisation, device id), in any order.
     async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError>;
 
+    /// Every device with a report stamped at or after `since`, as
+    /// (organisation, device id, `last_seen` of its latest report), in any
+    /// order: what a reader that holds the fleet as of some time before
+    /// `since` asks to learn what changed, before it reads the latest
+    /// reports of the devices it finds newer ([`latest_of_many`](Store::latest_of_many)).
+    /// A device whose latest report is older than `since` is not listed.
+    ///
+    /// The default filters [`latest`](Store::latest); a store whose
+    /// `latest` reads much (a remote engine) reads only what is recent.
+    async fn newest_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(OrgId, String, OffsetDateTime)>, StoreError> {
+        Ok(self
+            .latest()
+            .await?
+            .into_iter()
+            .filter(|(_, report)| report.last_seen >= since)
+            .map(|(org, report)| (org, report.device_id, report.last_seen))
+            .collect())
+    }
+
+    /// The latest report of each device of `devices`, each given as
+    /// [`newest_since`](Store::newest_since) lists it (the `last_seen` a
+    /// hint of where its latest report is), in any order; a device the
+    /// store no longer has is left out.
+    ///
+    /// The default asks [`latest_of`](Store::latest_of) for each; a
+    /// remote store reads devices whose latest reports are close in time
+    /// together.
+    async fn latest_of_many(
+        &self,
+        devices: Vec<(OrgId, String, OffsetDateTime)>,
+    ) -> Result<Vec<(OrgId, Report)>, StoreError> {
+        let mut out = Vec::with_capacity(devices.len());
+        for (org, device_id, _) in devices {
+            if let Some(report) = self.latest_of(&org, &device_id).await? {
+                out.push((org, report));
+            }
+        }
+        Ok(out)
+    }
+
     /// One metric of one device over a range, from the finest tier that gives
     /// at most `query.max_points` points; `None` for a device `org` does not
     /// have.
@@ -219,6 +262,20 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError> {
         (**self).devices().await
+    }
+
+    async fn newest_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(OrgId, String, OffsetDateTime)>, StoreError> {
+        (**self).newest_since(since).await
+    }
+
+    async fn latest_of_many(
+        &self,
+        devices: Vec<(OrgId, String, OffsetDateTime)>,
+    ) -> Result<Vec<(OrgId, Report)>, StoreError> {
+        (**self).latest_of_many(devices).await
     }
 
     async fn history(
