@@ -524,6 +524,58 @@ async fn latest_tells_close_devices_apart() {
     }
 }
 
+/// What a fleet refresh reads: `newest_since` lists the devices with a
+/// report in the recent window only (one number each), and
+/// `latest_of_many` reads their latest reports, as `latest` has them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recent_devices_and_their_latest_reports_are_read_alone() {
+    for kind in EngineKind::ALL {
+        let Some(rig) = Rig::start(kind).await else {
+            continue;
+        };
+        let acme = OrgId::new("acme").unwrap();
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let fresh = |device: &str, secs: i64, cpu: f64| {
+            report(device, now - time::Duration::seconds(secs), cpu)
+        };
+        rig.insert(
+            &org(),
+            vec![fresh("web-1", 12, 1.0), fresh("web-1", 2, 2.0)],
+        )
+        .await;
+        rig.insert(&acme, vec![fresh("web-1", 1, 3.0)]).await;
+        rig.insert(&org(), vec![report("quiet", base(), 4.0)]).await;
+        let mut recent = rig
+            .store
+            .newest_since(now - time::Duration::minutes(10))
+            .await
+            .unwrap();
+        recent.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let seen: Vec<(&str, &str, OffsetDateTime)> = recent
+            .iter()
+            .map(|(o, d, t)| (o.as_str(), d.as_str(), *t))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("acme", "web-1", now - time::Duration::seconds(1)),
+                ("default", "web-1", now - time::Duration::seconds(2)),
+            ],
+            "{kind:?}: the quiet device's report is older than the window"
+        );
+        let mut read = rig.store.latest_of_many(recent).await.unwrap();
+        read.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut latest = rig.store.latest().await.unwrap();
+        latest.retain(|(_, r)| r.device_id == "web-1");
+        assert_eq!(read, latest, "{kind:?}");
+        assert_eq!(
+            read.iter().map(|(_, r)| r.cpu_usage).collect::<Vec<_>>(),
+            [3.0, 2.0],
+            "{kind:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_the_engine_refuses_is_a_backend_error() {
     for kind in EngineKind::ALL {
@@ -668,6 +720,8 @@ async fn the_conformance_checks_hold_on_prometheus() {
     let (_engine, store) = fresh().await.unwrap();
     check::a_back_filled_report_does_not_become_the_latest(&store).await;
     let (_engine, store) = fresh().await.unwrap();
+    check::newest_since_lists_what_changed(&store).await;
+    let (_engine, store) = fresh().await.unwrap();
     check::reports_round_trip_unchanged(&store).await;
     let (_engine, store) = fresh().await.unwrap();
     check::concurrent_inserts_all_land(Arc::new(store)).await;
@@ -809,8 +863,11 @@ async fn a_tenant_header_names_each_requests_tenant() {
         .insert(&acme, report("web-1", base(), 1.0))
         .await
         .unwrap();
+    // Not among the recent samples, then not in the whole lookback: two
+    // queries of the organisation's tenant.
     assert_eq!(store.latest_of(&acme, "web-1").await.unwrap(), None);
     assert_eq!(store.devices().await.unwrap(), []);
+    assert_eq!(store.newest_since(base()).await.unwrap(), []);
     let seen = seen.lock().unwrap().clone();
     let pairs: Vec<(&str, &str)> = seen.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
     assert_eq!(
@@ -819,6 +876,8 @@ async fn a_tenant_header_names_each_requests_tenant() {
             ("write", "acme"),
             ("write", "tailmon-index"),
             ("query", "acme"),
+            ("query", "acme"),
+            ("query", "tailmon-index"),
             ("query", "tailmon-index"),
         ]
     );

@@ -15,7 +15,7 @@ use super::connection::{Auth, Connection, TenantHeader, header};
 use super::prom_query::{Series, quote};
 use super::remote_writer::{RemoteWriter, WriterSettings};
 use super::report_series::{
-    ALL_SERIES, DEVICE_LABEL, LAST_SEEN, ORG_LABEL, push_report_series, unix_millis,
+    ALL_SERIES, DEVICE_LABEL, LAST_SEEN, ORG_LABEL, push_report_series, unix_millis, unix_seconds,
 };
 use super::reports_from_samples::{newest_by_device, reports_from_samples};
 use crate::store::downsample::{bucket_start, bucket_tier, downsample};
@@ -33,6 +33,10 @@ const GROUP_DEVICES: usize = 100;
 
 /// How far apart the newest reports of devices read in one query may be.
 const GROUP_SPAN_SECONDS: f64 = 2.0;
+
+/// How far back the newest time of one device is looked for first (its
+/// latest report, whether it is known), before the whole lookback.
+const RECENT_MILLIS: i64 = 10 * 60 * 1000;
 
 /// Why a [`RemoteStoreBuilder`] could not build a store.
 #[derive(Debug, thiserror::Error)]
@@ -367,6 +371,26 @@ async fn read_window(
     Ok(reports_from_samples(&series))
 }
 
+/// (organisation, device id, newest `last_seen` in Unix seconds) of each
+/// series of the newest times of devices; series without them are skipped.
+fn lookups_of(newest: Vec<Series>) -> Vec<(OrgId, String, f64)> {
+    let mut lookups = Vec::with_capacity(newest.len());
+    for s in newest {
+        let (Some(org), Some(device), Some(&(_, seconds))) = (
+            s.labels.get(ORG_LABEL),
+            s.labels.get(DEVICE_LABEL),
+            s.samples.first(),
+        ) else {
+            continue;
+        };
+        let Ok(org) = OrgId::new(org) else {
+            continue;
+        };
+        lookups.push((org, device.clone(), seconds));
+    }
+    lookups
+}
+
 /// `text` as a regular expression matching only itself.
 fn regex_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -409,22 +433,56 @@ impl RemoteStore {
         )
     }
 
-    /// The newest `last_seen` (in Unix milliseconds, from the value of
-    /// [`LAST_SEEN`]) of every device matching `matchers`, with its
-    /// labels, in `tenant`.
+    /// The newest `last_seen` (in Unix seconds, from the value of
+    /// [`LAST_SEEN`]) of every device matching `matchers` with a report
+    /// stamped at or after `since` (Unix milliseconds), with its labels, in
+    /// `tenant`. The engine reads the samples from `since` on only.
+    async fn newest_times_since(
+        &self,
+        matchers: &str,
+        tenant: Option<&str>,
+        since: i64,
+    ) -> Result<Vec<Series>, StoreError> {
+        let at = now_millis().max(since).saturating_add(self.future_millis);
+        let query = format!(
+            "max_over_time({LAST_SEEN}{{{matchers}}}[{}ms])",
+            at.saturating_sub(since).saturating_add(1)
+        );
+        self.connection
+            .query(&query, at, self.timeout, tenant)
+            .await
+    }
+
+    /// [`newest_times_since`](Self::newest_times_since) over the whole
+    /// lookback.
     async fn newest_times(
         &self,
         matchers: &str,
         tenant: Option<&str>,
     ) -> Result<Vec<Series>, StoreError> {
-        let at = now_millis() + self.future_millis;
-        let query = format!(
-            "max_over_time({LAST_SEEN}{{{matchers}}}[{}ms])",
-            self.lookback_millis + self.future_millis
-        );
-        self.connection
-            .query(&query, at, self.timeout, tenant)
-            .await
+        let since = now_millis().saturating_sub(self.lookback_millis);
+        self.newest_times_since(matchers, tenant, since).await
+    }
+
+    /// The newest `last_seen` of one device, in Unix seconds: read from the
+    /// recent samples first, from the whole lookback only for a device
+    /// silent since before them (each query reads the samples of its span).
+    async fn newest_time_of(
+        &self,
+        org: &OrgId,
+        device_id: &str,
+    ) -> Result<Option<f64>, StoreError> {
+        let matchers = device_matchers(org, device_id);
+        let tenant = self.tenant_of(org);
+        let recent = now_millis().saturating_sub(RECENT_MILLIS);
+        let mut newest = self.newest_times_since(&matchers, tenant, recent).await?;
+        if newest.is_empty() && self.lookback_millis > RECENT_MILLIS {
+            newest = self.newest_times(&matchers, tenant).await?;
+        }
+        Ok(newest
+            .first()
+            .and_then(|s| s.samples.first())
+            .map(|&(_, seconds)| seconds))
     }
 
     /// The tenant of `org`'s requests: its id, with a tenant header.
@@ -528,12 +586,47 @@ impl RemoteStore {
         Ok(out)
     }
 
+    /// The latest reports of devices given with the value of their newest
+    /// `last_seen` (Unix seconds), in any order: devices whose newest
+    /// reports are close in time are read together, one query a group
+    /// ([`latest_of_group`](Self::latest_of_group)), groups
+    /// [`LATEST_CONCURRENCY`] at a time. A group is of one organisation
+    /// (one tenant, with a tenant header).
+    async fn latest_of_lookups(
+        &self,
+        mut lookups: Vec<(OrgId, String, f64)>,
+    ) -> Result<Vec<(OrgId, Report)>, StoreError> {
+        lookups.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)));
+        let mut groups: Vec<Vec<(OrgId, String, f64)>> = Vec::new();
+        for lookup in lookups {
+            match groups.last_mut() {
+                Some(group)
+                    if group.len() < GROUP_DEVICES
+                        && group.first().is_some_and(|first| {
+                            first.0 == lookup.0 && lookup.2 - first.2 <= GROUP_SPAN_SECONDS
+                        }) =>
+                {
+                    group.push(lookup);
+                }
+                _ => groups.push(vec![lookup]),
+            }
+        }
+        let found: Vec<Result<Vec<(OrgId, Report)>, StoreError>> =
+            futures_util::stream::iter(groups)
+                .map(|group| self.latest_of_group(group))
+                .buffer_unordered(LATEST_CONCURRENCY)
+                .collect()
+                .await;
+        let mut latest = Vec::new();
+        for item in found {
+            latest.extend(item?);
+        }
+        Ok(latest)
+    }
+
     /// Whether `org` has `device_id`.
     async fn knows(&self, org: &OrgId, device_id: &str) -> Result<bool, StoreError> {
-        Ok(!self
-            .newest_times(&device_matchers(org, device_id), self.tenant_of(org))
-            .await?
-            .is_empty())
+        Ok(self.newest_time_of(org, device_id).await?.is_some())
     }
 
     /// The windows `(after, until]` (Unix milliseconds) that hold the
@@ -676,60 +769,49 @@ impl Store for RemoteStore {
 
     async fn latest(&self) -> Result<Vec<(OrgId, Report)>, StoreError> {
         let newest = self.newest_times("", self.index_tenant()).await?;
-        let mut lookups = Vec::with_capacity(newest.len());
-        for s in newest {
-            let (Some(org), Some(device), Some(&(_, seconds))) = (
-                s.labels.get(ORG_LABEL),
-                s.labels.get(DEVICE_LABEL),
-                s.samples.first(),
-            ) else {
-                continue;
-            };
-            let Ok(org) = OrgId::new(org) else {
-                continue;
-            };
-            lookups.push((org, device.clone(), seconds));
-        }
-        // Devices whose newest reports are close in time are read together,
-        // one query a group; a device a group misses is read alone.
-        // A group is of one organisation (one tenant, with a tenant header).
-        lookups.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.total_cmp(&b.2)));
-        let mut groups: Vec<Vec<(OrgId, String, f64)>> = Vec::new();
-        for lookup in lookups {
-            match groups.last_mut() {
-                Some(group)
-                    if group.len() < GROUP_DEVICES
-                        && group.first().is_some_and(|first| {
-                            first.0 == lookup.0 && lookup.2 - first.2 <= GROUP_SPAN_SECONDS
-                        }) =>
-                {
-                    group.push(lookup);
-                }
-                _ => groups.push(vec![lookup]),
-            }
-        }
-        let found: Vec<Result<Vec<(OrgId, Report)>, StoreError>> =
-            futures_util::stream::iter(groups)
-                .map(|group| self.latest_of_group(group))
-                .buffer_unordered(LATEST_CONCURRENCY)
-                .collect()
-                .await;
-        let mut latest = Vec::new();
-        for item in found {
-            latest.extend(item?);
-        }
+        let mut latest = self.latest_of_lookups(lookups_of(newest)).await?;
         latest.sort_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.device_id.cmp(&y.device_id)));
         Ok(latest)
     }
 
-    async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError> {
+    /// Reads the samples stamped from `since` on only.
+    async fn newest_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(OrgId, String, OffsetDateTime)>, StoreError> {
         let newest = self
-            .newest_times(&device_matchers(org, device_id), self.tenant_of(org))
+            .newest_times_since("", self.index_tenant(), unix_millis(since))
             .await?;
-        let Some(&(_, seconds)) = newest.first().and_then(|s| s.samples.first()) else {
-            return Ok(None);
-        };
-        self.report_at(org, device_id, seconds).await
+        Ok(lookups_of(newest)
+            .into_iter()
+            .filter_map(|(org, device_id, seconds)| {
+                let at = OffsetDateTime::from_unix_timestamp_nanos((seconds * 1e9).round() as i128)
+                    .ok()?;
+                // The engine's window may take in a sample a millisecond
+                // early.
+                (at >= since - time::Duration::MILLISECOND).then_some((org, device_id, at))
+            })
+            .collect())
+    }
+
+    /// Devices whose latest reports are close in time are read together,
+    /// one query a group of up to 100.
+    async fn latest_of_many(
+        &self,
+        devices: Vec<(OrgId, String, OffsetDateTime)>,
+    ) -> Result<Vec<(OrgId, Report)>, StoreError> {
+        let lookups = devices
+            .into_iter()
+            .map(|(org, device_id, at)| (org, device_id, unix_seconds(at)))
+            .collect();
+        self.latest_of_lookups(lookups).await
+    }
+
+    async fn latest_of(&self, org: &OrgId, device_id: &str) -> Result<Option<Report>, StoreError> {
+        match self.newest_time_of(org, device_id).await? {
+            Some(seconds) => self.report_at(org, device_id, seconds).await,
+            None => Ok(None),
+        }
     }
 
     async fn devices(&self) -> Result<Vec<(OrgId, String)>, StoreError> {
