@@ -33,7 +33,7 @@ pub const DEFAULT_MAX_DEVICES: usize = 10_000;
 /// Largest batch body (`POST /api/v1/reports`), in bytes: 4 MiB.
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// The shortest [`ServerBuilder::fleet_refresh`] period but zero (off):
-/// 100 ms, each refresh reading the whole fleet from the store.
+/// 100 ms.
 pub const MIN_FLEET_REFRESH: std::time::Duration = std::time::Duration::from_millis(100);
 /// The reporting interval the server expects of agents: 5 s. A device with no
 /// report for three of them is `offline`.
@@ -338,14 +338,17 @@ impl ServerBuilder {
         self
     }
 
-    /// How often the server reads every device's latest report from its
-    /// store ([`Ingest::refresh_fleet`]), for servers that share one store
+    /// How often the server reads what changed in its store
+    /// ([`Ingest::refresh_fleet`]), for servers that share one store
     /// (replicas over one engine, see docs/scaling.md): what another
     /// server stored appears in this one's dashboard, APIs, `GET /metrics`,
     /// live stream and alerts within this period, and a device deleted
-    /// through another disappears. Each refresh reads the whole fleet from
-    /// the store. Defaults to zero: off, as a server alone with its store
-    /// sees every report itself. At least [`MIN_FLEET_REFRESH`] when on.
+    /// through another disappears. Each refresh reads the devices with
+    /// recent reports and the latest reports of those that changed
+    /// ([`Store::newest_since`](crate::Store::newest_since),
+    /// [`Store::latest_of_many`](crate::Store::latest_of_many)). Defaults
+    /// to zero: off, as a server alone with its store sees every report
+    /// itself. At least [`MIN_FLEET_REFRESH`] when on.
     pub fn fleet_refresh(mut self, every: std::time::Duration) -> Self {
         self.fleet_refresh = every;
         self

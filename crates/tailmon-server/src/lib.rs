@@ -106,7 +106,9 @@ pub use builder::{BuildError, ServerBuilder};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config_file::{ConfigError, ConfigFile};
 pub use http::{ServeOptions, serve_router};
-pub use ingest::{FleetRefresh, Ingest, IngestError};
+pub use ingest::{
+    FLEET_REFRESH_WINDOW, FLEET_SWEEP_EVERY, FLEET_WIDEN_EVERY, FleetRefresh, Ingest, IngestError,
+};
 pub use reloader::{ReloadError, ReloadSummary, Reloader};
 pub use runtime_config::{RuntimeConfig, RuntimeConfigError};
 pub use server::{RouteEntry, Server};

@@ -476,17 +476,21 @@ impl Fleet {
     /// Forgets every device `present` says the store no longer has, unless
     /// a report offered it after the generation was `since` (read before the
     /// store was): a report stored and offered while the store was read is
-    /// not mistaken for a deletion. Returns the ids forgotten; live readers
-    /// and the alert engine are told of each.
+    /// not mistaken for a deletion. `present` is asked with the device id,
+    /// the `last_seen` of its latest report and when it was last heard of.
+    /// Returns the ids forgotten; live readers and the alert engine are
+    /// told of each.
     pub(crate) fn remove_absent(
         &self,
-        present: impl Fn(&str) -> bool,
+        present: impl Fn(&str, OffsetDateTime, OffsetDateTime) -> bool,
         since: u64,
     ) -> Vec<Arc<str>> {
         let mut devices = self.lock();
         let gone: Vec<Arc<str>> = devices
             .iter()
-            .filter(|(id, entry)| entry.offered_at <= since && !present(id))
+            .filter(|(id, entry)| {
+                entry.offered_at <= since && !present(id, entry.last_seen, entry.seen)
+            })
             .map(|(id, _)| id.clone())
             .collect();
         if gone.is_empty() {
@@ -713,7 +717,7 @@ mod tests {
         // it read, yet not deleted.
         fleet.offer(fleet.prepare(&report("c", t0, 1.0)), None, t0);
         let mut live = fleet.subscribe();
-        let gone = fleet.remove_absent(|id| id == "a", since);
+        let gone = fleet.remove_absent(|id, _, _| id == "a", since);
         assert_eq!(gone, vec![Arc::<str>::from("b")]);
         assert!(fleet.summary_of("b").is_none());
         assert!(fleet.summary_of("a").is_some() && fleet.summary_of("c").is_some());
@@ -722,7 +726,7 @@ mod tests {
         };
         assert_eq!(&*device_id, "b");
         let generation = fleet.generation();
-        assert!(fleet.remove_absent(|_| true, generation).is_empty());
+        assert!(fleet.remove_absent(|_, _, _| true, generation).is_empty());
         assert_eq!(fleet.generation(), generation, "nothing removed: no change");
         let since = fleet.generation();
         assert!(fleet.would_take("a", t0 + time::Duration::SECOND, since));

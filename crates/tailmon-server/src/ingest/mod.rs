@@ -12,7 +12,7 @@ mod fleet_refresh;
 pub(crate) mod fleets;
 mod ingest_error;
 
-pub use fleet_refresh::FleetRefresh;
+pub use fleet_refresh::{FLEET_REFRESH_WINDOW, FLEET_SWEEP_EVERY, FLEET_WIDEN_EVERY, FleetRefresh};
 pub use ingest_error::IngestError;
 
 use std::sync::Arc;
@@ -55,6 +55,8 @@ struct IngestInner {
     /// the store's latest reports on first use, then kept up to date here.
     fleets: Fleets,
     fleet_loaded: tokio::sync::OnceCell<()>,
+    /// When the previous fleet refreshes ran (see [`Ingest::refresh_fleet`]).
+    fleet_marks: std::sync::Mutex<fleet_refresh::RefreshMarks>,
     /// Reports received and refused, ingest and store-write timings.
     metrics: Arc<ServerMetrics>,
 }
@@ -83,6 +85,7 @@ impl Ingest {
                 admission: DeviceAdmission::new(max_devices),
                 fleets: Fleets::new(offline_after, thresholds),
                 fleet_loaded: tokio::sync::OnceCell::new(),
+                fleet_marks: std::sync::Mutex::default(),
                 metrics,
             }),
         }

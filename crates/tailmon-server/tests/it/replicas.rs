@@ -184,12 +184,21 @@ async fn a_report_to_one_replica_reaches_the_others_readers_at_its_refresh() {
         vec![("db-1".to_owned(), 7.0), ("web-1".to_owned(), 55.0)]
     );
 
-    // Deleted through A: gone from B at its next refresh, and from A at once.
+    // Deleted through A: gone from A at once, and from B at its first
+    // refresh once web-1's last report is some seconds old (an engine makes
+    // a report searchable a moment after taking it: until then, a device
+    // missing from what was read may be one just reported).
     let delete = Request::delete("/api/v1/devices/web-1")
         .body(Body::empty())
         .unwrap();
     assert_eq!(call(&a, delete).await.0, StatusCode::NO_CONTENT);
     assert_eq!(listed(&b).await.len(), 2, "until B's refresh");
+    assert_eq!(
+        counts(b_server.ingest().refresh_fleet().await.unwrap()),
+        (0, 0),
+        "heard of too lately to be taken for deleted"
+    );
+    clock.advance(Duration::from_secs(5));
     assert_eq!(
         counts(b_server.ingest().refresh_fleet().await.unwrap()),
         (0, 1)
@@ -256,6 +265,7 @@ async fn the_live_stream_of_a_replica_tells_of_the_others_reports_and_deletions(
     })
     .await;
     a_server.ingest().delete_device("web-1").await.unwrap();
+    clock.advance(Duration::from_secs(5));
     b_server.ingest().refresh_fleet().await.unwrap();
     eventually("B's live stream tells of the deletion", async || {
         let seen = seen.lock().unwrap().clone();
@@ -370,6 +380,101 @@ async fn what_changes_here_while_a_refresh_reads_the_store_is_not_undone_by_it()
         sample_value(&exposition, "tailmon_fleet_refreshes_total{result=\"ok\"}"),
         2.0
     );
+}
+
+/// A store that notes the devices each `latest_of_many` is asked for.
+struct NotesReads {
+    inner: MemoryStore,
+    asked: Mutex<Vec<Vec<String>>>,
+}
+
+#[async_trait::async_trait]
+impl StoreHooks for NotesReads {
+    type Inner = MemoryStore;
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
+    }
+    async fn before_latest_of_many(
+        &self,
+        devices: &[(tailmon_core::OrgId, String, OffsetDateTime)],
+    ) -> Result<(), tailmon_server::StoreError> {
+        let mut ids: Vec<String> = devices.iter().map(|d| d.1.clone()).collect();
+        ids.sort();
+        self.asked.lock().unwrap().push(ids);
+        Ok(())
+    }
+}
+
+/// A refresh reads the reports of the devices that changed only; a device
+/// deleted elsewhere after a silence longer than the refresh window leaves
+/// at the next sweep of the whole device list.
+#[tokio::test]
+async fn a_refresh_reads_what_changed_and_sweeps_for_long_silent_deletions() {
+    let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+    let notes = Arc::new(Forwarding(NotesReads {
+        inner: MemoryStore::new(),
+        asked: Mutex::new(Vec::new()),
+    }));
+    let store: Arc<dyn Store> = notes.clone();
+    let (a_server, _a) = replica(&store, &clock);
+    let (b_server, b) = replica(&store, &clock);
+    assert!(listed(&b).await.is_empty());
+    let asked = || std::mem::take(&mut *notes.0.asked.lock().unwrap());
+    let (a, b_ingest) = (a_server.ingest(), b_server.ingest());
+    for (id, cpu) in [("dev-1", 1.0), ("dev-2", 2.0), ("dev-3", 3.0)] {
+        a.ingest(sample(id, clock.now(), cpu)).await.unwrap();
+    }
+    assert_eq!(counts(b_ingest.refresh_fleet().await.unwrap()), (3, 0));
+    assert_eq!(asked(), vec![vec!["dev-1", "dev-2", "dev-3"]]);
+    assert_eq!(counts(b_ingest.refresh_fleet().await.unwrap()), (0, 0));
+    assert!(asked().is_empty(), "nothing newer: no report read");
+
+    clock.advance(Duration::from_secs(5));
+    a.ingest(sample("dev-2", clock.now(), 20.0)).await.unwrap();
+    assert_eq!(counts(b_ingest.refresh_fleet().await.unwrap()), (1, 0));
+    assert_eq!(asked(), vec![vec!["dev-2"]], "only the one that changed");
+    assert_eq!(
+        listed(&b).await,
+        vec![
+            ("dev-1".to_owned(), 1.0),
+            ("dev-2".to_owned(), 20.0),
+            ("dev-3".to_owned(), 3.0)
+        ]
+    );
+
+    // A report stamped well before it is stored (a clock 45 s slow) is
+    // older than what a refresh reads after another: the next refresh that
+    // looks further back brings it.
+    a.ingest(sample("slow", clock.now() - Duration::from_secs(45), 5.0))
+        .await
+        .unwrap();
+    assert_eq!(counts(b_ingest.refresh_fleet().await.unwrap()), (0, 0));
+    clock.advance(
+        tailmon_server::FLEET_WIDEN_EVERY
+            .try_into()
+            .expect("a positive period"),
+    );
+    assert_eq!(counts(b_ingest.refresh_fleet().await.unwrap()), (1, 0));
+    assert_eq!(asked(), vec![vec!["slow"]]);
+
+    // Silent for longer than the window: still listed by the store, so
+    // kept; deleted elsewhere, gone at the next sweep, not before.
+    clock.advance(Duration::from_secs(11 * 60));
+    assert_eq!(counts(b_ingest.refresh_fleet().await.unwrap()), (0, 0));
+    assert!(a.delete_device("dev-3").await.unwrap());
+    assert_eq!(
+        counts(b_ingest.refresh_fleet().await.unwrap()),
+        (0, 0),
+        "the device list is read once a sweep period only"
+    );
+    clock.advance(
+        tailmon_server::FLEET_SWEEP_EVERY
+            .try_into()
+            .expect("a positive period"),
+    );
+    assert_eq!(counts(b_ingest.refresh_fleet().await.unwrap()), (0, 1));
+    assert_eq!(listed(&b).await.len(), 3, "dev-1, dev-2 and slow");
+    assert!(asked().is_empty());
 }
 
 /// The refresh task itself, on tokio's paused clock: nothing before the
