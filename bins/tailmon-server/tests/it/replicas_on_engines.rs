@@ -368,6 +368,40 @@ async fn one_engine(kind: EngineKind, mut engine: Engine) {
     let mut expected: BTreeSet<String> = (0..DEVICES).map(device).collect();
     both_list(&[&a, &b], &expected, name).await;
 
+    // (a') A device deleted through A leaves B's list too, at one of B's
+    // refreshes once its report is some seconds old.
+    let mut retired = Report::new("retired-1", OffsetDateTime::now_utc());
+    retired.ram_total_mb = 1024;
+    a.client().send(&retired).await.unwrap();
+    let with_retired: BTreeSet<String> = expected
+        .iter()
+        .cloned()
+        .chain(["retired-1".to_owned()])
+        .collect();
+    both_list(
+        &[&a, &b],
+        &with_retired,
+        &format!("{name}: retired-1 reported"),
+    )
+    .await;
+    assert!(a.client().delete_device("retired-1").await.unwrap());
+    let b_client = b.client();
+    eventually(&format!("{name}: retired-1 gone from B"), async || {
+        let listed: Vec<String> = b_client
+            .devices()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|d| d.report.device_id)
+            .collect();
+        if listed.iter().any(|id| id == "retired-1") {
+            Err(format!("{listed:?}"))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+
     // (b) Over the threshold, reported to A; B sees it at its refresh. Both
     // tell Alertmanager, which notifies once; back under, reported to B,
     // and once resolved.
