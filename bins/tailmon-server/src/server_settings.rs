@@ -105,6 +105,13 @@ pub(crate) struct Args {
     /// the fleet is read from an index in tenant `tailmon-index`.
     #[arg(long, env = "TAILMON_REMOTE_TENANT_HEADER")]
     pub(crate) remote_tenant_header: Option<String>,
+    /// With `--store prometheus`: how far back the store looks for
+    /// devices (`30d`, `400d`…): a device silent for longer is no longer
+    /// listed. Listing every device (at start, and a fleet refresh's sweep
+    /// every few minutes) reads each device's newest time over this span,
+    /// so a shorter one costs the engine less on a long history.
+    #[arg(long, env = "TAILMON_REMOTE_LOOKBACK", default_value = "400d", value_parser = parse_retention)]
+    pub(crate) remote_lookback: Duration,
     /// The most the database may grow to, in MiB; beyond it reports are
     /// refused with 503 (agents keep them and retry). No limit by default.
     #[arg(long, env = "TAILMON_MAX_DB_MB")]
@@ -114,10 +121,10 @@ pub(crate) struct Args {
     /// server, not a power loss).
     #[arg(long, env = "TAILMON_SYNC", default_value = "disk", value_parser = ["disk", "process"])]
     pub(crate) sync: String,
-    /// How often this server reads every device's latest report from the
-    /// store (`5s`, `1m`…), for replicas sharing one store: what the others
-    /// received appears here within this period, and devices deleted
-    /// through them disappear. `0` turns it off (a server alone with its
+    /// How often this server reads what changed in the store (`5s`,
+    /// `1m`…), for replicas sharing one store: what the others received
+    /// appears here within this period, and devices deleted through them
+    /// disappear. `0` turns it off (a server alone with its
     /// store sees every report itself). Default: `2s` with `--store
     /// prometheus` (replicas over one engine), `0` with the others.
     #[arg(long, env = "TAILMON_FLEET_REFRESH", value_parser = parse_fleet_refresh)]
@@ -347,6 +354,26 @@ impl ServerSettings {
     /// The effective settings as TOML, for `--print-config`, secrets hidden.
     pub(crate) fn describe(&self) -> String {
         let mut out = layered_config::describe(&Args::command(), &self.layered);
+        // The one default that follows another setting: said as it is.
+        if self.args.fleet_refresh.is_none() {
+            out = out
+                .lines()
+                .map(
+                    |line| match line.strip_prefix("# fleet_refresh is not set") {
+                        Some(origin) => format!(
+                            "# fleet_refresh is not set: {}, the default with store = {:?}{}\n",
+                            describe_period(self.args.fleet_refresh_period()),
+                            self.args.store,
+                            origin
+                                .trim_start()
+                                .strip_prefix('#')
+                                .map_or(String::new(), |o| { format!(" #{o}") }),
+                        ),
+                        None => format!("{line}\n"),
+                    },
+                )
+                .collect();
+        }
         // Channels' secrets (tokens, passwords, webhook secrets) hidden.
         let mut alerts = self.alerts.clone();
         for channel in &mut alerts.channels {
@@ -376,6 +403,15 @@ impl ServerSettings {
             .filter(|id| !RELOADABLE.contains(&id.as_str()))
             .filter(|id| raw(&self.layered, id) != raw(&newer.layered, id))
             .collect()
+    }
+}
+
+/// A period as `--print-config` tells it: `off`, or quoted seconds.
+fn describe_period(period: Duration) -> String {
+    if period.is_zero() {
+        "off".to_owned()
+    } else {
+        format!("\"{}s\"", period.as_secs_f64())
     }
 }
 

@@ -54,6 +54,7 @@ remote_password_file = "remote-password"
 remote_bearer_token_file = "remote-token"
 remote_header = ["X-Scope-OrgID: acme", "X-Extra: 1"]
 remote_tenant_header = "X-Tenant"
+remote_lookback = "30d"
 max_db_mb = 512
 sync = "process"
 fleet_refresh = "5s"
@@ -214,6 +215,43 @@ async fn flags_beat_environment_beats_files_beat_defaults() {
         out.stdout.contains("repeat = \"1h\"") && out.stdout.contains("default_rules = false"),
         "{}",
         out.stdout
+    );
+}
+
+/// The fleet refresh's default follows the store: `--print-config` says
+/// which it is when it is not set.
+#[tokio::test]
+async fn the_fleet_refresh_default_is_shown_as_the_store_makes_it() {
+    let dir = files_in("print_fleet_refresh", &[]);
+    let shown = async |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.push("--print-config");
+        let out = run_in(&dir, &all, &[]).await;
+        assert!(out.status.success(), "{out:?}");
+        printed(&out.stdout, "fleet_refresh")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        shown(&[
+            "--store",
+            "prometheus",
+            "--remote-write-url",
+            "http://127.0.0.1:9/api/v1/write",
+            "--query-url",
+            "http://127.0.0.1:9",
+        ])
+        .await,
+        "# fleet_refresh is not set: \"2s\", the default with store = \"prometheus\" # default"
+    );
+    assert_eq!(
+        shown(&["--store", "memory"]).await,
+        "# fleet_refresh is not set: off, the default with store = \"memory\" # default"
+    );
+    assert_eq!(
+        shown(&["--store", "memory", "--fleet-refresh", "5s"]).await,
+        "fleet_refresh = \"5s\" # --fleet-refresh"
     );
 }
 
