@@ -2,8 +2,8 @@
 //! as a child process with its output captured, poll a condition with a
 //! deadline instead of sleeping and hoping, make throwaway TLS
 //! certificates, drive a real headless Chromium, run real time-series
-//! engines (Prometheus, VictoriaMetrics), and wrap a store with
-//! hooks ([`Forwarding`]).
+//! engines (Prometheus, VictoriaMetrics) and a real Alertmanager, and wrap
+//! a store with hooks ([`Forwarding`]).
 //!
 //! ```no_run
 //! # async fn run() {
@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+mod alertmanager;
 mod browser;
 mod engines;
 mod eventually;
@@ -24,6 +25,7 @@ mod running_binary;
 mod systemd_unit;
 mod test_certificates;
 
+pub use alertmanager::{ALERTMANAGER, Alertmanager, replica_alerts_toml, webhook_route};
 pub use browser::{Browser, CHROMIUM_FLAGS, browser_tools, chromedriver, chromium, screenshot_dir};
 pub use engines::{Engine, EngineKind, PROMETHEUS_CONFIG};
 pub use eventually::{DEADLINE, eventually};

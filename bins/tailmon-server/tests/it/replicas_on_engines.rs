@@ -9,9 +9,8 @@
 #![allow(clippy::unwrap_used)] // a test that fails should fail loudly
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -19,14 +18,15 @@ use std::time::Duration;
 use serde_json::Value;
 use tailmon_client::Client;
 use tailmon_core::{HistoryQuery, OffsetDateTime, Report};
-use tailmon_testkit::{Engine, EngineKind, RunningBinary, assert_no_panic, eventually};
+use tailmon_testkit::{
+    ALERTMANAGER, Alertmanager, Engine, EngineKind, RunningBinary, assert_no_panic, eventually,
+    replica_alerts_toml, webhook_route,
+};
 
 use crate::alerts_binary::receiver;
 use crate::auth_binary::http;
 use crate::server_process::{announced_address, client_of, scratch_dir, start_in};
 
-/// Debian's Alertmanager (package `prometheus-alertmanager`).
-const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 /// Devices reporting throughout, split between the replicas.
 const DEVICES: usize = 6;
 /// How often each of them reports.
@@ -207,65 +207,6 @@ impl Senders {
     }
 }
 
-/// Alertmanager on a free loopback port, notifying `hook`; its base URL.
-async fn alertmanager(dir: &Path, hook: SocketAddr) -> (RunningBinary, SocketAddr) {
-    let config = dir.join("alertmanager.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "route:\n  receiver: hook\n  group_by: ['alertname', 'device']\n  \
-             group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
-             receivers:\n  - name: hook\n    webhook_configs:\n      \
-             - url: 'http://{hook}/hook'\n        send_resolved: true\n"
-        ),
-    )
-    .unwrap();
-    let address = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap();
-    let running = RunningBinary::start(
-        Command::new(ALERTMANAGER)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address={address}"))
-            .arg("--cluster.listen-address="),
-    );
-    eventually("alertmanager ready", async || {
-        if let Ok(stream) = tokio::net::TcpStream::connect(address).await {
-            drop(stream);
-            let (status, _, _) = http(address, "GET", "/-/ready", &[], "").await;
-            if status == 200 {
-                return Ok(());
-            }
-        }
-        Err(running.stderr())
-    })
-    .await;
-    (running, address)
-}
-
-/// Each replica's configuration file: one rule notifying Alertmanager.
-fn alerts_config(alertmanager: SocketAddr) -> String {
-    format!(
-        r#"[alerts]
-public_url = "https://tailmon.example.com/"
-
-[[alerts.rules]]
-name = "cpu-high"
-metric = "cpu_usage"
-op = ">"
-threshold = 80
-severity = "critical"
-channels = ["am"]
-
-[[alerts.channels]]
-name = "am"
-type = "alertmanager"
-url = "http://{alertmanager}"
-"#
-    )
-}
-
 /// The ids both replicas list, once each lists `expected`.
 async fn both_list(replicas: &[&Replica; 2], expected: &BTreeSet<String>, what: &str) {
     for (name, replica) in ["A", "B"].iter().zip(replicas) {
@@ -334,7 +275,11 @@ async fn one_engine(kind: EngineKind, mut engine: Engine) {
     let dir = scratch_dir(&format!("replicas-{name}"));
     let (hook, notifications) = receiver().await;
     std::fs::create_dir_all(dir.join("alertmanager")).unwrap();
-    let (_alertmanager, am) = alertmanager(&dir.join("alertmanager"), hook).await;
+    let alertmanager = Alertmanager::start(
+        &dir.join("alertmanager"),
+        &webhook_route(&format!("http://{hook}/hook")),
+    )
+    .await;
 
     // Two replicas, each with its own folder and the same configuration;
     // no --fleet-refresh: the remote store turns it on (2 s).
@@ -356,7 +301,11 @@ async fn one_engine(kind: EngineKind, mut engine: Engine) {
     for which in ["a", "b"] {
         let folder = dir.join(which);
         std::fs::create_dir_all(&folder).unwrap();
-        std::fs::write(folder.join("tailmon.toml"), alerts_config(am)).unwrap();
+        std::fs::write(
+            folder.join("tailmon.toml"),
+            replica_alerts_toml(alertmanager.url()),
+        )
+        .unwrap();
         replicas.push(Replica::start(folder, args.clone()).await);
     }
     let b = replicas.pop().unwrap();

@@ -20,7 +20,7 @@ use tailmon_server::alerts::channels::{ChannelConfig, EmailSecurity, http_client
 use tailmon_server::alerts::notification::{
     Notification, NotificationKind, Notifier, NotifyError, Severity,
 };
-use tailmon_testkit::{RunningBinary, eventually};
+use tailmon_testkit::{ALERTMANAGER, Alertmanager, RunningBinary, eventually};
 use time::macros::datetime;
 
 /// One request the receiver got.
@@ -566,32 +566,6 @@ pub(crate) fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-pub(crate) const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
-
-fn start_alertmanager(dir: &Path) -> (RunningBinary, String) {
-    start_alertmanager_with(
-        dir,
-        "route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n",
-    )
-}
-
-/// Alertmanager on a free loopback port with `config` (its YAML), its
-/// state in `dir`, clustering off; and its base URL.
-pub(crate) fn start_alertmanager_with(dir: &Path, config: &str) -> (RunningBinary, String) {
-    let config_path = dir.join("alertmanager.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let config = config_path;
-    let addr = free_port();
-    let running = RunningBinary::start(
-        Command::new(ALERTMANAGER)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--cluster.listen-address="),
-    );
-    (running, format!("http://{addr}"))
-}
-
 #[tokio::test]
 async fn alertmanager_receives_and_lists_the_alert_then_its_resolution() {
     if !have(
@@ -602,15 +576,13 @@ async fn alertmanager_receives_and_lists_the_alert_then_its_resolution() {
         return;
     }
     let dir = scratch_dir("alertmanager");
-    let (alertmanager, base) = start_alertmanager(&dir);
-    let http = reqwest::Client::new();
-    eventually("alertmanager ready", async || {
-        match http.get(format!("{base}/-/ready")).send().await {
-            Ok(r) if r.status().is_success() => Ok(()),
-            other => Err(format!("{other:?}; stderr: {}", alertmanager.stderr())),
-        }
-    })
+    let alertmanager = Alertmanager::start(
+        &dir,
+        "route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n",
+    )
     .await;
+    let base = alertmanager.url().to_owned();
+    let http = reqwest::Client::new();
 
     let channel = channel(json!({"type": "alertmanager", "url": base}));
     // Alertmanager drops alerts that ended before now, so the times are real.

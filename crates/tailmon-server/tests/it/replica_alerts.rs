@@ -13,9 +13,9 @@ use axum::extract::State;
 use serde_json::Value;
 use tailmon_core::{OffsetDateTime, Report};
 use tailmon_server::{ConfigFile, MemoryStore, Server, ServerBuilder, Store};
-use tailmon_testkit::eventually;
+use tailmon_testkit::{ALERTMANAGER, Alertmanager, eventually, replica_alerts_toml, webhook_route};
 
-use crate::alert_channels::{ALERTMANAGER, have, scratch_dir, start_alertmanager_with};
+use crate::alert_channels::{have, scratch_dir};
 
 /// Alertmanager's webhook notifications, as received.
 #[derive(Clone, Default)]
@@ -47,26 +47,7 @@ impl Hook {
 /// A replica over `store` whose `cpu-high` rule (CPU above 80 %, no hold)
 /// notifies Alertmanager at `alertmanager`.
 fn replica(store: &Arc<dyn Store>, alertmanager: &str) -> (Server, Router) {
-    let file = ConfigFile::from_toml(&format!(
-        r#"
-[alerts]
-public_url = "https://tailmon.example.com/"
-
-[[alerts.rules]]
-name = "cpu-high"
-metric = "cpu_usage"
-op = ">"
-threshold = 80
-severity = "critical"
-channels = ["am"]
-
-[[alerts.channels]]
-name = "am"
-type = "alertmanager"
-url = "{alertmanager}"
-"#
-    ))
-    .unwrap();
+    let file = ConfigFile::from_toml(&replica_alerts_toml(alertmanager)).unwrap();
     let server = ServerBuilder::new()
         .open_access()
         .store(store.clone())
@@ -109,23 +90,8 @@ async fn two_replicas_make_one_notification_through_alertmanager() {
     }
     let (hook, hook_url) = Hook::start().await;
     let dir = scratch_dir("replica-alerts");
-    let (alertmanager, base) = start_alertmanager_with(
-        &dir,
-        &format!(
-            "route:\n  receiver: hook\n  group_by: ['alertname', 'device']\n  \
-             group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
-             receivers:\n  - name: hook\n    webhook_configs:\n      \
-             - url: '{hook_url}'\n        send_resolved: true\n"
-        ),
-    );
-    let http = reqwest::Client::new();
-    eventually("alertmanager ready", async || {
-        match http.get(format!("{base}/-/ready")).send().await {
-            Ok(r) if r.status().is_success() => Ok(()),
-            other => Err(format!("{other:?}; stderr: {}", alertmanager.stderr())),
-        }
-    })
-    .await;
+    let alertmanager = Alertmanager::start(&dir, &webhook_route(&hook_url)).await;
+    let base = alertmanager.url().to_owned();
 
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let (a, _a_router) = replica(&store, &base);
