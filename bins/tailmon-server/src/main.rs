@@ -224,7 +224,10 @@ fn remote_store(args: &server_settings::Args) -> anyhow::Result<RemoteStore> {
     if let Some(name) = &args.remote_tenant_header {
         builder = builder.tenant_header(name);
     }
-    Ok(builder.lookback(args.remote_lookback).build()?)
+    Ok(builder
+        .lookback(args.remote_lookback)
+        .read_concurrency(args.remote_read_concurrency)
+        .build()?)
 }
 
 /// Whether a server without authentication on `listen` can be reached by

@@ -112,6 +112,12 @@ pub(crate) struct Args {
     /// so a shorter one costs the engine less on a long history.
     #[arg(long, env = "TAILMON_REMOTE_LOOKBACK", default_value = "400d", value_parser = parse_retention)]
     pub(crate) remote_lookback: Duration,
+    /// With `--store prometheus`: how many queries a read of many
+    /// devices' latest reports (a replica's fleet refresh) keeps in flight
+    /// at once. Raise it for an engine whose query tier answers in
+    /// parallel (a VictoriaMetrics cluster, Mimir) and a large fleet.
+    #[arg(long, env = "TAILMON_REMOTE_READ_CONCURRENCY", default_value_t = tailmon_server::store::DEFAULT_READ_CONCURRENCY, value_parser = parse_read_concurrency)]
+    pub(crate) remote_read_concurrency: usize,
     /// The most the database may grow to, in MiB; beyond it reports are
     /// refused with 503 (agents keep them and retry). No limit by default.
     #[arg(long, env = "TAILMON_MAX_DB_MB")]
@@ -611,6 +617,16 @@ fn parse_retention(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// Parses the remote store's read concurrency: 1 to 1024 queries.
+fn parse_read_concurrency(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n @ 1..=1024) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of queries from 1 to 1024"
+        )),
+    }
+}
+
 /// Parses the fleet refresh period: `0` (off) or a duration (`5s`, `1m`).
 fn parse_fleet_refresh(text: &str) -> Result<Duration, String> {
     if text.trim() == "0" {
@@ -656,6 +672,10 @@ mod tests {
         assert_eq!(parse_fleet_refresh("0s"), Ok(Duration::ZERO));
         assert_eq!(parse_fleet_refresh("5s"), Ok(Duration::from_secs(5)));
         assert!(parse_fleet_refresh("often").is_err());
+        assert_eq!(parse_read_concurrency("16"), Ok(16));
+        assert!(parse_read_concurrency("0").is_err());
+        assert!(parse_read_concurrency("2000").is_err());
+        assert!(parse_read_concurrency("many").is_err());
     }
 
     #[test]

@@ -55,6 +55,7 @@ remote_bearer_token_file = "remote-token"
 remote_header = ["X-Scope-OrgID: acme", "X-Extra: 1"]
 remote_tenant_header = "X-Tenant"
 remote_lookback = "30d"
+remote_read_concurrency = 16
 max_db_mb = 512
 sync = "process"
 fleet_refresh = "5s"

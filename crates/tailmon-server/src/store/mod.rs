@@ -32,7 +32,8 @@ use tailmon_core::{History, OffsetDateTime, Report};
 pub use memory_store::{DEFAULT_MEMORY_HISTORY, MemoryStore};
 #[cfg(feature = "remote")]
 pub use remote::remote_store::{
-    DEFAULT_INDEX_TENANT, RemoteStore, RemoteStoreBuilder, RemoteStoreError,
+    DEFAULT_INDEX_TENANT, DEFAULT_READ_CONCURRENCY, RemoteStore, RemoteStoreBuilder,
+    RemoteStoreError,
 };
 pub use retention::{
     DEFAULT_HOUR_RETENTION, DEFAULT_MINUTE_RETENTION, DEFAULT_RAW_RETENTION, MAX_RETENTION,

@@ -737,6 +737,67 @@ async fn the_conformance_checks_hold_on_prometheus() {
     check::delete_removes_a_device_and_its_history(&store).await;
 }
 
+/// A read of many devices' latest reports keeps as many queries in flight
+/// as the store is told: a stand-in engine holds the first queries until
+/// that many were in flight at once (or two seconds), and notes the most.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_of_many_devices_keep_the_read_concurrency() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const CONCURRENCY: usize = 6;
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (now, top) = (in_flight.clone(), most.clone());
+    let router = axum::Router::new().route(
+        "/api/v1/query",
+        axum::routing::get(move || {
+            let (now, top) = (now.clone(), top.clone());
+            async move {
+                let at_once = now.fetch_add(1, Ordering::SeqCst) + 1;
+                top.fetch_max(at_once, Ordering::SeqCst);
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+                while top.load(Ordering::SeqCst) < CONCURRENCY
+                    && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                now.fetch_sub(1, Ordering::SeqCst);
+                (
+                    [("content-type", "application/json")],
+                    r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let store = RemoteStoreBuilder::new(format!("{url}/api/v1/write"), url)
+        .read_concurrency(CONCURRENCY)
+        .build()
+        .unwrap();
+    // Devices a minute apart: one query each.
+    let devices: Vec<(OrgId, String, OffsetDateTime)> = (0..3 * CONCURRENCY as i64)
+        .map(|k| {
+            (
+                org(),
+                format!("dev-{k}"),
+                base() - time::Duration::minutes(k),
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    assert!(store.latest_of_many(devices).await.unwrap().is_empty());
+    assert_eq!(most.load(Ordering::SeqCst), CONCURRENCY);
+    // None held to its deadline.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// A stand-in remote-write receiver answering the statuses it is given in
 /// turn (then 204), counting the requests: how the store maps each answer.
 async fn scripted_receiver(

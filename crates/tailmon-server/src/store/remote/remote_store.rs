@@ -24,8 +24,9 @@ use crate::store::{ReportStream, Store, StoreError};
 /// The tenant of the index a tenant-header store keeps, unless set.
 pub const DEFAULT_INDEX_TENANT: &str = "tailmon-index";
 
-/// Queries [`RemoteStore::latest`] has in flight at once.
-const LATEST_CONCURRENCY: usize = 4;
+/// Queries a read of many devices' latest reports has in flight at once,
+/// unless set ([`RemoteStoreBuilder::read_concurrency`]).
+pub const DEFAULT_READ_CONCURRENCY: usize = 4;
 
 /// Devices [`RemoteStore::latest`] reads in one query at most (engines cap
 /// a query's length: VictoriaMetrics at 16 KiB).
@@ -97,6 +98,7 @@ pub struct RemoteStoreBuilder {
     chunk: Duration,
     tenant_header: Option<String>,
     index_tenant: String,
+    read_concurrency: usize,
 }
 
 impl RemoteStoreBuilder {
@@ -119,6 +121,7 @@ impl RemoteStoreBuilder {
             tenant_header: None,
             index_tenant: DEFAULT_INDEX_TENANT.to_owned(),
             chunk: Duration::from_secs(3600),
+            read_concurrency: DEFAULT_READ_CONCURRENCY,
         }
     }
 
@@ -202,6 +205,17 @@ impl RemoteStoreBuilder {
         self
     }
 
+    /// Queries a read of many devices' latest reports ([`Store::latest`],
+    /// [`Store::latest_of_many`]: a replica's fleet refresh) keeps in
+    /// flight at once (default [`DEFAULT_READ_CONCURRENCY`]): more for an
+    /// engine whose query tier answers queries in parallel (a
+    /// VictoriaMetrics cluster's `vmselect`, Mimir's queriers) and a large
+    /// fleet.
+    pub fn read_concurrency(mut self, queries: usize) -> Self {
+        self.read_concurrency = queries;
+        self
+    }
+
     /// The span of raw samples one query reads (default 1 hour).
     pub fn chunk(mut self, chunk: Duration) -> Self {
         self.chunk = chunk;
@@ -224,6 +238,7 @@ impl RemoteStoreBuilder {
         for (what, value) in [
             ("the queue", self.queue),
             ("the batch", self.batch_series),
+            ("the read concurrency", self.read_concurrency),
             (
                 "the request timeout",
                 duration_nonzero(self.request_timeout),
@@ -288,6 +303,7 @@ impl RemoteStoreBuilder {
             lookback_millis: i64::try_from(self.lookback.as_millis()).unwrap_or(i64::MAX / 4),
             chunk_millis: i64::try_from(self.chunk.as_millis()).unwrap_or(i64::MAX / 4),
             future_millis: i64::try_from(self.future.as_millis()).unwrap_or(i64::MAX / 4),
+            read_concurrency: self.read_concurrency,
         })
     }
 }
@@ -335,6 +351,7 @@ pub struct RemoteStore {
     lookback_millis: i64,
     chunk_millis: i64,
     future_millis: i64,
+    read_concurrency: usize,
 }
 
 /// The PromQL matchers of one device's labels.
@@ -590,7 +607,7 @@ impl RemoteStore {
     /// `last_seen` (Unix seconds), in any order: devices whose newest
     /// reports are close in time are read together, one query a group
     /// ([`latest_of_group`](Self::latest_of_group)), groups
-    /// [`LATEST_CONCURRENCY`] at a time. A group is of one organisation
+    /// [`RemoteStoreBuilder::read_concurrency`] at a time. A group is of one organisation
     /// (one tenant, with a tenant header).
     async fn latest_of_lookups(
         &self,
@@ -614,7 +631,7 @@ impl RemoteStore {
         let found: Vec<Result<Vec<(OrgId, Report)>, StoreError>> =
             futures_util::stream::iter(groups)
                 .map(|group| self.latest_of_group(group))
-                .buffer_unordered(LATEST_CONCURRENCY)
+                .buffer_unordered(self.read_concurrency)
                 .collect()
                 .await;
         let mut latest = Vec::new();
@@ -1008,6 +1025,10 @@ mod tests {
         assert!(matches!(
             ok().queue(0).build(),
             Err(RemoteStoreError::Zero("the queue"))
+        ));
+        assert!(matches!(
+            ok().read_concurrency(0).build(),
+            Err(RemoteStoreError::Zero("the read concurrency"))
         ));
         assert!(matches!(
             ok().write_deadline(Duration::ZERO).build(),
