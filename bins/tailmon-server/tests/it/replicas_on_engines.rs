@@ -5,7 +5,9 @@
 //! replicas list every device with the same history; an alert over the
 //! threshold reaches a real Alertmanager from both and is notified once;
 //! the engine stopped and started again, and one replica SIGKILLed and
-//! started again, lose no report a client got a 2xx for.
+//! started again, lose no report a client got a 2xx for; a device deleted
+//! through one replica leaves the other; and two real agents (the agent
+//! runtime with the host collector), one per replica, are listed by both.
 #![allow(clippy::unwrap_used)] // a test that fails should fail loudly
 
 use std::collections::BTreeSet;
@@ -16,7 +18,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use tailmon_client::Client;
+use tailmon_client::{Agent, Client};
+use tailmon_collect::HostCollector;
 use tailmon_core::{HistoryQuery, OffsetDateTime, Report};
 use tailmon_testkit::{
     ALERTMANAGER, Alertmanager, Engine, EngineKind, RunningBinary, assert_no_panic, eventually,
@@ -465,6 +468,32 @@ async fn one_engine(kind: EngineKind, mut engine: Engine) {
         let history_b = b.client().history(&query).await.unwrap();
         assert!(!history_a.points.is_empty(), "{name}: {history_a:?}");
         assert_eq!(history_a, history_b, "{name}: {}", device(k));
+    }
+
+    // (e) The agent runtime itself (what `tailmon-agent` runs, with the
+    // host collector), one agent per replica: both replicas list both.
+    // Last, as the host's own CPU may cross the alert rule's threshold.
+    let agents = [(&a, "agent-via-a"), (&b, "agent-via-b")].map(|(replica, id)| {
+        let collector = HostCollector::builder().build().expect("sysinfo");
+        let agent = Agent::builder(replica.client(), Box::new(collector))
+            .device_id(id)
+            .interval(Duration::from_millis(500))
+            .warmup(Duration::from_millis(200))
+            .build();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(agent.run(async move {
+            let _ = stopped.await;
+        }));
+        (stop, running)
+    });
+    let agent_ids: BTreeSet<String> = ["agent-via-a", "agent-via-b"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    both_list(&[&a, &b], &agent_ids, &format!("{name}: the agents")).await;
+    for (stop, running) in agents {
+        let _ = stop.send(());
+        running.await.expect("the agent did not panic");
     }
 
     for replica in [a, b] {
