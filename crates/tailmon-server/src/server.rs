@@ -238,9 +238,13 @@ pub struct RouteEntry {
     pub access: Access,
 }
 
-/// The state every handler draws its part from.
+/// The state every handler draws its part from: one `Arc`, as axum clones
+/// the state for every request.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<AppParts>);
+
+/// What [`AppState`] holds.
+struct AppParts {
     ingest: Ingest,
     v1: V1State,
     guard: Arc<Guard>,
@@ -252,43 +256,43 @@ pub(crate) struct AppState {
 
 impl FromRef<AppState> for MetricsState {
     fn from_ref(state: &AppState) -> Self {
-        state.metrics.clone()
+        state.0.metrics.clone()
     }
 }
 
 impl FromRef<AppState> for Arc<ServedDocument> {
     fn from_ref(state: &AppState) -> Self {
-        state.openapi.clone()
+        state.0.openapi.clone()
     }
 }
 
 impl FromRef<AppState> for OrgAlerts {
     fn from_ref(state: &AppState) -> Self {
-        state.alerts.clone()
+        state.0.alerts.clone()
     }
 }
 
 impl FromRef<AppState> for Ingest {
     fn from_ref(state: &AppState) -> Self {
-        state.ingest.clone()
+        state.0.ingest.clone()
     }
 }
 
 impl FromRef<AppState> for V1State {
     fn from_ref(state: &AppState) -> Self {
-        state.v1.clone()
+        state.0.v1.clone()
     }
 }
 
 impl FromRef<AppState> for Arc<Guard> {
     fn from_ref(state: &AppState) -> Self {
-        state.guard.clone()
+        state.0.guard.clone()
     }
 }
 
 impl FromRef<AppState> for Arc<PreferenceStore> {
     fn from_ref(state: &AppState) -> Self {
-        state.preferences.clone()
+        state.0.preferences.clone()
     }
 }
 
@@ -628,7 +632,7 @@ impl Server {
         self.retention.ensure_running();
         let retention = self.retention.clone();
         let s = &self.settings;
-        let state = AppState {
+        let state = AppState(Arc::new(AppParts {
             ingest: self.ingest.clone(),
             v1: V1State {
                 ingest: self.ingest.clone(),
@@ -647,7 +651,7 @@ impl Server {
                 connections: self.connections.clone(),
             },
             openapi: self.openapi.clone(),
-        };
+        }));
         let mut router = Router::new();
         for (_, path, access, method_router) in self.routes() {
             let guarded = method_router.route_layer(require_layer::RequireLayer {
