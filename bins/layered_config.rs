@@ -277,8 +277,13 @@ pub(crate) fn load(spec: &Spec, argv: &[OsString]) -> Result<Layered, LoadError>
 }
 
 /// The effective settings as TOML, each with where it came from (secrets
-/// hidden), for `--print-config`.
-pub(crate) fn describe(command: &Command, layered: &Layered) -> String {
+/// hidden), for `--print-config`. `derived` tells, of a setting not set,
+/// the default it takes from other settings, when it has such a default.
+pub(crate) fn describe(
+    command: &Command,
+    layered: &Layered,
+    derived: impl Fn(&str) -> Option<String>,
+) -> String {
     let mut out = String::new();
     for arg in settings(command) {
         let id = arg.get_id().as_str();
@@ -291,7 +296,10 @@ pub(crate) fn describe(command: &Command, layered: &Layered) -> String {
             .map(|value| value.to_string_lossy().into_owned())
             .collect();
         let line = if values.is_empty() {
-            format!("# {id} is not set")
+            match derived(id) {
+                Some(default) => format!("# {id} is not set: {default}"),
+                None => format!("# {id} is not set"),
+            }
         } else if arg.is_hide_env_values_set() {
             format!("{id} = \"(hidden)\"")
         } else if is_flag(arg) || values.len() == 1 && !is_multiple(arg) {

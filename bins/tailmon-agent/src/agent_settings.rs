@@ -191,7 +191,7 @@ impl AgentSettings {
 
     /// The effective settings as TOML, for `--print-config`.
     pub(crate) fn describe(&self) -> String {
-        let mut out = layered_config::describe(&Args::command(), &self.layered);
+        let mut out = layered_config::describe(&Args::command(), &self.layered, |_| None);
         #[derive(serde::Serialize)]
         struct PluginTables<'a> {
             plugins: &'a [PluginConfig],

@@ -359,27 +359,16 @@ impl ServerSettings {
 
     /// The effective settings as TOML, for `--print-config`, secrets hidden.
     pub(crate) fn describe(&self) -> String {
-        let mut out = layered_config::describe(&Args::command(), &self.layered);
         // The one default that follows another setting: said as it is.
-        if self.args.fleet_refresh.is_none() {
-            out = out
-                .lines()
-                .map(
-                    |line| match line.strip_prefix("# fleet_refresh is not set") {
-                        Some(origin) => format!(
-                            "# fleet_refresh is not set: {}, the default with store = {:?}{}\n",
-                            describe_period(self.args.fleet_refresh_period()),
-                            self.args.store,
-                            origin
-                                .trim_start()
-                                .strip_prefix('#')
-                                .map_or(String::new(), |o| { format!(" #{o}") }),
-                        ),
-                        None => format!("{line}\n"),
-                    },
+        let mut out = layered_config::describe(&Args::command(), &self.layered, |id| {
+            (id == "fleet_refresh").then(|| {
+                format!(
+                    "{}, the default with store = {:?}",
+                    describe_period(self.args.fleet_refresh_period()),
+                    self.args.store
                 )
-                .collect();
-        }
+            })
+        });
         // Channels' secrets (tokens, passwords, webhook secrets) hidden.
         let mut alerts = self.alerts.clone();
         for channel in &mut alerts.channels {

@@ -41,6 +41,14 @@ fn printed<'a>(out: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("--print-config lacks {key}:\n{out}"))
 }
 
+/// The `--print-config` line of `key`, its words one space apart.
+fn printed_words(out: &str, key: &str) -> String {
+    printed(out, key)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A file setting every key to something other than its default.
 const EVERY_KEY: &str = r#"listen = "127.0.0.1:4321"
 tls_cert = "cert.pem"
@@ -184,12 +192,7 @@ async fn flags_beat_environment_beats_files_beat_defaults() {
     )
     .await;
     assert!(out.status.success(), "{out:?}");
-    let shown = |key| {
-        printed(&out.stdout, key)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let shown = |key| printed_words(&out.stdout, key);
     assert_eq!(shown("max_devices"), "max_devices = 30 # --max-devices");
     assert_eq!(
         shown("cpu_warning"),
@@ -229,21 +232,10 @@ async fn the_fleet_refresh_default_is_shown_as_the_store_makes_it() {
         all.push("--print-config");
         let out = run_in(&dir, &all, &[]).await;
         assert!(out.status.success(), "{out:?}");
-        printed(&out.stdout, "fleet_refresh")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
+        printed_words(&out.stdout, "fleet_refresh")
     };
     assert_eq!(
-        shown(&[
-            "--store",
-            "prometheus",
-            "--remote-write-url",
-            "http://127.0.0.1:9/api/v1/write",
-            "--query-url",
-            "http://127.0.0.1:9",
-        ])
-        .await,
+        shown(&crate::remote_store_binary::URLS).await,
         "# fleet_refresh is not set: \"2s\", the default with store = \"prometheus\" # default"
     );
     assert_eq!(

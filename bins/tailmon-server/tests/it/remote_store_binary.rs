@@ -8,7 +8,7 @@ use tailmon_testkit::{Engine, EngineKind, RunningBinary, assert_no_panic, clean_
 use crate::server_process::{announced_address, client_of, scratch_dir, start_in};
 
 /// The remote store with both of its URLs (nothing listens there).
-const URLS: [&str; 6] = [
+pub(crate) const URLS: [&str; 6] = [
     "--store",
     "prometheus",
     "--remote-write-url",

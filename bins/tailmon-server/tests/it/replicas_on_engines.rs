@@ -210,18 +210,23 @@ impl Senders {
     }
 }
 
+/// The device ids `client`'s replica lists.
+async fn listed_ids(client: &Client) -> Result<BTreeSet<String>, String> {
+    Ok(client
+        .devices()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|d| d.report.device_id)
+        .collect())
+}
+
 /// The ids both replicas list, once each lists `expected`.
 async fn both_list(replicas: &[&Replica; 2], expected: &BTreeSet<String>, what: &str) {
     for (name, replica) in ["A", "B"].iter().zip(replicas) {
         let client = replica.client();
         eventually(&format!("{what}: {name} lists every device"), async || {
-            let listed: BTreeSet<String> = client
-                .devices()
-                .await
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|d| d.report.device_id)
-                .collect();
+            let listed = listed_ids(&client).await?;
             if listed.is_superset(expected) {
                 Ok(())
             } else {
@@ -230,6 +235,35 @@ async fn both_list(replicas: &[&Replica; 2], expected: &BTreeSet<String>, what: 
         })
         .await;
     }
+}
+
+/// Waits until both replicas' `am` channel has sent `sent` notifications,
+/// then until Alertmanager's receiver got one of `status`.
+async fn notified(
+    replicas: [&Replica; 2],
+    sent: u64,
+    notifications: &Mutex<Vec<Value>>,
+    status: &str,
+    what: &str,
+) {
+    for (who, replica) in ["A", "B"].iter().zip(replicas) {
+        eventually(
+            &format!("{what}: {who} notified {status}"),
+            async || match replica.notifications_sent().await {
+                n if n == sent => Ok(()),
+                n => Err(format!("{n} sent")),
+            },
+        )
+        .await;
+    }
+    eventually(&format!("{what}: the {status} notification"), async || {
+        let got = notifications.lock().unwrap().clone();
+        got.iter()
+            .any(|n| n["status"] == status)
+            .then_some(())
+            .ok_or_else(|| format!("{got:?}"))
+    })
+    .await;
 }
 
 /// Both replicas' `/readyz` answering `status`.
@@ -339,14 +373,8 @@ async fn one_engine(kind: EngineKind, mut engine: Engine) {
     assert!(a.client().delete_device("retired-1").await.unwrap());
     let b_client = b.client();
     eventually(&format!("{name}: retired-1 gone from B"), async || {
-        let listed: Vec<String> = b_client
-            .devices()
-            .await
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|d| d.report.device_id)
-            .collect();
-        if listed.iter().any(|id| id == "retired-1") {
+        let listed = listed_ids(&b_client).await?;
+        if listed.contains("retired-1") {
             Err(format!("{listed:?}"))
         } else {
             Ok(())
@@ -358,43 +386,9 @@ async fn one_engine(kind: EngineKind, mut engine: Engine) {
     // tell Alertmanager, which notifies once; back under, reported to B,
     // and once resolved.
     a.client().send(&hot(95.0)).await.unwrap();
-    for (who, replica) in [("A", &a), ("B", &b)] {
-        eventually(
-            &format!("{name}: {who} notified the firing"),
-            async || match replica.notifications_sent().await {
-                1 => Ok(()),
-                n => Err(format!("{n} sent")),
-            },
-        )
-        .await;
-    }
-    eventually(&format!("{name}: the firing notification"), async || {
-        let got = notifications.lock().unwrap().clone();
-        got.iter()
-            .any(|n| n["status"] == "firing")
-            .then_some(())
-            .ok_or_else(|| format!("{got:?}"))
-    })
-    .await;
+    notified([&a, &b], 1, &notifications, "firing", name).await;
     b.client().send(&hot(10.0)).await.unwrap();
-    for (who, replica) in [("A", &a), ("B", &b)] {
-        eventually(
-            &format!("{name}: {who} notified the end"),
-            async || match replica.notifications_sent().await {
-                2 => Ok(()),
-                n => Err(format!("{n} sent")),
-            },
-        )
-        .await;
-    }
-    eventually(&format!("{name}: the resolved notification"), async || {
-        let got = notifications.lock().unwrap().clone();
-        got.iter()
-            .any(|n| n["status"] == "resolved")
-            .then_some(())
-            .ok_or_else(|| format!("{got:?}"))
-    })
-    .await;
+    notified([&a, &b], 2, &notifications, "resolved", name).await;
     let got = notifications.lock().unwrap().clone();
     let statuses: Vec<&Value> = got.iter().map(|n| &n["status"]).collect();
     assert_eq!(

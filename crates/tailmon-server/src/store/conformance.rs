@@ -115,6 +115,17 @@ pub async fn all_reports_in(
     stream.map(|r| r.expect(STORE)).collect().await
 }
 
+/// (device id, CPU) of each report, all of the default organisation.
+fn ids_and_cpu(reports: Vec<(OrgId, Report)>) -> Vec<(String, f64)> {
+    reports
+        .into_iter()
+        .map(|(o, r)| {
+            assert_eq!(o, org());
+            (r.device_id, r.cpu_usage)
+        })
+        .collect()
+}
+
 /// `latest` holds one report per device, the newest, sorted by device id;
 /// `devices` and `latest_of` agree with it. Needs an empty store.
 pub async fn latest_is_per_device_and_sorted(store: &dyn Store) {
@@ -126,16 +137,7 @@ pub async fn latest_is_per_device_and_sorted(store: &dyn Store) {
         .await
         .expect(STORE);
     store.insert(&org(), at("zeta", 5, 3.0)).await.expect(STORE);
-    let seen: Vec<(String, f64)> = store
-        .latest()
-        .await
-        .expect(STORE)
-        .into_iter()
-        .map(|(o, r)| {
-            assert_eq!(o, org());
-            (r.device_id, r.cpu_usage)
-        })
-        .collect();
+    let seen = ids_and_cpu(store.latest().await.expect(STORE));
     assert_eq!(seen, [("alpha".to_owned(), 2.0), ("zeta".to_owned(), 3.0)]);
     let mut devices = store.devices().await.expect(STORE);
     devices.sort();
@@ -196,16 +198,7 @@ pub async fn newest_since_lists_what_changed(store: &dyn Store) {
     );
     let mut asked = both;
     asked.push((org(), "ghost".to_owned(), now()));
-    let mut read: Vec<(String, f64)> = store
-        .latest_of_many(asked)
-        .await
-        .expect(STORE)
-        .into_iter()
-        .map(|(o, r)| {
-            assert_eq!(o, org());
-            (r.device_id, r.cpu_usage)
-        })
-        .collect();
+    let mut read = ids_and_cpu(store.latest_of_many(asked).await.expect(STORE));
     read.sort_by(|x, y| x.0.cmp(&y.0));
     assert_eq!(read, [("a".to_owned(), 2.0), ("b".to_owned(), 3.0)]);
 }
